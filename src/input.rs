@@ -1,0 +1,144 @@
+//! Reading what a person typed.
+//!
+//! People type codes the way they read them: with a space or a hyphen in the middle, in the
+//! digits of their own script, from a phone keyboard set to full-width forms.
+//! [`normalize`] turns all of that into a [`Code`] of the expected length, or says why it
+//! cannot, without allocating.
+//!
+//! What is read as a digit: the decimal digits 0–9 of ASCII, Devanagari, Bengali, Gurmukhi,
+//! Gujarati, Odia, Tamil, Telugu, Kannada, Malayalam, Arabic-Indic, Extended Arabic-Indic
+//! and the full-width forms. What is dropped: spaces (U+0020, no-break space U+00A0, figure
+//! space U+2007, narrow no-break space U+202F, ideographic space U+3000) and hyphens
+//! (U+002D, the hyphens and dashes U+2010 to U+2014, minus sign U+2212, small and full-width hyphen-minus U+FE63,
+//! U+FF0D). Everything else (letters, other punctuation, digits of other scripts,
+//! superscripts, a mix of nothing but separators) is [`Malformed`]. Mixing scripts within
+//! one code is accepted: each digit is read for its value alone.
+
+use crate::code::{Code, Digits};
+use crate::error::{Error, Malformed};
+
+/// The longest input read, in UTF-8 bytes. A six-digit code in a three-byte script with a
+/// separator between every digit is 33 bytes; anything past 64 is not a person typing a code.
+pub const MAX_INPUT_LEN: usize = 64;
+
+/// The code point of the digit zero of every script read; each is followed by 1 to 9.
+const ZEROS: [u32; 13] = [
+    0x0030, // ASCII
+    0x0660, // Arabic-Indic
+    0x06F0, // Extended Arabic-Indic
+    0x0966, // Devanagari
+    0x09E6, // Bengali
+    0x0A66, // Gurmukhi
+    0x0AE6, // Gujarati
+    0x0B66, // Odia
+    0x0BE6, // Tamil
+    0x0C66, // Telugu
+    0x0CE6, // Kannada
+    0x0D66, // Malayalam
+    0xFF10, // Full-width
+];
+
+/// Separators dropped from the input.
+const SEPARATORS: [char; 14] = [
+    ' ', '\u{00A0}', '\u{2007}', '\u{202F}', '\u{3000}', // spaces
+    '-', '\u{2010}', '\u{2011}', '\u{2012}', '\u{2013}', '\u{2212}', '\u{FE63}', '\u{FF0D}',
+    '\u{2014}', // em dash, typed by some keyboards' auto-correct of "--"
+];
+
+/// The value of `c` if it is a decimal digit of one of the scripts read.
+#[must_use]
+pub fn digit_value(c: char) -> Option<u8> {
+    let c = u32::from(c);
+    ZEROS.iter().find_map(|&zero| {
+        let offset = c.checked_sub(zero)?;
+        u8::try_from(offset).ok().filter(|&d| d < 10)
+    })
+}
+
+/// Reads typed input as a code of `digits` digits.
+///
+/// # Errors
+///
+/// [`Error::Malformed`] when the input is longer than [`MAX_INPUT_LEN`] bytes, holds a
+/// character that is neither a digit nor a separator, has no digits, or has more or fewer
+/// digits than `digits`. The error says which, and nothing of the input.
+///
+/// ```
+/// use handover_code::{input, Digits};
+///
+/// assert_eq!(input::normalize("04-27", Digits::Four)?.expose(), "0427");
+/// assert_eq!(input::normalize("০৪২৭", Digits::Four)?.expose(), "0427"); // Bengali
+/// assert_eq!(input::normalize("１２３ ４５６", Digits::Six)?.expose(), "123456"); // full-width
+/// assert!(input::normalize("0427", Digits::Six).is_err());
+/// # Ok::<(), handover_code::Error>(())
+/// ```
+pub fn normalize(typed: &str, digits: Digits) -> Result<Code, Error> {
+    if typed.len() > MAX_INPUT_LEN {
+        return Err(Error::Malformed(Malformed::TooLong));
+    }
+    let width = usize::from(digits.count());
+    let mut ascii = [0u8; Code::MAX_DIGITS];
+    let mut read = 0usize;
+    for c in typed.chars() {
+        if SEPARATORS.contains(&c) {
+            continue;
+        }
+        let value = digit_value(c).ok_or(Error::Malformed(Malformed::NotADigit))?;
+        if read >= width {
+            return Err(Error::Malformed(Malformed::WrongLength));
+        }
+        if let Some(slot) = ascii.get_mut(read) {
+            *slot = b'0'.saturating_add(value);
+        }
+        read = read.saturating_add(1);
+    }
+    match read {
+        0 => Err(Error::Malformed(Malformed::Empty)),
+        n if n == width => Ok(Code::from_ascii(ascii, digits)),
+        _ => Err(Error::Malformed(Malformed::WrongLength)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_INPUT_LEN, digit_value, normalize};
+    use crate::{Digits, Error, Malformed};
+
+    fn malformed(typed: &str, digits: Digits) -> Malformed {
+        match normalize(typed, digits) {
+            Err(Error::Malformed(why)) => why,
+            other => panic!("expected malformed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_script_reads_its_digits() {
+        for zero in super::ZEROS {
+            for d in 0..10u32 {
+                let c = char::from_u32(zero + d).unwrap();
+                assert_eq!(digit_value(c), Some(d as u8), "U+{:04X}", zero + d);
+            }
+        }
+    }
+
+    #[test]
+    fn neighbours_of_digit_blocks_are_not_digits() {
+        for c in [
+            '/', ':', '\u{065F}', '\u{066A}', '\u{0965}', '\u{0970}', '\u{FF1A}', 'a',
+        ] {
+            assert_eq!(digit_value(c), None, "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn errors_say_why() {
+        assert_eq!(malformed("", Digits::Four), Malformed::Empty);
+        assert_eq!(malformed(" - ", Digits::Four), Malformed::Empty);
+        assert_eq!(malformed("123", Digits::Four), Malformed::WrongLength);
+        assert_eq!(malformed("12345", Digits::Four), Malformed::WrongLength);
+        assert_eq!(malformed("12a4", Digits::Four), Malformed::NotADigit);
+        assert_eq!(malformed("١٢³٤", Digits::Four), Malformed::NotADigit);
+        let long = "1".repeat(MAX_INPUT_LEN + 1);
+        assert_eq!(malformed(&long, Digits::Four), Malformed::TooLong);
+    }
+}

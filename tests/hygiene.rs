@@ -1,0 +1,81 @@
+//! Nothing secret is ever printed: not key bytes, not a code's digits.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::std_instead_of_core
+)]
+
+use handover_code::derive::derive;
+use handover_code::{BookingId, Context, Digits, Error, KeyId, Keyring, Secret, input};
+
+/// A key whose bytes are easy to spot in any rendering: as hex, as decimal, as text.
+const SENTINEL: [u8; 32] = *b"SENTINEL-KEY-0123456789abcdefXYZ";
+
+fn renderings_of_key() -> Vec<String> {
+    let hex: String = SENTINEL.iter().map(|b| format!("{b:02x}")).collect();
+    vec![
+        "SENTINEL".to_owned(),
+        hex[..16].to_owned(),
+        format!("{:?}", &SENTINEL[..4]), // [83, 69, 78, 84]
+        "83, 69, 78".to_owned(),
+    ]
+}
+
+fn assert_clean(what: &str, rendered: &str, code: &str) {
+    for needle in renderings_of_key() {
+        assert!(
+            !rendered.contains(&needle),
+            "{what} shows key bytes: {rendered}"
+        );
+    }
+    assert!(
+        !rendered.contains(code),
+        "{what} shows the code {code}: {rendered}"
+    );
+}
+
+#[test]
+fn debug_output_carries_no_key_and_no_code() {
+    let secret = Secret::from_bytes(&SENTINEL).unwrap();
+    let ctx = Context::new("cowin/dose").unwrap();
+    for (i, d) in [Digits::Four, Digits::Five, Digits::Six]
+        .into_iter()
+        .enumerate()
+    {
+        // A redacted rendering holds one digit at most (the length), never a 4-digit run.
+        let id = format!("SLOT-{i}");
+        let code = derive(&secret, ctx, BookingId::new(&id).unwrap(), 0, d);
+        let digits = code.expose().to_owned();
+        assert_clean("Code", &format!("{code:?}"), &digits);
+        assert_clean("Code (pretty)", &format!("{code:#?}"), &digits);
+        let typed = input::normalize(&digits, d).unwrap();
+        assert_clean("typed Code", &format!("{typed:?}"), &digits);
+        assert_clean("Secret", &format!("{secret:?}"), &digits);
+    }
+    let keyring: Keyring = Keyring::new(KeyId(7), Secret::from_bytes(&SENTINEL).unwrap());
+    let rendered = format!("{keyring:?}");
+    assert_clean("Keyring", &rendered, "never-a-code");
+    assert!(
+        rendered.contains("KeyId(7)"),
+        "a keyring shows its ids: {rendered}"
+    );
+}
+
+#[test]
+fn errors_about_typed_input_never_echo_it() {
+    for typed in ["12345", "98a7", "", "4242424242"] {
+        let err = input::normalize(typed, Digits::Four).unwrap_err();
+        for rendered in [format!("{err}"), format!("{err:?}")] {
+            assert!(
+                typed.is_empty() || !rendered.contains(typed),
+                "{rendered} echoes {typed}"
+            );
+        }
+        assert!(matches!(err, Error::Malformed(_)));
+    }
+}
