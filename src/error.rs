@@ -6,6 +6,8 @@
 
 use core::convert::Infallible;
 
+use crate::policy::PolicyError;
+
 /// The result of the crate's fallible operations.
 pub type Result<T, S = Infallible> = core::result::Result<T, Error<S>>;
 
@@ -45,9 +47,61 @@ pub enum Error<S = Infallible> {
     /// The current key cannot be removed from the keyring.
     #[error("cannot remove the current key; make another key current first")]
     CurrentKey,
+    /// A verifier id was empty or longer than
+    /// [`VerifierId::MAX_LEN`](crate::store::VerifierId::MAX_LEN).
+    #[error("verifier id must be 1 to 64 bytes long")]
+    VerifierIdLength,
+    /// A policy setting is out of range.
+    #[error("invalid policy: {0}")]
+    Policy(PolicyError),
+    /// The validity given at issue ends at or before the issue time.
+    #[error("validity must end after the issue time; give a later expiry")]
+    Validity,
+    /// The clock reads earlier than the booking's issue time. Nothing was compared or
+    /// counted.
+    #[error("clock reads before the booking was issued; check the host's clock")]
+    Clock,
+    /// `issue` found a record for the booking already.
+    #[error("booking already issued; use resend or reissue")]
+    AlreadyIssued,
+    /// `resend`, `reissue` or `revoke` found no record for the booking.
+    #[error("no such booking; issue it first")]
+    UnknownBooking,
+    /// The booking cannot take this operation in its current state.
+    #[error("booking is {0}; issue a new booking instead")]
+    Inactive(Inactive),
+    /// Every compare-and-swap lost a race, `Policy::max_retries` times over. Nothing was
+    /// answered; the guess may or may not have been counted.
+    #[error("too much contention on one record; nothing was answered, retry later")]
+    Contention,
+    /// The store returned a record that cannot be right: a verifier's record under a
+    /// booking's key, or the other way round, or a version at its limit.
+    #[error("store returned an inconsistent record; inspect the store")]
+    Corrupt,
     /// The store failed; its error is the source. Nothing was answered.
     #[error("store failed; nothing was answered, retry once the store is back")]
     Store(#[source] S),
+}
+
+/// Why a booking cannot be resent, re-issued or revoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum Inactive {
+    /// Its code was accepted.
+    #[error("redeemed")]
+    Redeemed,
+    /// It was revoked.
+    #[error("revoked")]
+    Revoked,
+    /// Its current generation is locked by wrong codes (a re-issue unlocks it).
+    #[error("locked")]
+    Locked,
+    /// Its current generation expired (a re-issue renews it).
+    #[error("expired")]
+    Expired,
+    /// Its lifetime cap on wrong codes, or its generation counter, is used up.
+    #[error("out of attempts for good")]
+    Exhausted,
 }
 
 /// Why typed input is not a code. Carries nothing of the input itself.
@@ -81,6 +135,15 @@ impl Error {
             Self::KeyringFull => Error::KeyringFull,
             Self::DuplicateKey => Error::DuplicateKey,
             Self::CurrentKey => Error::CurrentKey,
+            Self::VerifierIdLength => Error::VerifierIdLength,
+            Self::Policy(why) => Error::Policy(why),
+            Self::Validity => Error::Validity,
+            Self::Clock => Error::Clock,
+            Self::AlreadyIssued => Error::AlreadyIssued,
+            Self::UnknownBooking => Error::UnknownBooking,
+            Self::Inactive(why) => Error::Inactive(why),
+            Self::Contention => Error::Contention,
+            Self::Corrupt => Error::Corrupt,
             Self::Store(never) => match never {},
         }
     }

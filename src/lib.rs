@@ -3,24 +3,38 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 // Unit tests index and count freely; the library code itself is held to these lints.
-#![cfg_attr(
-    test,
-    allow(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
-)]
+#![cfg_attr(test, allow(clippy::arithmetic_side_effects, clippy::cast_possible_truncation))]
 
 #[cfg(feature = "std")]
 extern crate std;
 
 mod code;
+#[cfg(feature = "conformance")]
+pub mod conformance;
+pub mod decide;
 pub mod derive;
 mod error;
 pub mod input;
 mod keyring;
 mod mac;
+mod policy;
+pub mod record;
 mod secret;
+pub mod store;
+mod time;
+mod verify;
 
 pub use code::{Code, Digits};
+pub use decide::Outcome;
 pub use derive::{BookingId, Context};
-pub use error::{Error, Malformed, Result};
+pub use error::{Error, Inactive, Malformed, Result};
 pub use keyring::{KeyId, Keyring};
+pub use policy::{Policy, PolicyError, VerifierBudget};
 pub use secret::Secret;
+#[cfg(feature = "std")]
+pub use store::memory::MemoryStore;
+pub use store::{AsyncStore, Key, Prune, Step, Store, Swap, VerifierId};
+#[cfg(feature = "std")]
+pub use time::SystemClock;
+pub use time::{Clock, Timestamp};
+pub use verify::Service;

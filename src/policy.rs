@@ -1,0 +1,211 @@
+//! Limits on guessing, valid by construction.
+
+use core::num::NonZeroU32;
+
+use crate::code::Digits;
+use crate::error::Error;
+
+/// Why a policy setting was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// Attempts per generation must be 1 to [`Policy::max_attempts_for`] the digit count.
+    #[error("attempts per generation must be 1 to 5 for 4-5 digits, 1 to 10 for 6")]
+    Attempts,
+    /// The lifetime cap must be at least the per-generation limit and at most 3 times the
+    /// hard maximum.
+    #[error("lifetime cap must be between the attempts per generation and 3 times the hard maximum")]
+    Lifetime,
+    /// A verifier budget needs at least one failure and a window of at least one second.
+    #[error("verifier budget needs at least 1 failure and a window of at least 1 second")]
+    Budget,
+    /// The conflict retry count must be 1 to [`Policy::MAX_RETRIES`].
+    #[error("conflict retries must be 1 to 64")]
+    Retries,
+}
+
+/// A verifier's failure budget: at most `failures` wrong codes across all bookings in each
+/// fixed window of `window_secs` seconds (windows start at multiples of `window_secs` since
+/// the epoch).
+///
+/// A fixed window lets a verifier spend one budget at the end of a window and the next at the
+/// start of the following one, so the worst case over any `window_secs` stretch is
+/// `2 × failures`; size the budget with that in mind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct VerifierBudget {
+    /// Wrong codes allowed per window.
+    pub failures: NonZeroU32,
+    /// The window's length in seconds.
+    pub window_secs: core::num::NonZeroU64,
+}
+
+/// How many guesses a booking and a verifier get. Every value is checked when it is set, so a
+/// `Policy` in hand is always valid.
+///
+/// | setting | default | bounds |
+/// |---|---|---|
+/// | digits | chosen explicitly | 4, 5 or 6 |
+/// | attempts per generation | 3 | 1..=5 for 4–5 digits, 1..=10 for 6 |
+/// | lifetime cap (all generations) | 3 × attempts | attempts..=3 × hard maximum |
+/// | verifier budget | off | any non-zero failures and window |
+/// | conflict retries | 16 | 1..=64 |
+///
+/// ```
+/// use handover_code::{Digits, Policy};
+///
+/// let policy = Policy::new(Digits::Four).with_attempts(3)?.with_verifier_budget(10, 86_400)?;
+/// assert_eq!(policy.lifetime_cap(), 9);
+/// assert!(Policy::new(Digits::Four).with_attempts(6).is_err());
+/// # Ok::<(), handover_code::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Policy {
+    digits: Digits,
+    attempts: u8,
+    lifetime: Option<u16>,
+    budget: Option<VerifierBudget>,
+    retries: u8,
+}
+
+impl Policy {
+    /// Attempts per generation when none are set.
+    pub const DEFAULT_ATTEMPTS: u8 = 3;
+    /// The hard maximum of attempts per generation for 4- and 5-digit codes.
+    pub const MAX_ATTEMPTS_SHORT: u8 = 5;
+    /// The hard maximum of attempts per generation for 6-digit codes.
+    pub const MAX_ATTEMPTS_SIX: u8 = 10;
+    /// The lifetime cap is this many times the per-generation limit unless set.
+    pub const LIFETIME_FACTOR: u16 = 3;
+    /// Conflict retries when none are set.
+    pub const DEFAULT_RETRIES: u8 = 16;
+    /// The most conflict retries allowed.
+    pub const MAX_RETRIES: u8 = 64;
+
+    /// The default policy for codes of `digits` digits.
+    #[must_use]
+    pub const fn new(digits: Digits) -> Self {
+        Self {
+            digits,
+            attempts: Self::DEFAULT_ATTEMPTS,
+            lifetime: None,
+            budget: None,
+            retries: Self::DEFAULT_RETRIES,
+        }
+    }
+
+    /// The hard maximum of attempts per generation for a digit count.
+    #[must_use]
+    pub const fn max_attempts_for(digits: Digits) -> u8 {
+        match digits {
+            Digits::Four | Digits::Five => Self::MAX_ATTEMPTS_SHORT,
+            Digits::Six => Self::MAX_ATTEMPTS_SIX,
+        }
+    }
+
+    /// Sets the wrong codes allowed per generation before the booking locks.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::Attempts`] outside 1..=[`Policy::max_attempts_for`] the digits, and
+    /// [`PolicyError::Lifetime`] if an explicit lifetime cap set earlier is now below it.
+    pub fn with_attempts(self, attempts: u8) -> Result<Self, Error> {
+        if attempts == 0 || attempts > Self::max_attempts_for(self.digits) {
+            return Err(Error::Policy(PolicyError::Attempts));
+        }
+        Self { attempts, ..self }.checked()
+    }
+
+    /// Sets the wrong codes allowed over the booking's whole life, across re-issues.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::Lifetime`] below the attempts per generation or above 3 × the hard
+    /// maximum.
+    pub fn with_lifetime_cap(self, cap: u16) -> Result<Self, Error> {
+        Self { lifetime: Some(cap), ..self }.checked()
+    }
+
+    /// Turns on a per-verifier failure budget: `failures` wrong codes per window of
+    /// `window_secs` seconds, across all bookings.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::Budget`] when `failures` or `window_secs` is 0.
+    pub fn with_verifier_budget(self, failures: u32, window_secs: u64) -> Result<Self, Error> {
+        let failures = NonZeroU32::new(failures).ok_or(Error::Policy(PolicyError::Budget))?;
+        let window_secs =
+            core::num::NonZeroU64::new(window_secs).ok_or(Error::Policy(PolicyError::Budget))?;
+        let budget = Some(VerifierBudget { failures, window_secs });
+        Ok(Self { budget, ..self })
+    }
+
+    /// Sets how many times an operation reloads and decides again after losing a
+    /// compare-and-swap race before it gives up with [`Error::Contention`].
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::Retries`] outside 1..=[`Policy::MAX_RETRIES`].
+    pub fn with_max_retries(self, retries: u8) -> Result<Self, Error> {
+        if retries == 0 || retries > Self::MAX_RETRIES {
+            return Err(Error::Policy(PolicyError::Retries));
+        }
+        Ok(Self { retries, ..self })
+    }
+
+    fn checked(self) -> Result<Self, Error> {
+        let hard = u16::from(Self::max_attempts_for(self.digits));
+        let ceiling = hard.saturating_mul(Self::LIFETIME_FACTOR);
+        let cap = self.lifetime_cap();
+        if cap < u16::from(self.attempts) || cap > ceiling {
+            return Err(Error::Policy(PolicyError::Lifetime));
+        }
+        Ok(self)
+    }
+
+    /// The digits of codes issued under this policy.
+    #[must_use]
+    pub const fn digits(&self) -> Digits {
+        self.digits
+    }
+
+    /// Wrong codes allowed per generation.
+    #[must_use]
+    pub const fn attempts(&self) -> u8 {
+        self.attempts
+    }
+
+    /// Wrong codes allowed over a booking's life.
+    #[must_use]
+    pub fn lifetime_cap(&self) -> u16 {
+        self.lifetime
+            .unwrap_or_else(|| u16::from(self.attempts).saturating_mul(Self::LIFETIME_FACTOR))
+    }
+
+    /// The verifier budget, if one is set.
+    #[must_use]
+    pub const fn verifier_budget(&self) -> Option<VerifierBudget> {
+        self.budget
+    }
+
+    /// Conflict retries before [`Error::Contention`].
+    #[must_use]
+    pub const fn max_retries(&self) -> u8 {
+        self.retries
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for Policy {
+    /// Any valid policy: out-of-range draws are folded into range, never refused.
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let digits = *u.choose(&[Digits::Four, Digits::Five, Digits::Six])?;
+        let hard = Self::max_attempts_for(digits);
+        let attempts = u.int_in_range(1..=hard)?;
+        let ceiling = u16::from(hard).saturating_mul(Self::LIFETIME_FACTOR);
+        let lifetime = u.int_in_range(u16::from(attempts)..=ceiling)?;
+        let budget = Option::<VerifierBudget>::arbitrary(u)?;
+        let retries = u.int_in_range(1..=Self::MAX_RETRIES)?;
+        Ok(Self { digits, attempts, lifetime: Some(lifetime), budget, retries })
+    }
+}

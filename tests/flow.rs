@@ -1,0 +1,395 @@
+//! The operations end to end on the in-memory store: issue, resend, verify, re-issue,
+//! revoke, budgets, and the edges of time and counters.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::std_instead_of_core
+)]
+
+use handover_code::record::{Booking, Record, State, Version};
+use handover_code::{
+    BookingId, Context, Digits, Error, Inactive, Key, KeyId, Keyring, Malformed, MemoryStore,
+    Outcome, Policy, Prune, Secret, Service, Store, Timestamp, VerifierId,
+};
+
+fn keys() -> Keyring {
+    Keyring::new(KeyId(1), Secret::from_bytes(&[9; 32]).unwrap())
+}
+
+const T0: Timestamp = Timestamp(1_700_000_000);
+const LATER: Timestamp = Timestamp(1_700_086_400);
+
+fn wrong(code: &str) -> String {
+    code.chars()
+        .map(|c| {
+            if c == '9' {
+                '0'
+            } else {
+                char::from(c as u8 + 1)
+            }
+        })
+        .collect()
+}
+
+fn id(s: &str) -> BookingId<'_> {
+    BookingId::new(s).unwrap()
+}
+
+#[test]
+fn the_whole_flow() {
+    let keys = keys();
+    let service = Service::new(
+        &keys,
+        Policy::new(Digits::Four),
+        Context::new("cowin/dose").unwrap(),
+    );
+    let store = MemoryStore::new();
+    let code = service.issue(&store, id("B1"), LATER, T0).unwrap();
+    assert_eq!(service.resend(&store, id("B1"), T0).unwrap(), code);
+    assert!(matches!(
+        service.issue(&store, id("B1"), LATER, T0),
+        Err(Error::AlreadyIssued)
+    ));
+
+    let bad = wrong(code.expose());
+    assert_eq!(
+        service.verify(&store, id("B1"), &bad, None, T0).unwrap(),
+        Outcome::Rejected { attempts_left: 2 }
+    );
+    assert!(matches!(
+        service.verify(&store, id("B1"), "12", None, T0),
+        Err(Error::Malformed(Malformed::WrongLength))
+    ));
+    assert_eq!(
+        service
+            .verify(&store, id("B1"), code.expose(), None, T0)
+            .unwrap(),
+        Outcome::Accepted
+    );
+    assert_eq!(
+        service
+            .verify(&store, id("B1"), code.expose(), None, T0)
+            .unwrap(),
+        Outcome::AlreadyRedeemed
+    );
+    assert!(matches!(
+        service.resend(&store, id("B1"), T0),
+        Err(Error::Inactive(Inactive::Redeemed))
+    ));
+    assert_eq!(
+        service
+            .verify(&store, id("nobody"), "1234", None, T0)
+            .unwrap(),
+        Outcome::UnknownBooking
+    );
+}
+
+#[test]
+fn locking_reissue_and_the_lifetime_cap() {
+    let keys = keys();
+    let policy = Policy::new(Digits::Four)
+        .with_attempts(2)
+        .unwrap()
+        .with_lifetime_cap(3)
+        .unwrap();
+    let service = Service::new(&keys, policy, Context::new("post/parcel").unwrap());
+    let store = MemoryStore::new();
+    let code = service.issue(&store, id("P"), LATER, T0).unwrap();
+    let bad = wrong(code.expose());
+    assert_eq!(
+        service.verify(&store, id("P"), &bad, None, T0).unwrap(),
+        Outcome::Rejected { attempts_left: 1 }
+    );
+    assert_eq!(
+        service.verify(&store, id("P"), &bad, None, T0).unwrap(),
+        Outcome::Rejected { attempts_left: 0 }
+    );
+    assert_eq!(
+        service
+            .verify(&store, id("P"), code.expose(), None, T0)
+            .unwrap(),
+        Outcome::Locked
+    );
+
+    let second = service.reissue(&store, id("P"), LATER, T0).unwrap();
+    assert_ne!(
+        second, code,
+        "a new generation has a new code (this one differs)"
+    );
+    // The old code is dead: it is just a wrong code now. One lifetime attempt is left.
+    assert_eq!(
+        service
+            .verify(&store, id("P"), code.expose(), None, T0)
+            .unwrap(),
+        Outcome::Rejected { attempts_left: 0 }
+    );
+    assert_eq!(
+        service
+            .verify(&store, id("P"), second.expose(), None, T0)
+            .unwrap(),
+        Outcome::Locked
+    );
+    assert!(matches!(
+        service.reissue(&store, id("P"), LATER, T0),
+        Err(Error::Inactive(Inactive::Exhausted))
+    ));
+}
+
+#[test]
+fn expiry_and_clock_edges() {
+    let keys = keys();
+    let service = Service::new(
+        &keys,
+        Policy::new(Digits::Six),
+        Context::new("ride/start").unwrap(),
+    );
+    let store = MemoryStore::new();
+    assert!(matches!(
+        service.issue(&store, id("R"), T0, T0),
+        Err(Error::Validity)
+    ));
+    let code = service
+        .issue(&store, id("R"), Timestamp(T0.0 + 600), T0)
+        .unwrap();
+    // Before the issue time: nothing compared, nothing counted.
+    assert!(matches!(
+        service.verify(&store, id("R"), code.expose(), None, Timestamp(T0.0 - 1)),
+        Err(Error::Clock)
+    ));
+    // At exactly expires-at the code is no longer valid.
+    assert_eq!(
+        service
+            .verify(&store, id("R"), code.expose(), None, Timestamp(T0.0 + 600))
+            .unwrap(),
+        Outcome::Expired
+    );
+    assert_eq!(
+        service
+            .verify(&store, id("R"), code.expose(), None, Timestamp(u64::MAX))
+            .unwrap(),
+        Outcome::Expired
+    );
+    assert_eq!(
+        service
+            .verify(&store, id("R"), code.expose(), None, Timestamp(T0.0 + 599))
+            .unwrap(),
+        Outcome::Accepted
+    );
+
+    let code = service
+        .issue(
+            &store,
+            id("M"),
+            Timestamp(u64::MAX),
+            Timestamp(u64::MAX - 1),
+        )
+        .unwrap();
+    assert_eq!(
+        service
+            .verify(
+                &store,
+                id("M"),
+                code.expose(),
+                None,
+                Timestamp(u64::MAX - 1)
+            )
+            .unwrap(),
+        Outcome::Accepted
+    );
+}
+
+#[test]
+fn revoke_ends_a_booking() {
+    let keys = keys();
+    let service = Service::new(&keys, Policy::new(Digits::Five), Context::new("c").unwrap());
+    let store = MemoryStore::new();
+    let code = service.issue(&store, id("V"), LATER, T0).unwrap();
+    service.revoke(&store, id("V")).unwrap();
+    service.revoke(&store, id("V")).unwrap();
+    assert_eq!(
+        service
+            .verify(&store, id("V"), code.expose(), None, T0)
+            .unwrap(),
+        Outcome::Revoked
+    );
+    assert!(matches!(
+        service.revoke(&store, id("none")),
+        Err(Error::UnknownBooking)
+    ));
+}
+
+#[test]
+fn counters_at_their_maximum_fail_closed() {
+    let keys = keys();
+    let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("c").unwrap());
+    let store = MemoryStore::new();
+    let booking = Booking {
+        key_id: KeyId(1),
+        generation: u32::MAX,
+        digits: Digits::Four,
+        failures: u8::MAX,
+        lifetime_failures: u16::MAX,
+        state: State::Active,
+        issued_at: T0,
+        expires_at: LATER,
+    };
+    let key = Key::Booking(id("max"));
+    store
+        .compare_and_swap(key, None, &Record::Booking(booking), Version(u64::MAX))
+        .unwrap();
+    assert_eq!(
+        service.verify(&store, id("max"), "0000", None, T0).unwrap(),
+        Outcome::Locked
+    );
+    assert!(matches!(
+        service.reissue(&store, id("max"), LATER, T0),
+        Err(Error::Inactive(Inactive::Exhausted))
+    ));
+    // A version at its limit cannot be written past: an error, never an answer.
+    let open = Booking {
+        failures: 0,
+        lifetime_failures: 0,
+        generation: 0,
+        ..booking
+    };
+    store
+        .compare_and_swap(
+            key,
+            Some(Version(u64::MAX)),
+            &Record::Booking(open),
+            Version(u64::MAX),
+        )
+        .unwrap();
+    assert!(matches!(
+        service.verify(&store, id("max"), "0000", None, T0),
+        Err(Error::Corrupt)
+    ));
+    // A record whose key has left the keyring is a fault, not a rejection.
+    let orphan = Booking {
+        key_id: KeyId(99),
+        ..open
+    };
+    store
+        .compare_and_swap(
+            Key::Booking(id("orphan")),
+            None,
+            &Record::Booking(orphan),
+            Version(1),
+        )
+        .unwrap();
+    assert!(matches!(
+        service.verify(&store, id("orphan"), "0000", None, T0),
+        Err(Error::UnknownKey)
+    ));
+}
+
+#[test]
+fn a_spraying_verifier_is_suspended_without_locking_anyone_out() {
+    let keys = keys();
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(3, 86_400)
+        .unwrap();
+    let service = Service::new(&keys, policy, Context::new("c").unwrap());
+    let store = MemoryStore::new();
+    let ids: Vec<String> = (0..10).map(|i| format!("B{i}")).collect();
+    let codes: Vec<_> = ids
+        .iter()
+        .map(|b| service.issue(&store, id(b), LATER, T0).unwrap())
+        .collect();
+    let eve = VerifierId::new("eve").unwrap();
+    let mut outcomes = Vec::new();
+    for (b, code) in ids.iter().zip(&codes) {
+        outcomes.push(
+            service
+                .verify(&store, id(b), &wrong(code.expose()), Some(eve), T0)
+                .unwrap(),
+        );
+    }
+    assert_eq!(outcomes.iter().filter(|o| o.is_failure()).count(), 3);
+    assert!(
+        outcomes[3..]
+            .iter()
+            .all(|o| *o == Outcome::VerifierSuspended)
+    );
+    // Honest verifiers are unaffected, even on the bookings eve guessed at.
+    let asha = VerifierId::new("asha").unwrap();
+    assert_eq!(
+        service
+            .verify(&store, id("B0"), codes[0].expose(), Some(asha), T0)
+            .unwrap(),
+        Outcome::Accepted
+    );
+    assert_eq!(
+        service
+            .verify(&store, id("B9"), codes[9].expose(), Some(asha), T0)
+            .unwrap(),
+        Outcome::Accepted
+    );
+    // Right codes, malformed input and closed bookings cost a verifier nothing.
+    let bob = VerifierId::new("bob").unwrap();
+    for _ in 0..5 {
+        assert!(
+            service
+                .verify(&store, id("B1"), "x", Some(bob), T0)
+                .is_err()
+        );
+        assert_eq!(
+            service
+                .verify(&store, id("B0"), "0000", Some(bob), T0)
+                .unwrap(),
+            Outcome::AlreadyRedeemed
+        );
+    }
+    assert_eq!(
+        service
+            .verify(&store, id("B2"), codes[2].expose(), Some(bob), T0)
+            .unwrap(),
+        Outcome::Accepted
+    );
+    // Next window, eve may guess again.
+    let next_day = Timestamp(1_700_006_400); // the next multiple of 86,400 after T0
+    assert!(
+        service
+            .verify(
+                &store,
+                id("B5"),
+                &wrong(codes[5].expose()),
+                Some(eve),
+                next_day
+            )
+            .unwrap()
+            .is_failure()
+    );
+    // Pruning drops what expired before the cut, bookings and verifiers alike.
+    assert!(store.prune(Timestamp(LATER.0 + 1)).unwrap() > 0);
+}
+
+#[test]
+fn async_operations_agree_and_are_send() {
+    fn assert_send<T: Send>(t: T) -> T {
+        t
+    }
+    let keys = keys();
+    let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("c").unwrap());
+    let store = MemoryStore::new();
+    let code = block_on(assert_send(service.issue_async(&store, id("A"), LATER, T0))).unwrap();
+    assert_eq!(code, service.resend(&store, id("A"), T0).unwrap());
+    let verify = assert_send(service.verify_async(&store, id("A"), code.expose(), None, T0));
+    assert_eq!(block_on(verify).unwrap(), Outcome::Accepted);
+}
+
+/// A minimal executor: the memory store's futures never wait.
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
