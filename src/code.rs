@@ -11,6 +11,7 @@ use zeroize::Zeroize;
 /// give 1 in 10,000 a guess, five 1 in 100,000, six (India Post's delivery OTP) 1 in
 /// 1,000,000. Attempt limits (see the crate docs) turn that into a bound per booking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Digits {
     /// 4 digits: 10^4 codes.
     Four,

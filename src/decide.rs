@@ -3,7 +3,7 @@
 //! model-tested and fuzzed, and a store may run them more than once.
 
 use crate::code::{Code, Digits};
-use crate::derive::{derive, BookingId, Context};
+use crate::derive::{BookingId, Context, derive};
 use crate::error::{Error, Inactive, Malformed};
 use crate::keyring::Keyring;
 use crate::policy::{Policy, VerifierBudget};
@@ -61,7 +61,10 @@ impl<T> Decision<T> {
     }
 
     fn write(next: Booking, answer: T) -> Self {
-        Self { answer: Ok(answer), next: Some(next) }
+        Self {
+            answer: Ok(answer),
+            next: Some(next),
+        }
     }
 }
 
@@ -80,21 +83,34 @@ impl<const N: usize> Scope<'_, N> {
     /// The code of `booking` for the record's key, generation and digits.
     fn code(&self, booking: BookingId<'_>, record: &Booking) -> Result<Code, Error> {
         let secret = self.keys.get(record.key_id).ok_or(Error::UnknownKey)?;
-        Ok(derive(secret, self.context, booking, record.generation, record.digits))
+        Ok(derive(
+            secret,
+            self.context,
+            booking,
+            record.generation,
+            record.digits,
+        ))
     }
 
     /// Wrong codes still allowed for a record: the lesser of what the generation and the
     /// lifetime cap leave.
     fn attempts_left(&self, record: &Booking) -> u8 {
         let generation = self.policy.attempts().saturating_sub(record.failures);
-        let lifetime = self.policy.lifetime_cap().saturating_sub(record.lifetime_failures);
+        let lifetime = self
+            .policy
+            .lifetime_cap()
+            .saturating_sub(record.lifetime_failures);
         generation.min(u8::try_from(lifetime).unwrap_or(u8::MAX))
     }
 }
 
 /// Why a record takes no comparison, or `None` if it takes one. Order matters: a final
 /// state wins over expiry, expiry over the lock.
-fn closed<const N: usize>(scope: &Scope<'_, N>, record: &Booking, now: Timestamp) -> Option<Outcome> {
+fn closed<const N: usize>(
+    scope: &Scope<'_, N>,
+    record: &Booking,
+    now: Timestamp,
+) -> Option<Outcome> {
     match record.state {
         State::Redeemed => Some(Outcome::AlreadyRedeemed),
         State::Revoked => Some(Outcome::Revoked),
@@ -132,7 +148,10 @@ pub fn verify<const N: usize>(
         Err(e) => return Decision::answer(Err(e)),
     };
     if expected == *presented {
-        let next = Booking { state: State::Redeemed, ..*record };
+        let next = Booking {
+            state: State::Redeemed,
+            ..*record
+        };
         return Decision::write(next, Outcome::Accepted);
     }
     let mut next = Booking {
@@ -150,7 +169,11 @@ pub fn verify<const N: usize>(
 /// What a verification answers without comparing anything, read from a plain load: an
 /// unknown or closed booking, or a clock before the issue time. `None`: a comparison is due.
 #[must_use]
-pub fn precheck<const N: usize>(scope: &Scope<'_, N>, record: Option<&Booking>, now: Timestamp) -> Option<Result<Outcome, Error>> {
+pub fn precheck<const N: usize>(
+    scope: &Scope<'_, N>,
+    record: Option<&Booking>,
+    now: Timestamp,
+) -> Option<Result<Outcome, Error>> {
     let Some(record) = record else {
         return Some(Ok(Outcome::UnknownBooking));
     };
@@ -262,7 +285,13 @@ pub fn revoke(record: Option<&Booking>) -> Decision<()> {
         None => Decision::answer(Err(Error::UnknownBooking)),
         Some((_, State::Revoked)) => Decision::answer(Ok(())),
         Some((_, State::Redeemed)) => Decision::answer(Err(Error::Inactive(Inactive::Redeemed))),
-        Some((r, _)) => Decision::write(Booking { state: State::Revoked, ..*r }, ()),
+        Some((r, _)) => Decision::write(
+            Booking {
+                state: State::Revoked,
+                ..*r
+            },
+            (),
+        ),
     }
 }
 
@@ -278,7 +307,10 @@ pub enum Reservation {
 
 /// The start of the window `now` falls in.
 fn window_of(now: Timestamp, budget: &VerifierBudget) -> Timestamp {
-    let into = now.0.checked_rem(budget.window_secs.get()).unwrap_or_default();
+    let into = now
+        .0
+        .checked_rem(budget.window_secs.get())
+        .unwrap_or_default();
     Timestamp(now.0.saturating_sub(into))
 }
 
@@ -286,16 +318,26 @@ fn window_of(now: Timestamp, budget: &VerifierBudget) -> Timestamp {
 /// window, or answers [`Reservation::Suspended`] when the budget is spent. A record from a
 /// later window than `now` (the clock went back) is kept as it is, never reset.
 #[must_use]
-pub fn reserve(record: Option<&Verifier>, budget: &VerifierBudget, now: Timestamp) -> (Reservation, Option<Verifier>) {
+pub fn reserve(
+    record: Option<&Verifier>,
+    budget: &VerifierBudget,
+    now: Timestamp,
+) -> (Reservation, Option<Verifier>) {
     let window_start = window_of(now, budget);
     let current = match record {
         Some(v) if v.window_start >= window_start => *v,
-        _ => Verifier { window_start, failures: 0 },
+        _ => Verifier {
+            window_start,
+            failures: 0,
+        },
     };
     if current.failures >= budget.failures.get() {
         return (Reservation::Suspended, None);
     }
-    let next = Verifier { failures: current.failures.saturating_add(1), ..current };
+    let next = Verifier {
+        failures: current.failures.saturating_add(1),
+        ..current
+    };
     (Reservation::Reserved(current.window_start), Some(next))
 }
 
@@ -304,8 +346,10 @@ pub fn reserve(record: Option<&Verifier>, budget: &VerifierBudget, now: Timestam
 #[must_use]
 pub fn refund(record: Option<&Verifier>, reserved_in: Timestamp) -> Option<Verifier> {
     let v = record?;
-    (v.window_start == reserved_in && v.failures > 0)
-        .then(|| Verifier { failures: v.failures.saturating_sub(1), ..*v })
+    (v.window_start == reserved_in && v.failures > 0).then(|| Verifier {
+        failures: v.failures.saturating_sub(1),
+        ..*v
+    })
 }
 
 /// The digits a typed code must have for this booking: the record's, or the policy's when

@@ -7,6 +7,7 @@ use crate::secret::Secret;
 
 /// Names a secret in a [`Keyring`]. Records remember the id of the key that issued them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct KeyId(pub u32);
 
 /// The current secret and up to `N` others by [`KeyId`]; no allocation.

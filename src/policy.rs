@@ -14,7 +14,9 @@ pub enum PolicyError {
     Attempts,
     /// The lifetime cap must be at least the per-generation limit and at most 3 times the
     /// hard maximum.
-    #[error("lifetime cap must be between the attempts per generation and 3 times the hard maximum")]
+    #[error(
+        "lifetime cap must be between the attempts per generation and 3 times the hard maximum"
+    )]
     Lifetime,
     /// A verifier budget needs at least one failure and a window of at least one second.
     #[error("verifier budget needs at least 1 failure and a window of at least 1 second")]
@@ -123,7 +125,11 @@ impl Policy {
     /// [`PolicyError::Lifetime`] below the attempts per generation or above 3 × the hard
     /// maximum.
     pub fn with_lifetime_cap(self, cap: u16) -> Result<Self, Error> {
-        Self { lifetime: Some(cap), ..self }.checked()
+        Self {
+            lifetime: Some(cap),
+            ..self
+        }
+        .checked()
     }
 
     /// Turns on a per-verifier failure budget: `failures` wrong codes per window of
@@ -136,7 +142,10 @@ impl Policy {
         let failures = NonZeroU32::new(failures).ok_or(Error::Policy(PolicyError::Budget))?;
         let window_secs =
             core::num::NonZeroU64::new(window_secs).ok_or(Error::Policy(PolicyError::Budget))?;
-        let budget = Some(VerifierBudget { failures, window_secs });
+        let budget = Some(VerifierBudget {
+            failures,
+            window_secs,
+        });
         Ok(Self { budget, ..self })
     }
 
@@ -206,6 +215,12 @@ impl<'a> arbitrary::Arbitrary<'a> for Policy {
         let lifetime = u.int_in_range(u16::from(attempts)..=ceiling)?;
         let budget = Option::<VerifierBudget>::arbitrary(u)?;
         let retries = u.int_in_range(1..=Self::MAX_RETRIES)?;
-        Ok(Self { digits, attempts, lifetime: Some(lifetime), budget, retries })
+        Ok(Self {
+            digits,
+            attempts,
+            lifetime: Some(lifetime),
+            budget,
+            retries,
+        })
     }
 }

@@ -152,7 +152,8 @@ impl Record {
             [1] => Self::Booking(Booking {
                 key_id: KeyId(u32::from_be_bytes(r.array()?)),
                 generation: u32::from_be_bytes(r.array()?),
-                digits: Digits::from_count(u8::from_be_bytes(r.array()?)).ok_or(DecodeError::Field)?,
+                digits: Digits::from_count(u8::from_be_bytes(r.array()?))
+                    .ok_or(DecodeError::Field)?,
                 failures: u8::from_be_bytes(r.array()?),
                 lifetime_failures: u16::from_be_bytes(r.array()?),
                 state: state_from(u8::from_be_bytes(r.array()?))?,
@@ -165,7 +166,11 @@ impl Record {
             }),
             _ => return Err(DecodeError::Field),
         };
-        if r.0.is_empty() { Ok(record) } else { Err(DecodeError::Length) }
+        if r.0.is_empty() {
+            Ok(record)
+        } else {
+            Err(DecodeError::Length)
+        }
     }
 }
 

@@ -224,7 +224,12 @@ pub trait Store {
     ///
     /// [`Error::Store`] when a primitive fails, [`Error::Contention`] when every try lost a
     /// race, [`Error::Corrupt`] when the stored version is at its limit.
-    fn update<T, F>(&self, key: Key<'_>, max_retries: u8, mut decide: F) -> Result<T, Error<Self::Error>>
+    fn update<T, F>(
+        &self,
+        key: Key<'_>,
+        max_retries: u8,
+        mut decide: F,
+    ) -> Result<T, Error<Self::Error>>
     where
         F: FnMut(Option<&Record>) -> Step<T>,
     {
@@ -237,7 +242,11 @@ pub trait Store {
                 Step::Write(write, answer) => (write, answer),
             };
             let new = next_version(expected)?;
-            if self.compare_and_swap(key, expected, &write, new).map_err(Error::Store)? == Swap::Swapped {
+            if self
+                .compare_and_swap(key, expected, &write, new)
+                .map_err(Error::Store)?
+                == Swap::Swapped
+            {
                 return Ok(answer);
             }
             tries.lost()?;

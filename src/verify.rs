@@ -36,7 +36,11 @@ impl<'a, const N: usize> Service<'a, N> {
     /// A service for one context.
     #[must_use]
     pub const fn new(keys: &'a Keyring<N>, policy: Policy, context: Context<'a>) -> Self {
-        Self { keys, policy, context }
+        Self {
+            keys,
+            policy,
+            context,
+        }
     }
 
     /// The policy in force.
@@ -46,7 +50,11 @@ impl<'a, const N: usize> Service<'a, N> {
     }
 
     fn scope(&self) -> Scope<'_, N> {
-        Scope { keys: self.keys, policy: &self.policy, context: self.context }
+        Scope {
+            keys: self.keys,
+            policy: &self.policy,
+            context: self.context,
+        }
     }
 
     /// Creates the booking's record and returns the code to send. Its validity ends at
@@ -56,7 +64,13 @@ impl<'a, const N: usize> Service<'a, N> {
     ///
     /// [`Error::AlreadyIssued`] if the booking has a record (use [`Service::reissue`]),
     /// [`Error::Validity`] if `expires_at <= now`, and store faults.
-    pub fn issue<S: Store>(&self, store: &S, booking: BookingId<'_>, expires_at: Timestamp, now: Timestamp) -> Result<Code, Error<S::Error>> {
+    pub fn issue<S: Store>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Code, Error<S::Error>> {
         ready(self.issue_with(&Blocking(store), booking, expires_at, now))
     }
 
@@ -66,7 +80,12 @@ impl<'a, const N: usize> Service<'a, N> {
     ///
     /// [`Error::UnknownBooking`], [`Error::Inactive`] when the booking is redeemed, revoked,
     /// locked or expired, and store faults.
-    pub fn resend<S: Store>(&self, store: &S, booking: BookingId<'_>, now: Timestamp) -> Result<Code, Error<S::Error>> {
+    pub fn resend<S: Store>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        now: Timestamp,
+    ) -> Result<Code, Error<S::Error>> {
         ready(self.resend_with(&Blocking(store), booking, now))
     }
 
@@ -77,7 +96,13 @@ impl<'a, const N: usize> Service<'a, N> {
     ///
     /// [`Error::UnknownBooking`], [`Error::Inactive`] when the booking is redeemed, revoked
     /// or out of lifetime attempts, [`Error::Validity`], and store faults.
-    pub fn reissue<S: Store>(&self, store: &S, booking: BookingId<'_>, expires_at: Timestamp, now: Timestamp) -> Result<Code, Error<S::Error>> {
+    pub fn reissue<S: Store>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Code, Error<S::Error>> {
         ready(self.reissue_with(&Blocking(store), booking, expires_at, now))
     }
 
@@ -87,7 +112,11 @@ impl<'a, const N: usize> Service<'a, N> {
     ///
     /// [`Error::UnknownBooking`], [`Error::Inactive`] for a redeemed booking, and store
     /// faults.
-    pub fn revoke<S: Store>(&self, store: &S, booking: BookingId<'_>) -> Result<(), Error<S::Error>> {
+    pub fn revoke<S: Store>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+    ) -> Result<(), Error<S::Error>> {
         ready(self.revoke_with(&Blocking(store), booking))
     }
 
@@ -118,8 +147,15 @@ impl<'a, const N: usize> Service<'a, N> {
     /// # Errors
     ///
     /// As [`Service::issue`].
-    pub async fn issue_async<S: AsyncStore>(&self, store: &S, booking: BookingId<'_>, expires_at: Timestamp, now: Timestamp) -> Result<Code, Error<S::Error>> {
-        self.issue_with(&Awaiting(store), booking, expires_at, now).await
+    pub async fn issue_async<S: AsyncStore>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Code, Error<S::Error>> {
+        self.issue_with(&Awaiting(store), booking, expires_at, now)
+            .await
     }
 
     /// [`Service::resend`] on an [`AsyncStore`].
@@ -127,7 +163,12 @@ impl<'a, const N: usize> Service<'a, N> {
     /// # Errors
     ///
     /// As [`Service::resend`].
-    pub async fn resend_async<S: AsyncStore>(&self, store: &S, booking: BookingId<'_>, now: Timestamp) -> Result<Code, Error<S::Error>> {
+    pub async fn resend_async<S: AsyncStore>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        now: Timestamp,
+    ) -> Result<Code, Error<S::Error>> {
         self.resend_with(&Awaiting(store), booking, now).await
     }
 
@@ -136,8 +177,15 @@ impl<'a, const N: usize> Service<'a, N> {
     /// # Errors
     ///
     /// As [`Service::reissue`].
-    pub async fn reissue_async<S: AsyncStore>(&self, store: &S, booking: BookingId<'_>, expires_at: Timestamp, now: Timestamp) -> Result<Code, Error<S::Error>> {
-        self.reissue_with(&Awaiting(store), booking, expires_at, now).await
+    pub async fn reissue_async<S: AsyncStore>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Code, Error<S::Error>> {
+        self.reissue_with(&Awaiting(store), booking, expires_at, now)
+            .await
     }
 
     /// [`Service::revoke`] on an [`AsyncStore`].
@@ -145,7 +193,11 @@ impl<'a, const N: usize> Service<'a, N> {
     /// # Errors
     ///
     /// As [`Service::revoke`].
-    pub async fn revoke_async<S: AsyncStore>(&self, store: &S, booking: BookingId<'_>) -> Result<(), Error<S::Error>> {
+    pub async fn revoke_async<S: AsyncStore>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+    ) -> Result<(), Error<S::Error>> {
         self.revoke_with(&Awaiting(store), booking).await
     }
 
@@ -162,26 +214,54 @@ impl<'a, const N: usize> Service<'a, N> {
         verifier: Option<VerifierId<'_>>,
         now: Timestamp,
     ) -> Result<Outcome, Error<S::Error>> {
-        self.verify_with(&Awaiting(store), booking, typed, verifier, now).await
+        self.verify_with(&Awaiting(store), booking, typed, verifier, now)
+            .await
     }
 
-    async fn issue_with<B: Backend>(&self, b: &B, booking: BookingId<'_>, expires_at: Timestamp, now: Timestamp) -> Result<Code, Error<B::Error>> {
+    async fn issue_with<B: Backend>(
+        &self,
+        b: &B,
+        booking: BookingId<'_>,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Code, Error<B::Error>> {
         let scope = self.scope();
-        self.update_booking(b, booking, |r| decide::issue(&scope, booking, r, expires_at, now)).await
+        self.update_booking(b, booking, |r| {
+            decide::issue(&scope, booking, r, expires_at, now)
+        })
+        .await
     }
 
-    async fn resend_with<B: Backend>(&self, b: &B, booking: BookingId<'_>, now: Timestamp) -> Result<Code, Error<B::Error>> {
+    async fn resend_with<B: Backend>(
+        &self,
+        b: &B,
+        booking: BookingId<'_>,
+        now: Timestamp,
+    ) -> Result<Code, Error<B::Error>> {
         let loaded = b.load(Key::Booking(booking)).await.map_err(Error::Store)?;
         let record = booking_of(loaded.as_ref().map(|(r, _)| r)).map_err(Error::widen)?;
         decide::resend(&self.scope(), booking, record.as_ref(), now).map_err(Error::widen)
     }
 
-    async fn reissue_with<B: Backend>(&self, b: &B, booking: BookingId<'_>, expires_at: Timestamp, now: Timestamp) -> Result<Code, Error<B::Error>> {
+    async fn reissue_with<B: Backend>(
+        &self,
+        b: &B,
+        booking: BookingId<'_>,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Code, Error<B::Error>> {
         let scope = self.scope();
-        self.update_booking(b, booking, |r| decide::reissue(&scope, booking, r, expires_at, now)).await
+        self.update_booking(b, booking, |r| {
+            decide::reissue(&scope, booking, r, expires_at, now)
+        })
+        .await
     }
 
-    async fn revoke_with<B: Backend>(&self, b: &B, booking: BookingId<'_>) -> Result<(), Error<B::Error>> {
+    async fn revoke_with<B: Backend>(
+        &self,
+        b: &B,
+        booking: BookingId<'_>,
+    ) -> Result<(), Error<B::Error>> {
         self.update_booking(b, booking, decide::revoke).await
     }
 
@@ -198,7 +278,10 @@ impl<'a, const N: usize> Service<'a, N> {
             let digits = decide::expected_digits(record, &self.policy);
             match input::normalize(typed, digits) {
                 Ok(presented) => decide::verify(&scope, booking, record, &presented, now),
-                Err(malformed) => Decision { answer: Err(malformed), next: None },
+                Err(malformed) => Decision {
+                    answer: Err(malformed),
+                    next: None,
+                },
             }
         };
         let (Some(verifier), Some(budget)) = (verifier, self.policy.verifier_budget()) else {
@@ -212,17 +295,27 @@ impl<'a, const N: usize> Service<'a, N> {
         if let Some(closed) = decide::precheck(&scope, record.as_ref(), now) {
             return closed.map_err(Error::widen);
         }
-        input::normalize(typed, decide::expected_digits(record.as_ref(), &self.policy)).map_err(Error::widen)?;
+        input::normalize(
+            typed,
+            decide::expected_digits(record.as_ref(), &self.policy),
+        )
+        .map_err(Error::widen)?;
         let key = Key::Verifier(verifier);
-        let reserved = self.update_verifier(b, key, |v| decide::reserve(v, &budget, now)).await?;
+        let reserved = self
+            .update_verifier(b, key, |v| decide::reserve(v, &budget, now))
+            .await?;
         let Reservation::Reserved(window) = reserved else {
             return Ok(Outcome::VerifierSuspended);
         };
         let outcome = self.update_booking(b, booking, decide).await;
-        if matches!(&outcome, Ok(o) if !o.is_failure()) || matches!(&outcome, Err(Error::Malformed(_) | Error::Clock)) {
+        if matches!(&outcome, Ok(o) if !o.is_failure())
+            || matches!(&outcome, Err(Error::Malformed(_) | Error::Clock))
+        {
             // Nothing wrong was compared: give the reserved failure back. If this write
             // fails the verifier stays charged: over-counted, never under.
-            let _refunded = self.update_verifier(b, key, |v| ((), decide::refund(v, window))).await;
+            let _refunded = self
+                .update_verifier(b, key, |v| ((), decide::refund(v, window)))
+                .await;
         }
         outcome
     }
@@ -244,7 +337,9 @@ impl<'a, const N: usize> Service<'a, N> {
                 }
             }
         };
-        b.update(Key::Booking(booking), self.policy.max_retries(), step).await?.map_err(Error::widen)
+        b.update(Key::Booking(booking), self.policy.max_retries(), step)
+            .await?
+            .map_err(Error::widen)
     }
 
     /// Runs a verifier decision through the store's update loop.
@@ -283,9 +378,17 @@ fn booking_of(record: Option<&Record>) -> Result<Option<Booking>, Error> {
 trait Backend {
     type Error: Send;
 
-    fn load(&self, key: Key<'_>) -> impl Future<Output = Result<Option<(Record, Version)>, Self::Error>>;
+    fn load(
+        &self,
+        key: Key<'_>,
+    ) -> impl Future<Output = Result<Option<(Record, Version)>, Self::Error>>;
 
-    fn update<T, F>(&self, key: Key<'_>, max_retries: u8, decide: F) -> impl Future<Output = Result<T, Error<Self::Error>>>
+    fn update<T, F>(
+        &self,
+        key: Key<'_>,
+        max_retries: u8,
+        decide: F,
+    ) -> impl Future<Output = Result<T, Error<Self::Error>>>
     where
         T: Send,
         F: FnMut(Option<&Record>) -> Step<T> + Send;
@@ -304,7 +407,12 @@ impl<S: Store> Backend for Blocking<'_, S> {
         self.0.load(key)
     }
 
-    async fn update<T: Send, F>(&self, key: Key<'_>, max_retries: u8, decide: F) -> Result<T, Error<S::Error>>
+    async fn update<T: Send, F>(
+        &self,
+        key: Key<'_>,
+        max_retries: u8,
+        decide: F,
+    ) -> Result<T, Error<S::Error>>
     where
         F: FnMut(Option<&Record>) -> Step<T> + Send,
     {
@@ -315,11 +423,19 @@ impl<S: Store> Backend for Blocking<'_, S> {
 impl<S: AsyncStore> Backend for Awaiting<'_, S> {
     type Error = S::Error;
 
-    fn load(&self, key: Key<'_>) -> impl Future<Output = Result<Option<(Record, Version)>, S::Error>> {
+    fn load(
+        &self,
+        key: Key<'_>,
+    ) -> impl Future<Output = Result<Option<(Record, Version)>, S::Error>> {
         self.0.load(key)
     }
 
-    fn update<T: Send, F>(&self, key: Key<'_>, max_retries: u8, decide: F) -> impl Future<Output = Result<T, Error<S::Error>>>
+    fn update<T: Send, F>(
+        &self,
+        key: Key<'_>,
+        max_retries: u8,
+        decide: F,
+    ) -> impl Future<Output = Result<T, Error<S::Error>>>
     where
         F: FnMut(Option<&Record>) -> Step<T> + Send,
     {
@@ -331,7 +447,10 @@ impl<S: AsyncStore> Backend for Awaiting<'_, S> {
 /// poll. Were it ever not, the operation fails closed as contention: nothing was answered.
 fn ready<T, S>(future: impl Future<Output = Result<T, Error<S>>>) -> Result<T, Error<S>> {
     let mut future = pin!(future);
-    match future.as_mut().poll(&mut TaskContext::from_waker(Waker::noop())) {
+    match future
+        .as_mut()
+        .poll(&mut TaskContext::from_waker(Waker::noop()))
+    {
         Poll::Ready(result) => result,
         Poll::Pending => Err(Error::Contention),
     }

@@ -1,7 +1,7 @@
 //! The in-memory reference store.
 
-use std::collections::HashMap;
 use core::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::vec::Vec;
 
@@ -111,8 +111,13 @@ impl MemoryStore {
         key.kind().hash(&mut h);
         key.id().hash(&mut h);
         let count = u64::try_from(self.shards.len()).unwrap_or(1);
-        let index = usize::try_from(h.finish().checked_rem(count).unwrap_or_default()).unwrap_or_default();
-        let shard = self.shards.get(index).or(self.shards.first()).ok_or(Poisoned)?;
+        let index =
+            usize::try_from(h.finish().checked_rem(count).unwrap_or_default()).unwrap_or_default();
+        let shard = self
+            .shards
+            .get(index)
+            .or(self.shards.first())
+            .ok_or(Poisoned)?;
         Ok(shard.lock()?)
     }
 }
@@ -133,7 +138,13 @@ impl Store for MemoryStore {
         Ok(map_of(&mut shard, key).get(key.id()).copied())
     }
 
-    fn compare_and_swap(&self, key: Key<'_>, expected: Option<Version>, record: &Record, new: Version) -> Result<Swap, Poisoned> {
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, Poisoned> {
         let mut shard = self.shard(key)?;
         let map = map_of(&mut shard, key);
         let swap = match (map.get_mut(key.id()), expected) {
@@ -147,7 +158,11 @@ impl Store for MemoryStore {
             }
             _ => Swap::Conflict,
         };
-        let counter = if swap == Swap::Swapped { &self.swaps } else { &self.conflicts };
+        let counter = if swap == Swap::Swapped {
+            &self.swaps
+        } else {
+            &self.conflicts
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         Ok(swap)
     }
@@ -160,7 +175,13 @@ impl AsyncStore for MemoryStore {
         Store::load(self, key)
     }
 
-    async fn compare_and_swap(&self, key: Key<'_>, expected: Option<Version>, record: &Record, new: Version) -> Result<Swap, Poisoned> {
+    async fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, Poisoned> {
         Store::compare_and_swap(self, key, expected, record, new)
     }
 }

@@ -1,0 +1,448 @@
+//! The conformance kit (feature `conformance`): proves a [`Store`] honours the contract.
+//!
+//! Call [`check_all`] from a test with a factory that makes a fresh, empty store (a new
+//! table, a new database file, a cleared Redis database):
+//!
+//! ```
+//! use handover_code::{conformance, MemoryStore};
+//!
+//! let report = conformance::check_all(MemoryStore::new).unwrap();
+//! assert!(report.conflicts > 0, "the hammer really contended");
+//! ```
+//!
+//! [`check_contract`] checks the primitives one call at a time; [`check_concurrency`]
+//! releases many threads at once (a [`Barrier`]) on one record, one booking and one
+//! verifier, and checks that nothing was lost: every landed swap is visible, no booking
+//! answered more wrong guesses than its limit, no code was accepted twice and no verifier
+//! was answered past its budget. A store that checks and then writes in two steps fails it;
+//! the crate's own tests keep such a store to prove that.
+
+use std::format;
+use std::string::String;
+use std::sync::Barrier;
+use std::thread;
+use std::vec::Vec;
+
+use crate::code::Digits;
+use crate::decide::Outcome;
+use crate::derive::{BookingId, Context};
+use crate::keyring::{KeyId, Keyring};
+use crate::policy::Policy;
+use crate::record::{Booking, Record, State, Verifier, Version};
+use crate::secret::Secret;
+use crate::store::{Key, Store, Swap, VerifierId};
+use crate::time::Timestamp;
+use crate::verify::Service;
+
+/// A broken promise: which check, and what it saw.
+#[derive(Debug, thiserror::Error)]
+#[error("store contract broken in {check}: {detail}")]
+pub struct Failure {
+    /// The check that failed.
+    pub check: &'static str,
+    /// What it saw.
+    pub detail: String,
+}
+
+/// What the concurrency checks measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Compare-and-swaps that landed during the hammer.
+    pub swaps: u64,
+    /// Compare-and-swaps that lost a race: proof that the threads really contended.
+    pub conflicts: u64,
+}
+
+/// Threads released together by each concurrency check.
+pub const THREADS: usize = 64;
+
+fn fail<T>(check: &'static str, detail: String) -> Result<T, Failure> {
+    Err(Failure { check, detail })
+}
+
+fn ensure(ok: bool, check: &'static str, detail: impl FnOnce() -> String) -> Result<(), Failure> {
+    if ok { Ok(()) } else { fail(check, detail()) }
+}
+
+fn io<T, E: core::fmt::Display>(check: &'static str, r: Result<T, E>) -> Result<T, Failure> {
+    r.or_else(|e| fail(check, format!("store error: {e}")))
+}
+
+/// Every check: the contract one call at a time, then the concurrency hammer.
+///
+/// # Errors
+///
+/// The first [`Failure`].
+pub fn check_all<S, F>(factory: F) -> Result<Report, Failure>
+where
+    S: Store + Sync,
+    F: Fn() -> S,
+{
+    check_contract(&factory)?;
+    check_concurrency(&factory)
+}
+
+/// Records that exercise every field at its edges.
+fn samples() -> [Record; 4] {
+    let booking = Booking {
+        key_id: KeyId(u32::MAX),
+        generation: u32::MAX,
+        digits: Digits::Six,
+        failures: u8::MAX,
+        lifetime_failures: u16::MAX,
+        state: State::Revoked,
+        issued_at: Timestamp(0),
+        expires_at: Timestamp(u64::MAX),
+    };
+    let small = Booking {
+        key_id: KeyId(0),
+        generation: 0,
+        digits: Digits::Four,
+        failures: 0,
+        lifetime_failures: 0,
+        state: State::Active,
+        issued_at: Timestamp(u64::MAX),
+        expires_at: Timestamp(0),
+    };
+    [
+        Record::Booking(booking),
+        Record::Booking(Booking {
+            state: State::Locked,
+            digits: Digits::Five,
+            ..small
+        }),
+        Record::Verifier(Verifier {
+            window_start: Timestamp(u64::MAX),
+            failures: u32::MAX,
+        }),
+        Record::Verifier(Verifier {
+            window_start: Timestamp(0),
+            failures: 0,
+        }),
+    ]
+}
+
+/// The primitives, one call at a time: a missing key, insert-if-absent, version conflicts,
+/// a round trip of every field, and keys kept apart.
+///
+/// # Errors
+///
+/// The first [`Failure`].
+pub fn check_contract<S: Store, F: Fn() -> S>(factory: F) -> Result<(), Failure> {
+    let store = factory();
+    let id = BookingId::new(b"conformance\0\xffid").or_else(|e| fail("setup", format!("{e}")))?;
+    let verifier =
+        VerifierId::new(b"conformance\0\xffid").or_else(|e| fail("setup", format!("{e}")))?;
+    let booking_key = Key::Booking(id);
+    let verifier_key = Key::Verifier(verifier);
+    let [a, b, c, d] = samples();
+
+    let missing = io("missing key", store.load(booking_key))?;
+    ensure(missing.is_none(), "missing key", || {
+        format!("loaded {missing:?} from an empty store")
+    })?;
+
+    let first = io(
+        "insert if absent",
+        store.compare_and_swap(booking_key, None, &a, Version(1)),
+    )?;
+    ensure(first == Swap::Swapped, "insert if absent", || {
+        "insert into an empty key conflicted".into()
+    })?;
+    let again = io(
+        "insert if absent",
+        store.compare_and_swap(booking_key, None, &b, Version(1)),
+    )?;
+    ensure(again == Swap::Conflict, "insert if absent", || {
+        "a second insert overwrote the record".into()
+    })?;
+    let loaded = io("round trip", store.load(booking_key))?;
+    ensure(loaded == Some((a, Version(1))), "round trip", || {
+        format!("stored {a:?} v1, loaded {loaded:?}")
+    })?;
+
+    for wrong in [Version(0), Version(2), Version(u64::MAX)] {
+        let swap = io(
+            "version conflict",
+            store.compare_and_swap(booking_key, Some(wrong), &b, Version(9)),
+        )?;
+        ensure(swap == Swap::Conflict, "version conflict", || {
+            format!("a swap expecting {wrong:?} landed on v1")
+        })?;
+    }
+    let unchanged = io("version conflict", store.load(booking_key))?;
+    ensure(
+        unchanged == Some((a, Version(1))),
+        "version conflict",
+        || format!("a conflict changed the record: {unchanged:?}"),
+    )?;
+    let swap = io(
+        "swap",
+        store.compare_and_swap(booking_key, Some(Version(1)), &b, Version(u64::MAX)),
+    )?;
+    ensure(swap == Swap::Swapped, "swap", || {
+        "a swap expecting the stored version conflicted".into()
+    })?;
+    let loaded = io("round trip", store.load(booking_key))?;
+    ensure(loaded == Some((b, Version(u64::MAX))), "round trip", || {
+        format!("stored {b:?}, loaded {loaded:?}")
+    })?;
+
+    let absent = io(
+        "expected some, found none",
+        store.compare_and_swap(verifier_key, Some(Version(1)), &c, Version(2)),
+    )?;
+    ensure(
+        absent == Swap::Conflict,
+        "expected some, found none",
+        || "a swap expecting a version created a record".into(),
+    )?;
+    let verifier_empty = io("keys kept apart", store.load(verifier_key))?;
+    ensure(verifier_empty.is_none(), "keys kept apart", || {
+        "a verifier key with a booking's id bytes shared its record".into()
+    })?;
+    for record in [c, d] {
+        let expected = io("round trip", store.load(verifier_key))?.map(|(_, v)| v);
+        let new = Version(expected.map_or(1, |v| v.0.saturating_add(1)));
+        let swap = io(
+            "round trip",
+            store.compare_and_swap(verifier_key, expected, &record, new),
+        )?;
+        ensure(swap == Swap::Swapped, "round trip", || {
+            "a verifier record did not store".into()
+        })?;
+        let loaded = io("round trip", store.load(verifier_key))?;
+        ensure(loaded == Some((record, new)), "round trip", || {
+            format!("stored {record:?}, loaded {loaded:?}")
+        })?;
+    }
+    let other = Key::Booking(
+        BookingId::new(b"conformance\0\xffie").or_else(|e| fail("setup", format!("{e}")))?,
+    );
+    let other_loaded = io("keys kept apart", store.load(other))?;
+    ensure(other_loaded.is_none(), "keys kept apart", || {
+        "an id one byte off loaded a record".into()
+    })
+}
+
+/// The hammer: [`THREADS`] threads released together.
+///
+/// 1. Each adds one to a counter record, 20 times, by load and compare-and-swap: the final
+///    count must equal the swaps that landed (a lost update means the swap was not atomic).
+/// 2. On one booking with a 4-digit code and 3 attempts, every thread sends a wrong code and
+///    one sends the right one: at most 3 rejections answered, at most one acceptance, and
+///    the stored failure count equals the rejections answered.
+/// 3. One verifier with a budget of 5 guesses wrong at a different booking from each
+///    thread: at most 5 rejections answered.
+///
+/// # Errors
+///
+/// The first [`Failure`], or one saying the threads never contended.
+pub fn check_concurrency<S, F>(factory: F) -> Result<Report, Failure>
+where
+    S: Store + Sync,
+    F: Fn() -> S,
+{
+    let report = hammer_counter(&factory())?;
+    hammer_booking(&factory())?;
+    hammer_verifier(&factory())?;
+    ensure(report.conflicts > 0, "contention", || {
+        "no compare-and-swap ever conflicted; the threads never raced".into()
+    })?;
+    Ok(report)
+}
+
+const ROUNDS: u32 = 20;
+
+fn hammer_counter<S: Store + Sync>(store: &S) -> Result<Report, Failure> {
+    let verifier = VerifierId::new("counter").or_else(|e| fail("setup", format!("{e}")))?;
+    let key = Key::Verifier(verifier);
+    let barrier = Barrier::new(THREADS);
+    let per_thread: Vec<Result<Report, Failure>> = thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    let mut mine = Report::default();
+                    for _ in 0..ROUNDS {
+                        loop {
+                            let current = io("counter", store.load(key))?;
+                            let (count, expected) = match current {
+                                Some((Record::Verifier(v), version)) => (v.failures, Some(version)),
+                                None => (0, None),
+                                Some(other) => return fail("counter", format!("loaded {other:?}")),
+                            };
+                            let next = Record::Verifier(Verifier {
+                                window_start: Timestamp(0),
+                                failures: count.saturating_add(1),
+                            });
+                            let new = Version(expected.map_or(1, |v| v.0.saturating_add(1)));
+                            match io("counter", store.compare_and_swap(key, expected, &next, new))?
+                            {
+                                Swap::Swapped => {
+                                    mine.swaps = mine.swaps.saturating_add(1);
+                                    break;
+                                }
+                                Swap::Conflict => mine.conflicts = mine.conflicts.saturating_add(1),
+                            }
+                        }
+                    }
+                    Ok(mine)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| fail("counter", "a thread panicked".into()))
+            })
+            .collect()
+    });
+    let mut total = Report::default();
+    for r in per_thread {
+        let r = r?;
+        total.swaps = total.swaps.saturating_add(r.swaps);
+        total.conflicts = total.conflicts.saturating_add(r.conflicts);
+    }
+    let stored = match io("counter", store.load(key))? {
+        Some((Record::Verifier(v), _)) => u64::from(v.failures),
+        other => return fail("counter", format!("final record {other:?}")),
+    };
+    ensure(stored == total.swaps, "counter", || {
+        format!(
+            "{} swaps landed but the counter reads {stored}: updates were lost",
+            total.swaps
+        )
+    })?;
+    Ok(total)
+}
+
+fn kit_keys() -> Result<Keyring<0>, Failure> {
+    let secret = Secret::from_bytes(&[0x4b; 32]).or_else(|e| fail("setup", format!("{e}")))?;
+    Ok(Keyring::new(KeyId(1), secret))
+}
+
+const NOW: Timestamp = Timestamp(1_000_000);
+const UNTIL: Timestamp = Timestamp(2_000_000);
+
+fn wrong_code(right: &str) -> String {
+    right
+        .bytes()
+        .map(|b| {
+            if b == b'9' {
+                '0'
+            } else {
+                char::from(b.saturating_add(1))
+            }
+        })
+        .collect()
+}
+
+/// Runs `guess(i)` from every thread at once and collects the answers.
+fn release<T: Send>(guess: impl Fn(usize) -> T + Sync) -> Result<Vec<T>, Failure> {
+    let barrier = Barrier::new(THREADS);
+    thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (barrier, guess) = (&barrier, &guess);
+                s.spawn(move || {
+                    barrier.wait();
+                    guess(i)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .or_else(|_| fail("hammer", "a thread panicked".into()))
+            })
+            .collect()
+    })
+}
+
+fn hammer_booking<S: Store + Sync>(store: &S) -> Result<(), Failure> {
+    let keys = kit_keys()?;
+    let context = Context::new("conformance").or_else(|e| fail("setup", format!("{e}")))?;
+    let policy = Policy::new(Digits::Four)
+        .with_max_retries(Policy::MAX_RETRIES)
+        .or_else(|e| fail("setup", format!("{e}")))?;
+    let service = Service::new(&keys, policy, context);
+    let id = BookingId::new("hammered").or_else(|e| fail("setup", format!("{e}")))?;
+    let code = io("booking hammer", service.issue(store, id, UNTIL, NOW))?;
+    let wrong = wrong_code(code.expose());
+    let answers = release(|i| {
+        let typed = if i == THREADS / 2 {
+            code.expose()
+        } else {
+            wrong.as_str()
+        };
+        (
+            i == THREADS / 2,
+            service.verify(store, id, typed, None, NOW),
+        )
+    })?;
+    let rejected = answers
+        .iter()
+        .filter(|(_, a)| matches!(a, Ok(o) if o.is_failure()))
+        .count();
+    let accepted: Vec<bool> = answers
+        .iter()
+        .filter(|(_, a)| matches!(a, Ok(Outcome::Accepted)))
+        .map(|(right, _)| *right)
+        .collect();
+    ensure(rejected <= 3, "booking hammer", || {
+        format!("{rejected} wrong codes answered; the limit is 3")
+    })?;
+    ensure(accepted.len() <= 1, "booking hammer", || {
+        format!("accepted {} times", accepted.len())
+    })?;
+    ensure(
+        accepted.iter().all(|right| *right),
+        "booking hammer",
+        || "accepted a wrong code".into(),
+    )?;
+    let failures = match io("booking hammer", store.load(Key::Booking(id)))? {
+        Some((Record::Booking(b), _)) => usize::from(b.failures),
+        other => return fail("booking hammer", format!("final record {other:?}")),
+    };
+    ensure(failures == rejected, "booking hammer", || {
+        format!(
+            "{rejected} wrong codes answered but {failures} counted: an answer came before its count"
+        )
+    })
+}
+
+fn hammer_verifier<S: Store + Sync>(store: &S) -> Result<(), Failure> {
+    const BUDGET: u32 = 5;
+    let keys = kit_keys()?;
+    let context = Context::new("conformance").or_else(|e| fail("setup", format!("{e}")))?;
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(BUDGET, 86_400)
+        .and_then(|p| p.with_max_retries(Policy::MAX_RETRIES))
+        .or_else(|e| fail("setup", format!("{e}")))?;
+    let service = Service::new(&keys, policy, context);
+    let ids: Vec<String> = (0..THREADS).map(|i| format!("sprayed-{i}")).collect();
+    let mut wrong = Vec::new();
+    for id in &ids {
+        let booking = BookingId::new(id).or_else(|e| fail("setup", format!("{e}")))?;
+        wrong.push(wrong_code(
+            io("verifier hammer", service.issue(store, booking, UNTIL, NOW))?.expose(),
+        ));
+    }
+    let verifier = VerifierId::new("sprayer").or_else(|e| fail("setup", format!("{e}")))?;
+    let targets: Vec<(&String, &String)> = ids.iter().zip(&wrong).collect();
+    let answers = release(|i| {
+        let (id, typed) = targets.get(i).copied().ok_or(crate::Error::Corrupt)?;
+        let booking = BookingId::new(id).map_err(crate::Error::widen)?;
+        service.verify(store, booking, typed, Some(verifier), NOW)
+    })?;
+    let rejected = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(o) if o.is_failure()))
+        .count();
+    ensure(rejected <= BUDGET as usize, "verifier hammer", || {
+        format!("{rejected} wrong codes answered for one verifier; the budget is {BUDGET}")
+    })
+}
