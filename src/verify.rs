@@ -274,7 +274,12 @@ impl<'a, const N: usize> Service<'a, N> {
         now: Timestamp,
     ) -> Result<Outcome, Error<B::Error>> {
         let scope = self.scope();
+        // An unknown or closed booking is answered before the input is read; for an open
+        // one, malformed input is an error that counts nothing.
         let decide = |record: Option<&Booking>| {
+            if let Some(answer) = decide::precheck(&scope, record, now) {
+                return Decision { answer, next: None };
+            }
             let digits = decide::expected_digits(record, &self.policy);
             match input::normalize(typed, digits) {
                 Ok(presented) => decide::verify(&scope, booking, record, &presented, now),
