@@ -30,7 +30,9 @@ fn memory_store_passes_and_contends() {
 
 /// The bug tower-sessions' Postgres store had: read, compare, then write, as two steps.
 #[derive(Default)]
-struct CheckThenWrite(Mutex<HashMap<(u8, Vec<u8>), (Record, Version)>>);
+struct CheckThenWrite(Mutex<Records>);
+
+type Records = HashMap<(u8, Vec<u8>), (Record, Version)>;
 
 #[derive(Debug, thiserror::Error)]
 #[error("poisoned")]

@@ -356,7 +356,7 @@ impl Harness {
                     None if ttl == 0 => Err("validity"),
                     None => Ok(None),
                 };
-                if real.is_ok() {
+                if let Ok(code) = &real {
                     let m = Model {
                         generation: 0,
                         failures: 0,
@@ -366,7 +366,7 @@ impl Harness {
                         expires: self.now + u64::from(ttl),
                     };
                     self.bookings.insert(booking % BOOKINGS, m);
-                    assert_eq!(real.as_ref().unwrap(), &self.code(booking, 0));
+                    assert_eq!(code, &self.code(booking, 0));
                 }
                 (real.map(|_| None).map_err(|e| error_name(&e)), expected)
             }
