@@ -19,7 +19,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use handover_code::derive::derive;
-use handover_code::{BookingId, Context, Digits, Secret};
+use handover_code::{
+    BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Outcome, Policy, Secret, Service,
+    Timestamp,
+};
 use sha2::block_api::compress256;
 
 const DIGITS: [Digits; 3] = [Digits::Four, Digits::Five, Digits::Six];
@@ -56,6 +59,123 @@ fn bench_derive(c: &mut Criterion) {
     c.bench_function("floor/two_compressions", |b| {
         b.iter(|| floor_once(&mut state, &blocks))
     });
+}
+
+const NOW: Timestamp = Timestamp(1_000);
+const UNTIL: Timestamp = Timestamp(2_000);
+/// Bookings per timed batch: a store of this many records no longer fits in the caches,
+/// as a real one would not. [`HOT`] is the cache-resident case, for comparison.
+const BATCH: u64 = 50_000;
+/// A store small enough to stay in cache.
+const HOT: u64 = 1_000;
+
+/// Issues `n` bookings named `{prefix}{i}` (untimed) and returns them with a right and a
+/// wrong code each.
+fn pool(
+    service: &Service<'_>,
+    store: &MemoryStore,
+    prefix: &str,
+    n: u64,
+) -> Vec<(String, String, String)> {
+    (0..n)
+        .map(|i| {
+            let id = format!("{prefix}{i:012}");
+            let code = service
+                .issue(store, BookingId::new(&id).unwrap(), UNTIL, NOW)
+                .unwrap();
+            let right = code.expose().to_owned();
+            let wrong = format!("{:04}", (right.parse::<u32>().unwrap() + 1) % 10_000);
+            (id, right, wrong)
+        })
+        .collect()
+}
+
+/// Time to verify each booking of `items` once, right or wrong.
+fn verify_all(
+    service: &Service<'_>,
+    store: &MemoryStore,
+    items: &[(String, String, String)],
+    hit: bool,
+) -> Duration {
+    let start = Instant::now();
+    for (id, right, wrong) in items {
+        let typed = if hit { right } else { wrong };
+        let outcome = service
+            .verify(
+                store,
+                BookingId::new(id.as_str()).unwrap(),
+                typed,
+                None,
+                NOW,
+            )
+            .unwrap();
+        debug_assert!(outcome == Outcome::Accepted || outcome.is_failure());
+        black_box(outcome);
+    }
+    start.elapsed()
+}
+
+/// Times `iters` verifications in fresh batches of `batch` bookings, each on its own store.
+fn timed_verifies(service: &Service<'_>, iters: u64, batch: u64, hit: bool) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(batch);
+        let store = MemoryStore::new();
+        let items = pool(service, &store, "SLOT-", n);
+        total += verify_all(service, &store, &items, hit);
+        left -= n;
+    }
+    total
+}
+
+fn keys() -> Keyring {
+    Keyring::new(KeyId(1), secret())
+}
+
+fn service(keys: &Keyring) -> Service<'_> {
+    Service::new(
+        keys,
+        Policy::new(Digits::Four),
+        Context::new("cowin/dose").unwrap(),
+    )
+}
+
+fn bench_verify(c: &mut Criterion) {
+    let keys = keys();
+    let service = service(&keys);
+    let mut group = c.benchmark_group("verify");
+    for (name, batch) in [("50k", BATCH), ("1k", HOT)] {
+        group.bench_function(format!("hit/{name}"), |b| {
+            b.iter_custom(|iters| timed_verifies(&service, iters, batch, true))
+        });
+        group.bench_function(format!("miss/{name}"), |b| {
+            b.iter_custom(|iters| timed_verifies(&service, iters, batch, false))
+        });
+    }
+    group.finish();
+}
+
+/// Verifications per second with `threads` threads on distinct bookings of one store.
+fn throughput(threads: u64, per_thread: u64) -> f64 {
+    let keys = keys();
+    let service = service(&keys);
+    let store = MemoryStore::new();
+    let pools: Vec<_> = (0..threads)
+        .map(|t| pool(&service, &store, &format!("T{t}-"), per_thread))
+        .collect();
+    let barrier = std::sync::Barrier::new(usize::try_from(threads).unwrap());
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for items in &pools {
+            let (service, store, barrier) = (&service, &store, &barrier);
+            s.spawn(move || {
+                barrier.wait();
+                verify_all(service, store, items, true)
+            });
+        }
+    });
+    (threads * per_thread) as f64 / start.elapsed().as_secs_f64()
 }
 
 /// Nanoseconds per call of `f`: the best of `rounds` rounds of `per_round` calls.
@@ -99,12 +219,46 @@ fn targets() {
         min(&floor_ns),
         2.0,
     );
+
+    let keys = keys();
+    let service = service(&keys);
+    let mut derive4_ns = Vec::new();
+    let mut ns = [(); 4].map(|()| Vec::new());
+    let cases = [(BATCH, true), (BATCH, false), (HOT, true), (HOT, false)];
+    for _ in 0..5 {
+        for ((batch, hit), times) in cases.iter().zip(&mut ns) {
+            let runs = BATCH.max(*batch);
+            times
+                .push(timed_verifies(&service, runs, *batch, *hit).as_nanos() as f64 / runs as f64);
+        }
+        derive4_ns.extend(best_ns(1, 200_000, || derive_once(&secret, Digits::Four)));
+    }
+    let names = [
+        "verify hit (50k bookings) vs derive",
+        "verify miss (50k bookings) vs derive",
+    ];
+    let hot = [
+        "verify hit (1k bookings, in cache) vs derive",
+        "verify miss (1k bookings, in cache) vs derive",
+    ];
+    for (name, times) in names.iter().chain(&hot).zip(&ns) {
+        report_ratio(name, min(times), min(&derive4_ns), 2.5);
+    }
+
+    let (mut one, mut two) = (0.0f64, 0.0f64);
+    for _ in 0..5 {
+        one = one.max(throughput(1, 200_000));
+        two = two.max(throughput(2, 200_000));
+    }
+    let scale = two / one;
+    let verdict = if scale >= 1.6 { "met" } else { "MISSED" };
+    println!("target 2 threads vs 1: {two:.0}/s / {one:.0}/s = {scale:.2}x (>= 1.6x): {verdict}");
 }
 
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = bench_derive
+    targets = bench_derive, bench_verify
 }
 
 fn main() {

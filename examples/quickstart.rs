@@ -1,41 +1,62 @@
-//! Derives the code for a booking, as the issuing service does before sending the SMS.
+//! The whole flow on the in-memory store: issue a code, resend it, verify wrong and right
+//! guesses typed in different scripts, and watch a spraying verifier get suspended.
 //!
 //! `cargo run --example quickstart`
-#![allow(
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation,
-    clippy::std_instead_of_core
-)]
+#![allow(clippy::arithmetic_side_effects, clippy::std_instead_of_core)]
 
-use handover_code::{BookingId, Context, Digits, Secret, derive::derive, input};
+use handover_code::{
+    BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy, Secret, Service, Timestamp,
+    VerifierId,
+};
 
-fn main() -> Result<(), handover_code::Error> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A real service loads its secret from a secret manager; this one is fixed so the
-    // example prints the same code every time.
-    let secret = Secret::from_bytes(&[0x42; 32])?;
-    let context = Context::new("cowin/dose")?;
-    let booking = BookingId::new("SLOT-2021-000123")?;
+    // example prints the same codes every time.
+    let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[0x42; 32])?);
+    let policy = Policy::new(Digits::Four).with_verifier_budget(3, 86_400)?;
+    let service = Service::new(&keys, policy, Context::new("cowin/dose")?);
+    let store = MemoryStore::new();
+    let now = Timestamp(1_623_000_000);
+    let until = Timestamp(now.0 + 86_400);
 
-    let code = derive(&secret, context, booking, 0, Digits::Four);
+    let booking = BookingId::new("SLOT-2021-000123")?;
+    let code = service.issue(&store, booking, until, now)?;
     println!(
-        "booking SLOT-2021-000123, generation 0: security code {}",
+        "issued  SLOT-2021-000123: security code {} (sent by SMS)",
         code.expose()
     );
+    println!(
+        "resent  SLOT-2021-000123: {}",
+        service.resend(&store, booking, now)?.expose()
+    );
 
-    // What the vaccinator types, in Devanagari digits with a space, reads as the same code.
-    let typed: String = code
+    let vaccinator = VerifierId::new("vaccinator-17")?;
+    let devanagari: String = code
         .expose()
         .chars()
         .filter_map(|c| c.to_digit(10))
         .filter_map(|d| char::from_u32(0x0966 + d))
         .collect();
-    let typed = format!("{} {}", &typed[..6], &typed[6..]);
-    let read = input::normalize(&typed, Digits::Four)?;
-    println!("typed {typed:?} reads as the code: {}", read == code);
+    let wrong = if code.expose() == "1234" {
+        "4321"
+    } else {
+        "1234"
+    };
+    for typed in [wrong, "12", devanagari.as_str(), code.expose()] {
+        match service.verify(&store, booking, typed, Some(vaccinator), now) {
+            Ok(outcome) => println!("typed {typed:>14?}: {outcome:?}"),
+            Err(e) => println!("typed {typed:>14?}: error: {e}"),
+        }
+    }
+
+    // A dishonest verifier tries one guess at each of five other bookings.
+    let eve = VerifierId::new("eve")?;
+    for i in 0..5 {
+        let name = format!("SLOT-2021-{:06}", 200 + i);
+        let other = BookingId::new(&name)?;
+        service.issue(&store, other, until, now)?;
+        let outcome = service.verify(&store, other, "0000", Some(eve), now)?;
+        println!("eve guesses 0000 at {name}: {outcome:?}");
+    }
     Ok(())
 }

@@ -79,3 +79,46 @@ fn errors_about_typed_input_never_echo_it() {
         assert!(matches!(err, Error::Malformed(_)));
     }
 }
+
+#[test]
+fn outcomes_and_operation_errors_carry_no_code() {
+    use handover_code::{MemoryStore, Outcome, Policy, Service, Timestamp, VerifierId};
+    let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&SENTINEL).unwrap());
+    let policy = Policy::new(Digits::Six)
+        .with_verifier_budget(1, 60)
+        .unwrap();
+    let service = Service::new(&keys, policy, Context::new("post/parcel").unwrap());
+    let store = MemoryStore::new();
+    let id = BookingId::new("EE123456789IN").unwrap();
+    let code = service
+        .issue(&store, id, Timestamp(100), Timestamp(1))
+        .unwrap();
+    let digits = code.expose().to_owned();
+    let wrong: String = digits.chars().rev().collect::<String>() + "";
+    let verifier = VerifierId::new("postman-7").unwrap();
+    let mut rendered = vec![format!("{service:?}"), format!("{store:?}")];
+    for typed in [wrong.as_str(), "12-34-5x", &digits, &digits] {
+        match service.verify(&store, id, typed, Some(verifier), Timestamp(2)) {
+            Ok(outcome) => rendered.push(format!("{outcome:?}")),
+            Err(e) => rendered.extend([format!("{e}"), format!("{e:?}")]),
+        }
+    }
+    let fresh = BookingId::new("EE000000001IN").unwrap();
+    service
+        .issue(&store, fresh, Timestamp(100), Timestamp(1))
+        .unwrap();
+    let clock = service.verify(&store, fresh, &digits, None, Timestamp(0));
+    service.revoke(&store, id).unwrap();
+    for e in [
+        service
+            .issue(&store, id, Timestamp(100), Timestamp(1))
+            .unwrap_err(),
+        service.resend(&store, id, Timestamp(2)).unwrap_err(),
+        clock.map(|_: Outcome| ()).unwrap_err(),
+    ] {
+        rendered.extend([format!("{e}"), format!("{e:?}")]);
+    }
+    for r in &rendered {
+        assert_clean("operation output", r, &digits);
+    }
+}

@@ -1,18 +1,97 @@
 //! The in-memory reference store.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use std::boxed::Box;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::vec::Vec;
 
-use core::hash::{BuildHasher, Hash, Hasher};
+use core::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::record::{Record, Version};
 use crate::store::{AsyncStore, Key, Prune, Store, Swap};
 use crate::time::Timestamp;
 
-/// Records by id, one map per key kind.
-type Shard = [HashMap<Vec<u8>, (Record, Version)>; 2];
+/// A stored key's id: short ids (most booking references) live inside the entry, so a
+/// lookup reads no second allocation.
+#[derive(Debug)]
+enum Id {
+    Short(u8, [u8; Id::INLINE]),
+    Long(Box<[u8]>),
+}
+
+impl Id {
+    const INLINE: usize = 32;
+
+    fn new(id: &[u8]) -> Self {
+        let mut inline = [0u8; Self::INLINE];
+        match (u8::try_from(id.len()), inline.get_mut(..id.len())) {
+            (Ok(len), Some(dst)) => {
+                dst.copy_from_slice(id);
+                Self::Short(len, inline)
+            }
+            _ => Self::Long(id.into()),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Self::Short(len, bytes) => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Self::Long(bytes) => bytes,
+        }
+    }
+}
+
+/// One stored record with the key it is stored under.
+#[derive(Debug)]
+struct Entry {
+    kind: u8,
+    id: Id,
+    record: Record,
+    version: Version,
+}
+
+impl Entry {
+    fn is(&self, key: Key<'_>) -> bool {
+        self.kind == key.kind() && self.id.as_slice() == key.id()
+    }
+}
+
+/// The entries whose keys hash to one 64-bit value: almost always exactly one.
+#[derive(Debug)]
+struct Bucket {
+    first: Entry,
+    collided: Vec<Entry>,
+}
+
+impl Bucket {
+    fn find(&mut self, key: Key<'_>) -> Option<&mut Entry> {
+        core::iter::once(&mut self.first)
+            .chain(self.collided.iter_mut())
+            .find(|e| e.is(key))
+    }
+}
+
+/// The map's hasher: keys are already keyed SipHash values, so it passes them through.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+/// One shard: buckets by the key's hash.
+type Shard = HashMap<u64, Bucket, BuildHasherDefault<Prehashed>>;
 
 /// The reference [`Store`] (feature `std`): records in memory, sharded by key so that threads
 /// working on different bookings rarely share a lock.
@@ -93,7 +172,11 @@ impl MemoryStore {
     pub fn len(&self) -> Result<usize, Poisoned> {
         self.shards.iter().try_fold(0usize, |n, shard| {
             let shard = shard.lock()?;
-            Ok(n.saturating_add(shard.iter().map(HashMap::len).sum()))
+            let entries: usize = shard
+                .values()
+                .map(|b| b.collided.len().saturating_add(1))
+                .sum();
+            Ok(n.saturating_add(entries))
         })
     }
 
@@ -106,27 +189,71 @@ impl MemoryStore {
         self.len().map(|n| n == 0)
     }
 
-    fn shard(&self, key: Key<'_>) -> Result<MutexGuard<'_, Shard>, Poisoned> {
+    /// The key's hash (computed once per call: it picks the shard and the bucket) and its
+    /// locked shard.
+    fn shard(&self, key: Key<'_>) -> Result<(u64, MutexGuard<'_, Shard>), Poisoned> {
         let mut h = self.hasher.build_hasher();
-        key.kind().hash(&mut h);
-        key.id().hash(&mut h);
+        h.write_u8(key.kind());
+        h.write(key.id());
+        let hash = h.finish();
+        // The shard comes from bits the map does not use for its buckets or tags.
         let count = u64::try_from(self.shards.len()).unwrap_or(1);
-        let index =
-            usize::try_from(h.finish().checked_rem(count).unwrap_or_default()).unwrap_or_default();
+        let index = usize::try_from((hash >> 40).checked_rem(count).unwrap_or_default())
+            .unwrap_or_default();
         let shard = self
             .shards
             .get(index)
             .or(self.shards.first())
             .ok_or(Poisoned)?;
-        Ok(shard.lock()?)
+        Ok((hash, shard.lock()?))
     }
 }
 
-fn map_of<'s>(shard: &'s mut Shard, key: Key<'_>) -> &'s mut HashMap<Vec<u8>, (Record, Version)> {
-    let [bookings, verifiers] = shard;
-    match key {
-        Key::Booking(_) => bookings,
-        Key::Verifier(_) => verifiers,
+/// The record under `key`, whose hash is `hash`.
+fn load_from(shard: &mut Shard, hash: u64, key: Key<'_>) -> Option<(Record, Version)> {
+    let entry = shard.get_mut(&hash).and_then(|b| b.find(key));
+    entry.map(|e| (e.record, e.version))
+}
+
+/// The compare-and-swap itself, under the shard's lock.
+fn swap_in(
+    shard: &mut Shard,
+    hash: u64,
+    key: Key<'_>,
+    expected: Option<Version>,
+    record: &Record,
+    new: Version,
+) -> Swap {
+    let new_entry = || Entry {
+        kind: key.kind(),
+        id: Id::new(key.id()),
+        record: *record,
+        version: new,
+    };
+    match (shard.get_mut(&hash), expected) {
+        (None, None) => {
+            shard.insert(
+                hash,
+                Bucket {
+                    first: new_entry(),
+                    collided: Vec::new(),
+                },
+            );
+            Swap::Swapped
+        }
+        (None, Some(_)) => Swap::Conflict,
+        (Some(bucket), expected) => match (bucket.find(key), expected) {
+            (None, None) => {
+                bucket.collided.push(new_entry());
+                Swap::Swapped
+            }
+            (Some(stored), Some(want)) if stored.version == want => {
+                stored.record = *record;
+                stored.version = new;
+                Swap::Swapped
+            }
+            _ => Swap::Conflict,
+        },
     }
 }
 
@@ -134,8 +261,8 @@ impl Store for MemoryStore {
     type Error = Poisoned;
 
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Poisoned> {
-        let mut shard = self.shard(key)?;
-        Ok(map_of(&mut shard, key).get(key.id()).copied())
+        let (hash, mut shard) = self.shard(key)?;
+        Ok(load_from(&mut shard, hash, key))
     }
 
     fn compare_and_swap(
@@ -145,19 +272,8 @@ impl Store for MemoryStore {
         record: &Record,
         new: Version,
     ) -> Result<Swap, Poisoned> {
-        let mut shard = self.shard(key)?;
-        let map = map_of(&mut shard, key);
-        let swap = match (map.get_mut(key.id()), expected) {
-            (None, None) => {
-                map.insert(key.id().to_vec(), (*record, new));
-                Swap::Swapped
-            }
-            (Some(stored), Some(want)) if stored.1 == want => {
-                *stored = (*record, new);
-                Swap::Swapped
-            }
-            _ => Swap::Conflict,
-        };
+        let (hash, mut shard) = self.shard(key)?;
+        let swap = swap_in(&mut shard, hash, key, expected, record, new);
         let counter = if swap == Swap::Swapped {
             &self.swaps
         } else {
@@ -187,20 +303,92 @@ impl AsyncStore for MemoryStore {
 }
 
 impl Prune for MemoryStore {
-    fn prune(&self, before: Timestamp) -> Result<u64, Poisoned> {
+    fn prune(&self, cut: Timestamp) -> Result<u64, Poisoned> {
         let mut removed = 0u64;
         for shard in &self.shards {
             let mut shard = shard.lock()?;
-            for map in shard.iter_mut() {
-                let was = map.len();
-                map.retain(|_, (record, _)| match record {
-                    Record::Booking(b) => b.expires_at >= before,
-                    Record::Verifier(v) => v.window_start >= before,
-                });
-                let gone = u64::try_from(was.saturating_sub(map.len())).unwrap_or(u64::MAX);
-                removed = removed.saturating_add(gone);
+            let before = shard
+                .values()
+                .map(|b| b.collided.len().saturating_add(1))
+                .sum::<usize>();
+            let old = core::mem::take(&mut *shard);
+            for (hash, bucket) in old {
+                for entry in core::iter::once(bucket.first).chain(bucket.collided) {
+                    let keep = match entry.record {
+                        Record::Booking(b) => b.expires_at >= cut,
+                        Record::Verifier(v) => v.window_start >= cut,
+                    };
+                    if keep {
+                        match shard.get_mut(&hash) {
+                            Some(bucket) => bucket.collided.push(entry),
+                            None => {
+                                shard.insert(
+                                    hash,
+                                    Bucket {
+                                        first: entry,
+                                        collided: Vec::new(),
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
             }
+            let after = shard
+                .values()
+                .map(|b| b.collided.len().saturating_add(1))
+                .sum::<usize>();
+            let gone = u64::try_from(before.saturating_sub(after)).unwrap_or(u64::MAX);
+            removed = removed.saturating_add(gone);
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Shard, load_from, swap_in};
+    use crate::BookingId;
+    use crate::record::{Record, Verifier, Version};
+    use crate::store::{Key, Swap, VerifierId};
+    use crate::time::Timestamp;
+
+    #[test]
+    fn keys_whose_hashes_collide_stay_apart() {
+        let mut shard = Shard::default();
+        let a = Key::Booking(BookingId::new("a").unwrap());
+        let b = Key::Booking(BookingId::new("b").unwrap());
+        let v = Key::Verifier(VerifierId::new("a").unwrap());
+        let record = |n| {
+            Record::Verifier(Verifier {
+                window_start: Timestamp(0),
+                failures: n,
+            })
+        };
+        // Force all three keys onto one 64-bit hash.
+        for (i, key) in [a, b, v].into_iter().enumerate() {
+            let n = u32::try_from(i).unwrap();
+            assert_eq!(
+                swap_in(&mut shard, 7, key, None, &record(n), Version(1)),
+                Swap::Swapped
+            );
+            assert_eq!(
+                swap_in(&mut shard, 7, key, None, &record(9), Version(1)),
+                Swap::Conflict
+            );
+        }
+        assert_eq!(shard.len(), 1);
+        assert_eq!(load_from(&mut shard, 7, b), Some((record(1), Version(1))));
+        assert_eq!(
+            swap_in(&mut shard, 7, v, Some(Version(1)), &record(5), Version(2)),
+            Swap::Swapped
+        );
+        assert_eq!(load_from(&mut shard, 7, v), Some((record(5), Version(2))));
+        assert_eq!(load_from(&mut shard, 7, a), Some((record(0), Version(1))));
+        assert_eq!(load_from(&mut shard, 8, a), None);
+        assert_eq!(
+            swap_in(&mut shard, 8, a, Some(Version(1)), &record(1), Version(2)),
+            Swap::Conflict
+        );
     }
 }
