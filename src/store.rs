@@ -85,6 +85,10 @@
 
 #[cfg(feature = "std")]
 pub mod memory;
+#[cfg(feature = "sqlite")]
+mod sql;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
 
 use core::fmt;
 use core::future::Future;

@@ -1,0 +1,301 @@
+//! [`SqliteStore`] (feature `sqlite`): the embedded store, one file shared by every thread
+//! and process that opens it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use core::time::Duration;
+use std::vec::Vec;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::record::{DecodeError, Record, Version};
+use crate::store::sql::{self, SCHEMA_VERSION};
+use crate::store::{Key, Prune, Store, Swap};
+use crate::time::Timestamp;
+
+/// How much a write survives. WAL mode either way.
+///
+/// - [`Durability::Full`] (`PRAGMA synchronous = FULL`): every answered verification is on
+///   disk before it is answered. Survives a power failure; each write waits for an fsync.
+/// - [`Durability::Normal`] (`synchronous = NORMAL`): the WAL is synced at checkpoints, not
+///   at each commit. A process crash loses nothing; a power failure or OS crash can lose
+///   the last commits, so a counted guess can be forgotten (its attempt returns) and a
+///   redemption can be undone (the code works once more). Several times faster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Durability {
+    /// Synced at every commit.
+    Full,
+    /// Synced at checkpoints.
+    Normal,
+}
+
+/// What can go wrong in a [`SqliteStore`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SqliteError {
+    /// SQLite failed (busy past the timeout, disk full, I/O error, …).
+    #[error("sqlite failed")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored record's bytes are not a record.
+    #[error("stored record is corrupt")]
+    Decode(#[from] DecodeError),
+    /// The database was written by a different schema version.
+    #[error("database schema version {found} is not {SCHEMA_VERSION}; migrate it first")]
+    Schema {
+        /// The version found.
+        found: i64,
+    },
+    /// A connection's lock was poisoned by a panicking thread.
+    #[error("connection pool poisoned by a panicking thread; reopen the store")]
+    Poisoned,
+}
+
+impl<T> From<PoisonError<T>> for SqliteError {
+    fn from(_: PoisonError<T>) -> Self {
+        Self::Poisoned
+    }
+}
+
+/// A [`Store`] and [`Prune`] on a SQLite file, in WAL mode with a busy timeout.
+///
+/// Compare-and-swap is one statement: `INSERT … ON CONFLICT DO NOTHING` or
+/// `UPDATE … WHERE version = ?`, judged by the rows it changed. Any number of threads and
+/// processes may open the same file. Connections are pooled, one per thread at work.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use handover_code::store::sqlite::{Durability, SqliteStore};
+/// # let dir = std::env::temp_dir().join(format!("hc-doc-{}", std::process::id()));
+/// # std::fs::create_dir_all(&dir)?;
+/// let store = SqliteStore::open(dir.join("handover.db"), Durability::Full)?;
+/// # handover_code::conformance::check_contract(|| SqliteStore::open_in_memory().unwrap()).unwrap();
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok(()) }
+/// ```
+///
+/// The schema it creates (and records as version 1 in `handover_schema`):
+///
+/// ```sql
+/// CREATE TABLE IF NOT EXISTS handover_records (
+///     kind     INTEGER NOT NULL,
+///     id       BLOB    NOT NULL,
+///     version  INTEGER NOT NULL,
+///     record   BLOB    NOT NULL,
+///     prune_at INTEGER NOT NULL,
+///     PRIMARY KEY (kind, id)
+/// ) WITHOUT ROWID;
+/// CREATE INDEX IF NOT EXISTS handover_records_prune ON handover_records (prune_at);
+/// CREATE TABLE IF NOT EXISTS handover_schema (version INTEGER NOT NULL);
+/// ```
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: Option<PathBuf>,
+    durability: Durability,
+    busy_timeout: Duration,
+    idle: Mutex<Vec<Connection>>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS handover_records (
+    kind     INTEGER NOT NULL,
+    id       BLOB    NOT NULL,
+    version  INTEGER NOT NULL,
+    record   BLOB    NOT NULL,
+    prune_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS handover_records_prune ON handover_records (prune_at);
+CREATE TABLE IF NOT EXISTS handover_schema (version INTEGER NOT NULL);
+";
+const LOAD: &str = "SELECT record, version FROM handover_records WHERE kind = ?1 AND id = ?2";
+const INSERT: &str = "INSERT INTO handover_records (kind, id, version, record, prune_at)
+    VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (kind, id) DO NOTHING";
+const UPDATE: &str = "UPDATE handover_records SET version = ?3, record = ?4, prune_at = ?5
+    WHERE kind = ?1 AND id = ?2 AND version = ?6";
+const PRUNE: &str = "DELETE FROM handover_records WHERE prune_at < ?1";
+
+impl SqliteStore {
+    /// The default busy timeout: how long a write waits for another process's lock.
+    pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// Opens (creating if needed) the database at `path`, creates the schema, and checks its
+    /// version.
+    ///
+    /// # Errors
+    ///
+    /// [`SqliteError::Sqlite`] when the file cannot be opened or written,
+    /// [`SqliteError::Schema`] when it holds another schema version.
+    pub fn open(path: impl AsRef<Path>, durability: Durability) -> Result<Self, SqliteError> {
+        let store = Self {
+            path: Some(path.as_ref().to_path_buf()),
+            durability,
+            busy_timeout: Self::DEFAULT_BUSY_TIMEOUT,
+            idle: Mutex::new(Vec::new()),
+        };
+        let conn = store.connect()?;
+        create_schema(&conn)?;
+        store.idle.lock()?.push(conn);
+        Ok(store)
+    }
+
+    /// A private in-memory database, for tests: one connection, gone when dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`SqliteError::Sqlite`] if SQLite cannot allocate it.
+    pub fn open_in_memory() -> Result<Self, SqliteError> {
+        let store = Self {
+            path: None,
+            durability: Durability::Normal,
+            busy_timeout: Self::DEFAULT_BUSY_TIMEOUT,
+            idle: Mutex::new(Vec::new()),
+        };
+        let conn = store.connect()?;
+        create_schema(&conn)?;
+        store.idle.lock()?.push(conn);
+        Ok(store)
+    }
+
+    /// Sets how long a write waits for another connection's lock before failing.
+    #[must_use]
+    pub fn with_busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        if let Ok(idle) = self.idle.get_mut() {
+            for conn in idle.iter() {
+                let _ignored = conn.busy_timeout(timeout);
+            }
+        }
+        self
+    }
+
+    /// The durability this store was opened with.
+    #[must_use]
+    pub const fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    fn connect(&self) -> Result<Connection, SqliteError> {
+        let conn = match &self.path {
+            Some(path) => Connection::open(path)?,
+            None => Connection::open_in_memory()?,
+        };
+        conn.busy_timeout(self.busy_timeout)?;
+        if self.path.is_some() {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
+        let sync = match self.durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        conn.set_prepared_statement_cache_capacity(16);
+        Ok(conn)
+    }
+
+    /// Runs `f` on an idle connection, or a new one (an in-memory store has exactly one).
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, SqliteError>,
+    ) -> Result<T, SqliteError> {
+        if self.path.is_none() {
+            let idle = self.idle.lock()?;
+            let conn = idle.first().ok_or(SqliteError::Poisoned)?;
+            return f(conn);
+        }
+        let taken = self.idle.lock()?.pop();
+        let conn = match taken {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        let result = f(&conn);
+        self.idle.lock()?.push(conn);
+        result
+    }
+}
+
+fn create_schema(conn: &Connection) -> Result<(), SqliteError> {
+    conn.execute_batch(SCHEMA)?;
+    let tx = conn.unchecked_transaction()?;
+    let found: Option<i64> = tx
+        .query_row("SELECT version FROM handover_schema", [], |r| r.get(0))
+        .optional()?;
+    match found {
+        None => {
+            tx.execute(
+                "INSERT INTO handover_schema (version) VALUES (?1)",
+                [SCHEMA_VERSION],
+            )?;
+        }
+        Some(SCHEMA_VERSION) => {}
+        Some(found) => return Err(SqliteError::Schema { found }),
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    type Error = SqliteError;
+
+    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, SqliteError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(LOAD)?;
+            let row = stmt
+                .query_row(params![key.kind(), key.id()], |r| {
+                    let bytes: Vec<u8> = r.get(0)?;
+                    let version: i64 = r.get(1)?;
+                    Ok((bytes, version))
+                })
+                .optional()?;
+            row.map(|(bytes, version)| Ok((sql::decode(&bytes)?, sql::version_from_sql(version))))
+                .transpose()
+        })
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, SqliteError> {
+        let (buf, len) = sql::encode(record);
+        let bytes = buf.get(..len).unwrap_or_default();
+        let new_sql = sql::version_to_sql(new);
+        let prune_at = sql::prune_at(record);
+        let changed = self.with(|conn| {
+            Ok(match expected {
+                None => conn.prepare_cached(INSERT)?.execute(params![
+                    key.kind(),
+                    key.id(),
+                    new_sql,
+                    bytes,
+                    prune_at
+                ])?,
+                Some(v) => conn.prepare_cached(UPDATE)?.execute(params![
+                    key.kind(),
+                    key.id(),
+                    new_sql,
+                    bytes,
+                    prune_at,
+                    sql::version_to_sql(v)
+                ])?,
+            })
+        })?;
+        Ok(if changed == 1 {
+            Swap::Swapped
+        } else {
+            Swap::Conflict
+        })
+    }
+}
+
+impl Prune for SqliteStore {
+    fn prune(&self, before: Timestamp) -> Result<u64, SqliteError> {
+        let removed = self.with(|conn| {
+            Ok(conn
+                .prepare_cached(PRUNE)?
+                .execute([sql::time_to_sql(before)])?)
+        })?;
+        Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+    }
+}

@@ -1,0 +1,498 @@
+//! The SQLite store: the conformance kit, persistence, several OS processes on one file,
+//! and processes killed with SIGKILL mid-run.
+#![cfg(feature = "sqlite")]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::std_instead_of_core
+)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use handover_code::record::{Record, State};
+use handover_code::store::sqlite::{Durability, SqliteError, SqliteStore};
+use handover_code::{
+    BookingId, Context, Digits, Error, Key, KeyId, Keyring, Outcome, Policy, Prune, Secret,
+    Service, Store, Timestamp, VerifierId, conformance,
+};
+
+/// A fresh directory under the system's temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("handover-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+    fn db(&self) -> PathBuf {
+        self.0.join("handover.db")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const NOW: Timestamp = Timestamp(1_000_000);
+const UNTIL: Timestamp = Timestamp(2_000_000);
+const BUDGET: u32 = 5;
+
+fn keys() -> Keyring {
+    Keyring::new(KeyId(1), Secret::from_bytes(&[0x51; 32]).unwrap())
+}
+
+fn service(keys: &Keyring) -> Service<'_> {
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(BUDGET, 86_400)
+        .unwrap()
+        .with_max_retries(Policy::MAX_RETRIES)
+        .unwrap();
+    Service::new(keys, policy, Context::new("cowin/dose").unwrap())
+}
+
+fn wrong(right: &str, k: u32) -> String {
+    let value: u32 = right.parse().unwrap();
+    format!("{:04}", (value + 1 + k % 9_999) % 10_000)
+}
+
+#[test]
+fn passes_the_conformance_kit_on_a_file() {
+    let dir = TempDir::new("conformance");
+    let n = AtomicU32::new(0);
+    let report = conformance::check_all(|| {
+        let path = dir
+            .0
+            .join(format!("kit-{}.db", n.fetch_add(1, Ordering::Relaxed)));
+        SqliteStore::open(path, Durability::Normal).unwrap()
+    })
+    .unwrap();
+    assert!(report.conflicts > 0);
+}
+
+#[test]
+fn passes_the_conformance_contract_in_memory() {
+    conformance::check_contract(|| SqliteStore::open_in_memory().unwrap()).unwrap();
+}
+
+#[test]
+fn records_survive_reopening_and_prune() {
+    let dir = TempDir::new("reopen");
+    let keys = keys();
+    let service = service(&keys);
+    let id = BookingId::new("SLOT-1").unwrap();
+    let code = {
+        let store = SqliteStore::open(dir.db(), Durability::Full).unwrap();
+        let code = service.issue(&store, id, UNTIL, NOW).unwrap();
+        assert_eq!(
+            service
+                .verify(&store, id, &wrong(code.expose(), 0), None, NOW)
+                .unwrap(),
+            Outcome::Rejected { attempts_left: 2 }
+        );
+        code
+    };
+    let store = SqliteStore::open(dir.db(), Durability::Full).unwrap();
+    assert_eq!(
+        service
+            .verify(&store, id, code.expose(), None, NOW)
+            .unwrap(),
+        Outcome::Accepted
+    );
+    assert_eq!(store.prune(UNTIL).unwrap(), 0);
+    assert_eq!(store.prune(Timestamp(UNTIL.0 + 1)).unwrap(), 1);
+    assert!(store.load(Key::Booking(id)).unwrap().is_none());
+}
+
+#[test]
+fn a_database_of_another_schema_version_is_refused() {
+    let dir = TempDir::new("schema");
+    drop(SqliteStore::open(dir.db(), Durability::Normal).unwrap());
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    conn.execute("UPDATE handover_schema SET version = 99", [])
+        .unwrap();
+    drop(conn);
+    assert!(matches!(
+        SqliteStore::open(dir.db(), Durability::Normal),
+        Err(SqliteError::Schema { found: 99 })
+    ));
+}
+
+#[test]
+fn a_corrupt_row_is_an_error_never_an_answer() {
+    let dir = TempDir::new("corrupt");
+    let keys = keys();
+    let service = service(&keys);
+    let store = SqliteStore::open(dir.db(), Durability::Normal).unwrap();
+    let id = BookingId::new("SLOT-2").unwrap();
+    let code = service.issue(&store, id, UNTIL, NOW).unwrap();
+    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    conn.execute("UPDATE handover_records SET record = x'0101'", [])
+        .unwrap();
+    let answer = service.verify(&store, id, code.expose(), None, NOW);
+    assert!(
+        matches!(answer, Err(Error::Store(SqliteError::Decode(_)))),
+        "{answer:?}"
+    );
+}
+
+// ---- Several processes -------------------------------------------------------------------
+
+/// Runs this test binary's `child` test in a new process with `role` and `db` set.
+fn spawn_child(role: &str, db: &Path, extra: &[(&str, String)]) -> std::process::Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .env("HANDOVER_CHILD", role)
+        .env("HANDOVER_DB", db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+/// The lines a child printed that start with `ANSWER `.
+fn answers(child: std::process::Child) -> Vec<String> {
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "child failed: {:?}", out.status);
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once("ANSWER ").map(|(_, a)| a.to_owned()))
+        .collect()
+}
+
+/// What a child process does, when this binary is started as one.
+#[test]
+fn child() {
+    let Ok(role) = std::env::var("HANDOVER_CHILD") else {
+        return;
+    };
+    let db = PathBuf::from(std::env::var("HANDOVER_DB").unwrap());
+    let store = SqliteStore::open(&db, Durability::Normal).unwrap();
+    let keys = keys();
+    let service = service(&keys);
+    let start_at = std::env::var("HANDOVER_START")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok());
+    if let Some(start_at) = start_at {
+        // Start together: wait for the shared wall-clock instant.
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64
+        };
+        while now() < start_at {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    match role.as_str() {
+        "guesser" | "holder" => {
+            let id = BookingId::new("shared").unwrap();
+            let code = service
+                .resend(&store, id, NOW)
+                .map(|c| c.expose().to_owned());
+            let index: u32 = std::env::var("HANDOVER_INDEX").unwrap().parse().unwrap();
+            for k in 0..5 {
+                let typed = match (&role[..], &code) {
+                    ("holder", Ok(code)) if k == 2 => code.clone(),
+                    (_, Ok(code)) => wrong(code, index * 10 + k),
+                    (_, Err(_)) => format!("{:04}", index * 10 + k),
+                };
+                let answer = service.verify(&store, id, &typed, None, NOW);
+                writeln!(out, "ANSWER {}", describe(&answer)).unwrap();
+            }
+        }
+        "sprayer" => {
+            let eve = VerifierId::new("eve").unwrap();
+            let index: u32 = std::env::var("HANDOVER_INDEX").unwrap().parse().unwrap();
+            for k in 0..10 {
+                let name = format!("spray-{}", (index * 10 + k) % 40);
+                let answer = service.verify(
+                    &store,
+                    BookingId::new(&name).unwrap(),
+                    "0000",
+                    Some(eve),
+                    NOW,
+                );
+                writeln!(out, "ANSWER {}", describe(&answer)).unwrap();
+            }
+        }
+        "crasher" => {
+            // Issues, verifies and re-issues its own bookings until killed, reporting each
+            // answer once it has landed.
+            let run = std::env::var("HANDOVER_RUN").unwrap();
+            let mut rng = std::env::var("HANDOVER_SEED")
+                .unwrap()
+                .parse::<u64>()
+                .unwrap();
+            loop {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let name = format!("crash-{run}-{}", rng % 60);
+                let id = BookingId::new(&name).unwrap();
+                let code = match service.resend(&store, id, NOW) {
+                    Ok(code) => code,
+                    Err(Error::UnknownBooking) => match service.issue(&store, id, UNTIL, NOW) {
+                        Ok(code) => code,
+                        Err(_) => continue,
+                    },
+                    // A locked booking is re-issued while its lifetime allows.
+                    Err(Error::Inactive(handover_code::Inactive::Locked)) => {
+                        match service.reissue(&store, id, UNTIL, NOW) {
+                            Ok(code) => code,
+                            Err(_) => continue,
+                        }
+                    }
+                    Err(_) => continue,
+                };
+                let typed = if rng % 7 == 0 {
+                    code.expose().to_owned()
+                } else {
+                    wrong(code.expose(), (rng >> 20) as u32)
+                };
+                let answer = service.verify(&store, id, &typed, None, NOW);
+                writeln!(out, "ANSWER {name} {}", describe(&answer)).unwrap();
+                out.flush().unwrap();
+            }
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+fn describe<S: std::fmt::Debug>(answer: &Result<Outcome, Error<S>>) -> String {
+    match answer {
+        Ok(Outcome::Accepted) => "accepted".into(),
+        Ok(Outcome::Rejected { .. }) => "rejected".into(),
+        Ok(Outcome::AlreadyRedeemed) => "redeemed".into(),
+        Ok(Outcome::Locked) => "locked".into(),
+        Ok(Outcome::VerifierSuspended) => "suspended".into(),
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("error {e:?}"),
+    }
+}
+
+fn start_time() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    (now + 700).to_string()
+}
+
+#[test]
+fn several_processes_on_one_file_keep_every_limit() {
+    let dir = TempDir::new("processes");
+    let keys = keys();
+    let service = service(&keys);
+    let store = SqliteStore::open(dir.db(), Durability::Normal).unwrap();
+    service
+        .issue(&store, BookingId::new("shared").unwrap(), UNTIL, NOW)
+        .unwrap();
+    for i in 0..40 {
+        service
+            .issue(
+                &store,
+                BookingId::new(&format!("spray-{i}")).unwrap(),
+                UNTIL,
+                NOW,
+            )
+            .unwrap();
+    }
+    let start = start_time();
+    let mut guessers = Vec::new();
+    for i in 0..6 {
+        let role = if i == 3 { "holder" } else { "guesser" };
+        guessers.push(spawn_child(
+            role,
+            &dir.db(),
+            &[
+                ("HANDOVER_INDEX", i.to_string()),
+                ("HANDOVER_START", start.clone()),
+            ],
+        ));
+    }
+    let sprayers: Vec<_> = (0..4)
+        .map(|i| {
+            spawn_child(
+                "sprayer",
+                &dir.db(),
+                &[
+                    ("HANDOVER_INDEX", i.to_string()),
+                    ("HANDOVER_START", start.clone()),
+                ],
+            )
+        })
+        .collect();
+    let shared: Vec<String> = guessers.into_iter().flat_map(answers).collect();
+    let sprayed: Vec<String> = sprayers.into_iter().flat_map(answers).collect();
+    assert_eq!(shared.len(), 30);
+    assert_eq!(sprayed.len(), 40);
+    let count = |v: &[String], what: &str| v.iter().filter(|a| *a == what).count();
+    let rejected = count(&shared, "rejected");
+    assert!(
+        rejected <= 3,
+        "{rejected} wrong codes answered across processes: {shared:?}"
+    );
+    assert!(count(&shared, "accepted") <= 1, "{shared:?}");
+    assert!(shared.iter().all(|a| !a.starts_with("error")), "{shared:?}");
+    let record = store
+        .load(Key::Booking(BookingId::new("shared").unwrap()))
+        .unwrap()
+        .unwrap()
+        .0;
+    let Record::Booking(b) = record else { panic!() };
+    assert_eq!(
+        usize::from(b.failures),
+        rejected,
+        "answered and counted disagree"
+    );
+    assert!(
+        count(&sprayed, "rejected") <= BUDGET as usize,
+        "eve answered past her budget: {sprayed:?}"
+    );
+    assert_eq!(
+        count(&sprayed, "rejected") + count(&sprayed, "suspended"),
+        40,
+        "{sprayed:?}"
+    );
+}
+
+#[test]
+fn processes_killed_mid_write_leave_consistent_records() {
+    let dir = TempDir::new("crash");
+    drop(SqliteStore::open(dir.db(), Durability::Normal).unwrap());
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
+    let mut answered: Vec<String> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut kills = 0;
+    while kills < 100 && Instant::now() < deadline {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let env = [
+            ("HANDOVER_SEED", (seed | 1).to_string()),
+            ("HANDOVER_RUN", kills.to_string()),
+        ];
+        let mut child = spawn_child("crasher", &dir.db(), &env);
+        let stdout = child.stdout.take().unwrap();
+        let (first, started) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut lines = Vec::new();
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some((_, answer)) = line.split_once("ANSWER ") {
+                    if lines.is_empty() {
+                        let _ = first.send(());
+                    }
+                    lines.push(answer.to_owned());
+                }
+            }
+            lines
+        });
+        // Once it is writing, kill it at a random moment within the next 40 ms.
+        let _ = started.recv_timeout(Duration::from_secs(10));
+        std::thread::sleep(Duration::from_micros((seed >> 33) % 40_000));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        answered.extend(reader.join().unwrap());
+        kills += 1;
+
+        // After every kill: the file opens, every record decodes and is consistent.
+        drop(SqliteStore::open(dir.db(), Durability::Normal).unwrap());
+        check_consistent(&dir.db(), &answered);
+    }
+    println!("{kills} kills, {} answers checked", answered.len());
+    assert!(kills >= 50, "only {kills} kills in the time allowed");
+    assert!(
+        answered.len() > 1_000,
+        "the children answered only {} guesses",
+        answered.len()
+    );
+}
+
+/// Reads every row back: each decodes, each booking's counts agree with what was answered.
+fn check_consistent(db: &Path, answered: &[String]) {
+    let mut per_booking: HashMap<&str, (usize, usize)> = HashMap::new();
+    for line in answered {
+        let (name, what) = line.split_once(' ').unwrap();
+        let entry = per_booking.entry(name).or_default();
+        match what {
+            "accepted" => entry.0 += 1,
+            "rejected" => entry.1 += 1,
+            _ => {}
+        }
+    }
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT id, record FROM handover_records")
+        .unwrap();
+    let rows: Vec<(Vec<u8>, Vec<u8>)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let mut seen = 0;
+    for (id, bytes) in rows {
+        let name = String::from_utf8(id).unwrap();
+        let record =
+            Record::decode(&bytes).unwrap_or_else(|e| panic!("{name}: row does not decode: {e}"));
+        let Record::Booking(r) = record else {
+            panic!("{name}: not a booking record")
+        };
+        let (accepted, rejected) = per_booking.get(name.as_str()).copied().unwrap_or_default();
+        seen += usize::from(per_booking.contains_key(name.as_str()));
+        assert!(accepted <= 1, "{name}: accepted {accepted} times");
+        if accepted == 1 {
+            assert_eq!(
+                r.state,
+                State::Redeemed,
+                "{name}: accepted but not redeemed"
+            );
+        }
+        // Every answered rejection was counted first, across generations too (a kill between
+        // the write and the print leaves the count higher, never lower).
+        assert!(
+            usize::from(r.lifetime_failures) >= rejected,
+            "{name}: {rejected} answered, {} counted",
+            r.lifetime_failures
+        );
+        assert!(
+            r.failures <= 3 && r.lifetime_failures <= 9,
+            "{name}: counts out of range: {r:?}"
+        );
+        assert!(
+            u32::from(r.lifetime_failures) >= 3 * r.generation,
+            "{name}: re-issued before it locked: {r:?}"
+        );
+        let exhausted = r.failures == 3 || r.lifetime_failures == 9;
+        assert_eq!(
+            r.state == State::Locked,
+            exhausted && r.state != State::Redeemed,
+            "{name}: lock state disagrees with its counts: {r:?}"
+        );
+    }
+    assert_eq!(
+        seen,
+        per_booking.len(),
+        "a booking that answered has no row"
+    );
+}
