@@ -1,9 +1,9 @@
 //! [`SqliteStore`] (feature `sqlite`): the embedded store, one file shared by every thread
 //! and process that opens it.
 
+use core::time::Duration;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use core::time::Duration;
 use std::vec::Vec;
 
 use rusqlite::{Connection, OptionalExtension, params};
