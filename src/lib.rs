@@ -36,7 +36,7 @@ pub use policy::{Policy, PolicyError, VerifierBudget};
 pub use secret::Secret;
 #[cfg(feature = "std")]
 pub use store::memory::MemoryStore;
-pub use store::{AsyncStore, Key, Prune, Step, Store, Swap, VerifierId};
+pub use store::{AsyncPrune, AsyncStore, Key, Prune, Step, Store, Swap, VerifierId};
 #[cfg(feature = "std")]
 pub use time::SystemClock;
 pub use time::{Clock, Timestamp};

@@ -85,7 +85,9 @@
 
 #[cfg(feature = "std")]
 pub mod memory;
-#[cfg(feature = "sqlite")]
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -322,6 +324,12 @@ pub trait Prune: Store {
     ///
     /// The store's error.
     fn prune(&self, before: Timestamp) -> Result<u64, Self::Error>;
+}
+
+/// [`Prune`] for an [`AsyncStore`].
+pub trait AsyncPrune: AsyncStore {
+    /// As [`Prune::prune`].
+    fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, Self::Error>> + Send;
 }
 
 /// Counts lost races against the retry bound.

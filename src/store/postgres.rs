@@ -1,0 +1,217 @@
+//! [`PostgresStore`] (feature `postgres`): an [`AsyncStore`] on PostgreSQL, for tokio hosts.
+
+use core::time::Duration;
+use std::format;
+use std::string::ToString;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+
+use crate::record::{DecodeError, Record, Version};
+use crate::store::sql::{self, SCHEMA_VERSION};
+use crate::store::{AsyncPrune, AsyncStore, Key, Swap};
+use crate::time::Timestamp;
+
+/// What can go wrong in a [`PostgresStore`]. Connection losses, timeouts and server
+/// restarts arrive here, as errors, never as an outcome.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PostgresError {
+    /// No connection could be had from the pool in time, or a new one failed.
+    #[error("no database connection; check the server and retry")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The server or the connection failed (terminated backend, timeout, restart, …).
+    #[error("postgres failed")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// A stored record's bytes are not a record.
+    #[error("stored record is corrupt")]
+    Decode(#[from] DecodeError),
+    /// The database was written by a different schema version.
+    #[error("database schema version {found} is not {SCHEMA_VERSION}; migrate it first")]
+    Schema {
+        /// The version found.
+        found: i64,
+    },
+    /// The connection parameters or pool settings were refused.
+    #[error("invalid connection settings: {0}")]
+    Config(std::string::String),
+}
+
+/// An [`AsyncStore`] and [`AsyncPrune`] on PostgreSQL, through a pool of connections.
+///
+/// Compare-and-swap is one statement, judged by the rows it changed:
+/// `INSERT … ON CONFLICT (kind, id) DO NOTHING` or `UPDATE … WHERE version = $6`. Every
+/// statement runs under a server-side `statement_timeout`, and the pool waits at most the
+/// same time for a connection, so a stalled server becomes an error, not a hang.
+///
+/// Call [`PostgresStore::create_schema`] once at start-up (idempotent, safe from many
+/// processes at once), or run [`PostgresStore::SCHEMA`] from your own migrations.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+const LOAD: &str = "SELECT record, version FROM handover_records WHERE kind = $1 AND id = $2";
+const INSERT: &str = "INSERT INTO handover_records (kind, id, version, record, prune_at)
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, id) DO NOTHING";
+const UPDATE: &str = "UPDATE handover_records SET version = $3, record = $4, prune_at = $5
+    WHERE kind = $1 AND id = $2 AND version = $6";
+const PRUNE: &str = "DELETE FROM handover_records WHERE prune_at < $1";
+
+impl PostgresStore {
+    /// The schema, as [`PostgresStore::create_schema`] runs it. Version 1 is recorded in
+    /// `handover_schema`.
+    pub const SCHEMA: &'static str = "
+CREATE TABLE IF NOT EXISTS handover_records (
+    kind     smallint NOT NULL,
+    id       bytea    NOT NULL,
+    version  bigint   NOT NULL,
+    record   bytea    NOT NULL,
+    prune_at bigint   NOT NULL,
+    PRIMARY KEY (kind, id)
+);
+CREATE INDEX IF NOT EXISTS handover_records_prune ON handover_records (prune_at);
+CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
+";
+
+    /// A store on an existing pool.
+    #[must_use]
+    pub const fn new(pool: Pool) -> Self {
+        Self { pool }
+    }
+
+    /// A store with its own pool of at most `max_connections` connections, given
+    /// `tokio_postgres` connection parameters (`host=127.0.0.1 port=5432 user=app
+    /// dbname=app`). `timeout` bounds connecting, waiting for a pooled connection, and
+    /// every statement. Needs a tokio runtime when used.
+    ///
+    /// # Errors
+    ///
+    /// [`PostgresError::Config`] for parameters `tokio_postgres` cannot parse or a pool it
+    /// cannot build.
+    pub fn connect(
+        params: &str,
+        max_connections: usize,
+        timeout: Duration,
+    ) -> Result<Self, PostgresError> {
+        let mut config: tokio_postgres::Config = params
+            .parse()
+            .map_err(|e: tokio_postgres::Error| PostgresError::Config(e.to_string()))?;
+        config.connect_timeout(timeout);
+        config.options(format!("-c statement_timeout={}", timeout.as_millis()));
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .build()
+            .map_err(|e| PostgresError::Config(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// Creates the schema if it is not there and checks its version. Idempotent; an
+    /// advisory lock makes concurrent calls from many processes safe.
+    ///
+    /// # Errors
+    ///
+    /// [`PostgresError::Schema`] for a database of another schema version; connection and
+    /// server errors.
+    pub async fn create_schema(&self) -> Result<(), PostgresError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock(7243107)", &[])
+            .await?;
+        tx.batch_execute(Self::SCHEMA).await?;
+        let found: Option<i64> = tx
+            .query_opt("SELECT version FROM handover_schema", &[])
+            .await?
+            .map(|row| row.get(0));
+        match found {
+            None => {
+                tx.execute(
+                    "INSERT INTO handover_schema (version) VALUES ($1)",
+                    &[&SCHEMA_VERSION],
+                )
+                .await?;
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(found) => return Err(PostgresError::Schema { found }),
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The pool, for the host's own health checks.
+    #[must_use]
+    pub const fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+impl AsyncStore for PostgresStore {
+    type Error = PostgresError;
+
+    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, PostgresError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(LOAD).await?;
+        let row = client
+            .query_opt(&stmt, &[&i16::from(key.kind()), &key.id()])
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let bytes: &[u8] = row.try_get(0)?;
+        let version: i64 = row.try_get(1)?;
+        Ok(Some((sql::decode(bytes)?, sql::version_from_sql(version))))
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, PostgresError> {
+        let (buf, len) = sql::encode(record);
+        let bytes = buf.get(..len).unwrap_or_default();
+        let kind = i16::from(key.kind());
+        let id = key.id();
+        let new_sql = sql::version_to_sql(new);
+        let prune_at = sql::prune_at(record);
+        let client = self.pool.get().await?;
+        let changed = match expected {
+            None => {
+                let stmt = client.prepare_cached(INSERT).await?;
+                client
+                    .execute(&stmt, &[&kind, &id, &new_sql, &bytes, &prune_at])
+                    .await?
+            }
+            Some(v) => {
+                let stmt = client.prepare_cached(UPDATE).await?;
+                let expected = sql::version_to_sql(v);
+                client
+                    .execute(&stmt, &[&kind, &id, &new_sql, &bytes, &prune_at, &expected])
+                    .await?
+            }
+        };
+        Ok(if changed == 1 {
+            Swap::Swapped
+        } else {
+            Swap::Conflict
+        })
+    }
+}
+
+impl AsyncPrune for PostgresStore {
+    async fn prune(&self, before: Timestamp) -> Result<u64, PostgresError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(PRUNE).await?;
+        Ok(client.execute(&stmt, &[&sql::time_to_sql(before)]).await?)
+    }
+}

@@ -1,0 +1,506 @@
+//! The PostgreSQL store against a real server that each test starts for itself: the
+//! conformance kit, several OS processes on one database, terminated backends and a server
+//! restart. Without PostgreSQL installed the tests skip with a message (and fail under CI).
+#![cfg(all(feature = "postgres", feature = "conformance"))]
+#![allow(
+    missing_docs,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    clippy::std_instead_of_core
+)]
+
+#[path = "support/pg_cluster.rs"]
+mod pg_cluster;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use handover_code::record::{Record, State, Version};
+use handover_code::store::postgres::{PostgresError, PostgresStore};
+use handover_code::store::{AsyncStore, Key, Store, Swap};
+use handover_code::{
+    AsyncPrune, BookingId, Context, Digits, Error, KeyId, Keyring, Outcome, Policy, Secret,
+    Service, Timestamp, VerifierId, conformance,
+};
+use pg_cluster::Cluster;
+
+const NOW: Timestamp = Timestamp(1_000_000);
+const UNTIL: Timestamp = Timestamp(2_000_000);
+const BUDGET: u32 = 5;
+
+fn keys() -> Keyring {
+    Keyring::new(KeyId(1), Secret::from_bytes(&[0x70; 32]).unwrap())
+}
+
+fn service(keys: &Keyring) -> Service<'_> {
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(BUDGET, 86_400)
+        .unwrap()
+        .with_max_retries(Policy::MAX_RETRIES)
+        .unwrap();
+    Service::new(keys, policy, Context::new("post/parcel").unwrap())
+}
+
+fn wrong(right: &str, k: u32) -> String {
+    let value: u32 = right.parse().unwrap();
+    format!("{:04}", (value + 1 + k % 9_999) % 10_000)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The async store driven from plain threads, for the (synchronous) conformance kit.
+struct Blocking {
+    store: PostgresStore,
+    handle: tokio::runtime::Handle,
+}
+
+impl Store for Blocking {
+    type Error = PostgresError;
+    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, PostgresError> {
+        self.handle.block_on(AsyncStore::load(&self.store, key))
+    }
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, PostgresError> {
+        self.handle.block_on(AsyncStore::compare_and_swap(
+            &self.store,
+            key,
+            expected,
+            record,
+            new,
+        ))
+    }
+}
+
+fn open(rt: &tokio::runtime::Runtime, cluster: &Cluster, connections: usize) -> PostgresStore {
+    let store =
+        PostgresStore::connect(&cluster.params(), connections, Duration::from_secs(3)).unwrap();
+    rt.block_on(store.create_schema()).unwrap();
+    store
+}
+
+#[test]
+fn passes_the_conformance_kit() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let rt = runtime();
+    let store = open(&rt, &cluster, 70);
+    rt.block_on(store.create_schema()).unwrap(); // idempotent
+    let report = conformance::check_all(|| {
+        rt.block_on(async {
+            let client = store.pool().get().await.unwrap();
+            client
+                .batch_execute("TRUNCATE handover_records")
+                .await
+                .unwrap();
+        });
+        Blocking {
+            store: store.clone(),
+            handle: rt.handle().clone(),
+        }
+    })
+    .unwrap();
+    assert!(report.conflicts > 0);
+}
+
+#[test]
+fn the_flow_and_prune_on_a_real_server() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let rt = runtime();
+    let store = open(&rt, &cluster, 4);
+    let keys = keys();
+    let service = service(&keys);
+    rt.block_on(async {
+        let id = BookingId::new("EE123456789IN").unwrap();
+        let code = service.issue_async(&store, id, UNTIL, NOW).await.unwrap();
+        assert_eq!(service.resend_async(&store, id, NOW).await.unwrap(), code);
+        let bad = wrong(code.expose(), 0);
+        assert_eq!(
+            service
+                .verify_async(&store, id, &bad, None, NOW)
+                .await
+                .unwrap(),
+            Outcome::Rejected { attempts_left: 2 }
+        );
+        assert_eq!(
+            service
+                .verify_async(&store, id, code.expose(), None, NOW)
+                .await
+                .unwrap(),
+            Outcome::Accepted
+        );
+        assert_eq!(
+            service
+                .verify_async(&store, id, code.expose(), None, NOW)
+                .await
+                .unwrap(),
+            Outcome::AlreadyRedeemed
+        );
+        assert_eq!(store.prune(Timestamp(UNTIL.0 + 1)).await.unwrap(), 1);
+        // A database of another schema version is refused.
+        let client = store.pool().get().await.unwrap();
+        client
+            .batch_execute("UPDATE handover_schema SET version = 99")
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.create_schema().await,
+            Err(PostgresError::Schema { found: 99 })
+        ));
+    });
+}
+
+/// What a child process does, when this binary is started as one.
+#[test]
+fn child() {
+    let Ok(role) = std::env::var("HANDOVER_PG_CHILD") else {
+        return;
+    };
+    let params = std::env::var("HANDOVER_PG").unwrap();
+    let index: u32 = std::env::var("HANDOVER_INDEX").unwrap().parse().unwrap();
+    let rt = runtime();
+    let store = PostgresStore::connect(&params, 2, Duration::from_secs(5)).unwrap();
+    let keys = keys();
+    let service = service(&keys);
+    // Start together: wait for the shared wall-clock instant the parent set.
+    let start_at: u128 = std::env::var("HANDOVER_START").unwrap().parse().unwrap();
+    while std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        < start_at
+    {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let answers: Vec<String> = rt.block_on(async {
+        let mut out = Vec::new();
+        match role.as_str() {
+            "guesser" | "holder" => {
+                let id = BookingId::new("shared").unwrap();
+                let code = std::env::var("HANDOVER_CODE").unwrap();
+                for k in 0..5 {
+                    let typed = if role == "holder" && k == 2 {
+                        code.clone()
+                    } else {
+                        wrong(&code, index * 10 + k)
+                    };
+                    out.push(describe(
+                        &service.verify_async(&store, id, &typed, None, NOW).await,
+                    ));
+                }
+            }
+            "sprayer" => {
+                let eve = VerifierId::new("eve").unwrap();
+                for k in 0..10 {
+                    let name = format!("spray-{}", (index * 10 + k) % 40);
+                    let answer = service
+                        .verify_async(
+                            &store,
+                            BookingId::new(&name).unwrap(),
+                            "0000",
+                            Some(eve),
+                            NOW,
+                        )
+                        .await;
+                    out.push(describe(&answer));
+                }
+            }
+            other => panic!("unknown role {other}"),
+        }
+        out
+    });
+    let mut stdout = std::io::stdout().lock();
+    for a in answers {
+        writeln!(stdout, "ANSWER {a}").unwrap();
+    }
+}
+
+fn describe<S: std::fmt::Debug>(answer: &Result<Outcome, Error<S>>) -> String {
+    match answer {
+        Ok(Outcome::Accepted) => "accepted".into(),
+        Ok(Outcome::Rejected { .. }) => "rejected".into(),
+        Ok(Outcome::VerifierSuspended) => "suspended".into(),
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("error {e:?}"),
+    }
+}
+
+fn spawn_child(
+    role: &str,
+    params: &str,
+    index: u32,
+    code: &str,
+    start: u128,
+) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .env("HANDOVER_START", start.to_string())
+        .env("HANDOVER_CODE", code)
+        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .env("HANDOVER_PG_CHILD", role)
+        .env("HANDOVER_PG", params)
+        .env("HANDOVER_INDEX", index.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn answers(child: std::process::Child) -> Vec<String> {
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "child failed: {:?}", out.status);
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once("ANSWER ").map(|(_, a)| a.to_owned()))
+        .collect()
+}
+
+#[test]
+fn several_processes_on_one_database_keep_every_limit() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let rt = runtime();
+    let store = open(&rt, &cluster, 4);
+    let keys = keys();
+    let service = service(&keys);
+    let code = rt.block_on(async {
+        for i in 0..40 {
+            service
+                .issue_async(
+                    &store,
+                    BookingId::new(&format!("spray-{i}")).unwrap(),
+                    UNTIL,
+                    NOW,
+                )
+                .await
+                .unwrap();
+        }
+        service
+            .issue_async(&store, BookingId::new("shared").unwrap(), UNTIL, NOW)
+            .await
+            .unwrap()
+    });
+    let params = cluster.params();
+    let code = code.expose();
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 1_500;
+    let guessers: Vec<_> = (0..6)
+        .map(|i| {
+            spawn_child(
+                if i == 3 { "holder" } else { "guesser" },
+                &params,
+                i,
+                code,
+                start,
+            )
+        })
+        .collect();
+    let sprayers: Vec<_> = (0..4)
+        .map(|i| spawn_child("sprayer", &params, i, code, start))
+        .collect();
+    let shared: Vec<String> = guessers.into_iter().flat_map(answers).collect();
+    let sprayed: Vec<String> = sprayers.into_iter().flat_map(answers).collect();
+    let count = |v: &[String], what: &str| v.iter().filter(|a| *a == what).count();
+    assert_eq!(shared.len(), 30);
+    assert!(shared.iter().all(|a| !a.starts_with("error")), "{shared:?}");
+    let rejected = count(&shared, "rejected");
+    assert!(
+        rejected <= 3,
+        "{rejected} wrong codes answered across processes: {shared:?}"
+    );
+    assert!(count(&shared, "accepted") <= 1, "{shared:?}");
+    let stored = rt
+        .block_on(AsyncStore::load(
+            &store,
+            Key::Booking(BookingId::new("shared").unwrap()),
+        ))
+        .unwrap();
+    let Some((Record::Booking(b), _)) = stored else {
+        panic!("no record")
+    };
+    assert_eq!(
+        usize::from(b.failures),
+        rejected,
+        "answered and counted disagree"
+    );
+    assert!(
+        count(&sprayed, "rejected") <= BUDGET as usize,
+        "{sprayed:?}"
+    );
+    assert_eq!(
+        count(&sprayed, "rejected") + count(&sprayed, "suspended"),
+        40,
+        "{sprayed:?}"
+    );
+}
+
+/// Verifies each booking once (right for every fifth, wrong otherwise), keeping every
+/// answer, whatever the server is going through.
+async fn verify_all(
+    service: &Service<'_>,
+    store: &PostgresStore,
+    codes: &[(String, String)],
+) -> Vec<Result<Outcome, Error<PostgresError>>> {
+    let mut answers = Vec::new();
+    for (i, (id, code)) in codes.iter().enumerate() {
+        let typed = if i % 5 == 0 {
+            code.clone()
+        } else {
+            wrong(code, 0)
+        };
+        answers.push(
+            service
+                .verify_async(store, BookingId::new(id).unwrap(), &typed, None, NOW)
+                .await,
+        );
+    }
+    answers
+}
+
+/// No answer without its write: every acceptance is a redeemed record, every rejection a
+/// counted failure.
+async fn check_written(
+    store: &PostgresStore,
+    codes: &[(String, String)],
+    answers: &[Result<Outcome, Error<PostgresError>>],
+) {
+    for ((id, _), answer) in codes.iter().zip(answers) {
+        let stored = AsyncStore::load(store, Key::Booking(BookingId::new(id).unwrap()))
+            .await
+            .unwrap();
+        let Some((Record::Booking(b), _)) = stored else {
+            panic!("{id}: no record")
+        };
+        match answer {
+            Ok(Outcome::Accepted) => {
+                assert_eq!(b.state, State::Redeemed, "{id}: accepted without its write")
+            }
+            Ok(Outcome::Rejected { .. }) => {
+                assert_eq!(b.failures, 1, "{id}: rejected without its count")
+            }
+            Ok(other) => panic!("{id}: unexpected {other:?}"),
+            Err(Error::Store(_) | Error::Contention) => {}
+            Err(other) => panic!("{id}: unexpected error {other:?}"),
+        }
+    }
+}
+
+async fn issue_many(
+    service: &Service<'_>,
+    store: &PostgresStore,
+    prefix: &str,
+    n: usize,
+) -> Vec<(String, String)> {
+    let mut codes = Vec::new();
+    for i in 0..n {
+        let id = format!("{prefix}-{i}");
+        let code = service
+            .issue_async(store, BookingId::new(&id).unwrap(), UNTIL, NOW)
+            .await
+            .unwrap();
+        codes.push((id, code.expose().to_owned()));
+    }
+    codes
+}
+
+#[test]
+fn terminated_backends_give_errors_never_unwritten_answers_and_the_store_recovers() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let rt = runtime();
+    let store = open(&rt, &cluster, 4);
+    let keys = keys();
+    let service = service(&keys);
+    rt.block_on(async {
+        let codes = issue_many(&service, &store, "term", 400).await;
+        let (admin, connection) = tokio_postgres::connect(&cluster.params(), tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let killer = tokio::spawn(async move {
+            let mut killed = 0u64;
+            for _ in 0..40 {
+                tokio::time::sleep(Duration::from_millis(15)).await;
+                let rows = admin
+                    .query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+                killed += rows.len() as u64;
+            }
+            killed
+        });
+        let answers = verify_all(&service, &store, &codes).await;
+        let killed = killer.await.unwrap();
+        let errors = answers.iter().filter(|a| a.is_err()).count();
+        println!("{killed} backends terminated; {errors} of {} verifications answered an error", answers.len());
+        assert!(killed > 0 && errors > 0, "no backend was terminated mid-run");
+        check_written(&store, &codes, &answers).await;
+        // Recovered: the pool replaces the dead connections.
+        let again = issue_many(&service, &store, "after-term", 20).await;
+        let answers = verify_all(&service, &store, &again).await;
+        assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    });
+}
+
+#[test]
+fn a_server_restart_gives_errors_then_the_store_recovers() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let rt = runtime();
+    let store = open(&rt, &cluster, 4);
+    let keys = keys();
+    let service = service(&keys);
+    let codes = rt.block_on(issue_many(&service, &store, "restart", 10));
+    cluster.stop();
+    let down = rt.block_on(verify_all(&service, &store, &codes));
+    assert!(
+        down.iter().all(|a| matches!(a, Err(Error::Store(_)))),
+        "with the server down: {down:?}"
+    );
+    cluster.restart();
+    let answers = rt.block_on(async {
+        // The pool's old connections are dead; the first calls may still fail while it
+        // replaces them, then everything succeeds.
+        for _ in 0..50 {
+            if AsyncStore::load(&store, Key::Booking(BookingId::new("restart-0").unwrap()))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        verify_all(&service, &store, &codes).await
+    });
+    assert!(
+        answers.iter().all(Result::is_ok),
+        "after the restart: {answers:?}"
+    );
+    rt.block_on(check_written(&store, &codes, &answers));
+}

@@ -1,0 +1,194 @@
+//! A throwaway PostgreSQL cluster for tests and benchmarks: `initdb` and `pg_ctl` from the
+//! machine's PostgreSQL into a temporary directory, listening on 127.0.0.1 at a free port,
+//! stopped by its postmaster's pid when dropped.
+//!
+//! Where no PostgreSQL binaries are installed, [`Cluster::start`] answers `None` with a
+//! message, except under `CI=true`, where a missing server is a failure.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct Cluster {
+    dir: PathBuf,
+    bin: PathBuf,
+    pub port: u16,
+}
+
+/// The directory holding `initdb` and `pg_ctl`: the newest under /usr/lib/postgresql, or
+/// the one on PATH.
+fn binaries() -> Option<PathBuf> {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").exists() && p.join("pg_ctl").exists())
+        .collect();
+    versions.sort();
+    versions.pop().or_else(|| {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .find(|p| p.join("initdb").exists() && p.join("pg_ctl").exists())
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// Runs a PostgreSQL program, as user `postgres` when we are root (the server refuses root).
+fn run(program: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    cmd.args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Cluster {
+    /// Starts a fresh cluster, or answers `None` where PostgreSQL is not installed.
+    pub fn start() -> Option<Self> {
+        let Some(bin) = binaries() else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but no PostgreSQL binaries (initdb, pg_ctl) were found: install postgresql"
+            );
+            eprintln!(
+                "skipping: no PostgreSQL binaries (initdb, pg_ctl) found; install postgresql to run these tests"
+            );
+            return None;
+        };
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "handover-pg-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        if is_root() {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir)
+                .status()
+                .unwrap();
+            assert!(ok.success(), "chown of the cluster directory failed");
+        }
+        let data = dir.join("data");
+        let out = run(
+            &bin.join("initdb"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cluster = Self {
+            dir,
+            bin,
+            port: free_port(),
+        };
+        cluster.pg_ctl_start();
+        Some(cluster)
+    }
+
+    fn pg_ctl_start(&self) {
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=200",
+            self.port,
+            self.dir.display()
+        );
+        let data = self.dir.join("data");
+        let log = self.dir.join("server.log");
+        let out = run(
+            &self.bin.join("pg_ctl"),
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "-o",
+                &opts,
+                "start",
+            ],
+        );
+        let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            out.status.success(),
+            "pg_ctl start failed: {}\n{log_text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Connection parameters for `tokio_postgres`.
+    pub fn params(&self) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres",
+            self.port
+        )
+    }
+
+    /// The postmaster's pid, from `postmaster.pid`.
+    fn pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.dir.join("data").join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
+    /// Stops the server (fast shutdown, by pid) and waits for it to be gone.
+    pub fn stop(&self) {
+        let Some(pid) = self.pid() else { return };
+        let _ = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+
+    /// Stops and starts the server again on the same port.
+    pub fn restart(&self) {
+        self.stop();
+        self.pg_ctl_start();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
