@@ -1,9 +1,11 @@
 //! Verifications per second on the real stores, against the targets the issues set.
 //!
-//! `cargo run --release --example throughput --features sqlite`
+//! `cargo run --release --example throughput --features sqlite,postgres`
 //!
 //! Each verification is a read and a compare-and-swap write: half are right codes
-//! (redeeming), half wrong (counting a failure).
+//! (redeeming), half wrong (counting a failure). With feature `postgres` it also starts a
+//! throwaway PostgreSQL cluster (as the tests do, default durability) and measures 1 and 8
+//! concurrent clients.
 #![allow(
     clippy::arithmetic_side_effects,
     clippy::std_instead_of_core,
@@ -88,5 +90,109 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     std::fs::remove_dir_all(&dir)?;
+    #[cfg(feature = "postgres")]
+    postgres(&service)?;
     Ok(())
+}
+
+#[cfg(feature = "postgres")]
+#[path = "../tests/support/pg_cluster.rs"]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::all
+)]
+mod pg_cluster;
+
+/// Verifications per second on PostgreSQL with `clients` tasks, each on its own bookings.
+#[cfg(feature = "postgres")]
+fn postgres(service: &Service<'_>) -> Result<(), Box<dyn std::error::Error>> {
+    use handover_code::store::postgres::PostgresStore;
+    let Some(cluster) = pg_cluster::Cluster::start() else {
+        return Ok(());
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    for (clients, target) in [(1usize, 0.0), (8, 2_500.0)] {
+        let store = PostgresStore::connect(
+            &cluster.params(),
+            clients,
+            std::time::Duration::from_secs(5),
+        )?;
+        rt.block_on(store.create_schema())?;
+        let per_client = 2_500u32;
+        let rate = rt.block_on(async {
+            let mut pools = Vec::new();
+            for c in 0..clients {
+                let mut items = Vec::new();
+                for i in 0..per_client {
+                    let id = format!("PG-{clients}-{c}-{i:06}");
+                    let code = service
+                        .issue_async(&store, BookingId::new(&id).unwrap(), UNTIL, NOW)
+                        .await
+                        .unwrap();
+                    let typed = if i % 2 == 0 {
+                        code.expose().to_owned()
+                    } else {
+                        format!(
+                            "{:04}",
+                            (code.expose().parse::<u32>().unwrap() + 1) % 10_000
+                        )
+                    };
+                    items.push((id, typed));
+                }
+                pools.push(items);
+            }
+            let start = Instant::now();
+            let tasks = pools.into_iter().map(|items| {
+                let (store, service) = (&store, service);
+                async move {
+                    for (id, typed) in &items {
+                        service
+                            .verify_async(
+                                store,
+                                BookingId::new(id.as_str()).unwrap(),
+                                typed,
+                                None,
+                                NOW,
+                            )
+                            .await
+                            .unwrap();
+                    }
+                }
+            });
+            futures_join_all(tasks).await;
+            f64::from(per_client) * clients as f64 / start.elapsed().as_secs_f64()
+        });
+        if clients == 1 {
+            println!(
+                "PostgreSQL, 1 client, default durability: {rate:.0} verifications/s (no target)"
+            );
+        } else {
+            report(
+                &format!("PostgreSQL, {clients} concurrent clients, default durability"),
+                rate,
+                target,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs the futures concurrently on the current task and waits for all of them.
+#[cfg(feature = "postgres")]
+async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        pinned.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if pinned.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
 }
