@@ -195,22 +195,7 @@ pub fn issue<const N: usize>(
     if record.is_some() {
         return Decision::answer(Err(Error::AlreadyIssued));
     }
-    if expires_at <= now {
-        return Decision::answer(Err(Error::Validity));
-    }
-    let (key_id, secret) = scope.keys.current();
-    let next = Booking {
-        key_id,
-        generation: 0,
-        digits: scope.policy.digits(),
-        failures: 0,
-        lifetime_failures: 0,
-        state: State::Active,
-        issued_at: now,
-        expires_at,
-    };
-    let code = derive(secret, scope.context, booking, 0, next.digits);
-    Decision::write(next, code)
+    new_generation(scope, booking, 0, scope.policy.digits(), 0, expires_at, now)
 }
 
 /// Resending: the same code again, for a booking that can still take it. Never writes.
@@ -257,24 +242,50 @@ pub fn reissue<const N: usize>(
     if let Some(why) = refused {
         return Decision::answer(Err(Error::Inactive(why)));
     }
-    if expires_at <= now {
-        return Decision::answer(Err(Error::Validity));
-    }
     let Some(generation) = record.generation.checked_add(1) else {
         return Decision::answer(Err(Error::Inactive(Inactive::Exhausted)));
     };
+    new_generation(
+        scope,
+        booking,
+        generation,
+        record.digits,
+        record.lifetime_failures,
+        expires_at,
+        now,
+    )
+}
+
+/// A generation of `booking` under the current key: active, no failures yet, valid from
+/// `now` until `expires_at`, with the lifetime count it carries. Issue and re-issue both
+/// end here.
+fn new_generation<const N: usize>(
+    scope: &Scope<'_, N>,
+    booking: BookingId<'_>,
+    generation: u32,
+    digits: Digits,
+    lifetime_failures: u16,
+    expires_at: Timestamp,
+    now: Timestamp,
+) -> Decision<Code> {
+    if expires_at <= now {
+        return Decision::answer(Err(Error::Validity));
+    }
     let (key_id, secret) = scope.keys.current();
     let next = Booking {
         key_id,
         generation,
+        digits,
         failures: 0,
+        lifetime_failures,
         state: State::Active,
         issued_at: now,
         expires_at,
-        ..*record
     };
-    let code = derive(secret, scope.context, booking, generation, next.digits);
-    Decision::write(next, code)
+    Decision::write(
+        next,
+        derive(secret, scope.context, booking, generation, digits),
+    )
 }
 
 /// Revoking: ends the booking. Revoking a revoked booking changes nothing; a redeemed one

@@ -22,94 +22,8 @@
 use core::fmt;
 
 use crate::code::{Code, Digits};
-use crate::error::Error;
+pub use crate::ids::{BookingId, Context};
 use crate::secret::Secret;
-
-/// What is being handed over, e.g. `cowin/dose` or `post/parcel`: 1 to 64 bytes.
-///
-/// Codes for different contexts are independent, so one secret can serve several kinds of
-/// handover without a code for one being valid for another.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Context<'a>(&'a [u8]);
-
-/// The booking a code belongs to: 1 to 128 arbitrary bytes (a slot booking reference, a
-/// consignment number, a ride id).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BookingId<'a>(&'a [u8]);
-
-impl<'a> Context<'a> {
-    /// The fewest bytes a context has.
-    pub const MIN_LEN: usize = 1;
-    /// The most bytes a context has.
-    pub const MAX_LEN: usize = 64;
-
-    /// Checks the length of a context.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::ContextLength`] when it is empty or longer than [`Context::MAX_LEN`].
-    pub fn new<B: AsRef<[u8]> + ?Sized>(bytes: &'a B) -> Result<Self, Error> {
-        let bytes = bytes.as_ref();
-        if (Self::MIN_LEN..=Self::MAX_LEN).contains(&bytes.len()) {
-            Ok(Self(bytes))
-        } else {
-            Err(Error::ContextLength)
-        }
-    }
-
-    /// The context's bytes.
-    #[must_use]
-    pub const fn as_bytes(&self) -> &'a [u8] {
-        self.0
-    }
-}
-
-impl<'a> BookingId<'a> {
-    /// The fewest bytes a booking id has.
-    pub const MIN_LEN: usize = 1;
-    /// The most bytes a booking id has.
-    pub const MAX_LEN: usize = 128;
-
-    /// Checks the length of a booking id.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::BookingIdLength`] when it is empty or longer than [`BookingId::MAX_LEN`].
-    pub fn new<B: AsRef<[u8]> + ?Sized>(bytes: &'a B) -> Result<Self, Error> {
-        let bytes = bytes.as_ref();
-        if (Self::MIN_LEN..=Self::MAX_LEN).contains(&bytes.len()) {
-            Ok(Self(bytes))
-        } else {
-            Err(Error::BookingIdLength)
-        }
-    }
-
-    /// The booking id's bytes.
-    #[must_use]
-    pub const fn as_bytes(&self) -> &'a [u8] {
-        self.0
-    }
-}
-
-/// Booking ids and contexts are not secret; they print as text where they are UTF-8.
-fn debug_bytes(name: &str, bytes: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    match core::str::from_utf8(bytes) {
-        Ok(text) => f.debug_tuple(name).field(&text).finish(),
-        Err(_) => f.debug_tuple(name).field(&bytes).finish(),
-    }
-}
-
-impl fmt::Debug for Context<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_bytes("Context", self.0, f)
-    }
-}
-
-impl fmt::Debug for BookingId<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        debug_bytes("BookingId", self.0, f)
-    }
-}
 
 /// The bytes that are MACed for one code, built without allocation.
 ///
@@ -149,8 +63,8 @@ impl Message {
             len: 0,
         };
         msg.push(Self::TAG);
-        msg.push_prefixed(context.0);
-        msg.push_prefixed(booking.0);
+        msg.push_prefixed(context.as_bytes());
+        msg.push_prefixed(booking.as_bytes());
         msg.push(&generation.to_be_bytes());
         msg.push(&[digits.count()]);
         msg

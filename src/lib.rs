@@ -17,6 +17,7 @@ pub mod conformance;
 pub mod decide;
 pub mod derive;
 mod error;
+mod ids;
 pub mod input;
 mod keyring;
 mod mac;

@@ -92,55 +92,13 @@ mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
-use core::fmt;
 use core::future::Future;
 
-use crate::derive::BookingId;
 use crate::error::Error;
+use crate::ids::BookingId;
+pub use crate::ids::VerifierId;
 use crate::record::{Record, Version};
 use crate::time::Timestamp;
-
-/// Who is verifying: the vaccinator, the postman's device, the driver's app. 1 to 64 bytes.
-///
-/// The host authenticates verifiers; this crate only counts their failures.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct VerifierId<'a>(&'a [u8]);
-
-impl<'a> VerifierId<'a> {
-    /// The fewest bytes a verifier id has.
-    pub const MIN_LEN: usize = 1;
-    /// The most bytes a verifier id has.
-    pub const MAX_LEN: usize = 64;
-
-    /// Checks the length of a verifier id.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::VerifierIdLength`] when it is empty or longer than [`VerifierId::MAX_LEN`].
-    pub fn new<B: AsRef<[u8]> + ?Sized>(bytes: &'a B) -> Result<Self, Error> {
-        let bytes = bytes.as_ref();
-        if (Self::MIN_LEN..=Self::MAX_LEN).contains(&bytes.len()) {
-            Ok(Self(bytes))
-        } else {
-            Err(Error::VerifierIdLength)
-        }
-    }
-
-    /// The id's bytes.
-    #[must_use]
-    pub const fn as_bytes(&self) -> &'a [u8] {
-        self.0
-    }
-}
-
-impl fmt::Debug for VerifierId<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match core::str::from_utf8(self.0) {
-            Ok(text) => f.debug_tuple("VerifierId").field(&text).finish(),
-            Err(_) => f.debug_tuple("VerifierId").field(&self.0).finish(),
-        }
-    }
-}
 
 /// What a record is stored under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
