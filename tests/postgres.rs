@@ -17,40 +17,23 @@
 #[path = "support/pg_cluster.rs"]
 mod pg_cluster;
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use fixtures::{
+    BUDGET, NOW, UNTIL, answers, describe, keys, service, start_at, wait_for_start, wrong,
+};
 use handover_code::record::{Record, State, Version};
 use handover_code::store::postgres::{PostgresError, PostgresStore};
 use handover_code::store::{AsyncStore, Key, Store, Swap};
 use handover_code::{
-    AsyncPrune, BookingId, Context, Digits, Error, KeyId, Keyring, Outcome, Policy, Secret,
-    Service, Timestamp, VerifierId, conformance,
+    AsyncPrune, BookingId, Error, Outcome, Service, Timestamp, VerifierId, conformance,
 };
 use pg_cluster::Cluster;
-
-const NOW: Timestamp = Timestamp(1_000_000);
-const UNTIL: Timestamp = Timestamp(2_000_000);
-const BUDGET: u32 = 5;
-
-fn keys() -> Keyring {
-    Keyring::new(KeyId(1), Secret::from_bytes(&[0x70; 32]).unwrap())
-}
-
-fn service(keys: &Keyring) -> Service<'_> {
-    let policy = Policy::new(Digits::Four)
-        .with_verifier_budget(BUDGET, 86_400)
-        .unwrap()
-        .with_max_retries(Policy::MAX_RETRIES)
-        .unwrap();
-    Service::new(keys, policy, Context::new("post/parcel").unwrap())
-}
-
-fn wrong(right: &str, k: u32) -> String {
-    let value: u32 = right.parse().unwrap();
-    format!("{:04}", (value + 1 + k % 9_999) % 10_000)
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -181,16 +164,8 @@ fn child() {
     let store = PostgresStore::connect(&params, 2, Duration::from_secs(5)).unwrap();
     let keys = keys();
     let service = service(&keys);
-    // Start together: wait for the shared wall-clock instant the parent set.
-    let start_at: u128 = std::env::var("HANDOVER_START").unwrap().parse().unwrap();
-    while std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        < start_at
-    {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    // Start together, at the instant the parent set.
+    wait_for_start();
     let answers: Vec<String> = rt.block_on(async {
         let mut out = Vec::new();
         match role.as_str() {
@@ -234,16 +209,6 @@ fn child() {
     }
 }
 
-fn describe<S: std::fmt::Debug>(answer: &Result<Outcome, Error<S>>) -> String {
-    match answer {
-        Ok(Outcome::Accepted) => "accepted".into(),
-        Ok(Outcome::Rejected { .. }) => "rejected".into(),
-        Ok(Outcome::VerifierSuspended) => "suspended".into(),
-        Ok(other) => format!("{other:?}"),
-        Err(e) => format!("error {e:?}"),
-    }
-}
-
 fn spawn_child(
     role: &str,
     params: &str,
@@ -261,16 +226,6 @@ fn spawn_child(
         .stdout(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn answers(child: std::process::Child) -> Vec<String> {
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "child failed: {:?}", out.status);
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once("ANSWER ").map(|(_, a)| a.to_owned()))
-        .collect()
 }
 
 #[test]
@@ -301,11 +256,7 @@ fn several_processes_on_one_database_keep_every_limit() {
     });
     let params = cluster.params();
     let code = code.expose();
-    let start = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        + 1_500;
+    let start = start_at(1_500);
     let guessers: Vec<_> = (0..6)
         .map(|i| {
             spawn_child(

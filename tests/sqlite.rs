@@ -3,6 +3,7 @@
 #![cfg(feature = "sqlite")]
 #![allow(
     missing_docs,
+    unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
@@ -12,6 +13,9 @@
     clippy::std_instead_of_core
 )]
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -19,11 +23,13 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use fixtures::{
+    BUDGET, NOW, UNTIL, answers, describe, keys, service, start_at, wait_for_start, wrong,
+};
 use handover_code::record::{Record, State};
 use handover_code::store::sqlite::{Durability, SqliteError, SqliteStore};
 use handover_code::{
-    BookingId, Context, Digits, Error, Key, KeyId, Keyring, Outcome, Policy, Prune, Secret,
-    Service, Store, Timestamp, VerifierId, conformance,
+    BookingId, Error, Key, Outcome, Prune, Store, Timestamp, VerifierId, conformance,
 };
 
 /// A fresh directory under the system's temp dir, removed when dropped.
@@ -47,28 +53,6 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-const NOW: Timestamp = Timestamp(1_000_000);
-const UNTIL: Timestamp = Timestamp(2_000_000);
-const BUDGET: u32 = 5;
-
-fn keys() -> Keyring {
-    Keyring::new(KeyId(1), Secret::from_bytes(&[0x51; 32]).unwrap())
-}
-
-fn service(keys: &Keyring) -> Service<'_> {
-    let policy = Policy::new(Digits::Four)
-        .with_verifier_budget(BUDGET, 86_400)
-        .unwrap()
-        .with_max_retries(Policy::MAX_RETRIES)
-        .unwrap();
-    Service::new(keys, policy, Context::new("cowin/dose").unwrap())
-}
-
-fn wrong(right: &str, k: u32) -> String {
-    let value: u32 = right.parse().unwrap();
-    format!("{:04}", (value + 1 + k % 9_999) % 10_000)
 }
 
 #[test]
@@ -167,17 +151,6 @@ fn spawn_child(role: &str, db: &Path, extra: &[(&str, String)]) -> std::process:
     cmd.spawn().unwrap()
 }
 
-/// The lines a child printed that start with `ANSWER `.
-fn answers(child: std::process::Child) -> Vec<String> {
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "child failed: {:?}", out.status);
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split_once("ANSWER ").map(|(_, a)| a.to_owned()))
-        .collect()
-}
-
 /// What a child process does, when this binary is started as one.
 #[test]
 fn child() {
@@ -188,21 +161,8 @@ fn child() {
     let store = SqliteStore::open(&db, Durability::Normal).unwrap();
     let keys = keys();
     let service = service(&keys);
-    let start_at = std::env::var("HANDOVER_START")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok());
-    if let Some(start_at) = start_at {
-        // Start together: wait for the shared wall-clock instant.
-        let now = || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis() as u64
-        };
-        while now() < start_at {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
+    // Start together, at the instant the parent set.
+    wait_for_start();
     let mut out = std::io::stdout().lock();
     match role.as_str() {
         "guesser" | "holder" => {
@@ -279,26 +239,6 @@ fn child() {
     }
 }
 
-fn describe<S: std::fmt::Debug>(answer: &Result<Outcome, Error<S>>) -> String {
-    match answer {
-        Ok(Outcome::Accepted) => "accepted".into(),
-        Ok(Outcome::Rejected { .. }) => "rejected".into(),
-        Ok(Outcome::AlreadyRedeemed) => "redeemed".into(),
-        Ok(Outcome::Locked) => "locked".into(),
-        Ok(Outcome::VerifierSuspended) => "suspended".into(),
-        Ok(other) => format!("{other:?}"),
-        Err(e) => format!("error {e:?}"),
-    }
-}
-
-fn start_time() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
-    (now + 700).to_string()
-}
-
 #[test]
 fn several_processes_on_one_file_keep_every_limit() {
     let dir = TempDir::new("processes");
@@ -318,7 +258,7 @@ fn several_processes_on_one_file_keep_every_limit() {
             )
             .unwrap();
     }
-    let start = start_time();
+    let start = start_at(700).to_string();
     let mut guessers = Vec::new();
     for i in 0..6 {
         let role = if i == 3 { "holder" } else { "guesser" };

@@ -1,0 +1,77 @@
+//! What the real-store tests share: a key, a service with a verifier budget, wrong codes,
+//! and the child-process protocol (children print `ANSWER <what>` lines).
+
+use handover_code::{
+    Context, Digits, Error, KeyId, Keyring, Outcome, Policy, Secret, Service, Timestamp,
+};
+
+pub const NOW: Timestamp = Timestamp(1_000_000);
+pub const UNTIL: Timestamp = Timestamp(2_000_000);
+/// Wrong codes per verifier per day in these tests.
+pub const BUDGET: u32 = 5;
+
+pub fn keys() -> Keyring {
+    Keyring::new(KeyId(1), Secret::from_bytes(&[0x51; 32]).unwrap())
+}
+
+/// 4 digits, 3 attempts, the budget, and the most conflict retries.
+pub fn service(keys: &Keyring) -> Service<'_> {
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(BUDGET, 86_400)
+        .unwrap()
+        .with_max_retries(Policy::MAX_RETRIES)
+        .unwrap();
+    Service::new(keys, policy, Context::new("cowin/dose").unwrap())
+}
+
+/// A 4-digit code other than `right`, different for each `k`.
+pub fn wrong(right: &str, k: u32) -> String {
+    let value: u32 = right.parse().unwrap();
+    format!("{:04}", (value + 1 + k % 9_999) % 10_000)
+}
+
+/// An answer as one word for the `ANSWER` lines.
+pub fn describe<S: std::fmt::Debug>(answer: &Result<Outcome, Error<S>>) -> String {
+    match answer {
+        Ok(Outcome::Accepted) => "accepted".into(),
+        Ok(Outcome::Rejected { .. }) => "rejected".into(),
+        Ok(Outcome::AlreadyRedeemed) => "redeemed".into(),
+        Ok(Outcome::Locked) => "locked".into(),
+        Ok(Outcome::VerifierSuspended) => "suspended".into(),
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("error {e:?}"),
+    }
+}
+
+/// Waits for a child and returns what it answered.
+pub fn answers(child: std::process::Child) -> Vec<String> {
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "child failed: {:?}", out.status);
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once("ANSWER ").map(|(_, a)| a.to_owned()))
+        .collect()
+}
+
+/// A wall-clock instant (ms since the epoch) `lead_ms` from now, for children to start at.
+pub fn start_at(lead_ms: u128) -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + lead_ms
+}
+
+/// In a child: waits for the instant in `HANDOVER_START`, if set.
+pub fn wait_for_start() {
+    let Some(at) = std::env::var("HANDOVER_START")
+        .ok()
+        .and_then(|s| s.parse::<u128>().ok())
+    else {
+        return;
+    };
+    while start_at(0) < at {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
