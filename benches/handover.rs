@@ -3,16 +3,6 @@
 //! Besides criterion's own figures, each target the issues set is measured as a ratio in the
 //! same run (interleaved rounds, best round of each, so both sides see the same machine) and
 //! printed as `target ...: met` or `MISSED`. Run with `cargo bench --bench handover`.
-#![allow(
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation,
-    clippy::std_instead_of_core
-)]
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -7,15 +7,6 @@
 //! some with a slip of the finger; some people never come. One dishonest vaccinator tries
 //! to mark doses as given by guessing codes for people who are not there, and is suspended
 //! by the verifier budget. A progress line runs while the day does; a summary closes it.
-#![allow(
-    clippy::arithmetic_side_effects,
-    clippy::std_instead_of_core,
-    clippy::cast_precision_loss,
-    clippy::cast_possible_truncation,
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used
-)]
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -8,7 +8,6 @@
 //! device takes a mistyped OTP, then the right one: delivered, exactly once. A second parcel
 //! is returned to sender and revoked. With feature `postgres` the same calls take the
 //! `_async` form on `PostgresStore`.
-#![allow(clippy::std_instead_of_core, clippy::arithmetic_side_effects)]
 
 use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::{

@@ -2,7 +2,6 @@
 //! guesses typed in different scripts, and watch a spraying verifier get suspended.
 //!
 //! `cargo run --example quickstart`
-#![allow(clippy::arithmetic_side_effects, clippy::std_instead_of_core)]
 
 use handover_code::{
     BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy, Secret, Service, Timestamp,

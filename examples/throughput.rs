@@ -6,12 +6,6 @@
 //! (redeeming), half wrong (counting a failure). With feature `postgres` it also starts a
 //! throwaway PostgreSQL cluster (as the tests do, default durability) and measures 1 and 8
 //! concurrent clients.
-#![allow(
-    clippy::arithmetic_side_effects,
-    clippy::std_instead_of_core,
-    clippy::cast_precision_loss,
-    clippy::unwrap_used
-)]
 
 use std::time::Instant;
 

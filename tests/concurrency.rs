@@ -1,15 +1,5 @@
 //! Many threads released together on one booking or one verifier, on the reference store.
 //! Each test first shows that the threads really contended (compare-and-swaps conflicted).
-#![allow(
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation,
-    clippy::std_instead_of_core
-)]
 
 use std::sync::Barrier;
 use std::thread;

@@ -1,16 +1,6 @@
 //! The conformance kit passes on the reference store and fails on a store that checks and
 //! then writes in two steps.
 #![cfg(feature = "conformance")]
-#![allow(
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation,
-    clippy::std_instead_of_core
-)]
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -1,15 +1,5 @@
 //! The operations end to end on the in-memory store: issue, resend, verify, re-issue,
 //! revoke, budgets, and the edges of time and counters.
-#![allow(
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation,
-    clippy::std_instead_of_core
-)]
 
 use handover_code::record::{Booking, Record, State, Version};
 use handover_code::{

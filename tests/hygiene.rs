@@ -1,14 +1,4 @@
 //! Nothing secret is ever printed: not key bytes, not a code's digits.
-#![allow(
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation,
-    clippy::std_instead_of_core
-)]
 
 use handover_code::derive::derive;
 use handover_code::{BookingId, Context, Digits, Error, KeyId, Keyring, Secret, input};

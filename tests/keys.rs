@@ -1,14 +1,4 @@
 //! Secrets and keyrings: lengths, generation from a caller's RNG, rotation.
-#![allow(
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation,
-    clippy::std_instead_of_core
-)]
 
 use core::convert::Infallible;
 

@@ -3,17 +3,7 @@
 //! forward and backward, and injected store errors and conflicts. The crate and a plain
 //! model must agree on every answer; faults must never yield an acceptance and leave only
 //! states the model allows.
-#![allow(
-    missing_docs,
-    unreachable_pub,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation,
-    clippy::std_instead_of_core
-)]
+#![allow(unreachable_pub)]
 
 #[path = "support/model.rs"]
 mod model;

@@ -2,17 +2,7 @@
 //! conformance kit, several OS processes on one database, terminated backends and a server
 //! restart. Without PostgreSQL installed the tests skip with a message (and fail under CI).
 #![cfg(all(feature = "postgres", feature = "conformance"))]
-#![allow(
-    missing_docs,
-    unreachable_pub,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation,
-    clippy::std_instead_of_core
-)]
+#![allow(unreachable_pub)]
 
 #[path = "support/pg_cluster.rs"]
 mod pg_cluster;
@@ -25,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use fixtures::{
-    BUDGET, NOW, UNTIL, answers, describe, keys, service, start_at, wait_for_start, wrong,
+    NOW, UNTIL, answers, check_processes, describe, keys, service, start_at, wait_for_start, wrong,
 };
 use handover_code::record::{Record, State, Version};
 use handover_code::store::postgres::{PostgresError, PostgresStore};
@@ -71,20 +61,22 @@ impl Store for Blocking {
     }
 }
 
-fn open(rt: &tokio::runtime::Runtime, cluster: &Cluster, connections: usize) -> PostgresStore {
+/// A fresh cluster, a runtime, and a store on it with `connections` pooled connections and
+/// the schema created; `None` (the test skips) where PostgreSQL is not installed.
+fn start(connections: usize) -> Option<(Cluster, tokio::runtime::Runtime, PostgresStore)> {
+    let cluster = Cluster::start()?;
+    let rt = runtime();
     let store =
         PostgresStore::connect(&cluster.params(), connections, Duration::from_secs(3)).unwrap();
     rt.block_on(store.create_schema()).unwrap();
-    store
+    Some((cluster, rt, store))
 }
 
 #[test]
 fn passes_the_conformance_kit() {
-    let Some(cluster) = Cluster::start() else {
+    let Some((_cluster, rt, store)) = start(70) else {
         return;
     };
-    let rt = runtime();
-    let store = open(&rt, &cluster, 70);
     rt.block_on(store.create_schema()).unwrap(); // idempotent
     let report = conformance::check_all(|| {
         rt.block_on(async {
@@ -105,11 +97,9 @@ fn passes_the_conformance_kit() {
 
 #[test]
 fn the_flow_and_prune_on_a_real_server() {
-    let Some(cluster) = Cluster::start() else {
+    let Some((_cluster, rt, store)) = start(4) else {
         return;
     };
-    let rt = runtime();
-    let store = open(&rt, &cluster, 4);
     let keys = keys();
     let service = service(&keys);
     rt.block_on(async {
@@ -230,11 +220,9 @@ fn spawn_child(
 
 #[test]
 fn several_processes_on_one_database_keep_every_limit() {
-    let Some(cluster) = Cluster::start() else {
+    let Some((cluster, rt, store)) = start(4) else {
         return;
     };
-    let rt = runtime();
-    let store = open(&rt, &cluster, 4);
     let keys = keys();
     let service = service(&keys);
     let code = rt.block_on(async {
@@ -273,38 +261,13 @@ fn several_processes_on_one_database_keep_every_limit() {
         .collect();
     let shared: Vec<String> = guessers.into_iter().flat_map(answers).collect();
     let sprayed: Vec<String> = sprayers.into_iter().flat_map(answers).collect();
-    let count = |v: &[String], what: &str| v.iter().filter(|a| *a == what).count();
-    assert_eq!(shared.len(), 30);
-    assert!(shared.iter().all(|a| !a.starts_with("error")), "{shared:?}");
-    let rejected = count(&shared, "rejected");
-    assert!(
-        rejected <= 3,
-        "{rejected} wrong codes answered across processes: {shared:?}"
-    );
-    assert!(count(&shared, "accepted") <= 1, "{shared:?}");
     let stored = rt
         .block_on(AsyncStore::load(
             &store,
             Key::Booking(BookingId::new("shared").unwrap()),
         ))
         .unwrap();
-    let Some((Record::Booking(b), _)) = stored else {
-        panic!("no record")
-    };
-    assert_eq!(
-        usize::from(b.failures),
-        rejected,
-        "answered and counted disagree"
-    );
-    assert!(
-        count(&sprayed, "rejected") <= BUDGET as usize,
-        "{sprayed:?}"
-    );
-    assert_eq!(
-        count(&sprayed, "rejected") + count(&sprayed, "suspended"),
-        40,
-        "{sprayed:?}"
-    );
+    check_processes(&shared, &sprayed, stored);
 }
 
 /// Verifies each booking once (right for every fifth, wrong otherwise), keeping every
@@ -378,11 +341,9 @@ async fn issue_many(
 
 #[test]
 fn terminated_backends_give_errors_never_unwritten_answers_and_the_store_recovers() {
-    let Some(cluster) = Cluster::start() else {
+    let Some((cluster, rt, store)) = start(4) else {
         return;
     };
-    let rt = runtime();
-    let store = open(&rt, &cluster, 4);
     let keys = keys();
     let service = service(&keys);
     rt.block_on(async {
@@ -420,11 +381,9 @@ fn terminated_backends_give_errors_never_unwritten_answers_and_the_store_recover
 
 #[test]
 fn a_server_restart_gives_errors_then_the_store_recovers() {
-    let Some(cluster) = Cluster::start() else {
+    let Some((cluster, rt, store)) = start(4) else {
         return;
     };
-    let rt = runtime();
-    let store = open(&rt, &cluster, 4);
     let keys = keys();
     let service = service(&keys);
     let codes = rt.block_on(issue_many(&service, &store, "restart", 10));

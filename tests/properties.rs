@@ -1,14 +1,4 @@
 //! Properties of derivation and typed input, over generated inputs.
-#![allow(
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation,
-    clippy::std_instead_of_core
-)]
 
 use handover_code::derive::{Message, derive};
 use handover_code::{BookingId, Context, Digits, Secret, input};

@@ -1,10 +1,4 @@
 //! The record encoding: every record round-trips, and no byte string makes decoding panic.
-#![allow(
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
 
 use handover_code::record::{Booking, DecodeError, Record, State, Verifier};
 use handover_code::{Digits, KeyId, Timestamp};

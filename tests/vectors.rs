@@ -1,15 +1,5 @@
 //! Known answers: every test vector in SPEC.md, which an independent Python implementation
 //! (`scripts/spec_vectors.py`) produced, checked against the crate.
-#![allow(
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects,
-    clippy::cast_possible_truncation,
-    clippy::std_instead_of_core
-)]
 
 use handover_code::derive::{Message, derive};
 use handover_code::{BookingId, Context, Digits, Secret};

@@ -1,6 +1,7 @@
 //! What the real-store tests share: a key, a service with a verifier budget, wrong codes,
 //! and the child-process protocol (children print `ANSWER <what>` lines).
 
+use handover_code::record::{Record, Version};
 use handover_code::{
     Context, Digits, Error, KeyId, Keyring, Outcome, Policy, Secret, Service, Timestamp,
 };
@@ -74,4 +75,36 @@ pub fn wait_for_start() {
     while start_at(0) < at {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+}
+
+/// The invariants of the several-processes tests: on the shared booking at most 3 wrong
+/// codes answered and exactly that many counted in its stored record, at most one
+/// acceptance, no errors; for the spraying verifier no more rejections than its budget.
+pub fn check_processes(shared: &[String], sprayed: &[String], stored: Option<(Record, Version)>) {
+    let count = |v: &[String], what: &str| v.iter().filter(|a| *a == what).count();
+    assert_eq!(shared.len(), 30, "{shared:?}");
+    assert!(shared.iter().all(|a| !a.starts_with("error")), "{shared:?}");
+    let rejected = count(shared, "rejected");
+    assert!(
+        rejected <= 3,
+        "{rejected} wrong codes answered across processes: {shared:?}"
+    );
+    assert!(count(shared, "accepted") <= 1, "{shared:?}");
+    let Some((Record::Booking(b), _)) = stored else {
+        panic!("no booking record: {stored:?}")
+    };
+    assert_eq!(
+        usize::from(b.failures),
+        rejected,
+        "answered and counted disagree"
+    );
+    assert!(
+        count(sprayed, "rejected") <= BUDGET as usize,
+        "answered past the budget: {sprayed:?}"
+    );
+    assert_eq!(
+        count(sprayed, "rejected") + count(sprayed, "suspended"),
+        40,
+        "{sprayed:?}"
+    );
 }
