@@ -17,6 +17,8 @@
 //! was answered past its budget. A store that checks and then writes in two steps fails it;
 //! the crate's own tests keep such a store to prove that.
 
+pub mod model;
+
 use std::format;
 use std::string::String;
 use std::sync::Barrier;

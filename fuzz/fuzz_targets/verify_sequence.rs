@@ -1,13 +1,13 @@
 //! Arbitrary operation sequences on the memory store (behind a fault-injecting wrapper),
-//! checked step by step against the plain model the proptest state machine uses.
+//! checked step by step against the plain model in `conformance::model`.
 #![no_main]
 
-#[allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::panic)]
-#[path = "../../tests/support/model.rs"]
-mod model;
-
+use handover_code::MemoryStore;
+use handover_code::conformance::model::{Op, check_sequence};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|ops: Vec<model::Op>| {
-    model::Harness::run(&ops);
+fuzz_target!(|ops: Vec<Op>| {
+    if let Err(failure) = check_sequence(MemoryStore::new(), &ops) {
+        panic!("{failure}");
+    }
 });
