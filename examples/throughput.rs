@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::{
-    BookingId, Context, Digits, KeyId, Keyring, Policy, Secret, Service, Store, Timestamp,
+    BookingId, Code, Context, Digits, KeyId, Keyring, Policy, Secret, Service, Store, Timestamp,
 };
 
 const NOW: Timestamp = Timestamp(1_000_000);
@@ -22,6 +22,18 @@ fn report(what: &str, per_sec: f64, target: f64) {
     println!("{what}: {per_sec:.0} verifications/s (target >= {target:.0}): {verdict}");
 }
 
+/// What is typed for the `i`-th booking: its code for even `i`, a wrong one for odd.
+fn typed(i: u32, code: &Code) -> String {
+    if i.is_multiple_of(2) {
+        code.expose().to_owned()
+    } else {
+        format!(
+            "{:04}",
+            (code.expose().parse::<u32>().unwrap() + 1) % 10_000
+        )
+    }
+}
+
 /// Issues `n` bookings (untimed), then times verifying each once, in one thread.
 fn run<S: Store>(service: &Service<'_>, store: &S, n: u32) -> f64 {
     let items: Vec<(String, String)> = (0..n)
@@ -30,15 +42,7 @@ fn run<S: Store>(service: &Service<'_>, store: &S, n: u32) -> f64 {
             let code = service
                 .issue(store, BookingId::new(&id).unwrap(), UNTIL, NOW)
                 .unwrap();
-            let typed = if i % 2 == 0 {
-                code.expose().to_owned()
-            } else {
-                format!(
-                    "{:04}",
-                    (code.expose().parse::<u32>().unwrap() + 1) % 10_000
-                )
-            };
-            (id, typed)
+            (id, typed(i, &code))
         })
         .collect();
     let start = Instant::now();
@@ -128,15 +132,7 @@ fn postgres(service: &Service<'_>) -> Result<(), Box<dyn std::error::Error>> {
                         .issue_async(&store, BookingId::new(&id).unwrap(), UNTIL, NOW)
                         .await
                         .unwrap();
-                    let typed = if i % 2 == 0 {
-                        code.expose().to_owned()
-                    } else {
-                        format!(
-                            "{:04}",
-                            (code.expose().parse::<u32>().unwrap() + 1) % 10_000
-                        )
-                    };
-                    items.push((id, typed));
+                    items.push((id, typed(i, &code)));
                 }
                 pools.push(items);
             }
