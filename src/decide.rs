@@ -4,7 +4,8 @@
 
 use crate::code::{Code, Digits};
 use crate::derive::{BookingId, Context, derive};
-use crate::error::{Error, Inactive, Malformed};
+use crate::error::{Error, Inactive};
+use crate::input;
 use crate::keyring::Keyring;
 use crate::policy::{Policy, VerifierBudget};
 use crate::record::{Booking, State, Verifier};
@@ -121,33 +122,29 @@ fn closed<const N: usize>(
     }
 }
 
-/// Verification: compare `presented` with the booking's code and count it if wrong.
+/// Verification: read what was typed, compare it with the booking's code, count it if
+/// wrong.
 ///
 /// Writes only when a comparison was made: a redemption or a counted failure. Every other
-/// answer (unknown, closed, expired, clock before issue, wrong length, unknown key) writes
-/// nothing and counts nothing.
+/// answer (unknown, closed, expired, clock before issue, malformed input, unknown key)
+/// writes nothing and counts nothing.
 #[must_use]
 pub fn verify<const N: usize>(
     scope: &Scope<'_, N>,
     booking: BookingId<'_>,
     record: Option<&Booking>,
-    presented: &Code,
+    typed: &str,
     now: Timestamp,
 ) -> Decision<Outcome> {
-    if let Some(answer) = precheck(scope, record, now) {
-        return Decision::answer(answer);
-    }
-    let Some(record) = record else {
-        return Decision::answer(Ok(Outcome::UnknownBooking));
+    let (record, presented) = match admit(scope, record, typed, now) {
+        Ok(admitted) => admitted,
+        Err(answer) => return Decision::answer(answer),
     };
-    if presented.digits() != record.digits {
-        return Decision::answer(Err(Error::Malformed(Malformed::WrongLength)));
-    }
     let expected = match scope.code(booking, record) {
         Ok(code) => code,
         Err(e) => return Decision::answer(Err(e)),
     };
-    if expected == *presented {
+    if expected == presented {
         let next = Booking {
             state: State::Redeemed,
             ..*record
@@ -166,21 +163,28 @@ pub fn verify<const N: usize>(
     Decision::write(next, Outcome::Rejected { attempts_left })
 }
 
-/// What a verification answers without comparing anything, read from a plain load: an
-/// unknown or closed booking, or a clock before the issue time. `None`: a comparison is due.
-#[must_use]
-pub fn precheck<const N: usize>(
+/// The gate before a comparison, in order: an unknown or closed booking, or a clock before
+/// the issue time, is answered without reading the input; then input that is not a code of
+/// the booking's length is an error. What passes is the record and the code presented.
+///
+/// # Errors
+///
+/// The answer to give instead of comparing: an [`Outcome`] or an [`Error`].
+pub fn admit<'r, const N: usize>(
     scope: &Scope<'_, N>,
-    record: Option<&Booking>,
+    record: Option<&'r Booking>,
+    typed: &str,
     now: Timestamp,
-) -> Option<Result<Outcome, Error>> {
-    let Some(record) = record else {
-        return Some(Ok(Outcome::UnknownBooking));
-    };
+) -> Result<(&'r Booking, Code), Result<Outcome, Error>> {
+    let record = record.ok_or(Ok(Outcome::UnknownBooking))?;
     if let Some(outcome) = closed(scope, record, now) {
-        return Some(Ok(outcome));
+        return Err(Ok(outcome));
     }
-    (now < record.issued_at).then_some(Err(Error::Clock))
+    if now < record.issued_at {
+        return Err(Err(Error::Clock));
+    }
+    let presented = input::normalize(typed, record.digits).map_err(Err)?;
+    Ok((record, presented))
 }
 
 /// Issuing: a new record under the current key, generation 0. Refuses if any record exists.
@@ -361,11 +365,4 @@ pub fn refund(record: Option<&Verifier>, reserved_in: Timestamp) -> Option<Verif
         failures: v.failures.saturating_sub(1),
         ..*v
     })
-}
-
-/// The digits a typed code must have for this booking: the record's, or the policy's when
-/// there is no record yet.
-#[must_use]
-pub fn expected_digits(record: Option<&Booking>, policy: &Policy) -> Digits {
-    record.map_or(policy.digits(), |r| r.digits)
 }

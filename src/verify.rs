@@ -13,7 +13,6 @@ use crate::code::Code;
 use crate::decide::{self, Decision, Outcome, Reservation, Scope};
 use crate::derive::{BookingId, Context};
 use crate::error::Error;
-use crate::input;
 use crate::keyring::Keyring;
 use crate::policy::Policy;
 use crate::record::{Booking, Record, Verifier, Version};
@@ -274,37 +273,18 @@ impl<'a, const N: usize> Service<'a, N> {
         now: Timestamp,
     ) -> Result<Outcome, Error<B::Error>> {
         let scope = self.scope();
-        // An unknown or closed booking is answered before the input is read; for an open
-        // one, malformed input is an error that counts nothing.
-        let decide = |record: Option<&Booking>| {
-            if let Some(answer) = decide::precheck(&scope, record, now) {
-                return Decision { answer, next: None };
-            }
-            let digits = decide::expected_digits(record, &self.policy);
-            match input::normalize(typed, digits) {
-                Ok(presented) => decide::verify(&scope, booking, record, &presented, now),
-                Err(malformed) => Decision {
-                    answer: Err(malformed),
-                    next: None,
-                },
-            }
-        };
+        let decide = |record: Option<&Booking>| decide::verify(&scope, booking, record, typed, now);
         let (Some(verifier), Some(budget)) = (verifier, self.policy.verifier_budget()) else {
             return self.update_booking(b, booking, decide).await;
         };
         // With a budget, first answer from a plain read whatever needs no comparison
-        // (malformed input, an unknown or closed booking), so that it costs the verifier
+        // (an unknown or closed booking, malformed input), so that it costs the verifier
         // nothing; then count the guess against the verifier before comparing.
         let loaded = b.load(Key::Booking(booking)).await.map_err(Error::Store)?;
         let record = booking_of(loaded.as_ref().map(|(r, _)| r)).map_err(Error::widen)?;
-        if let Some(closed) = decide::precheck(&scope, record.as_ref(), now) {
-            return closed.map_err(Error::widen);
+        if let Err(answer) = decide::admit(&scope, record.as_ref(), typed, now) {
+            return answer.map_err(Error::widen);
         }
-        input::normalize(
-            typed,
-            decide::expected_digits(record.as_ref(), &self.policy),
-        )
-        .map_err(Error::widen)?;
         let key = Key::Verifier(verifier);
         let reserved = self
             .update_verifier(b, key, |v| decide::reserve(v, &budget, now))
