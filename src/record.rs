@@ -174,9 +174,8 @@ impl Record {
     }
 }
 
-/// The state's byte in the encoding (and the SQL stores' column).
-#[must_use]
-pub const fn state_byte(state: State) -> u8 {
+/// The state's byte in the encoding.
+const fn state_byte(state: State) -> u8 {
     match state {
         State::Active => 0,
         State::Redeemed => 1,
@@ -185,12 +184,8 @@ pub const fn state_byte(state: State) -> u8 {
     }
 }
 
-/// The state for an encoded byte.
-///
-/// # Errors
-///
-/// [`DecodeError::Field`] for a byte that names no state.
-pub const fn state_from(byte: u8) -> Result<State, DecodeError> {
+/// The state for an encoded byte; [`DecodeError::Field`] for a byte that names no state.
+const fn state_from(byte: u8) -> Result<State, DecodeError> {
     match byte {
         0 => Ok(State::Active),
         1 => Ok(State::Redeemed),
