@@ -66,6 +66,14 @@ fn ensure(ok: bool, check: &'static str, detail: impl FnOnce() -> String) -> Res
     if ok { Ok(()) } else { fail(check, detail()) }
 }
 
+/// A check's own set-up failed (a key, an id or a policy it builds was refused).
+fn setup_failure<E: core::fmt::Display>(e: E) -> Failure {
+    Failure {
+        check: "setup",
+        detail: format!("{e}"),
+    }
+}
+
 fn io<T, E: core::fmt::Display>(check: &'static str, r: Result<T, E>) -> Result<T, Failure> {
     r.or_else(|e| fail(check, format!("store error: {e}")))
 }
@@ -132,9 +140,8 @@ fn samples() -> [Record; 4] {
 /// The first [`Failure`].
 pub fn check_contract<S: Store, F: Fn() -> S>(factory: F) -> Result<(), Failure> {
     let store = factory();
-    let id = BookingId::new(b"conformance\0\xffid").or_else(|e| fail("setup", format!("{e}")))?;
-    let verifier =
-        VerifierId::new(b"conformance\0\xffid").or_else(|e| fail("setup", format!("{e}")))?;
+    let id = BookingId::new(b"conformance\0\xffid").map_err(setup_failure)?;
+    let verifier = VerifierId::new(b"conformance\0\xffid").map_err(setup_failure)?;
     let booking_key = Key::Booking(id);
     let verifier_key = Key::Verifier(verifier);
     let [a, b, c, d] = samples();
@@ -218,9 +225,7 @@ pub fn check_contract<S: Store, F: Fn() -> S>(factory: F) -> Result<(), Failure>
             format!("stored {record:?}, loaded {loaded:?}")
         })?;
     }
-    let other = Key::Booking(
-        BookingId::new(b"conformance\0\xffie").or_else(|e| fail("setup", format!("{e}")))?,
-    );
+    let other = Key::Booking(BookingId::new(b"conformance\0\xffie").map_err(setup_failure)?);
     let other_loaded = io("keys kept apart", store.load(other))?;
     ensure(other_loaded.is_none(), "keys kept apart", || {
         "an id one byte off loaded a record".into()
@@ -273,7 +278,7 @@ const MAX_HAMMERS: u32 = 50;
 
 /// One hammer on the counter, which already holds `before` increments.
 fn hammer_counter<S: Store + Sync>(store: &S, before: u64) -> Result<Report, Failure> {
-    let verifier = VerifierId::new("counter").or_else(|e| fail("setup", format!("{e}")))?;
+    let verifier = VerifierId::new("counter").map_err(setup_failure)?;
     let key = Key::Verifier(verifier);
     let barrier = Barrier::new(THREADS);
     let per_thread: Vec<Result<Report, Failure>> = thread::scope(|s| {
@@ -335,7 +340,7 @@ fn hammer_counter<S: Store + Sync>(store: &S, before: u64) -> Result<Report, Fai
 }
 
 fn kit_keys() -> Result<Keyring<0>, Failure> {
-    let secret = Secret::from_bytes(&[0x4b; 32]).or_else(|e| fail("setup", format!("{e}")))?;
+    let secret = Secret::from_bytes(&[0x4b; 32]).map_err(setup_failure)?;
     Ok(Keyring::new(KeyId(1), secret))
 }
 
@@ -380,12 +385,12 @@ fn release<T: Send>(guess: impl Fn(usize) -> T + Sync) -> Result<Vec<T>, Failure
 
 fn hammer_booking<S: Store + Sync>(store: &S) -> Result<(), Failure> {
     let keys = kit_keys()?;
-    let context = Context::new("conformance").or_else(|e| fail("setup", format!("{e}")))?;
+    let context = Context::new("conformance").map_err(setup_failure)?;
     let policy = Policy::new(Digits::Four)
         .with_max_retries(Policy::MAX_RETRIES)
-        .or_else(|e| fail("setup", format!("{e}")))?;
+        .map_err(setup_failure)?;
     let service = Service::new(&keys, policy, context);
-    let id = BookingId::new("hammered").or_else(|e| fail("setup", format!("{e}")))?;
+    let id = BookingId::new("hammered").map_err(setup_failure)?;
     let code = io("booking hammer", service.issue(store, id, UNTIL, NOW))?;
     let wrong = wrong_code(code.expose());
     let answers = release(|i| {
@@ -433,21 +438,21 @@ fn hammer_booking<S: Store + Sync>(store: &S) -> Result<(), Failure> {
 fn hammer_verifier<S: Store + Sync>(store: &S) -> Result<(), Failure> {
     const BUDGET: u32 = 5;
     let keys = kit_keys()?;
-    let context = Context::new("conformance").or_else(|e| fail("setup", format!("{e}")))?;
+    let context = Context::new("conformance").map_err(setup_failure)?;
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(BUDGET, 86_400)
         .and_then(|p| p.with_max_retries(Policy::MAX_RETRIES))
-        .or_else(|e| fail("setup", format!("{e}")))?;
+        .map_err(setup_failure)?;
     let service = Service::new(&keys, policy, context);
     let ids: Vec<String> = (0..THREADS).map(|i| format!("sprayed-{i}")).collect();
     let mut wrong = Vec::new();
     for id in &ids {
-        let booking = BookingId::new(id).or_else(|e| fail("setup", format!("{e}")))?;
+        let booking = BookingId::new(id).map_err(setup_failure)?;
         wrong.push(wrong_code(
             io("verifier hammer", service.issue(store, booking, UNTIL, NOW))?.expose(),
         ));
     }
-    let verifier = VerifierId::new("sprayer").or_else(|e| fail("setup", format!("{e}")))?;
+    let verifier = VerifierId::new("sprayer").map_err(setup_failure)?;
     let targets: Vec<(&String, &String)> = ids.iter().zip(&wrong).collect();
     let answers = release(|i| {
         let (id, typed) = targets.get(i).copied().ok_or(crate::Error::Corrupt)?;

@@ -273,10 +273,7 @@ fn error_name<S>(e: &Error<S>) -> &'static str {
 }
 
 fn setup<T, E: core::fmt::Display>(r: Result<T, E>) -> Result<T, Failure> {
-    r.map_err(|e| Failure {
-        check: "model setup",
-        detail: format!("{e}"),
-    })
+    r.map_err(super::setup_failure)
 }
 
 struct Harness<S> {

@@ -172,11 +172,7 @@ impl MemoryStore {
     pub fn len(&self) -> Result<usize, Poisoned> {
         self.shards.iter().try_fold(0usize, |n, shard| {
             let shard = shard.lock()?;
-            let entries: usize = shard
-                .values()
-                .map(|b| b.collided.len().saturating_add(1))
-                .sum();
-            Ok(n.saturating_add(entries))
+            Ok(n.saturating_add(entries(&shard)))
         })
     }
 
@@ -207,6 +203,14 @@ impl MemoryStore {
             .ok_or(Poisoned)?;
         Ok((hash, shard.lock()?))
     }
+}
+
+/// How many records a shard holds.
+fn entries(shard: &Shard) -> usize {
+    shard
+        .values()
+        .map(|b| b.collided.len().saturating_add(1))
+        .sum()
 }
 
 /// The record under `key`, whose hash is `hash`.
@@ -307,10 +311,7 @@ impl Prune for MemoryStore {
         let mut removed = 0u64;
         for shard in &self.shards {
             let mut shard = shard.lock()?;
-            let before = shard
-                .values()
-                .map(|b| b.collided.len().saturating_add(1))
-                .sum::<usize>();
+            let before = entries(&shard);
             let old = core::mem::take(&mut *shard);
             for (hash, bucket) in old {
                 for entry in core::iter::once(bucket.first).chain(bucket.collided) {
@@ -334,10 +335,7 @@ impl Prune for MemoryStore {
                     }
                 }
             }
-            let after = shard
-                .values()
-                .map(|b| b.collided.len().saturating_add(1))
-                .sum::<usize>();
+            let after = entries(&shard);
             let gone = u64::try_from(before.saturating_sub(after)).unwrap_or(u64::MAX);
             removed = removed.saturating_add(gone);
         }

@@ -126,16 +126,7 @@ impl SqliteStore {
     /// [`SqliteError::Sqlite`] when the file cannot be opened or written,
     /// [`SqliteError::Schema`] when it holds another schema version.
     pub fn open(path: impl AsRef<Path>, durability: Durability) -> Result<Self, SqliteError> {
-        let store = Self {
-            path: Some(path.as_ref().to_path_buf()),
-            durability,
-            busy_timeout: Self::DEFAULT_BUSY_TIMEOUT,
-            idle: Mutex::new(Vec::new()),
-        };
-        let conn = store.connect()?;
-        create_schema(&conn)?;
-        store.idle.lock()?.push(conn);
-        Ok(store)
+        Self::start(Some(path.as_ref().to_path_buf()), durability)
     }
 
     /// A private in-memory database, for tests: one connection, gone when dropped.
@@ -144,9 +135,14 @@ impl SqliteStore {
     ///
     /// [`SqliteError::Sqlite`] if SQLite cannot allocate it.
     pub fn open_in_memory() -> Result<Self, SqliteError> {
+        Self::start(None, Durability::Normal)
+    }
+
+    /// Opens the first connection, creates the schema and pools the connection.
+    fn start(path: Option<PathBuf>, durability: Durability) -> Result<Self, SqliteError> {
         let store = Self {
-            path: None,
-            durability: Durability::Normal,
+            path,
+            durability,
             busy_timeout: Self::DEFAULT_BUSY_TIMEOUT,
             idle: Mutex::new(Vec::new()),
         };
