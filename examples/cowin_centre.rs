@@ -66,7 +66,7 @@ impl Tally {
             Ok(Outcome::Accepted) => &self.handovers,
             Ok(Outcome::Rejected { attempts_left: 0 }) => &self.lockouts,
             Ok(Outcome::Rejected { .. }) => &self.rejections,
-            Ok(Outcome::VerifierSuspended) => &self.suspensions,
+            Ok(Outcome::VerifierSuspended { .. }) => &self.suspensions,
             Err(Error::Malformed(_)) => &self.malformed,
             _ => return,
         };

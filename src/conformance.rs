@@ -28,13 +28,14 @@ use std::vec::Vec;
 use crate::code::Digits;
 use crate::decide::Outcome;
 use crate::derive::{BookingId, Context};
+use crate::ids::IdBuf;
 use crate::keyring::{KeyId, Keyring};
 use crate::policy::Policy;
-use crate::record::{Booking, Record, State, Verifier, Version};
+use crate::record::{Booking, Earlier, Last, Limits, Record, State, Verifier, Version};
 use crate::secret::Secret;
+use crate::service::Service;
 use crate::store::{Key, Store, Swap, VerifierId};
 use crate::time::Timestamp;
-use crate::verify::Service;
 
 /// A broken promise: which check, and what it saw.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +95,7 @@ where
 
 /// Records that exercise every field at its edges.
 fn samples() -> [Record; 4] {
+    let long = IdBuf::new(&[0xff; IdBuf::MAX_LEN]);
     let booking = Booking {
         key_id: KeyId(u32::MAX),
         generation: u32::MAX,
@@ -103,6 +105,22 @@ fn samples() -> [Record; 4] {
         state: State::Revoked,
         issued_at: Timestamp(0),
         expires_at: Timestamp(u64::MAX),
+        limits: Limits {
+            attempts: u8::MAX,
+            lifetime_cap: u16::MAX,
+            sends: u8::MAX,
+            send_window_secs: u32::MAX,
+        },
+        sends: u8::MAX,
+        send_window_start: Timestamp(u64::MAX),
+        last: Some(Last {
+            at: Timestamp(u64::MAX),
+            verifier: long,
+            request: long,
+            answer: Earlier::Rejected {
+                attempts_left: u8::MAX,
+            },
+        }),
     };
     let small = Booking {
         key_id: KeyId(0),
@@ -113,6 +131,20 @@ fn samples() -> [Record; 4] {
         state: State::Active,
         issued_at: Timestamp(u64::MAX),
         expires_at: Timestamp(0),
+        limits: Limits {
+            attempts: 1,
+            lifetime_cap: 0,
+            sends: 1,
+            send_window_secs: 1,
+        },
+        sends: 0,
+        send_window_start: Timestamp(0),
+        last: Some(Last {
+            at: Timestamp(0),
+            verifier: None,
+            request: IdBuf::new(b"r"),
+            answer: Earlier::Accepted,
+        }),
     };
     [
         Record::Booking(booking),
@@ -123,11 +155,17 @@ fn samples() -> [Record; 4] {
         }),
         Record::Verifier(Verifier {
             window_start: Timestamp(u64::MAX),
+            window_secs: u64::MAX,
+            limit: u32::MAX,
             failures: u32::MAX,
+            charged: [[0xff; 16]; Verifier::CHARGED],
         }),
         Record::Verifier(Verifier {
             window_start: Timestamp(0),
+            window_secs: 1,
+            limit: 1,
             failures: 0,
+            charged: [[0; 16]; Verifier::CHARGED],
         }),
     ]
 }
@@ -142,8 +180,12 @@ pub fn check_contract<S: Store, F: Fn() -> S>(factory: F) -> Result<(), Failure>
     let store = factory();
     let id = BookingId::new(b"conformance\0\xffid").map_err(setup_failure)?;
     let verifier = VerifierId::new(b"conformance\0\xffid").map_err(setup_failure)?;
-    let booking_key = Key::Booking(id);
-    let verifier_key = Key::Verifier(verifier);
+    let context = Context::new(b"conformance\0\xffid").map_err(setup_failure)?;
+    let booking_key = Key::Booking { context, id };
+    let verifier_key = Key::Verifier {
+        scope: context,
+        id: verifier,
+    };
     let [a, b, c, d] = samples();
 
     let missing = io("missing key", store.load(booking_key))?;
@@ -225,11 +267,42 @@ pub fn check_contract<S: Store, F: Fn() -> S>(factory: F) -> Result<(), Failure>
             format!("stored {record:?}, loaded {loaded:?}")
         })?;
     }
-    let other = Key::Booking(BookingId::new(b"conformance\0\xffie").map_err(setup_failure)?);
+    let other = Key::Booking {
+        context,
+        id: BookingId::new(b"conformance\0\xffie").map_err(setup_failure)?,
+    };
     let other_loaded = io("keys kept apart", store.load(other))?;
     ensure(other_loaded.is_none(), "keys kept apart", || {
         "an id one byte off loaded a record".into()
-    })
+    })?;
+    // The same id in another namespace, and the boundary between namespace and id moved.
+    for (namespace, id) in [
+        (&b"conformance\0\xffie"[..], &b"conformance\0\xffid"[..]),
+        (&b"conformance\0\xffidc"[..], &b"onformance\0\xffid"[..]),
+        (&b"conformance\0\xffi"[..], &b"dconformance\0\xffid"[..]),
+    ] {
+        let elsewhere = Key::Booking {
+            context: Context::new(namespace).map_err(setup_failure)?,
+            id: BookingId::new(id).map_err(setup_failure)?,
+        };
+        let found = io("namespaces kept apart", store.load(elsewhere))?;
+        ensure(found.is_none(), "namespaces kept apart", || {
+            format!("{elsewhere:?} loaded the record of {booking_key:?}")
+        })?;
+        let swap = io(
+            "namespaces kept apart",
+            store.compare_and_swap(elsewhere, None, &a, Version(1)),
+        )?;
+        ensure(swap == Swap::Swapped, "namespaces kept apart", || {
+            format!("inserting {elsewhere:?} conflicted with another namespace's record")
+        })?;
+    }
+    let untouched = io("namespaces kept apart", store.load(booking_key))?;
+    ensure(
+        untouched == Some((b, Version(u64::MAX))),
+        "namespaces kept apart",
+        || format!("writes in other namespaces changed the record: {untouched:?}"),
+    )
 }
 
 /// The hammer: [`THREADS`] threads released together.
@@ -278,8 +351,10 @@ const MAX_HAMMERS: u32 = 50;
 
 /// One hammer on the counter, which already holds `before` increments.
 fn hammer_counter<S: Store + Sync>(store: &S, before: u64) -> Result<Report, Failure> {
-    let verifier = VerifierId::new("counter").map_err(setup_failure)?;
-    let key = Key::Verifier(verifier);
+    let key = Key::Verifier {
+        scope: Context::new("conformance").map_err(setup_failure)?,
+        id: VerifierId::new("counter").map_err(setup_failure)?,
+    };
     let barrier = Barrier::new(THREADS);
     let per_thread: Vec<Result<Report, Failure>> = thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
@@ -297,7 +372,10 @@ fn hammer_counter<S: Store + Sync>(store: &S, before: u64) -> Result<Report, Fai
                             };
                             let next = Record::Verifier(Verifier {
                                 window_start: Timestamp(0),
+                                window_secs: 1,
+                                limit: u32::MAX,
                                 failures: count.saturating_add(1),
+                                charged: Default::default(),
                             });
                             let new = Version(expected.map_or(1, |v| v.0.saturating_add(1)));
                             match io("counter", store.compare_and_swap(key, expected, &next, new))?
@@ -424,7 +502,7 @@ fn hammer_booking<S: Store + Sync>(store: &S) -> Result<(), Failure> {
         "booking hammer",
         || "accepted a wrong code".into(),
     )?;
-    let failures = match io("booking hammer", store.load(Key::Booking(id)))? {
+    let failures = match io("booking hammer", store.load(Key::Booking { context, id }))? {
         Some((Record::Booking(b), _)) => usize::from(b.failures),
         other => return fail("booking hammer", format!("final record {other:?}")),
     };

@@ -1,14 +1,20 @@
 //! The pure decisions: what each operation answers and what it writes, from the record it
 //! was shown. No I/O, no clock: everything comes in as a value, so these can be
-//! model-tested and fuzzed, and a store may run them more than once.
+//! model-tested and fuzzed, and a plan may run them more than once.
+//!
+//! Every limit is read from the record, never from the policy of the service deciding: a
+//! booking keeps the [`Limits`](crate::record::Limits) it was issued under, and a verifier
+//! the budget its current window was opened with. The policy only supplies the limits of
+//! records it creates (and of a verifier's next window).
 
-use crate::code::{Code, Digits};
+use crate::code::Code;
 use crate::derive::{BookingId, Context, derive};
 use crate::error::{Error, Inactive};
+use crate::ids::{IdBuf, RequestId, VerifierId};
 use crate::input;
 use crate::keyring::Keyring;
 use crate::policy::{Policy, VerifierBudget};
-use crate::record::{Booking, State, Verifier};
+use crate::record::{Booking, Earlier, Last, State, Tag, Verifier};
 use crate::time::Timestamp;
 
 /// What a verification answers. Faults and malformed input are errors, not outcomes.
@@ -23,31 +29,49 @@ pub enum Outcome {
         /// Wrong codes still allowed before the booking locks.
         attempts_left: u8,
     },
+    /// A retry of a request that was already answered (same request id, same verifier):
+    /// the answer it was given, again. Nothing was counted again. A replayed acceptance is
+    /// only given to the right code, so it is safe to hand over on it: the first answer was
+    /// lost, not given twice.
+    Replayed(Earlier),
     /// Too many wrong codes; nothing was compared. A re-issue unlocks it unless the
     /// lifetime cap is reached.
     Locked,
     /// The code's validity has ended; nothing was compared.
     Expired,
-    /// The code was already accepted once; nothing was compared.
+    /// The code was already accepted once; nothing was compared. The booking's record says
+    /// when, by which verifier and under which request ([`Booking::last`]).
     AlreadyRedeemed,
     /// The host ended the booking; nothing was compared.
     Revoked,
     /// No such booking; nothing was compared.
     UnknownBooking,
-    /// This verifier has used its failure budget for the window; nothing was compared and
-    /// the booking was not touched.
-    VerifierSuspended,
+    /// This verifier has used its failure budget for the window. Answered before anything
+    /// about the booking or the typed input is read, so it is the same answer for every
+    /// booking and every input.
+    VerifierSuspended {
+        /// When the window ends and the verifier may guess again: a `Retry-After`.
+        until: Timestamp,
+    },
 }
 
 impl Outcome {
-    /// Whether this answer came from comparing a wrong code: what a verifier's budget counts.
+    /// Whether this answer counted a wrong code: what a verifier's budget is charged for.
     #[must_use]
     pub const fn is_failure(&self) -> bool {
         matches!(self, Self::Rejected { .. })
     }
+
+    /// Whether the person may be handed over to: accepted now, or a replay of an
+    /// acceptance to the same request.
+    #[must_use]
+    pub const fn is_accepted(&self) -> bool {
+        matches!(self, Self::Accepted | Self::Replayed(Earlier::Accepted))
+    }
 }
 
-/// A decision: the answer, and the record to write first (`None`: write nothing).
+/// A decision on one booking: the answer, and the record to write first (`None`: write
+/// nothing).
 #[derive(Debug)]
 pub struct Decision<T> {
     /// What to answer once `next` (if any) has landed.
@@ -57,11 +81,11 @@ pub struct Decision<T> {
 }
 
 impl<T> Decision<T> {
-    fn answer(answer: Result<T, Error>) -> Self {
+    const fn answer(answer: Result<T, Error>) -> Self {
         Self { answer, next: None }
     }
 
-    fn write(next: Booking, answer: T) -> Self {
+    const fn write(next: Booking, answer: T) -> Self {
         Self {
             answer: Ok(answer),
             next: Some(next),
@@ -71,16 +95,50 @@ impl<T> Decision<T> {
 
 /// What a code is checked against: the keys, the policy and the handover it belongs to.
 #[derive(Debug)]
-pub struct Scope<'a, const N: usize> {
+pub struct Rules<'a, const N: usize> {
     /// The keys records may name.
     pub keys: &'a Keyring<N>,
-    /// The limits in force.
+    /// The limits for records this service creates.
     pub policy: &'a Policy,
     /// What is handed over.
     pub context: Context<'a>,
 }
 
-impl<const N: usize> Scope<'_, N> {
+/// Who is asking: the verifier and the request id, each optional.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Who<'a> {
+    /// The verifier, charged for wrong codes when the policy has a budget.
+    pub verifier: Option<VerifierId<'a>>,
+    /// The request id that makes a retry idempotent.
+    pub request: Option<RequestId<'a>>,
+}
+
+impl Who<'_> {
+    /// Whether `last` was written by this very request: same request id, same verifier.
+    fn wrote(&self, last: &Last) -> bool {
+        let Some(request) = self.request else {
+            return false;
+        };
+        let same_request = last.request.is_some_and(|r| r.is(request.as_bytes()));
+        let same_verifier = match (self.verifier, last.verifier) {
+            (None, None) => true,
+            (Some(v), Some(w)) => w.is(v.as_bytes()),
+            _ => false,
+        };
+        same_request && same_verifier
+    }
+
+    fn last(&self, at: Timestamp, answer: Earlier) -> Last {
+        Last {
+            at,
+            verifier: self.verifier.map(IdBuf::from),
+            request: self.request.map(IdBuf::from),
+            answer,
+        }
+    }
+}
+
+impl<const N: usize> Rules<'_, N> {
     /// The code of `booking` for the record's key, generation and digits.
     fn code(&self, booking: BookingId<'_>, record: &Booking) -> Result<Code, Error> {
         let secret = self.keys.get(record.key_id).ok_or(Error::UnknownKey)?;
@@ -92,105 +150,164 @@ impl<const N: usize> Scope<'_, N> {
             record.digits,
         ))
     }
+}
 
-    /// Wrong codes still allowed for a record: the lesser of what the generation and the
-    /// lifetime cap leave.
-    fn attempts_left(&self, record: &Booking) -> u8 {
-        let generation = self.policy.attempts().saturating_sub(record.failures);
-        let lifetime = self
-            .policy
-            .lifetime_cap()
-            .saturating_sub(record.lifetime_failures);
-        generation.min(u8::try_from(lifetime).unwrap_or(u8::MAX))
-    }
+/// Wrong codes still allowed for a record, under its own limits: the lesser of what the
+/// generation and the lifetime cap leave.
+#[must_use]
+pub fn attempts_left(record: &Booking) -> u8 {
+    let generation = record.limits.attempts.saturating_sub(record.failures);
+    let lifetime = record
+        .limits
+        .lifetime_cap
+        .saturating_sub(record.lifetime_failures);
+    generation.min(u8::try_from(lifetime).unwrap_or(u8::MAX))
 }
 
 /// Why a record takes no comparison, or `None` if it takes one. Order matters: a final
 /// state wins over expiry, expiry over the lock.
-fn closed<const N: usize>(
-    scope: &Scope<'_, N>,
-    record: &Booking,
-    now: Timestamp,
-) -> Option<Outcome> {
+fn closed(record: &Booking, now: Timestamp) -> Option<Outcome> {
     match record.state {
         State::Redeemed => Some(Outcome::AlreadyRedeemed),
         State::Revoked => Some(Outcome::Revoked),
         State::Locked => Some(Outcome::Locked),
         State::Active if now >= record.expires_at => Some(Outcome::Expired),
-        State::Active if scope.attempts_left(record) == 0 => Some(Outcome::Locked),
+        State::Active if attempts_left(record) == 0 => Some(Outcome::Locked),
         State::Active => None,
     }
 }
 
-/// Verification: read what was typed, compare it with the booking's code, count it if
-/// wrong.
+/// What comparing typed input with a booking's code came to, before anything is written.
+#[derive(Debug)]
+pub enum Compared {
+    /// Answer this and write nothing: nothing was compared and nothing is counted (unknown,
+    /// closed, replayed, clock, malformed, unknown key).
+    Answer(Result<Outcome, Error>),
+    /// The right code: write this record (redeemed), then answer [`Outcome::Accepted`].
+    Right(Booking),
+    /// A wrong code: write this record (counted), then answer [`Outcome::Rejected`]. With
+    /// a verifier budget the verifier is charged first.
+    Wrong(Booking, u8),
+}
+
+/// Verification's decision on the booking: the gate, then the comparison.
 ///
-/// Writes only when a comparison was made: a redemption or a counted failure. Every other
-/// answer (unknown, closed, expired, clock before issue, malformed input, unknown key)
-/// writes nothing and counts nothing.
+/// The gate, in order: an unknown booking; a retry of the request that wrote the record's
+/// last verification (its answer again; an acceptance only to the right code); a closed
+/// booking; a clock before the issue time; then typed input that is not a code of the
+/// booking's length; then a key that has left the keyring. Only what passes is compared.
 #[must_use]
-pub fn verify<const N: usize>(
-    scope: &Scope<'_, N>,
+pub fn compare<const N: usize>(
+    rules: &Rules<'_, N>,
     booking: BookingId<'_>,
     record: Option<&Booking>,
     typed: &str,
+    who: &Who<'_>,
     now: Timestamp,
-) -> Decision<Outcome> {
-    let (record, presented) = match admit(scope, record, typed, now) {
-        Ok(admitted) => admitted,
-        Err(answer) => return Decision::answer(answer),
+) -> Compared {
+    let Some(record) = record else {
+        return Compared::Answer(Ok(Outcome::UnknownBooking));
     };
-    let expected = match scope.code(booking, record) {
+    if let Some(last) = record.last.filter(|l| who.wrote(l)) {
+        return Compared::Answer(replay(rules, booking, record, last.answer, typed));
+    }
+    if let Some(outcome) = closed(record, now) {
+        return Compared::Answer(Ok(outcome));
+    }
+    if now < record.issued_at {
+        return Compared::Answer(Err(Error::Clock));
+    }
+    let presented = match input::normalize(typed, record.digits) {
         Ok(code) => code,
-        Err(e) => return Decision::answer(Err(e)),
+        Err(e) => return Compared::Answer(Err(e)),
+    };
+    let expected = match rules.code(booking, record) {
+        Ok(code) => code,
+        Err(e) => return Compared::Answer(Err(e)),
     };
     if expected == presented {
-        let next = Booking {
+        return Compared::Right(Booking {
             state: State::Redeemed,
+            last: Some(who.last(now, Earlier::Accepted)),
             ..*record
-        };
-        return Decision::write(next, Outcome::Accepted);
+        });
     }
     let mut next = Booking {
         failures: record.failures.saturating_add(1),
         lifetime_failures: record.lifetime_failures.saturating_add(1),
         ..*record
     };
-    let attempts_left = scope.attempts_left(&next);
-    if attempts_left == 0 {
+    let left = attempts_left(&next);
+    if left == 0 {
         next.state = State::Locked;
     }
-    Decision::write(next, Outcome::Rejected { attempts_left })
+    next.last = Some(who.last(
+        now,
+        Earlier::Rejected {
+            attempts_left: left,
+        },
+    ));
+    Compared::Wrong(next, left)
 }
 
-/// The gate before a comparison, in order: an unknown or closed booking, or a clock before
-/// the issue time, is answered without reading the input; then input that is not a code of
-/// the booking's length is an error. What passes is the record and the code presented.
+/// The answer to a retried request: a rejection again as it was, an acceptance again only
+/// to the right code (anything else is answered as the redeemed booking it is).
+fn replay<const N: usize>(
+    rules: &Rules<'_, N>,
+    booking: BookingId<'_>,
+    record: &Booking,
+    earlier: Earlier,
+    typed: &str,
+) -> Result<Outcome, Error> {
+    if let Earlier::Rejected { .. } = earlier {
+        return Ok(Outcome::Replayed(earlier));
+    }
+    let presented = input::normalize(typed, record.digits);
+    let right = match (presented, rules.code(booking, record)) {
+        (Ok(presented), Ok(expected)) => presented == expected,
+        _ => false,
+    };
+    Ok(if right {
+        Outcome::Replayed(Earlier::Accepted)
+    } else {
+        Outcome::AlreadyRedeemed
+    })
+}
+
+/// A time as a generation: seconds since the epoch, which fit a `u32` until 2106.
+fn stamp(now: Timestamp) -> Result<u32, Error> {
+    u32::try_from(now.0).map_err(|_| Error::Clock)
+}
+
+/// Counts one send on a record, under its own send limit: the window opens at the first
+/// send after the previous window closed.
 ///
 /// # Errors
 ///
-/// The answer to give instead of comparing: an [`Outcome`] or an [`Error`].
-pub fn admit<'r, const N: usize>(
-    scope: &Scope<'_, N>,
-    record: Option<&'r Booking>,
-    typed: &str,
-    now: Timestamp,
-) -> Result<(&'r Booking, Code), Result<Outcome, Error>> {
-    let record = record.ok_or(Ok(Outcome::UnknownBooking))?;
-    if let Some(outcome) = closed(scope, record, now) {
-        return Err(Ok(outcome));
+/// [`Error::SendLimit`] with the window's end when the window's sends are used up.
+fn count_send(record: &Booking, now: Timestamp) -> Result<Booking, Error> {
+    let window = u64::from(record.limits.send_window_secs);
+    let end = Timestamp(record.send_window_start.0.saturating_add(window));
+    let (start, sends) = if now >= end {
+        (now, 0)
+    } else {
+        (record.send_window_start, record.sends)
+    };
+    if sends >= record.limits.sends {
+        return Err(Error::SendLimit { retry_at: end });
     }
-    if now < record.issued_at {
-        return Err(Err(Error::Clock));
-    }
-    let presented = input::normalize(typed, record.digits).map_err(Err)?;
-    Ok((record, presented))
+    Ok(Booking {
+        sends: sends.saturating_add(1),
+        send_window_start: start,
+        ..*record
+    })
 }
 
-/// Issuing: a new record under the current key, generation 0. Refuses if any record exists.
+/// Issuing: a new record under the current key and the policy's limits, its generation the
+/// issue time, one send counted. Refuses if any record exists.
 #[must_use]
 pub fn issue<const N: usize>(
-    scope: &Scope<'_, N>,
+    rules: &Rules<'_, N>,
     booking: BookingId<'_>,
     record: Option<&Booking>,
     expires_at: Timestamp,
@@ -199,36 +316,66 @@ pub fn issue<const N: usize>(
     if record.is_some() {
         return Decision::answer(Err(Error::AlreadyIssued));
     }
-    new_generation(scope, booking, 0, scope.policy.digits(), 0, expires_at, now)
+    let generation = match stamp(now) {
+        Ok(g) => g,
+        Err(e) => return Decision::answer(Err(e)),
+    };
+    let (key_id, _) = rules.keys.current();
+    let first = Booking {
+        key_id,
+        generation,
+        digits: rules.policy.digits(),
+        failures: 0,
+        lifetime_failures: 0,
+        state: State::Active,
+        issued_at: now,
+        expires_at,
+        limits: rules.policy.limits(),
+        sends: 1,
+        send_window_start: now,
+        last: None,
+    };
+    new_generation(rules, booking, first, expires_at, now)
 }
 
-/// Resending: the same code again, for a booking that can still take it. Never writes.
-///
-/// # Errors
-///
-/// [`Error::UnknownBooking`], [`Error::Inactive`] for a redeemed, revoked, locked or
-/// expired booking, [`Error::UnknownKey`] if its key has left the keyring.
+/// Resending: the same code again, for a booking that can still take it. Counts a send.
+#[must_use]
 pub fn resend<const N: usize>(
-    scope: &Scope<'_, N>,
+    rules: &Rules<'_, N>,
     booking: BookingId<'_>,
     record: Option<&Booking>,
     now: Timestamp,
-) -> Result<Code, Error> {
-    let record = record.ok_or(Error::UnknownBooking)?;
-    match closed(scope, record, now) {
-        None => scope.code(booking, record),
-        Some(Outcome::AlreadyRedeemed) => Err(Error::Inactive(Inactive::Redeemed)),
-        Some(Outcome::Revoked) => Err(Error::Inactive(Inactive::Revoked)),
-        Some(Outcome::Expired) => Err(Error::Inactive(Inactive::Expired)),
-        Some(_) => Err(Error::Inactive(Inactive::Locked)),
+) -> Decision<Code> {
+    let Some(record) = record else {
+        return Decision::answer(Err(Error::UnknownBooking));
+    };
+    let refused = match closed(record, now) {
+        None if now < record.issued_at => Some(Error::Clock),
+        None => None,
+        Some(Outcome::AlreadyRedeemed) => Some(Error::Inactive(Inactive::Redeemed)),
+        Some(Outcome::Revoked) => Some(Error::Inactive(Inactive::Revoked)),
+        Some(Outcome::Expired) => Some(Error::Inactive(Inactive::Expired)),
+        Some(_) => Some(Error::Inactive(Inactive::Locked)),
+    };
+    if let Some(e) = refused {
+        return Decision::answer(Err(e));
+    }
+    let code = match rules.code(booking, record) {
+        Ok(code) => code,
+        Err(e) => return Decision::answer(Err(e)),
+    };
+    match count_send(record, now) {
+        Ok(next) => Decision::write(next, code),
+        Err(e) => Decision::answer(Err(e)),
     }
 }
 
 /// Re-issuing: a new generation under the current key. The old code dies, the count per
-/// generation starts again, the lifetime count stays; the digits stay as issued.
+/// generation starts again, the lifetime count stays; the digits and limits stay as issued.
+/// Counts a send.
 #[must_use]
 pub fn reissue<const N: usize>(
-    scope: &Scope<'_, N>,
+    rules: &Rules<'_, N>,
     booking: BookingId<'_>,
     record: Option<&Booking>,
     expires_at: Timestamp,
@@ -238,58 +385,54 @@ pub fn reissue<const N: usize>(
         return Decision::answer(Err(Error::UnknownBooking));
     };
     let refused = match record.state {
-        State::Redeemed => Some(Inactive::Redeemed),
-        State::Revoked => Some(Inactive::Revoked),
-        _ if record.lifetime_failures >= scope.policy.lifetime_cap() => Some(Inactive::Exhausted),
+        State::Redeemed => Some(Error::Inactive(Inactive::Redeemed)),
+        State::Revoked => Some(Error::Inactive(Inactive::Revoked)),
+        _ if record.lifetime_failures >= record.limits.lifetime_cap => {
+            Some(Error::Inactive(Inactive::Exhausted))
+        }
+        _ if now < record.issued_at => Some(Error::Clock),
         _ => None,
     };
-    if let Some(why) = refused {
-        return Decision::answer(Err(Error::Inactive(why)));
+    if let Some(e) = refused {
+        return Decision::answer(Err(e));
     }
-    let Some(generation) = record.generation.checked_add(1) else {
-        return Decision::answer(Err(Error::Inactive(Inactive::Exhausted)));
+    let generation = match (record.generation.checked_add(1), stamp(now)) {
+        (Some(next), Ok(now)) => next.max(now),
+        (None, _) => return Decision::answer(Err(Error::Inactive(Inactive::Exhausted))),
+        (_, Err(e)) => return Decision::answer(Err(e)),
     };
-    new_generation(
-        scope,
-        booking,
+    let counted = match count_send(record, now) {
+        Ok(next) => next,
+        Err(e) => return Decision::answer(Err(e)),
+    };
+    let (key_id, _) = rules.keys.current();
+    let next = Booking {
+        key_id,
         generation,
-        record.digits,
-        record.lifetime_failures,
+        failures: 0,
+        state: State::Active,
+        issued_at: now,
         expires_at,
-        now,
-    )
+        ..counted
+    };
+    new_generation(rules, booking, next, expires_at, now)
 }
 
-/// A generation of `booking` under the current key: active, no failures yet, valid from
-/// `now` until `expires_at`, with the lifetime count it carries. Issue and re-issue both
-/// end here.
+/// Writes a new generation `next` (already stamped with the current key) and answers its
+/// code, if its validity ends after `now`. Issue and re-issue both end here.
 fn new_generation<const N: usize>(
-    scope: &Scope<'_, N>,
+    rules: &Rules<'_, N>,
     booking: BookingId<'_>,
-    generation: u32,
-    digits: Digits,
-    lifetime_failures: u16,
+    next: Booking,
     expires_at: Timestamp,
     now: Timestamp,
 ) -> Decision<Code> {
     if expires_at <= now {
         return Decision::answer(Err(Error::Validity));
     }
-    let (key_id, secret) = scope.keys.current();
-    let next = Booking {
-        key_id,
-        generation,
-        digits,
-        failures: 0,
-        lifetime_failures,
-        state: State::Active,
-        issued_at: now,
-        expires_at,
-    };
-    Decision::write(
-        next,
-        derive(secret, scope.context, booking, generation, digits),
-    )
+    let (_, secret) = rules.keys.current();
+    let code = derive(secret, rules.context, booking, next.generation, next.digits);
+    Decision::write(next, code)
 }
 
 /// Revoking: ends the booking. Revoking a revoked booking changes nothing; a redeemed one
@@ -310,59 +453,106 @@ pub fn revoke(record: Option<&Booking>) -> Decision<()> {
     }
 }
 
-/// The answer to a verifier asking to make one comparison.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reservation {
-    /// A failure is counted in advance in the window starting here; refund it if the
-    /// comparison turns out not to be a failure.
-    Reserved(Timestamp),
-    /// The budget for this window is spent.
-    Suspended,
-}
-
-/// The start of the window `now` falls in.
-fn window_of(now: Timestamp, budget: &VerifierBudget) -> Timestamp {
-    let into = now
-        .0
-        .checked_rem(budget.window_secs.get())
-        .unwrap_or_default();
-    Timestamp(now.0.saturating_sub(into))
-}
-
-/// Counting a verifier's guess before it is compared: reserves one failure in the current
-/// window, or answers [`Reservation::Suspended`] when the budget is spent. A record from a
-/// later window than `now` (the clock went back) is kept as it is, never reset.
+/// A verifier's record as it stands at `now`: the stored one while its window is current
+/// (or the clock reads before it), else a fresh window under `budget`, aligned to
+/// multiples of its length since the epoch.
 #[must_use]
-pub fn reserve(
-    record: Option<&Verifier>,
-    budget: &VerifierBudget,
-    now: Timestamp,
-) -> (Reservation, Option<Verifier>) {
-    let window_start = window_of(now, budget);
-    let current = match record {
-        Some(v) if v.window_start >= window_start => *v,
-        _ => Verifier {
-            window_start,
-            failures: 0,
-        },
-    };
-    if current.failures >= budget.failures.get() {
-        return (Reservation::Suspended, None);
+pub fn current(record: Option<&Verifier>, budget: &VerifierBudget, now: Timestamp) -> Verifier {
+    match record {
+        Some(v) if now < v.window_end() => *v,
+        _ => {
+            let secs = budget.window_secs.get();
+            let into = now.0.checked_rem(secs).unwrap_or_default();
+            Verifier {
+                window_start: Timestamp(now.0.saturating_sub(into)),
+                window_secs: secs,
+                limit: budget.failures.get(),
+                failures: 0,
+                charged: [Tag::default(); Verifier::CHARGED],
+            }
+        }
     }
-    let next = Verifier {
-        failures: current.failures.saturating_add(1),
-        ..current
-    };
-    (Reservation::Reserved(current.window_start), Some(next))
 }
 
-/// Giving back a reserved failure when the guess was not a failure after all (accepted, or
-/// nothing compared). Only in the window it was reserved in; otherwise nothing is written.
+/// The tag of a charge for `request` on `booking` in `context`: a 128-bit digest, so a
+/// verifier cannot make two different requests share one charge.
 #[must_use]
-pub fn refund(record: Option<&Verifier>, reserved_in: Timestamp) -> Option<Verifier> {
-    let v = record?;
-    (v.window_start == reserved_in && v.failures > 0).then(|| Verifier {
+pub fn charge_tag(context: Context<'_>, booking: BookingId<'_>, request: RequestId<'_>) -> Tag {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"handover-code/charge");
+    for field in [context.as_bytes(), booking.as_bytes(), request.as_bytes()] {
+        h.update([u8::try_from(field.len()).unwrap_or(u8::MAX)]);
+        h.update(field);
+    }
+    let digest: [u8; 32] = h.finalize().into();
+    let mut tag = Tag::default();
+    for (t, d) in tag.iter_mut().zip(digest) {
+        *t = d;
+    }
+    tag
+}
+
+fn holds(v: &Verifier, tag: Option<&Tag>) -> bool {
+    tag.is_some_and(|t| *t != Tag::default() && v.charged.contains(t))
+}
+
+/// Whether a verifier may guess now: `Some(until)` if it is suspended. A verifier holding
+/// a charge for this very request (a retry whose first try was charged and then lost) is
+/// not suspended by it: the retry completes the original request.
+#[must_use]
+pub fn suspended(v: &Verifier, tag: Option<&Tag>) -> Option<Timestamp> {
+    (v.failures >= v.limit && !holds(v, tag)).then(|| v.window_end())
+}
+
+/// What charging a wrong code to a verifier comes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Charge {
+    /// The budget is spent: answer [`Outcome::VerifierSuspended`], write nothing.
+    Suspended(Timestamp),
+    /// This request was already charged (a retry): nothing to write.
+    Held,
+    /// Write this record: one more failure, and the request's tag remembered.
+    Write(Verifier),
+}
+
+/// Charging a compared wrong code to a verifier whose current record is `v`.
+#[must_use]
+pub fn charge(v: &Verifier, tag: Option<&Tag>) -> Charge {
+    if holds(v, tag) {
+        return Charge::Held;
+    }
+    if v.failures >= v.limit {
+        return Charge::Suspended(v.window_end());
+    }
+    let mut next = Verifier {
+        failures: v.failures.saturating_add(1),
+        ..*v
+    };
+    if let Some(tag) = tag {
+        next.charged.rotate_right(1);
+        if let Some(first) = next.charged.first_mut() {
+            *first = *tag;
+        }
+    }
+    Charge::Write(next)
+}
+
+/// Giving back a charge whose guess did not end as a counted failure (the booking changed
+/// before the failure could be written). Only in the window it was charged in, and for a
+/// request with an id only if its tag is still remembered; `None`: nothing to write.
+#[must_use]
+pub fn refund(v: &Verifier, window_start: Timestamp, tag: Option<&Tag>) -> Option<Verifier> {
+    if v.window_start != window_start || v.failures == 0 {
+        return None;
+    }
+    let mut next = Verifier {
         failures: v.failures.saturating_sub(1),
         ..*v
-    })
+    };
+    if let Some(tag) = tag {
+        let slot = next.charged.iter_mut().find(|t| *t == tag)?;
+        *slot = Tag::default();
+    }
+    Some(next)
 }

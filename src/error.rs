@@ -7,6 +7,7 @@
 use core::convert::Infallible;
 
 use crate::policy::PolicyError;
+use crate::time::Timestamp;
 
 /// The result of the crate's fallible operations.
 pub type Result<T, S = Infallible> = core::result::Result<T, Error<S>>;
@@ -51,6 +52,10 @@ pub enum Error<S = Infallible> {
     /// [`VerifierId::MAX_LEN`](crate::store::VerifierId::MAX_LEN).
     #[error("verifier id must be 1 to 64 bytes long")]
     VerifierIdLength,
+    /// A request id was empty or longer than
+    /// [`RequestId::MAX_LEN`](crate::RequestId::MAX_LEN).
+    #[error("request id must be 1 to 64 bytes long")]
+    RequestIdLength,
     /// A policy setting is out of range.
     #[error("invalid policy: {0}")]
     Policy(PolicyError),
@@ -70,6 +75,14 @@ pub enum Error<S = Infallible> {
     /// The booking cannot take this operation in its current state.
     #[error("booking is {0}; issue a new booking instead")]
     Inactive(Inactive),
+    /// The booking has had as many sends (issue, resend, re-issue) as its send limit allows
+    /// in the current window. Nothing was sent or written.
+    #[error("send limit reached for this booking; send again at or after {}", retry_at.0)]
+    SendLimit {
+        /// The first instant at which a send is allowed again (seconds since the epoch):
+        /// what to put in a `Retry-After`.
+        retry_at: Timestamp,
+    },
     /// Every compare-and-swap lost a race, `Policy::max_retries` times over. Nothing was
     /// answered; the guess may or may not have been counted.
     #[error("too much contention on one record; nothing was answered, retry later")]
@@ -136,6 +149,8 @@ impl Error {
             Self::DuplicateKey => Error::DuplicateKey,
             Self::CurrentKey => Error::CurrentKey,
             Self::VerifierIdLength => Error::VerifierIdLength,
+            Self::RequestIdLength => Error::RequestIdLength,
+            Self::SendLimit { retry_at } => Error::SendLimit { retry_at },
             Self::Policy(why) => Error::Policy(why),
             Self::Validity => Error::Validity,
             Self::Clock => Error::Clock,

@@ -69,3 +69,81 @@ bytes_id! {
     /// bytes. The host authenticates verifiers; this crate only counts their failures.
     VerifierId, 64, VerifierIdLength, "a verifier id"
 }
+
+bytes_id! {
+    /// Names one verification request, chosen by the host (a request header, a job id):
+    /// 1 to 64 bytes. A verification retried with the same request id after a timeout gets
+    /// the original answer instead of being counted again; see
+    /// [`Service::verify_request`](crate::Service::verify_request).
+    RequestId, 64, RequestIdLength, "a request id"
+}
+
+/// An id kept inside a record (a verifier's or a request's): up to [`IdBuf::MAX_LEN`] bytes,
+/// inline, so records stay fixed-size and need no allocation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdBuf {
+    len: u8,
+    bytes: [u8; IdBuf::MAX_LEN],
+}
+
+impl IdBuf {
+    /// The longest id a record keeps: the longest [`VerifierId`] or [`RequestId`].
+    pub const MAX_LEN: usize = 64;
+
+    /// A copy of `bytes`, or `None` if it is empty or longer than [`IdBuf::MAX_LEN`].
+    #[must_use]
+    pub fn new(bytes: &[u8]) -> Option<Self> {
+        let len = u8::try_from(bytes.len()).ok().filter(|l| *l > 0)?;
+        let mut buf = [0u8; Self::MAX_LEN];
+        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(Self { len, bytes: buf })
+    }
+
+    /// The id's bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+
+    /// Whether this is the id `bytes`.
+    #[must_use]
+    pub fn is(&self, bytes: &[u8]) -> bool {
+        self.as_bytes() == bytes
+    }
+}
+
+impl From<VerifierId<'_>> for IdBuf {
+    fn from(id: VerifierId<'_>) -> Self {
+        Self::new(id.as_bytes()).unwrap_or(Self {
+            len: 0,
+            bytes: [0; Self::MAX_LEN],
+        })
+    }
+}
+
+impl From<RequestId<'_>> for IdBuf {
+    fn from(id: RequestId<'_>) -> Self {
+        Self::new(id.as_bytes()).unwrap_or(Self {
+            len: 0,
+            bytes: [0; Self::MAX_LEN],
+        })
+    }
+}
+
+impl fmt::Debug for IdBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match core::str::from_utf8(self.as_bytes()) {
+            Ok(text) => f.debug_tuple("IdBuf").field(&text).finish(),
+            Err(_) => f.debug_tuple("IdBuf").field(&self.as_bytes()).finish(),
+        }
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for IdBuf {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        let len = u.int_in_range(1..=Self::MAX_LEN)?;
+        let bytes = u.bytes(len)?;
+        Self::new(bytes).ok_or(arbitrary::Error::IncorrectFormat)
+    }
+}

@@ -16,29 +16,32 @@ mod code;
 pub mod conformance;
 pub mod decide;
 pub mod derive;
+mod drive;
 mod error;
 mod ids;
 pub mod input;
 mod keyring;
 mod mac;
+pub mod plan;
 mod policy;
 pub mod record;
 mod secret;
+mod service;
 pub mod store;
 mod time;
-mod verify;
 
 pub use code::{Code, Digits};
 pub use decide::Outcome;
 pub use derive::{BookingId, Context};
 pub use error::{Error, Inactive, Malformed, Result};
+pub use ids::RequestId;
 pub use keyring::{KeyId, Keyring};
 pub use policy::{Policy, PolicyError, VerifierBudget};
 pub use secret::Secret;
+pub use service::Service;
 #[cfg(feature = "std")]
 pub use store::memory::MemoryStore;
 pub use store::{AsyncPrune, AsyncStore, Key, Prune, Step, Store, Swap, VerifierId};
 #[cfg(feature = "std")]
 pub use time::SystemClock;
 pub use time::{Clock, Timestamp};
-pub use verify::Service;

@@ -4,6 +4,7 @@ use core::num::NonZeroU32;
 
 use crate::code::Digits;
 use crate::error::Error;
+use crate::record::Limits;
 
 /// Why a policy setting was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
@@ -21,6 +22,10 @@ pub enum PolicyError {
     /// A verifier budget needs at least one failure and a window of at least one second.
     #[error("verifier budget needs at least 1 failure and a window of at least 1 second")]
     Budget,
+    /// A send limit needs 1 to [`Policy::MAX_SENDS`] sends per window of at least
+    /// [`Policy::MIN_SEND_WINDOW`] seconds.
+    #[error("send limit must be 1 to 10 sends per window of at least 60 seconds")]
+    Sends,
     /// The conflict retry count must be 1 to [`Policy::MAX_RETRIES`].
     #[error("conflict retries must be 1 to 64")]
     Retries,
@@ -51,7 +56,12 @@ pub struct VerifierBudget {
 /// | attempts per generation | 3 | 1..=5 for 4–5 digits, 1..=10 for 6 |
 /// | lifetime cap (all generations) | 3 × attempts | attempts..=3 × hard maximum |
 /// | verifier budget | off | any non-zero failures and window |
+/// | sends per booking (issue, resend, re-issue) | 5 per 600 s | 1..=10 per window of 60 s or more |
 /// | conflict retries | 16 | 1..=64 |
+///
+/// A booking's record keeps the attempt limits and send limit it was issued under, and a
+/// verifier's record the budget its window was opened under: a service whose policy
+/// differs applies the record's limits, never its own (see [`Limits`]).
 ///
 /// ```
 /// use handover_code::{Digits, Policy};
@@ -67,6 +77,8 @@ pub struct Policy {
     attempts: u8,
     lifetime: Option<u16>,
     budget: Option<VerifierBudget>,
+    sends: u8,
+    send_window: u32,
     retries: u8,
 }
 
@@ -83,6 +95,16 @@ impl Policy {
     pub const DEFAULT_RETRIES: u8 = 16;
     /// The most conflict retries allowed.
     pub const MAX_RETRIES: u8 = 64;
+    /// Sends (issue, resend, re-issue) per booking per send window when none are set: about
+    /// what hosted verification services allow per destination.
+    pub const DEFAULT_SENDS: u8 = 5;
+    /// The send window when none is set: 10 minutes.
+    pub const DEFAULT_SEND_WINDOW: u32 = 600;
+    /// The hard maximum of sends per window.
+    pub const MAX_SENDS: u8 = 10;
+    /// The shortest send window, in seconds: with [`Policy::MAX_SENDS`], at most 10 SMS a
+    /// minute per booking whatever the policy.
+    pub const MIN_SEND_WINDOW: u32 = 60;
 
     /// The default policy for codes of `digits` digits.
     #[must_use]
@@ -92,6 +114,8 @@ impl Policy {
             attempts: Self::DEFAULT_ATTEMPTS,
             lifetime: None,
             budget: None,
+            sends: Self::DEFAULT_SENDS,
+            send_window: Self::DEFAULT_SEND_WINDOW,
             retries: Self::DEFAULT_RETRIES,
         }
     }
@@ -149,6 +173,26 @@ impl Policy {
         Ok(Self { budget, ..self })
     }
 
+    /// Sets how many sends (issue, resend and re-issue each count one) a booking gets per
+    /// window of `window_secs` seconds; the window opens at the first send after the last
+    /// one closed. Past the limit a send answers [`Error::SendLimit`] with the time it is
+    /// allowed again. Each send is an SMS the host pays for: SMS pumping is a known fraud.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::Sends`] for 0 or more than [`Policy::MAX_SENDS`] sends, or a window
+    /// shorter than [`Policy::MIN_SEND_WINDOW`].
+    pub fn with_send_limit(self, sends: u8, window_secs: u32) -> Result<Self, Error> {
+        if sends == 0 || sends > Self::MAX_SENDS || window_secs < Self::MIN_SEND_WINDOW {
+            return Err(Error::Policy(PolicyError::Sends));
+        }
+        Ok(Self {
+            sends,
+            send_window: window_secs,
+            ..self
+        })
+    }
+
     /// Sets how many times an operation reloads and decides again after losing a
     /// compare-and-swap race before it gives up with [`Error::Contention`].
     ///
@@ -197,6 +241,23 @@ impl Policy {
         self.budget
     }
 
+    /// Sends allowed per send window, and the window's length in seconds.
+    #[must_use]
+    pub const fn send_limit(&self) -> (u8, u32) {
+        (self.sends, self.send_window)
+    }
+
+    /// The limits a booking issued under this policy keeps in its record.
+    #[must_use]
+    pub fn limits(&self) -> Limits {
+        Limits {
+            attempts: self.attempts,
+            lifetime_cap: self.lifetime_cap(),
+            sends: self.sends,
+            send_window_secs: self.send_window,
+        }
+    }
+
     /// Conflict retries before [`Error::Contention`].
     #[must_use]
     pub const fn max_retries(&self) -> u8 {
@@ -215,11 +276,15 @@ impl<'a> arbitrary::Arbitrary<'a> for Policy {
         let lifetime = u.int_in_range(u16::from(attempts)..=ceiling)?;
         let budget = Option::<VerifierBudget>::arbitrary(u)?;
         let retries = u.int_in_range(1..=Self::MAX_RETRIES)?;
+        let sends = u.int_in_range(1..=Self::MAX_SENDS)?;
+        let send_window = u.int_in_range(Self::MIN_SEND_WINDOW..=86_400)?;
         Ok(Self {
             digits,
             attempts,
             lifetime: Some(lifetime),
             budget,
+            sends,
+            send_window,
             retries,
         })
     }

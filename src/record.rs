@@ -2,10 +2,19 @@
 //!
 //! A leaked database reveals no code: a booking's record holds the key *id*, the generation
 //! and the digit count, from which only the holder of the secret can derive the code.
+//!
+//! Records describe themselves: a booking keeps the [`Limits`] it was issued under and a
+//! verifier the budget its window was opened under, so services with different policies
+//! sharing one store each apply the limits the record was written with.
 
 use crate::code::Digits;
+pub use crate::ids::IdBuf;
 use crate::keyring::KeyId;
 use crate::time::Timestamp;
+
+mod encoding;
+
+pub use encoding::DecodeError;
 
 /// Where a booking stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -21,13 +30,59 @@ pub enum State {
     Revoked,
 }
 
+/// The limits a booking was issued under, kept in its record. Every later decision on the
+/// booking uses these, whatever the policy of the service that reads it; a re-issue keeps
+/// them, as it keeps the digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Limits {
+    /// Wrong codes allowed per generation.
+    pub attempts: u8,
+    /// Wrong codes allowed over the booking's life.
+    pub lifetime_cap: u16,
+    /// Sends (issue, resend, re-issue) allowed per send window.
+    pub sends: u8,
+    /// The send window's length in seconds.
+    pub send_window_secs: u32,
+}
+
+/// An answer a verification was given and that a retry of the same request gets again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub enum Earlier {
+    /// The code was accepted.
+    Accepted,
+    /// The code was wrong, with this many wrong codes left.
+    Rejected {
+        /// Wrong codes that were still allowed after it.
+        attempts_left: u8,
+    },
+}
+
+/// The last verification written to a booking: who, when, under which request, and what it
+/// was answered. On a redeemed booking it is the redemption.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Last {
+    /// When it was answered.
+    pub at: Timestamp,
+    /// The verifier it came from, if one was named.
+    pub verifier: Option<IdBuf>,
+    /// The request id it carried, if any.
+    pub request: Option<IdBuf>,
+    /// What it was answered.
+    pub answer: Earlier,
+}
+
 /// A booking's record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Booking {
     /// The key the current generation's code is derived under.
     pub key_id: KeyId,
-    /// Bumped by every re-issue; part of the derivation, so old codes die.
+    /// The current generation: part of the derivation, so old codes die. `issue` sets it
+    /// to the issue time in seconds and every re-issue to `max(previous + 1, now)`, so a
+    /// booking id issued again after a prune never meets an earlier generation's code.
     pub generation: u32,
     /// The code's digit count, fixed at issue.
     pub digits: Digits,
@@ -41,16 +96,46 @@ pub struct Booking {
     pub issued_at: Timestamp,
     /// The first instant at which the code is no longer valid.
     pub expires_at: Timestamp,
+    /// The limits it was issued under.
+    pub limits: Limits,
+    /// Sends counted in the current send window.
+    pub sends: u8,
+    /// When the current send window opened.
+    pub send_window_start: Timestamp,
+    /// The last verification written: the redemption, once redeemed.
+    pub last: Option<Last>,
 }
 
-/// A verifier's failure count in its current budget window.
+/// A charge's tag: which (context, booking, request) a verifier's failure was charged for,
+/// so a retry of the same request is not charged twice. All zeros is an empty slot.
+pub type Tag = [u8; 16];
+
+/// A verifier's failure count in its current budget window, under the budget the window
+/// was opened with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Verifier {
     /// The start of the window the count belongs to.
     pub window_start: Timestamp,
-    /// Wrong codes (and guesses still being decided) counted in that window.
+    /// The window's length in seconds (never 0 in a stored record).
+    pub window_secs: u64,
+    /// Wrong codes allowed in the window (never 0 in a stored record).
+    pub limit: u32,
+    /// Wrong codes charged in that window: compared and found wrong.
     pub failures: u32,
+    /// The tags of the latest charges made for requests with an id, newest first.
+    pub charged: [Tag; Verifier::CHARGED],
+}
+
+impl Verifier {
+    /// How many charge tags a verifier record remembers.
+    pub const CHARGED: usize = 4;
+
+    /// The first instant after the window: when a suspension ends.
+    #[must_use]
+    pub const fn window_end(&self) -> Timestamp {
+        Timestamp(self.window_start.0.saturating_add(self.window_secs))
+    }
 }
 
 /// One stored record: a booking's or a verifier's.
@@ -63,159 +148,56 @@ pub enum Record {
     Verifier(Verifier),
 }
 
+impl Record {
+    /// When a prune may delete the record: once this instant is before the prune's cut-off.
+    ///
+    /// A booking: its expiry, or its generation read as a time if that is later (bursts of
+    /// re-issues move the generation ahead of the clock), so that an id issued again after
+    /// the prune starts above every generation it had. A verifier: the end of its window.
+    #[must_use]
+    pub fn prune_at(&self) -> Timestamp {
+        match self {
+            Self::Booking(b) => b.expires_at.max(Timestamp(u64::from(b.generation))),
+            Self::Verifier(v) => v.window_end(),
+        }
+    }
+}
+
 /// A record's version: every successful write stores a new one, and a compare-and-swap
 /// only lands if the version it expects is still the stored one.
+///
+/// Versions never restart. A record's first version is its creation time in seconds times
+/// 2^24 ([`Version::first_at`]), and the versions after it count up within that range. A
+/// record is pruned only once its [`Record::prune_at`] has passed, so a record created
+/// again under the same key starts above every version the pruned one had: a write decided
+/// on the old record can never land on the new one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Version(pub u64);
 
 impl Version {
-    /// The version of a newly inserted record.
+    /// The version of a newly inserted record when the time is not known (the store's own
+    /// [`Store::update`](crate::Store::update)).
     pub const FIRST: Self = Self(1);
+    /// Writes a record may take after its first version.
+    pub const SPAN: u64 = 1 << 24;
 
-    /// The version after this one, or `None` at `u64::MAX` (the write is then refused).
+    /// The first version of a record created at `now`; `None` past the year 1 million.
     #[must_use]
-    pub const fn next(self) -> Option<Self> {
-        match self.0.checked_add(1) {
+    pub const fn first_at(now: Timestamp) -> Option<Self> {
+        match now.0.checked_mul(Self::SPAN) {
             Some(v) => Some(Self(v)),
             None => None,
         }
     }
-}
 
-/// Why stored bytes are not a record.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The bytes are not as long as the record kind they name.
-    #[error("record has the wrong length")]
-    Length,
-    /// The format byte is not one this version of the crate reads.
-    #[error("record format unknown; upgrade the crate")]
-    Format,
-    /// A field holds a value no record can have.
-    #[error("record field out of range")]
-    Field,
-}
-
-impl Record {
-    /// The encoding's format byte. A future layout gets a new one; decoders refuse unknown
-    /// formats rather than guess.
-    pub const FORMAT: u8 = 1;
-    /// Encoded length of a booking record.
-    pub const BOOKING_LEN: usize = 31;
-    /// Encoded length of a verifier record.
-    pub const VERIFIER_LEN: usize = 14;
-    /// The longest encoding.
-    pub const MAX_LEN: usize = Self::BOOKING_LEN;
-
-    /// Writes the compact encoding into `out` and returns its length, for stores that keep
-    /// blobs. Layout (big-endian): format, kind (1 booking, 2 verifier), then for a booking
-    /// key id u32, generation u32, digits u8, failures u8, lifetime failures u16, state u8
-    /// (0 active, 1 redeemed, 2 locked, 3 revoked), issued-at u64, expires-at u64; for a
-    /// verifier window start u64, failures u32.
-    pub fn encode(&self, out: &mut [u8; Self::MAX_LEN]) -> usize {
-        let mut w = Writer { out, len: 0 };
-        w.put(&[Self::FORMAT]);
-        match self {
-            Self::Booking(b) => {
-                w.put(&[1]);
-                w.put(&b.key_id.0.to_be_bytes());
-                w.put(&b.generation.to_be_bytes());
-                w.put(&[b.digits.count(), b.failures]);
-                w.put(&b.lifetime_failures.to_be_bytes());
-                w.put(&[state_byte(b.state)]);
-                w.put(&b.issued_at.0.to_be_bytes());
-                w.put(&b.expires_at.0.to_be_bytes());
-            }
-            Self::Verifier(v) => {
-                w.put(&[2]);
-                w.put(&v.window_start.0.to_be_bytes());
-                w.put(&v.failures.to_be_bytes());
-            }
+    /// The version after this one, or `None` at the end of its record's span (the write is
+    /// then refused as [`Error::Corrupt`](crate::Error::Corrupt)).
+    #[must_use]
+    pub const fn next(self) -> Option<Self> {
+        match self.0.checked_add(1) {
+            Some(v) if v % Self::SPAN != 0 => Some(Self(v)),
+            _ => None,
         }
-        w.len
-    }
-
-    /// Reads a record back from [`Record::encode`]'s bytes.
-    ///
-    /// # Errors
-    ///
-    /// [`DecodeError`] for bytes of the wrong length, an unknown format or an out-of-range
-    /// field. Never panics, whatever the bytes.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader(bytes);
-        if r.array::<1>()? != [Self::FORMAT] {
-            return Err(DecodeError::Format);
-        }
-        let record = match r.array::<1>()? {
-            [1] => Self::Booking(Booking {
-                key_id: KeyId(u32::from_be_bytes(r.array()?)),
-                generation: u32::from_be_bytes(r.array()?),
-                digits: Digits::from_count(u8::from_be_bytes(r.array()?))
-                    .ok_or(DecodeError::Field)?,
-                failures: u8::from_be_bytes(r.array()?),
-                lifetime_failures: u16::from_be_bytes(r.array()?),
-                state: state_from(u8::from_be_bytes(r.array()?))?,
-                issued_at: Timestamp(u64::from_be_bytes(r.array()?)),
-                expires_at: Timestamp(u64::from_be_bytes(r.array()?)),
-            }),
-            [2] => Self::Verifier(Verifier {
-                window_start: Timestamp(u64::from_be_bytes(r.array()?)),
-                failures: u32::from_be_bytes(r.array()?),
-            }),
-            _ => return Err(DecodeError::Field),
-        };
-        if r.0.is_empty() {
-            Ok(record)
-        } else {
-            Err(DecodeError::Length)
-        }
-    }
-}
-
-/// The state's byte in the encoding.
-const fn state_byte(state: State) -> u8 {
-    match state {
-        State::Active => 0,
-        State::Redeemed => 1,
-        State::Locked => 2,
-        State::Revoked => 3,
-    }
-}
-
-/// The state for an encoded byte; [`DecodeError::Field`] for a byte that names no state.
-const fn state_from(byte: u8) -> Result<State, DecodeError> {
-    match byte {
-        0 => Ok(State::Active),
-        1 => Ok(State::Redeemed),
-        2 => Ok(State::Locked),
-        3 => Ok(State::Revoked),
-        _ => Err(DecodeError::Field),
-    }
-}
-
-struct Writer<'a> {
-    out: &'a mut [u8; Record::MAX_LEN],
-    len: usize,
-}
-
-impl Writer<'_> {
-    fn put(&mut self, bytes: &[u8]) {
-        let end = self.len.saturating_add(bytes.len());
-        if let Some(dst) = self.out.get_mut(self.len..end) {
-            dst.copy_from_slice(bytes);
-            self.len = end;
-        }
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn array<const K: usize>(&mut self) -> Result<[u8; K], DecodeError> {
-        let (head, rest) = self.0.split_first_chunk::<K>().ok_or(DecodeError::Length)?;
-        self.0 = rest;
-        Ok(*head)
     }
 }

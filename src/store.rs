@@ -3,8 +3,10 @@
 //!
 //! # Implement your own store
 //!
-//! A store keeps one [`Record`] and its [`Version`] per [`Key`]. It implements two
-//! primitives; [`Store::update`] is provided on top of them.
+//! A store keeps one [`Record`] and its [`Version`] per [`Key`]: a kind, a namespace (the
+//! booking's context or the verifier's budget scope) and an id, all three part of the stored
+//! key. It implements two primitives; [`Store::update`] is provided on top of them. The
+//! crate's own operations run as [plans](crate::plan) on the two primitives alone.
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -12,9 +14,13 @@
 //! use handover_code::record::{Record, Version};
 //! use handover_code::store::{Key, Store, Swap};
 //!
-//! /// Records by (kind, id). A real store would be a table or a hash in a database.
+//! /// Records by (kind, namespace, id). A real store would be a table or a hash in a database.
 //! #[derive(Default)]
-//! struct MyStore(Mutex<HashMap<(u8, Vec<u8>), (Record, Version)>>);
+//! struct MyStore(Mutex<HashMap<(u8, Vec<u8>, Vec<u8>), (Record, Version)>>);
+//!
+//! fn stored(key: Key<'_>) -> (u8, Vec<u8>, Vec<u8>) {
+//!     (key.kind(), key.namespace().to_vec(), key.id().to_vec())
+//! }
 //!
 //! #[derive(Debug, thiserror::Error)]
 //! #[error("the lock was poisoned by a panicking thread")]
@@ -25,7 +31,7 @@
 //!
 //!     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Poisoned> {
 //!         let map = self.0.lock().map_err(|_| Poisoned)?;
-//!         Ok(map.get(&(key.kind(), key.id().to_vec())).copied())
+//!         Ok(map.get(&stored(key)).copied())
 //!     }
 //!
 //!     fn compare_and_swap(
@@ -36,7 +42,7 @@
 //!         new: Version,
 //!     ) -> Result<Swap, Poisoned> {
 //!         let mut map = self.0.lock().map_err(|_| Poisoned)?;
-//!         let slot = map.entry((key.kind(), key.id().to_vec()));
+//!         let slot = map.entry(stored(key));
 //!         // The check and the write happen under one lock: that is the whole contract.
 //!         use std::collections::hash_map::Entry;
 //!         match (slot, expected) {
@@ -57,27 +63,34 @@
 //!
 //! # Recipes
 //!
-//! **SQL** (one table, `kind smallint, id bytea, version bigint, record bytea`, primary key
-//! `(kind, id)`; or one column per field):
+//! **SQL** (one table, `kind smallint, namespace bytea, id bytea, version bigint, record
+//! bytea`, primary key `(kind, namespace, id)`; or one column per field):
 //!
 //! ```sql
 //! -- load
-//! SELECT record, version FROM handover WHERE kind = $1 AND id = $2;
+//! SELECT record, version FROM handover WHERE kind = $1 AND namespace = $2 AND id = $3;
 //! -- compare_and_swap with expected = None: insert if absent
-//! INSERT INTO handover (kind, id, version, record) VALUES ($1, $2, $3, $4)
-//!   ON CONFLICT (kind, id) DO NOTHING;                  -- 0 rows: Conflict
+//! INSERT INTO handover (kind, namespace, id, version, record) VALUES ($1, $2, $3, $4, $5)
+//!   ON CONFLICT (kind, namespace, id) DO NOTHING;                  -- 0 rows: Conflict
 //! -- compare_and_swap with expected = Some(v)
-//! UPDATE handover SET version = $3, record = $4
-//!   WHERE kind = $1 AND id = $2 AND version = $5;       -- 0 rows: Conflict
+//! UPDATE handover SET version = $4, record = $5
+//!   WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $6; -- 0 rows: Conflict
 //! ```
 //!
 //! Check the rows affected; never read and then write in two statements (that is a
 //! check-then-write race, and the conformance kit catches it).
 //!
-//! **Redis**: keep `version` and `record` in a hash and run the compare-and-swap as one Lua
+//! **Redis**: one hash per key, named from all three parts with lengths so that no two keys
+//! meet (`hc:{kind}:{len(namespace)}:{namespace}:{id}`; put the namespace and id in a
+//! `{…}` hash tag for Redis Cluster), holding `version` and `record`; run the compare-and-swap as one Lua
 //! script (`if redis.call('HGET', k, 'v') == ARGV[1] then redis.call('HSET', ...) return 1
 //! else return 0 end`, with a missing field standing for `None`), or WATCH / MULTI / EXEC.
-//! **DynamoDB**: a `PutItem` with the condition `attribute_not_exists(pk)` or `version = :v`.
+//! **DynamoDB**: partition key `kind#len(namespace)#namespace#id` (or a composite of
+//! namespace and id), and a `PutItem` with the condition `attribute_not_exists(pk)` or
+//! `version = :v`.
+//!
+//! Versions are opaque to a store: compare them for equality, store them bit for bit. The
+//! crate never reuses one for a key, even after a prune ([`Version`]).
 //!
 //! A store may override [`Store::update`] (a mutex around load-decide-write, `SELECT … FOR
 //! UPDATE` in a transaction) as long as the decision's write lands before its answer is
@@ -95,36 +108,61 @@ pub mod sqlite;
 use core::future::Future;
 
 use crate::error::Error;
-use crate::ids::BookingId;
 pub use crate::ids::VerifierId;
+use crate::ids::{BookingId, Context};
 use crate::record::{Record, Version};
 use crate::time::Timestamp;
 
-/// What a record is stored under.
+/// What a record is stored under: a kind, a namespace and an id.
+///
+/// Every key carries its namespace, so many kinds of handover share one store safely: a
+/// booking is stored under its [`Context`] (what is handed over), a verifier's budget under
+/// its budget scope (the context unless the host names a scope shared across contexts on
+/// purpose, see [`Service::with_budget_scope`](crate::Service::with_budget_scope)). Two
+/// services with different contexts never read, count, lock or redeem each other's records.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Key<'a> {
     /// A booking's record.
-    Booking(BookingId<'a>),
+    Booking {
+        /// What is handed over.
+        context: Context<'a>,
+        /// The booking.
+        id: BookingId<'a>,
+    },
     /// A verifier's budget record.
-    Verifier(VerifierId<'a>),
+    Verifier {
+        /// The budget scope.
+        scope: Context<'a>,
+        /// The verifier.
+        id: VerifierId<'a>,
+    },
 }
 
 impl Key<'_> {
-    /// 1 for a booking, 2 for a verifier: the first half of the stored key.
+    /// 1 for a booking, 2 for a verifier: the first part of the stored key.
     #[must_use]
     pub const fn kind(&self) -> u8 {
         match self {
-            Self::Booking(_) => 1,
-            Self::Verifier(_) => 2,
+            Self::Booking { .. } => 1,
+            Self::Verifier { .. } => 2,
         }
     }
 
-    /// The id's bytes: the second half of the stored key.
+    /// The context or budget scope's bytes: the second part of the stored key.
+    #[must_use]
+    pub const fn namespace(&self) -> &[u8] {
+        match self {
+            Self::Booking { context, .. } => context.as_bytes(),
+            Self::Verifier { scope, .. } => scope.as_bytes(),
+        }
+    }
+
+    /// The id's bytes: the third part of the stored key.
     #[must_use]
     pub const fn id(&self) -> &[u8] {
         match self {
-            Self::Booking(b) => b.as_bytes(),
-            Self::Verifier(v) => v.as_bytes(),
+            Self::Booking { id, .. } => id.as_bytes(),
+            Self::Verifier { id, .. } => id.as_bytes(),
         }
     }
 }
@@ -271,12 +309,19 @@ pub trait AsyncStore: Sync {
 
 /// Deleting records nobody needs any more (optional).
 pub trait Prune: Store {
-    /// Deletes booking records that expired before `before` and verifier records whose
-    /// window started before it; returns how many were deleted.
+    /// Deletes every record whose [`Record::prune_at`] is before `before`: bookings whose
+    /// code expired (and whose generation, read as a time, is past), verifiers whose
+    /// window ended. Returns how many were deleted.
     ///
-    /// Pass a time at least one verifier window in the past: deleting a verifier's record
-    /// resets its count. A pruned booking id can be issued again from generation 0, which
-    /// re-derives its first code: prune only ids that will never be reused.
+    /// Nothing else is kept: no tombstone. It is still safe, because nothing a pruned record
+    /// held can come back. A stale write decided on a pruned record never lands on a record
+    /// created again under its key (versions start from the creation time, see
+    /// [`Version`]), and a booking id issued again starts at a generation above every one it
+    /// had (generations start from the issue time), so it never repeats an earlier code.
+    /// Both hold as long as the clock of later operations reads at least `before`: pass a
+    /// time in the past. A pruned booking is unknown afterwards (its history, attempts and
+    /// redemption go with it), and a pruned verifier starts its next window afresh, which
+    /// it would have anyway.
     ///
     /// # Errors
     ///

@@ -187,7 +187,7 @@ fn a_spraying_verifier_never_exceeds_its_budget() {
             .count();
         let suspended = answers
             .iter()
-            .filter(|a| matches!(a, Ok(Outcome::VerifierSuspended)))
+            .filter(|a| matches!(a, Ok(Outcome::VerifierSuspended { .. })))
             .count();
         assert!(
             rejected <= BUDGET as usize,

@@ -26,7 +26,7 @@ fn memory_store_passes_and_contends() {
 #[derive(Default)]
 struct CheckThenWrite(Mutex<Records>);
 
-type Records = HashMap<(u8, Vec<u8>), (Record, Version)>;
+type Records = HashMap<(u8, Vec<u8>, Vec<u8>), (Record, Version)>;
 
 #[derive(Debug, thiserror::Error)]
 #[error("poisoned")]
@@ -40,7 +40,7 @@ impl Store for CheckThenWrite {
             .0
             .lock()
             .map_err(|_| Poisoned)?
-            .get(&(key.kind(), key.id().to_vec()))
+            .get(&(key.kind(), key.namespace().to_vec(), key.id().to_vec()))
             .copied())
     }
 
@@ -57,10 +57,10 @@ impl Store for CheckThenWrite {
         }
         // Another thread can write here, between the check and the write.
         std::thread::yield_now();
-        self.0
-            .lock()
-            .map_err(|_| Poisoned)?
-            .insert((key.kind(), key.id().to_vec()), (*record, new));
+        self.0.lock().map_err(|_| Poisoned)?.insert(
+            (key.kind(), key.namespace().to_vec(), key.id().to_vec()),
+            (*record, new),
+        );
         Ok(Swap::Swapped)
     }
 }

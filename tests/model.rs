@@ -1,13 +1,15 @@
 //! A proptest state machine: random issue, resend, re-issue, revoke and verify (right,
-//! wrong, an old generation's code, malformed; with and without a verifier), time moving
-//! forward and backward, and injected store errors and conflicts, on the reference store.
-//! The crate and the plain model in `conformance::model` must agree on every answer and
-//! every stored record; faults must never yield an acceptance and leave only states the
-//! model allows.
+//! wrong, an old generation's code, malformed; with and without a verifier and a request
+//! id) by three services on one store — two contexts with different policies and budgets,
+//! and a looser service on the first context — with time moving forward and backward,
+//! prunes, and injected store errors, conflicts and cut-off operations, on the reference
+//! store. Each context is checked against its own model, which never sees the other's, so
+//! any cross-talk fails; every answer, every stored record and the order of every
+//! verification's store calls must agree with the model.
 #![cfg(feature = "conformance")]
 
 use handover_code::MemoryStore;
-use handover_code::conformance::model::{Fault, Guess, Op, check_sequence};
+use handover_code::conformance::model::{Fault, Guess, Op, check_sequence_pruning};
 use proptest::prelude::*;
 
 fn guess() -> impl Strategy<Value = Guess> {
@@ -24,16 +26,33 @@ fn op() -> impl Strategy<Value = Op> {
     let fault = prop_oneof![
         Just(Fault::LoadError),
         Just(Fault::SwapError),
-        Just(Fault::SpuriousConflict)
+        Just(Fault::SpuriousConflict),
+        (0u8..5, any::<bool>()).prop_map(|(at, lands)| Fault::Cut { at, lands }),
     ];
+    let service = 0u8..3;
     prop_oneof![
-        2 => (any::<u8>(), ttl.clone()).prop_map(|(booking, ttl)| Op::Issue { booking, ttl }),
-        1 => any::<u8>().prop_map(|booking| Op::Resend { booking }),
-        1 => (any::<u8>(), ttl).prop_map(|(booking, ttl)| Op::Reissue { booking, ttl }),
-        1 => any::<u8>().prop_map(|booking| Op::Revoke { booking }),
-        8 => (any::<u8>(), guess(), proptest::option::of(any::<u8>()))
-            .prop_map(|(booking, guess, verifier)| Op::Verify { booking, guess, verifier }),
+        2 => (service.clone(), any::<u8>(), ttl.clone())
+            .prop_map(|(service, booking, ttl)| Op::Issue { service, booking, ttl }),
+        1 => (service.clone(), any::<u8>()).prop_map(|(service, booking)| Op::Resend { service, booking }),
+        1 => (service.clone(), any::<u8>(), ttl)
+            .prop_map(|(service, booking, ttl)| Op::Reissue { service, booking, ttl }),
+        1 => (service.clone(), any::<u8>()).prop_map(|(service, booking)| Op::Revoke { service, booking }),
+        8 => (
+            service,
+            any::<u8>(),
+            guess(),
+            proptest::option::of(any::<u8>()),
+            proptest::option::of(0u8..4),
+        )
+            .prop_map(|(service, booking, guess, verifier, request)| Op::Verify {
+                service,
+                booking,
+                guess,
+                verifier,
+                request,
+            }),
         2 => (-150i16..300).prop_map(|seconds| Op::Time { seconds }),
+        1 => (0u16..400).prop_map(|age| Op::Prune { age }),
         1 => fault.prop_map(Op::Arm),
     ]
 }
@@ -42,7 +61,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
     #[test]
     fn crate_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..80)) {
-        if let Err(failure) = check_sequence(MemoryStore::new(), &ops) {
+        if let Err(failure) = check_sequence_pruning(MemoryStore::new(), &ops) {
             prop_assert!(false, "{}", failure);
         }
     }
@@ -51,6 +70,7 @@ proptest! {
 /// The model catches a store that loses writes: here, one that forgets every update.
 #[test]
 fn the_model_catches_a_store_that_loses_writes() {
+    use handover_code::conformance::model::check_sequence;
     use handover_code::record::{Record, Version};
     use handover_code::store::{Key, Store, Swap};
 
@@ -75,15 +95,68 @@ fn the_model_catches_a_store_that_loses_writes() {
     }
     let ops = [
         Op::Issue {
+            service: 0,
             booking: 1,
             ttl: 100,
         },
         Op::Verify {
+            service: 0,
             booking: 1,
             guess: Guess::Wrong(3),
             verifier: None,
+            request: None,
         },
     ];
     let failure = check_sequence(Forgetful(MemoryStore::new()), &ops).unwrap_err();
+    assert!(failure.detail.contains("stored"), "{failure}");
+}
+
+/// The model catches a store that ignores namespaces: one context's records seen by another.
+#[test]
+fn the_model_catches_a_store_that_ignores_namespaces() {
+    use handover_code::Context;
+    use handover_code::conformance::model::check_sequence;
+    use handover_code::record::{Record, Version};
+    use handover_code::store::{Key, Store, Swap};
+
+    /// Stores every booking under one context: the bug the shared-store issue found.
+    struct OneNamespace(MemoryStore);
+    fn flatten(key: Key<'_>) -> Key<'_> {
+        match key {
+            Key::Booking { id, .. } => Key::Booking {
+                context: Context::new("all").unwrap(),
+                id,
+            },
+            other => other,
+        }
+    }
+    impl Store for OneNamespace {
+        type Error = <MemoryStore as Store>::Error;
+        fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
+            self.0.load(flatten(key))
+        }
+        fn compare_and_swap(
+            &self,
+            key: Key<'_>,
+            expected: Option<Version>,
+            record: &Record,
+            new: Version,
+        ) -> Result<Swap, Self::Error> {
+            self.0.compare_and_swap(flatten(key), expected, record, new)
+        }
+    }
+    let ops = [
+        Op::Issue {
+            service: 0,
+            booking: 2,
+            ttl: 100,
+        },
+        Op::Issue {
+            service: 1,
+            booking: 2,
+            ttl: 100,
+        },
+    ];
+    let failure = check_sequence(OneNamespace(MemoryStore::new()), &ops).unwrap_err();
     assert!(failure.detail.contains("stored"), "{failure}");
 }

@@ -262,10 +262,7 @@ fn several_processes_on_one_database_keep_every_limit() {
     let shared: Vec<String> = guessers.into_iter().flat_map(answers).collect();
     let sprayed: Vec<String> = sprayers.into_iter().flat_map(answers).collect();
     let stored = rt
-        .block_on(AsyncStore::load(
-            &store,
-            Key::Booking(BookingId::new("shared").unwrap()),
-        ))
+        .block_on(AsyncStore::load(&store, fixtures::booking_key("shared")))
         .unwrap();
     check_processes(&shared, &sprayed, stored);
 }
@@ -301,7 +298,7 @@ async fn check_written(
     answers: &[Result<Outcome, Error<PostgresError>>],
 ) {
     for ((id, _), answer) in codes.iter().zip(answers) {
-        let stored = AsyncStore::load(store, Key::Booking(BookingId::new(id).unwrap()))
+        let stored = AsyncStore::load(store, fixtures::booking_key(id))
             .await
             .unwrap();
         let Some((Record::Booking(b), _)) = stored else {
@@ -398,7 +395,7 @@ fn a_server_restart_gives_errors_then_the_store_recovers() {
         // The pool's old connections are dead; the first calls may still fail while it
         // replaces them, then everything succeeds.
         for _ in 0..50 {
-            if AsyncStore::load(&store, Key::Booking(BookingId::new("restart-0").unwrap()))
+            if AsyncStore::load(&store, fixtures::booking_key("restart-0"))
                 .await
                 .is_ok()
             {

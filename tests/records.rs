@@ -1,8 +1,30 @@
 //! The record encoding: every record round-trips, and no byte string makes decoding panic.
 
-use handover_code::record::{Booking, DecodeError, Record, State, Verifier};
+use handover_code::record::{
+    Booking, DecodeError, Earlier, IdBuf, Last, Limits, Record, State, Verifier,
+};
 use handover_code::{Digits, KeyId, Timestamp};
 use proptest::prelude::*;
+
+fn id() -> impl Strategy<Value = Option<IdBuf>> {
+    proptest::option::of(proptest::collection::vec(any::<u8>(), 1..=64))
+        .prop_map(|bytes| bytes.and_then(|b| IdBuf::new(&b)))
+}
+
+fn last() -> impl Strategy<Value = Option<Last>> {
+    let answer = prop_oneof![
+        Just(Earlier::Accepted),
+        any::<u8>().prop_map(|attempts_left| Earlier::Rejected { attempts_left }),
+    ];
+    proptest::option::of((any::<u64>(), id(), id(), answer).prop_map(
+        |(at, verifier, request, answer)| Last {
+            at: Timestamp(at),
+            verifier,
+            request,
+            answer,
+        },
+    ))
+}
 
 fn record() -> impl Strategy<Value = Record> {
     let state = prop_oneof![
@@ -12,18 +34,37 @@ fn record() -> impl Strategy<Value = Record> {
         Just(State::Revoked)
     ];
     let digits = prop_oneof![Just(Digits::Four), Just(Digits::Five), Just(Digits::Six)];
+    let limits = (1..=u8::MAX, any::<u16>(), 1..=u8::MAX, 1..=u32::MAX).prop_map(
+        |(attempts, lifetime_cap, sends, send_window_secs)| Limits {
+            attempts,
+            lifetime_cap,
+            sends,
+            send_window_secs,
+        },
+    );
     let booking = (
-        any::<u32>(),
-        any::<u32>(),
-        digits,
-        any::<u8>(),
-        any::<u16>(),
-        state,
-        any::<u64>(),
-        any::<u64>(),
+        (
+            any::<u32>(),
+            any::<u32>(),
+            digits,
+            any::<u8>(),
+            any::<u16>(),
+            state,
+        ),
+        (
+            any::<u64>(),
+            any::<u64>(),
+            limits,
+            any::<u8>(),
+            any::<u64>(),
+            last(),
+        ),
     )
         .prop_map(
-            |(key, generation, digits, failures, lifetime_failures, state, issued, expires)| {
+            |(
+                (key, generation, digits, failures, lifetime_failures, state),
+                (issued, expires, limits, sends, send_start, last),
+            )| {
                 Record::Booking(Booking {
                     key_id: KeyId(key),
                     generation,
@@ -33,16 +74,44 @@ fn record() -> impl Strategy<Value = Record> {
                     state,
                     issued_at: Timestamp(issued),
                     expires_at: Timestamp(expires),
+                    limits,
+                    sends,
+                    send_window_start: Timestamp(send_start),
+                    last,
                 })
             },
         );
-    let verifier = (any::<u64>(), any::<u32>()).prop_map(|(start, failures)| {
-        Record::Verifier(Verifier {
-            window_start: Timestamp(start),
-            failures,
-        })
-    });
+    let verifier = (
+        any::<u64>(),
+        1..=u64::MAX,
+        1..=u32::MAX,
+        any::<u32>(),
+        any::<[[u8; 16]; Verifier::CHARGED]>(),
+    )
+        .prop_map(|(start, window_secs, limit, failures, charged)| {
+            Record::Verifier(Verifier {
+                window_start: Timestamp(start),
+                window_secs,
+                limit,
+                failures,
+                charged,
+            })
+        });
     prop_oneof![booking, verifier]
+}
+
+/// The encoded length of a record.
+fn length(record: &Record) -> usize {
+    match record {
+        Record::Verifier(_) => Record::VERIFIER_LEN,
+        Record::Booking(b) => match &b.last {
+            None => Record::BOOKING_MIN_LEN,
+            Some(l) => {
+                let id = |i: &Option<IdBuf>| i.as_ref().map_or(0, |i| i.as_bytes().len());
+                Record::BOOKING_MIN_LEN + 10 + 2 + id(&l.verifier) + id(&l.request)
+            }
+        },
+    }
 }
 
 proptest! {
@@ -50,8 +119,8 @@ proptest! {
     fn every_record_round_trips(record in record()) {
         let mut buf = [0u8; Record::MAX_LEN];
         let len = record.encode(&mut buf);
-        let want = if matches!(record, Record::Booking(_)) { Record::BOOKING_LEN } else { Record::VERIFIER_LEN };
-        prop_assert_eq!(len, want);
+        prop_assert_eq!(len, length(&record));
+        prop_assert!(len <= Record::MAX_LEN);
         prop_assert_eq!(Record::decode(&buf[..len]), Ok(record));
         // One byte short or one byte long is an error.
         prop_assert_eq!(Record::decode(&buf[..len - 1]), Err(DecodeError::Length));
@@ -61,12 +130,12 @@ proptest! {
     }
 
     #[test]
-    fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+    fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
         let _ = Record::decode(&bytes);
     }
 
     #[test]
-    fn decoding_near_valid_bytes_never_panics(record in record(), at in 0usize..31, byte in any::<u8>()) {
+    fn decoding_near_valid_bytes_never_panics(record in record(), at in 0usize..200, byte in any::<u8>()) {
         let mut buf = [0u8; Record::MAX_LEN];
         let len = record.encode(&mut buf);
         buf[at % len] = byte;
@@ -81,15 +150,28 @@ proptest! {
 #[test]
 fn bad_fields_are_named() {
     let mut buf = [0u8; Record::MAX_LEN];
-    let len = Record::Verifier(Verifier {
+    let verifier = Verifier {
         window_start: Timestamp(1),
+        window_secs: 60,
+        limit: 5,
         failures: 2,
-    })
-    .encode(&mut buf);
+        charged: Default::default(),
+    };
+    let len = Record::Verifier(verifier).encode(&mut buf);
     buf[0] = 9;
     assert_eq!(Record::decode(&buf[..len]), Err(DecodeError::Format));
     buf[0] = Record::FORMAT;
     buf[1] = 7;
     assert_eq!(Record::decode(&buf[..len]), Err(DecodeError::Field));
     assert_eq!(Record::decode(&[]), Err(DecodeError::Length));
+    // A window of 0 seconds or a limit of 0 is no budget a record can have.
+    buf[1] = 2;
+    buf[10..18].fill(0);
+    assert_eq!(Record::decode(&buf[..len]), Err(DecodeError::Field));
+    let len = Record::Verifier(Verifier {
+        limit: 0,
+        ..verifier
+    })
+    .encode(&mut buf);
+    assert_eq!(Record::decode(&buf[..len]), Err(DecodeError::Field));
 }

@@ -2,13 +2,21 @@
 //! compared step by step with a plain model of the rules.
 //!
 //! The model is written apart from the crate's own decision code, as simply as the rules can
-//! be said: it knows four bookings and two verifiers, 4-digit codes, 3 attempts per
-//! generation, a lifetime cap of 5 and a budget of 4 wrong codes per verifier per 100-second
-//! window. Each [`Op`] runs on the crate and on the model; their answers must agree, and the
-//! store must then hold exactly the model's records. [`Op::Arm`] makes the next store call
-//! fail or conflict: an operation that then answers an error must leave only states the
-//! model allows (counts never go down, never past their limits), and nothing is ever
-//! accepted but the right code.
+//! be said. Three services share the store: service 0 and service 1 hand over different
+//! things (contexts `model/a` and `model/b`) under different policies and budgets, and each
+//! is checked against its own model, which never sees the other's, so any cross-talk between
+//! contexts fails the check. Service 2 works on service 0's context under a looser policy,
+//! so its model applies the limits the records were written with, not its own. Each
+//! context knows four bookings, two verifiers and four request ids.
+//!
+//! Each [`Op`] runs on the crate and on the model; their answers must agree, and the store
+//! must then hold exactly the model's records. [`Op::Arm`] makes a store call fail, conflict,
+//! or cut the operation off after a write has landed (as a dropped future or a timeout
+//! would): an operation a fault reached must leave only states the model allows (counts
+//! never go down, never past their limits), and nothing is ever accepted but the right code.
+//! The order of a verification's store calls is checked too: a budgeted verification reads
+//! the verifier first, a suspended one reads nothing else, and a wrong code's failure is
+//! written only after the verifier was charged for it.
 //!
 //! The crate's proptest state machine and its `verify_sequence` fuzz target both run this;
 //! with feature `arbitrary`, [`Op`] is `Arbitrary`, so a host's own fuzz harness can drive
@@ -19,32 +27,35 @@
 //! use handover_code::MemoryStore;
 //!
 //! let ops = [
-//!     Op::Issue { booking: 0, ttl: 300 },
-//!     Op::Verify { booking: 0, guess: Guess::Wrong(7), verifier: Some(1) },
-//!     Op::Verify { booking: 0, guess: Guess::Right, verifier: None },
-//!     Op::Verify { booking: 0, guess: Guess::Right, verifier: None },
+//!     Op::Issue { service: 0, booking: 0, ttl: 300 },
+//!     Op::Issue { service: 1, booking: 0, ttl: 300 },
+//!     Op::Verify { service: 0, booking: 0, guess: Guess::Wrong(7), verifier: Some(1), request: None },
+//!     Op::Verify { service: 1, booking: 0, guess: Guess::Right, verifier: None, request: Some(2) },
+//!     Op::Verify { service: 1, booking: 0, guess: Guess::Right, verifier: None, request: Some(2) },
 //! ];
 //! check_sequence(MemoryStore::new(), &ops).unwrap();
 //! ```
 
-use core::cell::Cell;
+use core::cell::{Cell, RefCell};
 use std::borrow::ToOwned;
 use std::collections::HashMap;
 use std::format;
-use std::string::String;
+use std::string::{String, ToString};
+use std::vec::Vec;
 
 use super::Failure;
 use crate::code::{Code, Digits};
-use crate::decide::Outcome;
+use crate::decide::{Outcome, charge_tag};
 use crate::derive::{BookingId, Context, derive};
 use crate::error::Error;
+use crate::ids::{IdBuf, RequestId};
 use crate::keyring::{KeyId, Keyring};
 use crate::policy::Policy;
-use crate::record::{Booking, Record, State, Version};
+use crate::record::{Booking, Earlier, Record, State, Tag, Verifier, Version};
 use crate::secret::Secret;
-use crate::store::{Key, Store, Swap, VerifierId};
+use crate::service::Service;
+use crate::store::{Key, Prune, Store, Swap, VerifierId};
 use crate::time::Timestamp;
-use crate::verify::Service;
 
 /// What a verification types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,13 +65,13 @@ pub enum Guess {
     Right,
     /// A code other than the right one, chosen by the number.
     Wrong(u16),
-    /// The previous generation's code.
+    /// The code of the generation number below the current one.
     Old,
     /// Input that is not a code.
     Malformed,
 }
 
-/// A store fault, armed for the next store call of its kind.
+/// A store fault, armed for the next operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Fault {
@@ -70,14 +81,26 @@ pub enum Fault {
     SwapError,
     /// The next `compare_and_swap` answers a conflict without writing.
     SpuriousConflict,
+    /// The operation is cut off at its store call number `at` (from 0, modulo 5): that call
+    /// fails, after writing if it is a compare-and-swap and `lands` is set. This is what a
+    /// dropped future or a timeout after the commit leaves behind.
+    Cut {
+        /// Which store call of the operation.
+        at: u8,
+        /// Whether a compare-and-swap there lands before it fails.
+        lands: bool,
+    },
 }
 
-/// One step. Booking and verifier numbers are taken modulo [`BOOKINGS`] and [`VERIFIERS`].
+/// One step. Service, booking, verifier and request numbers are taken modulo [`SERVICES`],
+/// [`BOOKINGS`], [`VERIFIERS`] and [`REQUESTS`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum Op {
     /// Issue, valid for `ttl` seconds from now.
     Issue {
+        /// Which service.
+        service: u8,
         /// Which booking.
         booking: u8,
         /// Seconds of validity (0 is refused).
@@ -85,11 +108,15 @@ pub enum Op {
     },
     /// Resend.
     Resend {
+        /// Which service.
+        service: u8,
         /// Which booking.
         booking: u8,
     },
     /// Re-issue, valid for `ttl` seconds from now.
     Reissue {
+        /// Which service.
+        service: u8,
         /// Which booking.
         booking: u8,
         /// Seconds of validity (0 is refused).
@@ -97,44 +124,117 @@ pub enum Op {
     },
     /// Revoke.
     Revoke {
+        /// Which service.
+        service: u8,
         /// Which booking.
         booking: u8,
     },
-    /// Verify a guess, with or without a verifier.
+    /// Verify a guess, with or without a verifier and a request id.
     Verify {
+        /// Which service.
+        service: u8,
         /// Which booking.
         booking: u8,
         /// What is typed.
         guess: Guess,
         /// Which verifier, if any.
         verifier: Option<u8>,
+        /// Which request id, if any.
+        request: Option<u8>,
     },
     /// Move the clock, either way.
     Time {
         /// Seconds to add (negative: back).
         seconds: i16,
     },
-    /// Arm a fault for the next store call of its kind.
+    /// Prune every record whose [`Record::prune_at`] is before `age` seconds ago (only in
+    /// [`check_sequence_pruning`]; elsewhere it does nothing).
+    Prune {
+        /// How far before now the cut-off lies.
+        age: u16,
+    },
+    /// Arm a fault for the next operation.
     Arm(Fault),
 }
 
-/// Bookings the model knows.
+/// Services sharing the store.
+pub const SERVICES: u8 = 3;
+/// Bookings each context knows.
 pub const BOOKINGS: u8 = 4;
-/// Verifiers the model knows.
+/// Verifiers each context knows.
 pub const VERIFIERS: u8 = 2;
-const ATTEMPTS: u8 = 3;
-const CAP: u16 = 5;
-const BUDGET: u32 = 4;
-const WINDOW: u64 = 100;
-const CONTEXT: &str = "model";
+/// Request ids the model uses.
+pub const REQUESTS: u8 = 4;
 
-/// Runs `ops` on a fresh, empty `store` and on the model.
+/// One service's configuration: its context's index and its policy.
+struct Lane {
+    ns: usize,
+    context: &'static str,
+    digits: Digits,
+    attempts: u8,
+    cap: u16,
+    budget: (u32, u64),
+    sends: (u8, u32),
+}
+
+const LANES: [Lane; 3] = [
+    Lane {
+        ns: 0,
+        context: "model/a",
+        digits: Digits::Four,
+        attempts: 3,
+        cap: 5,
+        budget: (4, 100),
+        sends: (3, 60),
+    },
+    Lane {
+        ns: 1,
+        context: "model/b",
+        digits: Digits::Six,
+        attempts: 2,
+        cap: 4,
+        budget: (2, 50),
+        sends: (2, 120),
+    },
+    Lane {
+        ns: 0,
+        context: "model/a",
+        digits: Digits::Five,
+        attempts: 5,
+        cap: 15,
+        budget: (9, 300),
+        sends: (10, 60),
+    },
+];
+
+fn lane(service: u8) -> &'static Lane {
+    let i = usize::from(service.checked_rem(SERVICES).unwrap_or_default());
+    LANES.get(i).unwrap_or(&LANES[0])
+}
+
+/// Runs `ops` on a fresh, empty `store` and on the model. [`Op::Prune`] does nothing.
 ///
 /// # Errors
 ///
 /// The first disagreement, or a store error that was not injected, as a [`Failure`].
 pub fn check_sequence<S: Store>(store: S, ops: &[Op]) -> Result<(), Failure> {
-    let mut harness = Harness::new(store)?;
+    run(Harness::new(store, None)?, ops)
+}
+
+/// [`check_sequence`] for a store that can prune: [`Op::Prune`] prunes it and the model.
+///
+/// # Errors
+///
+/// As [`check_sequence`].
+pub fn check_sequence_pruning<S: Prune>(store: S, ops: &[Op]) -> Result<(), Failure> {
+    run(Harness::new(store, Some(prune_with::<S>))?, ops)
+}
+
+fn prune_with<S: Prune>(store: &S, before: Timestamp) -> Result<u64, String> {
+    store.prune(before).map_err(|e| e.to_string())
+}
+
+fn run<S: Store>(mut harness: Harness<S>, ops: &[Op]) -> Result<(), Failure> {
     for op in ops {
         harness.step(*op)?;
     }
@@ -158,19 +258,36 @@ enum FaultyError<E> {
     Inner(#[source] E),
 }
 
-/// The store under test, with one armed fault at a time.
+/// A store call, as the trace records it: `true` for a compare-and-swap, and the key kind.
+type Call = (bool, u8);
+
+/// The store under test, with one armed fault at a time and a trace of the calls.
 struct Faulty<S> {
     inner: S,
     armed: Cell<Option<Fault>>,
+    fired: Cell<bool>,
+    calls: RefCell<Vec<Call>>,
 }
 
 impl<S> Faulty<S> {
-    fn take(&self, fault: Fault) -> bool {
-        let hit = self.armed.get() == Some(fault);
+    /// Whether the armed fault hits this call (`swap`: a compare-and-swap).
+    fn hit(&self, swap: bool) -> Option<Fault> {
+        let index = self.calls.borrow().len();
+        let armed = self.armed.get()?;
+        let hit = match armed {
+            Fault::LoadError => !swap,
+            Fault::SwapError | Fault::SpuriousConflict => swap,
+            Fault::Cut { at, .. } => usize::from(at.checked_rem(5).unwrap_or_default()) == index,
+        };
         if hit {
             self.armed.set(None);
+            self.fired.set(true);
         }
-        hit
+        hit.then_some(armed)
+    }
+
+    fn record(&self, swap: bool, key: Key<'_>) {
+        self.calls.borrow_mut().push((swap, key.kind()));
     }
 }
 
@@ -178,7 +295,9 @@ impl<S: Store> Store for Faulty<S> {
     type Error = FaultyError<S::Error>;
 
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
-        if self.take(Fault::LoadError) {
+        let fault = self.hit(false);
+        self.record(false, key);
+        if fault.is_some() {
             return Err(FaultyError::Injected);
         }
         self.inner.load(key).map_err(FaultyError::Inner)
@@ -191,11 +310,18 @@ impl<S: Store> Store for Faulty<S> {
         record: &Record,
         new: Version,
     ) -> Result<Swap, Self::Error> {
-        if self.take(Fault::SwapError) {
-            return Err(FaultyError::Injected);
-        }
-        if self.take(Fault::SpuriousConflict) {
-            return Ok(Swap::Conflict);
+        let fault = self.hit(true);
+        self.record(true, key);
+        match fault {
+            None => {}
+            Some(Fault::SpuriousConflict) => return Ok(Swap::Conflict),
+            Some(Fault::Cut { lands: true, .. }) => {
+                self.inner
+                    .compare_and_swap(key, expected, record, new)
+                    .map_err(FaultyError::Inner)?;
+                return Err(FaultyError::Injected);
+            }
+            Some(_) => return Err(FaultyError::Injected),
         }
         self.inner
             .compare_and_swap(key, expected, record, new)
@@ -203,54 +329,76 @@ impl<S: Store> Store for Faulty<S> {
     }
 }
 
+/// The model's last verification of a booking: verifier, request, time and answer.
+type LastM = (Option<u8>, Option<u8>, u64, Earlier);
+
 /// The model's booking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Model {
     generation: u32,
+    digits: Digits,
     failures: u8,
     lifetime: u16,
     state: State,
     issued: u64,
     expires: u64,
+    attempts: u8,
+    cap: u16,
+    sends_allowed: u8,
+    send_secs: u32,
+    sends: u8,
+    send_start: u64,
+    last: Option<LastM>,
 }
 
-fn model_of(r: &Booking) -> Model {
-    Model {
-        generation: r.generation,
-        failures: r.failures,
-        lifetime: r.lifetime_failures,
-        state: r.state,
-        issued: r.issued_at.0,
-        expires: r.expires_at.0,
+/// The model's verifier: window start and length, limit, failures, and the (booking,
+/// request) pairs of the latest charges, newest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct VModel {
+    start: u64,
+    secs: u64,
+    limit: u32,
+    failures: u32,
+    ring: [Option<(u8, u8)>; Verifier::CHARGED],
+}
+
+/// What one context holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Space {
+    bookings: HashMap<u8, Model>,
+    verifiers: HashMap<u8, VModel>,
+}
+
+fn name(prefix: u8, n: u8, modulo: u8) -> [u8; 2] {
+    [prefix, n.checked_rem(modulo).unwrap_or_default()]
+}
+
+/// The number in a model id (`V1`, `R3`) kept in a record.
+fn number(id: Option<IdBuf>, prefix: u8) -> Result<Option<u8>, Failure> {
+    match id.as_ref().map(IdBuf::as_bytes) {
+        None => Ok(None),
+        Some([p, n]) if *p == prefix => Ok(Some(*n)),
+        Some(other) => Err(Failure {
+            check: "model",
+            detail: format!("a record names an id the model never used: {other:?}"),
+        }),
     }
 }
 
-fn booking_name(b: u8) -> [u8; 2] {
-    [b'B', b.checked_rem(BOOKINGS).unwrap_or_default()]
-}
-
-fn verifier_name(v: u8) -> [u8; 2] {
-    [b'V', v.checked_rem(VERIFIERS).unwrap_or_default()]
-}
-
 fn left(m: &Model) -> u8 {
-    let generation = ATTEMPTS.saturating_sub(m.failures);
-    let lifetime = CAP.saturating_sub(m.lifetime);
+    let generation = m.attempts.saturating_sub(m.failures);
+    let lifetime = m.cap.saturating_sub(m.lifetime);
     generation.min(u8::try_from(lifetime).unwrap_or(u8::MAX))
 }
 
-/// What the model answers without reading input; `None` if a comparison is due.
-fn closed(m: Option<&Model>, now: u64) -> Option<Answer> {
-    let Some(m) = m else {
-        return Some(Ok(Some(Outcome::UnknownBooking)));
-    };
+/// What the model answers a closed booking with; `None` if it is open.
+fn closed(m: &Model, now: u64) -> Option<Outcome> {
     match m.state {
-        State::Redeemed => Some(Ok(Some(Outcome::AlreadyRedeemed))),
-        State::Revoked => Some(Ok(Some(Outcome::Revoked))),
-        State::Locked => Some(Ok(Some(Outcome::Locked))),
-        State::Active if now >= m.expires => Some(Ok(Some(Outcome::Expired))),
-        State::Active if left(m) == 0 => Some(Ok(Some(Outcome::Locked))),
-        State::Active if now < m.issued => Some(Err("clock")),
+        State::Redeemed => Some(Outcome::AlreadyRedeemed),
+        State::Revoked => Some(Outcome::Revoked),
+        State::Locked => Some(Outcome::Locked),
+        State::Active if now >= m.expires => Some(Outcome::Expired),
+        State::Active if left(m) == 0 => Some(Outcome::Locked),
         State::Active => None,
     }
 }
@@ -266,6 +414,7 @@ fn error_name<S>(e: &Error<S>) -> &'static str {
         Error::UnknownBooking => "unknown booking",
         Error::Inactive(_) => "inactive",
         Error::Validity => "validity",
+        Error::SendLimit { .. } => "send limit",
         Error::Store(_) => "store",
         Error::Contention => "contention",
         _ => "other",
@@ -276,118 +425,149 @@ fn setup<T, E: core::fmt::Display>(r: Result<T, E>) -> Result<T, Failure> {
     r.map_err(super::setup_failure)
 }
 
+/// Counts a send in the model; `Err` with the retry time when the window's sends are used.
+fn send(m: &Model, now: u64) -> Result<Model, u64> {
+    let end = m.send_start.saturating_add(u64::from(m.send_secs));
+    let (start, sends) = if now >= end {
+        (now, 0)
+    } else {
+        (m.send_start, m.sends)
+    };
+    if sends >= m.sends_allowed {
+        return Err(end);
+    }
+    Ok(Model {
+        sends: sends.saturating_add(1),
+        send_start: start,
+        ..*m
+    })
+}
+
+type Pruner<S> = fn(&S, Timestamp) -> Result<u64, String>;
+
 struct Harness<S> {
     keys: Keyring,
     store: Faulty<S>,
+    prune: Option<Pruner<S>>,
     now: u64,
-    bookings: HashMap<u8, Model>,
-    verifiers: HashMap<u8, (u64, u32)>,
+    spaces: [Space; 2],
 }
 
 impl<S: Store> Harness<S> {
-    fn new(store: S) -> Result<Self, Failure> {
+    fn new(store: S, prune: Option<Pruner<S>>) -> Result<Self, Failure> {
         Ok(Self {
             keys: Keyring::new(KeyId(1), setup(Secret::from_bytes(&[0x6d; 32]))?),
             store: Faulty {
                 inner: store,
                 armed: Cell::new(None),
+                fired: Cell::new(false),
+                calls: RefCell::new(Vec::new()),
             },
+            prune,
             now: 1_000,
-            bookings: HashMap::new(),
-            verifiers: HashMap::new(),
+            spaces: [Space::default(), Space::default()],
         })
     }
 
-    fn service(&self) -> Result<Service<'_>, Failure> {
-        let policy = Policy::new(Digits::Four)
-            .with_attempts(ATTEMPTS)
-            .and_then(|p| p.with_lifetime_cap(CAP))
-            .and_then(|p| p.with_verifier_budget(BUDGET, WINDOW))
+    fn service(&self, lane: &Lane) -> Result<Service<'_>, Failure> {
+        let policy = Policy::new(lane.digits)
+            .with_attempts(lane.attempts)
+            .and_then(|p| p.with_lifetime_cap(lane.cap))
+            .and_then(|p| p.with_verifier_budget(lane.budget.0, lane.budget.1))
+            .and_then(|p| p.with_send_limit(lane.sends.0, lane.sends.1))
             .and_then(|p| p.with_max_retries(2));
         Ok(Service::new(
             &self.keys,
             setup(policy)?,
-            setup(Context::new(CONTEXT))?,
+            setup(Context::new(lane.context))?,
         ))
     }
 
-    fn code(&self, b: u8, generation: u32) -> Result<Code, Failure> {
-        let name = booking_name(b);
-        let (context, booking) = (setup(Context::new(CONTEXT))?, setup(BookingId::new(&name))?);
+    fn code(&self, lane: &Lane, b: u8, generation: u32, digits: Digits) -> Result<Code, Failure> {
+        let booking = name(b'B', b, BOOKINGS);
         Ok(derive(
             self.keys.current().1,
-            context,
-            booking,
+            setup(Context::new(lane.context))?,
+            setup(BookingId::new(&booking))?,
             generation,
-            Digits::Four,
+            digits,
         ))
     }
 
-    /// The stored booking and verifier records, as the model writes them.
-    #[allow(clippy::type_complexity)]
-    fn stored(&self) -> Result<(HashMap<u8, Model>, HashMap<u8, (u64, u32)>), Failure> {
-        let mut bookings = HashMap::new();
-        for b in 0..BOOKINGS {
-            let name = booking_name(b);
-            match setup(
-                self.store
-                    .inner
-                    .load(Key::Booking(setup(BookingId::new(&name))?)),
-            )? {
-                None => {}
-                Some((Record::Booking(r), _)) => {
-                    bookings.insert(b, model_of(&r));
+    fn space(&mut self, lane: &Lane) -> &mut Space {
+        let [a, b] = &mut self.spaces;
+        if lane.ns == 0 { a } else { b }
+    }
+
+    /// The stored records of both contexts, as the model writes them.
+    fn stored(&self) -> Result<[Space; 2], Failure> {
+        let mut spaces = [Space::default(), Space::default()];
+        for (ns, space) in spaces.iter_mut().enumerate() {
+            let lane = LANES.get(ns).unwrap_or(&LANES[0]);
+            let context = setup(Context::new(lane.context))?;
+            for b in 0..BOOKINGS {
+                let booking = name(b'B', b, BOOKINGS);
+                let key = Key::Booking {
+                    context,
+                    id: setup(BookingId::new(&booking))?,
+                };
+                match setup(self.store.inner.load(key))? {
+                    None => {}
+                    Some((Record::Booking(r), _)) => {
+                        space.bookings.insert(b, model_of(&r)?);
+                    }
+                    Some(other) => ensure!(false, "a verifier record under booking {b}: {other:?}"),
                 }
-                Some(other) => ensure!(false, "a verifier record under booking {b}: {other:?}"),
+            }
+            for v in 0..VERIFIERS {
+                let verifier = name(b'V', v, VERIFIERS);
+                let key = Key::Verifier {
+                    scope: context,
+                    id: setup(VerifierId::new(&verifier))?,
+                };
+                match setup(self.store.inner.load(key))? {
+                    None => {}
+                    Some((Record::Verifier(r), _)) => {
+                        space.verifiers.insert(v, vmodel_of(context, &r)?);
+                    }
+                    Some(other) => ensure!(false, "a booking record under verifier {v}: {other:?}"),
+                }
             }
         }
-        let mut verifiers = HashMap::new();
-        for v in 0..VERIFIERS {
-            let name = verifier_name(v);
-            match setup(
-                self.store
-                    .inner
-                    .load(Key::Verifier(setup(VerifierId::new(&name))?)),
-            )? {
-                None => {}
-                Some((Record::Verifier(r), _)) => {
-                    verifiers.insert(v, (r.window_start.0, r.failures));
-                }
-                Some(other) => ensure!(false, "a booking record under verifier {v}: {other:?}"),
-            }
-        }
-        Ok((bookings, verifiers))
+        Ok(spaces)
     }
 
     /// After a fault: takes the model from the store, checking that what landed is a state
-    /// the model allows: counts never go down, never past limits, nothing appears.
+    /// the model allows: counts never go down, never past limits.
     fn resync(&mut self) -> Result<(), Failure> {
-        let (bookings, verifiers) = self.stored()?;
-        for (b, now) in &bookings {
-            if let Some(before) = self.bookings.get(b) {
+        let stored = self.stored()?;
+        for (space, before) in stored.iter().zip(&self.spaces) {
+            for (b, now) in &space.bookings {
+                if let Some(before) = before.bookings.get(b) {
+                    ensure!(
+                        now.lifetime >= before.lifetime,
+                        "booking {b}: lifetime count went down"
+                    );
+                    ensure!(
+                        now.generation >= before.generation,
+                        "booking {b}: generation went down"
+                    );
+                }
                 ensure!(
-                    now.lifetime >= before.lifetime,
-                    "booking {b}: lifetime count went down"
-                );
-                ensure!(
-                    now.generation >= before.generation,
-                    "booking {b}: generation went down"
+                    now.lifetime <= now.cap && now.failures <= now.attempts,
+                    "booking {b}: count past its limit: {now:?}"
                 );
             }
-            ensure!(
-                now.lifetime <= CAP && now.failures <= ATTEMPTS,
-                "booking {b}: count past its limit: {now:?}"
-            );
+            for (v, m) in &space.verifiers {
+                ensure!(m.failures <= m.limit, "verifier {v} past its budget: {m:?}");
+            }
         }
-        for (v, (_, failures)) in &verifiers {
-            ensure!(*failures <= BUDGET, "verifier {v} past its budget");
-        }
-        (self.bookings, self.verifiers) = (bookings, verifiers);
+        self.spaces = stored;
         Ok(())
     }
 
     fn step(&mut self, op: Op) -> Result<(), Failure> {
-        let faulted = match op {
+        match op {
             Op::Arm(fault) => {
                 self.store.armed.set(Some(fault));
                 return Ok(());
@@ -396,18 +576,47 @@ impl<S: Store> Harness<S> {
                 self.now = self.now.saturating_add_signed(i64::from(seconds));
                 return Ok(());
             }
-            _ => self.store.armed.get().is_some(),
-        };
-        let before = (self.bookings.clone(), self.verifiers.clone());
+            _ => {}
+        }
+        self.store.fired.set(false);
+        self.store.calls.borrow_mut().clear();
+        let before = self.spaces.clone();
         let (real, expected) = self.apply(op)?;
         self.store.armed.set(None);
-        if let Err("store" | "contention") = real {
-            ensure!(faulted, "{op:?}: a store fault with none injected");
+        if let Ok(Some(outcome)) = real
+            && outcome.is_accepted()
+        {
+            {
+                ensure!(
+                    matches!(
+                        op,
+                        Op::Verify {
+                            guess: Guess::Right,
+                            ..
+                        }
+                    ),
+                    "{op:?} accepted"
+                );
+            }
+        }
+        if self.store.fired.get() {
+            if let Err("store" | "contention") = real {
+            } else {
+                ensure!(
+                    real == expected,
+                    "{op:?} at {} under a fault: crate {real:?}, model {expected:?}",
+                    self.now
+                );
+            }
             // The model ran ahead on the assumption that the crate would succeed; take it
             // back, then judge what landed against where it was.
-            (self.bookings, self.verifiers) = before;
+            self.spaces = before;
             return self.resync();
         }
+        ensure!(
+            !matches!(real, Err("store" | "contention")),
+            "{op:?}: a store fault with none injected: {real:?}"
+        );
         ensure!(
             real == expected,
             "{op:?} at {}: crate {real:?}, model {expected:?}",
@@ -415,230 +624,433 @@ impl<S: Store> Harness<S> {
         );
         let stored = self.stored()?;
         ensure!(
-            stored.0 == self.bookings,
+            stored == self.spaces,
             "after {op:?}: stored {:?}, model {:?}",
-            stored.0,
-            self.bookings
+            stored,
+            self.spaces
         );
-        ensure!(
-            stored.1 == self.verifiers,
-            "after {op:?}: stored {:?}, model {:?}",
-            stored.1,
-            self.verifiers
-        );
-        if real == Ok(Some(Outcome::Accepted)) {
-            ensure!(
-                matches!(
-                    op,
-                    Op::Verify {
-                        guess: Guess::Right,
-                        ..
-                    }
-                ),
-                "{op:?} accepted"
-            );
-        }
         Ok(())
     }
 
     /// Runs `op` on the crate and on the model; answers (crate, model).
     fn apply(&mut self, op: Op) -> Result<(Answer, Answer), Failure> {
-        let service = self.service()?;
-        let now = Timestamp(self.now);
-        let key = match op {
-            Op::Issue { booking, .. }
-            | Op::Resend { booking }
-            | Op::Reissue { booking, .. }
-            | Op::Revoke { booking } => booking.checked_rem(BOOKINGS).unwrap_or_default(),
+        let now = self.now;
+        let (service, b) = match op {
+            Op::Issue {
+                service, booking, ..
+            }
+            | Op::Resend { service, booking }
+            | Op::Reissue {
+                service, booking, ..
+            }
+            | Op::Revoke { service, booking } => {
+                (service, booking.checked_rem(BOOKINGS).unwrap_or_default())
+            }
             Op::Verify {
+                service,
                 booking,
                 guess,
                 verifier,
-            } => return self.verify(booking, guess, verifier),
+                request,
+            } => return self.verify(service, booking, guess, verifier, request),
+            Op::Prune { age } => return self.prune(age),
             Op::Time { .. } | Op::Arm(_) => return Ok((Ok(None), Ok(None))),
         };
-        let name = booking_name(key);
-        let id = setup(BookingId::new(&name))?;
-        let model = self.bookings.get(&key).copied();
-        let answers = match op {
+        let lane = lane(service);
+        let booking = name(b'B', b, BOOKINGS);
+        let id = setup(BookingId::new(&booking))?;
+        let model = self.space(lane).bookings.get(&b).copied();
+        let svc = self.service(lane)?;
+        let at = Timestamp(now);
+        let (real, expected, next): (Result<Option<Code>, _>, Answer, Option<Model>) = match op {
             Op::Issue { ttl, .. } => {
-                let until = self.now.saturating_add(u64::from(ttl));
-                let real = service.issue(&self.store, id, Timestamp(until), now);
-                let expected = match model {
-                    Some(_) => Err("already issued"),
-                    None if ttl == 0 => Err("validity"),
-                    None => Ok(None),
+                let until = now.saturating_add(u64::from(ttl));
+                let real = svc.issue(&self.store, id, Timestamp(until), at).map(Some);
+                let fresh = Model {
+                    generation: u32::try_from(now).unwrap_or(u32::MAX),
+                    digits: lane.digits,
+                    failures: 0,
+                    lifetime: 0,
+                    state: State::Active,
+                    issued: now,
+                    expires: until,
+                    attempts: lane.attempts,
+                    cap: lane.cap,
+                    sends_allowed: lane.sends.0,
+                    send_secs: lane.sends.1,
+                    sends: 1,
+                    send_start: now,
+                    last: None,
                 };
-                if let Ok(code) = &real {
-                    ensure!(*code == self.code(key, 0)?, "issue gave another code");
-                    let m = Model {
-                        generation: 0,
-                        failures: 0,
-                        lifetime: 0,
-                        state: State::Active,
-                        issued: self.now,
-                        expires: until,
-                    };
-                    self.bookings.insert(key, m);
+                match model {
+                    Some(_) => (real, Err("already issued"), None),
+                    None if ttl == 0 => (real, Err("validity"), None),
+                    None => (real, Ok(None), Some(fresh)),
                 }
-                (real.map(|_| None).map_err(|e| error_name(&e)), expected)
             }
             Op::Resend { .. } => {
-                let real = service.resend(&self.store, id, now);
-                let expected = match (model, closed(model.as_ref(), self.now)) {
-                    (None, _) => Err("unknown booking"),
-                    (Some(_), None | Some(Err(_))) => Ok(None),
-                    (Some(_), Some(_)) => Err("inactive"),
-                };
-                if let (Ok(code), Some(m)) = (&real, model) {
-                    ensure!(
-                        *code == self.code(key, m.generation)?,
-                        "resend gave another code"
-                    );
+                let real = svc.resend(&self.store, id, at).map(Some);
+                match model {
+                    None => (real, Err("unknown booking"), None),
+                    Some(m) if closed(&m, now).is_some() => (real, Err("inactive"), None),
+                    Some(m) if now < m.issued => (real, Err("clock"), None),
+                    Some(m) => match send(&m, now) {
+                        Err(_) => (real, Err("send limit"), None),
+                        Ok(next) => (real, Ok(None), Some(next)),
+                    },
                 }
-                (real.map(|_| None).map_err(|e| error_name(&e)), expected)
             }
             Op::Reissue { ttl, .. } => {
-                let until = self.now.saturating_add(u64::from(ttl));
-                let real = service.reissue(&self.store, id, Timestamp(until), now);
-                let expected = match model {
-                    None => Err("unknown booking"),
+                let until = now.saturating_add(u64::from(ttl));
+                let real = svc.reissue(&self.store, id, Timestamp(until), at).map(Some);
+                match model {
+                    None => (real, Err("unknown booking"), None),
                     Some(m)
                         if matches!(m.state, State::Redeemed | State::Revoked)
-                            || m.lifetime >= CAP =>
+                            || m.lifetime >= m.cap =>
                     {
-                        Err("inactive")
+                        (real, Err("inactive"), None)
                     }
-                    Some(_) if ttl == 0 => Err("validity"),
-                    Some(_) => Ok(None),
-                };
-                if let (Ok(_), Some(m)) = (&real, model) {
-                    let generation = m.generation.saturating_add(1);
-                    let next = Model {
-                        generation,
-                        failures: 0,
-                        state: State::Active,
-                        issued: self.now,
-                        expires: until,
-                        ..m
-                    };
-                    self.bookings.insert(key, next);
+                    Some(m) if now < m.issued => (real, Err("clock"), None),
+                    Some(m) => match send(&m, now) {
+                        Err(_) => (real, Err("send limit"), None),
+                        Ok(_) if ttl == 0 => (real, Err("validity"), None),
+                        Ok(sent) => {
+                            let stamp = u32::try_from(now).unwrap_or(u32::MAX);
+                            let next = Model {
+                                generation: m.generation.saturating_add(1).max(stamp),
+                                failures: 0,
+                                state: State::Active,
+                                issued: now,
+                                expires: until,
+                                ..sent
+                            };
+                            (real, Ok(None), Some(next))
+                        }
+                    },
                 }
-                (real.map(|_| None).map_err(|e| error_name(&e)), expected)
             }
             Op::Revoke { .. } => {
-                let real = service.revoke(&self.store, id);
-                let expected = match model {
-                    None => Err("unknown booking"),
-                    Some(m) if m.state == State::Redeemed => Err("inactive"),
+                let real = svc.revoke(&self.store, id).map(|()| None);
+                match model {
+                    None => (real, Err("unknown booking"), None),
+                    Some(m) if m.state == State::Redeemed => (real, Err("inactive"), None),
                     Some(m) => {
-                        if real.is_ok() {
-                            self.bookings.insert(
-                                key,
-                                Model {
-                                    state: State::Revoked,
-                                    ..m
-                                },
-                            );
-                        }
-                        Ok(None)
+                        let next = Model {
+                            state: State::Revoked,
+                            ..m
+                        };
+                        (real, Ok(None), Some(next))
                     }
-                };
-                (real.map(|()| None).map_err(|e| error_name(&e)), expected)
+                }
             }
-            Op::Verify { .. } | Op::Time { .. } | Op::Arm(_) => (Ok(None), Ok(None)),
+            _ => return Ok((Ok(None), Ok(None))),
         };
-        Ok(answers)
+        if let (Ok(Some(code)), Some(next)) = (&real, next) {
+            let want = self.code(lane, b, next.generation, next.digits)?;
+            ensure!(*code == want, "{op:?} gave another code");
+        }
+        if let (Ok(_), Some(next)) = (&real, next) {
+            self.space(lane).bookings.insert(b, next);
+        }
+        Ok((real.map(|_| None).map_err(|e| error_name(&e)), expected))
+    }
+
+    fn prune(&mut self, age: u16) -> Result<(Answer, Answer), Failure> {
+        let Some(prune) = self.prune else {
+            return Ok((Ok(None), Ok(None)));
+        };
+        let before = self.now.saturating_sub(u64::from(age));
+        let real = prune(&self.store.inner, Timestamp(before));
+        let mut removed = 0u64;
+        for space in &mut self.spaces {
+            let bookings = space.bookings.len();
+            space
+                .bookings
+                .retain(|_, m| m.expires.max(u64::from(m.generation)) >= before);
+            let verifiers = space.verifiers.len();
+            space
+                .verifiers
+                .retain(|_, v| v.start.saturating_add(v.secs) >= before);
+            let gone = bookings.saturating_sub(space.bookings.len())
+                + verifiers.saturating_sub(space.verifiers.len());
+            removed = removed.saturating_add(u64::try_from(gone).unwrap_or(u64::MAX));
+        }
+        let real = setup(real)?;
+        ensure!(
+            real == removed,
+            "prune before {before} removed {real}, the model {removed}"
+        );
+        Ok((Ok(None), Ok(None)))
     }
 
     fn verify(
         &mut self,
+        service: u8,
         booking: u8,
         guess: Guess,
         verifier: Option<u8>,
+        request: Option<u8>,
     ) -> Result<(Answer, Answer), Failure> {
-        let key = booking.checked_rem(BOOKINGS).unwrap_or_default();
-        let model = self.bookings.get(&key).copied();
-        let generation = model.map_or(0, |m| m.generation);
-        let right = self.code(key, generation)?;
+        let lane = lane(service);
+        let now = self.now;
+        let b = booking.checked_rem(BOOKINGS).unwrap_or_default();
+        let v = verifier.map(|v| v.checked_rem(VERIFIERS).unwrap_or_default());
+        let r = request.map(|r| r.checked_rem(REQUESTS).unwrap_or_default());
+        let model = self.space(lane).bookings.get(&b).copied();
+        let (generation, digits) = model.map_or((0, lane.digits), |m| (m.generation, m.digits));
+        let right = self.code(lane, b, generation, digits)?;
+        let width = usize::from(digits.count());
         let typed: String = match guess {
             Guess::Right => right.expose().to_owned(),
             Guess::Old => self
-                .code(key, generation.wrapping_sub(1))?
+                .code(lane, b, generation.wrapping_sub(1), digits)?
                 .expose()
                 .to_owned(),
             Guess::Wrong(k) => {
                 let value: u32 = setup(right.expose().parse::<u32>())?;
-                let other = value
-                    .saturating_add(1)
-                    .saturating_add(u32::from(k).checked_rem(9_999).unwrap_or_default());
-                format!("{:04}", other.checked_rem(10_000).unwrap_or_default())
+                let modulus = digits.modulus();
+                let step = u32::from(k)
+                    .checked_rem(modulus.saturating_sub(1))
+                    .unwrap_or_default();
+                let other = value.saturating_add(1).saturating_add(step);
+                format!("{:0width$}", other.checked_rem(modulus).unwrap_or_default())
             }
             Guess::Malformed => "12a4".to_owned(),
         };
         let is_right = typed == right.expose();
-        let name = booking_name(key);
-        let vname = verifier.map(verifier_name);
+        let bname = name(b'B', b, BOOKINGS);
+        let vname = v.map(|v| name(b'V', v, VERIFIERS));
+        let rname = r.map(|r| name(b'R', r, REQUESTS));
         let vid = match &vname {
             Some(n) => Some(setup(VerifierId::new(n))?),
             None => None,
         };
-        let service = self.service()?;
-        let real = service.verify(
-            &self.store,
-            setup(BookingId::new(&name))?,
-            &typed,
-            vid,
-            Timestamp(self.now),
-        );
+        let svc = self.service(lane)?;
+        let id = setup(BookingId::new(&bname))?;
+        let real = match &rname {
+            Some(n) => svc.verify_request(
+                &self.store,
+                id,
+                &typed,
+                vid,
+                setup(RequestId::new(n))?,
+                Timestamp(now),
+            ),
+            None => svc.verify(&self.store, id, &typed, vid, Timestamp(now)),
+        };
         let real = real.map(Some).map_err(|e| error_name(&e));
+        let expected = self.verify_model(lane, b, model, is_right, guess, v, r);
+        if !self.store.fired.get() {
+            self.check_order(v.is_some(), &expected)?;
+        }
+        Ok((real, expected))
+    }
 
-        // The model.
-        if let Some(answer) = closed(model.as_ref(), self.now) {
-            return Ok((real, answer));
+    /// The model's verification; updates the model and returns its answer.
+    #[allow(clippy::too_many_arguments)]
+    fn verify_model(
+        &mut self,
+        lane: &Lane,
+        b: u8,
+        model: Option<Model>,
+        is_right: bool,
+        guess: Guess,
+        v: Option<u8>,
+        r: Option<u8>,
+    ) -> Answer {
+        let now = self.now;
+        let space = self.space(lane);
+        // The verifier's record as it stands now, if it has a budget to check.
+        let mut vm = v.map(|v| {
+            let fresh = VModel {
+                start: now.saturating_sub(now.checked_rem(lane.budget.1).unwrap_or_default()),
+                secs: lane.budget.1,
+                limit: lane.budget.0,
+                failures: 0,
+                ring: [None; Verifier::CHARGED],
+            };
+            match space.verifiers.get(&v) {
+                Some(m) if now < m.start.saturating_add(m.secs) => (v, *m),
+                _ => (v, fresh),
+            }
+        });
+        let tag = r.map(|r| (b, r));
+        let held = matches!((&vm, tag), (Some((_, m)), Some(t)) if m.ring.contains(&Some(t)));
+        if let Some((_, m)) = &vm
+            && m.failures >= m.limit
+            && !held
+        {
+            let until = Timestamp(m.start.saturating_add(m.secs));
+            return Ok(Some(Outcome::VerifierSuspended { until }));
+        }
+        let refund = |space: &mut Space, vm: Option<(u8, VModel)>, answer: Answer| {
+            if let (true, Some((v, mut m)), Some(t)) = (held, vm, tag)
+                && m.failures > 0
+            {
+                m.failures = m.failures.saturating_sub(1);
+                if let Some(slot) = m.ring.iter_mut().find(|s| **s == Some(t)) {
+                    *slot = None;
+                }
+                space.verifiers.insert(v, m);
+            }
+            answer
+        };
+        let Some(mut m) = model else {
+            return refund(space, vm, Ok(Some(Outcome::UnknownBooking)));
+        };
+        if let (Some(rq), Some((lv, lr, _, earlier))) = (r, m.last)
+            && lr == Some(rq)
+            && lv == v
+        {
+            return match earlier {
+                Earlier::Rejected { .. } => Ok(Some(Outcome::Replayed(earlier))),
+                Earlier::Accepted if is_right => {
+                    refund(space, vm, Ok(Some(Outcome::Replayed(earlier))))
+                }
+                Earlier::Accepted => refund(space, vm, Ok(Some(Outcome::AlreadyRedeemed))),
+            };
+        }
+        if let Some(outcome) = closed(&m, now) {
+            return refund(space, vm, Ok(Some(outcome)));
+        }
+        if now < m.issued {
+            return refund(space, vm, Err("clock"));
         }
         if guess == Guess::Malformed {
-            return Ok((real, Err("malformed")));
+            return refund(space, vm, Err("malformed"));
         }
-        let Some(mut next) = model else {
-            return Ok((real, Ok(Some(Outcome::UnknownBooking))));
-        };
-        let mut reserved = None;
-        if let Some(v) = verifier.map(|v| v.checked_rem(VERIFIERS).unwrap_or_default()) {
-            let window = self
-                .now
-                .saturating_sub(self.now.checked_rem(WINDOW).unwrap_or_default());
-            let (start, failures) = match self.verifiers.get(&v) {
-                Some(&(start, failures)) if start >= window => (start, failures),
-                _ => (window, 0),
-            };
-            if failures >= BUDGET {
-                return Ok((real, Ok(Some(Outcome::VerifierSuspended))));
-            }
-            self.verifiers
-                .insert(v, (start, failures.saturating_add(1)));
-            reserved = Some((v, start));
+        if is_right {
+            m.state = State::Redeemed;
+            m.last = Some((v, r, now, Earlier::Accepted));
+            space.bookings.insert(b, m);
+            return refund(space, vm, Ok(Some(Outcome::Accepted)));
         }
-        let outcome = if is_right {
-            next.state = State::Redeemed;
-            Outcome::Accepted
-        } else {
-            next.failures = next.failures.saturating_add(1);
-            next.lifetime = next.lifetime.saturating_add(1);
-            if left(&next) == 0 {
-                next.state = State::Locked;
+        if let (Some((v, mut vmodel)), false) = (vm.take(), held) {
+            vmodel.failures = vmodel.failures.saturating_add(1);
+            if let Some(t) = tag {
+                vmodel.ring.rotate_right(1);
+                if let Some(first) = vmodel.ring.first_mut() {
+                    *first = Some(t);
+                }
             }
-            Outcome::Rejected {
-                attempts_left: left(&next),
-            }
-        };
-        self.bookings.insert(key, next);
-        let refund = reserved.filter(|_| !outcome.is_failure());
-        if let Some(entry) =
-            refund.and_then(|(v, start)| self.verifiers.get_mut(&v).filter(|e| e.0 == start))
-        {
-            entry.1 = entry.1.saturating_sub(1);
+            space.verifiers.insert(v, vmodel);
+        } else if let Some((v, vmodel)) = vm {
+            space.verifiers.insert(v, vmodel);
         }
-        Ok((real, Ok(Some(outcome))))
+        m.failures = m.failures.saturating_add(1);
+        m.lifetime = m.lifetime.saturating_add(1);
+        let attempts_left = left(&m);
+        if attempts_left == 0 {
+            m.state = State::Locked;
+        }
+        m.last = Some((v, r, now, Earlier::Rejected { attempts_left }));
+        space.bookings.insert(b, m);
+        Ok(Some(Outcome::Rejected { attempts_left }))
     }
+
+    /// The plan's order, as the store saw it: a budgeted verification reads the verifier
+    /// first; a suspended one reads nothing else; a counted wrong code was charged first.
+    fn check_order(&self, budgeted: bool, answer: &Answer) -> Result<(), Failure> {
+        const BOOKING: u8 = 1;
+        const VERIFIER: u8 = 2;
+        let calls = self.store.calls.borrow();
+        if !budgeted {
+            ensure!(
+                calls.iter().all(|(_, kind)| *kind == BOOKING),
+                "a verification without a verifier touched a verifier: {calls:?}"
+            );
+            return Ok(());
+        }
+        ensure!(
+            calls.first() == Some(&(false, VERIFIER)),
+            "a budgeted verification did not read the verifier first: {calls:?}"
+        );
+        if let Ok(Some(Outcome::VerifierSuspended { .. })) = answer {
+            ensure!(
+                calls.len() == 1,
+                "a suspended verifier's booking was looked at: {calls:?}"
+            );
+        }
+        if let Ok(Some(Outcome::Rejected { .. })) = answer {
+            let booking_write = calls.iter().position(|c| *c == (true, BOOKING));
+            let charge = calls.iter().position(|c| *c == (true, VERIFIER));
+            let charged_first = match (charge, booking_write) {
+                (Some(c), Some(w)) => c < w,
+                (None, Some(_)) => true, // a retry on a charge it already held
+                _ => false,
+            };
+            ensure!(
+                charged_first,
+                "a wrong code was counted before it was charged: {calls:?}"
+            );
+        }
+        Ok(())
+    }
+}
+
+fn model_of(r: &Booking) -> Result<Model, Failure> {
+    let last = match r.last {
+        None => None,
+        Some(l) => Some((
+            number(l.verifier, b'V')?,
+            number(l.request, b'R')?,
+            l.at.0,
+            l.answer,
+        )),
+    };
+    Ok(Model {
+        generation: r.generation,
+        digits: r.digits,
+        failures: r.failures,
+        lifetime: r.lifetime_failures,
+        state: r.state,
+        issued: r.issued_at.0,
+        expires: r.expires_at.0,
+        attempts: r.limits.attempts,
+        cap: r.limits.lifetime_cap,
+        sends_allowed: r.limits.sends,
+        send_secs: r.limits.send_window_secs,
+        sends: r.sends,
+        send_start: r.send_window_start.0,
+        last,
+    })
+}
+
+fn vmodel_of(context: Context<'_>, v: &Verifier) -> Result<VModel, Failure> {
+    let mut ring = [None; Verifier::CHARGED];
+    for (slot, tag) in ring.iter_mut().zip(&v.charged) {
+        if *tag == Tag::default() {
+            continue;
+        }
+        *slot = Some(pair_of(context, tag)?);
+    }
+    Ok(VModel {
+        start: v.window_start.0,
+        secs: v.window_secs,
+        limit: v.limit,
+        failures: v.failures,
+        ring,
+    })
+}
+
+/// The (booking, request) pair a charge tag was made for.
+fn pair_of(context: Context<'_>, tag: &Tag) -> Result<(u8, u8), Failure> {
+    for b in 0..BOOKINGS {
+        for r in 0..REQUESTS {
+            let (booking, request) = (name(b'B', b, BOOKINGS), name(b'R', r, REQUESTS));
+            let made = charge_tag(
+                context,
+                setup(BookingId::new(&booking))?,
+                setup(RequestId::new(&request))?,
+            );
+            if made == *tag {
+                return Ok((b, r));
+            }
+        }
+    }
+    Err(Failure {
+        check: "model",
+        detail: format!("a verifier remembers a charge the model never made: {tag:?}"),
+    })
 }

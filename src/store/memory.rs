@@ -46,6 +46,7 @@ impl Id {
 #[derive(Debug)]
 struct Entry {
     kind: u8,
+    namespace: Id,
     id: Id,
     record: Record,
     version: Version,
@@ -53,7 +54,9 @@ struct Entry {
 
 impl Entry {
     fn is(&self, key: Key<'_>) -> bool {
-        self.kind == key.kind() && self.id.as_slice() == key.id()
+        self.kind == key.kind()
+            && self.namespace.as_slice() == key.namespace()
+            && self.id.as_slice() == key.id()
     }
 }
 
@@ -190,6 +193,8 @@ impl MemoryStore {
     fn shard(&self, key: Key<'_>) -> Result<(u64, MutexGuard<'_, Shard>), Poisoned> {
         let mut h = self.hasher.build_hasher();
         h.write_u8(key.kind());
+        h.write_usize(key.namespace().len());
+        h.write(key.namespace());
         h.write(key.id());
         let hash = h.finish();
         // The shard comes from bits the map does not use for its buckets or tags.
@@ -230,6 +235,7 @@ fn swap_in(
 ) -> Swap {
     let new_entry = || Entry {
         kind: key.kind(),
+        namespace: Id::new(key.namespace()),
         id: Id::new(key.id()),
         record: *record,
         version: new,
@@ -315,11 +321,7 @@ impl Prune for MemoryStore {
             let old = core::mem::take(&mut *shard);
             for (hash, bucket) in old {
                 for entry in core::iter::once(bucket.first).chain(bucket.collided) {
-                    let keep = match entry.record {
-                        Record::Booking(b) => b.expires_at >= cut,
-                        Record::Verifier(v) => v.window_start >= cut,
-                    };
-                    if keep {
+                    if entry.record.prune_at() >= cut {
                         match shard.get_mut(&hash) {
                             Some(bucket) => bucket.collided.push(entry),
                             None => {
@@ -346,25 +348,42 @@ impl Prune for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::{Shard, load_from, swap_in};
-    use crate::BookingId;
     use crate::record::{Record, Verifier, Version};
     use crate::store::{Key, Swap, VerifierId};
     use crate::time::Timestamp;
+    use crate::{BookingId, Context};
 
     #[test]
     fn keys_whose_hashes_collide_stay_apart() {
         let mut shard = Shard::default();
-        let a = Key::Booking(BookingId::new("a").unwrap());
-        let b = Key::Booking(BookingId::new("b").unwrap());
-        let v = Key::Verifier(VerifierId::new("a").unwrap());
+        let (c, d) = (Context::new("c").unwrap(), Context::new("d").unwrap());
+        let a = Key::Booking {
+            context: c,
+            id: BookingId::new("a").unwrap(),
+        };
+        let b = Key::Booking {
+            context: c,
+            id: BookingId::new("b").unwrap(),
+        };
+        let v = Key::Verifier {
+            scope: c,
+            id: VerifierId::new("a").unwrap(),
+        };
+        let other = Key::Booking {
+            context: d,
+            id: BookingId::new("a").unwrap(),
+        };
         let record = |n| {
             Record::Verifier(Verifier {
                 window_start: Timestamp(0),
+                window_secs: 1,
+                limit: 1,
                 failures: n,
+                charged: Default::default(),
             })
         };
-        // Force all three keys onto one 64-bit hash.
-        for (i, key) in [a, b, v].into_iter().enumerate() {
+        // Force all four keys onto one 64-bit hash.
+        for (i, key) in [a, b, v, other].into_iter().enumerate() {
             let n = u32::try_from(i).unwrap();
             assert_eq!(
                 swap_in(&mut shard, 7, key, None, &record(n), Version(1)),

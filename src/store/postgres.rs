@@ -51,24 +51,26 @@ pub struct PostgresStore {
     pool: Pool,
 }
 
-const LOAD: &str = "SELECT record, version FROM handover_records WHERE kind = $1 AND id = $2";
-const INSERT: &str = "INSERT INTO handover_records (kind, id, version, record, prune_at)
-    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (kind, id) DO NOTHING";
-const UPDATE: &str = "UPDATE handover_records SET version = $3, record = $4, prune_at = $5
-    WHERE kind = $1 AND id = $2 AND version = $6";
+const LOAD: &str =
+    "SELECT record, version FROM handover_records WHERE kind = $1 AND namespace = $2 AND id = $3";
+const INSERT: &str = "INSERT INTO handover_records (kind, namespace, id, version, record, prune_at)
+    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, namespace, id) DO NOTHING";
+const UPDATE: &str = "UPDATE handover_records SET version = $4, record = $5, prune_at = $6
+    WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $7";
 const PRUNE: &str = "DELETE FROM handover_records WHERE prune_at < $1";
 
 impl PostgresStore {
-    /// The schema, as [`PostgresStore::create_schema`] runs it. Version 1 is recorded in
+    /// The schema, as [`PostgresStore::create_schema`] runs it. Version 2 is recorded in
     /// `handover_schema`.
     pub const SCHEMA: &'static str = "
 CREATE TABLE IF NOT EXISTS handover_records (
-    kind     smallint NOT NULL,
-    id       bytea    NOT NULL,
-    version  bigint   NOT NULL,
-    record   bytea    NOT NULL,
-    prune_at bigint   NOT NULL,
-    PRIMARY KEY (kind, id)
+    kind      smallint NOT NULL,
+    namespace bytea    NOT NULL,
+    id        bytea    NOT NULL,
+    version   bigint   NOT NULL,
+    record    bytea    NOT NULL,
+    prune_at  bigint   NOT NULL,
+    PRIMARY KEY (kind, namespace, id)
 );
 CREATE INDEX IF NOT EXISTS handover_records_prune ON handover_records (prune_at);
 CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
@@ -163,7 +165,10 @@ impl AsyncStore for PostgresStore {
         let client = self.pool.get().await?;
         let stmt = client.prepare_cached(LOAD).await?;
         let row = client
-            .query_opt(&stmt, &[&i16::from(key.kind()), &key.id()])
+            .query_opt(
+                &stmt,
+                &[&i16::from(key.kind()), &key.namespace(), &key.id()],
+            )
             .await?;
         let Some(row) = row else { return Ok(None) };
         let bytes: &[u8] = row.try_get(0)?;
@@ -181,7 +186,7 @@ impl AsyncStore for PostgresStore {
         let (buf, len) = sql::encode(record);
         let bytes = buf.get(..len).unwrap_or_default();
         let kind = i16::from(key.kind());
-        let id = key.id();
+        let (namespace, id) = (key.namespace(), key.id());
         let new_sql = sql::version_to_sql(new);
         let prune_at = sql::prune_at(record);
         let client = self.pool.get().await?;
@@ -189,15 +194,19 @@ impl AsyncStore for PostgresStore {
             None => {
                 let stmt = client.prepare_cached(INSERT).await?;
                 client
-                    .execute(&stmt, &[&kind, &id, &new_sql, &bytes, &prune_at])
+                    .execute(
+                        &stmt,
+                        &[&kind, &namespace, &id, &new_sql, &bytes, &prune_at],
+                    )
                     .await?
             }
             Some(v) => {
                 let stmt = client.prepare_cached(UPDATE).await?;
                 let expected = sql::version_to_sql(v);
-                client
-                    .execute(&stmt, &[&kind, &id, &new_sql, &bytes, &prune_at, &expected])
-                    .await?
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+                    &kind, &namespace, &id, &new_sql, &bytes, &prune_at, &expected,
+                ];
+                client.execute(&stmt, &params).await?
             }
         };
         Ok(if changed == 1 {

@@ -5,10 +5,11 @@
 //! | column | type | holds |
 //! |---|---|---|
 //! | `kind` | small integer | 1 booking, 2 verifier ([`Key::kind`]) |
+//! | `namespace` | bytes | the booking's context or the verifier's budget scope ([`Key::namespace`]) |
 //! | `id` | bytes | the booking or verifier id |
 //! | `version` | 64-bit integer | the record's [`Version`], bit for bit |
 //! | `record` | bytes | [`Record::encode`] |
-//! | `prune_at` | 64-bit integer | a booking's expiry or a verifier's window start, order-preserving |
+//! | `prune_at` | 64-bit integer | [`Record::prune_at`], order-preserving |
 //!
 //! SQL integers are signed; versions are stored with the same 64 bits reinterpreted (only
 //! compared for equality), times with the top bit flipped so that their order survives.
@@ -20,7 +21,9 @@ use crate::time::Timestamp;
 use crate::store::Key;
 
 /// The schema version these stores write. A store refuses a database with another.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+/// Version 2 added the `namespace` column to the primary key and the self-describing
+/// record format 2.
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// A version as the SQL integer that stores it.
 pub(crate) const fn version_to_sql(v: Version) -> i64 {
@@ -37,12 +40,9 @@ pub(crate) const fn time_to_sql(t: Timestamp) -> i64 {
     i64::from_be_bytes((t.0 ^ (1 << 63)).to_be_bytes())
 }
 
-/// When a record may be pruned: a booking's expiry, a verifier's window start.
-pub(crate) const fn prune_at(record: &Record) -> i64 {
-    time_to_sql(match record {
-        Record::Booking(b) => b.expires_at,
-        Record::Verifier(v) => v.window_start,
-    })
+/// When a record may be pruned ([`Record::prune_at`]), as SQL stores it.
+pub(crate) fn prune_at(record: &Record) -> i64 {
+    time_to_sql(record.prune_at())
 }
 
 /// A record's bytes for the `record` column.

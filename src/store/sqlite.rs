@@ -73,16 +73,17 @@ impl<T> From<PoisonError<T>> for SqliteError {
 /// # Ok(()) }
 /// ```
 ///
-/// The schema it creates (and records as version 1 in `handover_schema`):
+/// The schema it creates (and records as version 2 in `handover_schema`):
 ///
 /// ```sql
 /// CREATE TABLE IF NOT EXISTS handover_records (
-///     kind     INTEGER NOT NULL,
-///     id       BLOB    NOT NULL,
-///     version  INTEGER NOT NULL,
-///     record   BLOB    NOT NULL,
-///     prune_at INTEGER NOT NULL,
-///     PRIMARY KEY (kind, id)
+///     kind      INTEGER NOT NULL,
+///     namespace BLOB    NOT NULL,
+///     id        BLOB    NOT NULL,
+///     version   INTEGER NOT NULL,
+///     record    BLOB    NOT NULL,
+///     prune_at  INTEGER NOT NULL,
+///     PRIMARY KEY (kind, namespace, id)
 /// ) WITHOUT ROWID;
 /// CREATE INDEX IF NOT EXISTS handover_records_prune ON handover_records (prune_at);
 /// CREATE TABLE IF NOT EXISTS handover_schema (version INTEGER NOT NULL);
@@ -97,21 +98,23 @@ pub struct SqliteStore {
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS handover_records (
-    kind     INTEGER NOT NULL,
-    id       BLOB    NOT NULL,
-    version  INTEGER NOT NULL,
-    record   BLOB    NOT NULL,
-    prune_at INTEGER NOT NULL,
-    PRIMARY KEY (kind, id)
+    kind      INTEGER NOT NULL,
+    namespace BLOB    NOT NULL,
+    id        BLOB    NOT NULL,
+    version   INTEGER NOT NULL,
+    record    BLOB    NOT NULL,
+    prune_at  INTEGER NOT NULL,
+    PRIMARY KEY (kind, namespace, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS handover_records_prune ON handover_records (prune_at);
 CREATE TABLE IF NOT EXISTS handover_schema (version INTEGER NOT NULL);
 ";
-const LOAD: &str = "SELECT record, version FROM handover_records WHERE kind = ?1 AND id = ?2";
-const INSERT: &str = "INSERT INTO handover_records (kind, id, version, record, prune_at)
-    VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (kind, id) DO NOTHING";
-const UPDATE: &str = "UPDATE handover_records SET version = ?3, record = ?4, prune_at = ?5
-    WHERE kind = ?1 AND id = ?2 AND version = ?6";
+const LOAD: &str =
+    "SELECT record, version FROM handover_records WHERE kind = ?1 AND namespace = ?2 AND id = ?3";
+const INSERT: &str = "INSERT INTO handover_records (kind, namespace, id, version, record, prune_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (kind, namespace, id) DO NOTHING";
+const UPDATE: &str = "UPDATE handover_records SET version = ?4, record = ?5, prune_at = ?6
+    WHERE kind = ?1 AND namespace = ?2 AND id = ?3 AND version = ?7";
 const PRUNE: &str = "DELETE FROM handover_records WHERE prune_at < ?1";
 
 impl SqliteStore {
@@ -236,7 +239,7 @@ impl Store for SqliteStore {
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(LOAD)?;
             let row = stmt
-                .query_row(params![key.kind(), key.id()], |r| {
+                .query_row(params![key.kind(), key.namespace(), key.id()], |r| {
                     let bytes: Vec<u8> = r.get(0)?;
                     let version: i64 = r.get(1)?;
                     Ok((bytes, version))
@@ -262,6 +265,7 @@ impl Store for SqliteStore {
             Ok(match expected {
                 None => conn.prepare_cached(INSERT)?.execute(params![
                     key.kind(),
+                    key.namespace(),
                     key.id(),
                     new_sql,
                     bytes,
@@ -269,6 +273,7 @@ impl Store for SqliteStore {
                 ])?,
                 Some(v) => conn.prepare_cached(UPDATE)?.execute(params![
                     key.kind(),
+                    key.namespace(),
                     key.id(),
                     new_sql,
                     bytes,

@@ -25,6 +25,14 @@ pub fn service(keys: &Keyring) -> Service<'_> {
     Service::new(keys, policy, Context::new("cowin/dose").unwrap())
 }
 
+/// The key of a booking of [`service`]'s context.
+pub fn booking_key(id: &str) -> handover_code::Key<'_> {
+    handover_code::Key::Booking {
+        context: Context::new("cowin/dose").unwrap(),
+        id: handover_code::BookingId::new(id).unwrap(),
+    }
+}
+
 /// A 4-digit code other than `right`, different for each `k`.
 pub fn wrong(right: &str, k: u32) -> String {
     let value: u32 = right.parse().unwrap();
@@ -38,7 +46,7 @@ pub fn describe<S: std::fmt::Debug>(answer: &Result<Outcome, Error<S>>) -> Strin
         Ok(Outcome::Rejected { .. }) => "rejected".into(),
         Ok(Outcome::AlreadyRedeemed) => "redeemed".into(),
         Ok(Outcome::Locked) => "locked".into(),
-        Ok(Outcome::VerifierSuspended) => "suspended".into(),
+        Ok(Outcome::VerifierSuspended { .. }) => "suspended".into(),
         Ok(other) => format!("{other:?}"),
         Err(e) => format!("error {e:?}"),
     }

@@ -1,0 +1,130 @@
+//! The driver: runs a [`Plan`] on a store, sync or async, and never decides anything.
+//!
+//! Each operation is one call of [`drive`] over a small private [`Backend`]. An
+//! [`AsyncStore`] is awaited for real. A synchronous [`Store`] answers every call at once, so
+//! the driver's future is complete on its first poll: the synchronous methods poll it once,
+//! with no runtime and no thread ([`ready`]).
+
+use core::future::Future;
+use core::pin::pin;
+use core::task::{Context as TaskContext, Poll, Waker};
+
+use crate::error::Error;
+use crate::plan::{Next, Plan};
+use crate::record::{Record, Version};
+use crate::store::{AsyncStore, Key, Store, Swap};
+
+/// The two store primitives, as futures, for either kind of store.
+pub(crate) trait Backend {
+    type Error;
+
+    fn load(
+        &self,
+        key: Key<'_>,
+    ) -> impl Future<Output = Result<Option<(Record, Version)>, Self::Error>> + Send;
+
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> impl Future<Output = Result<Swap, Self::Error>> + Send;
+}
+
+/// A synchronous store: every future is ready at once.
+pub(crate) struct Blocking<'s, S>(pub(crate) &'s S);
+
+/// An asynchronous store.
+pub(crate) struct Awaiting<'s, S>(pub(crate) &'s S);
+
+impl<S: Store> Backend for Blocking<'_, S> {
+    type Error = S::Error;
+
+    fn load(
+        &self,
+        key: Key<'_>,
+    ) -> impl Future<Output = Result<Option<(Record, Version)>, S::Error>> + Send {
+        core::future::ready(self.0.load(key))
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
+        core::future::ready(self.0.compare_and_swap(key, expected, record, new))
+    }
+}
+
+impl<S: AsyncStore> Backend for Awaiting<'_, S> {
+    type Error = S::Error;
+
+    fn load(
+        &self,
+        key: Key<'_>,
+    ) -> impl Future<Output = Result<Option<(Record, Version)>, S::Error>> + Send {
+        self.0.load(key)
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
+        self.0.compare_and_swap(key, expected, record, new)
+    }
+}
+
+/// Runs `plan` to its answer: executes each call it asks for and reports the result back.
+/// The answer is returned only when the plan says so, after every write it needs has landed.
+pub(crate) async fn drive<B: Backend, P: Plan>(
+    b: &B,
+    mut plan: P,
+) -> Result<P::Output, Error<B::Error>> {
+    let mut last = None;
+    loop {
+        match plan.next() {
+            Next::Load(key) => match b.load(key).await {
+                Ok(found) => plan.loaded(found),
+                Err(e) => {
+                    last = Some(e);
+                    plan.failed();
+                }
+            },
+            Next::Swap {
+                key,
+                expected,
+                record,
+                new,
+            } => match b.compare_and_swap(key, expected, &record, new).await {
+                Ok(swap) => plan.swapped(swap),
+                Err(e) => {
+                    last = Some(e);
+                    plan.failed();
+                }
+            },
+            Next::Done(answer) => return answer.map_err(Error::widen),
+            Next::Fail => return Err(last.map_or(Error::Corrupt, Error::Store)),
+        }
+    }
+}
+
+/// Polls a future built only from synchronous store calls, which is complete on its first
+/// poll. Were it ever not, the operation fails closed as contention: nothing was answered.
+pub(crate) fn ready<T, S>(
+    future: impl Future<Output = Result<T, Error<S>>>,
+) -> Result<T, Error<S>> {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut TaskContext::from_waker(Waker::noop()))
+    {
+        Poll::Ready(result) => result,
+        Poll::Pending => Err(Error::Contention),
+    }
+}

@@ -1,0 +1,454 @@
+//! The operations a host calls. Each is one line: it builds a [`plan`](crate::plan) and
+//! hands it to the driver, on a [`Store`] or an [`AsyncStore`].
+
+use crate::code::Code;
+use crate::decide::{Outcome, Rules, Who};
+use crate::derive::{BookingId, Context};
+use crate::drive::{Awaiting, Blocking, drive, ready};
+use crate::error::Error;
+use crate::ids::RequestId;
+use crate::keyring::Keyring;
+use crate::plan::{Operation, Single, Verify};
+use crate::policy::Policy;
+use crate::record::{Booking, Record};
+use crate::store::{AsyncStore, Key, Store, VerifierId};
+use crate::time::Timestamp;
+
+/// Issues and verifies the codes of one kind of handover (one [`Context`]) under one
+/// [`Policy`] and [`Keyring`].
+///
+/// Every method takes the store to use and the current time as values; see the crate docs
+/// for the whole flow. Sync methods take a [`Store`]; the `_async` ones an [`AsyncStore`].
+///
+/// Many services share one store safely: a booking's record is stored under its context and
+/// a verifier's budget under the service's budget scope (the context unless set with
+/// [`Service::with_budget_scope`]), and every record keeps the limits it was written under.
+#[derive(Debug, Clone, Copy)]
+pub struct Service<'a, const N: usize = 3> {
+    keys: &'a Keyring<N>,
+    policy: Policy,
+    context: Context<'a>,
+    scope: Context<'a>,
+}
+
+impl<'a, const N: usize> Service<'a, N> {
+    /// A service for one context. Its verifiers' budgets are kept under the same context.
+    #[must_use]
+    pub const fn new(keys: &'a Keyring<N>, policy: Policy, context: Context<'a>) -> Self {
+        Self {
+            keys,
+            policy,
+            context,
+            scope: context,
+        }
+    }
+
+    /// Keeps verifiers' failure budgets under `scope` instead of the context. Services of
+    /// different contexts that name the same scope share one budget per verifier: a
+    /// vaccinator's wrong codes at first, second and precaution doses count together. The
+    /// budget record keeps the window and limit it was opened with, so give services that
+    /// share a scope the same budget.
+    #[must_use]
+    pub const fn with_budget_scope(self, scope: Context<'a>) -> Self {
+        Self { scope, ..self }
+    }
+
+    /// The policy for records this service creates.
+    #[must_use]
+    pub const fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// What this service hands over.
+    #[must_use]
+    pub const fn context(&self) -> Context<'a> {
+        self.context
+    }
+
+    /// Where this service keeps verifiers' budgets.
+    #[must_use]
+    pub const fn budget_scope(&self) -> Context<'a> {
+        self.scope
+    }
+
+    fn rules(&self) -> Rules<'_, N> {
+        Rules {
+            keys: self.keys,
+            policy: &self.policy,
+            context: self.context,
+        }
+    }
+
+    fn key<'k>(&self, booking: BookingId<'k>) -> Key<'k>
+    where
+        'a: 'k,
+    {
+        Key::Booking {
+            context: self.context,
+            id: booking,
+        }
+    }
+
+    fn single<'p>(
+        &'p self,
+        booking: BookingId<'p>,
+        operation: Operation,
+        now: Timestamp,
+    ) -> Single<'p, N> {
+        Single::new(self.rules(), booking, operation, now)
+    }
+
+    fn verify_plan<'p>(
+        &'p self,
+        booking: BookingId<'p>,
+        typed: &'p str,
+        who: Who<'p>,
+        now: Timestamp,
+    ) -> Verify<'p, N> {
+        Verify::new(self.rules(), self.scope, booking, typed, who, now)
+    }
+
+    /// Creates the booking's record and returns the code to send. Its validity ends at
+    /// `expires_at`; there is no default. Counts as the booking's first send.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::AlreadyIssued`] if the booking has a record in this context (use
+    /// [`Service::reissue`]), [`Error::Validity`] if `expires_at <= now`, [`Error::Clock`]
+    /// for a time past 2106, and store faults.
+    pub fn issue<S: Store>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Code, Error<S::Error>> {
+        code(ready(drive(
+            &Blocking(store),
+            self.single(booking, Operation::Issue(expires_at), now),
+        )))
+    }
+
+    /// The same code again, for an SMS that did not arrive. Counts a send against the
+    /// booking's send limit; touches nothing else.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownBooking`], [`Error::Inactive`] when the booking is redeemed, revoked,
+    /// locked or expired, [`Error::SendLimit`] with the time a send is allowed again,
+    /// [`Error::Clock`] before the issue time, and store faults.
+    pub fn resend<S: Store>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        now: Timestamp,
+    ) -> Result<Code, Error<S::Error>> {
+        code(ready(drive(
+            &Blocking(store),
+            self.single(booking, Operation::Resend, now),
+        )))
+    }
+
+    /// A new generation: a new code, the old one dead, the per-generation count fresh, the
+    /// lifetime count kept, the digits and limits as issued. Also renews an expired or
+    /// locked booking. Counts a send.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownBooking`], [`Error::Inactive`] when the booking is redeemed, revoked
+    /// or out of lifetime attempts, [`Error::SendLimit`], [`Error::Validity`],
+    /// [`Error::Clock`] when `now` is before the current generation's issue time, and store
+    /// faults.
+    pub fn reissue<S: Store>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Code, Error<S::Error>> {
+        code(ready(drive(
+            &Blocking(store),
+            self.single(booking, Operation::Reissue(expires_at), now),
+        )))
+    }
+
+    /// Ends the booking: every later verification answers [`Outcome::Revoked`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownBooking`], [`Error::Inactive`] for a redeemed booking, and store
+    /// faults.
+    pub fn revoke<S: Store>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+    ) -> Result<(), Error<S::Error>> {
+        ready(drive(
+            &Blocking(store),
+            self.single(booking, Operation::Revoke, Timestamp(0)),
+        ))
+        .map(drop)
+    }
+
+    /// Checks what a person typed against the booking's code.
+    ///
+    /// A wrong code is counted (and, with a verifier budget, charged to `verifier`) before
+    /// the answer is returned; a right one redeems the booking, once. A suspended verifier
+    /// is answered [`Outcome::VerifierSuspended`] before anything else is looked at. See
+    /// [`Outcome`], and [`Service::verify_request`] for retries after a timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Malformed`] for input that is not a code of the booking's length (nothing
+    /// counted, nothing written); [`Error::Clock`] when `now` is before the issue time;
+    /// [`Error::UnknownKey`] when the record's key has left the keyring; store faults,
+    /// [`Error::Contention`] and [`Error::Corrupt`]. None of them is ever an acceptance, and
+    /// none leaves the verifier charged except a store fault after its charge landed.
+    pub fn verify<S: Store>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        typed: &str,
+        verifier: Option<VerifierId<'_>>,
+        now: Timestamp,
+    ) -> Result<Outcome, Error<S::Error>> {
+        let who = Who {
+            verifier,
+            request: None,
+        };
+        ready(drive(
+            &Blocking(store),
+            self.verify_plan(booking, typed, who, now),
+        ))
+    }
+
+    /// [`Service::verify`] with a request id, for answers that survive timeouts and retries.
+    ///
+    /// Give each verification its own id and reuse it only to retry that verification. A
+    /// retry whose original was answered and written (same request id, same verifier) gets
+    /// the original answer again as [`Outcome::Replayed`], and counts nothing: a timed-out
+    /// acceptance comes back as `Replayed(Earlier::Accepted)` (to the right code only), not
+    /// as [`Outcome::AlreadyRedeemed`]. A retry whose original was cut off after its
+    /// verifier charge landed (a dropped future, a timeout) completes it on that charge
+    /// instead of charging again, and gives the charge back if the guess ends as no failure.
+    /// The booking's record keeps the last such request ([`Booking::last`]): on a redeemed
+    /// booking, when, by which verifier and under which request it was redeemed.
+    ///
+    /// ```
+    /// use handover_code::record::Earlier;
+    /// use handover_code::{
+    ///     BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Outcome, Policy, RequestId,
+    ///     Secret, Service, Timestamp, VerifierId,
+    /// };
+    ///
+    /// let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+    /// let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("post/parcel")?);
+    /// let store = MemoryStore::new();
+    /// let (now, parcel) = (Timestamp(1_700_000_000), BookingId::new("EE123456789IN")?);
+    /// let code = service.issue(&store, parcel, Timestamp(now.0 + 3_600), now)?;
+    /// let postman = Some(VerifierId::new("postman-7")?);
+    /// let request = RequestId::new("req-42")?;
+    ///
+    /// let first = service.verify_request(&store, parcel, code.expose(), postman, request, now)?;
+    /// assert_eq!(first, Outcome::Accepted);
+    /// // The answer was lost on the way back; the device retries with the same id.
+    /// let retry = service.verify_request(&store, parcel, code.expose(), postman, request, now)?;
+    /// assert_eq!(retry, Outcome::Replayed(Earlier::Accepted));
+    /// assert!(retry.is_accepted());
+    /// // Anyone else is told it is already redeemed, and the record says by whom.
+    /// let other = service.verify(&store, parcel, code.expose(), None, now)?;
+    /// assert_eq!(other, Outcome::AlreadyRedeemed);
+    /// let last = service.booking(&store, parcel)?.and_then(|b| b.last).unwrap();
+    /// assert!(last.verifier.unwrap().is(b"postman-7"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Service::verify`].
+    pub fn verify_request<S: Store>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        typed: &str,
+        verifier: Option<VerifierId<'_>>,
+        request: RequestId<'_>,
+        now: Timestamp,
+    ) -> Result<Outcome, Error<S::Error>> {
+        let who = Who {
+            verifier,
+            request: Some(request),
+        };
+        ready(drive(
+            &Blocking(store),
+            self.verify_plan(booking, typed, who, now),
+        ))
+    }
+
+    /// The booking's record in this context, if it has one: its state, counts, limits, and
+    /// its last verification ([`Booking::last`], the redemption once redeemed).
+    ///
+    /// # Errors
+    ///
+    /// Store faults, and [`Error::Corrupt`] for a verifier's record under the booking's key.
+    pub fn booking<S: Store>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+    ) -> Result<Option<Booking>, Error<S::Error>> {
+        booking_in(store.load(self.key(booking)).map_err(Error::Store)?)
+    }
+
+    /// [`Service::issue`] on an [`AsyncStore`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Service::issue`].
+    pub async fn issue_async<S: AsyncStore>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Code, Error<S::Error>> {
+        code(
+            drive(
+                &Awaiting(store),
+                self.single(booking, Operation::Issue(expires_at), now),
+            )
+            .await,
+        )
+    }
+
+    /// [`Service::resend`] on an [`AsyncStore`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Service::resend`].
+    pub async fn resend_async<S: AsyncStore>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        now: Timestamp,
+    ) -> Result<Code, Error<S::Error>> {
+        code(
+            drive(
+                &Awaiting(store),
+                self.single(booking, Operation::Resend, now),
+            )
+            .await,
+        )
+    }
+
+    /// [`Service::reissue`] on an [`AsyncStore`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Service::reissue`].
+    pub async fn reissue_async<S: AsyncStore>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<Code, Error<S::Error>> {
+        code(
+            drive(
+                &Awaiting(store),
+                self.single(booking, Operation::Reissue(expires_at), now),
+            )
+            .await,
+        )
+    }
+
+    /// [`Service::revoke`] on an [`AsyncStore`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Service::revoke`].
+    pub async fn revoke_async<S: AsyncStore>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+    ) -> Result<(), Error<S::Error>> {
+        drive(
+            &Awaiting(store),
+            self.single(booking, Operation::Revoke, Timestamp(0)),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// [`Service::verify`] on an [`AsyncStore`].
+    ///
+    /// Dropping the future at any await point never leaves a compared wrong code
+    /// uncharged; it can leave one charge without its counted failure, which a retry with
+    /// the same request id ([`Service::verify_request_async`]) settles.
+    ///
+    /// # Errors
+    ///
+    /// As [`Service::verify`].
+    pub async fn verify_async<S: AsyncStore>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        typed: &str,
+        verifier: Option<VerifierId<'_>>,
+        now: Timestamp,
+    ) -> Result<Outcome, Error<S::Error>> {
+        let who = Who {
+            verifier,
+            request: None,
+        };
+        drive(&Awaiting(store), self.verify_plan(booking, typed, who, now)).await
+    }
+
+    /// [`Service::verify_request`] on an [`AsyncStore`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Service::verify`].
+    pub async fn verify_request_async<S: AsyncStore>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        typed: &str,
+        verifier: Option<VerifierId<'_>>,
+        request: RequestId<'_>,
+        now: Timestamp,
+    ) -> Result<Outcome, Error<S::Error>> {
+        let who = Who {
+            verifier,
+            request: Some(request),
+        };
+        drive(&Awaiting(store), self.verify_plan(booking, typed, who, now)).await
+    }
+
+    /// [`Service::booking`] on an [`AsyncStore`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Service::booking`].
+    pub async fn booking_async<S: AsyncStore>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+    ) -> Result<Option<Booking>, Error<S::Error>> {
+        booking_in(store.load(self.key(booking)).await.map_err(Error::Store)?)
+    }
+}
+
+/// The code a send answered; one that answered none is corrupt.
+fn code<S>(sent: Result<Option<Code>, Error<S>>) -> Result<Code, Error<S>> {
+    sent?.ok_or(Error::Corrupt)
+}
+
+fn booking_in<S>(
+    found: Option<(Record, crate::record::Version)>,
+) -> Result<Option<Booking>, Error<S>> {
+    match found {
+        None => Ok(None),
+        Some((Record::Booking(b), _)) => Ok(Some(b)),
+        Some((Record::Verifier(_), _)) => Err(Error::Corrupt),
+    }
+}
