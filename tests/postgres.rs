@@ -10,6 +10,10 @@ mod pg_cluster;
 #[path = "support/fixtures.rs"]
 mod fixtures;
 
+#[path = "support/scenarios.rs"]
+#[allow(dead_code)]
+mod scenarios;
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -61,6 +65,12 @@ impl Store for Blocking {
     }
 }
 
+impl handover_code::Prune for Blocking {
+    fn prune(&self, before: Timestamp) -> Result<u64, PostgresError> {
+        self.handle.block_on(AsyncPrune::prune(&self.store, before))
+    }
+}
+
 /// A fresh cluster, a runtime, and a store on it with `connections` pooled connections and
 /// the schema created; `None` (the test skips) where PostgreSQL is not installed.
 fn start(connections: usize) -> Option<(Cluster, tokio::runtime::Runtime, PostgresStore)> {
@@ -93,6 +103,26 @@ fn passes_the_conformance_kit() {
     })
     .unwrap();
     assert!(report.conflicts > 0);
+}
+
+#[test]
+fn every_shared_store_scenario_on_a_real_server() {
+    let Some((_cluster, rt, store)) = start(70) else {
+        return;
+    };
+    scenarios::run_all(|| {
+        rt.block_on(async {
+            let client = store.pool().get().await.unwrap();
+            client
+                .batch_execute("TRUNCATE handover_records")
+                .await
+                .unwrap();
+        });
+        Blocking {
+            store: store.clone(),
+            handle: rt.handle().clone(),
+        }
+    });
 }
 
 #[test]

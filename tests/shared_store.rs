@@ -1,0 +1,123 @@
+//! Many handovers on one store, on the reference store and on SQLite: every scenario of
+//! `support/scenarios.rs` (the PostgreSQL test file runs them on a real server too), and the
+//! store round trips a verification costs.
+#![allow(unreachable_pub, dead_code)]
+
+#[path = "support/scenarios.rs"]
+mod scenarios;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use handover_code::record::{Record, Version};
+use handover_code::store::{Key, Swap};
+use handover_code::{
+    BookingId, Context, Digits, MemoryStore, Outcome, Policy, Service, Store, VerifierId,
+};
+use scenarios::{T0, UNTIL, keys, run_all, wrong};
+
+#[test]
+fn every_scenario_on_the_memory_store() {
+    run_all(MemoryStore::new);
+    run_all(|| MemoryStore::with_shards(1));
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn every_scenario_on_sqlite() {
+    use handover_code::store::sqlite::{Durability, SqliteStore};
+    let dir = std::env::temp_dir().join(format!("hc-shared-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = AtomicUsize::new(0);
+    run_all(|| {
+        let file = dir.join(format!("{}.db", n.fetch_add(1, Ordering::Relaxed)));
+        SqliteStore::open(file, Durability::Normal).unwrap()
+    });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Counts the store calls an operation makes.
+#[derive(Default)]
+struct Counting {
+    inner: MemoryStore,
+    loads: AtomicUsize,
+    swaps: AtomicUsize,
+}
+
+impl Counting {
+    fn take(&self) -> (usize, usize) {
+        (
+            self.loads.swap(0, Ordering::Relaxed),
+            self.swaps.swap(0, Ordering::Relaxed),
+        )
+    }
+}
+
+impl Store for Counting {
+    type Error = <MemoryStore as Store>::Error;
+    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        self.inner.load(key)
+    }
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, Self::Error> {
+        self.swaps.fetch_add(1, Ordering::Relaxed);
+        self.inner.compare_and_swap(key, expected, record, new)
+    }
+}
+
+#[test]
+fn round_trips_per_verification() {
+    let keys = keys();
+    let plain = Service::new(
+        &keys,
+        Policy::new(Digits::Four),
+        Context::new("rt").unwrap(),
+    );
+    let budgeted = Service::new(
+        &keys,
+        Policy::new(Digits::Four)
+            .with_verifier_budget(5, 86_400)
+            .unwrap(),
+        Context::new("rt").unwrap(),
+    );
+    let store = Counting::default();
+    let v = Some(VerifierId::new("v").unwrap());
+    let mut codes = Vec::new();
+    for n in ["a", "b", "c", "d"] {
+        codes.push(
+            plain
+                .issue(&store, BookingId::new(n).unwrap(), UNTIL, T0)
+                .unwrap(),
+        );
+    }
+    assert_eq!(store.take(), (4, 4), "an issue: one load, one insert");
+    let id = |n| BookingId::new(n).unwrap();
+
+    // Without a budget: one load and one compare-and-swap, right or wrong.
+    let answer = plain.verify(&store, id("a"), &wrong(codes[0].expose(), 0), None, T0);
+    assert!(answer.unwrap().is_failure());
+    assert_eq!(store.take(), (1, 1));
+    let answer = plain.verify(&store, id("a"), codes[0].expose(), None, T0);
+    assert_eq!(answer.unwrap(), Outcome::Accepted);
+    assert_eq!(store.take(), (1, 1));
+
+    // With a budget: an accepted code costs 3 round trips, a wrong one 4.
+    let answer = budgeted.verify(&store, id("b"), codes[1].expose(), v, T0);
+    assert_eq!(answer.unwrap(), Outcome::Accepted);
+    assert_eq!(store.take(), (2, 1), "accepted with a budget");
+    let answer = budgeted.verify(&store, id("c"), &wrong(codes[2].expose(), 0), v, T0);
+    assert!(answer.unwrap().is_failure());
+    assert_eq!(store.take(), (2, 2), "rejected with a budget");
+    // Answers that compare nothing write nothing.
+    let answer = budgeted.verify(&store, id("zz"), "1234", v, T0);
+    assert_eq!(answer.unwrap(), Outcome::UnknownBooking);
+    assert_eq!(store.take(), (2, 0));
+    // A resend counts its send: one load, one compare-and-swap.
+    budgeted.resend(&store, id("d"), T0).unwrap();
+    assert_eq!(store.take(), (1, 1));
+}

@@ -1,0 +1,646 @@
+//! The shared-store scenarios, generic over any store that can prune: several services on
+//! one store, mixed policies, a suspended verifier, a busy honest verifier, send limits,
+//! retries with request ids, prune between a verification's load and its write. Each store's
+//! test file runs every scenario on a fresh store from its factory ([`run_all`]).
+
+use std::sync::{Barrier, Mutex};
+
+use handover_code::record::{Earlier, Record, Version};
+use handover_code::store::{Key, Swap};
+use handover_code::{
+    BookingId, Context, Digits, Error, Inactive, KeyId, Keyring, Malformed, Outcome, Policy, Prune,
+    RequestId, Secret, Service, Store, Timestamp, VerifierId,
+};
+
+pub const T0: Timestamp = Timestamp(1_700_000_000);
+pub const UNTIL: Timestamp = Timestamp(1_700_086_400);
+/// Threads released together.
+pub const THREADS: usize = 64;
+
+pub fn keys() -> Keyring {
+    Keyring::new(KeyId(1), Secret::from_bytes(&[0x37; 32]).unwrap())
+}
+
+fn id(s: &str) -> BookingId<'_> {
+    BookingId::new(s).unwrap()
+}
+
+fn ctx(s: &str) -> Context<'_> {
+    Context::new(s).unwrap()
+}
+
+fn who(s: &str) -> Option<VerifierId<'_>> {
+    Some(VerifierId::new(s).unwrap())
+}
+
+/// A code of the same length other than `right`, different for each `k`.
+pub fn wrong(right: &str, k: usize) -> String {
+    let width = right.len();
+    let modulus = 10u64.pow(width as u32);
+    let value: u64 = right.parse().unwrap();
+    format!(
+        "{:0width$}",
+        (value + 1 + k as u64 % (modulus - 1)) % modulus
+    )
+}
+
+/// Runs `f(i)` on [`THREADS`] threads released together.
+pub fn release<T: Send>(f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let barrier = Barrier::new(THREADS);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (barrier, f) = (&barrier, &f);
+                s.spawn(move || {
+                    barrier.wait();
+                    f(i)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// Every scenario, each on a fresh store.
+pub fn run_all<S: Store + Prune + Sync>(fresh: impl Fn() -> S) {
+    contexts_never_touch_each_other(&fresh());
+    the_record_limits_win_both_ways(&fresh());
+    a_verifier_record_keeps_its_window_and_limit(&fresh());
+    a_named_scope_shares_one_budget_across_contexts(&fresh());
+    a_suspended_verifier_learns_nothing(&fresh());
+    a_busy_honest_verifier_is_never_suspended(&fresh());
+    nothing_that_compared_no_code_stays_charged(&fresh());
+    send_limits_hold_under_threads(&fresh());
+    retries_with_a_request_id_get_the_original_answer(&fresh());
+    reissue_refuses_a_clock_before_the_issue(&fresh());
+    prune_between_load_and_write_lands_nothing(&fresh());
+}
+
+/// The issue's first reproduction: a `post/parcel` service and a `cowin/dose` service on one
+/// store, with the same booking ids.
+pub fn contexts_never_touch_each_other<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let cowin = Service::new(&keys, Policy::new(Digits::Four), ctx("cowin/dose"));
+    let post = Service::new(&keys, Policy::new(Digits::Six), ctx("post/parcel"));
+    let slot = id("SLOT-1");
+    let cowin_code = cowin.issue(store, slot, UNTIL, T0).unwrap();
+    // The parcel service does not know the cowin booking ...
+    assert_eq!(
+        post.verify(store, slot, "123456", None, T0).unwrap(),
+        Outcome::UnknownBooking
+    );
+    assert!(matches!(
+        post.resend(store, slot, T0),
+        Err(Error::UnknownBooking)
+    ));
+    assert!(matches!(
+        post.revoke(store, slot),
+        Err(Error::UnknownBooking)
+    ));
+    // ... can issue its own under the same id ...
+    let post_code = post.issue(store, slot, UNTIL, T0).unwrap();
+    // ... and wrong codes there never lock the cowin booking.
+    for k in 0..3 {
+        let typed = wrong(post_code.expose(), k);
+        assert!(
+            post.verify(store, slot, &typed, None, T0)
+                .unwrap()
+                .is_failure()
+        );
+    }
+    assert_eq!(
+        post.verify(store, slot, post_code.expose(), None, T0)
+            .unwrap(),
+        Outcome::Locked
+    );
+    assert_eq!(
+        cowin
+            .verify(store, slot, cowin_code.expose(), None, T0)
+            .unwrap(),
+        Outcome::Accepted
+    );
+    // Verifier budgets are kept per context: failures in one never suspend in the other.
+    let budget = Policy::new(Digits::Four)
+        .with_verifier_budget(2, 86_400)
+        .unwrap();
+    let a = Service::new(&keys, budget, ctx("cowin/dose1"));
+    let b = Service::new(&keys, budget, ctx("cowin/dose2"));
+    let (ca, cb) = (
+        a.issue(store, id("X"), UNTIL, T0).unwrap(),
+        b.issue(store, id("X"), UNTIL, T0).unwrap(),
+    );
+    for k in 0..2 {
+        let answer = a.verify(store, id("X"), &wrong(ca.expose(), k), who("v"), T0);
+        assert!(answer.unwrap().is_failure());
+    }
+    assert!(matches!(
+        a.verify(store, id("X"), ca.expose(), who("v"), T0),
+        Ok(Outcome::VerifierSuspended { .. })
+    ));
+    assert_eq!(
+        b.verify(store, id("X"), cb.expose(), who("v"), T0).unwrap(),
+        Outcome::Accepted
+    );
+}
+
+/// A stricter and a looser service on one context: whichever reads, the limits the booking
+/// was issued under apply, with 64 threads guessing through both at once.
+pub fn the_record_limits_win_both_ways<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let strict = Policy::new(Digits::Six)
+        .with_attempts(2)
+        .unwrap()
+        .with_max_retries(Policy::MAX_RETRIES)
+        .unwrap();
+    let loose = Policy::new(Digits::Six)
+        .with_attempts(8)
+        .unwrap()
+        .with_max_retries(Policy::MAX_RETRIES)
+        .unwrap();
+    let strict = Service::new(&keys, strict, ctx("mixed"));
+    let loose = Service::new(&keys, loose, ctx("mixed"));
+    for (issuer, limit, name) in [(&strict, 2usize, "by-strict"), (&loose, 8, "by-loose")] {
+        let code = issuer.issue(store, id(name), UNTIL, T0).unwrap();
+        let answers = release(|i| {
+            let reader = if i % 2 == 0 { &strict } else { &loose };
+            reader.verify(store, id(name), &wrong(code.expose(), i), None, T0)
+        });
+        let rejected = answers
+            .iter()
+            .filter(|a| matches!(a, Ok(o) if o.is_failure()))
+            .count();
+        assert_eq!(rejected, limit, "{name}: {answers:?}");
+        assert!(answers.iter().all(|a| matches!(
+            a,
+            Ok(Outcome::Rejected { .. } | Outcome::Locked) | Err(Error::Contention)
+        )));
+        let record = issuer.booking(store, id(name)).unwrap().unwrap();
+        assert_eq!(usize::from(record.failures), limit);
+        // The digits, limits and lifetime stay as issued through a re-issue by the other.
+        let other = if limit == 2 { &loose } else { &strict };
+        let code = other.reissue(store, id(name), UNTIL, T0).unwrap();
+        assert_eq!(code.expose().len(), 6);
+        let record = other.booking(store, id(name)).unwrap().unwrap();
+        assert_eq!(usize::from(record.limits.attempts), limit);
+    }
+}
+
+/// A verifier's window and limit are the record's while the window lasts, whichever service
+/// reads it: one service with 5 failures an hour and one with 5 a day on one shared scope.
+/// The window is the one the first guess of the period opened, never the reader's own.
+pub fn a_verifier_record_keeps_its_window_and_limit<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let hourly = Policy::new(Digits::Four)
+        .with_verifier_budget(5, 3_600)
+        .unwrap();
+    let daily = Policy::new(Digits::Four)
+        .with_verifier_budget(5, 86_400)
+        .unwrap();
+    let scope = ctx("post");
+    let hourly = Service::new(&keys, hourly, ctx("post/parcel")).with_budget_scope(scope);
+    let daily = Service::new(&keys, daily, ctx("post/cod")).with_budget_scope(scope);
+    let mut n = 0;
+    // Three wrong codes through `service` at `now`: how many were answered, and the
+    // suspensions' end.
+    let mut spray = |service: &Service<'_>, now: Timestamp| {
+        let (mut rejected, mut until) = (0, Vec::new());
+        for k in 0..3 {
+            n += 1;
+            let name = format!("W{n}");
+            let expiry = Timestamp(now.0 + 600);
+            let code = service.issue(store, id(&name), expiry, now).unwrap();
+            let typed = wrong(code.expose(), k);
+            match service.verify(store, id(&name), &typed, who("postman"), now) {
+                Ok(o) if o.is_failure() => rejected += 1,
+                Ok(Outcome::VerifierSuspended { until: u }) => until.push(u),
+                other => panic!("{other:?}"),
+            }
+        }
+        (rejected, until)
+    };
+    let day = T0.0 - T0.0 % 86_400;
+    let hour = |d: u64, h: u64| Timestamp(day + d * 86_400 + h * 3_600);
+    // Day 0: the hourly service opens an hourly window; the daily one is held to it.
+    assert_eq!(spray(&hourly, hour(0, 0)), (3, vec![]));
+    assert_eq!(spray(&daily, hour(0, 0)), (2, vec![hour(0, 1)]));
+    // Day 1: the daily service opens a day's window; the hourly one is held to it all day.
+    assert_eq!(spray(&daily, hour(1, 0)), (3, vec![]));
+    assert_eq!(spray(&hourly, hour(1, 0)), (2, vec![hour(2, 0)]));
+    assert_eq!(
+        spray(&hourly, hour(1, 5)),
+        (0, vec![hour(2, 0), hour(2, 0), hour(2, 0)])
+    );
+    assert_eq!(spray(&hourly, hour(2, 0)), (3, vec![]));
+}
+
+/// A scope named on purpose: three contexts whose verifiers share one budget.
+pub fn a_named_scope_shares_one_budget_across_contexts<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(4, 86_400)
+        .unwrap();
+    let scope = ctx("cowin");
+    let doses: Vec<Service<'_>> = ["cowin/dose1", "cowin/dose2", "cowin/precaution"]
+        .into_iter()
+        .map(|c| Service::new(&keys, policy, ctx(c)).with_budget_scope(scope))
+        .collect();
+    let mut answers = Vec::new();
+    for (i, service) in doses.iter().cycle().take(9).enumerate() {
+        let name = format!("S{i}");
+        let code = service.issue(store, id(&name), UNTIL, T0).unwrap();
+        answers.push(
+            service
+                .verify(store, id(&name), &wrong(code.expose(), 0), who("vac-1"), T0)
+                .unwrap(),
+        );
+    }
+    assert_eq!(answers.iter().filter(|o| o.is_failure()).count(), 4);
+    assert!(
+        answers[4..]
+            .iter()
+            .all(|o| matches!(o, Outcome::VerifierSuspended { .. }))
+    );
+}
+
+/// A suspended verifier gets one answer for every booking and every input, with its end.
+pub fn a_suspended_verifier_learns_nothing<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(2, 86_400)
+        .unwrap();
+    let service = Service::new(&keys, policy, ctx("enum"));
+    let codes: Vec<_> = ["active", "redeemed", "locked", "spray-0", "spray-1"]
+        .into_iter()
+        .map(|n| (n, service.issue(store, id(n), UNTIL, T0).unwrap()))
+        .collect();
+    let code = |n: &str| codes.iter().find(|(m, _)| *m == n).unwrap().1.clone();
+    service
+        .verify(store, id("redeemed"), code("redeemed").expose(), None, T0)
+        .unwrap();
+    for k in 0..3 {
+        service
+            .verify(
+                store,
+                id("locked"),
+                &wrong(code("locked").expose(), k),
+                None,
+                T0,
+            )
+            .unwrap();
+    }
+    for n in ["spray-0", "spray-1"] {
+        let answer = service.verify(store, id(n), &wrong(code(n).expose(), 0), who("eve"), T0);
+        assert!(answer.unwrap().is_failure());
+    }
+    let until = Timestamp(T0.0 - T0.0 % 86_400 + 86_400);
+    let cases = [
+        ("unknown", "1234".to_owned()),
+        ("active", code("active").expose().to_owned()),
+        ("active", wrong(code("active").expose(), 1)),
+        ("redeemed", code("redeemed").expose().to_owned()),
+        ("locked", code("locked").expose().to_owned()),
+        ("active", "x".to_owned()),
+        ("unknown", "x".to_owned()),
+        ("redeemed", "".to_owned()),
+    ];
+    for (booking, typed) in cases {
+        let answer = service.verify(store, id(booking), &typed, who("eve"), T0);
+        assert!(
+            matches!(answer, Ok(Outcome::VerifierSuspended { until: u }) if u == until),
+            "{booking} {typed:?}: {answer:?}"
+        );
+    }
+    // The right code was never compared: the active booking is untouched.
+    let record = service.booking(store, id("active")).unwrap().unwrap();
+    assert_eq!((record.failures, record.last), (0, None));
+}
+
+/// One verifier with 64 requests in flight on distinct bookings, under a budget of 5: with
+/// right codes never suspended; with wrong codes exactly 5 answered, then suspensions.
+pub fn a_busy_honest_verifier_is_never_suspended<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(5, 86_400)
+        .unwrap()
+        .with_max_retries(Policy::MAX_RETRIES)
+        .unwrap();
+    let service = Service::new(&keys, policy, ctx("busy"));
+    for round in ["right", "wrong"] {
+        let names: Vec<String> = (0..THREADS).map(|i| format!("{round}-{i}")).collect();
+        let typed: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let code = service.issue(store, id(n), UNTIL, T0).unwrap();
+                if round == "right" {
+                    code.expose().to_owned()
+                } else {
+                    wrong(code.expose(), i)
+                }
+            })
+            .collect();
+        let answers =
+            release(|i| service.verify(store, id(&names[i]), &typed[i], who("vaccinator-17"), T0));
+        let count = |f: fn(&Outcome) -> bool| {
+            answers
+                .iter()
+                .filter(|a| matches!(a, Ok(o) if f(o)))
+                .count()
+        };
+        assert!(answers.iter().all(Result::is_ok), "{round}: {answers:?}");
+        if round == "right" {
+            assert_eq!(count(|o| *o == Outcome::Accepted), THREADS, "{answers:?}");
+        } else {
+            assert_eq!(count(Outcome::is_failure), 5, "{answers:?}");
+            let suspended = count(|o| matches!(o, Outcome::VerifierSuspended { .. }));
+            assert_eq!(suspended, THREADS - 5, "{answers:?}");
+        }
+    }
+}
+
+/// Unknown key, malformed input, a clock before the issue, acceptances and closed bookings
+/// compare no wrong code: none of them charges the verifier.
+pub fn nothing_that_compared_no_code_stays_charged<S: Store + Sync>(store: &S) {
+    let mut keys = keys();
+    keys.insert(KeyId(2), Secret::from_bytes(&[0x38; 32]).unwrap())
+        .unwrap();
+    keys.set_current(KeyId(2)).unwrap();
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(3, 86_400)
+        .unwrap();
+    let old = {
+        let service = Service::new(&keys, policy, ctx("charges"));
+        service.issue(store, id("orphan"), UNTIL, T0).unwrap()
+    };
+    keys.set_current(KeyId(1)).unwrap();
+    keys.remove(KeyId(2)).unwrap();
+    let service = Service::new(&keys, policy, ctx("charges"));
+    let code = service.issue(store, id("open"), UNTIL, T0).unwrap();
+    for _ in 0..5 {
+        assert!(matches!(
+            service.verify(store, id("orphan"), old.expose(), who("asha"), T0),
+            Err(Error::UnknownKey)
+        ));
+        assert!(matches!(
+            service.verify(store, id("open"), "12", who("asha"), T0),
+            Err(Error::Malformed(Malformed::WrongLength))
+        ));
+        assert!(matches!(
+            service.verify(
+                store,
+                id("open"),
+                code.expose(),
+                who("asha"),
+                Timestamp(T0.0 - 1)
+            ),
+            Err(Error::Clock)
+        ));
+        assert_eq!(
+            service
+                .verify(store, id("none"), "1234", who("asha"), T0)
+                .unwrap(),
+            Outcome::UnknownBooking
+        );
+    }
+    assert_eq!(
+        service
+            .verify(store, id("open"), code.expose(), who("asha"), T0)
+            .unwrap(),
+        Outcome::Accepted
+    );
+    for _ in 0..5 {
+        assert_eq!(
+            service
+                .verify(store, id("open"), "0000", who("asha"), T0)
+                .unwrap(),
+            Outcome::AlreadyRedeemed
+        );
+    }
+    let key = Key::Verifier {
+        scope: ctx("charges"),
+        id: VerifierId::new("asha").unwrap(),
+    };
+    assert_eq!(store.load(key).unwrap(), None, "asha was charged");
+}
+
+/// Sends per booking under the same atomic contract: 64 threads resend at once, and no more
+/// sends are answered than the limit; the refusals say when to send again.
+pub fn send_limits_hold_under_threads<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let policy = Policy::new(Digits::Four)
+        .with_send_limit(4, 600)
+        .unwrap()
+        .with_max_retries(Policy::MAX_RETRIES)
+        .unwrap();
+    let service = Service::new(&keys, policy, ctx("sms"));
+    let code = service.issue(store, id("P"), UNTIL, T0).unwrap();
+    let answers = release(|_| service.resend(store, id("P"), T0));
+    let sent = answers.iter().filter(|a| a.is_ok()).count();
+    assert_eq!(sent, 3, "the issue was the first of 4 sends: {answers:?}");
+    assert!(answers.iter().all(|a| match a {
+        Ok(c) => *c == code,
+        Err(Error::SendLimit { retry_at }) => *retry_at == Timestamp(T0.0 + 600),
+        Err(_) => false,
+    }));
+    // A re-issue is a send too; the next window opens at the first send after this one.
+    assert!(matches!(
+        service.reissue(store, id("P"), UNTIL, Timestamp(T0.0 + 599)),
+        Err(Error::SendLimit { .. })
+    ));
+    let later = Timestamp(T0.0 + 600);
+    let fresh = service.reissue(store, id("P"), UNTIL, later).unwrap();
+    assert_ne!(fresh, code);
+    for _ in 0..3 {
+        assert_eq!(service.resend(store, id("P"), later).unwrap(), fresh);
+    }
+    assert!(matches!(
+        service.resend(store, id("P"), later),
+        Err(Error::SendLimit { retry_at }) if retry_at == Timestamp(later.0 + 600)
+    ));
+    // Malformed and refused sends change nothing.
+    assert!(matches!(
+        service.reissue(store, id("P"), later, later),
+        Err(Error::SendLimit { .. })
+    ));
+    assert_eq!(service.booking(store, id("P")).unwrap().unwrap().sends, 4);
+}
+
+/// Idempotent answers: a retry with the same request id gets the original answer (an
+/// acceptance to the right code only), counted once; the record says who redeemed it.
+pub fn retries_with_a_request_id_get_the_original_answer<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(5, 86_400)
+        .unwrap();
+    let service = Service::new(&keys, policy, ctx("retry"));
+    let code = service.issue(store, id("R"), UNTIL, T0).unwrap();
+    let req = |s: &'static str| RequestId::new(s).unwrap();
+    let bad = wrong(code.expose(), 0);
+    let first = service
+        .verify_request(store, id("R"), &bad, who("v1"), req("a"), T0)
+        .unwrap();
+    assert_eq!(first, Outcome::Rejected { attempts_left: 2 });
+    for typed in [bad.as_str(), code.expose(), "x"] {
+        assert_eq!(
+            service
+                .verify_request(store, id("R"), typed, who("v1"), req("a"), T0)
+                .unwrap(),
+            Outcome::Replayed(Earlier::Rejected { attempts_left: 2 })
+        );
+    }
+    // Another verifier reusing the request id is a new request.
+    assert_eq!(
+        service
+            .verify_request(store, id("R"), &bad, who("v2"), req("a"), T0)
+            .unwrap(),
+        Outcome::Rejected { attempts_left: 1 }
+    );
+    let accepted = service
+        .verify_request(store, id("R"), code.expose(), who("v1"), req("b"), T0)
+        .unwrap();
+    assert_eq!(accepted, Outcome::Accepted);
+    let at = Timestamp(T0.0 + 60);
+    let replay = service
+        .verify_request(store, id("R"), code.expose(), who("v1"), req("b"), at)
+        .unwrap();
+    assert_eq!(replay, Outcome::Replayed(Earlier::Accepted));
+    assert!(replay.is_accepted());
+    // Only to the right code, only to the same verifier, only under the same request.
+    for (typed, v, r) in [
+        (bad.as_str(), "v1", "b"),
+        (code.expose(), "v2", "b"),
+        (code.expose(), "v1", "c"),
+    ] {
+        assert_eq!(
+            service
+                .verify_request(store, id("R"), typed, who(v), req(r), at)
+                .unwrap(),
+            Outcome::AlreadyRedeemed
+        );
+    }
+    let last = service
+        .booking(store, id("R"))
+        .unwrap()
+        .unwrap()
+        .last
+        .unwrap();
+    assert_eq!(last.at, T0);
+    assert!(last.verifier.unwrap().is(b"v1") && last.request.unwrap().is(b"b"));
+    assert_eq!(last.answer, Earlier::Accepted);
+    // Two failures were counted and charged: the replays cost nothing.
+    let v1 = Key::Verifier {
+        scope: ctx("retry"),
+        id: VerifierId::new("v1").unwrap(),
+    };
+    let Some((Record::Verifier(v), _)) = store.load(v1).unwrap() else {
+        panic!("v1 has no budget record")
+    };
+    assert_eq!(v.failures, 1);
+}
+
+/// A re-issue before the current generation's issue time is a clock fault; nothing moves.
+pub fn reissue_refuses_a_clock_before_the_issue<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let service = Service::new(&keys, Policy::new(Digits::Four), ctx("clock"));
+    service.issue(store, id("C"), UNTIL, T0).unwrap();
+    assert!(matches!(
+        service.reissue(store, id("C"), UNTIL, Timestamp(T0.0 - 1)),
+        Err(Error::Clock)
+    ));
+    assert!(matches!(
+        service.resend(store, id("C"), Timestamp(T0.0 - 1)),
+        Err(Error::Clock)
+    ));
+    let record = service.booking(store, id("C")).unwrap().unwrap();
+    assert_eq!((record.issued_at, record.sends), (T0, 1));
+    service.revoke(store, id("C")).unwrap();
+    assert!(matches!(
+        service.reissue(store, id("C"), UNTIL, T0),
+        Err(Error::Inactive(Inactive::Revoked))
+    ));
+}
+
+/// A store that runs a hook right after its `at`-th load: the moment between a decision's
+/// read and its write.
+pub struct Pausing<'s, S> {
+    pub inner: &'s S,
+    loads: Mutex<usize>,
+    at: usize,
+    hook: Mutex<Option<Box<dyn FnOnce() + Send + 's>>>,
+}
+
+impl<'s, S> Pausing<'s, S> {
+    pub fn new(inner: &'s S, at: usize, hook: impl FnOnce() + Send + 's) -> Self {
+        Self {
+            inner,
+            loads: Mutex::new(0),
+            at,
+            hook: Mutex::new(Some(Box::new(hook))),
+        }
+    }
+}
+
+impl<S: Store> Store for Pausing<'_, S> {
+    type Error = S::Error;
+
+    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, S::Error> {
+        let found = self.inner.load(key);
+        let mut loads = self.loads.lock().unwrap();
+        *loads += 1;
+        if *loads == self.at {
+            drop(loads);
+            if let Some(hook) = self.hook.lock().unwrap().take() {
+                hook();
+            }
+        }
+        found
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, S::Error> {
+        self.inner.compare_and_swap(key, expected, record, new)
+    }
+}
+
+/// Prune and re-issue between a verification's load and its compare-and-swap: the stale
+/// write never lands on the new record, and the new record's code is a new code.
+pub fn prune_between_load_and_write_lands_nothing<S: Store + Prune + Sync>(store: &S) {
+    let keys = keys();
+    let service = Service::new(&keys, Policy::new(Digits::Six), ctx("aba"));
+    let (t1, t2) = (Timestamp(100), Timestamp(200));
+    let first = service.issue(store, id("A"), Timestamp(150), t1).unwrap();
+    let second = Mutex::new(None);
+    let paused = Pausing::new(store, 1, || {
+        assert_eq!(store.prune(Timestamp(151)).unwrap(), 1);
+        let code = service
+            .issue(store, id("A"), Timestamp(10_000), t2)
+            .unwrap();
+        *second.lock().unwrap() = Some(code);
+    });
+    // At t=149 the first code is still valid: the verification loads the record, decides to
+    // redeem it, and meanwhile the record is pruned and the id issued again.
+    let stale = service.verify(&paused, id("A"), first.expose(), None, Timestamp(149));
+    assert!(matches!(stale, Err(Error::Clock)), "{stale:?}");
+    let second = second.lock().unwrap().take().unwrap();
+    assert_ne!(second, first, "the id issued again repeats its first code");
+    let record = service.booking(store, id("A")).unwrap().unwrap();
+    assert_eq!(record.expires_at, Timestamp(10_000));
+    assert_eq!((record.failures, record.last), (0, None));
+    assert_eq!(
+        service
+            .verify(store, id("A"), first.expose(), None, Timestamp(300))
+            .unwrap(),
+        Outcome::Rejected { attempts_left: 2 }
+    );
+    assert_eq!(
+        service
+            .verify(store, id("A"), second.expose(), None, Timestamp(300))
+            .unwrap(),
+        Outcome::Accepted
+    );
+}
