@@ -11,13 +11,23 @@
 //! ```
 //!
 //! [`check_contract`] checks the primitives one call at a time; [`check_concurrency`]
-//! releases many threads at once (a [`Barrier`]) on one record, one booking and one
+//! releases many threads at once (a [`Barrier`]) on one record, through the store's own
+//! [`Store::update`] (so an overridden one is checked too), on one booking and on one
 //! verifier, and checks that nothing was lost: every landed swap is visible, no booking
 //! answered more wrong guesses than its limit, no code was accepted twice and no verifier
 //! was answered past its budget. A store that checks and then writes in two steps fails it;
 //! the crate's own tests keep such a store to prove that.
+//!
+//! An [`AsyncStore`](crate::AsyncStore) is checked directly, on the caller's runtime, by
+//! [`check_all_async`] ([`check_contract_async`], [`check_concurrency_async`]): many tasks
+//! joined on one, interleaving at every await.
 
+mod contract;
 pub mod model;
+mod tasks;
+
+pub use contract::{check_contract, check_contract_async};
+pub use tasks::{check_all_async, check_concurrency_async};
 
 use std::format;
 use std::string::String;
@@ -28,10 +38,9 @@ use std::vec::Vec;
 use crate::code::Digits;
 use crate::decide::Outcome;
 use crate::derive::{BookingId, Context};
-use crate::ids::IdBuf;
 use crate::keyring::{KeyId, Keyring};
 use crate::policy::Policy;
-use crate::record::{Booking, Earlier, Last, Limits, Record, State, Verifier, Version};
+use crate::record::{Record, Verifier, Version};
 use crate::secret::Secret;
 use crate::service::Service;
 use crate::store::{Key, Store, Swap, VerifierId};
@@ -93,218 +102,6 @@ where
     check_concurrency(&factory)
 }
 
-/// Records that exercise every field at its edges.
-fn samples() -> [Record; 4] {
-    let long = IdBuf::new(&[0xff; IdBuf::MAX_LEN]);
-    let booking = Booking {
-        key_id: KeyId(u32::MAX),
-        generation: u32::MAX,
-        digits: Digits::Six,
-        failures: u8::MAX,
-        lifetime_failures: u16::MAX,
-        state: State::Revoked,
-        issued_at: Timestamp(0),
-        expires_at: Timestamp(u64::MAX),
-        limits: Limits {
-            attempts: u8::MAX,
-            lifetime_cap: u16::MAX,
-            sends: u8::MAX,
-            send_window_secs: u32::MAX,
-        },
-        sends: u8::MAX,
-        send_window_start: Timestamp(u64::MAX),
-        last: Some(Last {
-            at: Timestamp(u64::MAX),
-            verifier: long,
-            request: long,
-            answer: Earlier::Rejected {
-                attempts_left: u8::MAX,
-            },
-        }),
-    };
-    let small = Booking {
-        key_id: KeyId(0),
-        generation: 0,
-        digits: Digits::Four,
-        failures: 0,
-        lifetime_failures: 0,
-        state: State::Active,
-        issued_at: Timestamp(u64::MAX),
-        expires_at: Timestamp(0),
-        limits: Limits {
-            attempts: 1,
-            lifetime_cap: 0,
-            sends: 1,
-            send_window_secs: 1,
-        },
-        sends: 0,
-        send_window_start: Timestamp(0),
-        last: Some(Last {
-            at: Timestamp(0),
-            verifier: None,
-            request: IdBuf::new(b"r"),
-            answer: Earlier::Accepted,
-        }),
-    };
-    [
-        Record::Booking(booking),
-        Record::Booking(Booking {
-            state: State::Locked,
-            digits: Digits::Five,
-            ..small
-        }),
-        Record::Verifier(Verifier {
-            window_start: Timestamp(u64::MAX),
-            window_secs: u64::MAX,
-            limit: u32::MAX,
-            failures: u32::MAX,
-            charged: [[0xff; 16]; Verifier::CHARGED],
-        }),
-        Record::Verifier(Verifier {
-            window_start: Timestamp(0),
-            window_secs: 1,
-            limit: 1,
-            failures: 0,
-            charged: [[0; 16]; Verifier::CHARGED],
-        }),
-    ]
-}
-
-/// The primitives, one call at a time: a missing key, insert-if-absent, version conflicts,
-/// a round trip of every field, and keys kept apart.
-///
-/// # Errors
-///
-/// The first [`Failure`].
-pub fn check_contract<S: Store, F: Fn() -> S>(factory: F) -> Result<(), Failure> {
-    let store = factory();
-    let id = BookingId::new(b"conformance\0\xffid").map_err(setup_failure)?;
-    let verifier = VerifierId::new(b"conformance\0\xffid").map_err(setup_failure)?;
-    let context = Context::new(b"conformance\0\xffid").map_err(setup_failure)?;
-    let booking_key = Key::Booking { context, id };
-    let verifier_key = Key::Verifier {
-        scope: context,
-        id: verifier,
-    };
-    let [a, b, c, d] = samples();
-
-    let missing = io("missing key", store.load(booking_key))?;
-    ensure(missing.is_none(), "missing key", || {
-        format!("loaded {missing:?} from an empty store")
-    })?;
-
-    let first = io(
-        "insert if absent",
-        store.compare_and_swap(booking_key, None, &a, Version(1)),
-    )?;
-    ensure(first == Swap::Swapped, "insert if absent", || {
-        "insert into an empty key conflicted".into()
-    })?;
-    let again = io(
-        "insert if absent",
-        store.compare_and_swap(booking_key, None, &b, Version(1)),
-    )?;
-    ensure(again == Swap::Conflict, "insert if absent", || {
-        "a second insert overwrote the record".into()
-    })?;
-    let loaded = io("round trip", store.load(booking_key))?;
-    ensure(loaded == Some((a, Version(1))), "round trip", || {
-        format!("stored {a:?} v1, loaded {loaded:?}")
-    })?;
-
-    for wrong in [Version(0), Version(2), Version(u64::MAX)] {
-        let swap = io(
-            "version conflict",
-            store.compare_and_swap(booking_key, Some(wrong), &b, Version(9)),
-        )?;
-        ensure(swap == Swap::Conflict, "version conflict", || {
-            format!("a swap expecting {wrong:?} landed on v1")
-        })?;
-    }
-    let unchanged = io("version conflict", store.load(booking_key))?;
-    ensure(
-        unchanged == Some((a, Version(1))),
-        "version conflict",
-        || format!("a conflict changed the record: {unchanged:?}"),
-    )?;
-    let swap = io(
-        "swap",
-        store.compare_and_swap(booking_key, Some(Version(1)), &b, Version(u64::MAX)),
-    )?;
-    ensure(swap == Swap::Swapped, "swap", || {
-        "a swap expecting the stored version conflicted".into()
-    })?;
-    let loaded = io("round trip", store.load(booking_key))?;
-    ensure(loaded == Some((b, Version(u64::MAX))), "round trip", || {
-        format!("stored {b:?}, loaded {loaded:?}")
-    })?;
-
-    let absent = io(
-        "expected some, found none",
-        store.compare_and_swap(verifier_key, Some(Version(1)), &c, Version(2)),
-    )?;
-    ensure(
-        absent == Swap::Conflict,
-        "expected some, found none",
-        || "a swap expecting a version created a record".into(),
-    )?;
-    let verifier_empty = io("keys kept apart", store.load(verifier_key))?;
-    ensure(verifier_empty.is_none(), "keys kept apart", || {
-        "a verifier key with a booking's id bytes shared its record".into()
-    })?;
-    for record in [c, d] {
-        let expected = io("round trip", store.load(verifier_key))?.map(|(_, v)| v);
-        let new = Version(expected.map_or(1, |v| v.0.saturating_add(1)));
-        let swap = io(
-            "round trip",
-            store.compare_and_swap(verifier_key, expected, &record, new),
-        )?;
-        ensure(swap == Swap::Swapped, "round trip", || {
-            "a verifier record did not store".into()
-        })?;
-        let loaded = io("round trip", store.load(verifier_key))?;
-        ensure(loaded == Some((record, new)), "round trip", || {
-            format!("stored {record:?}, loaded {loaded:?}")
-        })?;
-    }
-    let other = Key::Booking {
-        context,
-        id: BookingId::new(b"conformance\0\xffie").map_err(setup_failure)?,
-    };
-    let other_loaded = io("keys kept apart", store.load(other))?;
-    ensure(other_loaded.is_none(), "keys kept apart", || {
-        "an id one byte off loaded a record".into()
-    })?;
-    // The same id in another namespace, and the boundary between namespace and id moved.
-    for (namespace, id) in [
-        (&b"conformance\0\xffie"[..], &b"conformance\0\xffid"[..]),
-        (&b"conformance\0\xffidc"[..], &b"onformance\0\xffid"[..]),
-        (&b"conformance\0\xffi"[..], &b"dconformance\0\xffid"[..]),
-    ] {
-        let elsewhere = Key::Booking {
-            context: Context::new(namespace).map_err(setup_failure)?,
-            id: BookingId::new(id).map_err(setup_failure)?,
-        };
-        let found = io("namespaces kept apart", store.load(elsewhere))?;
-        ensure(found.is_none(), "namespaces kept apart", || {
-            format!("{elsewhere:?} loaded the record of {booking_key:?}")
-        })?;
-        let swap = io(
-            "namespaces kept apart",
-            store.compare_and_swap(elsewhere, None, &a, Version(1)),
-        )?;
-        ensure(swap == Swap::Swapped, "namespaces kept apart", || {
-            format!("inserting {elsewhere:?} conflicted with another namespace's record")
-        })?;
-    }
-    let untouched = io("namespaces kept apart", store.load(booking_key))?;
-    ensure(
-        untouched == Some((b, Version(u64::MAX))),
-        "namespaces kept apart",
-        || format!("writes in other namespaces changed the record: {untouched:?}"),
-    )
-}
-
 /// The hammer: [`THREADS`] threads released together.
 ///
 /// 1. Each adds one to a counter record, 20 times, by load and compare-and-swap: the final
@@ -336,6 +133,7 @@ where
             break;
         }
     }
+    hammer_update(&factory())?;
     hammer_booking(&factory())?;
     hammer_verifier(&factory())?;
     ensure(report.conflicts > 0, "contention", || {
@@ -345,9 +143,9 @@ where
 }
 
 /// Increments per thread in one hammer on the counter.
-const ROUNDS: u32 = 20;
+pub(crate) const ROUNDS: u32 = 20;
 /// Hammers on the counter before the kit gives up on seeing a race.
-const MAX_HAMMERS: u32 = 50;
+pub(crate) const MAX_HAMMERS: u32 = 50;
 
 /// One hammer on the counter, which already holds `before` increments.
 fn hammer_counter<S: Store + Sync>(store: &S, before: u64) -> Result<Report, Failure> {
@@ -417,6 +215,54 @@ fn hammer_counter<S: Store + Sync>(store: &S, before: u64) -> Result<Report, Fai
     Ok(total)
 }
 
+/// Every thread adds one to a counter [`ROUNDS`] times through the store's own
+/// [`Store::update`], provided or overridden: the count must equal the updates answered.
+fn hammer_update<S: Store + Sync>(store: &S) -> Result<(), Failure> {
+    let key = Key::Verifier {
+        scope: Context::new("conformance").map_err(setup_failure)?,
+        id: VerifierId::new("updated").map_err(setup_failure)?,
+    };
+    let bump = |r: Option<&Record>| {
+        let count = match r {
+            Some(Record::Verifier(v)) => v.failures,
+            _ => 0,
+        };
+        crate::store::Step::Write(
+            Record::Verifier(Verifier {
+                window_start: Timestamp(0),
+                window_secs: 1,
+                limit: u32::MAX,
+                failures: count.saturating_add(1),
+                charged: Default::default(),
+            }),
+            (),
+        )
+    };
+    let answers = release(|_| {
+        let mut landed = 0u64;
+        for _ in 0..ROUNDS {
+            match store.update(key, Policy::MAX_RETRIES, bump) {
+                Ok(()) => landed = landed.saturating_add(1),
+                Err(crate::Error::Contention) => {}
+                Err(e) => return fail("update", format!("store error: {e}")),
+            }
+        }
+        Ok(landed)
+    })?;
+    let mut landed = 0u64;
+    for a in answers {
+        landed = landed.saturating_add(a?);
+    }
+    let stored = match io("update", store.load(key))? {
+        Some((Record::Verifier(v), _)) => u64::from(v.failures),
+        None => 0,
+        other => return fail("update", format!("final record {other:?}")),
+    };
+    ensure(stored == landed, "update", || {
+        format!("{landed} updates answered but the counter reads {stored}: update is not atomic")
+    })
+}
+
 fn kit_keys() -> Result<Keyring<0>, Failure> {
     let secret = Secret::from_bytes(&[0x4b; 32]).map_err(setup_failure)?;
     Ok(Keyring::new(KeyId(1), secret))
@@ -424,6 +270,8 @@ fn kit_keys() -> Result<Keyring<0>, Failure> {
 
 const NOW: Timestamp = Timestamp(1_000_000);
 const UNTIL: Timestamp = Timestamp(2_000_000);
+/// The verifier hammer's budget.
+const BUDGET: u32 = 5;
 
 fn wrong_code(right: &str) -> String {
     right
@@ -514,7 +362,6 @@ fn hammer_booking<S: Store + Sync>(store: &S) -> Result<(), Failure> {
 }
 
 fn hammer_verifier<S: Store + Sync>(store: &S) -> Result<(), Failure> {
-    const BUDGET: u32 = 5;
     let keys = kit_keys()?;
     let context = Context::new("conformance").map_err(setup_failure)?;
     let policy = Policy::new(Digits::Four)

@@ -119,12 +119,17 @@ pub(crate) async fn drive<B: Backend, P: Plan>(
 pub(crate) fn ready<T, S>(
     future: impl Future<Output = Result<T, Error<S>>>,
 ) -> Result<T, Error<S>> {
+    poll_once(future).unwrap_or(Err(Error::Contention))
+}
+
+/// Polls a future once: its output, if it is complete.
+pub(crate) fn poll_once<F: Future>(future: F) -> Option<F::Output> {
     let mut future = pin!(future);
     match future
         .as_mut()
         .poll(&mut TaskContext::from_waker(Waker::noop()))
     {
-        Poll::Ready(result) => result,
-        Poll::Pending => Err(Error::Contention),
+        Poll::Ready(output) => Some(output),
+        Poll::Pending => None,
     }
 }

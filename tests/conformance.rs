@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use handover_code::record::{Record, Version};
-use handover_code::store::{Key, Store, Swap};
+use handover_code::store::{AsyncStore, Key, Step, Store, Swap};
 use handover_code::{MemoryStore, conformance};
 
 #[test]
@@ -51,7 +51,7 @@ impl Store for CheckThenWrite {
         record: &Record,
         new: Version,
     ) -> Result<Swap, Poisoned> {
-        let current = self.load(key)?.map(|(_, v)| v);
+        let current = Store::load(self, key)?.map(|(_, v)| v);
         if current != expected {
             return Ok(Swap::Conflict);
         }
@@ -76,4 +76,187 @@ fn a_check_then_write_store_fails_the_hammer() {
     // ... and the hammer catches it.
     let failure = conformance::check_concurrency(CheckThenWrite::default).unwrap_err();
     println!("caught: {failure}");
+}
+
+/// Polls a future to completion on this thread (the stores here never really wait).
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(out) = f.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// Pending once, then ready: lets other joined futures run.
+struct YieldNow(bool);
+
+impl std::future::Future for YieldNow {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
+
+#[test]
+fn the_async_kit_passes_the_memory_store_and_its_tasks_contend() {
+    let report = block_on(conformance::check_all_async(MemoryStore::new)).unwrap();
+    assert!(report.conflicts > 0);
+}
+
+/// The check-then-write bug as an async store, awaiting between its check and its write.
+impl AsyncStore for CheckThenWrite {
+    type Error = Poisoned;
+
+    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Poisoned> {
+        Store::load(self, key)
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, Poisoned> {
+        let current = Store::load(self, key)?.map(|(_, v)| v);
+        if current != expected {
+            return Ok(Swap::Conflict);
+        }
+        YieldNow(false).await; // another task writes here
+        self.0.lock().map_err(|_| Poisoned)?.insert(
+            (key.kind(), key.namespace().to_vec(), key.id().to_vec()),
+            (*record, new),
+        );
+        Ok(Swap::Swapped)
+    }
+}
+
+#[test]
+fn the_async_kit_catches_an_async_check_then_write_store() {
+    block_on(conformance::check_contract_async(CheckThenWrite::default)).unwrap();
+    let failure = block_on(conformance::check_concurrency_async(
+        CheckThenWrite::default,
+    ))
+    .unwrap_err();
+    println!("caught: {failure}");
+}
+
+/// A store that overrides `update` with a lock around load, decide and write: correct.
+#[derive(Default)]
+struct Locked {
+    inner: MemoryStore,
+    lock: Mutex<()>,
+}
+
+impl AsyncStore for Locked {
+    type Error = <MemoryStore as AsyncStore>::Error;
+
+    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
+        AsyncStore::load(&self.inner, key).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, Self::Error> {
+        AsyncStore::compare_and_swap(&self.inner, key, expected, record, new).await
+    }
+
+    async fn update<T, F>(
+        &self,
+        key: Key<'_>,
+        _max_retries: u8,
+        mut decide: F,
+    ) -> Result<T, handover_code::Error<Self::Error>>
+    where
+        T: Send,
+        F: FnMut(Option<&Record>) -> Step<T> + Send,
+    {
+        let _held = self.lock.lock().unwrap();
+        let current = Store::load(&self.inner, key).map_err(handover_code::Error::Store)?;
+        match decide(current.as_ref().map(|(r, _)| r)) {
+            Step::Answer(answer) => Ok(answer),
+            Step::Write(record, answer) => {
+                let expected = current.map(|(_, v)| v);
+                let new = Version(expected.map_or(1, |v| v.0 + 1));
+                Store::compare_and_swap(&self.inner, key, expected, &record, new)
+                    .map_err(handover_code::Error::Store)?;
+                Ok(answer)
+            }
+        }
+    }
+}
+
+#[test]
+fn the_async_kit_checks_an_overridden_update() {
+    block_on(conformance::check_all_async(Locked::default)).unwrap();
+}
+
+/// An overridden `update` that reads, awaits, and writes without checking the version.
+#[derive(Default)]
+struct Blind(MemoryStore);
+
+impl AsyncStore for Blind {
+    type Error = <MemoryStore as AsyncStore>::Error;
+
+    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
+        AsyncStore::load(&self.0, key).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, Self::Error> {
+        AsyncStore::compare_and_swap(&self.0, key, expected, record, new).await
+    }
+
+    async fn update<T, F>(
+        &self,
+        key: Key<'_>,
+        _max_retries: u8,
+        mut decide: F,
+    ) -> Result<T, handover_code::Error<Self::Error>>
+    where
+        T: Send,
+        F: FnMut(Option<&Record>) -> Step<T> + Send,
+    {
+        let current = Store::load(&self.0, key).map_err(handover_code::Error::Store)?;
+        let step = decide(current.as_ref().map(|(r, _)| r));
+        YieldNow(false).await;
+        match step {
+            Step::Answer(answer) => Ok(answer),
+            Step::Write(record, answer) => {
+                // Overwrites whatever is there now: a lost update.
+                let now = Store::load(&self.0, key).map_err(handover_code::Error::Store)?;
+                let expected = now.map(|(_, v)| v);
+                let new = Version(expected.map_or(1, |v| v.0 + 1));
+                Store::compare_and_swap(&self.0, key, expected, &record, new)
+                    .map_err(handover_code::Error::Store)?;
+                Ok(answer)
+            }
+        }
+    }
+}
+
+#[test]
+fn the_async_kit_catches_a_non_atomic_update() {
+    let failure = block_on(conformance::check_concurrency_async(Blind::default)).unwrap_err();
+    assert_eq!(failure.check, "update", "{failure}");
 }

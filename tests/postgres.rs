@@ -10,6 +10,9 @@ mod pg_cluster;
 #[path = "support/fixtures.rs"]
 mod fixtures;
 
+#[path = "support/cancel.rs"]
+mod cancel;
+
 #[path = "support/scenarios.rs"]
 #[allow(dead_code)]
 mod scenarios;
@@ -106,6 +109,30 @@ fn passes_the_conformance_kit() {
 }
 
 #[test]
+fn passes_the_async_conformance_kit_as_an_async_store() {
+    let Some((_cluster, rt, store)) = start(70) else {
+        return;
+    };
+    let handle = rt.handle().clone();
+    let fresh = || {
+        tokio::task::block_in_place(|| {
+            handle.block_on(async {
+                let client = store.pool().get().await.unwrap();
+                client
+                    .batch_execute("TRUNCATE handover_records")
+                    .await
+                    .unwrap();
+            });
+        });
+        store.clone()
+    };
+    let report = rt
+        .block_on(async { conformance::check_all_async(fresh).await })
+        .unwrap();
+    assert!(report.conflicts > 0);
+}
+
+#[test]
 fn every_shared_store_scenario_on_a_real_server() {
     let Some((_cluster, rt, store)) = start(70) else {
         return;
@@ -122,6 +149,17 @@ fn every_shared_store_scenario_on_a_real_server() {
             store: store.clone(),
             handle: rt.handle().clone(),
         }
+    });
+}
+
+#[test]
+fn dropped_verifications_settle_on_a_real_server() {
+    let Some((_cluster, rt, store)) = start(8) else {
+        return;
+    };
+    rt.block_on(async {
+        cancel::dropped_verifications_settle(&store).await;
+        cancel::dropped_right_codes_cost_nothing(&store).await;
     });
 }
 
