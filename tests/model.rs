@@ -1,61 +1,22 @@
 //! A proptest state machine: random issue, resend, re-issue, revoke and verify (right,
 //! wrong, an old generation's code, malformed; with and without a verifier and a request
-//! id) by three services on one store — two contexts with different policies and budgets,
-//! and a looser service on the first context — with time moving forward and backward,
+//! id) by four services on one store — two contexts with different policies and budgets,
+//! a looser service on the first context, and one on the second context that keeps its
+//! budgets in the first one's scope — with time moving forward and backward,
 //! prunes, and injected store errors, conflicts and cut-off operations, on the reference
 //! store. Each context is checked against its own model, which never sees the other's, so
 //! any cross-talk fails; every answer, every stored record and the order of every
 //! verification's store calls must agree with the model.
 #![cfg(feature = "conformance")]
+#![allow(unreachable_pub)]
+
+#[path = "support/ops.rs"]
+mod ops;
 
 use handover_code::MemoryStore;
-use handover_code::conformance::model::{Fault, Guess, Op, check_sequence_pruning};
+use handover_code::conformance::model::{Guess, Op, check_sequence_pruning};
+use ops::op;
 use proptest::prelude::*;
-
-fn guess() -> impl Strategy<Value = Guess> {
-    prop_oneof![
-        3 => Just(Guess::Right),
-        4 => any::<u16>().prop_map(Guess::Wrong),
-        1 => Just(Guess::Old),
-        1 => Just(Guess::Malformed),
-    ]
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    let ttl = prop_oneof![Just(0u16), 1u16..400];
-    let fault = prop_oneof![
-        Just(Fault::LoadError),
-        Just(Fault::SwapError),
-        Just(Fault::SpuriousConflict),
-        (0u8..5, any::<bool>()).prop_map(|(at, lands)| Fault::Cut { at, lands }),
-    ];
-    let service = 0u8..3;
-    prop_oneof![
-        2 => (service.clone(), any::<u8>(), ttl.clone())
-            .prop_map(|(service, booking, ttl)| Op::Issue { service, booking, ttl }),
-        1 => (service.clone(), any::<u8>()).prop_map(|(service, booking)| Op::Resend { service, booking }),
-        1 => (service.clone(), any::<u8>(), ttl)
-            .prop_map(|(service, booking, ttl)| Op::Reissue { service, booking, ttl }),
-        1 => (service.clone(), any::<u8>()).prop_map(|(service, booking)| Op::Revoke { service, booking }),
-        8 => (
-            service,
-            any::<u8>(),
-            guess(),
-            proptest::option::of(any::<u8>()),
-            proptest::option::of(0u8..4),
-        )
-            .prop_map(|(service, booking, guess, verifier, request)| Op::Verify {
-                service,
-                booking,
-                guess,
-                verifier,
-                request,
-            }),
-        2 => (-150i16..300).prop_map(|seconds| Op::Time { seconds }),
-        1 => (0u16..400).prop_map(|age| Op::Prune { age }),
-        1 => fault.prop_map(Op::Arm),
-    ]
-}
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]

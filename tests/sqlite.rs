@@ -6,6 +6,9 @@
 #[path = "support/fixtures.rs"]
 mod fixtures;
 
+#[path = "support/ops.rs"]
+mod ops;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -404,4 +407,16 @@ fn check_consistent(db: &Path, answered: &[String]) {
         per_booking.len(),
         "a booking that answered has no row"
     );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 48, ..Default::default() })]
+    /// The model's operation sequences (four services, prunes, faults) on SQLite.
+    #[test]
+    fn sqlite_agrees_with_the_model(ops in proptest::collection::vec(ops::op(), 1..60)) {
+        let store = SqliteStore::open_in_memory().unwrap();
+        if let Err(failure) = handover_code::conformance::model::check_sequence_pruning(store, &ops) {
+            proptest::prop_assert!(false, "{}", failure);
+        }
+    }
 }

@@ -2,11 +2,13 @@
 //! compared step by step with a plain model of the rules.
 //!
 //! The model is written apart from the crate's own decision code, as simply as the rules can
-//! be said. Three services share the store: service 0 and service 1 hand over different
+//! be said. Four services share the store: service 0 and service 1 hand over different
 //! things (contexts `model/a` and `model/b`) under different policies and budgets, and each
-//! is checked against its own model, which never sees the other's, so any cross-talk between
-//! contexts fails the check. Service 2 works on service 0's context under a looser policy,
-//! so its model applies the limits the records were written with, not its own. Each
+//! context is checked against its own model, which never sees the other's, so any
+//! cross-talk between contexts fails the check. Service 2 works on service 0's context
+//! under a looser policy, so its model applies the limits the records were written with,
+//! not its own. Service 3 works on service 1's context but keeps its verifiers' budgets in
+//! the scope of service 0 (`model/a`), named on purpose, so those budgets are shared. Each
 //! context knows four bookings, two verifiers and four request ids.
 //!
 //! Each [`Op`] runs on the crate and on the model; their answers must agree, and the store
@@ -158,7 +160,7 @@ pub enum Op {
 }
 
 /// Services sharing the store.
-pub const SERVICES: u8 = 3;
+pub const SERVICES: u8 = 4;
 /// Bookings each context knows.
 pub const BOOKINGS: u8 = 4;
 /// Verifiers each context knows.
@@ -166,9 +168,13 @@ pub const VERIFIERS: u8 = 2;
 /// Request ids the model uses.
 pub const REQUESTS: u8 = 4;
 
-/// One service's configuration: its context's index and its policy.
+/// One service's configuration: where its bookings and its verifiers' budgets live, and its
+/// policy.
 struct Lane {
+    /// The context's index: where its bookings are.
     ns: usize,
+    /// The budget scope's index: where its verifiers' budgets are.
+    scope: usize,
     context: &'static str,
     digits: Digits,
     attempts: u8,
@@ -177,9 +183,13 @@ struct Lane {
     sends: (u8, u32),
 }
 
-const LANES: [Lane; 3] = [
+/// The two namespaces: contexts, and budget scopes of the same names.
+const NAMESPACES: [&str; 2] = ["model/a", "model/b"];
+
+const LANES: [Lane; 4] = [
     Lane {
         ns: 0,
+        scope: 0,
         context: "model/a",
         digits: Digits::Four,
         attempts: 3,
@@ -189,6 +199,7 @@ const LANES: [Lane; 3] = [
     },
     Lane {
         ns: 1,
+        scope: 1,
         context: "model/b",
         digits: Digits::Six,
         attempts: 2,
@@ -198,12 +209,23 @@ const LANES: [Lane; 3] = [
     },
     Lane {
         ns: 0,
+        scope: 0,
         context: "model/a",
         digits: Digits::Five,
         attempts: 5,
         cap: 15,
         budget: (9, 300),
         sends: (10, 60),
+    },
+    Lane {
+        ns: 1,
+        scope: 0,
+        context: "model/b",
+        digits: Digits::Six,
+        attempts: 2,
+        cap: 4,
+        budget: (3, 200),
+        sends: (2, 120),
     },
 ];
 
@@ -351,15 +373,15 @@ struct Model {
     last: Option<LastM>,
 }
 
-/// The model's verifier: window start and length, limit, failures, and the (booking,
-/// request) pairs of the latest charges, newest first.
+/// The model's verifier: window start and length, limit, failures, and the (context,
+/// booking, request) of the latest charges, newest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct VModel {
     start: u64,
     secs: u64,
     limit: u32,
     failures: u32,
-    ring: [Option<(u8, u8)>; Verifier::CHARGED],
+    ring: [Option<(usize, u8, u8)>; Verifier::CHARGED],
 }
 
 /// What one context holds.
@@ -369,7 +391,7 @@ struct Space {
     verifiers: HashMap<u8, VModel>,
 }
 
-fn name(prefix: u8, n: u8, modulo: u8) -> [u8; 2] {
+fn name_of(prefix: u8, n: u8, modulo: u8) -> [u8; 2] {
     [prefix, n.checked_rem(modulo).unwrap_or_default()]
 }
 
@@ -476,15 +498,17 @@ impl<S: Store> Harness<S> {
             .and_then(|p| p.with_verifier_budget(lane.budget.0, lane.budget.1))
             .and_then(|p| p.with_send_limit(lane.sends.0, lane.sends.1))
             .and_then(|p| p.with_max_retries(2));
+        let scope = NAMESPACES.get(lane.scope).copied().unwrap_or_default();
         Ok(Service::new(
             &self.keys,
             setup(policy)?,
             setup(Context::new(lane.context))?,
-        ))
+        )
+        .with_budget_scope(setup(Context::new(scope))?))
     }
 
     fn code(&self, lane: &Lane, b: u8, generation: u32, digits: Digits) -> Result<Code, Failure> {
-        let booking = name(b'B', b, BOOKINGS);
+        let booking = name_of(b'B', b, BOOKINGS);
         Ok(derive(
             self.keys.current().1,
             setup(Context::new(lane.context))?,
@@ -495,18 +519,21 @@ impl<S: Store> Harness<S> {
     }
 
     fn space(&mut self, lane: &Lane) -> &mut Space {
+        self.space_at(lane.ns)
+    }
+
+    fn space_at(&mut self, ns: usize) -> &mut Space {
         let [a, b] = &mut self.spaces;
-        if lane.ns == 0 { a } else { b }
+        if ns == 0 { a } else { b }
     }
 
     /// The stored records of both contexts, as the model writes them.
     fn stored(&self) -> Result<[Space; 2], Failure> {
         let mut spaces = [Space::default(), Space::default()];
-        for (ns, space) in spaces.iter_mut().enumerate() {
-            let lane = LANES.get(ns).unwrap_or(&LANES[0]);
-            let context = setup(Context::new(lane.context))?;
+        for (space, name) in spaces.iter_mut().zip(NAMESPACES) {
+            let context = setup(Context::new(name))?;
             for b in 0..BOOKINGS {
-                let booking = name(b'B', b, BOOKINGS);
+                let booking = name_of(b'B', b, BOOKINGS);
                 let key = Key::Booking {
                     context,
                     id: setup(BookingId::new(&booking))?,
@@ -520,7 +547,7 @@ impl<S: Store> Harness<S> {
                 }
             }
             for v in 0..VERIFIERS {
-                let verifier = name(b'V', v, VERIFIERS);
+                let verifier = name_of(b'V', v, VERIFIERS);
                 let key = Key::Verifier {
                     scope: context,
                     id: setup(VerifierId::new(&verifier))?,
@@ -528,7 +555,7 @@ impl<S: Store> Harness<S> {
                 match setup(self.store.inner.load(key))? {
                     None => {}
                     Some((Record::Verifier(r), _)) => {
-                        space.verifiers.insert(v, vmodel_of(context, &r)?);
+                        space.verifiers.insert(v, vmodel_of(&r)?);
                     }
                     Some(other) => ensure!(false, "a booking record under verifier {v}: {other:?}"),
                 }
@@ -657,7 +684,7 @@ impl<S: Store> Harness<S> {
             Op::Time { .. } | Op::Arm(_) => return Ok((Ok(None), Ok(None))),
         };
         let lane = lane(service);
-        let booking = name(b'B', b, BOOKINGS);
+        let booking = name_of(b'B', b, BOOKINGS);
         let id = setup(BookingId::new(&booking))?;
         let model = self.space(lane).bookings.get(&b).copied();
         let svc = self.service(lane)?;
@@ -819,9 +846,9 @@ impl<S: Store> Harness<S> {
             Guess::Malformed => "12a4".to_owned(),
         };
         let is_right = typed == right.expose();
-        let bname = name(b'B', b, BOOKINGS);
-        let vname = v.map(|v| name(b'V', v, VERIFIERS));
-        let rname = r.map(|r| name(b'R', r, REQUESTS));
+        let bname = name_of(b'B', b, BOOKINGS);
+        let vname = v.map(|v| name_of(b'V', v, VERIFIERS));
+        let rname = r.map(|r| name_of(b'R', r, REQUESTS));
         let vid = match &vname {
             Some(n) => Some(setup(VerifierId::new(n))?),
             None => None,
@@ -860,7 +887,27 @@ impl<S: Store> Harness<S> {
         r: Option<u8>,
     ) -> Answer {
         let now = self.now;
-        let space = self.space(lane);
+        let mut verifiers = core::mem::take(&mut self.space_at(lane.scope).verifiers);
+        let answer = Self::decide_model(
+            now,
+            lane,
+            &mut self.space(lane).bookings,
+            &mut verifiers,
+            (b, model, is_right, guess, v, r),
+        );
+        self.space_at(lane.scope).verifiers = verifiers;
+        answer
+    }
+
+    /// The model's rules for one verification, on the context's bookings and the scope's
+    /// verifiers.
+    fn decide_model(
+        now: u64,
+        lane: &Lane,
+        bookings: &mut HashMap<u8, Model>,
+        verifiers: &mut HashMap<u8, VModel>,
+        (b, model, is_right, guess, v, r): (u8, Option<Model>, bool, Guess, Option<u8>, Option<u8>),
+    ) -> Answer {
         // The verifier's record as it stands now, if it has a budget to check.
         let mut vm = v.map(|v| {
             let fresh = VModel {
@@ -870,12 +917,12 @@ impl<S: Store> Harness<S> {
                 failures: 0,
                 ring: [None; Verifier::CHARGED],
             };
-            match space.verifiers.get(&v) {
+            match verifiers.get(&v) {
                 Some(m) if now < m.start.saturating_add(m.secs) => (v, *m),
                 _ => (v, fresh),
             }
         });
-        let tag = r.map(|r| (b, r));
+        let tag = r.map(|r| (lane.ns, b, r));
         let held = matches!((&vm, tag), (Some((_, m)), Some(t)) if m.ring.contains(&Some(t)));
         if let Some((_, m)) = &vm
             && m.failures >= m.limit
@@ -884,20 +931,21 @@ impl<S: Store> Harness<S> {
             let until = Timestamp(m.start.saturating_add(m.secs));
             return Ok(Some(Outcome::VerifierSuspended { until }));
         }
-        let refund = |space: &mut Space, vm: Option<(u8, VModel)>, answer: Answer| {
-            if let (true, Some((v, mut m)), Some(t)) = (held, vm, tag)
-                && m.failures > 0
-            {
-                m.failures = m.failures.saturating_sub(1);
-                if let Some(slot) = m.ring.iter_mut().find(|s| **s == Some(t)) {
-                    *slot = None;
+        let refund =
+            |verifiers: &mut HashMap<u8, VModel>, vm: Option<(u8, VModel)>, answer: Answer| {
+                if let (true, Some((v, mut m)), Some(t)) = (held, vm, tag)
+                    && m.failures > 0
+                {
+                    m.failures = m.failures.saturating_sub(1);
+                    if let Some(slot) = m.ring.iter_mut().find(|s| **s == Some(t)) {
+                        *slot = None;
+                    }
+                    verifiers.insert(v, m);
                 }
-                space.verifiers.insert(v, m);
-            }
-            answer
-        };
+                answer
+            };
         let Some(mut m) = model else {
-            return refund(space, vm, Ok(Some(Outcome::UnknownBooking)));
+            return refund(verifiers, vm, Ok(Some(Outcome::UnknownBooking)));
         };
         if let (Some(rq), Some((lv, lr, _, earlier))) = (r, m.last)
             && lr == Some(rq)
@@ -906,25 +954,25 @@ impl<S: Store> Harness<S> {
             return match earlier {
                 Earlier::Rejected { .. } => Ok(Some(Outcome::Replayed(earlier))),
                 Earlier::Accepted if is_right => {
-                    refund(space, vm, Ok(Some(Outcome::Replayed(earlier))))
+                    refund(verifiers, vm, Ok(Some(Outcome::Replayed(earlier))))
                 }
-                Earlier::Accepted => refund(space, vm, Ok(Some(Outcome::AlreadyRedeemed))),
+                Earlier::Accepted => refund(verifiers, vm, Ok(Some(Outcome::AlreadyRedeemed))),
             };
         }
         if let Some(outcome) = closed(&m, now) {
-            return refund(space, vm, Ok(Some(outcome)));
+            return refund(verifiers, vm, Ok(Some(outcome)));
         }
         if now < m.issued {
-            return refund(space, vm, Err("clock"));
+            return refund(verifiers, vm, Err("clock"));
         }
         if guess == Guess::Malformed {
-            return refund(space, vm, Err("malformed"));
+            return refund(verifiers, vm, Err("malformed"));
         }
         if is_right {
             m.state = State::Redeemed;
             m.last = Some((v, r, now, Earlier::Accepted));
-            space.bookings.insert(b, m);
-            return refund(space, vm, Ok(Some(Outcome::Accepted)));
+            bookings.insert(b, m);
+            return refund(verifiers, vm, Ok(Some(Outcome::Accepted)));
         }
         if let (Some((v, mut vmodel)), false) = (vm.take(), held) {
             vmodel.failures = vmodel.failures.saturating_add(1);
@@ -934,9 +982,9 @@ impl<S: Store> Harness<S> {
                     *first = Some(t);
                 }
             }
-            space.verifiers.insert(v, vmodel);
+            verifiers.insert(v, vmodel);
         } else if let Some((v, vmodel)) = vm {
-            space.verifiers.insert(v, vmodel);
+            verifiers.insert(v, vmodel);
         }
         m.failures = m.failures.saturating_add(1);
         m.lifetime = m.lifetime.saturating_add(1);
@@ -945,7 +993,7 @@ impl<S: Store> Harness<S> {
             m.state = State::Locked;
         }
         m.last = Some((v, r, now, Earlier::Rejected { attempts_left }));
-        space.bookings.insert(b, m);
+        bookings.insert(b, m);
         Ok(Some(Outcome::Rejected { attempts_left }))
     }
 
@@ -1017,13 +1065,13 @@ fn model_of(r: &Booking) -> Result<Model, Failure> {
     })
 }
 
-fn vmodel_of(context: Context<'_>, v: &Verifier) -> Result<VModel, Failure> {
+fn vmodel_of(v: &Verifier) -> Result<VModel, Failure> {
     let mut ring = [None; Verifier::CHARGED];
     for (slot, tag) in ring.iter_mut().zip(&v.charged) {
         if *tag == Tag::default() {
             continue;
         }
-        *slot = Some(pair_of(context, tag)?);
+        *slot = Some(charge_of(tag)?);
     }
     Ok(VModel {
         start: v.window_start.0,
@@ -1034,18 +1082,20 @@ fn vmodel_of(context: Context<'_>, v: &Verifier) -> Result<VModel, Failure> {
     })
 }
 
-/// The (booking, request) pair a charge tag was made for.
-fn pair_of(context: Context<'_>, tag: &Tag) -> Result<(u8, u8), Failure> {
-    for b in 0..BOOKINGS {
-        for r in 0..REQUESTS {
-            let (booking, request) = (name(b'B', b, BOOKINGS), name(b'R', r, REQUESTS));
-            let made = charge_tag(
-                context,
-                setup(BookingId::new(&booking))?,
-                setup(RequestId::new(&request))?,
-            );
-            if made == *tag {
-                return Ok((b, r));
+/// The (context, booking, request) a charge tag was made for.
+fn charge_of(tag: &Tag) -> Result<(usize, u8, u8), Failure> {
+    for (ns, name) in NAMESPACES.into_iter().enumerate() {
+        for b in 0..BOOKINGS {
+            for r in 0..REQUESTS {
+                let (booking, request) = (name_of(b'B', b, BOOKINGS), name_of(b'R', r, REQUESTS));
+                let made = charge_tag(
+                    setup(Context::new(name))?,
+                    setup(BookingId::new(&booking))?,
+                    setup(RequestId::new(&request))?,
+                );
+                if made == *tag {
+                    return Ok((ns, b, r));
+                }
             }
         }
     }
