@@ -310,8 +310,8 @@ enum Flow<'a> {
     Go(Stage),
 }
 
-/// A verification (see the [module docs](self) for its steps).
-#[derive(Debug)]
+/// A verification (see the [module docs](self) for its steps). Its `Debug` output leaves
+/// out what was typed.
 pub struct Verify<'a, const N: usize> {
     rules: Rules<'a, N>,
     booking: BookingId<'a>,
@@ -330,6 +330,20 @@ pub struct Verify<'a, const N: usize> {
     proposed: Option<(Record, Version)>,
     tries: Tries,
     max_retries: u8,
+}
+
+impl<const N: usize> core::fmt::Debug for Verify<'_, N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Verify")
+            .field("context", &self.rules.context)
+            .field("booking", &self.booking)
+            .field("typed", &"<redacted>")
+            .field("who", &self.who)
+            .field("now", &self.now)
+            .field("stage", &self.stage)
+            .field("charged", &self.charged)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a, const N: usize> Verify<'a, N> {

@@ -112,3 +112,61 @@ fn outcomes_and_operation_errors_carry_no_code() {
         assert_clean("operation output", r, &digits);
     }
 }
+
+#[test]
+fn plans_records_replays_and_send_refusals_carry_no_code() {
+    use handover_code::decide::{Rules, Who};
+    use handover_code::plan::{Plan, Verify};
+    use handover_code::{MemoryStore, Policy, RequestId, Service, Timestamp, VerifierId};
+    let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&SENTINEL).unwrap());
+    let policy = Policy::new(Digits::Six)
+        .with_verifier_budget(3, 60)
+        .unwrap()
+        .with_send_limit(1, 60)
+        .unwrap();
+    let context = Context::new("post/parcel").unwrap();
+    let service = Service::new(&keys, policy, context);
+    let store = MemoryStore::new();
+    let id = BookingId::new("EE123456789IN").unwrap();
+    let code = service
+        .issue(&store, id, Timestamp(100), Timestamp(1))
+        .unwrap();
+    let digits = code.expose().to_owned();
+    let (verifier, request) = (
+        Some(VerifierId::new("postman-7").unwrap()),
+        RequestId::new("req-1").unwrap(),
+    );
+    let mut rendered = Vec::new();
+    // A plan holding the right code, before and after it has run a step.
+    let who = Who {
+        verifier,
+        request: Some(request),
+    };
+    let rules = Rules {
+        keys: &keys,
+        policy: &policy,
+        context,
+    };
+    let mut plan = Verify::new(rules, context, id, &digits, who, Timestamp(2));
+    rendered.push(format!("{plan:?}"));
+    let _ = plan.next();
+    rendered.push(format!("{plan:?}"));
+    for _ in 0..2 {
+        let answer = service.verify_request(&store, id, &digits, verifier, request, Timestamp(2));
+        rendered.push(format!("{:?}", answer.unwrap()));
+    }
+    rendered.push(format!("{:?}", service.booking(&store, id).unwrap()));
+    let other = BookingId::new("EE000000002IN").unwrap();
+    service
+        .issue(&store, other, Timestamp(100), Timestamp(1))
+        .unwrap();
+    let refused = service.resend(&store, other, Timestamp(3)).unwrap_err();
+    assert!(matches!(
+        refused,
+        handover_code::Error::SendLimit { retry_at } if retry_at == Timestamp(61)
+    ));
+    rendered.extend([format!("{refused}"), format!("{refused:?}")]);
+    for r in &rendered {
+        assert_clean("plan, record or answer", r, &digits);
+    }
+}
