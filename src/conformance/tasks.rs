@@ -53,7 +53,7 @@ where
 /// load and its compare-and-swap so that they interleave even on a store whose futures
 /// never wait.
 ///
-/// 1. Each adds one to a counter record, [`ROUNDS`] times, by load and compare-and-swap: the
+/// 1. Each adds one to a counter record, 20 times, by load and compare-and-swap: the
 ///    final count must equal the swaps that landed.
 /// 2. Each adds one by the store's own [`AsyncStore::update`], provided or overridden: the
 ///    final count must equal the updates that answered.
