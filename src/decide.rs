@@ -556,3 +556,125 @@ pub fn refund(v: &Verifier, window_start: Timestamp, tag: Option<&Tag>) -> Optio
     }
     Some(next)
 }
+
+#[cfg(test)]
+mod tests {
+    use core::num::{NonZeroU32, NonZeroU64};
+
+    use super::{Charge, charge, count_send, current, refund, suspended};
+    use crate::code::Digits;
+    use crate::error::Error;
+    use crate::keyring::KeyId;
+    use crate::policy::{Policy, VerifierBudget};
+    use crate::record::{Booking, State, Tag, Verifier, Version};
+    use crate::time::Timestamp;
+
+    fn budget(failures: u32, secs: u64) -> VerifierBudget {
+        VerifierBudget {
+            failures: NonZeroU32::new(failures).unwrap(),
+            window_secs: NonZeroU64::new(secs).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_verifier_window_is_the_records_until_it_ends_then_the_readers() {
+        let hourly = current(None, &budget(5, 3_600), Timestamp(7_300));
+        assert_eq!(
+            (hourly.window_start, hourly.window_secs),
+            (Timestamp(7_200), 3_600)
+        );
+        let charged = Verifier {
+            failures: 5,
+            ..hourly
+        };
+        // A daily reader inside the hour sees the hourly record, limit and all.
+        let seen = current(Some(&charged), &budget(9, 86_400), Timestamp(10_799));
+        assert_eq!(seen, charged);
+        assert_eq!(suspended(&seen, None), Some(Timestamp(10_800)));
+        // At the hour's end the reader opens its own window.
+        let next = current(Some(&charged), &budget(9, 86_400), Timestamp(10_800));
+        assert_eq!(
+            (next.window_start, next.limit, next.failures),
+            (Timestamp(0), 9, 0)
+        );
+        // A clock that went back keeps the record as it is.
+        assert_eq!(
+            current(Some(&charged), &budget(9, 86_400), Timestamp(5)),
+            charged
+        );
+    }
+
+    #[test]
+    fn charges_remember_their_tags_and_refunds_forget_them() {
+        let mut v = current(None, &budget(3, 60), Timestamp(0));
+        let tags: [Tag; 6] = core::array::from_fn(|i| [u8::try_from(i + 1).unwrap(); 16]);
+        for tag in &tags[..3] {
+            let Charge::Write(next) = charge(&v, Some(tag)) else {
+                panic!("not charged")
+            };
+            v = next;
+        }
+        assert_eq!(v.failures, 3);
+        assert_eq!(charge(&v, Some(&tags[0])), Charge::Held);
+        assert_eq!(charge(&v, Some(&tags[3])), Charge::Suspended(Timestamp(60)));
+        assert_eq!(charge(&v, None), Charge::Suspended(Timestamp(60)));
+        // Holding its own charge, a retry is not suspended by it.
+        assert_eq!(suspended(&v, Some(&tags[1])), None);
+        assert_eq!(suspended(&v, Some(&tags[4])), Some(Timestamp(60)));
+        let back = refund(&v, Timestamp(0), Some(&tags[1])).unwrap();
+        assert_eq!(back.failures, 2);
+        assert!(!back.charged.contains(&tags[1]));
+        // Not twice, not in another window, not for a tag it never took.
+        assert_eq!(refund(&back, Timestamp(0), Some(&tags[1])), None);
+        assert_eq!(refund(&v, Timestamp(60), Some(&tags[1])), None);
+        assert_eq!(refund(&v, Timestamp(0), Some(&tags[5])), None);
+        // The ring keeps the newest four.
+        let mut w = current(None, &budget(9, 60), Timestamp(0));
+        for tag in &tags {
+            if let Charge::Write(next) = charge(&w, Some(tag)) {
+                w = next;
+            }
+        }
+        assert_eq!(w.charged, [tags[5], tags[4], tags[3], tags[2]]);
+    }
+
+    #[test]
+    fn sends_count_in_a_window_that_opens_at_the_first_send_after_the_last() {
+        let policy = Policy::new(Digits::Four).with_send_limit(2, 60).unwrap();
+        let booking = Booking {
+            key_id: KeyId(1),
+            generation: 0,
+            digits: Digits::Four,
+            failures: 0,
+            lifetime_failures: 0,
+            state: State::Active,
+            issued_at: Timestamp(100),
+            expires_at: Timestamp(1_000),
+            limits: policy.limits(),
+            sends: 1,
+            send_window_start: Timestamp(100),
+            last: None,
+        };
+        let second = count_send(&booking, Timestamp(159)).unwrap();
+        assert_eq!(second.sends, 2);
+        assert!(matches!(
+            count_send(&second, Timestamp(159)),
+            Err(Error::SendLimit {
+                retry_at: Timestamp(160)
+            })
+        ));
+        let third = count_send(&second, Timestamp(160)).unwrap();
+        assert_eq!((third.sends, third.send_window_start), (1, Timestamp(160)));
+    }
+
+    #[test]
+    fn versions_start_from_the_time_and_never_cross_into_the_next_second() {
+        let first = Version::first_at(Timestamp(2)).unwrap();
+        assert_eq!(first, Version(2 << 24));
+        assert!(Version::first_at(Timestamp(1)).unwrap() < first);
+        assert_eq!(first.next(), Some(Version((2 << 24) + 1)));
+        assert_eq!(Version((3 << 24) - 1).next(), None);
+        assert_eq!(Version(u64::MAX).next(), None);
+        assert_eq!(Version::first_at(Timestamp(u64::MAX)), None);
+    }
+}

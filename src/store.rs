@@ -92,9 +92,13 @@
 //! Versions are opaque to a store: compare them for equality, store them bit for bit. The
 //! crate never reuses one for a key, even after a prune ([`Version`]).
 //!
-//! A store may override [`Store::update`] (a mutex around load-decide-write, `SELECT … FOR
-//! UPDATE` in a transaction) as long as the decision's write lands before its answer is
-//! returned and no two decisions interleave on one key.
+//! [`Store::update`] is a convenience for a host's own single-record work. A store may
+//! override it (a mutex around load-decide-write, `SELECT … FOR UPDATE` in a transaction)
+//! as long as the decision's write lands before its answer is returned and no two
+//! decisions interleave on one key; the conformance kit checks an override under threads
+//! (and, for an [`AsyncStore`], under interleaved tasks). The crate's own operations do not
+//! call it: they are [plans](crate::plan) of `load` and `compare_and_swap` calls, which
+//! every store gets right by honouring the two primitives.
 
 #[cfg(feature = "std")]
 pub mod memory;
@@ -220,7 +224,9 @@ pub trait Store {
 
     /// Load, decide, compare-and-swap; on a conflict load and decide again, at most
     /// `max_retries` more times. The answer is returned only after its write has landed.
-    /// `decide` may run more than once and must be pure.
+    /// `decide` may run more than once and must be pure. A record it creates gets
+    /// [`Version::FIRST`]: use it for records of your own, not the crate's (whose first
+    /// versions come from their creation time).
     ///
     /// # Errors
     ///
