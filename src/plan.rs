@@ -93,7 +93,10 @@ impl<'a> Slot<'a> {
     }
 
     fn version(&self) -> Option<Version> {
-        self.known.flatten().map(|(_, v)| v)
+        self.known
+            .as_ref()
+            .and_then(Option::as_ref)
+            .map(|(_, v)| *v)
     }
 }
 
@@ -106,7 +109,7 @@ fn version_after(expected: Option<Version>, now: Timestamp) -> Result<Version, E
 }
 
 /// The booking in a record read under a booking key; a verifier's record there is corrupt.
-fn booking_of(found: Option<(Record, Version)>) -> Result<Option<Booking>, Error> {
+fn booking_of(found: Option<&(Record, Version)>) -> Result<Option<&Booking>, Error> {
     match found {
         None => Ok(None),
         Some((Record::Booking(b), _)) => Ok(Some(b)),
@@ -115,7 +118,7 @@ fn booking_of(found: Option<(Record, Version)>) -> Result<Option<Booking>, Error
 }
 
 /// The verifier in a record read under a verifier key; a booking's record there is corrupt.
-fn verifier_of(found: Option<(Record, Version)>) -> Result<Option<Verifier>, Error> {
+fn verifier_of(found: Option<&(Record, Version)>) -> Result<Option<&Verifier>, Error> {
     match found {
         None => Ok(None),
         Some((Record::Verifier(v), _)) => Ok(Some(v)),
@@ -164,7 +167,7 @@ pub struct Single<'a, const N: usize> {
     now: Timestamp,
     tries: Tries,
     /// The answer waiting on the write in flight.
-    pending: Option<(Option<Code>, Record, Version)>,
+    pending: Option<Option<Code>>,
     /// The answer to give.
     done: Option<Result<Option<Code>, Error>>,
     failed: bool,
@@ -230,14 +233,14 @@ impl<const N: usize> Plan for Single<'_, N> {
         if let Some(done) = self.done.take() {
             return Next::Done(done);
         }
-        let Some(found) = self.slot.known else {
+        let Some(found) = &self.slot.known else {
             return Next::Load(self.slot.key);
         };
-        let record = match booking_of(found) {
+        let record = match booking_of(found.as_ref()) {
             Ok(record) => record,
             Err(e) => return Next::Done(Err(e)),
         };
-        let Decision { answer, next } = self.decide(record.as_ref());
+        let Decision { answer, next } = self.decide(record);
         let (answer, next) = match (answer, next) {
             (Ok(answer), Some(next)) => (answer, next),
             (answer, _) => return Next::Done(answer),
@@ -247,12 +250,11 @@ impl<const N: usize> Plan for Single<'_, N> {
             Ok(new) => new,
             Err(e) => return Next::Done(Err(e)),
         };
-        let record = Record::Booking(next);
-        self.pending = Some((answer, record, new));
+        self.pending = Some(answer);
         Next::Swap {
             key: self.slot.key,
             expected,
-            record,
+            record: Record::Booking(next),
             new,
         }
     }
@@ -264,10 +266,7 @@ impl<const N: usize> Plan for Single<'_, N> {
     fn swapped(&mut self, swap: Swap) {
         let pending = self.pending.take();
         match (swap, pending) {
-            (Swap::Swapped, Some((answer, record, new))) => {
-                self.slot.known = Some(Some((record, new)));
-                self.done = Some(Ok(answer));
-            }
+            (Swap::Swapped, Some(answer)) => self.done = Some(Ok(answer)),
             (Swap::Swapped, None) => self.done = Some(Err(Error::Corrupt)),
             (Swap::Conflict, _) => {
                 self.slot.known = None;
@@ -326,7 +325,8 @@ pub struct Verify<'a, const N: usize> {
     stage: Stage,
     /// The window start of a charge this request holds.
     charged: Option<Timestamp>,
-    /// The write in flight: the record and version it stores.
+    /// The verifier's record in flight, and its version: what the plan knows of it once
+    /// the write lands.
     proposed: Option<(Record, Version)>,
     tries: Tries,
     max_retries: u8,
@@ -395,8 +395,8 @@ impl<'a, const N: usize> Verify<'a, N> {
     /// The verifier as it stands now, if loaded: `Err` to answer instead.
     fn verifier_now(&self) -> Option<Result<Verifier, Error>> {
         let (slot, budget) = (self.v.as_ref()?, self.budget.as_ref()?);
-        let found = slot.known?;
-        Some(verifier_of(found).map(|v| decide::current(v.as_ref(), budget, self.now)))
+        let found = slot.known.as_ref()?;
+        Some(verifier_of(found.as_ref()).map(|v| decide::current(v, budget, self.now)))
     }
 
     /// Ends with `answer`, giving back a charge first unless the answer is the failure it
@@ -427,7 +427,9 @@ impl<'a, const N: usize> Verify<'a, N> {
         let (key, expected) = (slot.key, slot.version());
         match version_after(expected, self.now) {
             Ok(new) => {
-                self.proposed = Some((record, new));
+                if !booking {
+                    self.proposed = Some((record, new));
+                }
                 Next::Swap {
                     key,
                     expected,
@@ -460,17 +462,17 @@ impl<'a, const N: usize> Verify<'a, N> {
                 Flow::Go(Stage::Compare)
             }
             Stage::Compare => {
-                let Some(found) = self.b.known else {
+                let Some(found) = &self.b.known else {
                     return Flow::Call(Next::Load(self.b.key));
                 };
-                let record = match booking_of(found) {
+                let record = match booking_of(found.as_ref()) {
                     Ok(record) => record,
                     Err(e) => return Flow::Go(self.settle(Err(e))),
                 };
                 let compared = decide::compare(
                     &self.rules,
                     self.booking,
-                    record.as_ref(),
+                    record,
                     self.typed,
                     &self.who,
                     self.now,
@@ -577,8 +579,8 @@ impl<const N: usize> Plan for Verify<'_, N> {
     }
 
     fn loaded(&mut self, found: Option<(Record, Version)>) {
-        let slot = match (&self.stage, self.b.known) {
-            (Stage::Compare, None) => Some(&mut self.b),
+        let slot = match self.stage {
+            Stage::Compare if self.b.known.is_none() => Some(&mut self.b),
             _ => self.v.as_mut(),
         };
         if let Some(slot) = slot {
@@ -610,10 +612,7 @@ impl<const N: usize> Plan for Verify<'_, N> {
                 }
                 self.retry(stage)
             }
-            (Stage::Write { answer, .. }, Swap::Swapped) => {
-                self.b.known = proposed.map(Some);
-                self.settle(Ok(answer))
-            }
+            (Stage::Write { answer, .. }, Swap::Swapped) => self.settle(Ok(answer)),
             (Stage::Write { .. }, Swap::Conflict) => {
                 self.b.known = None;
                 self.retry(Stage::Compare)
