@@ -173,7 +173,8 @@ fn hammer_counter<S: Store + Sync>(store: &S, before: u64) -> Result<Report, Fai
                                 window_secs: 1,
                                 limit: u32::MAX,
                                 failures: count.saturating_add(1),
-                                charged: Default::default(),
+                                held: 0,
+                                holds: Default::default(),
                             });
                             let new = Version(expected.map_or(1, |v| v.0.saturating_add(1)));
                             match io("counter", store.compare_and_swap(key, expected, &next, new))?
@@ -233,7 +234,8 @@ fn hammer_update<S: Store + Sync>(store: &S) -> Result<(), Failure> {
                 window_secs: 1,
                 limit: u32::MAX,
                 failures: count.saturating_add(1),
-                charged: Default::default(),
+                held: 0,
+                holds: Default::default(),
             }),
             (),
         )

@@ -14,7 +14,7 @@ use crate::ids::{IdBuf, RequestId, VerifierId};
 use crate::input;
 use crate::keyring::Keyring;
 use crate::policy::{Policy, VerifierBudget};
-use crate::record::{Booking, Earlier, Last, State, Tag, Verifier};
+use crate::record::{Booking, Earlier, Hold, Last, State, Tag, Verifier, Version};
 use crate::time::Timestamp;
 
 /// What a verification answers. Faults and malformed input are errors, not outcomes.
@@ -128,9 +128,10 @@ impl Who<'_> {
         same_request && same_verifier
     }
 
-    fn last(&self, at: Timestamp, answer: Earlier) -> Last {
+    fn last(&self, at: Timestamp, on: Version, answer: Earlier) -> Last {
         Last {
             at,
+            on,
             verifier: self.verifier.map(IdBuf::from),
             request: self.request.map(IdBuf::from),
             answer,
@@ -190,17 +191,24 @@ pub enum Compared {
     Wrong(Booking, u8),
 }
 
-/// Verification's decision on the booking: the gate, then the comparison.
+/// How long after a verification a retry of it is answered as a replay: 15 minutes, ample for
+/// a client's timeout and retry. Later, the same request id is a new verification.
+pub const REPLAY_SECS: u64 = 900;
+
+/// Verification's decision on the booking, whose record (if any) is at version `on`: the
+/// gate, then the comparison.
 ///
-/// The gate, in order: an unknown booking; a retry of the request that wrote the record's
-/// last verification (its answer again; an acceptance only to the right code); a closed
-/// booking; a clock before the issue time; then typed input that is not a code of the
-/// booking's length; then a key that has left the keyring. Only what passes is compared.
+/// The gate, in order: an unknown booking; a retry, within [`REPLAY_SECS`], of the request
+/// that wrote the record's last verification (its answer again; an acceptance only to the
+/// right code); a closed booking; a clock before the issue time; then typed input that is
+/// not a code of the booking's length; then a key that has left the keyring. Only what
+/// passes is compared.
 #[must_use]
 pub fn compare<const N: usize>(
     rules: &Rules<'_, N>,
     booking: BookingId<'_>,
     record: Option<&Booking>,
+    on: Version,
     typed: &str,
     who: &Who<'_>,
     now: Timestamp,
@@ -208,7 +216,8 @@ pub fn compare<const N: usize>(
     let Some(record) = record else {
         return Compared::Answer(Ok(Outcome::UnknownBooking));
     };
-    if let Some(last) = record.last.filter(|l| who.wrote(l)) {
+    let recent = |l: &Last| now.0 < l.at.0.saturating_add(REPLAY_SECS);
+    if let Some(last) = record.last.filter(|l| who.wrote(l) && recent(l)) {
         return Compared::Answer(replay(rules, booking, record, last.answer, typed));
     }
     if let Some(outcome) = closed(record, now) {
@@ -228,7 +237,7 @@ pub fn compare<const N: usize>(
     if expected == presented {
         return Compared::Right(Booking {
             state: State::Redeemed,
-            last: Some(who.last(now, Earlier::Accepted)),
+            last: Some(who.last(now, on, Earlier::Accepted)),
             ..*record
         });
     }
@@ -243,6 +252,7 @@ pub fn compare<const N: usize>(
     }
     next.last = Some(who.last(
         now,
+        on,
         Earlier::Rejected {
             attempts_left: left,
         },
@@ -468,19 +478,20 @@ pub fn current(record: Option<&Verifier>, budget: &VerifierBudget, now: Timestam
                 window_secs: secs,
                 limit: budget.failures.get(),
                 failures: 0,
-                charged: [Tag::default(); Verifier::CHARGED],
+                held: 0,
+                holds: [Hold::default(); Verifier::HOLDS],
             }
         }
     }
 }
 
-/// The tag of a charge for `request` on `booking` in `context`: a 128-bit digest, so a
-/// verifier cannot make two different requests share one charge.
+/// The tag of a hold for `request` on `booking` in `context`: a 128-bit digest, so a verifier
+/// cannot make two different requests meet one hold.
 #[must_use]
-pub fn charge_tag(context: Context<'_>, booking: BookingId<'_>, request: RequestId<'_>) -> Tag {
+pub fn hold_tag(context: Context<'_>, booking: BookingId<'_>, request: RequestId<'_>) -> Tag {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
-    h.update(b"handover-code/charge");
+    h.update(b"handover-code/hold");
     for field in [context.as_bytes(), booking.as_bytes(), request.as_bytes()] {
         h.update([u8::try_from(field.len()).unwrap_or(u8::MAX)]);
         h.update(field);
@@ -493,66 +504,106 @@ pub fn charge_tag(context: Context<'_>, booking: BookingId<'_>, request: Request
     tag
 }
 
-fn holds(v: &Verifier, tag: Option<&Tag>) -> bool {
-    tag.is_some_and(|t| *t != Tag::default() && v.charged.contains(t))
-}
-
-/// Whether a verifier may guess now: `Some(until)` if it is suspended. A verifier holding
-/// a charge for this very request (a retry whose first try was charged and then lost) is
-/// not suspended by it: the retry completes the original request.
-#[must_use]
-pub fn suspended(v: &Verifier, tag: Option<&Tag>) -> Option<Timestamp> {
-    (v.failures >= v.limit && !holds(v, tag)).then(|| v.window_end())
-}
-
-/// What charging a wrong code to a verifier comes to.
+/// Where a verifier stands before it may compare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Charge {
-    /// The budget is spent: answer [`Outcome::VerifierSuspended`], write nothing.
+pub enum Standing {
+    /// It may take a slot.
+    Clear,
+    /// Its failures fill the budget: [`Outcome::VerifierSuspended`] until the window ends.
     Suspended(Timestamp),
-    /// This request was already charged (a retry): nothing to write.
-    Held,
-    /// Write this record: one more failure, and the request's tag remembered.
-    Write(Verifier),
+    /// Failures and slots in flight fill it: [`Error::BudgetBusy`], retry shortly.
+    Busy,
 }
 
-/// Charging a compared wrong code to a verifier whose current record is `v`.
+/// Whether `v` holds a slot for the request tagged `tag`, on any booking version.
+fn holds_tag(v: &Verifier, tag: Option<&Tag>) -> bool {
+    tag.is_some_and(|t| *t != Tag::default() && v.holds.iter().any(|h| h.tag == *t))
+}
+
+/// Where a verifier stands, read before anything about the booking: suspended by settled
+/// failures only; busy while slots in flight fill the rest, unless this very request holds
+/// one (a retry coming to complete or settle its original).
 #[must_use]
-pub fn charge(v: &Verifier, tag: Option<&Tag>) -> Charge {
-    if holds(v, tag) {
-        return Charge::Held;
-    }
+pub fn standing(v: &Verifier, tag: Option<&Tag>) -> Standing {
     if v.failures >= v.limit {
-        return Charge::Suspended(v.window_end());
+        Standing::Suspended(v.window_end())
+    } else if v.failures.saturating_add(v.held) >= v.limit && !holds_tag(v, tag) {
+        Standing::Busy
+    } else {
+        Standing::Clear
+    }
+}
+
+/// Whether `v` holds the slot of request `tag` taken on booking version `on`: a retry may
+/// complete its original's comparison on it, since the booking has not moved since.
+#[must_use]
+pub fn adoptable(v: &Verifier, tag: &Tag, on: Version) -> bool {
+    *tag != Tag::default() && v.holds.iter().any(|h| h.tag == *tag && h.on == on)
+}
+
+/// Taking a slot for one comparison: the verifier's next record and the [`Hold`] it
+/// remembers (for a request with an id, when one of its [`Verifier::HOLDS`] places is free;
+/// otherwise the slot is only counted). `Err` with where the verifier stands when no slot is
+/// free.
+///
+/// # Errors
+///
+/// [`Standing::Suspended`] or [`Standing::Busy`].
+pub fn hold(
+    v: &Verifier,
+    tag: Option<&Tag>,
+    on: Version,
+) -> Result<(Verifier, Option<Hold>), Standing> {
+    if v.failures >= v.limit {
+        return Err(Standing::Suspended(v.window_end()));
+    }
+    if v.failures.saturating_add(v.held) >= v.limit {
+        return Err(Standing::Busy);
     }
     let mut next = Verifier {
-        failures: v.failures.saturating_add(1),
+        held: v.held.saturating_add(1),
         ..*v
     };
-    if let Some(tag) = tag {
-        next.charged.rotate_right(1);
-        if let Some(first) = next.charged.first_mut() {
-            *first = *tag;
+    let free = next.holds.iter_mut().find(|h| h.tag == Tag::default());
+    let remembered = match (tag, free) {
+        (Some(tag), Some(place)) if *tag != Tag::default() => {
+            *place = Hold { tag: *tag, on };
+            Some(*place)
         }
-    }
-    Charge::Write(next)
+        _ => None,
+    };
+    Ok((next, remembered))
 }
 
-/// Giving back a charge whose guess did not end as a counted failure (the booking changed
-/// before the failure could be written). Only in the window it was charged in, and for a
-/// request with an id only if its tag is still remembered; `None`: nothing to write.
+/// Settling a slot once its verification's answer is written: a wrong code becomes a
+/// failure (`failed`), anything else frees the slot. Only in the window it was taken in; a
+/// remembered [`Hold`] only if it is still there (whoever settles it first does, once: its
+/// owner or a retry replaying its answer). `None`: nothing to write.
 #[must_use]
-pub fn refund(v: &Verifier, window_start: Timestamp, tag: Option<&Tag>) -> Option<Verifier> {
-    if v.window_start != window_start || v.failures == 0 {
+pub fn settle(
+    v: &Verifier,
+    window_start: Timestamp,
+    hold: Option<&Hold>,
+    failed: bool,
+) -> Option<Verifier> {
+    if v.window_start != window_start || v.held == 0 {
         return None;
     }
     let mut next = Verifier {
-        failures: v.failures.saturating_sub(1),
+        held: v.held.saturating_sub(1),
+        failures: if failed {
+            v.failures.saturating_add(1)
+        } else {
+            v.failures
+        },
         ..*v
     };
-    if let Some(tag) = tag {
-        let slot = next.charged.iter_mut().find(|t| *t == tag)?;
-        *slot = Tag::default();
+    if let Some(hold) = hold {
+        let slot = next
+            .holds
+            .iter_mut()
+            .find(|h| h.tag == hold.tag && h.on == hold.on && h.tag != Tag::default())?;
+        *slot = Hold::default();
     }
     Some(next)
 }
@@ -561,12 +612,12 @@ pub fn refund(v: &Verifier, window_start: Timestamp, tag: Option<&Tag>) -> Optio
 mod tests {
     use core::num::{NonZeroU32, NonZeroU64};
 
-    use super::{Charge, charge, count_send, current, refund, suspended};
+    use super::{Standing, adoptable, count_send, current, hold, settle, standing};
     use crate::code::Digits;
     use crate::error::Error;
     use crate::keyring::KeyId;
     use crate::policy::{Policy, VerifierBudget};
-    use crate::record::{Booking, State, Tag, Verifier, Version};
+    use crate::record::{Booking, Hold, State, Tag, Verifier, Version};
     use crate::time::Timestamp;
 
     fn budget(failures: u32, secs: u64) -> VerifierBudget {
@@ -590,7 +641,10 @@ mod tests {
         // A daily reader inside the hour sees the hourly record, limit and all.
         let seen = current(Some(&charged), &budget(9, 86_400), Timestamp(10_799));
         assert_eq!(seen, charged);
-        assert_eq!(suspended(&seen, None), Some(Timestamp(10_800)));
+        assert_eq!(
+            standing(&seen, None),
+            Standing::Suspended(Timestamp(10_800))
+        );
         // At the hour's end the reader opens its own window.
         let next = current(Some(&charged), &budget(9, 86_400), Timestamp(10_800));
         assert_eq!(
@@ -605,37 +659,61 @@ mod tests {
     }
 
     #[test]
-    fn charges_remember_their_tags_and_refunds_forget_them() {
-        let mut v = current(None, &budget(3, 60), Timestamp(0));
+    fn every_comparison_holds_a_slot_and_settling_frees_or_fails_it() {
+        let v = current(None, &budget(3, 60), Timestamp(0));
         let tags: [Tag; 6] = core::array::from_fn(|i| [u8::try_from(i + 1).unwrap(); 16]);
-        for tag in &tags[..3] {
-            let Charge::Write(next) = charge(&v, Some(tag)) else {
-                panic!("not charged")
-            };
-            v = next;
-        }
-        assert_eq!(v.failures, 3);
-        assert_eq!(charge(&v, Some(&tags[0])), Charge::Held);
-        assert_eq!(charge(&v, Some(&tags[3])), Charge::Suspended(Timestamp(60)));
-        assert_eq!(charge(&v, None), Charge::Suspended(Timestamp(60)));
-        // Holding its own charge, a retry is not suspended by it.
-        assert_eq!(suspended(&v, Some(&tags[1])), None);
-        assert_eq!(suspended(&v, Some(&tags[4])), Some(Timestamp(60)));
-        let back = refund(&v, Timestamp(0), Some(&tags[1])).unwrap();
-        assert_eq!(back.failures, 2);
-        assert!(!back.charged.contains(&tags[1]));
-        // Not twice, not in another window, not for a tag it never took.
-        assert_eq!(refund(&back, Timestamp(0), Some(&tags[1])), None);
-        assert_eq!(refund(&v, Timestamp(60), Some(&tags[1])), None);
-        assert_eq!(refund(&v, Timestamp(0), Some(&tags[5])), None);
-        // The ring keeps the newest four.
+        let (v, first) = hold(&v, Some(&tags[0]), Version(7)).unwrap();
+        assert_eq!(
+            first,
+            Some(Hold {
+                tag: tags[0],
+                on: Version(7)
+            })
+        );
+        let (v, second) = hold(&v, None, Version(7)).unwrap();
+        assert_eq!(second, None);
+        let (v, _) = hold(&v, Some(&tags[1]), Version(9)).unwrap();
+        assert_eq!((v.held, v.failures), (3, 0));
+        // Slots in flight fill the budget: busy, not suspended; a retry holding one is clear.
+        assert_eq!(hold(&v, Some(&tags[2]), Version(9)), Err(Standing::Busy));
+        assert_eq!(standing(&v, Some(&tags[2])), Standing::Busy);
+        assert_eq!(standing(&v, Some(&tags[0])), Standing::Clear);
+        assert!(adoptable(&v, &tags[0], Version(7)));
+        assert!(
+            !adoptable(&v, &tags[0], Version(8)),
+            "another booking version"
+        );
+        // A wrong code settles as a failure, once; a right one frees its slot.
+        let failed = settle(&v, Timestamp(0), first.as_ref(), true).unwrap();
+        assert_eq!((failed.held, failed.failures), (2, 1));
+        assert_eq!(settle(&failed, Timestamp(0), first.as_ref(), true), None);
+        let freed = settle(&failed, Timestamp(0), None, false).unwrap();
+        assert_eq!((freed.held, freed.failures), (1, 1));
+        // Not in another window.
+        assert_eq!(settle(&freed, Timestamp(60), None, true), None);
+        // Failures alone suspend.
+        let spent = Verifier {
+            failures: 3,
+            held: 0,
+            ..freed
+        };
+        assert_eq!(
+            standing(&spent, Some(&tags[1])),
+            Standing::Suspended(Timestamp(60))
+        );
+        assert_eq!(
+            hold(&spent, None, Version(1)),
+            Err(Standing::Suspended(Timestamp(60)))
+        );
+        // Remembered holds never evict each other: past four, slots are only counted.
         let mut w = current(None, &budget(9, 60), Timestamp(0));
+        let mut remembered = 0;
         for tag in &tags {
-            if let Charge::Write(next) = charge(&w, Some(tag)) {
-                w = next;
-            }
+            let (next, hold) = hold(&w, Some(tag), Version(1)).unwrap();
+            remembered += usize::from(hold.is_some());
+            w = next;
         }
-        assert_eq!(w.charged, [tags[5], tags[4], tags[3], tags[2]]);
+        assert_eq!((w.held, remembered), (6, Verifier::HOLDS));
     }
 
     #[test]
@@ -665,6 +743,15 @@ mod tests {
         ));
         let third = count_send(&second, Timestamp(160)).unwrap();
         assert_eq!((third.sends, third.send_window_start), (1, Timestamp(160)));
+    }
+
+    #[test]
+    fn versions_jump_to_the_time_and_otherwise_count_up() {
+        let v = Version::first_at(Timestamp(5)).unwrap();
+        assert_eq!(v.after(Timestamp(5)), Some(Version((5 << 24) + 1)));
+        assert_eq!(v.after(Timestamp(9)), Version::first_at(Timestamp(9)));
+        // A clock behind the version (or a revoke, which has no time) counts up.
+        assert_eq!(v.after(Timestamp(0)), Some(Version((5 << 24) + 1)));
     }
 
     #[test]

@@ -83,6 +83,13 @@ pub enum Error<S = Infallible> {
         /// what to put in a `Retry-After`.
         retry_at: Timestamp,
     },
+    /// The verifier's failure budget is taken up by its own verifications still in flight
+    /// (or cut off before they were settled), so this code was not compared. Nothing was
+    /// counted; retry shortly. Unlike [`Outcome::VerifierSuspended`](crate::Outcome), this is
+    /// no sign of guessing: the budget frees as those verifications are answered, and at
+    /// the end of the window for any that were dropped without a request id.
+    #[error("verifier budget held by verifications in flight; nothing was compared, retry shortly")]
+    BudgetBusy,
     /// Every compare-and-swap lost a race, `Policy::max_retries` times over. Nothing was
     /// answered; the guess may or may not have been counted.
     #[error("too much contention on one record; nothing was answered, retry later")]
@@ -157,6 +164,7 @@ impl Error {
             Self::AlreadyIssued => Error::AlreadyIssued,
             Self::UnknownBooking => Error::UnknownBooking,
             Self::Inactive(why) => Error::Inactive(why),
+            Self::BudgetBusy => Error::BudgetBusy,
             Self::Contention => Error::Contention,
             Self::Corrupt => Error::Corrupt,
             Self::Store(never) => match never {},

@@ -12,28 +12,38 @@
 //!
 //! | step | store call | why |
 //! |---|---|---|
-//! | 1 | load the verifier | a suspended verifier is answered now, before anything about the booking or the input is read |
+//! | 1 | load the verifier | a suspended (or busy) verifier is answered now, before anything about the booking or the input is read |
 //! | 2 | load the booking | the gate (unknown, replay, closed, clock, malformed) and the comparison, all pure |
-//! | 3 | swap the verifier (wrong codes only) | the wrong code is charged before it is counted or answered |
-//! | 4 | swap the booking | the redemption or the counted failure lands; then it is answered |
+//! | 3 | swap the verifier | a budget slot is held for the comparison before it is answered |
+//! | 4 | swap the booking | the redemption or the counted failure lands |
+//! | 5 | swap the verifier | the slot is settled: a failure for a wrong code, freed otherwise; then the answer |
 //!
-//! So an accepted code costs 3 round trips (2 without a budget) and a wrong one 4. A right
-//! code is never charged, so an honest verifier with many requests in flight is never
-//! suspended by them. If the booking changed between steps 2 and 4 so that the guess no
-//! longer ends as a counted failure, the charge is given back (step 5); if that write is
-//! lost too, the verifier stays charged: over-counted, never under. A retry with the same
-//! request id finds its charge by tag and completes the original request instead of being
-//! charged again.
+//! So a verification costs 5 round trips with a budget and 2 without; answers that compare
+//! nothing (unknown, closed, malformed, clock, replay) cost 2 and hold nothing. Every
+//! comparison holds a slot first, so however many verifications one verifier has in flight,
+//! at most `limit − failures` codes are being compared at once and no more wrong codes than
+//! the budget are ever answered in a window. A verifier is suspended only by settled
+//! failures; while its own verifications in flight hold the rest of the budget it is
+//! answered [`Error::BudgetBusy`], a retryable error, not a suspension.
+//!
+//! A verification cut off between its steps (a dropped future, a timeout) leaves its slot
+//! held until the window ends: over-counted, never under. With a request id the slot is a
+//! [`Hold`] naming the request and the booking version it was taken on, and a retry of the
+//! request settles it: if the original's answer was written, the retry replays it and settles
+//! the hold as that answer; if the booking has not moved since the hold was taken, the retry
+//! completes the comparison on it. A retry never compares on a hold taken on another version
+//! of the booking, and only one write can land on one version, so one hold never pays for two
+//! answered comparisons.
 //!
 //! Each lost compare-and-swap reloads that record and decides again, at most
 //! [`Policy::max_retries`](crate::Policy::max_retries) times per operation.
 
 use crate::code::Code;
-use crate::decide::{self, Charge, Compared, Decision, Outcome, Rules, Who};
+use crate::decide::{self, Compared, Decision, Outcome, Rules, Standing, Who};
 use crate::derive::BookingId;
 use crate::error::Error;
 use crate::policy::VerifierBudget;
-use crate::record::{Booking, Earlier, Record, Tag, Verifier, Version};
+use crate::record::{Booking, Earlier, Hold, Record, Tag, Verifier, Version};
 use crate::store::{Key, Swap};
 use crate::time::Timestamp;
 
@@ -104,7 +114,7 @@ impl<'a> Slot<'a> {
 fn version_after(expected: Option<Version>, now: Timestamp) -> Result<Version, Error> {
     match expected {
         None => Version::first_at(now).ok_or(Error::Clock),
-        Some(v) => v.next().ok_or(Error::Corrupt),
+        Some(v) => v.after(now).ok_or(Error::Corrupt),
     }
 }
 
@@ -282,19 +292,35 @@ impl<const N: usize> Plan for Single<'_, N> {
     }
 }
 
+/// The budget slot a verification holds: the window it was taken in and, for a request
+/// with an id, its [`Hold`].
+#[derive(Clone, Copy, Debug)]
+struct Slotted {
+    window: Timestamp,
+    hold: Option<Hold>,
+}
+
 /// Where a verification stands.
 #[derive(Debug)]
 enum Stage {
-    /// Is the verifier suspended?
+    /// Is the verifier suspended or busy?
     Check,
     /// Read the booking and compare.
     Compare,
-    /// Charge the verifier for a wrong code, then write the booking.
-    Charge { next: Booking, left: u8 },
-    /// Write the booking, then answer.
+    /// Take a budget slot for the comparison made on booking version `on`, then write.
+    Hold {
+        next: Booking,
+        answer: Outcome,
+        on: Version,
+    },
+    /// Write the booking, then settle and answer.
     Write { next: Booking, answer: Outcome },
-    /// Give the verifier's charge back, then answer.
-    Refund(Result<Outcome, Error>),
+    /// Settle a slot (a failure if `failed`, else freed), then answer.
+    Settle {
+        answer: Result<Outcome, Error>,
+        slot: Slotted,
+        failed: bool,
+    },
     /// Answer.
     Done(Result<Outcome, Error>),
     /// Answer the last store call's error.
@@ -323,8 +349,8 @@ pub struct Verify<'a, const N: usize> {
     b: Slot<'a>,
     v: Option<Slot<'a>>,
     stage: Stage,
-    /// The window start of a charge this request holds.
-    charged: Option<Timestamp>,
+    /// The budget slot this verification holds, until it is settled.
+    held: Option<Slotted>,
     /// The verifier's record in flight, and its version: what the plan knows of it once
     /// the write lands.
     proposed: Option<(Record, Version)>,
@@ -341,7 +367,7 @@ impl<const N: usize> core::fmt::Debug for Verify<'_, N> {
             .field("who", &self.who)
             .field("now", &self.now)
             .field("stage", &self.stage)
-            .field("charged", &self.charged)
+            .field("held", &self.held)
             .finish_non_exhaustive()
     }
 }
@@ -369,7 +395,7 @@ impl<'a, const N: usize> Verify<'a, N> {
         let tag = who
             .request
             .filter(|_| budget.is_some())
-            .map(|r| decide::charge_tag(rules.context, booking, r));
+            .map(|r| decide::hold_tag(rules.context, booking, r));
         let max_retries = rules.policy.max_retries();
         Self {
             b: Slot::new(Key::Booking {
@@ -385,7 +411,7 @@ impl<'a, const N: usize> Verify<'a, N> {
             tag,
             v,
             stage: Stage::Check,
-            charged: None,
+            held: None,
             proposed: None,
             tries: Tries(max_retries),
             max_retries,
@@ -399,19 +425,60 @@ impl<'a, const N: usize> Verify<'a, N> {
         Some(verifier_of(found.as_ref()).map(|v| decide::current(v, budget, self.now)))
     }
 
-    /// Ends with `answer`, giving back a charge first unless the answer is the failure it
-    /// paid for (now or in the replayed original).
-    fn settle(&mut self, answer: Result<Outcome, Error>) -> Stage {
-        let paid_for = matches!(
+    /// Loads the verifier if its record is not known: the call to make, if any.
+    fn load_verifier(&self) -> Option<Next<'a, Outcome>> {
+        let slot = self.v.as_ref()?;
+        slot.known.is_none().then_some(Next::Load(slot.key))
+    }
+
+    /// Ends with `answer`, settling first the slot this verification holds or, for a
+    /// replay, the original's: as a failure if the answer is one (now or replayed), else
+    /// freed. `replayed` is the original's hold, for a replay.
+    fn finish(&mut self, answer: Result<Outcome, Error>, replayed: Option<Hold>) -> Stage {
+        let failed = matches!(
             answer,
             Ok(Outcome::Rejected { .. } | Outcome::Replayed(Earlier::Rejected { .. }))
         );
-        if self.charged.is_some() && !paid_for {
-            self.tries = Tries(self.max_retries);
-            Stage::Refund(answer)
-        } else {
-            Stage::Done(answer)
+        let window = match self.verifier_now() {
+            Some(Ok(v)) => Some(v.window_start),
+            _ => None,
+        };
+        let slot = self.held.take().or_else(|| {
+            let hold = replayed.filter(|_| self.tag.is_some())?;
+            Some(Slotted {
+                window: window?,
+                hold: Some(hold),
+            })
+        });
+        match slot {
+            Some(slot) => {
+                self.tries = Tries(self.max_retries);
+                Stage::Settle {
+                    answer,
+                    slot,
+                    failed,
+                }
+            }
+            None => Stage::Done(answer),
         }
+    }
+
+    /// After the comparison: write, once a budget slot is held for it (adopting the
+    /// original's on a retry whose original took one on this very booking version).
+    fn slot_then_write(&mut self, next: Booking, answer: Outcome, on: Version) -> Stage {
+        if self.v.is_none() || self.held.is_some() {
+            return Stage::Write { next, answer };
+        }
+        if let (Some(tag), Some(Ok(v))) = (self.tag, self.verifier_now())
+            && decide::adoptable(&v, &tag, on)
+        {
+            self.held = Some(Slotted {
+                window: v.window_start,
+                hold: Some(Hold { tag, on }),
+            });
+            return Stage::Write { next, answer };
+        }
+        Stage::Hold { next, answer, on }
     }
 
     /// A swap of `record` over the slot's known version.
@@ -445,108 +512,128 @@ impl<'a, const N: usize> Verify<'a, N> {
     fn step(&mut self) -> Flow<'a> {
         match &mut self.stage {
             Stage::Check => {
-                let Some(slot) = &self.v else {
+                if self.v.is_none() {
                     return Flow::Go(Stage::Compare);
-                };
-                let current = match self.verifier_now() {
-                    None => return Flow::Call(Next::Load(slot.key)),
-                    Some(Err(e)) => return Flow::Go(Stage::Done(Err(e))),
-                    Some(Ok(v)) => v,
-                };
-                if let Some(until) = decide::suspended(&current, self.tag.as_ref()) {
-                    return Flow::Go(Stage::Done(Ok(Outcome::VerifierSuspended { until })));
                 }
-                if decide::charge(&current, self.tag.as_ref()) == Charge::Held {
-                    self.charged = Some(current.window_start);
+                if let Some(load) = self.load_verifier() {
+                    return Flow::Call(load);
                 }
-                Flow::Go(Stage::Compare)
+                Flow::Go(match self.verifier_now() {
+                    Some(Ok(v)) => match decide::standing(&v, self.tag.as_ref()) {
+                        Standing::Suspended(until) => {
+                            Stage::Done(Ok(Outcome::VerifierSuspended { until }))
+                        }
+                        Standing::Busy => Stage::Done(Err(Error::BudgetBusy)),
+                        Standing::Clear => Stage::Compare,
+                    },
+                    Some(Err(e)) => Stage::Done(Err(e)),
+                    None => Stage::Done(Err(Error::Corrupt)),
+                })
             }
             Stage::Compare => {
                 let Some(found) = &self.b.known else {
                     return Flow::Call(Next::Load(self.b.key));
                 };
+                let on = self.b.version().unwrap_or_default();
                 let record = match booking_of(found.as_ref()) {
                     Ok(record) => record,
-                    Err(e) => return Flow::Go(self.settle(Err(e))),
+                    Err(e) => return Flow::Go(self.finish(Err(e), None)),
                 };
+                let replayed = record.and_then(|r| r.last).and_then(|last| {
+                    let tag = self.tag?;
+                    Some(Hold { tag, on: last.on })
+                });
                 let compared = decide::compare(
                     &self.rules,
                     self.booking,
                     record,
+                    on,
                     self.typed,
                     &self.who,
                     self.now,
                 );
                 Flow::Go(match compared {
-                    Compared::Answer(answer) => self.settle(answer),
-                    Compared::Right(next) => Stage::Write {
-                        next,
-                        answer: Outcome::Accepted,
-                    },
-                    Compared::Wrong(next, left) if self.v.is_some() && self.charged.is_none() => {
-                        Stage::Charge { next, left }
+                    Compared::Answer(answer) => {
+                        let replay = matches!(answer, Ok(Outcome::Replayed(_)));
+                        self.finish(answer, replayed.filter(|_| replay))
                     }
-                    Compared::Wrong(next, left) => Stage::Write {
+                    Compared::Right(next) => self.slot_then_write(next, Outcome::Accepted, on),
+                    Compared::Wrong(next, left) => self.slot_then_write(
                         next,
-                        answer: Outcome::Rejected {
+                        Outcome::Rejected {
                             attempts_left: left,
                         },
-                    },
+                        on,
+                    ),
                 })
             }
-            Stage::Charge { next, left } => {
-                let (next, left) = (*next, *left);
+            Stage::Hold { next, answer, on } => {
+                let (next, answer, on) = (*next, *answer, *on);
+                if let Some(load) = self.load_verifier() {
+                    return Flow::Call(load);
+                }
                 let current = match self.verifier_now() {
-                    None => {
-                        return Flow::Call(Next::Load(
-                            self.v.as_ref().map_or(self.b.key, |s| s.key),
-                        ));
-                    }
-                    Some(Err(e)) => return Flow::Go(Stage::Done(Err(e))),
                     Some(Ok(v)) => v,
+                    Some(Err(e)) => return Flow::Go(Stage::Done(Err(e))),
+                    None => return Flow::Go(Stage::Done(Err(Error::Corrupt))),
                 };
-                match decide::charge(&current, self.tag.as_ref()) {
-                    Charge::Suspended(until) => {
+                if let Some(tag) = self.tag
+                    && decide::adoptable(&current, &tag, on)
+                {
+                    self.held = Some(Slotted {
+                        window: current.window_start,
+                        hold: Some(Hold { tag, on }),
+                    });
+                    return Flow::Go(Stage::Write { next, answer });
+                }
+                match decide::hold(&current, self.tag.as_ref(), on) {
+                    Ok((v, hold)) => {
+                        self.held = Some(Slotted {
+                            window: v.window_start,
+                            hold,
+                        });
+                        Flow::Call(self.swap(false, Record::Verifier(v)))
+                    }
+                    Err(Standing::Suspended(until)) => {
                         Flow::Go(Stage::Done(Ok(Outcome::VerifierSuspended { until })))
                     }
-                    Charge::Held => {
-                        self.charged = Some(current.window_start);
-                        Flow::Go(Stage::Write {
-                            next,
-                            answer: Outcome::Rejected {
-                                attempts_left: left,
-                            },
-                        })
-                    }
-                    Charge::Write(v) => Flow::Call(self.swap(false, Record::Verifier(v))),
+                    Err(Standing::Busy) => Flow::Go(Stage::Done(Err(Error::BudgetBusy))),
+                    Err(Standing::Clear) => Flow::Go(Stage::Done(Err(Error::Corrupt))),
                 }
             }
             Stage::Write { next, .. } => {
                 let next = *next;
                 Flow::Call(self.swap(true, Record::Booking(next)))
             }
-            Stage::Refund(answer) => {
+            Stage::Settle {
+                answer,
+                slot,
+                failed,
+            } => {
+                let (slot, failed) = (*slot, *failed);
                 let answer = core::mem::replace(answer, Err(Error::Corrupt));
-                let Some(window) = self.charged else {
-                    return Flow::Go(Stage::Done(answer));
+                if let Some(load) = self.load_verifier() {
+                    self.stage = Stage::Settle {
+                        answer,
+                        slot,
+                        failed,
+                    };
+                    return Flow::Call(load);
+                }
+                let settled = match self.verifier_now() {
+                    Some(Ok(v)) => decide::settle(&v, slot.window, slot.hold.as_ref(), failed),
+                    _ => None,
                 };
-                match self.verifier_now() {
-                    None => match &self.v {
-                        Some(slot) => {
-                            let key = slot.key;
-                            self.stage = Stage::Refund(answer);
-                            Flow::Call(Next::Load(key))
-                        }
-                        None => Flow::Go(Stage::Done(answer)),
-                    },
-                    Some(Err(_)) => Flow::Go(Stage::Done(answer)),
-                    Some(Ok(v)) => match decide::refund(&v, window, self.tag.as_ref()) {
-                        Some(v) => {
-                            self.stage = Stage::Refund(answer);
-                            Flow::Call(self.swap(false, Record::Verifier(v)))
-                        }
-                        None => Flow::Go(Stage::Done(answer)),
-                    },
+                match settled {
+                    Some(v) => {
+                        self.stage = Stage::Settle {
+                            answer,
+                            slot,
+                            failed,
+                        };
+                        Flow::Call(self.swap(false, Record::Verifier(v)))
+                    }
+                    None => Flow::Go(Stage::Done(answer)),
                 }
             }
             Stage::Done(answer) => {
@@ -556,12 +643,13 @@ impl<'a, const N: usize> Verify<'a, N> {
         }
     }
 
-    /// After a lost race: try again from `stage`, or give up with contention.
+    /// After a lost race: try again from `stage`, or give up with contention (settling the
+    /// slot held, freed: nothing was answered).
     fn retry(&mut self, stage: Stage) -> Stage {
         if self.tries.lost() {
             stage
         } else {
-            self.settle(Err(Error::Contention))
+            self.finish(Err(Error::Contention), None)
         }
     }
 }
@@ -592,38 +680,43 @@ impl<const N: usize> Plan for Verify<'_, N> {
         let proposed = self.proposed.take();
         let stage = core::mem::replace(&mut self.stage, Stage::Failed);
         self.stage = match (stage, swap) {
-            (Stage::Charge { next, left }, Swap::Swapped) => {
-                if let (Some(slot), Some((record, new))) = (self.v.as_mut(), proposed) {
-                    slot.known = Some(Some((record, new)));
-                    if let Record::Verifier(v) = record {
-                        self.charged = Some(v.window_start);
-                    }
+            (Stage::Hold { next, answer, .. }, Swap::Swapped) => {
+                if let (Some(slot), Some(known)) = (self.v.as_mut(), proposed) {
+                    slot.known = Some(Some(known));
                 }
-                Stage::Write {
-                    next,
-                    answer: Outcome::Rejected {
-                        attempts_left: left,
-                    },
-                }
+                Stage::Write { next, answer }
             }
-            (stage @ Stage::Charge { .. }, Swap::Conflict) => {
+            (stage @ Stage::Hold { .. }, Swap::Conflict) => {
+                // The slot was not taken after all.
+                self.held = None;
                 if let Some(slot) = self.v.as_mut() {
                     slot.known = None;
                 }
                 self.retry(stage)
             }
-            (Stage::Write { answer, .. }, Swap::Swapped) => self.settle(Ok(answer)),
+            (Stage::Write { answer, .. }, Swap::Swapped) => self.finish(Ok(answer), None),
             (Stage::Write { .. }, Swap::Conflict) => {
                 self.b.known = None;
                 self.retry(Stage::Compare)
             }
-            (Stage::Refund(answer), Swap::Swapped) => Stage::Done(answer),
-            (Stage::Refund(answer), Swap::Conflict) => {
-                if let Some(slot) = self.v.as_mut() {
-                    slot.known = None;
+            (Stage::Settle { answer, .. }, Swap::Swapped) => Stage::Done(answer),
+            (
+                Stage::Settle {
+                    answer,
+                    slot,
+                    failed,
+                },
+                Swap::Conflict,
+            ) => {
+                if let Some(v) = self.v.as_mut() {
+                    v.known = None;
                 }
                 if self.tries.lost() {
-                    Stage::Refund(answer)
+                    Stage::Settle {
+                        answer,
+                        slot,
+                        failed,
+                    }
                 } else {
                     Stage::Done(answer)
                 }
@@ -634,9 +727,9 @@ impl<const N: usize> Plan for Verify<'_, N> {
 
     fn failed(&mut self) {
         let stage = core::mem::replace(&mut self.stage, Stage::Failed);
-        // A refund that cannot be written leaves the verifier charged: over-counted, never
-        // under. The answer stands.
-        if let Stage::Refund(answer) = stage {
+        // A settlement that cannot be written leaves the slot held until the window ends (or
+        // a retry settles it): over-counted, never under. The answer stands.
+        if let Stage::Settle { answer, .. } = stage {
             self.stage = Stage::Done(answer);
         }
     }

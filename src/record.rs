@@ -66,6 +66,9 @@ pub enum Earlier {
 pub struct Last {
     /// When it was answered.
     pub at: Timestamp,
+    /// The version of the booking's record it was decided on: with the request id, it names
+    /// the verifier's [`Hold`] that paid for it.
+    pub on: Version,
     /// The verifier it came from, if one was named.
     pub verifier: Option<IdBuf>,
     /// The request id it carried, if any.
@@ -106,12 +109,30 @@ pub struct Booking {
     pub last: Option<Last>,
 }
 
-/// A charge's tag: which (context, booking, request) a verifier's failure was charged for,
-/// so a retry of the same request is not charged twice. All zeros is an empty slot.
+/// A hold's tag: which (context, booking, request) a budget slot was taken for. All zeros is
+/// an empty slot.
 pub type Tag = [u8; 16];
 
-/// A verifier's failure count in its current budget window, under the budget the window
-/// was opened with.
+/// A budget slot taken by a verification with a request id, before it compared: the request's
+/// tag and the version of the booking's record it was taken on. A retry of that request finds
+/// it: to complete the verification on it (the booking is still at that version) or to settle
+/// it (the booking's last verification is that request's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+pub struct Hold {
+    /// The request's tag ([`decide::hold_tag`](crate::decide::hold_tag)).
+    pub tag: Tag,
+    /// The booking's version when the slot was taken.
+    pub on: Version,
+}
+
+/// A verifier's budget in its current window, under the budget the window was opened with:
+/// failures settled, and slots held by verifications in flight.
+///
+/// Every comparison a budgeted verifier makes takes a slot first (`held`), and is settled
+/// after its answer is written: a wrong code becomes a failure, anything else frees the slot.
+/// At `failures >= limit` the verifier is suspended; while `failures + held >= limit` it is
+/// only busy (its own verifications in flight hold the rest).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Verifier {
@@ -121,15 +142,18 @@ pub struct Verifier {
     pub window_secs: u64,
     /// Wrong codes allowed in the window (never 0 in a stored record).
     pub limit: u32,
-    /// Wrong codes charged in that window: compared and found wrong.
+    /// Wrong codes compared and settled in that window.
     pub failures: u32,
-    /// The tags of the latest charges made for requests with an id, newest first.
-    pub charged: [Tag; Verifier::CHARGED],
+    /// Slots held by comparisons not yet settled.
+    pub held: u32,
+    /// The latest holds taken by requests with an id, newest first (an all-zero tag is an
+    /// empty slot).
+    pub holds: [Hold; Verifier::HOLDS],
 }
 
 impl Verifier {
-    /// How many charge tags a verifier record remembers.
-    pub const CHARGED: usize = 4;
+    /// How many tagged holds a verifier record remembers.
+    pub const HOLDS: usize = 4;
 
     /// The first instant after the window: when a suspension ends.
     #[must_use]
@@ -166,12 +190,14 @@ impl Record {
 /// A record's version: every successful write stores a new one, and a compare-and-swap
 /// only lands if the version it expects is still the stored one.
 ///
-/// Versions never restart. A record's first version is its creation time in seconds times
-/// 2^24 ([`Version::first_at`]), and the versions after it count up within that range. A
-/// record is pruned only once its [`Record::prune_at`] has passed, so a record created
-/// again under the same key starts above every version the pruned one had: a write decided
-/// on the old record can never land on the new one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Versions never repeat for a key, even across a prune. Every write made at a time `now`
+/// stores [`Version::after`]: `now × 2^24` when that is above the stored version (the first
+/// write of each second), else the stored version plus one. A record is pruned only once
+/// its [`Record::prune_at`] has passed, and every write made at a time `t` leaves
+/// `prune_at > t`, so a record created again under the same key (at a time no earlier than
+/// the prune's cut-off) starts above every version the pruned one had: a write decided on
+/// the old record can never land on the new one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Version(pub u64);
 
@@ -179,10 +205,11 @@ impl Version {
     /// The version of a newly inserted record when the time is not known (the store's own
     /// [`Store::update`](crate::Store::update)).
     pub const FIRST: Self = Self(1);
-    /// Writes a record may take after its first version.
+    /// Writes a record may take within one second before its versions would reach the next
+    /// second's.
     pub const SPAN: u64 = 1 << 24;
 
-    /// The first version of a record created at `now`; `None` past the year 1 million.
+    /// The first version of a record created at `now`; `None` past the year 500,000.
     #[must_use]
     pub const fn first_at(now: Timestamp) -> Option<Self> {
         match now.0.checked_mul(Self::SPAN) {
@@ -191,7 +218,17 @@ impl Version {
         }
     }
 
-    /// The version after this one, or `None` at the end of its record's span (the write is
+    /// The version a write at `now` stores over this one: [`Version::first_at`] `now` if
+    /// that is higher, else [`Version::next`].
+    #[must_use]
+    pub const fn after(self, now: Timestamp) -> Option<Self> {
+        match Self::first_at(now) {
+            Some(v) if v.0 > self.0 => Some(v),
+            _ => self.next(),
+        }
+    }
+
+    /// The version after this one, or `None` at the end of its second's span (the write is
     /// then refused as [`Error::Corrupt`](crate::Error::Corrupt)).
     #[must_use]
     pub const fn next(self) -> Option<Self> {

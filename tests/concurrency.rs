@@ -193,7 +193,17 @@ fn a_spraying_verifier_never_exceeds_its_budget() {
             rejected <= BUDGET as usize,
             "round {round}: {rejected} failures past a budget of {BUDGET}"
         );
-        assert_eq!(rejected + suspended, THREADS, "round {round}: {answers:?}");
+        // The rest found the budget held by eve's own guesses in flight: a retryable error,
+        // nothing compared.
+        let busy = answers
+            .iter()
+            .filter(|a| matches!(a, Err(handover_code::Error::BudgetBusy)))
+            .count();
+        assert_eq!(
+            rejected + suspended + busy,
+            THREADS,
+            "round {round}: {answers:?}"
+        );
         // No booking was locked by eve: each took at most one wrong code.
         for (id, code) in ids.iter().zip(&codes) {
             let asha = VerifierId::new("asha").unwrap();

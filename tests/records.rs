@@ -1,7 +1,7 @@
 //! The record encoding: every record round-trips, and no byte string makes decoding panic.
 
 use handover_code::record::{
-    Booking, DecodeError, Earlier, IdBuf, Last, Limits, Record, State, Verifier,
+    Booking, DecodeError, Earlier, Hold, IdBuf, Last, Limits, Record, State, Verifier, Version,
 };
 use handover_code::{Digits, KeyId, Timestamp};
 use proptest::prelude::*;
@@ -16,9 +16,10 @@ fn last() -> impl Strategy<Value = Option<Last>> {
         Just(Earlier::Accepted),
         any::<u8>().prop_map(|attempts_left| Earlier::Rejected { attempts_left }),
     ];
-    proptest::option::of((any::<u64>(), id(), id(), answer).prop_map(
-        |(at, verifier, request, answer)| Last {
+    proptest::option::of((any::<u64>(), any::<u64>(), id(), id(), answer).prop_map(
+        |(at, on, verifier, request, answer)| Last {
             at: Timestamp(at),
+            on: Version(on),
             verifier,
             request,
             answer,
@@ -86,15 +87,20 @@ fn record() -> impl Strategy<Value = Record> {
         1..=u64::MAX,
         1..=u32::MAX,
         any::<u32>(),
-        any::<[[u8; 16]; Verifier::CHARGED]>(),
+        any::<u32>(),
+        any::<[([u8; 16], u64); Verifier::HOLDS]>(),
     )
-        .prop_map(|(start, window_secs, limit, failures, charged)| {
+        .prop_map(|(start, window_secs, limit, failures, held, holds)| {
             Record::Verifier(Verifier {
                 window_start: Timestamp(start),
                 window_secs,
                 limit,
                 failures,
-                charged,
+                held,
+                holds: holds.map(|(tag, on)| Hold {
+                    tag,
+                    on: Version(on),
+                }),
             })
         });
     prop_oneof![booking, verifier]
@@ -108,7 +114,7 @@ fn length(record: &Record) -> usize {
             None => Record::BOOKING_MIN_LEN,
             Some(l) => {
                 let id = |i: &Option<IdBuf>| i.as_ref().map_or(0, |i| i.as_bytes().len());
-                Record::BOOKING_MIN_LEN + 10 + 2 + id(&l.verifier) + id(&l.request)
+                Record::BOOKING_MIN_LEN + 18 + 2 + id(&l.verifier) + id(&l.request)
             }
         },
     }
@@ -130,12 +136,12 @@ proptest! {
     }
 
     #[test]
-    fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+    fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..250)) {
         let _ = Record::decode(&bytes);
     }
 
     #[test]
-    fn decoding_near_valid_bytes_never_panics(record in record(), at in 0usize..200, byte in any::<u8>()) {
+    fn decoding_near_valid_bytes_never_panics(record in record(), at in 0usize..250, byte in any::<u8>()) {
         let mut buf = [0u8; Record::MAX_LEN];
         let len = record.encode(&mut buf);
         buf[at % len] = byte;
@@ -155,7 +161,8 @@ fn bad_fields_are_named() {
         window_secs: 60,
         limit: 5,
         failures: 2,
-        charged: Default::default(),
+        held: 1,
+        holds: Default::default(),
     };
     let len = Record::Verifier(verifier).encode(&mut buf);
     buf[0] = 9;

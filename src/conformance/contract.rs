@@ -8,7 +8,7 @@ use crate::derive::{BookingId, Context};
 use crate::drive::{Awaiting, Backend, Blocking, poll_once};
 use crate::ids::IdBuf;
 use crate::keyring::KeyId;
-use crate::record::{Booking, Earlier, Last, Limits, Record, State, Verifier, Version};
+use crate::record::{Booking, Earlier, Hold, Last, Limits, Record, State, Verifier, Version};
 use crate::store::{AsyncStore, Key, Store, Swap, VerifierId};
 use crate::time::Timestamp;
 
@@ -34,6 +34,7 @@ fn samples() -> [Record; 4] {
         send_window_start: Timestamp(u64::MAX),
         last: Some(Last {
             at: Timestamp(u64::MAX),
+            on: Version(u64::MAX),
             verifier: long,
             request: long,
             answer: Earlier::Rejected {
@@ -60,6 +61,7 @@ fn samples() -> [Record; 4] {
         send_window_start: Timestamp(0),
         last: Some(Last {
             at: Timestamp(0),
+            on: Version(0),
             verifier: None,
             request: IdBuf::new(b"r"),
             answer: Earlier::Accepted,
@@ -77,14 +79,19 @@ fn samples() -> [Record; 4] {
             window_secs: u64::MAX,
             limit: u32::MAX,
             failures: u32::MAX,
-            charged: [[0xff; 16]; Verifier::CHARGED],
+            held: u32::MAX,
+            holds: [Hold {
+                tag: [0xff; 16],
+                on: Version(u64::MAX),
+            }; Verifier::HOLDS],
         }),
         Record::Verifier(Verifier {
             window_start: Timestamp(0),
             window_secs: 1,
             limit: 1,
             failures: 0,
-            charged: [[0; 16]; Verifier::CHARGED],
+            held: 0,
+            holds: [Hold::default(); Verifier::HOLDS],
         }),
     ]
 }

@@ -47,7 +47,7 @@ use std::vec::Vec;
 
 use super::Failure;
 use crate::code::{Code, Digits};
-use crate::decide::{Outcome, charge_tag};
+use crate::decide::{Outcome, REPLAY_SECS, hold_tag};
 use crate::derive::{BookingId, Context, derive};
 use crate::error::Error;
 use crate::ids::{IdBuf, RequestId};
@@ -351,12 +351,14 @@ impl<S: Store> Store for Faulty<S> {
     }
 }
 
-/// The model's last verification of a booking: verifier, request, time and answer.
-type LastM = (Option<u8>, Option<u8>, u64, Earlier);
+/// The model's last verification of a booking: verifier, request, time, the version it was
+/// decided on, and answer.
+type LastM = (Option<u8>, Option<u8>, u64, u64, Earlier);
 
 /// The model's booking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Model {
+    version: u64,
     generation: u32,
     digits: Digits,
     failures: u8,
@@ -373,15 +375,28 @@ struct Model {
     last: Option<LastM>,
 }
 
-/// The model's verifier: window start and length, limit, failures, and the (context,
-/// booking, request) of the latest charges, newest first.
+/// The model's verifier: window start and length, limit, failures, slots held, and the
+/// (context, booking, request, booking version) of the holds it remembers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct VModel {
     start: u64,
     secs: u64,
     limit: u32,
     failures: u32,
-    ring: [Option<(usize, u8, u8)>; Verifier::CHARGED],
+    held: u32,
+    ring: [Option<RingHold>; Verifier::HOLDS],
+}
+
+/// A remembered hold: (context, booking, request, booking version).
+type RingHold = (usize, u8, u8, u64);
+
+/// The version a write at `now` stores over `previous`.
+fn bump(previous: Option<u64>, now: u64) -> u64 {
+    let first = now.saturating_mul(Version::SPAN);
+    match previous {
+        Some(v) if first <= v => v.saturating_add(1),
+        _ => first,
+    }
 }
 
 /// What one context holds.
@@ -437,6 +452,7 @@ fn error_name<S>(e: &Error<S>) -> &'static str {
         Error::Inactive(_) => "inactive",
         Error::Validity => "validity",
         Error::SendLimit { .. } => "send limit",
+        Error::BudgetBusy => "budget busy",
         Error::Store(_) => "store",
         Error::Contention => "contention",
         _ => "other",
@@ -540,8 +556,8 @@ impl<S: Store> Harness<S> {
                 };
                 match setup(self.store.inner.load(key))? {
                     None => {}
-                    Some((Record::Booking(r), _)) => {
-                        space.bookings.insert(b, model_of(&r)?);
+                    Some((Record::Booking(r), version)) => {
+                        space.bookings.insert(b, model_of(&r, version)?);
                     }
                     Some(other) => ensure!(false, "a verifier record under booking {b}: {other:?}"),
                 }
@@ -694,6 +710,7 @@ impl<S: Store> Harness<S> {
                 let until = now.saturating_add(u64::from(ttl));
                 let real = svc.issue(&self.store, id, Timestamp(until), at).map(Some);
                 let fresh = Model {
+                    version: bump(None, now),
                     generation: u32::try_from(now).unwrap_or(u32::MAX),
                     digits: lane.digits,
                     failures: 0,
@@ -723,7 +740,13 @@ impl<S: Store> Harness<S> {
                     Some(m) if now < m.issued => (real, Err("clock"), None),
                     Some(m) => match send(&m, now) {
                         Err(_) => (real, Err("send limit"), None),
-                        Ok(next) => (real, Ok(None), Some(next)),
+                        Ok(next) => {
+                            let next = Model {
+                                version: bump(Some(m.version), now),
+                                ..next
+                            };
+                            (real, Ok(None), Some(next))
+                        }
                     },
                 }
             }
@@ -745,6 +768,7 @@ impl<S: Store> Harness<S> {
                         Ok(sent) => {
                             let stamp = u32::try_from(now).unwrap_or(u32::MAX);
                             let next = Model {
+                                version: bump(Some(m.version), now),
                                 generation: m.generation.saturating_add(1).max(stamp),
                                 failures: 0,
                                 state: State::Active,
@@ -762,8 +786,10 @@ impl<S: Store> Harness<S> {
                 match model {
                     None => (real, Err("unknown booking"), None),
                     Some(m) if m.state == State::Redeemed => (real, Err("inactive"), None),
+                    Some(m) if m.state == State::Revoked => (real, Ok(None), None),
                     Some(m) => {
                         let next = Model {
+                            version: bump(Some(m.version), 0),
                             state: State::Revoked,
                             ..m
                         };
@@ -867,14 +893,15 @@ impl<S: Store> Harness<S> {
             None => svc.verify(&self.store, id, &typed, vid, Timestamp(now)),
         };
         let real = real.map(Some).map_err(|e| error_name(&e));
-        let expected = self.verify_model(lane, b, model, is_right, guess, v, r);
+        let (expected, adopted) = self.verify_model(lane, b, model, is_right, guess, v, r);
         if !self.store.fired.get() {
-            self.check_order(v.is_some(), &expected)?;
+            self.check_order(v.is_some(), &expected, adopted)?;
         }
         Ok((real, expected))
     }
 
-    /// The model's verification; updates the model and returns its answer.
+    /// The model's verification; updates the model and returns its answer, and whether it
+    /// completed on a hold a retry adopted.
     #[allow(clippy::too_many_arguments)]
     fn verify_model(
         &mut self,
@@ -885,7 +912,7 @@ impl<S: Store> Harness<S> {
         guess: Guess,
         v: Option<u8>,
         r: Option<u8>,
-    ) -> Answer {
+    ) -> (Answer, bool) {
         let now = self.now;
         let mut verifiers = core::mem::take(&mut self.space_at(lane.scope).verifiers);
         let answer = Self::decide_model(
@@ -900,106 +927,144 @@ impl<S: Store> Harness<S> {
     }
 
     /// The model's rules for one verification, on the context's bookings and the scope's
-    /// verifiers.
+    /// verifiers: the budget's standing first, then the booking; a slot held for every
+    /// comparison, settled after the answer is written.
     fn decide_model(
         now: u64,
         lane: &Lane,
         bookings: &mut HashMap<u8, Model>,
         verifiers: &mut HashMap<u8, VModel>,
         (b, model, is_right, guess, v, r): (u8, Option<Model>, bool, Guess, Option<u8>, Option<u8>),
-    ) -> Answer {
-        // The verifier's record as it stands now, if it has a budget to check.
+    ) -> (Answer, bool) {
+        // The verifier's record as it stands now.
         let mut vm = v.map(|v| {
             let fresh = VModel {
                 start: now.saturating_sub(now.checked_rem(lane.budget.1).unwrap_or_default()),
                 secs: lane.budget.1,
                 limit: lane.budget.0,
                 failures: 0,
-                ring: [None; Verifier::CHARGED],
+                held: 0,
+                ring: [None; Verifier::HOLDS],
             };
             match verifiers.get(&v) {
                 Some(m) if now < m.start.saturating_add(m.secs) => (v, *m),
                 _ => (v, fresh),
             }
         });
-        let tag = r.map(|r| (lane.ns, b, r));
-        let held = matches!((&vm, tag), (Some((_, m)), Some(t)) if m.ring.contains(&Some(t)));
-        if let Some((_, m)) = &vm
-            && m.failures >= m.limit
-            && !held
-        {
-            let until = Timestamp(m.start.saturating_add(m.secs));
-            return Ok(Some(Outcome::VerifierSuspended { until }));
-        }
-        let refund =
-            |verifiers: &mut HashMap<u8, VModel>, vm: Option<(u8, VModel)>, answer: Answer| {
-                if let (true, Some((v, mut m)), Some(t)) = (held, vm, tag)
-                    && m.failures > 0
-                {
-                    m.failures = m.failures.saturating_sub(1);
-                    if let Some(slot) = m.ring.iter_mut().find(|s| **s == Some(t)) {
-                        *slot = None;
-                    }
-                    verifiers.insert(v, m);
-                }
-                answer
-            };
-        let Some(mut m) = model else {
-            return refund(verifiers, vm, Ok(Some(Outcome::UnknownBooking)));
+        let tagged = |m: &VModel| {
+            r.is_some_and(|r| {
+                m.ring
+                    .iter()
+                    .flatten()
+                    .any(|h| (h.0, h.1, h.2) == (lane.ns, b, r))
+            })
         };
-        if let (Some(rq), Some((lv, lr, _, earlier))) = (r, m.last)
+        if let Some((_, m)) = &vm {
+            if m.failures >= m.limit {
+                let until = Timestamp(m.start.saturating_add(m.secs));
+                return (Ok(Some(Outcome::VerifierSuspended { until })), false);
+            }
+            if m.failures.saturating_add(m.held) >= m.limit && !tagged(m) {
+                return (Err("budget busy"), false);
+            }
+        }
+        // Settles a slot: the remembered hold `on` (if any) or a counted one.
+        let settle = |verifiers: &mut HashMap<u8, VModel>,
+                      vm: Option<(u8, VModel)>,
+                      hold: Option<u64>,
+                      counted: bool,
+                      failed: bool| {
+            let Some((v, mut m)) = vm else { return };
+            let found = match (hold, r) {
+                (Some(on), Some(r)) => {
+                    let place = m.ring.iter_mut().find(|h| **h == Some((lane.ns, b, r, on)));
+                    place.map(|p| *p = None).is_some()
+                }
+                _ => counted,
+            };
+            if found && m.held > 0 {
+                m.held = m.held.saturating_sub(1);
+                if failed {
+                    m.failures = m.failures.saturating_add(1);
+                }
+                verifiers.insert(v, m);
+            }
+        };
+        let Some(mut m) = model else {
+            return (Ok(Some(Outcome::UnknownBooking)), false);
+        };
+        if let (Some(rq), Some((lv, lr, at, on, earlier))) = (r, m.last)
             && lr == Some(rq)
             && lv == v
+            && now < at.saturating_add(REPLAY_SECS)
         {
-            return match earlier {
-                Earlier::Rejected { .. } => Ok(Some(Outcome::Replayed(earlier))),
-                Earlier::Accepted if is_right => {
-                    refund(verifiers, vm, Ok(Some(Outcome::Replayed(earlier))))
+            let answer = match earlier {
+                Earlier::Rejected { .. } => Outcome::Replayed(earlier),
+                Earlier::Accepted if is_right && guess != Guess::Malformed => {
+                    Outcome::Replayed(earlier)
                 }
-                Earlier::Accepted => refund(verifiers, vm, Ok(Some(Outcome::AlreadyRedeemed))),
+                Earlier::Accepted => Outcome::AlreadyRedeemed,
             };
+            let failed = matches!(earlier, Earlier::Rejected { .. });
+            settle(verifiers, vm, Some(on), false, failed);
+            return (Ok(Some(answer)), false);
         }
         if let Some(outcome) = closed(&m, now) {
-            return refund(verifiers, vm, Ok(Some(outcome)));
+            return (Ok(Some(outcome)), false);
         }
         if now < m.issued {
-            return refund(verifiers, vm, Err("clock"));
+            return (Err("clock"), false);
         }
         if guess == Guess::Malformed {
-            return refund(verifiers, vm, Err("malformed"));
+            return (Err("malformed"), false);
         }
-        if is_right {
-            m.state = State::Redeemed;
-            m.last = Some((v, r, now, Earlier::Accepted));
-            bookings.insert(b, m);
-            return refund(verifiers, vm, Ok(Some(Outcome::Accepted)));
-        }
-        if let (Some((v, mut vmodel)), false) = (vm.take(), held) {
-            vmodel.failures = vmodel.failures.saturating_add(1);
-            if let Some(t) = tag {
-                vmodel.ring.rotate_right(1);
-                if let Some(first) = vmodel.ring.first_mut() {
-                    *first = Some(t);
+        // A slot for the comparison: the original's, adopted, or a new one.
+        let on = m.version;
+        let mut adopted = false;
+        let mut remembered = None;
+        if let Some((_, vmodel)) = &mut vm {
+            let mine = r.map(|r| (lane.ns, b, r, on));
+            if mine.is_some() && vmodel.ring.contains(&mine) {
+                adopted = true;
+                remembered = Some(on);
+            } else {
+                if vmodel.failures.saturating_add(vmodel.held) >= vmodel.limit {
+                    return (Err("budget busy"), false);
+                }
+                vmodel.held = vmodel.held.saturating_add(1);
+                if let Some(hold) = mine
+                    && let Some(place) = vmodel.ring.iter_mut().find(|h| h.is_none())
+                {
+                    *place = Some(hold);
+                    remembered = Some(on);
                 }
             }
-            verifiers.insert(v, vmodel);
-        } else if let Some((v, vmodel)) = vm {
-            verifiers.insert(v, vmodel);
         }
-        m.failures = m.failures.saturating_add(1);
-        m.lifetime = m.lifetime.saturating_add(1);
-        let attempts_left = left(&m);
-        if attempts_left == 0 {
-            m.state = State::Locked;
-        }
-        m.last = Some((v, r, now, Earlier::Rejected { attempts_left }));
+        let outcome = if is_right {
+            m.state = State::Redeemed;
+            m.last = Some((v, r, now, on, Earlier::Accepted));
+            Outcome::Accepted
+        } else {
+            m.failures = m.failures.saturating_add(1);
+            m.lifetime = m.lifetime.saturating_add(1);
+            let attempts_left = left(&m);
+            if attempts_left == 0 {
+                m.state = State::Locked;
+            }
+            m.last = Some((v, r, now, on, Earlier::Rejected { attempts_left }));
+            Outcome::Rejected { attempts_left }
+        };
+        m.version = bump(Some(m.version), now);
         bookings.insert(b, m);
-        Ok(Some(Outcome::Rejected { attempts_left }))
+        settle(verifiers, vm, remembered, true, outcome.is_failure());
+        (Ok(Some(outcome)), adopted)
     }
 
     /// The plan's order, as the store saw it: a budgeted verification reads the verifier
-    /// first; a suspended one reads nothing else; a counted wrong code was charged first.
-    fn check_order(&self, budgeted: bool, answer: &Answer) -> Result<(), Failure> {
+    /// first; a suspended or busy one reads nothing else; a comparison's answer is written
+    /// only after a slot was held for it (unless it completed on one a retry adopted), and
+    /// the slot is settled after.
+    fn check_order(&self, budgeted: bool, answer: &Answer, adopted: bool) -> Result<(), Failure> {
         const BOOKING: u8 = 1;
         const VERIFIER: u8 = 2;
         let calls = self.store.calls.borrow();
@@ -1014,40 +1079,43 @@ impl<S: Store> Harness<S> {
             calls.first() == Some(&(false, VERIFIER)),
             "a budgeted verification did not read the verifier first: {calls:?}"
         );
-        if let Ok(Some(Outcome::VerifierSuspended { .. })) = answer {
+        if let Ok(Some(Outcome::VerifierSuspended { .. })) | Err("budget busy") = answer {
             ensure!(
                 calls.len() == 1,
-                "a suspended verifier's booking was looked at: {calls:?}"
+                "a suspended or busy verifier's booking was looked at: {calls:?}"
             );
         }
-        if let Ok(Some(Outcome::Rejected { .. })) = answer {
-            let booking_write = calls.iter().position(|c| *c == (true, BOOKING));
-            let charge = calls.iter().position(|c| *c == (true, VERIFIER));
-            let charged_first = match (charge, booking_write) {
-                (Some(c), Some(w)) => c < w,
-                (None, Some(_)) => true, // a retry on a charge it already held
-                _ => false,
-            };
+        if let Ok(Some(Outcome::Rejected { .. } | Outcome::Accepted)) = answer {
+            let write = calls.iter().position(|c| *c == (true, BOOKING));
+            let first_hold = calls.iter().position(|c| *c == (true, VERIFIER));
+            let last_settle = calls.iter().rposition(|c| *c == (true, VERIFIER));
+            let held_first = adopted || matches!((first_hold, write), (Some(h), Some(w)) if h < w);
             ensure!(
-                charged_first,
-                "a wrong code was counted before it was charged: {calls:?}"
+                held_first,
+                "a code was compared and answered without a slot held first: {calls:?}"
+            );
+            ensure!(
+                matches!((write, last_settle), (Some(w), Some(s)) if w < s),
+                "a comparison's slot was not settled after its answer was written: {calls:?}"
             );
         }
         Ok(())
     }
 }
 
-fn model_of(r: &Booking) -> Result<Model, Failure> {
+fn model_of(r: &Booking, version: Version) -> Result<Model, Failure> {
     let last = match r.last {
         None => None,
         Some(l) => Some((
             number(l.verifier, b'V')?,
             number(l.request, b'R')?,
             l.at.0,
+            l.on.0,
             l.answer,
         )),
     };
     Ok(Model {
+        version: version.0,
         generation: r.generation,
         digits: r.digits,
         failures: r.failures,
@@ -1066,29 +1134,31 @@ fn model_of(r: &Booking) -> Result<Model, Failure> {
 }
 
 fn vmodel_of(v: &Verifier) -> Result<VModel, Failure> {
-    let mut ring = [None; Verifier::CHARGED];
-    for (slot, tag) in ring.iter_mut().zip(&v.charged) {
-        if *tag == Tag::default() {
+    let mut ring = [None; Verifier::HOLDS];
+    for (slot, hold) in ring.iter_mut().zip(&v.holds) {
+        if hold.tag == Tag::default() {
             continue;
         }
-        *slot = Some(charge_of(tag)?);
+        let (ns, b, r) = hold_of(&hold.tag)?;
+        *slot = Some((ns, b, r, hold.on.0));
     }
     Ok(VModel {
         start: v.window_start.0,
         secs: v.window_secs,
         limit: v.limit,
         failures: v.failures,
+        held: v.held,
         ring,
     })
 }
 
-/// The (context, booking, request) a charge tag was made for.
-fn charge_of(tag: &Tag) -> Result<(usize, u8, u8), Failure> {
+/// The (context, booking, request) a hold's tag was made for.
+fn hold_of(tag: &Tag) -> Result<(usize, u8, u8), Failure> {
     for (ns, name) in NAMESPACES.into_iter().enumerate() {
         for b in 0..BOOKINGS {
             for r in 0..REQUESTS {
                 let (booking, request) = (name_of(b'B', b, BOOKINGS), name_of(b'R', r, REQUESTS));
-                let made = charge_tag(
+                let made = hold_tag(
                     setup(Context::new(name))?,
                     setup(BookingId::new(&booking))?,
                     setup(RequestId::new(&request))?,
@@ -1101,6 +1171,6 @@ fn charge_of(tag: &Tag) -> Result<(usize, u8, u8), Failure> {
     }
     Err(Failure {
         check: "model",
-        detail: format!("a verifier remembers a charge the model never made: {tag:?}"),
+        detail: format!("a verifier remembers a hold the model never took: {tag:?}"),
     })
 }

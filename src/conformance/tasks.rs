@@ -159,7 +159,8 @@ fn counter(failures: u32) -> Record {
         window_secs: 1,
         limit: u32::MAX,
         failures,
-        charged: Default::default(),
+        held: 0,
+        holds: Default::default(),
     })
 }
 

@@ -1,6 +1,6 @@
 //! The compact byte encoding of records, for stores that keep blobs.
 
-use super::{Booking, Earlier, Last, Limits, Record, State, Tag, Verifier};
+use super::{Booking, Earlier, Hold, Last, Limits, Record, State, Tag, Verifier, Version};
 use crate::code::Digits;
 use crate::ids::IdBuf;
 use crate::keyring::KeyId;
@@ -24,13 +24,13 @@ pub enum DecodeError {
 impl Record {
     /// The encoding's format byte. A new layout gets a new one; decoders refuse unknown
     /// formats rather than guess.
-    pub const FORMAT: u8 = 2;
+    pub const FORMAT: u8 = 3;
     /// Encoded length of a booking record without a last verification.
     pub const BOOKING_MIN_LEN: usize = 49;
     /// Encoded length of a booking record with the longest last verification.
-    pub const BOOKING_MAX_LEN: usize = Self::BOOKING_MIN_LEN + 10 + 2 * (1 + IdBuf::MAX_LEN);
+    pub const BOOKING_MAX_LEN: usize = Self::BOOKING_MIN_LEN + 18 + 2 * (1 + IdBuf::MAX_LEN);
     /// Encoded length of a verifier record.
-    pub const VERIFIER_LEN: usize = 26 + 16 * Verifier::CHARGED;
+    pub const VERIFIER_LEN: usize = 30 + 24 * Verifier::HOLDS;
     /// The longest encoding.
     pub const MAX_LEN: usize = Self::BOOKING_MAX_LEN;
 
@@ -41,10 +41,11 @@ impl Record {
     ///   u16, state u8 (0 active, 1 redeemed, 2 locked, 3 revoked), issued-at u64,
     ///   expires-at u64, attempts u8, lifetime cap u16, sends allowed u8, send window u32,
     ///   sends u8, send window start u64, then 0 (no last verification) or 1 followed by its
-    ///   time u64, answer u8 (0 accepted, 1 rejected), attempts left u8, and the verifier
-    ///   and request ids each as a length byte (0: none) and that many bytes;
-    /// - a verifier: window start u64, window length u64, limit u32, failures u32, and
-    ///   [`Verifier::CHARGED`] tags of 16 bytes.
+    ///   time u64, the version it was decided on u64, answer u8 (0 accepted, 1 rejected),
+    ///   attempts left u8, and the verifier and request ids each as a length byte (0: none)
+    ///   and that many bytes;
+    /// - a verifier: window start u64, window length u64, limit u32, failures u32, held u32,
+    ///   and [`Verifier::HOLDS`] holds of a 16-byte tag and a u64 version.
     pub fn encode(&self, out: &mut [u8; Self::MAX_LEN]) -> usize {
         let mut w = Writer { out, len: 0 };
         w.put(&[Self::FORMAT]);
@@ -69,6 +70,7 @@ impl Record {
                     Some(last) => {
                         w.put(&[1]);
                         w.put(&last.at.0.to_be_bytes());
+                        w.put(&last.on.0.to_be_bytes());
                         match last.answer {
                             Earlier::Accepted => w.put(&[0, 0]),
                             Earlier::Rejected { attempts_left } => w.put(&[1, attempts_left]),
@@ -84,8 +86,10 @@ impl Record {
                 w.put(&v.window_secs.to_be_bytes());
                 w.put(&v.limit.to_be_bytes());
                 w.put(&v.failures.to_be_bytes());
-                for tag in &v.charged {
-                    w.put(tag);
+                w.put(&v.held.to_be_bytes());
+                for hold in &v.holds {
+                    w.put(&hold.tag);
+                    w.put(&hold.on.0.to_be_bytes());
                 }
             }
         }
@@ -140,6 +144,7 @@ fn booking(r: &mut Reader<'_>) -> Result<Booking, DecodeError> {
         0 => None,
         1 => {
             let at = Timestamp(r.u64()?);
+            let on = Version(r.u64()?);
             let answer = match r.array::<2>()? {
                 [0, 0] => Earlier::Accepted,
                 [1, attempts_left] => Earlier::Rejected { attempts_left },
@@ -147,6 +152,7 @@ fn booking(r: &mut Reader<'_>) -> Result<Booking, DecodeError> {
             };
             Some(Last {
                 at,
+                on,
                 verifier: r.id()?,
                 request: r.id()?,
                 answer,
@@ -175,19 +181,25 @@ fn verifier(r: &mut Reader<'_>) -> Result<Verifier, DecodeError> {
     let window_secs = r.u64()?;
     let limit = r.u32()?;
     let failures = r.u32()?;
+    let held = r.u32()?;
     if window_secs == 0 || limit == 0 {
         return Err(DecodeError::Field);
     }
-    let mut charged = [Tag::default(); Verifier::CHARGED];
-    for tag in &mut charged {
-        *tag = r.array()?;
+    let mut holds = [Hold::default(); Verifier::HOLDS];
+    for hold in &mut holds {
+        let tag: Tag = r.array()?;
+        *hold = Hold {
+            tag,
+            on: Version(r.u64()?),
+        };
     }
     Ok(Verifier {
         window_start,
         window_secs,
         limit,
         failures,
-        charged,
+        held,
+        holds,
     })
 }
 

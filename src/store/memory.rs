@@ -379,7 +379,8 @@ mod tests {
                 window_secs: 1,
                 limit: 1,
                 failures: n,
-                charged: Default::default(),
+                held: 0,
+                holds: Default::default(),
             })
         };
         // Force all four keys onto one 64-bit hash.

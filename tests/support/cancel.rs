@@ -73,7 +73,13 @@ fn keys() -> Keyring {
     Keyring::new(KeyId(1), Secret::from_bytes(&[0x55; 32]).unwrap())
 }
 
-async fn counts<S: AsyncStore>(store: &S, service: &Service<'_>, b: &str, v: &str) -> (u16, u32) {
+/// The failures counted on the booking, and the verifier's settled failures and held slots.
+async fn counts<S: AsyncStore>(
+    store: &S,
+    service: &Service<'_>,
+    b: &str,
+    v: &str,
+) -> (u16, u32, u32) {
     let booking = service
         .booking_async(store, BookingId::new(b).unwrap())
         .await
@@ -83,18 +89,19 @@ async fn counts<S: AsyncStore>(store: &S, service: &Service<'_>, b: &str, v: &st
         scope: service.budget_scope(),
         id: VerifierId::new(v).unwrap(),
     };
-    let charged = match AsyncStore::load(store, key).await.unwrap() {
-        Some((Record::Verifier(r), _)) => r.failures,
-        None => 0,
+    let (failures, held) = match AsyncStore::load(store, key).await.unwrap() {
+        Some((Record::Verifier(r), _)) => (r.failures, r.held),
+        None => (0, 0),
         Some(other) => panic!("{other:?}"),
     };
-    (booking.lifetime_failures, charged)
+    (booking.lifetime_failures, failures, held)
 }
 
 /// For every store call `k` of a budgeted verification (right code and wrong code, the call
-/// landing or not): cut the future off there and drop it; then no counted failure is
-/// uncharged, at most one charge is over; a retry with the same request id answers what an
-/// uncut verification answers (or its replay) and leaves charges and counted failures equal.
+/// landing or not): cut the future off there and drop it; then every counted failure is
+/// paid for (a settled failure or a slot still held), at most one slot is over; a retry with
+/// the same request id answers what an uncut verification answers (or its replay) and
+/// leaves nothing held and exactly the counted failures settled.
 pub async fn dropped_verifications_settle<S: AsyncStore>(store: &S) {
     let keys = keys();
     let policy = Policy::new(Digits::Four)
@@ -145,14 +152,17 @@ pub async fn dropped_verifications_settle<S: AsyncStore>(store: &S) {
                     continue;
                 }
                 cut += 1;
-                let (counted, charged) = counts(store, &service, &b, &v).await;
+                let (counted, failures, held) = counts(store, &service, &b, &v).await;
                 assert!(
-                    u32::from(counted) <= charged,
-                    "{b}: {counted} failures counted, {charged} charged"
+                    u32::from(counted) <= failures + held,
+                    "{b}: {counted} failures counted, {failures} settled and {held} held"
                 );
-                assert!(charged <= u32::from(counted) + 1, "{b}: over-charged");
+                assert!(
+                    failures + held <= u32::from(counted) + 1,
+                    "{b}: over-charged"
+                );
                 if right {
-                    assert_eq!(charged, 0, "{b}: a right code was charged");
+                    assert_eq!(failures, 0, "{b}: a right code was counted as a failure");
                 }
                 let retry = service
                     .verify_request_async(store, booking, &typed, verifier, request, T0)
@@ -163,55 +173,112 @@ pub async fn dropped_verifications_settle<S: AsyncStore>(store: &S) {
                     _ => Earlier::Rejected { attempts_left: 2 },
                 });
                 assert!(retry == uncut || retry == replay, "{b}: retry {retry:?}");
-                let (counted, charged) = counts(store, &service, &b, &v).await;
-                assert_eq!(u32::from(counted), charged, "{b}: not settled");
+                let (counted, failures, held) = counts(store, &service, &b, &v).await;
+                assert_eq!(
+                    (u32::from(counted), held),
+                    (failures, 0),
+                    "{b}: not settled"
+                );
                 assert_eq!(counted, u16::from(!right), "{b}");
             }
         }
     }
-    assert!(cut >= 14, "only {cut} verifications were cut off");
+    assert_eq!(
+        cut, 20,
+        "every one of the 5 store calls, right and wrong, landing or not"
+    );
 }
 
-/// The issue's reproduction: three dropped right-code verifications must not suspend an
-/// honest verifier, whatever store call they were cut off at.
+/// The issue's reproduction: dropped right-code verifications must never suspend an honest
+/// verifier. With request ids their retries settle every slot; without, each dropped one
+/// holds its slot until the window ends, which makes the verifier busy (a retryable error),
+/// never suspended, and counts no failure.
 pub async fn dropped_right_codes_cost_nothing<S: AsyncStore>(store: &S) {
     let keys = keys();
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(3, 86_400)
         .unwrap();
     let service = Service::new(&keys, policy, Context::new("cancel-right").unwrap());
-    for k in 0..3 {
-        for lands in [false, true] {
-            let b = format!("r-{k}-{lands}");
+    for with_id in [true, false] {
+        let who = if with_id { "honest" } else { "no-ids" };
+        let verifier = Some(VerifierId::new(who).unwrap());
+        // Cut off after the slot was held, after the booking was written, and again after
+        // the slot was held: three slots left unsettled.
+        for (n, k) in [2usize, 3, 2].into_iter().enumerate() {
+            let b = format!("r-{who}-{n}");
             let booking = BookingId::new(&b).unwrap();
             let code = service
                 .issue_async(store, booking, UNTIL, T0)
                 .await
                 .unwrap();
+            let request = RequestId::new(&b).unwrap();
             let stalled = Notify::new();
             let stalling = Stalling {
                 inner: store,
                 calls: AtomicUsize::new(0),
                 at: k,
-                lands,
+                lands: true,
                 stalled: &stalled,
             };
-            let verifier = Some(VerifierId::new("honest").unwrap());
+            let cut = async {
+                if with_id {
+                    service
+                        .verify_request_async(
+                            &stalling,
+                            booking,
+                            code.expose(),
+                            verifier,
+                            request,
+                            T0,
+                        )
+                        .await
+                } else {
+                    service
+                        .verify_async(&stalling, booking, code.expose(), verifier, T0)
+                        .await
+                }
+            };
             tokio::select! {
-                _ = service.verify_async(&stalling, booking, code.expose(), verifier, T0) => {}
+                _ = cut => panic!("{b}: not cut off"),
                 () = stalled.notified() => {}
             }
+            if with_id {
+                let retry = service
+                    .verify_request_async(store, booking, code.expose(), verifier, request, T0)
+                    .await
+                    .unwrap();
+                assert!(retry.is_accepted(), "{b}: {retry:?}");
+            }
+        }
+        let booking = BookingId::new(if with_id { "r-last" } else { "r-last-2" }).unwrap();
+        let code = service
+            .issue_async(store, booking, UNTIL, T0)
+            .await
+            .unwrap();
+        let answer = service
+            .verify_async(store, booking, code.expose(), verifier, T0)
+            .await;
+        let key = Key::Verifier {
+            scope: service.budget_scope(),
+            id: VerifierId::new(who).unwrap(),
+        };
+        let Some((Record::Verifier(v), _)) = AsyncStore::load(store, key).await.unwrap() else {
+            panic!("{who}: no budget record")
+        };
+        assert_eq!(
+            v.failures, 0,
+            "{who}: a right code was counted as a failure"
+        );
+        if with_id {
+            assert_eq!(answer.unwrap(), Outcome::Accepted);
+            assert_eq!(v.held, 0, "{who}: slots left held");
+        } else {
+            // The three slots held by the cut-off verifications are the budget: busy.
+            assert!(
+                matches!(answer, Err(handover_code::Error::BudgetBusy)),
+                "{who}: {answer:?}"
+            );
+            assert_eq!(v.held, 3);
         }
     }
-    let booking = BookingId::new("r-last").unwrap();
-    let code = service
-        .issue_async(store, booking, UNTIL, T0)
-        .await
-        .unwrap();
-    let verifier = Some(VerifierId::new("honest").unwrap());
-    let answer = service
-        .verify_async(store, booking, code.expose(), verifier, T0)
-        .await
-        .unwrap();
-    assert_eq!(answer, Outcome::Accepted);
 }
