@@ -128,10 +128,10 @@ impl Who<'_> {
         same_request && same_verifier
     }
 
-    fn last(&self, at: Timestamp, on: Version, answer: Earlier) -> Last {
+    fn last(&self, at: Timestamp, answer: Earlier) -> Last {
         Last {
             at,
-            on,
+            paid_by: Version::default(),
             verifier: self.verifier.map(IdBuf::from),
             request: self.request.map(IdBuf::from),
             answer,
@@ -195,8 +195,8 @@ pub enum Compared {
 /// a client's timeout and retry. Later, the same request id is a new verification.
 pub const REPLAY_SECS: u64 = 900;
 
-/// Verification's decision on the booking, whose record (if any) is at version `on`: the
-/// gate, then the comparison.
+/// Verification's decision on the booking: the gate, then the comparison. The record it writes
+/// names no hold ([`Last::paid_by`] is 0): the plan that pays for the comparison fills it in.
 ///
 /// The gate, in order: an unknown booking; a retry, within [`REPLAY_SECS`], of the request
 /// that wrote the record's last verification (its answer again; an acceptance only to the
@@ -208,7 +208,6 @@ pub fn compare<const N: usize>(
     rules: &Rules<'_, N>,
     booking: BookingId<'_>,
     record: Option<&Booking>,
-    on: Version,
     typed: &str,
     who: &Who<'_>,
     now: Timestamp,
@@ -237,7 +236,7 @@ pub fn compare<const N: usize>(
     if expected == presented {
         return Compared::Right(Booking {
             state: State::Redeemed,
-            last: Some(who.last(now, on, Earlier::Accepted)),
+            last: Some(who.last(now, Earlier::Accepted)),
             ..*record
         });
     }
@@ -252,7 +251,6 @@ pub fn compare<const N: usize>(
     }
     next.last = Some(who.last(
         now,
-        on,
         Earlier::Rejected {
             attempts_left: left,
         },
@@ -534,17 +532,18 @@ pub fn standing(v: &Verifier, tag: Option<&Tag>) -> Standing {
     }
 }
 
-/// Whether `v` holds the slot of request `tag` taken on booking version `on`: a retry may
+/// The slot of request `tag` taken on booking version `on`, if `v` holds one: a retry may
 /// complete its original's comparison on it, since the booking has not moved since.
 #[must_use]
-pub fn adoptable(v: &Verifier, tag: &Tag, on: Version) -> bool {
-    *tag != Tag::default() && v.holds.iter().any(|h| h.tag == *tag && h.on == on)
+pub fn adoptable(v: &Verifier, tag: &Tag, on: Version) -> Option<Hold> {
+    let found = v.holds.iter().find(|h| h.tag == *tag && h.on == on);
+    found.filter(|_| *tag != Tag::default()).copied()
 }
 
-/// Taking a slot for one comparison: the verifier's next record and the [`Hold`] it
-/// remembers (for a request with an id, when one of its [`Verifier::HOLDS`] places is free;
-/// otherwise the slot is only counted). `Err` with where the verifier stands when no slot is
-/// free.
+/// Taking a slot for one comparison on booking version `on`, written as verifier version
+/// `id`: the verifier's next record and the [`Hold`] it remembers (for a request with an id,
+/// when one of its [`Verifier::HOLDS`] places is free; otherwise the slot is only counted).
+/// `Err` with where the verifier stands when no slot is free.
 ///
 /// # Errors
 ///
@@ -553,6 +552,7 @@ pub fn hold(
     v: &Verifier,
     tag: Option<&Tag>,
     on: Version,
+    id: Version,
 ) -> Result<(Verifier, Option<Hold>), Standing> {
     if v.failures >= v.limit {
         return Err(Standing::Suspended(v.window_end()));
@@ -567,7 +567,7 @@ pub fn hold(
     let free = next.holds.iter_mut().find(|h| h.tag == Tag::default());
     let remembered = match (tag, free) {
         (Some(tag), Some(place)) if *tag != Tag::default() => {
-            *place = Hold { tag: *tag, on };
+            *place = Hold { tag: *tag, on, id };
             Some(*place)
         }
         _ => None,
@@ -602,7 +602,7 @@ pub fn settle(
         let slot = next
             .holds
             .iter_mut()
-            .find(|h| h.tag == hold.tag && h.on == hold.on && h.tag != Tag::default())?;
+            .find(|h| h.tag == hold.tag && h.id == hold.id && h.tag != Tag::default())?;
         *slot = Hold::default();
     }
     Some(next)
@@ -662,25 +662,28 @@ mod tests {
     fn every_comparison_holds_a_slot_and_settling_frees_or_fails_it() {
         let v = current(None, &budget(3, 60), Timestamp(0));
         let tags: [Tag; 6] = core::array::from_fn(|i| [u8::try_from(i + 1).unwrap(); 16]);
-        let (v, first) = hold(&v, Some(&tags[0]), Version(7)).unwrap();
-        assert_eq!(
-            first,
-            Some(Hold {
-                tag: tags[0],
-                on: Version(7)
-            })
-        );
-        let (v, second) = hold(&v, None, Version(7)).unwrap();
+        let (v, first) = hold(&v, Some(&tags[0]), Version(7), Version(100)).unwrap();
+        let want = Hold {
+            tag: tags[0],
+            on: Version(7),
+            id: Version(100),
+        };
+        assert_eq!(first, Some(want));
+        let (v, second) = hold(&v, None, Version(7), Version(101)).unwrap();
         assert_eq!(second, None);
-        let (v, _) = hold(&v, Some(&tags[1]), Version(9)).unwrap();
+        let (v, _) = hold(&v, Some(&tags[1]), Version(9), Version(102)).unwrap();
         assert_eq!((v.held, v.failures), (3, 0));
         // Slots in flight fill the budget: busy, not suspended; a retry holding one is clear.
-        assert_eq!(hold(&v, Some(&tags[2]), Version(9)), Err(Standing::Busy));
+        assert_eq!(
+            hold(&v, Some(&tags[2]), Version(9), Version(103)),
+            Err(Standing::Busy)
+        );
         assert_eq!(standing(&v, Some(&tags[2])), Standing::Busy);
         assert_eq!(standing(&v, Some(&tags[0])), Standing::Clear);
-        assert!(adoptable(&v, &tags[0], Version(7)));
-        assert!(
-            !adoptable(&v, &tags[0], Version(8)),
+        assert_eq!(adoptable(&v, &tags[0], Version(7)), Some(want));
+        assert_eq!(
+            adoptable(&v, &tags[0], Version(8)),
+            None,
             "another booking version"
         );
         // A wrong code settles as a failure, once; a right one frees its slot.
@@ -702,14 +705,15 @@ mod tests {
             Standing::Suspended(Timestamp(60))
         );
         assert_eq!(
-            hold(&spent, None, Version(1)),
+            hold(&spent, None, Version(1), Version(2)),
             Err(Standing::Suspended(Timestamp(60)))
         );
         // Remembered holds never evict each other: past four, slots are only counted.
         let mut w = current(None, &budget(9, 60), Timestamp(0));
         let mut remembered = 0;
-        for tag in &tags {
-            let (next, hold) = hold(&w, Some(tag), Version(1)).unwrap();
+        for (n, tag) in tags.iter().enumerate() {
+            let id = Version(u64::try_from(n).unwrap());
+            let (next, hold) = hold(&w, Some(tag), Version(1), id).unwrap();
             remembered += usize::from(hold.is_some());
             w = next;
         }

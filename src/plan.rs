@@ -292,12 +292,13 @@ impl<const N: usize> Plan for Single<'_, N> {
     }
 }
 
-/// The budget slot a verification holds: the window it was taken in and, for a request
-/// with an id, its [`Hold`].
+/// The budget slot a verification holds: the window it was taken in, for a request with an
+/// id the [`Hold`] remembered for it, and its id (the verifier version that took it).
 #[derive(Clone, Copy, Debug)]
 struct Slotted {
     window: Timestamp,
     hold: Option<Hold>,
+    id: Version,
 }
 
 /// Where a verification stands.
@@ -432,13 +433,20 @@ impl<'a, const N: usize> Verify<'a, N> {
     }
 
     /// Ends with `answer`, settling first the slot this verification holds or, for a
-    /// replay, the original's: as a failure if the answer is one (now or replayed), else
-    /// freed. `replayed` is the original's hold, for a replay.
+    /// replay, the one that paid for the original's comparison. A slot becomes a failure if it
+    /// paid for a wrong code: this answer's, or the replayed rejection's (the very hold the
+    /// booking names); any other slot is freed. `replayed` is the paying hold, for a replay.
     fn finish(&mut self, answer: Result<Outcome, Error>, replayed: Option<Hold>) -> Stage {
-        let failed = matches!(
-            answer,
-            Ok(Outcome::Rejected { .. } | Outcome::Replayed(Earlier::Rejected { .. }))
-        );
+        let paid = match (self.held, replayed) {
+            (None, _) => true,
+            (Some(slot), Some(hold)) => slot.id == hold.id,
+            (Some(_), None) => false,
+        };
+        let failed = match answer {
+            Ok(Outcome::Rejected { .. }) => true,
+            Ok(Outcome::Replayed(Earlier::Rejected { .. })) => paid,
+            _ => false,
+        };
         let window = match self.verifier_now() {
             Some(Ok(v)) => Some(v.window_start),
             _ => None,
@@ -448,6 +456,7 @@ impl<'a, const N: usize> Verify<'a, N> {
             Some(Slotted {
                 window: window?,
                 hold: Some(hold),
+                id: hold.id,
             })
         });
         match slot {
@@ -470,11 +479,12 @@ impl<'a, const N: usize> Verify<'a, N> {
             return Stage::Write { next, answer };
         }
         if let (Some(tag), Some(Ok(v))) = (self.tag, self.verifier_now())
-            && decide::adoptable(&v, &tag, on)
+            && let Some(hold) = decide::adoptable(&v, &tag, on)
         {
             self.held = Some(Slotted {
                 window: v.window_start,
-                hold: Some(Hold { tag, on }),
+                hold: Some(hold),
+                id: hold.id,
             });
             return Stage::Write { next, answer };
         }
@@ -541,13 +551,16 @@ impl<'a, const N: usize> Verify<'a, N> {
                 };
                 let replayed = record.and_then(|r| r.last).and_then(|last| {
                     let tag = self.tag?;
-                    Some(Hold { tag, on: last.on })
+                    Some(Hold {
+                        tag,
+                        on: Version::default(),
+                        id: last.paid_by,
+                    })
                 });
                 let compared = decide::compare(
                     &self.rules,
                     self.booking,
                     record,
-                    on,
                     self.typed,
                     &self.who,
                     self.now,
@@ -578,21 +591,38 @@ impl<'a, const N: usize> Verify<'a, N> {
                     None => return Flow::Go(Stage::Done(Err(Error::Corrupt))),
                 };
                 if let Some(tag) = self.tag
-                    && decide::adoptable(&current, &tag, on)
+                    && let Some(hold) = decide::adoptable(&current, &tag, on)
                 {
                     self.held = Some(Slotted {
                         window: current.window_start,
-                        hold: Some(Hold { tag, on }),
+                        hold: Some(hold),
+                        id: hold.id,
                     });
                     return Flow::Go(Stage::Write { next, answer });
                 }
-                match decide::hold(&current, self.tag.as_ref(), on) {
+                let Some(slot) = &self.v else {
+                    return Flow::Go(Stage::Done(Err(Error::Corrupt)));
+                };
+                let (key, expected) = (slot.key, slot.version());
+                let id = match version_after(expected, self.now) {
+                    Ok(id) => id,
+                    Err(e) => return Flow::Go(Stage::Done(Err(e))),
+                };
+                match decide::hold(&current, self.tag.as_ref(), on, id) {
                     Ok((v, hold)) => {
                         self.held = Some(Slotted {
                             window: v.window_start,
                             hold,
+                            id,
                         });
-                        Flow::Call(self.swap(false, Record::Verifier(v)))
+                        let record = Record::Verifier(v);
+                        self.proposed = Some((record, id));
+                        Flow::Call(Next::Swap {
+                            key,
+                            expected,
+                            record,
+                            new: id,
+                        })
                     }
                     Err(Standing::Suspended(until)) => {
                         Flow::Go(Stage::Done(Ok(Outcome::VerifierSuspended { until })))
@@ -602,7 +632,10 @@ impl<'a, const N: usize> Verify<'a, N> {
                 }
             }
             Stage::Write { next, .. } => {
-                let next = *next;
+                let mut next = *next;
+                if let (Some(slot), Some(last)) = (self.held, next.last.as_mut()) {
+                    last.paid_by = slot.id;
+                }
                 Flow::Call(self.swap(true, Record::Booking(next)))
             }
             Stage::Settle {

@@ -66,9 +66,9 @@ pub enum Earlier {
 pub struct Last {
     /// When it was answered.
     pub at: Timestamp,
-    /// The version of the booking's record it was decided on: with the request id, it names
-    /// the verifier's [`Hold`] that paid for it.
-    pub on: Version,
+    /// The id of the verifier's [`Hold`] that paid for its comparison (0: none). A retry of
+    /// the request settles exactly that hold.
+    pub paid_by: Version,
     /// The verifier it came from, if one was named.
     pub verifier: Option<IdBuf>,
     /// The request id it carried, if any.
@@ -114,9 +114,10 @@ pub struct Booking {
 pub type Tag = [u8; 16];
 
 /// A budget slot taken by a verification with a request id, before it compared: the request's
-/// tag and the version of the booking's record it was taken on. A retry of that request finds
-/// it: to complete the verification on it (the booking is still at that version) or to settle
-/// it (the booking's last verification is that request's).
+/// tag, the version of the booking's record it was taken on, and its id (the version of the
+/// verifier's record that took it). A retry of that request finds it: to complete the
+/// verification on it (the booking is still at that version) or to settle it (the booking's
+/// last verification was paid by it).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Hold {
@@ -124,6 +125,8 @@ pub struct Hold {
     pub tag: Tag,
     /// The booking's version when the slot was taken.
     pub on: Version,
+    /// The hold's id: the version of the verifier's record that took it, unique for the key.
+    pub id: Version,
 }
 
 /// A verifier's budget in its current window, under the budget the window was opened with:

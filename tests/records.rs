@@ -17,9 +17,9 @@ fn last() -> impl Strategy<Value = Option<Last>> {
         any::<u8>().prop_map(|attempts_left| Earlier::Rejected { attempts_left }),
     ];
     proptest::option::of((any::<u64>(), any::<u64>(), id(), id(), answer).prop_map(
-        |(at, on, verifier, request, answer)| Last {
+        |(at, paid_by, verifier, request, answer)| Last {
             at: Timestamp(at),
-            on: Version(on),
+            paid_by: Version(paid_by),
             verifier,
             request,
             answer,
@@ -88,7 +88,7 @@ fn record() -> impl Strategy<Value = Record> {
         1..=u32::MAX,
         any::<u32>(),
         any::<u32>(),
-        any::<[([u8; 16], u64); Verifier::HOLDS]>(),
+        any::<[([u8; 16], u64, u64); Verifier::HOLDS]>(),
     )
         .prop_map(|(start, window_secs, limit, failures, held, holds)| {
             Record::Verifier(Verifier {
@@ -97,9 +97,10 @@ fn record() -> impl Strategy<Value = Record> {
                 limit,
                 failures,
                 held,
-                holds: holds.map(|(tag, on)| Hold {
+                holds: holds.map(|(tag, on, id)| Hold {
                     tag,
                     on: Version(on),
+                    id: Version(id),
                 }),
             })
         });

@@ -34,7 +34,7 @@ fn samples() -> [Record; 4] {
         send_window_start: Timestamp(u64::MAX),
         last: Some(Last {
             at: Timestamp(u64::MAX),
-            on: Version(u64::MAX),
+            paid_by: Version(u64::MAX),
             verifier: long,
             request: long,
             answer: Earlier::Rejected {
@@ -61,7 +61,7 @@ fn samples() -> [Record; 4] {
         send_window_start: Timestamp(0),
         last: Some(Last {
             at: Timestamp(0),
-            on: Version(0),
+            paid_by: Version(0),
             verifier: None,
             request: IdBuf::new(b"r"),
             answer: Earlier::Accepted,
@@ -83,6 +83,7 @@ fn samples() -> [Record; 4] {
             holds: [Hold {
                 tag: [0xff; 16],
                 on: Version(u64::MAX),
+                id: Version(u64::MAX),
             }; Verifier::HOLDS],
         }),
         Record::Verifier(Verifier {

@@ -351,8 +351,8 @@ impl<S: Store> Store for Faulty<S> {
     }
 }
 
-/// The model's last verification of a booking: verifier, request, time, the version it was
-/// decided on, and answer.
+/// The model's last verification of a booking: verifier, request, time, the id of the hold
+/// that paid for it, and answer.
 type LastM = (Option<u8>, Option<u8>, u64, u64, Earlier);
 
 /// The model's booking.
@@ -375,10 +375,11 @@ struct Model {
     last: Option<LastM>,
 }
 
-/// The model's verifier: window start and length, limit, failures, slots held, and the
-/// (context, booking, request, booking version) of the holds it remembers.
+/// The model's verifier: its record's version, window start and length, limit, failures,
+/// slots held, and the holds it remembers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct VModel {
+    version: u64,
     start: u64,
     secs: u64,
     limit: u32,
@@ -387,8 +388,8 @@ struct VModel {
     ring: [Option<RingHold>; Verifier::HOLDS],
 }
 
-/// A remembered hold: (context, booking, request, booking version).
-type RingHold = (usize, u8, u8, u64);
+/// A remembered hold: (context, booking, request, booking version, id).
+type RingHold = (usize, u8, u8, u64, u64);
 
 /// The version a write at `now` stores over `previous`.
 fn bump(previous: Option<u64>, now: u64) -> u64 {
@@ -570,8 +571,8 @@ impl<S: Store> Harness<S> {
                 };
                 match setup(self.store.inner.load(key))? {
                     None => {}
-                    Some((Record::Verifier(r), _)) => {
-                        space.verifiers.insert(v, vmodel_of(&r)?);
+                    Some((Record::Verifier(r), version)) => {
+                        space.verifiers.insert(v, vmodel_of(&r, version)?);
                     }
                     Some(other) => ensure!(false, "a booking record under verifier {v}: {other:?}"),
                 }
@@ -936,9 +937,11 @@ impl<S: Store> Harness<S> {
         verifiers: &mut HashMap<u8, VModel>,
         (b, model, is_right, guess, v, r): (u8, Option<Model>, bool, Guess, Option<u8>, Option<u8>),
     ) -> (Answer, bool) {
-        // The verifier's record as it stands now.
+        // The verifier's record as it stands now (a new window keeps the record's version).
         let mut vm = v.map(|v| {
+            let stored = verifiers.get(&v).copied();
             let fresh = VModel {
+                version: stored.map_or(0, |m| m.version),
                 start: now.saturating_sub(now.checked_rem(lane.budget.1).unwrap_or_default()),
                 secs: lane.budget.1,
                 limit: lane.budget.0,
@@ -946,54 +949,52 @@ impl<S: Store> Harness<S> {
                 held: 0,
                 ring: [None; Verifier::HOLDS],
             };
-            match verifiers.get(&v) {
-                Some(m) if now < m.start.saturating_add(m.secs) => (v, *m),
-                _ => (v, fresh),
+            match stored {
+                Some(m) if now < m.start.saturating_add(m.secs) => (v, m, true),
+                Some(_) => (v, fresh, true),
+                None => (v, fresh, false),
             }
         });
-        let tagged = |m: &VModel| {
-            r.is_some_and(|r| {
-                m.ring
-                    .iter()
-                    .flatten()
-                    .any(|h| (h.0, h.1, h.2) == (lane.ns, b, r))
-            })
-        };
-        if let Some((_, m)) = &vm {
+        let mine = |h: &RingHold| r.is_some_and(|r| (h.0, h.1, h.2) == (lane.ns, b, r));
+        if let Some((_, m, _)) = &vm {
             if m.failures >= m.limit {
                 let until = Timestamp(m.start.saturating_add(m.secs));
                 return (Ok(Some(Outcome::VerifierSuspended { until })), false);
             }
-            if m.failures.saturating_add(m.held) >= m.limit && !tagged(m) {
+            if m.failures.saturating_add(m.held) >= m.limit && !m.ring.iter().flatten().any(mine) {
                 return (Err("budget busy"), false);
             }
         }
-        // Settles a slot: the remembered hold `on` (if any) or a counted one.
+        // Settles a slot: the remembered hold with this id, or (`counted`) one only counted.
         let settle = |verifiers: &mut HashMap<u8, VModel>,
-                      vm: Option<(u8, VModel)>,
-                      hold: Option<u64>,
+                      vm: Option<(u8, VModel, bool)>,
+                      id: Option<u64>,
                       counted: bool,
                       failed: bool| {
-            let Some((v, mut m)) = vm else { return };
-            let found = match (hold, r) {
-                (Some(on), Some(r)) => {
-                    let place = m.ring.iter_mut().find(|h| **h == Some((lane.ns, b, r, on)));
+            let Some((v, mut m, _)) = vm else { return };
+            let found = match id {
+                Some(id) => {
+                    let place = m
+                        .ring
+                        .iter_mut()
+                        .find(|h| h.is_some_and(|h| mine(&h) && h.4 == id));
                     place.map(|p| *p = None).is_some()
                 }
-                _ => counted,
+                None => counted,
             };
             if found && m.held > 0 {
                 m.held = m.held.saturating_sub(1);
                 if failed {
                     m.failures = m.failures.saturating_add(1);
                 }
+                m.version = bump(Some(m.version), now);
                 verifiers.insert(v, m);
             }
         };
         let Some(mut m) = model else {
             return (Ok(Some(Outcome::UnknownBooking)), false);
         };
-        if let (Some(rq), Some((lv, lr, at, on, earlier))) = (r, m.last)
+        if let (Some(rq), Some((lv, lr, at, paid, earlier))) = (r, m.last)
             && lr == Some(rq)
             && lv == v
             && now < at.saturating_add(REPLAY_SECS)
@@ -1006,7 +1007,7 @@ impl<S: Store> Harness<S> {
                 Earlier::Accepted => Outcome::AlreadyRedeemed,
             };
             let failed = matches!(earlier, Earlier::Rejected { .. });
-            settle(verifiers, vm, Some(on), false, failed);
+            settle(verifiers, vm, Some(paid), false, failed);
             return (Ok(Some(answer)), false);
         }
         if let Some(outcome) = closed(&m, now) {
@@ -1021,28 +1022,39 @@ impl<S: Store> Harness<S> {
         // A slot for the comparison: the original's, adopted, or a new one.
         let on = m.version;
         let mut adopted = false;
+        let mut paid = 0;
         let mut remembered = None;
-        if let Some((_, vmodel)) = &mut vm {
-            let mine = r.map(|r| (lane.ns, b, r, on));
-            if mine.is_some() && vmodel.ring.contains(&mine) {
+        if let Some((_, vmodel, exists)) = &mut vm {
+            let found = vmodel
+                .ring
+                .iter()
+                .flatten()
+                .find(|h| mine(h) && h.3 == on)
+                .copied();
+            if let Some(hold) = found {
                 adopted = true;
-                remembered = Some(on);
+                paid = hold.4;
+                remembered = Some(hold.4);
             } else {
                 if vmodel.failures.saturating_add(vmodel.held) >= vmodel.limit {
                     return (Err("budget busy"), false);
                 }
+                let id = bump(exists.then_some(vmodel.version), now);
+                vmodel.version = id;
+                *exists = true;
                 vmodel.held = vmodel.held.saturating_add(1);
-                if let Some(hold) = mine
+                paid = id;
+                if let Some(r) = r
                     && let Some(place) = vmodel.ring.iter_mut().find(|h| h.is_none())
                 {
-                    *place = Some(hold);
-                    remembered = Some(on);
+                    *place = Some((lane.ns, b, r, on, id));
+                    remembered = Some(id);
                 }
             }
         }
         let outcome = if is_right {
             m.state = State::Redeemed;
-            m.last = Some((v, r, now, on, Earlier::Accepted));
+            m.last = Some((v, r, now, paid, Earlier::Accepted));
             Outcome::Accepted
         } else {
             m.failures = m.failures.saturating_add(1);
@@ -1051,7 +1063,7 @@ impl<S: Store> Harness<S> {
             if attempts_left == 0 {
                 m.state = State::Locked;
             }
-            m.last = Some((v, r, now, on, Earlier::Rejected { attempts_left }));
+            m.last = Some((v, r, now, paid, Earlier::Rejected { attempts_left }));
             Outcome::Rejected { attempts_left }
         };
         m.version = bump(Some(m.version), now);
@@ -1110,7 +1122,7 @@ fn model_of(r: &Booking, version: Version) -> Result<Model, Failure> {
             number(l.verifier, b'V')?,
             number(l.request, b'R')?,
             l.at.0,
-            l.on.0,
+            l.paid_by.0,
             l.answer,
         )),
     };
@@ -1133,16 +1145,17 @@ fn model_of(r: &Booking, version: Version) -> Result<Model, Failure> {
     })
 }
 
-fn vmodel_of(v: &Verifier) -> Result<VModel, Failure> {
+fn vmodel_of(v: &Verifier, version: Version) -> Result<VModel, Failure> {
     let mut ring = [None; Verifier::HOLDS];
     for (slot, hold) in ring.iter_mut().zip(&v.holds) {
         if hold.tag == Tag::default() {
             continue;
         }
         let (ns, b, r) = hold_of(&hold.tag)?;
-        *slot = Some((ns, b, r, hold.on.0));
+        *slot = Some((ns, b, r, hold.on.0, hold.id.0));
     }
     Ok(VModel {
+        version: version.0,
         start: v.window_start.0,
         secs: v.window_secs,
         limit: v.limit,

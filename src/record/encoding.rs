@@ -30,7 +30,7 @@ impl Record {
     /// Encoded length of a booking record with the longest last verification.
     pub const BOOKING_MAX_LEN: usize = Self::BOOKING_MIN_LEN + 18 + 2 * (1 + IdBuf::MAX_LEN);
     /// Encoded length of a verifier record.
-    pub const VERIFIER_LEN: usize = 30 + 24 * Verifier::HOLDS;
+    pub const VERIFIER_LEN: usize = 30 + 32 * Verifier::HOLDS;
     /// The longest encoding.
     pub const MAX_LEN: usize = Self::BOOKING_MAX_LEN;
 
@@ -41,11 +41,11 @@ impl Record {
     ///   u16, state u8 (0 active, 1 redeemed, 2 locked, 3 revoked), issued-at u64,
     ///   expires-at u64, attempts u8, lifetime cap u16, sends allowed u8, send window u32,
     ///   sends u8, send window start u64, then 0 (no last verification) or 1 followed by its
-    ///   time u64, the version it was decided on u64, answer u8 (0 accepted, 1 rejected),
+    ///   time u64, the id of the hold that paid for it u64, answer u8 (0 accepted, 1 rejected),
     ///   attempts left u8, and the verifier and request ids each as a length byte (0: none)
     ///   and that many bytes;
     /// - a verifier: window start u64, window length u64, limit u32, failures u32, held u32,
-    ///   and [`Verifier::HOLDS`] holds of a 16-byte tag and a u64 version.
+    ///   and [`Verifier::HOLDS`] holds of a 16-byte tag, the booking version u64 and the id u64.
     pub fn encode(&self, out: &mut [u8; Self::MAX_LEN]) -> usize {
         let mut w = Writer { out, len: 0 };
         w.put(&[Self::FORMAT]);
@@ -70,7 +70,7 @@ impl Record {
                     Some(last) => {
                         w.put(&[1]);
                         w.put(&last.at.0.to_be_bytes());
-                        w.put(&last.on.0.to_be_bytes());
+                        w.put(&last.paid_by.0.to_be_bytes());
                         match last.answer {
                             Earlier::Accepted => w.put(&[0, 0]),
                             Earlier::Rejected { attempts_left } => w.put(&[1, attempts_left]),
@@ -90,6 +90,7 @@ impl Record {
                 for hold in &v.holds {
                     w.put(&hold.tag);
                     w.put(&hold.on.0.to_be_bytes());
+                    w.put(&hold.id.0.to_be_bytes());
                 }
             }
         }
@@ -144,7 +145,7 @@ fn booking(r: &mut Reader<'_>) -> Result<Booking, DecodeError> {
         0 => None,
         1 => {
             let at = Timestamp(r.u64()?);
-            let on = Version(r.u64()?);
+            let paid_by = Version(r.u64()?);
             let answer = match r.array::<2>()? {
                 [0, 0] => Earlier::Accepted,
                 [1, attempts_left] => Earlier::Rejected { attempts_left },
@@ -152,7 +153,7 @@ fn booking(r: &mut Reader<'_>) -> Result<Booking, DecodeError> {
             };
             Some(Last {
                 at,
-                on,
+                paid_by,
                 verifier: r.id()?,
                 request: r.id()?,
                 answer,
@@ -191,6 +192,7 @@ fn verifier(r: &mut Reader<'_>) -> Result<Verifier, DecodeError> {
         *hold = Hold {
             tag,
             on: Version(r.u64()?),
+            id: Version(r.u64()?),
         };
     }
     Ok(Verifier {

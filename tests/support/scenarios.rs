@@ -74,6 +74,225 @@ pub fn run_all<S: Store + Prune + Sync>(fresh: impl Fn() -> S) {
     retries_with_a_request_id_get_the_original_answer(&fresh());
     reissue_refuses_a_clock_before_the_issue(&fresh());
     prune_between_load_and_write_lands_nothing(&fresh());
+    one_request_id_many_codes_at_once_gets_one_comparison(&fresh());
+    alternating_request_ids_pay_for_every_comparison(&fresh());
+    a_nearly_spent_budget_allows_one_comparison_at_a_time(&fresh());
+    mixed_budgets_on_one_scope_under_threads(&fresh());
+}
+
+/// Retries `verify` while the budget is busy, as a host would.
+fn verify_retrying<S: Store>(
+    service: &Service<'_>,
+    store: &S,
+    booking: &str,
+    typed: &str,
+    verifier: &str,
+    request: Option<&str>,
+    now: Timestamp,
+) -> Result<Outcome, Error<S::Error>> {
+    loop {
+        let answer = match request {
+            Some(r) => service.verify_request(
+                store,
+                id(booking),
+                typed,
+                who(verifier),
+                RequestId::new(r).unwrap(),
+                now,
+            ),
+            None => service.verify(store, id(booking), typed, who(verifier), now),
+        };
+        if !matches!(answer, Err(Error::BudgetBusy)) {
+            return answer;
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// The first attack the review found: 64 requests at once under one request id, on one
+/// booking, each with another code and one with the right one. One slot pays for one
+/// comparison: exactly one answer is fresh, the rest are its replay (or the booking's
+/// redemption), and the verifier ends with at most one failure and nothing held.
+pub fn one_request_id_many_codes_at_once_gets_one_comparison<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(3, 86_400)
+        .unwrap()
+        .with_max_retries(Policy::MAX_RETRIES)
+        .unwrap();
+    let service = Service::new(&keys, policy, ctx("same-id"));
+    let code = service.issue(store, id("S"), UNTIL, T0).unwrap();
+    let answers = release(|i| {
+        let typed = if i == THREADS / 2 {
+            code.expose().to_owned()
+        } else {
+            wrong(code.expose(), i)
+        };
+        verify_retrying(&service, store, "S", &typed, "mallory", Some("one-id"), T0)
+    });
+    let fresh = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Outcome::Accepted | Outcome::Rejected { .. })))
+        .count();
+    assert_eq!(fresh, 1, "{answers:?}");
+    assert!(
+        answers.iter().all(|a| matches!(
+            a,
+            Ok(Outcome::Accepted
+                | Outcome::Rejected { .. }
+                | Outcome::Replayed(_)
+                | Outcome::AlreadyRedeemed)
+        )),
+        "{answers:?}"
+    );
+    let record = service.booking(store, id("S")).unwrap().unwrap();
+    assert!(record.lifetime_failures <= 1);
+    let v = verifier_record(store, "same-id", "mallory");
+    assert_eq!(
+        (v.failures, v.held),
+        (u32::from(record.lifetime_failures), 0),
+        "{v:?}"
+    );
+}
+
+fn verifier_record<S: Store>(
+    store: &S,
+    scope: &str,
+    verifier: &str,
+) -> handover_code::record::Verifier {
+    let key = Key::Verifier {
+        scope: ctx(scope),
+        id: VerifierId::new(verifier).unwrap(),
+    };
+    match store.load(key).unwrap() {
+        Some((Record::Verifier(v), _)) => v,
+        other => panic!("{verifier}: {other:?}"),
+    }
+}
+
+/// The second attack the review found: two request ids taken in turns on one booking, with
+/// new codes and malformed input. Every wrong code compared is a failure of the verifier's,
+/// and no replay gives a slot back.
+pub fn alternating_request_ids_pay_for_every_comparison<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let policy = Policy::new(Digits::Six)
+        .with_attempts(10)
+        .unwrap()
+        .with_verifier_budget(20, 86_400)
+        .unwrap();
+    let service = Service::new(&keys, policy, ctx("alternate"));
+    let code = service.issue(store, id("A"), UNTIL, T0).unwrap();
+    let mut compared = 0;
+    for k in 0..8 {
+        let request = if k % 2 == 0 { "a" } else { "b" };
+        let typed = wrong(code.expose(), k);
+        let answer = verify_retrying(&service, store, "A", &typed, "mallory", Some(request), T0);
+        if let Ok(Outcome::Rejected { .. }) = answer {
+            compared += 1;
+        }
+        let replay = verify_retrying(&service, store, "A", "x", "mallory", Some(request), T0);
+        assert!(matches!(replay, Ok(Outcome::Replayed(_))), "{replay:?}");
+    }
+    assert_eq!(compared, 8);
+    let record = service.booking(store, id("A")).unwrap().unwrap();
+    let v = verifier_record(store, "alternate", "mallory");
+    assert_eq!(record.lifetime_failures, 8);
+    assert_eq!((v.failures, v.held), (8, 0), "{v:?}");
+}
+
+/// The third attack: 64 guesses in flight, one of them right, when the budget has one slot
+/// left. Only one code is compared at a time, so at most one wrong code is answered.
+pub fn a_nearly_spent_budget_allows_one_comparison_at_a_time<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(5, 86_400)
+        .unwrap()
+        .with_max_retries(Policy::MAX_RETRIES)
+        .unwrap();
+    let service = Service::new(&keys, policy, ctx("last-slot"));
+    for k in 0..4 {
+        let name = format!("spent-{k}");
+        let code = service.issue(store, id(&name), UNTIL, T0).unwrap();
+        let answer = service.verify(store, id(&name), &wrong(code.expose(), 0), who("eve"), T0);
+        assert!(answer.unwrap().is_failure());
+    }
+    let names: Vec<String> = (0..THREADS).map(|i| format!("last-{i}")).collect();
+    let codes: Vec<_> = names
+        .iter()
+        .map(|n| service.issue(store, id(n), UNTIL, T0).unwrap())
+        .collect();
+    let right = THREADS / 3;
+    let answers = release(|i| {
+        let typed = if i == right {
+            codes[i].expose().to_owned()
+        } else {
+            wrong(codes[i].expose(), 0)
+        };
+        service.verify(store, id(&names[i]), &typed, who("eve"), T0)
+    });
+    let rejected = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(o) if o.is_failure()))
+        .count();
+    let accepted = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Outcome::Accepted)))
+        .count();
+    assert!(
+        rejected <= 1,
+        "{rejected} wrong codes answered with one slot left: {answers:?}"
+    );
+    assert!(rejected + accepted <= 1 || matches!(answers[right], Ok(Outcome::Accepted)));
+    assert!(
+        answers.iter().enumerate().all(|(i, a)| i == right
+            || matches!(
+                a,
+                Ok(Outcome::Rejected { .. } | Outcome::VerifierSuspended { .. })
+                    | Err(Error::BudgetBusy)
+            )),
+        "{answers:?}"
+    );
+}
+
+/// Two services with different budgets on one scope, 64 threads guessing through both at
+/// once: the window's budget is the one the first guess opened it with, and exactly that many
+/// wrong codes are answered.
+pub fn mixed_budgets_on_one_scope_under_threads<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let four = Policy::new(Digits::Four)
+        .with_verifier_budget(4, 86_400)
+        .unwrap()
+        .with_max_retries(Policy::MAX_RETRIES)
+        .unwrap();
+    let nine = Policy::new(Digits::Four)
+        .with_verifier_budget(9, 3_600)
+        .unwrap()
+        .with_max_retries(Policy::MAX_RETRIES)
+        .unwrap();
+    let scope = ctx("mixed-scope");
+    let a = Service::new(&keys, four, ctx("mixed/a")).with_budget_scope(scope);
+    let b = Service::new(&keys, nine, ctx("mixed/b")).with_budget_scope(scope);
+    let names: Vec<String> = (0..THREADS).map(|i| format!("m-{i}")).collect();
+    let typed: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let service = if i % 2 == 0 { &a } else { &b };
+            wrong(service.issue(store, id(n), UNTIL, T0).unwrap().expose(), i)
+        })
+        .collect();
+    let answers = release(|i| {
+        let service = if i % 2 == 0 { &a } else { &b };
+        verify_retrying(service, store, &names[i], &typed[i], "vac", None, T0)
+    });
+    let rejected = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(o) if o.is_failure()))
+        .count();
+    let v = verifier_record(store, "mixed-scope", "vac");
+    assert!(v.limit == 4 || v.limit == 9, "{v:?}");
+    assert_eq!(rejected, v.limit as usize, "{answers:?}");
+    assert_eq!((v.failures, v.held), (v.limit, 0));
 }
 
 /// The issue's first reproduction: a `post/parcel` service and a `cowin/dose` service on one
