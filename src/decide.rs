@@ -56,7 +56,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Whether this answer counted a wrong code: what a verifier's budget is charged for.
+    /// Whether this answer counted a wrong code: what a verifier's budget slot settles as a
+    /// failure.
     #[must_use]
     pub const fn is_failure(&self) -> bool {
         matches!(self, Self::Rejected { .. })
@@ -107,7 +108,7 @@ pub struct Rules<'a, const N: usize> {
 /// Who is asking: the verifier and the request id, each optional.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Who<'a> {
-    /// The verifier, charged for wrong codes when the policy has a budget.
+    /// The verifier, whose budget pays for each comparison when the policy has one.
     pub verifier: Option<VerifierId<'a>>,
     /// The request id that makes a retry idempotent.
     pub request: Option<RequestId<'a>>,
@@ -187,7 +188,7 @@ pub enum Compared {
     /// The right code: write this record (redeemed), then answer [`Outcome::Accepted`].
     Right(Booking),
     /// A wrong code: write this record (counted), then answer [`Outcome::Rejected`]. With
-    /// a verifier budget the verifier is charged first.
+    /// a verifier budget a slot is held for it first.
     Wrong(Booking, u8),
 }
 

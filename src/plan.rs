@@ -5,7 +5,7 @@
 //! or nothing more (the answer). The driver that runs plans on a [`Store`](crate::Store) or an
 //! [`AsyncStore`](crate::AsyncStore) only executes those calls and hands back their results;
 //! it never decides. So one plan serves blocking and async hosts, and the order of a
-//! verification's steps (suspension check, comparison, charge, write, settlement) is fixed
+//! verification's steps (suspension check, comparison, budget slot, write, settlement) is fixed
 //! here, where the model tests and the fuzz target see it.
 //!
 //! A verification with a verifier budget runs, on the happy path:
@@ -344,7 +344,7 @@ pub struct Verify<'a, const N: usize> {
     typed: &'a str,
     who: Who<'a>,
     now: Timestamp,
-    /// The budget, when there is one and a verifier to charge.
+    /// The budget, when there is one and a verifier whose budget pays.
     budget: Option<VerifierBudget>,
     tag: Option<Tag>,
     b: Slot<'a>,

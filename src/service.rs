@@ -192,18 +192,22 @@ impl<'a, const N: usize> Service<'a, N> {
 
     /// Checks what a person typed against the booking's code.
     ///
-    /// A wrong code is counted (and, with a verifier budget, charged to `verifier`) before
-    /// the answer is returned; a right one redeems the booking, once. A suspended verifier
-    /// is answered [`Outcome::VerifierSuspended`] before anything else is looked at. See
-    /// [`Outcome`], and [`Service::verify_request`] for retries after a timeout.
+    /// A wrong code is counted (and, with a verifier budget, settled as a failure of
+    /// `verifier`'s, whose budget held a slot for the comparison) before the answer is
+    /// returned; a right one redeems the booking, once. A suspended verifier is answered
+    /// [`Outcome::VerifierSuspended`] before anything else is looked at. See [`Outcome`], and
+    /// [`Service::verify_request`] for retries after a timeout.
     ///
     /// # Errors
     ///
     /// [`Error::Malformed`] for input that is not a code of the booking's length (nothing
     /// counted, nothing written); [`Error::Clock`] when `now` is before the issue time;
-    /// [`Error::UnknownKey`] when the record's key has left the keyring; store faults,
-    /// [`Error::Contention`] and [`Error::Corrupt`]. None of them is ever an acceptance, and
-    /// none leaves the verifier charged except a store fault after its charge landed.
+    /// [`Error::UnknownKey`] when the record's key has left the keyring;
+    /// [`Error::BudgetBusy`] when the verifier's budget is held by its own verifications in
+    /// flight (retry); store faults, [`Error::Contention`] and [`Error::Corrupt`]. None of
+    /// them is ever an acceptance, and none leaves a failure counted; a store fault after a
+    /// slot was held leaves it held until the window ends (or a retry with the same request
+    /// id settles it).
     pub fn verify<S: Store>(
         &self,
         store: &S,
@@ -225,12 +229,14 @@ impl<'a, const N: usize> Service<'a, N> {
     /// [`Service::verify`] with a request id, for answers that survive timeouts and retries.
     ///
     /// Give each verification its own id and reuse it only to retry that verification. A
-    /// retry whose original was answered and written (same request id, same verifier) gets
-    /// the original answer again as [`Outcome::Replayed`], and counts nothing: a timed-out
-    /// acceptance comes back as `Replayed(Earlier::Accepted)` (to the right code only), not
-    /// as [`Outcome::AlreadyRedeemed`]. A retry whose original was cut off after its
-    /// verifier charge landed (a dropped future, a timeout) completes it on that charge
-    /// instead of charging again, and gives the charge back if the guess ends as no failure.
+    /// retry whose original was answered and written (same request id, same verifier,
+    /// within [`REPLAY_SECS`](crate::decide::REPLAY_SECS)) gets the original answer again as
+    /// [`Outcome::Replayed`], and counts nothing: a timed-out acceptance comes back as
+    /// `Replayed(Earlier::Accepted)` (to the right code only), not as
+    /// [`Outcome::AlreadyRedeemed`], and the budget slot that paid for it is settled. A
+    /// retry whose original was cut off after taking its slot (a dropped future, a timeout)
+    /// and before writing completes the comparison on that slot, as long as the booking has
+    /// not moved since.
     /// The booking's record keeps the last such request ([`Booking::last`]): on a redeemed
     /// booking, when, by which verifier and under which request it was redeemed.
     ///
@@ -381,9 +387,9 @@ impl<'a, const N: usize> Service<'a, N> {
 
     /// [`Service::verify`] on an [`AsyncStore`].
     ///
-    /// Dropping the future at any await point never leaves a compared wrong code
-    /// uncharged; it can leave one charge without its counted failure, which a retry with
-    /// the same request id ([`Service::verify_request_async`]) settles.
+    /// Dropping the future at any await point never leaves a comparison unpaid: it can leave
+    /// one budget slot held, which a retry with the same request id
+    /// ([`Service::verify_request_async`]) settles, or the window's end frees.
     ///
     /// # Errors
     ///

@@ -13,6 +13,9 @@ mod fixtures;
 #[path = "support/cancel.rs"]
 mod cancel;
 
+#[path = "support/ops.rs"]
+mod ops;
+
 #[path = "support/scenarios.rs"]
 #[allow(dead_code)]
 mod scenarios;
@@ -130,6 +133,38 @@ fn passes_the_async_conformance_kit_as_an_async_store() {
         .block_on(async { conformance::check_all_async(fresh).await })
         .unwrap();
     assert!(report.conflicts > 0);
+}
+
+/// The model's operation sequences (four services, prunes, faults, cut-off operations) on a
+/// real server, each on an emptied table.
+#[test]
+fn a_real_server_agrees_with_the_model() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let Some((_cluster, rt, store)) = start(8) else {
+        return;
+    };
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        ..Config::default()
+    });
+    let sequences = proptest::collection::vec(ops::op(), 1..50);
+    runner
+        .run(&sequences, |ops| {
+            rt.block_on(async {
+                let client = store.pool().get().await.unwrap();
+                client
+                    .batch_execute("TRUNCATE handover_records")
+                    .await
+                    .unwrap();
+            });
+            let blocking = Blocking {
+                store: store.clone(),
+                handle: rt.handle().clone(),
+            };
+            conformance::model::check_sequence_pruning(blocking, &ops)
+                .map_err(|failure| TestCaseError::fail(failure.to_string()))
+        })
+        .unwrap();
 }
 
 #[test]
