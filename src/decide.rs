@@ -183,8 +183,13 @@ fn closed(record: &Booking, now: Timestamp) -> Option<Outcome> {
 #[derive(Debug)]
 pub enum Compared {
     /// Answer this and write nothing: nothing was compared and nothing is counted (unknown,
-    /// closed, replayed, clock, malformed, unknown key).
+    /// closed, clock, malformed, unknown key).
     Answer(Result<Outcome, Error>),
+    /// A retry of the request that wrote the booking's last verification: answer this
+    /// ([`Outcome::Replayed`], or [`Outcome::AlreadyRedeemed`] to anything but the right code
+    /// after an acceptance) and write nothing; the budget slot that paid for the original
+    /// may be settled.
+    Replay(Result<Outcome, Error>),
     /// The right code: write this record (redeemed), then answer [`Outcome::Accepted`].
     Right(Booking),
     /// A wrong code: write this record (counted), then answer [`Outcome::Rejected`]. With
@@ -218,7 +223,7 @@ pub fn compare<const N: usize>(
     };
     let recent = |l: &Last| now.0 < l.at.0.saturating_add(REPLAY_SECS);
     if let Some(last) = record.last.filter(|l| who.wrote(l) && recent(l)) {
-        return Compared::Answer(replay(rules, booking, record, last.answer, typed));
+        return Compared::Replay(replay(rules, booking, record, last.answer, typed));
     }
     if let Some(outcome) = closed(record, now) {
         return Compared::Answer(Ok(outcome));

@@ -566,10 +566,8 @@ impl<'a, const N: usize> Verify<'a, N> {
                     self.now,
                 );
                 Flow::Go(match compared {
-                    Compared::Answer(answer) => {
-                        let replay = matches!(answer, Ok(Outcome::Replayed(_)));
-                        self.finish(answer, replayed.filter(|_| replay))
-                    }
+                    Compared::Answer(answer) => self.finish(answer, None),
+                    Compared::Replay(answer) => self.finish(answer, replayed),
                     Compared::Right(next) => self.slot_then_write(next, Outcome::Accepted, on),
                     Compared::Wrong(next, left) => self.slot_then_write(
                         next,

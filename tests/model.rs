@@ -121,3 +121,72 @@ fn the_model_catches_a_store_that_ignores_namespaces() {
     let failure = check_sequence(OneNamespace(MemoryStore::new()), &ops).unwrap_err();
     assert!(failure.detail.contains("stored"), "{failure}");
 }
+
+/// Found by the fuzz target: a retry of an accepted request with anything but the right code
+/// is answered `AlreadyRedeemed`, and still settles the slot that paid for the original.
+#[test]
+fn a_retry_of_an_accepted_request_settles_its_slot_whatever_it_types() {
+    use handover_code::conformance::model::Fault;
+    let ops = [
+        Op::Issue {
+            service: 1,
+            booking: 1,
+            ttl: 1_000,
+        },
+        // Cut off after the redemption landed, before the slot was settled.
+        Op::Arm(Fault::Cut { at: 3, lands: true }),
+        Op::Verify {
+            service: 1,
+            booking: 1,
+            guess: Guess::Right,
+            verifier: Some(1),
+            request: Some(3),
+        },
+        Op::Verify {
+            service: 1,
+            booking: 1,
+            guess: Guess::Malformed,
+            verifier: Some(1),
+            request: Some(3),
+        },
+    ];
+    check_sequence_pruning(MemoryStore::new(), &ops).unwrap();
+}
+
+/// Found by the fuzz target: a retry whose slot was taken on an older version of the booking
+/// reads the booking to find that out, and then is busy like anyone else.
+#[test]
+fn a_retry_holding_a_stale_slot_is_busy_after_reading_the_booking() {
+    use handover_code::conformance::model::Fault;
+    let cut = Op::Arm(Fault::Cut { at: 2, lands: true });
+    let verify = |booking, request| Op::Verify {
+        service: 1,
+        booking,
+        guess: Guess::Wrong(1),
+        verifier: Some(1),
+        request: Some(request),
+    };
+    let ops = [
+        Op::Issue {
+            service: 1,
+            booking: 1,
+            ttl: 1_000,
+        },
+        Op::Issue {
+            service: 1,
+            booking: 2,
+            ttl: 1_000,
+        },
+        cut,
+        verify(1, 1),
+        Op::Resend {
+            service: 1,
+            booking: 1,
+        },
+        cut,
+        verify(2, 2),
+        // Both slots of the budget of 2 are held; request 1's on booking 1's old version.
+        verify(1, 1),
+    ];
+    check_sequence_pruning(MemoryStore::new(), &ops).unwrap();
+}

@@ -1073,7 +1073,8 @@ impl<S: Store> Harness<S> {
     }
 
     /// The plan's order, as the store saw it: a budgeted verification reads the verifier
-    /// first; a suspended or busy one reads nothing else; a comparison's answer is written
+    /// first; a suspended one reads nothing else, a busy one nothing else but (for a retry
+    /// holding a slot) the booking; a comparison's answer is written
     /// only after a slot was held for it (unless it completed on one a retry adopted), and
     /// the slot is settled after.
     fn check_order(&self, budgeted: bool, answer: &Answer, adopted: bool) -> Result<(), Failure> {
@@ -1091,10 +1092,18 @@ impl<S: Store> Harness<S> {
             calls.first() == Some(&(false, VERIFIER)),
             "a budgeted verification did not read the verifier first: {calls:?}"
         );
-        if let Ok(Some(Outcome::VerifierSuspended { .. })) | Err("budget busy") = answer {
+        if let Ok(Some(Outcome::VerifierSuspended { .. })) = answer {
             ensure!(
                 calls.len() == 1,
-                "a suspended or busy verifier's booking was looked at: {calls:?}"
+                "a suspended verifier's booking was looked at: {calls:?}"
+            );
+        }
+        // Busy is answered before the booking is read, except to a retry holding a slot for
+        // its request (on an older version of the booking), which reads it to find out.
+        if let Err("budget busy") = answer {
+            ensure!(
+                calls.iter().all(|(swap, _)| !swap) && calls.len() <= 2,
+                "a busy verifier wrote or read more than its retry needs: {calls:?}"
             );
         }
         if let Ok(Some(Outcome::Rejected { .. } | Outcome::Accepted)) = answer {
