@@ -168,14 +168,7 @@ fn hammer_counter<S: Store + Sync>(store: &S, before: u64) -> Result<Report, Fai
                                 None => (0, None),
                                 Some(other) => return fail("counter", format!("loaded {other:?}")),
                             };
-                            let next = Record::Verifier(Verifier {
-                                window_start: Timestamp(0),
-                                window_secs: 1,
-                                limit: u32::MAX,
-                                failures: count.saturating_add(1),
-                                held: 0,
-                                holds: Default::default(),
-                            });
+                            let next = counter(count.saturating_add(1));
                             let new = Version(expected.map_or(1, |v| v.0.saturating_add(1)));
                             match io("counter", store.compare_and_swap(key, expected, &next, new))?
                             {
@@ -228,17 +221,7 @@ fn hammer_update<S: Store + Sync>(store: &S) -> Result<(), Failure> {
             Some(Record::Verifier(v)) => v.failures,
             _ => 0,
         };
-        crate::store::Step::Write(
-            Record::Verifier(Verifier {
-                window_start: Timestamp(0),
-                window_secs: 1,
-                limit: u32::MAX,
-                failures: count.saturating_add(1),
-                held: 0,
-                holds: Default::default(),
-            }),
-            (),
-        )
+        crate::store::Step::Write(counter(count.saturating_add(1)), ())
     };
     let answers = release(|_| {
         let mut landed = 0u64;
@@ -262,6 +245,18 @@ fn hammer_update<S: Store + Sync>(store: &S) -> Result<(), Failure> {
     };
     ensure(stored == landed, "update", || {
         format!("{landed} updates answered but the counter reads {stored}: update is not atomic")
+    })
+}
+
+/// The hammers' counter: a verifier record whose failure count is the count.
+pub(crate) fn counter(failures: u32) -> Record {
+    Record::Verifier(Verifier {
+        window_start: Timestamp(0),
+        window_secs: 1,
+        limit: u32::MAX,
+        failures,
+        held: 0,
+        holds: Default::default(),
     })
 }
 
@@ -332,6 +327,20 @@ fn hammer_booking<S: Store + Sync>(store: &S) -> Result<(), Failure> {
             service.verify(store, id, typed, None, NOW),
         )
     })?;
+    let failures = match io("booking hammer", store.load(Key::Booking { context, id }))? {
+        Some((Record::Booking(b), _)) => usize::from(b.failures),
+        other => return fail("booking hammer", format!("final record {other:?}")),
+    };
+    judge_booking(&answers, failures)
+}
+
+/// The booking hammer's verdict: whether each thread or task typed the right code and what
+/// it was answered, against the failures stored after. At most 3 rejections, at most one
+/// acceptance and only of the right code, and every rejection answered counted.
+pub(crate) fn judge_booking<E>(
+    answers: &[(bool, Result<Outcome, crate::Error<E>>)],
+    failures: usize,
+) -> Result<(), Failure> {
     let rejected = answers
         .iter()
         .filter(|(_, a)| matches!(a, Ok(o) if o.is_failure()))
@@ -352,10 +361,6 @@ fn hammer_booking<S: Store + Sync>(store: &S) -> Result<(), Failure> {
         "booking hammer",
         || "accepted a wrong code".into(),
     )?;
-    let failures = match io("booking hammer", store.load(Key::Booking { context, id }))? {
-        Some((Record::Booking(b), _)) => usize::from(b.failures),
-        other => return fail("booking hammer", format!("final record {other:?}")),
-    };
     ensure(failures == rejected, "booking hammer", || {
         format!(
             "{rejected} wrong codes answered but {failures} counted: an answer came before its count"

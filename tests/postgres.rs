@@ -77,6 +77,21 @@ impl handover_code::Prune for Blocking {
     }
 }
 
+/// The store, its table emptied, driven from plain threads.
+fn emptied(rt: &tokio::runtime::Runtime, store: &PostgresStore) -> Blocking {
+    rt.block_on(async {
+        let client = store.pool().get().await.unwrap();
+        client
+            .batch_execute("TRUNCATE handover_records")
+            .await
+            .unwrap();
+    });
+    Blocking {
+        store: store.clone(),
+        handle: rt.handle().clone(),
+    }
+}
+
 /// A fresh cluster, a runtime, and a store on it with `connections` pooled connections and
 /// the schema created; `None` (the test skips) where PostgreSQL is not installed.
 fn start(connections: usize) -> Option<(Cluster, tokio::runtime::Runtime, PostgresStore)> {
@@ -94,20 +109,7 @@ fn passes_the_conformance_kit() {
         return;
     };
     rt.block_on(store.create_schema()).unwrap(); // idempotent
-    let report = conformance::check_all(|| {
-        rt.block_on(async {
-            let client = store.pool().get().await.unwrap();
-            client
-                .batch_execute("TRUNCATE handover_records")
-                .await
-                .unwrap();
-        });
-        Blocking {
-            store: store.clone(),
-            handle: rt.handle().clone(),
-        }
-    })
-    .unwrap();
+    let report = conformance::check_all(|| emptied(&rt, &store)).unwrap();
     assert!(report.conflicts > 0);
 }
 
@@ -150,17 +152,7 @@ fn a_real_server_agrees_with_the_model() {
     let sequences = proptest::collection::vec(ops::op(), 1..50);
     runner
         .run(&sequences, |ops| {
-            rt.block_on(async {
-                let client = store.pool().get().await.unwrap();
-                client
-                    .batch_execute("TRUNCATE handover_records")
-                    .await
-                    .unwrap();
-            });
-            let blocking = Blocking {
-                store: store.clone(),
-                handle: rt.handle().clone(),
-            };
+            let blocking = emptied(&rt, &store);
             conformance::model::check_sequence_pruning(blocking, &ops)
                 .map_err(|failure| TestCaseError::fail(failure.to_string()))
         })
@@ -172,19 +164,7 @@ fn every_shared_store_scenario_on_a_real_server() {
     let Some((_cluster, rt, store)) = start(70) else {
         return;
     };
-    scenarios::run_all(|| {
-        rt.block_on(async {
-            let client = store.pool().get().await.unwrap();
-            client
-                .batch_execute("TRUNCATE handover_records")
-                .await
-                .unwrap();
-        });
-        Blocking {
-            store: store.clone(),
-            handle: rt.handle().clone(),
-        }
-    });
+    scenarios::run_all(|| emptied(&rt, &store));
 }
 
 #[test]

@@ -11,16 +11,14 @@ use std::vec::Vec;
 
 use super::{
     BUDGET, Failure, MAX_HAMMERS, NOW, ROUNDS, Report, THREADS, UNTIL, check_contract_async,
-    ensure, fail, io, kit_keys, setup_failure, wrong_code,
+    counter, ensure, fail, io, judge_booking, kit_keys, setup_failure, wrong_code,
 };
 use crate::code::Digits;
-use crate::decide::Outcome;
 use crate::derive::{BookingId, Context};
 use crate::policy::Policy;
-use crate::record::{Record, Verifier, Version};
+use crate::record::{Record, Version};
 use crate::service::Service;
 use crate::store::{AsyncStore, Key, Step, Swap, VerifierId};
-use crate::time::Timestamp;
 
 /// Every check on an [`AsyncStore`]: the contract one call at a time, then the concurrency
 /// hammer, awaited on the caller's runtime (`#[tokio::test]`, or any executor).
@@ -153,17 +151,6 @@ fn counter_key() -> Result<Key<'static>, Failure> {
     })
 }
 
-fn counter(failures: u32) -> Record {
-    Record::Verifier(Verifier {
-        window_start: Timestamp(0),
-        window_secs: 1,
-        limit: u32::MAX,
-        failures,
-        held: 0,
-        holds: Default::default(),
-    })
-}
-
 async fn stored_count<S: AsyncStore>(store: &S, check: &'static str) -> Result<u64, Failure> {
     match io(check, store.load(counter_key()?).await)? {
         Some((Record::Verifier(v), _)) => Ok(u64::from(v.failures)),
@@ -272,31 +259,8 @@ async fn hammer_booking<S: AsyncStore>(store: &S) -> Result<(), Failure> {
         )
     })
     .await;
-    let rejected = answers
-        .iter()
-        .filter(|(_, a)| matches!(a, Ok(o) if o.is_failure()))
-        .count();
-    let accepted: Vec<bool> = answers
-        .iter()
-        .filter(|(_, a)| matches!(a, Ok(Outcome::Accepted)))
-        .map(|(right, _)| *right)
-        .collect();
-    ensure(rejected <= 3, "booking hammer", || {
-        format!("{rejected} wrong codes answered; the limit is 3")
-    })?;
-    ensure(accepted.len() <= 1, "booking hammer", || {
-        format!("accepted {} times", accepted.len())
-    })?;
-    ensure(
-        accepted.iter().all(|right| *right),
-        "booking hammer",
-        || "accepted a wrong code".into(),
-    )?;
     let stored = io("booking hammer", service.booking_async(store, id).await)?;
-    let failures = stored.map_or(0, |b| usize::from(b.failures));
-    ensure(failures == rejected, "booking hammer", || {
-        format!("{rejected} wrong codes answered but {failures} counted")
-    })
+    judge_booking(&answers, stored.map_or(0, |b| usize::from(b.failures)))
 }
 
 async fn hammer_verifier<S: AsyncStore>(store: &S) -> Result<(), Failure> {

@@ -33,6 +33,16 @@ fn who(s: &str) -> Option<VerifierId<'_>> {
     Some(VerifierId::new(s).unwrap())
 }
 
+/// 4 digits, a verifier budget of `failures` per `window` seconds, and the most conflict
+/// retries (64 threads at once contend).
+fn budgeted(failures: u32, window: u64) -> Policy {
+    Policy::new(Digits::Four)
+        .with_verifier_budget(failures, window)
+        .unwrap()
+        .with_max_retries(Policy::MAX_RETRIES)
+        .unwrap()
+}
+
 /// A code of the same length other than `right`, different for each `k`.
 pub fn wrong(right: &str, k: usize) -> String {
     let width = right.len();
@@ -115,11 +125,7 @@ fn verify_retrying<S: Store>(
 /// redemption), and the verifier ends with at most one failure and nothing held.
 pub fn one_request_id_many_codes_at_once_gets_one_comparison<S: Store + Sync>(store: &S) {
     let keys = keys();
-    let policy = Policy::new(Digits::Four)
-        .with_verifier_budget(3, 86_400)
-        .unwrap()
-        .with_max_retries(Policy::MAX_RETRIES)
-        .unwrap();
+    let policy = budgeted(3, 86_400);
     let service = Service::new(&keys, policy, ctx("same-id"));
     let code = service.issue(store, id("S"), UNTIL, T0).unwrap();
     let answers = release(|i| {
@@ -204,11 +210,7 @@ pub fn alternating_request_ids_pay_for_every_comparison<S: Store + Sync>(store: 
 /// left. Only one code is compared at a time, so at most one wrong code is answered.
 pub fn a_nearly_spent_budget_allows_one_comparison_at_a_time<S: Store + Sync>(store: &S) {
     let keys = keys();
-    let policy = Policy::new(Digits::Four)
-        .with_verifier_budget(5, 86_400)
-        .unwrap()
-        .with_max_retries(Policy::MAX_RETRIES)
-        .unwrap();
+    let policy = budgeted(5, 86_400);
     let service = Service::new(&keys, policy, ctx("last-slot"));
     for k in 0..4 {
         let name = format!("spent-{k}");
@@ -259,16 +261,8 @@ pub fn a_nearly_spent_budget_allows_one_comparison_at_a_time<S: Store + Sync>(st
 /// wrong codes are answered.
 pub fn mixed_budgets_on_one_scope_under_threads<S: Store + Sync>(store: &S) {
     let keys = keys();
-    let four = Policy::new(Digits::Four)
-        .with_verifier_budget(4, 86_400)
-        .unwrap()
-        .with_max_retries(Policy::MAX_RETRIES)
-        .unwrap();
-    let nine = Policy::new(Digits::Four)
-        .with_verifier_budget(9, 3_600)
-        .unwrap()
-        .with_max_retries(Policy::MAX_RETRIES)
-        .unwrap();
+    let four = budgeted(4, 86_400);
+    let nine = budgeted(9, 3_600);
     let scope = ctx("mixed-scope");
     let a = Service::new(&keys, four, ctx("mixed/a")).with_budget_scope(scope);
     let b = Service::new(&keys, nine, ctx("mixed/b")).with_budget_scope(scope);
@@ -538,11 +532,7 @@ pub fn a_suspended_verifier_learns_nothing<S: Store + Sync>(store: &S) {
 /// right codes never suspended; with wrong codes exactly 5 answered, then suspensions.
 pub fn a_busy_honest_verifier_is_never_suspended<S: Store + Sync>(store: &S) {
     let keys = keys();
-    let policy = Policy::new(Digits::Four)
-        .with_verifier_budget(5, 86_400)
-        .unwrap()
-        .with_max_retries(Policy::MAX_RETRIES)
-        .unwrap();
+    let policy = budgeted(5, 86_400);
     let service = Service::new(&keys, policy, ctx("busy"));
     for round in ["right", "wrong"] {
         let names: Vec<String> = (0..THREADS).map(|i| format!("{round}-{i}")).collect();
