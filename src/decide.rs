@@ -581,18 +581,34 @@ pub fn hold(
     Ok((next, remembered))
 }
 
+/// A budget window: its start and length. Two windows of different lengths can start at the
+/// same second, so a slot is settled only in a window equal in both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// When it starts.
+    pub start: Timestamp,
+    /// How long it lasts, in seconds.
+    pub secs: u64,
+}
+
+impl Window {
+    /// The window a verifier's record counts in.
+    #[must_use]
+    pub const fn of(v: &Verifier) -> Self {
+        Self {
+            start: v.window_start,
+            secs: v.window_secs,
+        }
+    }
+}
+
 /// Settling a slot once its verification's answer is written: a wrong code becomes a
 /// failure (`failed`), anything else frees the slot. Only in the window it was taken in; a
 /// remembered [`Hold`] only if it is still there (whoever settles it first does, once: its
 /// owner or a retry replaying its answer). `None`: nothing to write.
 #[must_use]
-pub fn settle(
-    v: &Verifier,
-    window_start: Timestamp,
-    hold: Option<&Hold>,
-    failed: bool,
-) -> Option<Verifier> {
-    if v.window_start != window_start || v.held == 0 {
+pub fn settle(v: &Verifier, window: Window, hold: Option<&Hold>, failed: bool) -> Option<Verifier> {
+    if Window::of(v) != window || v.held == 0 {
         return None;
     }
     let mut next = Verifier {
@@ -618,7 +634,7 @@ pub fn settle(
 mod tests {
     use core::num::{NonZeroU32, NonZeroU64};
 
-    use super::{Standing, adoptable, count_send, current, hold, settle, standing};
+    use super::{Standing, Window, adoptable, count_send, current, hold, settle, standing};
     use crate::code::Digits;
     use crate::error::Error;
     use crate::keyring::KeyId;
@@ -667,6 +683,7 @@ mod tests {
     #[test]
     fn every_comparison_holds_a_slot_and_settling_frees_or_fails_it() {
         let v = current(None, &budget(3, 60), Timestamp(0));
+        let w0 = Window::of(&v);
         let tags: [Tag; 6] = core::array::from_fn(|i| [u8::try_from(i + 1).unwrap(); 16]);
         let (v, first) = hold(&v, Some(&tags[0]), Version(7), Version(100)).unwrap();
         let want = Hold {
@@ -693,13 +710,19 @@ mod tests {
             "another booking version"
         );
         // A wrong code settles as a failure, once; a right one frees its slot.
-        let failed = settle(&v, Timestamp(0), first.as_ref(), true).unwrap();
+        let failed = settle(&v, w0, first.as_ref(), true).unwrap();
         assert_eq!((failed.held, failed.failures), (2, 1));
-        assert_eq!(settle(&failed, Timestamp(0), first.as_ref(), true), None);
-        let freed = settle(&failed, Timestamp(0), None, false).unwrap();
+        assert_eq!(settle(&failed, w0, first.as_ref(), true), None);
+        let freed = settle(&failed, w0, None, false).unwrap();
         assert_eq!((freed.held, freed.failures), (1, 1));
-        // Not in another window.
-        assert_eq!(settle(&freed, Timestamp(60), None, true), None);
+        // Not in another window, nor in a longer one that starts at the same second.
+        let later = Window {
+            start: Timestamp(60),
+            ..w0
+        };
+        assert_eq!(settle(&freed, later, None, true), None);
+        let longer = Window { secs: 120, ..w0 };
+        assert_eq!(settle(&freed, longer, None, true), None);
         // Failures alone suspend.
         let spent = Verifier {
             failures: 3,

@@ -31,15 +31,17 @@
 //! [`Hold`] naming the request and the booking version it was taken on, and a retry of the
 //! request settles it: if the original's answer was written, the retry replays it and settles
 //! the hold as that answer; if the booking has not moved since the hold was taken, the retry
-//! completes the comparison on it. A retry never compares on a hold taken on another version
-//! of the booking, and only one write can land on one version, so one hold never pays for two
-//! answered comparisons.
+//! completes the comparison on it. A hold pays only for a write over the booking version it
+//! was taken on: a retry never adopts a hold taken on another version, and a plan whose
+//! booking write lost a race lets its hold go (unsettled: held until a replay settles it or the
+//! window ends) and pays for its new comparison with a new slot. Only one write can land on
+//! one version, so one hold never pays for two answered comparisons.
 //!
 //! Each lost compare-and-swap reloads that record and decides again, at most
 //! [`Policy::max_retries`](crate::Policy::max_retries) times per operation.
 
 use crate::code::Code;
-use crate::decide::{self, Compared, Decision, Outcome, Rules, Standing, Who};
+use crate::decide::{self, Compared, Decision, Outcome, Rules, Standing, Who, Window};
 use crate::derive::BookingId;
 use crate::error::Error;
 use crate::policy::VerifierBudget;
@@ -296,7 +298,7 @@ impl<const N: usize> Plan for Single<'_, N> {
 /// id the [`Hold`] remembered for it, and its id (the verifier version that took it).
 #[derive(Clone, Copy, Debug)]
 struct Slotted {
-    window: Timestamp,
+    window: Window,
     hold: Option<Hold>,
     id: Version,
 }
@@ -448,7 +450,7 @@ impl<'a, const N: usize> Verify<'a, N> {
             _ => false,
         };
         let window = match self.verifier_now() {
-            Some(Ok(v)) => Some(v.window_start),
+            Some(Ok(v)) => Some(Window::of(&v)),
             _ => None,
         };
         let slot = self.held.take().or_else(|| {
@@ -482,7 +484,7 @@ impl<'a, const N: usize> Verify<'a, N> {
             && let Some(hold) = decide::adoptable(&v, &tag, on)
         {
             self.held = Some(Slotted {
-                window: v.window_start,
+                window: Window::of(&v),
                 hold: Some(hold),
                 id: hold.id,
             });
@@ -592,7 +594,7 @@ impl<'a, const N: usize> Verify<'a, N> {
                     && let Some(hold) = decide::adoptable(&current, &tag, on)
                 {
                     self.held = Some(Slotted {
-                        window: current.window_start,
+                        window: Window::of(&current),
                         hold: Some(hold),
                         id: hold.id,
                     });
@@ -609,7 +611,7 @@ impl<'a, const N: usize> Verify<'a, N> {
                 match decide::hold(&current, self.tag.as_ref(), on, id) {
                     Ok((v, hold)) => {
                         self.held = Some(Slotted {
-                            window: v.window_start,
+                            window: Window::of(&v),
                             hold,
                             id,
                         });
@@ -728,6 +730,14 @@ impl<const N: usize> Plan for Verify<'_, N> {
             (Stage::Write { answer, .. }, Swap::Swapped) => self.finish(Ok(answer), None),
             (Stage::Write { .. }, Swap::Conflict) => {
                 self.b.known = None;
+                // A remembered hold pays for one write over the booking version it was taken
+                // on, and a retry of the request may share it: now that the booking has
+                // moved, let it go unsettled (held until a replay settles it or the window
+                // ends: over-counted, never under) and pay for a new comparison anew. A slot
+                // only counted is this plan's alone and pays for the new comparison.
+                if self.held.is_some_and(|slot| slot.hold.is_some()) {
+                    self.held = None;
+                }
                 self.retry(Stage::Compare)
             }
             (Stage::Settle { answer, .. }, Swap::Swapped) => Stage::Done(answer),
