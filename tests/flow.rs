@@ -400,3 +400,14 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         }
     }
 }
+
+#[test]
+fn configuration_at_its_edges_is_clamped_never_a_panic() {
+    let store = MemoryStore::with_shards(usize::MAX);
+    assert!(store.is_empty().unwrap());
+    let keys = keys();
+    let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("c").unwrap());
+    service.issue(&store, id("edge"), LATER, T0).unwrap();
+    assert_eq!(store.len().unwrap(), 1);
+    assert!(MemoryStore::with_shards(0).is_empty().unwrap());
+}

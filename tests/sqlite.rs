@@ -100,6 +100,24 @@ fn records_survive_reopening_and_prune() {
 }
 
 #[test]
+fn a_busy_timeout_past_what_sqlite_takes_is_clamped_never_a_panic() {
+    let dir = TempDir::new("busy");
+    let store = SqliteStore::open(dir.db(), Durability::Normal)
+        .unwrap()
+        .with_busy_timeout(Duration::from_secs(30 * 86_400));
+    let keys = keys();
+    let service = service(&keys);
+    // A new connection (another thread's) takes the clamped timeout too.
+    std::thread::scope(|s| {
+        s.spawn(|| service.issue(&store, BookingId::new("T").unwrap(), UNTIL, NOW))
+            .join()
+            .unwrap()
+            .unwrap();
+    });
+    assert!(SqliteStore::MAX_BUSY_TIMEOUT < Duration::from_secs(25 * 86_400));
+}
+
+#[test]
 fn a_database_of_another_schema_version_is_refused() {
     let dir = TempDir::new("schema");
     drop(SqliteStore::open(dir.db(), Durability::Normal).unwrap());

@@ -147,11 +147,15 @@ impl MemoryStore {
         Self::with_shards(Self::DEFAULT_SHARDS)
     }
 
-    /// An empty store with `shards` shards (at least one).
+    /// The most shards a store takes: far more than threads will ever contend for one lock.
+    pub const MAX_SHARDS: usize = 4_096;
+
+    /// An empty store with `shards` shards, clamped to 1..=[`MemoryStore::MAX_SHARDS`].
     #[must_use]
     pub fn with_shards(shards: usize) -> Self {
+        let shards = shards.clamp(1, Self::MAX_SHARDS);
         Self {
-            shards: (0..shards.max(1)).map(|_| Mutex::default()).collect(),
+            shards: (0..shards).map(|_| Mutex::default()).collect(),
             hasher: std::hash::RandomState::new(),
             swaps: AtomicU64::new(0),
             conflicts: AtomicU64::new(0),

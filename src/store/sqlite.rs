@@ -155,9 +155,15 @@ impl SqliteStore {
         Ok(store)
     }
 
-    /// Sets how long a write waits for another connection's lock before failing.
+    /// The longest busy timeout SQLite takes: `i32::MAX` milliseconds (about 24.8 days).
+    pub const MAX_BUSY_TIMEOUT: Duration = Duration::from_millis(i32::MAX as u64);
+
+    /// Sets how long a write waits for another connection's lock before failing; longer
+    /// than [`SqliteStore::MAX_BUSY_TIMEOUT`] is clamped to it (SQLite counts in `i32`
+    /// milliseconds), never a panic.
     #[must_use]
     pub fn with_busy_timeout(mut self, timeout: Duration) -> Self {
+        let timeout = timeout.min(Self::MAX_BUSY_TIMEOUT);
         self.busy_timeout = timeout;
         if let Ok(idle) = self.idle.get_mut() {
             for conn in idle.iter() {
