@@ -371,10 +371,7 @@ pub(crate) fn judge_booking<E>(
 fn hammer_verifier<S: Store + Sync>(store: &S) -> Result<(), Failure> {
     let keys = kit_keys()?;
     let context = Context::new("conformance").map_err(setup_failure)?;
-    let policy = Policy::new(Digits::Four)
-        .with_verifier_budget(BUDGET, 86_400)
-        .and_then(|p| p.with_max_retries(Policy::MAX_RETRIES))
-        .map_err(setup_failure)?;
+    let policy = sprayer_policy()?;
     let service = Service::new(&keys, policy, context);
     let ids: Vec<String> = (0..THREADS).map(|i| format!("sprayed-{i}")).collect();
     let mut wrong = Vec::new();
@@ -391,6 +388,19 @@ fn hammer_verifier<S: Store + Sync>(store: &S) -> Result<(), Failure> {
         let booking = BookingId::new(id).map_err(crate::Error::widen)?;
         service.verify(store, booking, typed, Some(verifier), NOW)
     })?;
+    judge_spray(&answers)
+}
+
+/// The verifier hammer's policy: 4 digits, a budget of [`BUDGET`] a day, the most retries.
+pub(crate) fn sprayer_policy() -> Result<Policy, Failure> {
+    Policy::new(Digits::Four)
+        .with_verifier_budget(BUDGET, 86_400)
+        .and_then(|p| p.with_max_retries(Policy::MAX_RETRIES))
+        .map_err(setup_failure)
+}
+
+/// The verifier hammer's verdict: no more wrong codes answered than the budget.
+pub(crate) fn judge_spray<E>(answers: &[Result<Outcome, crate::Error<E>>]) -> Result<(), Failure> {
     let rejected = answers
         .iter()
         .filter(|a| matches!(a, Ok(o) if o.is_failure()))

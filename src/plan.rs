@@ -46,7 +46,7 @@ use crate::derive::BookingId;
 use crate::error::Error;
 use crate::policy::VerifierBudget;
 use crate::record::{Booking, Earlier, Hold, Record, Tag, Verifier, Version};
-use crate::store::{Key, Swap};
+use crate::store::{Key, Swap, Tries};
 use crate::time::Timestamp;
 
 /// What a plan needs next.
@@ -121,7 +121,7 @@ fn version_after(expected: Option<Version>, now: Timestamp) -> Result<Version, E
 }
 
 /// The booking in a record read under a booking key; a verifier's record there is corrupt.
-fn booking_of(found: Option<&(Record, Version)>) -> Result<Option<&Booking>, Error> {
+pub(crate) fn booking_of(found: Option<&(Record, Version)>) -> Result<Option<&Booking>, Error> {
     match found {
         None => Ok(None),
         Some((Record::Booking(b), _)) => Ok(Some(b)),
@@ -135,23 +135,6 @@ fn verifier_of(found: Option<&(Record, Version)>) -> Result<Option<&Verifier>, E
         None => Ok(None),
         Some((Record::Verifier(v), _)) => Ok(Some(v)),
         Some((Record::Booking(_), _)) => Err(Error::Corrupt),
-    }
-}
-
-/// Lost races left before [`Error::Contention`].
-#[derive(Debug)]
-struct Tries(u8);
-
-impl Tries {
-    /// Counts a lost race; `false` once none are left.
-    fn lost(&mut self) -> bool {
-        match self.0.checked_sub(1) {
-            Some(left) => {
-                self.0 = left;
-                true
-            }
-            None => false,
-        }
     }
 }
 
@@ -200,7 +183,7 @@ impl<'a, const N: usize> Single<'a, N> {
             context: rules.context,
             id: booking,
         };
-        let tries = Tries(rules.policy.max_retries());
+        let tries = Tries::new(rules.policy.max_retries());
         Self {
             rules,
             booking,
@@ -416,7 +399,7 @@ impl<'a, const N: usize> Verify<'a, N> {
             stage: Stage::Check,
             held: None,
             proposed: None,
-            tries: Tries(max_retries),
+            tries: Tries::new(max_retries),
             max_retries,
         }
     }
@@ -463,7 +446,7 @@ impl<'a, const N: usize> Verify<'a, N> {
         });
         match slot {
             Some(slot) => {
-                self.tries = Tries(self.max_retries);
+                self.tries = Tries::new(self.max_retries);
                 Stage::Settle {
                     answer,
                     slot,
@@ -474,23 +457,14 @@ impl<'a, const N: usize> Verify<'a, N> {
         }
     }
 
-    /// After the comparison: write, once a budget slot is held for it (adopting the
-    /// original's on a retry whose original took one on this very booking version).
-    fn slot_then_write(&mut self, next: Booking, answer: Outcome, on: Version) -> Stage {
+    /// After the comparison: write, once a budget slot is held for it (the Hold stage adopts
+    /// the original's on a retry whose original took one on this very booking version).
+    fn slot_then_write(&self, next: Booking, answer: Outcome, on: Version) -> Stage {
         if self.v.is_none() || self.held.is_some() {
-            return Stage::Write { next, answer };
+            Stage::Write { next, answer }
+        } else {
+            Stage::Hold { next, answer, on }
         }
-        if let (Some(tag), Some(Ok(v))) = (self.tag, self.verifier_now())
-            && let Some(hold) = decide::adoptable(&v, &tag, on)
-        {
-            self.held = Some(Slotted {
-                window: Window::of(&v),
-                hold: Some(hold),
-                id: hold.id,
-            });
-            return Stage::Write { next, answer };
-        }
-        Stage::Hold { next, answer, on }
     }
 
     /// A swap of `record` over the slot's known version.

@@ -8,7 +8,7 @@ use crate::drive::{Awaiting, Blocking, drive, ready};
 use crate::error::Error;
 use crate::ids::RequestId;
 use crate::keyring::Keyring;
-use crate::plan::{Operation, Single, Verify};
+use crate::plan::{Operation, Single, Verify, booking_of};
 use crate::policy::Policy;
 use crate::record::{Booking, Record};
 use crate::store::{AsyncStore, Key, Store, VerifierId};
@@ -452,9 +452,7 @@ fn code<S>(sent: Result<Option<Code>, Error<S>>) -> Result<Code, Error<S>> {
 fn booking_in<S>(
     found: Option<(Record, crate::record::Version)>,
 ) -> Result<Option<Booking>, Error<S>> {
-    match found {
-        None => Ok(None),
-        Some((Record::Booking(b), _)) => Ok(Some(b)),
-        Some((Record::Verifier(_), _)) => Err(Error::Corrupt),
-    }
+    booking_of(found.as_ref())
+        .map(Option::<&Booking>::copied)
+        .map_err(Error::widen)
 }

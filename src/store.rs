@@ -257,7 +257,9 @@ pub trait Store {
             {
                 return Ok(answer);
             }
-            tries.lost()?;
+            if !tries.lost() {
+                return Err(Error::Contention);
+            }
         }
     }
 }
@@ -307,7 +309,9 @@ pub trait AsyncStore: Sync {
                 if swap.map_err(Error::Store)? == Swap::Swapped {
                     return Ok(answer);
                 }
-                tries.lost()?;
+                if !tries.lost() {
+                    return Err(Error::Contention);
+                }
             }
         }
     }
@@ -341,19 +345,26 @@ pub trait AsyncPrune: AsyncStore {
     fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, Self::Error>> + Send;
 }
 
-/// Counts lost races against the retry bound.
-struct Tries {
+/// Counts lost races against the retry bound: the store's update loop and the plans share it.
+#[derive(Debug)]
+pub(crate) struct Tries {
     left: u8,
 }
 
 impl Tries {
-    const fn new(max_retries: u8) -> Self {
+    pub(crate) const fn new(max_retries: u8) -> Self {
         Self { left: max_retries }
     }
 
-    fn lost<S>(&mut self) -> Result<(), Error<S>> {
-        self.left = self.left.checked_sub(1).ok_or(Error::Contention)?;
-        Ok(())
+    /// Counts a lost race; `false` once none are left.
+    pub(crate) fn lost(&mut self) -> bool {
+        match self.left.checked_sub(1) {
+            Some(left) => {
+                self.left = left;
+                true
+            }
+            None => false,
+        }
     }
 }
 

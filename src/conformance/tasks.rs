@@ -10,8 +10,9 @@ use std::string::String;
 use std::vec::Vec;
 
 use super::{
-    BUDGET, Failure, MAX_HAMMERS, NOW, ROUNDS, Report, THREADS, UNTIL, check_contract_async,
-    counter, ensure, fail, io, judge_booking, kit_keys, setup_failure, wrong_code,
+    Failure, MAX_HAMMERS, NOW, ROUNDS, Report, THREADS, UNTIL, check_contract_async, counter,
+    ensure, fail, io, judge_booking, judge_spray, kit_keys, setup_failure, sprayer_policy,
+    wrong_code,
 };
 use crate::code::Digits;
 use crate::derive::{BookingId, Context};
@@ -266,10 +267,7 @@ async fn hammer_booking<S: AsyncStore>(store: &S) -> Result<(), Failure> {
 async fn hammer_verifier<S: AsyncStore>(store: &S) -> Result<(), Failure> {
     let keys = kit_keys()?;
     let context = Context::new("conformance").map_err(setup_failure)?;
-    let policy = Policy::new(Digits::Four)
-        .with_verifier_budget(BUDGET, 86_400)
-        .and_then(|p| p.with_max_retries(Policy::MAX_RETRIES))
-        .map_err(setup_failure)?;
+    let policy = sprayer_policy()?;
     let service = Service::new(&keys, policy, context);
     let ids: Vec<String> = (0..THREADS).map(|i| format!("sprayed-{i}")).collect();
     let mut wrong = Vec::new();
@@ -294,11 +292,5 @@ async fn hammer_verifier<S: AsyncStore>(store: &S) -> Result<(), Failure> {
             .await
     })
     .await;
-    let rejected = answers
-        .iter()
-        .filter(|a| matches!(a, Ok(o) if o.is_failure()))
-        .count();
-    ensure(rejected <= BUDGET as usize, "verifier hammer", || {
-        format!("{rejected} wrong codes answered for one verifier; the budget is {BUDGET}")
-    })
+    judge_spray(&answers)
 }
