@@ -385,7 +385,7 @@ fn hammer_verifier<S: Store + Sync>(store: &S) -> Result<(), Failure> {
     let targets: Vec<(&String, &String)> = ids.iter().zip(&wrong).collect();
     let answers = release(|i| {
         let (id, typed) = targets.get(i).copied().ok_or(crate::Error::Corrupt)?;
-        let booking = BookingId::new(id).map_err(crate::Error::widen)?;
+        let booking = BookingId::new(id)?;
         service.verify(store, booking, typed, Some(verifier), NOW)
     })?;
     judge_spray(&answers)

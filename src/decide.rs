@@ -233,7 +233,7 @@ pub fn compare<const N: usize>(
     }
     let presented = match input::normalize(typed, record.digits) {
         Ok(code) => code,
-        Err(e) => return Compared::Answer(Err(e)),
+        Err(e) => return Compared::Answer(Err(e.into())),
     };
     let expected = match rules.code(booking, record) {
         Ok(code) => code,

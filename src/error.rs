@@ -1,4 +1,10 @@
-//! The crate's one error type.
+//! The crate's one error story.
+//!
+//! Operations answer [`Error<S>`](Error), where `S` is the error of the store they used.
+//! Constructors (ids, secrets, policies, keyrings, typed input) touch no store and answer
+//! [`Invalid`], the part of [`Error`] that bad input can cause: it converts into every
+//! `Error<S>` with `?` (variant for variant: `Invalid::ContextLength` becomes
+//! `Error::ContextLength`), and, like `Error<S>`, into `Box<dyn Error>` and `anyhow::Error`.
 //!
 //! No variant carries a code, a secret, a booking id or what a person typed: an error is safe
 //! to log as it is. Each message says what went wrong and, where there is something to do,
@@ -16,7 +22,11 @@ pub type Result<T, S = Infallible> = core::result::Result<T, Error<S>>;
 ///
 /// `S` is the error type of the store an operation used; it is kept
 /// as this error's [`source`](core::error::Error::source). Operations that touch no store use
-/// the default, [`Infallible`].
+/// the default, [`Infallible`]. The variants bad input causes are also in [`Invalid`], which
+/// constructors answer and `?` converts into this type.
+///
+/// A variant named on its own, outside a function whose return type fixes `S`, needs the
+/// store error named too (`Error::<Infallible>::Validity`); matching on an answer never does.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error<S = Infallible> {
@@ -101,6 +111,93 @@ pub enum Error<S = Infallible> {
     /// The store failed; its error is the source. Nothing was answered.
     #[error("store failed; nothing was answered, retry once the store is back")]
     Store(#[source] S),
+}
+
+/// Why a value could not be made: what a constructor, a keyring change or typed-input
+/// reading answers. Nothing was written anywhere.
+///
+/// Each variant is also a variant of [`Error`] of the same name, and `?` converts one into
+/// the other for every store error type, so constructors and operations mix in one function:
+///
+/// ```
+/// use handover_code::{BookingId, Context, Digits, Error, KeyId, Keyring, MemoryStore};
+/// use handover_code::{Policy, Secret, Service, Timestamp, store::memory::Poisoned};
+///
+/// fn issue_one(store: &MemoryStore, id: &str) -> Result<(), Error<Poisoned>> {
+///     let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+///     let policy = Policy::new(Digits::Four).with_attempts(3)?;
+///     let service = Service::new(&keys, policy, Context::new("cowin/dose")?);
+///     let now = Timestamp(1_700_000_000);
+///     service.issue(store, BookingId::new(id)?, Timestamp(now.0 + 600), now)?;
+///     Ok(())
+/// }
+///
+/// let store = MemoryStore::new();
+/// issue_one(&store, "SLOT-1")?;
+/// assert!(matches!(issue_one(&store, ""), Err(Error::BookingIdLength)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum Invalid {
+    /// A booking id was empty or longer than [`BookingId::MAX_LEN`](crate::BookingId::MAX_LEN).
+    #[error("booking id must be 1 to 128 bytes long")]
+    BookingIdLength,
+    /// A context was empty or longer than [`Context::MAX_LEN`](crate::Context::MAX_LEN).
+    #[error("context must be 1 to 64 bytes long")]
+    ContextLength,
+    /// A secret was shorter than [`Secret::MIN_LEN`](crate::Secret::MIN_LEN) or longer than
+    /// [`Secret::MAX_LEN`](crate::Secret::MAX_LEN).
+    #[error("secret must be 32 to 256 bytes long; generate one with Secret::generate")]
+    SecretLength,
+    /// The caller's random number generator failed.
+    #[error("random number generator failed; check the entropy source and retry")]
+    Rng,
+    /// What the person typed is not a code of the expected length.
+    #[error("typed code is malformed: {0}")]
+    Malformed(Malformed),
+    /// The keyring holds no key with the id asked for.
+    #[error("no key with that id in the keyring")]
+    UnknownKey,
+    /// The keyring has no free slot.
+    #[error("keyring is full; remove a retired key first")]
+    KeyringFull,
+    /// The keyring already holds a key with that id.
+    #[error("keyring already holds a key with that id; choose a new id")]
+    DuplicateKey,
+    /// The current key cannot be removed from the keyring.
+    #[error("cannot remove the current key; make another key current first")]
+    CurrentKey,
+    /// A verifier id was empty or longer than
+    /// [`VerifierId::MAX_LEN`](crate::store::VerifierId::MAX_LEN).
+    #[error("verifier id must be 1 to 64 bytes long")]
+    VerifierIdLength,
+    /// A request id was empty or longer than
+    /// [`RequestId::MAX_LEN`](crate::RequestId::MAX_LEN).
+    #[error("request id must be 1 to 64 bytes long")]
+    RequestIdLength,
+    /// A policy setting is out of range.
+    #[error("invalid policy: {0}")]
+    Policy(PolicyError),
+}
+
+impl<S> From<Invalid> for Error<S> {
+    fn from(why: Invalid) -> Self {
+        match why {
+            Invalid::BookingIdLength => Self::BookingIdLength,
+            Invalid::ContextLength => Self::ContextLength,
+            Invalid::SecretLength => Self::SecretLength,
+            Invalid::Rng => Self::Rng,
+            Invalid::Malformed(why) => Self::Malformed(why),
+            Invalid::UnknownKey => Self::UnknownKey,
+            Invalid::KeyringFull => Self::KeyringFull,
+            Invalid::DuplicateKey => Self::DuplicateKey,
+            Invalid::CurrentKey => Self::CurrentKey,
+            Invalid::VerifierIdLength => Self::VerifierIdLength,
+            Invalid::RequestIdLength => Self::RequestIdLength,
+            Invalid::Policy(why) => Self::Policy(why),
+        }
+    }
 }
 
 /// Why a booking cannot be resent, re-issued or revoked.

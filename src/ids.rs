@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::error::Error;
+use crate::error::Invalid;
 
 /// Defines a borrowed, length-checked byte-string id. Ids are not secret: they print as
 /// text where they are UTF-8, as bytes otherwise.
@@ -22,13 +22,13 @@ macro_rules! bytes_id {
             ///
             /// # Errors
             ///
-            #[doc = concat!("[`Error::", stringify!($error), "`] when it is empty or longer than [`", stringify!($name), "::MAX_LEN`].")]
-            pub fn new<B: AsRef<[u8]> + ?Sized>(bytes: &'a B) -> Result<Self, Error> {
+            #[doc = concat!("[`Invalid::", stringify!($error), "`] when it is empty or longer than [`", stringify!($name), "::MAX_LEN`].")]
+            pub fn new<B: AsRef<[u8]> + ?Sized>(bytes: &'a B) -> Result<Self, Invalid> {
                 let bytes = bytes.as_ref();
                 if (Self::MIN_LEN..=Self::MAX_LEN).contains(&bytes.len()) {
                     Ok(Self(bytes))
                 } else {
-                    Err(Error::$error)
+                    Err(Invalid::$error)
                 }
             }
 

@@ -15,7 +15,7 @@
 //! one code is accepted: each digit is read for its value alone.
 
 use crate::code::{Code, Digits};
-use crate::error::{Error, Malformed};
+use crate::error::{Invalid, Malformed};
 
 /// The longest input read, in UTF-8 bytes. A six-digit code in a three-byte script with a
 /// separator between every digit is 33 bytes; anything past 64 is not a person typing a code.
@@ -59,7 +59,7 @@ pub fn digit_value(c: char) -> Option<u8> {
 ///
 /// # Errors
 ///
-/// [`Error::Malformed`] when the input is longer than [`MAX_INPUT_LEN`] bytes, holds a
+/// [`Invalid::Malformed`] when the input is longer than [`MAX_INPUT_LEN`] bytes, holds a
 /// character that is neither a digit nor a separator, has no digits, or has more or fewer
 /// digits than `digits`. The error says which, and nothing of the input.
 ///
@@ -72,9 +72,9 @@ pub fn digit_value(c: char) -> Option<u8> {
 /// assert!(input::normalize("0427", Digits::Six).is_err());
 /// # Ok::<(), handover_code::Error>(())
 /// ```
-pub fn normalize(typed: &str, digits: Digits) -> Result<Code, Error> {
+pub fn normalize(typed: &str, digits: Digits) -> Result<Code, Invalid> {
     if typed.len() > MAX_INPUT_LEN {
-        return Err(Error::Malformed(Malformed::TooLong));
+        return Err(Invalid::Malformed(Malformed::TooLong));
     }
     let width = usize::from(digits.count());
     let mut ascii = [0u8; Code::MAX_DIGITS];
@@ -83,9 +83,9 @@ pub fn normalize(typed: &str, digits: Digits) -> Result<Code, Error> {
         if SEPARATORS.contains(&c) {
             continue;
         }
-        let value = digit_value(c).ok_or(Error::Malformed(Malformed::NotADigit))?;
+        let value = digit_value(c).ok_or(Invalid::Malformed(Malformed::NotADigit))?;
         if read >= width {
-            return Err(Error::Malformed(Malformed::WrongLength));
+            return Err(Invalid::Malformed(Malformed::WrongLength));
         }
         if let Some(slot) = ascii.get_mut(read) {
             *slot = b'0'.saturating_add(value);
@@ -93,20 +93,20 @@ pub fn normalize(typed: &str, digits: Digits) -> Result<Code, Error> {
         read = read.saturating_add(1);
     }
     match read {
-        0 => Err(Error::Malformed(Malformed::Empty)),
+        0 => Err(Invalid::Malformed(Malformed::Empty)),
         n if n == width => Ok(Code::from_ascii(ascii, digits)),
-        _ => Err(Error::Malformed(Malformed::WrongLength)),
+        _ => Err(Invalid::Malformed(Malformed::WrongLength)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::{MAX_INPUT_LEN, digit_value, normalize};
-    use crate::{Digits, Error, Malformed};
+    use crate::{Digits, Invalid, Malformed};
 
     fn malformed(typed: &str, digits: Digits) -> Malformed {
         match normalize(typed, digits) {
-            Err(Error::Malformed(why)) => why,
+            Err(Invalid::Malformed(why)) => why,
             other => panic!("expected malformed, got {other:?}"),
         }
     }

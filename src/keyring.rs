@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::error::Error;
+use crate::error::Invalid;
 use crate::secret::Secret;
 
 /// Names a secret in a [`Keyring`]. Records remember the id of the key that issued them.
@@ -47,14 +47,14 @@ impl<const N: usize> Keyring<N> {
     ///
     /// # Errors
     ///
-    /// [`Error::DuplicateKey`] when the id is taken, [`Error::KeyringFull`] when all `N`
+    /// [`Invalid::DuplicateKey`] when the id is taken, [`Invalid::KeyringFull`] when all `N`
     /// slots beside the current key are.
-    pub fn insert(&mut self, id: KeyId, secret: Secret) -> Result<(), Error> {
+    pub fn insert(&mut self, id: KeyId, secret: Secret) -> Result<(), Invalid> {
         if self.get(id).is_some() {
-            return Err(Error::DuplicateKey);
+            return Err(Invalid::DuplicateKey);
         }
         let free = self.others.iter_mut().find(|slot| slot.is_none());
-        let slot = free.ok_or(Error::KeyringFull)?;
+        let slot = free.ok_or(Invalid::KeyringFull)?;
         *slot = Some((id, secret));
         Ok(())
     }
@@ -63,14 +63,14 @@ impl<const N: usize> Keyring<N> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownKey`] when the keyring has no such key.
-    pub fn set_current(&mut self, id: KeyId) -> Result<(), Error> {
+    /// [`Invalid::UnknownKey`] when the keyring has no such key.
+    pub fn set_current(&mut self, id: KeyId) -> Result<(), Invalid> {
         if id == self.current.0 {
             return Ok(());
         }
         let Self { current, others } = self;
         let slot = others.iter_mut().flatten().find(|(held, _)| *held == id);
-        let next = slot.ok_or(Error::UnknownKey)?;
+        let next = slot.ok_or(Invalid::UnknownKey)?;
         core::mem::swap(next, current);
         Ok(())
     }
@@ -79,15 +79,15 @@ impl<const N: usize> Keyring<N> {
     ///
     /// # Errors
     ///
-    /// [`Error::CurrentKey`] for the current key, [`Error::UnknownKey`] for an id not held.
-    pub fn remove(&mut self, id: KeyId) -> Result<Secret, Error> {
+    /// [`Invalid::CurrentKey`] for the current key, [`Invalid::UnknownKey`] for an id not held.
+    pub fn remove(&mut self, id: KeyId) -> Result<Secret, Invalid> {
         if id == self.current.0 {
-            return Err(Error::CurrentKey);
+            return Err(Invalid::CurrentKey);
         }
-        let slot = self.slot_of(id).ok_or(Error::UnknownKey)?;
+        let slot = self.slot_of(id).ok_or(Invalid::UnknownKey)?;
         slot.take()
             .map(|(_, secret)| secret)
-            .ok_or(Error::UnknownKey)
+            .ok_or(Invalid::UnknownKey)
     }
 
     /// The key with this id, if held.

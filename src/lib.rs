@@ -33,15 +33,32 @@ mod time;
 pub use code::{Code, Digits};
 pub use decide::Outcome;
 pub use derive::{BookingId, Context};
-pub use error::{Error, Inactive, Malformed, Result};
+pub use error::{Error, Inactive, Invalid, Malformed, Result};
 pub use ids::RequestId;
 pub use keyring::{KeyId, Keyring};
 pub use policy::{Policy, PolicyError, VerifierBudget};
 pub use secret::Secret;
 pub use service::Service;
 #[cfg(feature = "std")]
+pub use service::SharedService;
+#[cfg(feature = "std")]
 pub use store::memory::MemoryStore;
 pub use store::{AsyncPrune, AsyncStore, Key, Prune, Step, Store, Swap, VerifierId};
 #[cfg(feature = "std")]
 pub use time::SystemClock;
 pub use time::{Clock, Timestamp};
+
+/// The SQLite crate [`SqliteStore`](store::sqlite::SqliteStore) is built on, at the version
+/// it was built with: use it to name `rusqlite` types without matching versions by hand.
+#[cfg(feature = "sqlite")]
+pub use rusqlite;
+
+/// The PostgreSQL client [`PostgresStore`](store::postgres::PostgresStore) is built on, at
+/// the version it was built with: its `Config` and errors appear in that store's API.
+#[cfg(feature = "postgres")]
+pub use tokio_postgres;
+
+/// The connection pool [`PostgresStore`](store::postgres::PostgresStore) is built on, at the
+/// version it was built with: build a `Pool` with it for [`PostgresStore::new`](store::postgres::PostgresStore::new).
+#[cfg(feature = "postgres")]
+pub use deadpool_postgres;

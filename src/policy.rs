@@ -3,7 +3,7 @@
 use core::num::NonZeroU32;
 
 use crate::code::Digits;
-use crate::error::Error;
+use crate::error::Invalid;
 use crate::record::Limits;
 
 /// Why a policy setting was refused.
@@ -135,9 +135,9 @@ impl Policy {
     ///
     /// [`PolicyError::Attempts`] outside 1..=[`Policy::max_attempts_for`] the digits, and
     /// [`PolicyError::Lifetime`] if an explicit lifetime cap set earlier is now below it.
-    pub fn with_attempts(self, attempts: u8) -> Result<Self, Error> {
+    pub fn with_attempts(self, attempts: u8) -> Result<Self, Invalid> {
         if attempts == 0 || attempts > Self::max_attempts_for(self.digits) {
-            return Err(Error::Policy(PolicyError::Attempts));
+            return Err(Invalid::Policy(PolicyError::Attempts));
         }
         Self { attempts, ..self }.checked()
     }
@@ -148,7 +148,7 @@ impl Policy {
     ///
     /// [`PolicyError::Lifetime`] below the attempts per generation or above 3 × the hard
     /// maximum.
-    pub fn with_lifetime_cap(self, cap: u16) -> Result<Self, Error> {
+    pub fn with_lifetime_cap(self, cap: u16) -> Result<Self, Invalid> {
         Self {
             lifetime: Some(cap),
             ..self
@@ -162,10 +162,10 @@ impl Policy {
     /// # Errors
     ///
     /// [`PolicyError::Budget`] when `failures` or `window_secs` is 0.
-    pub fn with_verifier_budget(self, failures: u32, window_secs: u64) -> Result<Self, Error> {
-        let failures = NonZeroU32::new(failures).ok_or(Error::Policy(PolicyError::Budget))?;
+    pub fn with_verifier_budget(self, failures: u32, window_secs: u64) -> Result<Self, Invalid> {
+        let failures = NonZeroU32::new(failures).ok_or(Invalid::Policy(PolicyError::Budget))?;
         let window_secs =
-            core::num::NonZeroU64::new(window_secs).ok_or(Error::Policy(PolicyError::Budget))?;
+            core::num::NonZeroU64::new(window_secs).ok_or(Invalid::Policy(PolicyError::Budget))?;
         let budget = Some(VerifierBudget {
             failures,
             window_secs,
@@ -175,16 +175,16 @@ impl Policy {
 
     /// Sets how many sends (issue, resend and re-issue each count one) a booking gets per
     /// window of `window_secs` seconds; the window opens at the first send after the last
-    /// one closed. Past the limit a send answers [`Error::SendLimit`] with the time it is
+    /// one closed. Past the limit a send answers [`Error::SendLimit`](crate::Error::SendLimit) with the time it is
     /// allowed again. Each send is an SMS the host pays for: SMS pumping is a known fraud.
     ///
     /// # Errors
     ///
     /// [`PolicyError::Sends`] for 0 or more than [`Policy::MAX_SENDS`] sends, or a window
     /// shorter than [`Policy::MIN_SEND_WINDOW`].
-    pub fn with_send_limit(self, sends: u8, window_secs: u32) -> Result<Self, Error> {
+    pub fn with_send_limit(self, sends: u8, window_secs: u32) -> Result<Self, Invalid> {
         if sends == 0 || sends > Self::MAX_SENDS || window_secs < Self::MIN_SEND_WINDOW {
-            return Err(Error::Policy(PolicyError::Sends));
+            return Err(Invalid::Policy(PolicyError::Sends));
         }
         Ok(Self {
             sends,
@@ -194,24 +194,24 @@ impl Policy {
     }
 
     /// Sets how many times an operation reloads and decides again after losing a
-    /// compare-and-swap race before it gives up with [`Error::Contention`].
+    /// compare-and-swap race before it gives up with [`Error::Contention`](crate::Error::Contention).
     ///
     /// # Errors
     ///
     /// [`PolicyError::Retries`] outside 1..=[`Policy::MAX_RETRIES`].
-    pub fn with_max_retries(self, retries: u8) -> Result<Self, Error> {
+    pub fn with_max_retries(self, retries: u8) -> Result<Self, Invalid> {
         if retries == 0 || retries > Self::MAX_RETRIES {
-            return Err(Error::Policy(PolicyError::Retries));
+            return Err(Invalid::Policy(PolicyError::Retries));
         }
         Ok(Self { retries, ..self })
     }
 
-    fn checked(self) -> Result<Self, Error> {
+    fn checked(self) -> Result<Self, Invalid> {
         let hard = u16::from(Self::max_attempts_for(self.digits));
         let ceiling = hard.saturating_mul(Self::LIFETIME_FACTOR);
         let cap = self.lifetime_cap();
         if cap < u16::from(self.attempts) || cap > ceiling {
-            return Err(Error::Policy(PolicyError::Lifetime));
+            return Err(Invalid::Policy(PolicyError::Lifetime));
         }
         Ok(self)
     }
@@ -258,7 +258,7 @@ impl Policy {
         }
     }
 
-    /// Conflict retries before [`Error::Contention`].
+    /// Conflict retries before [`Error::Contention`](crate::Error::Contention).
     #[must_use]
     pub const fn max_retries(&self) -> u8 {
         self.retries

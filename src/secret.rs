@@ -4,7 +4,7 @@ use core::fmt;
 use rand_core::TryCryptoRng;
 use zeroize::Zeroize;
 
-use crate::error::Error;
+use crate::error::Invalid;
 use crate::mac::KeyedMac;
 
 /// A key for deriving codes: 32 to 256 bytes, wiped on drop, never printed.
@@ -45,12 +45,12 @@ impl Secret {
     ///
     /// # Errors
     ///
-    /// [`Error::Rng`] when the generator fails.
-    pub fn generate<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<Self, Error> {
+    /// [`Invalid::Rng`] when the generator fails.
+    pub fn generate<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<Self, Invalid> {
         let mut bytes = [0u8; Self::GENERATED_LEN];
         let filled = rng.try_fill_bytes(&mut bytes);
         let secret = filled
-            .map_err(|_| Error::Rng)
+            .map_err(|_| Invalid::Rng)
             .and_then(|()| Self::from_bytes(&bytes));
         bytes.zeroize();
         secret
@@ -60,11 +60,11 @@ impl Secret {
     ///
     /// # Errors
     ///
-    /// [`Error::SecretLength`] when `bytes` is shorter than [`Secret::MIN_LEN`] or longer
+    /// [`Invalid::SecretLength`] when `bytes` is shorter than [`Secret::MIN_LEN`] or longer
     /// than [`Secret::MAX_LEN`].
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Invalid> {
         if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&bytes.len()) {
-            return Err(Error::SecretLength);
+            return Err(Invalid::SecretLength);
         }
         let mut stored = [0u8; Self::MAX_LEN];
         for (s, b) in stored.iter_mut().zip(bytes) {

@@ -1,6 +1,8 @@
 //! The operations a host calls. Each is one line: it builds a [`plan`](crate::plan) and
 //! hands it to the driver, on a [`Store`] or an [`AsyncStore`].
 
+use core::ops::Deref;
+
 use crate::code::Code;
 use crate::decide::{Outcome, Rules, Who};
 use crate::derive::{BookingId, Context};
@@ -24,17 +26,52 @@ use crate::time::Timestamp;
 /// a verifier's budget under the service's budget scope (the context unless set with
 /// [`Service::with_budget_scope`]), and every record keeps the limits it was written under.
 #[derive(Debug, Clone, Copy)]
-pub struct Service<'a, const N: usize = 3> {
-    keys: &'a Keyring<N>,
+pub struct Service<'a, const N: usize = 3, K = &'a Keyring<N>> {
+    keys: K,
     policy: Policy,
     context: Context<'a>,
     scope: Context<'a>,
 }
 
-impl<'a, const N: usize> Service<'a, N> {
+/// A [`Service`] that owns a share of its keyring: `'static`, cheap to clone (one reference
+/// count), `Send + Sync`, so it sits in an axum `State`, moves into `tokio::spawn` and
+/// `spawn_blocking`, and is shared by every request without being built per request.
+///
+/// Its context must be `'static` too: a string literal, as contexts usually are.
+///
+/// ```
+/// use std::sync::Arc;
+/// use handover_code::{Context, Digits, KeyId, Keyring, MemoryStore, Policy, Secret};
+/// use handover_code::{BookingId, SharedService, Timestamp};
+///
+/// let keys: Arc<Keyring> = Arc::new(Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?));
+/// let service: SharedService =
+///     SharedService::new(keys, Policy::new(Digits::Four), Context::new("cowin/dose")?);
+/// let store = Arc::new(MemoryStore::new());
+/// let now = Timestamp(1_700_000_000);
+///
+/// let (worker, shared) = (service.clone(), Arc::clone(&store));
+/// let code = std::thread::spawn(move || {
+///     let booking = BookingId::new("SLOT-1")?;
+///     worker.issue(&*shared, booking, Timestamp(now.0 + 600), now)
+/// })
+/// .join()
+/// .expect("the thread ran")?;
+/// let booking = BookingId::new("SLOT-1")?;
+/// assert!(service.verify(&*store, booking, code.expose(), None, now)?.is_accepted());
+/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+/// ```
+#[cfg(feature = "std")]
+pub type SharedService<const N: usize = 3> = Service<'static, N, std::sync::Arc<Keyring<N>>>;
+
+impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
     /// A service for one context. Its verifiers' budgets are kept under the same context.
+    ///
+    /// `keys` is anything that derefs to the [`Keyring`]: a borrow for a service that lives
+    /// in one scope, an [`Arc`](std::sync::Arc) for one that lives in shared async state
+    /// ([`SharedService`]).
     #[must_use]
-    pub const fn new(keys: &'a Keyring<N>, policy: Policy, context: Context<'a>) -> Self {
+    pub const fn new(keys: K, policy: Policy, context: Context<'a>) -> Self {
         Self {
             keys,
             policy,
@@ -49,8 +86,14 @@ impl<'a, const N: usize> Service<'a, N> {
     /// budget record keeps the window and limit it was opened with, so give services that
     /// share a scope the same budget.
     #[must_use]
-    pub const fn with_budget_scope(self, scope: Context<'a>) -> Self {
+    pub fn with_budget_scope(self, scope: Context<'a>) -> Self {
         Self { scope, ..self }
+    }
+
+    /// The keyring codes are issued and checked under.
+    #[must_use]
+    pub fn keys(&self) -> &Keyring<N> {
+        &self.keys
     }
 
     /// The policy for records this service creates.
@@ -73,7 +116,7 @@ impl<'a, const N: usize> Service<'a, N> {
 
     fn rules(&self) -> Rules<'_, N> {
         Rules {
-            keys: self.keys,
+            keys: &self.keys,
             policy: &self.policy,
             context: self.context,
         }

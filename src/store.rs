@@ -193,7 +193,8 @@ pub enum Step<T> {
 /// A synchronous store.
 ///
 /// `load` and `compare_and_swap` are the contract; see the [module docs](self) for an
-/// implementation and the SQL and Redis recipes, and [`conformance`](crate::conformance)
+/// implementation and the SQL and Redis recipes, and
+/// [`conformance`](https://docs.rs/handover-code/latest/handover_code/conformance/)
 /// (feature `conformance`) for the kit that checks one.
 pub trait Store {
     /// The store's own error, kept as the source of [`Error::Store`].

@@ -4,7 +4,7 @@
 use handover_code::record::{Booking, Record, State, Version};
 use handover_code::{
     BookingId, Context, Digits, Error, Inactive, Key, KeyId, Keyring, Malformed, MemoryStore,
-    Outcome, Policy, Prune, Secret, Service, Store, Timestamp, VerifierId,
+    Outcome, Policy, Secret, Service, Timestamp, VerifierId,
 };
 
 fn keys() -> Keyring {

@@ -1,7 +1,7 @@
 //! Nothing secret is ever printed: not key bytes, not a code's digits.
 
 use handover_code::derive::derive;
-use handover_code::{BookingId, Context, Digits, Error, KeyId, Keyring, Secret, input};
+use handover_code::{BookingId, Context, Digits, Invalid, KeyId, Keyring, Secret, input};
 
 /// A key whose bytes are easy to spot in any rendering: as hex, as decimal, as text.
 const SENTINEL: [u8; 32] = *b"SENTINEL-KEY-0123456789abcdefXYZ";
@@ -66,7 +66,7 @@ fn errors_about_typed_input_never_echo_it() {
                 "{rendered} echoes {typed}"
             );
         }
-        assert!(matches!(err, Error::Malformed(_)));
+        assert!(matches!(err, Invalid::Malformed(_)));
     }
 }
 

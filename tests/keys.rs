@@ -3,7 +3,7 @@
 use core::convert::Infallible;
 
 use handover_code::derive::derive;
-use handover_code::{BookingId, Context, Digits, Error, KeyId, Keyring, Secret};
+use handover_code::{BookingId, Context, Digits, Invalid, KeyId, Keyring, Secret};
 use rand_core::{TryCryptoRng, TryRng};
 
 /// A deterministic stand-in for a CSPRNG: counts up. Only for tests.
@@ -72,14 +72,17 @@ fn generate_draws_32_bytes_from_the_callers_rng() {
 
 #[test]
 fn a_failing_rng_is_an_error_not_a_weak_key() {
-    assert!(matches!(Secret::generate(&mut Broken), Err(Error::Rng)));
+    assert!(matches!(Secret::generate(&mut Broken), Err(Invalid::Rng)));
 }
 
 #[test]
 fn secret_lengths_are_checked() {
     for len in [0, 1, 31, 257, 1000] {
         assert!(
-            matches!(Secret::from_bytes(&vec![7; len]), Err(Error::SecretLength)),
+            matches!(
+                Secret::from_bytes(&vec![7; len]),
+                Err(Invalid::SecretLength)
+            ),
             "{len}"
         );
     }
@@ -96,16 +99,16 @@ fn secret_lengths_are_checked() {
 
 #[test]
 fn field_lengths_are_checked() {
-    assert!(matches!(Context::new(""), Err(Error::ContextLength)));
+    assert!(matches!(Context::new(""), Err(Invalid::ContextLength)));
     assert!(matches!(
         Context::new(&[0u8; 65]),
-        Err(Error::ContextLength)
+        Err(Invalid::ContextLength)
     ));
     assert!(Context::new(&[0u8; 64]).is_ok());
-    assert!(matches!(BookingId::new(""), Err(Error::BookingIdLength)));
+    assert!(matches!(BookingId::new(""), Err(Invalid::BookingIdLength)));
     assert!(matches!(
         BookingId::new(&[0u8; 129]),
-        Err(Error::BookingIdLength)
+        Err(Invalid::BookingIdLength)
     ));
     assert!(BookingId::new(&[0u8; 128]).is_ok());
 }
@@ -119,15 +122,18 @@ fn keyring_rotation() {
     let mut keys: Keyring<2> = Keyring::new(KeyId(1), key(1));
     assert!(matches!(
         keys.insert(KeyId(1), key(9)),
-        Err(Error::DuplicateKey)
+        Err(Invalid::DuplicateKey)
     ));
     keys.insert(KeyId(2), key(2)).unwrap();
     keys.insert(KeyId(3), key(3)).unwrap();
     assert!(matches!(
         keys.insert(KeyId(4), key(4)),
-        Err(Error::KeyringFull)
+        Err(Invalid::KeyringFull)
     ));
-    assert!(matches!(keys.set_current(KeyId(9)), Err(Error::UnknownKey)));
+    assert!(matches!(
+        keys.set_current(KeyId(9)),
+        Err(Invalid::UnknownKey)
+    ));
 
     keys.set_current(KeyId(2)).unwrap();
     assert_eq!(keys.current().0, KeyId(2));
@@ -139,8 +145,8 @@ fn keyring_rotation() {
         [KeyId(2), KeyId(1), KeyId(3)]
     );
 
-    assert!(matches!(keys.remove(KeyId(2)), Err(Error::CurrentKey)));
+    assert!(matches!(keys.remove(KeyId(2)), Err(Invalid::CurrentKey)));
     assert_eq!(keys.remove(KeyId(1)).unwrap().expose_bytes(), &[1; 32]);
-    assert!(matches!(keys.remove(KeyId(1)), Err(Error::UnknownKey)));
+    assert!(matches!(keys.remove(KeyId(1)), Err(Invalid::UnknownKey)));
     keys.insert(KeyId(4), key(4)).unwrap();
 }

@@ -286,7 +286,7 @@ async fn hammer_verifier<S: AsyncStore>(store: &S) -> Result<(), Failure> {
         let (Some(id), Some(typed)) = (ids.get(i), wrong.get(i)) else {
             return Err(crate::Error::Corrupt);
         };
-        let booking = BookingId::new(id).map_err(crate::Error::widen)?;
+        let booking = BookingId::new(id)?;
         service
             .verify_async(store, booking, typed, Some(verifier), NOW)
             .await

@@ -102,7 +102,35 @@ type Shard = HashMap<u64, Bucket, BuildHasherDefault<Prehashed>>;
 /// Each primitive takes one shard's lock for its whole check-and-write, which is what makes
 /// the compare-and-swap atomic. It keeps counters of its traffic ([`MemoryStore::stats`]) so
 /// tests can show that contention really happened. It is also an [`AsyncStore`] whose
-/// futures are ready at once.
+/// futures are ready at once. Its sync primitives are inherent methods too, so
+/// `store.load(key)` means the sync one even where both store traits are imported.
+///
+/// Records live as long as the store: for tests, examples, and single-process hosts that
+/// can lose every booking on a restart. Prune it like any store ([`MemoryStore::prune`]).
+///
+/// ```
+/// use handover_code::{AsyncStore, BookingId, Context, Digits, Key, KeyId, Keyring};
+/// use handover_code::{MemoryStore, Outcome, Policy, Secret, Service, Store, Timestamp};
+/// use handover_code::record::{Record, Version};
+///
+/// let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+/// let context = Context::new("ride/start")?;
+/// let service = Service::new(&keys, Policy::new(Digits::Four), context);
+/// let store = MemoryStore::new();
+/// let (ride, now) = (BookingId::new("ride-7f3a")?, Timestamp(1_700_000_000));
+/// let code = service.issue(&store, ride, Timestamp(now.0 + 900), now)?;
+///
+/// // Both traits are in scope; the inherent method answers, with no ambiguity.
+/// let (record, version) = store.load(Key::Booking { context, id: ride })?.expect("issued");
+/// assert!(matches!(record, Record::Booking(_)) && version > Version::FIRST);
+///
+/// // The same store serves the async operations; its futures are ready at once.
+/// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+/// let outcome = runtime.block_on(service.verify_async(&store, ride, code.expose(), None, now))?;
+/// assert_eq!(outcome, Outcome::Accepted);
+/// assert_eq!(store.prune(Timestamp(u64::MAX))?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct MemoryStore {
     shards: Vec<Mutex<Shard>>,
@@ -192,6 +220,78 @@ impl MemoryStore {
         self.len().map(|n| n == 0)
     }
 
+    /// [`Store::load`], callable without importing a trait. These inherent methods are what
+    /// `store.load(..)` calls even where both [`Store`] and [`AsyncStore`] are imported, so
+    /// the two traits' methods of one name never make a call ambiguous.
+    ///
+    /// # Errors
+    ///
+    /// [`Poisoned`] if the key's shard lock is.
+    pub fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Poisoned> {
+        let (hash, mut shard) = self.shard(key)?;
+        Ok(load_from(&mut shard, hash, key))
+    }
+
+    /// [`Store::compare_and_swap`], callable without importing a trait.
+    ///
+    /// # Errors
+    ///
+    /// [`Poisoned`] if the key's shard lock is.
+    pub fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, Poisoned> {
+        let (hash, mut shard) = self.shard(key)?;
+        let swap = swap_in(&mut shard, hash, key, expected, record, new);
+        let counter = if swap == Swap::Swapped {
+            &self.swaps
+        } else {
+            &self.conflicts
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(swap)
+    }
+
+    /// [`Prune::prune`], callable without importing a trait: removes every record whose
+    /// [`Record::prune_at`] is before `cut`, and answers how many went.
+    ///
+    /// # Errors
+    ///
+    /// [`Poisoned`] if a shard lock is.
+    pub fn prune(&self, cut: Timestamp) -> Result<u64, Poisoned> {
+        let mut removed = 0u64;
+        for shard in &self.shards {
+            let mut shard = shard.lock()?;
+            let before = entries(&shard);
+            let old = core::mem::take(&mut *shard);
+            for (hash, bucket) in old {
+                for entry in core::iter::once(bucket.first).chain(bucket.collided) {
+                    if entry.record.prune_at() >= cut {
+                        match shard.get_mut(&hash) {
+                            Some(bucket) => bucket.collided.push(entry),
+                            None => {
+                                shard.insert(
+                                    hash,
+                                    Bucket {
+                                        first: entry,
+                                        collided: Vec::new(),
+                                    },
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            let after = entries(&shard);
+            let gone = u64::try_from(before.saturating_sub(after)).unwrap_or(u64::MAX);
+            removed = removed.saturating_add(gone);
+        }
+        Ok(removed)
+    }
+
     /// The key's hash (computed once per call: it picks the shard and the bucket) and its
     /// locked shard.
     fn shard(&self, key: Key<'_>) -> Result<(u64, MutexGuard<'_, Shard>), Poisoned> {
@@ -275,8 +375,7 @@ impl Store for MemoryStore {
     type Error = Poisoned;
 
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Poisoned> {
-        let (hash, mut shard) = self.shard(key)?;
-        Ok(load_from(&mut shard, hash, key))
+        Self::load(self, key)
     }
 
     fn compare_and_swap(
@@ -286,15 +385,7 @@ impl Store for MemoryStore {
         record: &Record,
         new: Version,
     ) -> Result<Swap, Poisoned> {
-        let (hash, mut shard) = self.shard(key)?;
-        let swap = swap_in(&mut shard, hash, key, expected, record, new);
-        let counter = if swap == Swap::Swapped {
-            &self.swaps
-        } else {
-            &self.conflicts
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        Ok(swap)
+        Self::compare_and_swap(self, key, expected, record, new)
     }
 }
 
@@ -302,7 +393,7 @@ impl AsyncStore for MemoryStore {
     type Error = Poisoned;
 
     async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Poisoned> {
-        Store::load(self, key)
+        Self::load(self, key)
     }
 
     async fn compare_and_swap(
@@ -312,40 +403,13 @@ impl AsyncStore for MemoryStore {
         record: &Record,
         new: Version,
     ) -> Result<Swap, Poisoned> {
-        Store::compare_and_swap(self, key, expected, record, new)
+        Self::compare_and_swap(self, key, expected, record, new)
     }
 }
 
 impl Prune for MemoryStore {
     fn prune(&self, cut: Timestamp) -> Result<u64, Poisoned> {
-        let mut removed = 0u64;
-        for shard in &self.shards {
-            let mut shard = shard.lock()?;
-            let before = entries(&shard);
-            let old = core::mem::take(&mut *shard);
-            for (hash, bucket) in old {
-                for entry in core::iter::once(bucket.first).chain(bucket.collided) {
-                    if entry.record.prune_at() >= cut {
-                        match shard.get_mut(&hash) {
-                            Some(bucket) => bucket.collided.push(entry),
-                            None => {
-                                shard.insert(
-                                    hash,
-                                    Bucket {
-                                        first: entry,
-                                        collided: Vec::new(),
-                                    },
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-            let after = entries(&shard);
-            let gone = u64::try_from(before.saturating_sub(after)).unwrap_or(u64::MAX);
-            removed = removed.saturating_add(gone);
-        }
-        Ok(removed)
+        Self::prune(self, cut)
     }
 }
 
