@@ -18,7 +18,26 @@ use crate::record::{Booking, Earlier, Hold, Last, State, Tag, Verifier, Version}
 use crate::time::Timestamp;
 
 /// What a verification answers. Faults and malformed input are errors, not outcomes.
+///
+/// With feature `serde` an outcome is a JSON object named by its `"outcome"` field, in
+/// `snake_case`, with its data as sibling fields; this shape is stable (new variants may
+/// add new names):
+///
+/// | outcome | JSON |
+/// |---|---|
+/// | `Accepted` | `{"outcome":"accepted"}` |
+/// | `Rejected { attempts_left: 2 }` | `{"outcome":"rejected","attempts_left":2}` |
+/// | `Replayed(Earlier::Accepted)` | `{"outcome":"replayed","answer":"accepted"}` |
+/// | `Replayed(Earlier::Rejected { attempts_left: 1 })` | `{"outcome":"replayed","answer":"rejected","attempts_left":1}` |
+/// | `Locked` | `{"outcome":"locked"}` |
+/// | `Expired` | `{"outcome":"expired"}` |
+/// | `AlreadyRedeemed` | `{"outcome":"already_redeemed"}` |
+/// | `Revoked` | `{"outcome":"revoked"}` |
+/// | `UnknownBooking` | `{"outcome":"unknown_booking"}` |
+/// | `VerifierSuspended { until: Timestamp(1700000000) }` | `{"outcome":"verifier_suspended","until":1700000000}` |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "outcome", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum Outcome {
     /// The code is right: hand over. The booking is now redeemed; this is answered once.

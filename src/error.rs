@@ -69,6 +69,9 @@ pub enum Error<S = Infallible> {
     /// A policy setting is out of range.
     #[error("invalid policy: {0}")]
     Policy(PolicyError),
+    /// A time before 1970 was given where a [`Timestamp`] was wanted.
+    #[error("time is before 1970; check the host's clock")]
+    BeforeEpoch,
     /// The validity given at issue ends at or before the issue time.
     #[error("validity must end after the issue time; give a later expiry")]
     Validity,
@@ -179,6 +182,9 @@ pub enum Invalid {
     /// A policy setting is out of range.
     #[error("invalid policy: {0}")]
     Policy(PolicyError),
+    /// A time before 1970 was given where a [`Timestamp`] was wanted.
+    #[error("time is before 1970; check the host's clock")]
+    BeforeEpoch,
 }
 
 impl<S> From<Invalid> for Error<S> {
@@ -196,6 +202,7 @@ impl<S> From<Invalid> for Error<S> {
             Invalid::VerifierIdLength => Self::VerifierIdLength,
             Invalid::RequestIdLength => Self::RequestIdLength,
             Invalid::Policy(why) => Self::Policy(why),
+            Invalid::BeforeEpoch => Self::BeforeEpoch,
         }
     }
 }
@@ -256,6 +263,7 @@ impl Error {
             Self::RequestIdLength => Error::RequestIdLength,
             Self::SendLimit { retry_at } => Error::SendLimit { retry_at },
             Self::Policy(why) => Error::Policy(why),
+            Self::BeforeEpoch => Error::BeforeEpoch,
             Self::Validity => Error::Validity,
             Self::Clock => Error::Clock,
             Self::AlreadyIssued => Error::AlreadyIssued,

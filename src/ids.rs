@@ -39,6 +39,26 @@ macro_rules! bytes_id {
             }
         }
 
+        /// Text where it is UTF-8, bytes otherwise (feature `serde`).
+        #[cfg(feature = "serde")]
+        impl serde::Serialize for $name<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                crate::serialize::serialize_id(self.0, s)
+            }
+        }
+
+        /// Borrowed from the input and length-checked (feature `serde`). A JSON string
+        /// with escapes cannot be borrowed: read such ids into a `String` and call `new`.
+        #[cfg(feature = "serde")]
+        impl<'de: 'a, 'a> serde::Deserialize<'de> for $name<'a> {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_str(crate::serialize::Borrowed(
+                    |bytes: &'de [u8]| Self::new(bytes).ok(),
+                    concat!($what, " of the right length, borrowed from the input"),
+                ))
+            }
+        }
+
         impl fmt::Debug for $name<'_> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 match core::str::from_utf8(self.0) {

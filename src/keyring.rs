@@ -8,6 +8,8 @@ use crate::secret::Secret;
 /// Names a secret in a [`Keyring`]. Records remember the id of the key that issued them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
 pub struct KeyId(pub u32);
 
 /// The current secret and up to `N` others by [`KeyId`]; no allocation.

@@ -26,6 +26,8 @@ pub mod plan;
 mod policy;
 pub mod record;
 mod secret;
+#[cfg(feature = "serde")]
+mod serialize;
 mod service;
 pub mod store;
 mod time;

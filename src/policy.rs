@@ -40,6 +40,8 @@ pub enum PolicyError {
 /// `2 × failures`; size the budget with that in mind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
 pub struct VerifierBudget {
     /// Wrong codes allowed per window.
     pub failures: NonZeroU32,
@@ -256,6 +258,12 @@ impl Policy {
             sends: self.sends,
             send_window_secs: self.send_window,
         }
+    }
+
+    /// The lifetime cap if one was set, `None` while it follows the attempts.
+    #[cfg(feature = "serde")]
+    pub(crate) const fn explicit_lifetime_cap(&self) -> Option<u16> {
+        self.lifetime
     }
 
     /// Conflict retries before [`Error::Contention`](crate::Error::Contention).

@@ -47,8 +47,14 @@ pub struct Limits {
 }
 
 /// An answer a verification was given and that a retry of the same request gets again.
+///
+/// With feature `serde`: `{"answer":"accepted"}` or
+/// `{"answer":"rejected","attempts_left":1}` (inside an [`Outcome`](crate::Outcome), these
+/// fields sit beside `"outcome":"replayed"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "answer", rename_all = "snake_case"))]
 pub enum Earlier {
     /// The code was accepted.
     Accepted,

@@ -1,0 +1,309 @@
+//! Feature `serde`: the value types in JSON answers and configuration files.
+//!
+//! Plain shapes are derived where they are declared ([`Timestamp`] and [`KeyId`] as bare
+//! numbers, [`VerifierBudget`] as an object, [`Outcome`] and [`Earlier`] serialized as
+//! tagged objects). This module holds what needs a check or must work without an allocator:
+//! reading tagged outcomes back (serde's derive buffers tagged enums on the heap), digits as
+//! their count, policies through their checked setters, and ids through their length check.
+//!
+//! [`Timestamp`]: crate::Timestamp
+//! [`KeyId`]: crate::KeyId
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeStruct, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::code::Digits;
+use crate::decide::Outcome;
+use crate::policy::{Policy, VerifierBudget};
+use crate::record::Earlier;
+use crate::time::Timestamp;
+
+/// The fields an outcome or an earlier answer may have.
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum Field {
+    Outcome,
+    Answer,
+    AttemptsLeft,
+    Until,
+}
+
+/// The names in an outcome's `"outcome"` field.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Name {
+    Accepted,
+    Rejected,
+    Replayed,
+    Locked,
+    Expired,
+    AlreadyRedeemed,
+    Revoked,
+    UnknownBooking,
+    VerifierSuspended,
+}
+
+/// The names in an earlier answer's `"answer"` field.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum AnswerName {
+    Accepted,
+    Rejected,
+}
+
+/// Every field read, each at most once, in any order.
+#[derive(Default)]
+struct Fields {
+    outcome: Option<Name>,
+    answer: Option<AnswerName>,
+    attempts_left: Option<u8>,
+    until: Option<Timestamp>,
+}
+
+impl Fields {
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut fields = Self::default();
+        while let Some(field) = map.next_key::<Field>()? {
+            let fresh = match field {
+                Field::Outcome => fields.outcome.replace(map.next_value()?).is_none(),
+                Field::Answer => fields.answer.replace(map.next_value()?).is_none(),
+                Field::AttemptsLeft => fields.attempts_left.replace(map.next_value()?).is_none(),
+                Field::Until => fields.until.replace(map.next_value()?).is_none(),
+            };
+            if !fresh {
+                return Err(de::Error::custom("a field appears twice"));
+            }
+        }
+        Ok(fields)
+    }
+
+    /// The earlier answer these fields name; `attempts_left` only with `rejected`.
+    fn earlier<E: de::Error>(&self) -> Result<Earlier, E> {
+        match (self.answer, self.attempts_left) {
+            (Some(AnswerName::Accepted), None) => Ok(Earlier::Accepted),
+            (Some(AnswerName::Rejected), Some(attempts_left)) => {
+                Ok(Earlier::Rejected { attempts_left })
+            }
+            (None, _) => Err(E::missing_field("answer")),
+            (Some(AnswerName::Accepted), Some(_)) => {
+                Err(E::custom("attempts_left belongs to a rejected answer only"))
+            }
+            (Some(AnswerName::Rejected), None) => Err(E::missing_field("attempts_left")),
+        }
+    }
+
+    fn outcome<E: de::Error>(&self) -> Result<Outcome, E> {
+        let name = self.outcome.ok_or_else(|| E::missing_field("outcome"))?;
+        let only = |allowed: (bool, bool, bool)| {
+            let given = (
+                self.answer.is_some(),
+                self.attempts_left.is_some(),
+                self.until.is_some(),
+            );
+            let stray =
+                (given.0 && !allowed.0) || (given.1 && !allowed.1) || (given.2 && !allowed.2);
+            if stray {
+                Err(E::custom("a field that does not belong to this outcome"))
+            } else {
+                Ok(())
+            }
+        };
+        match name {
+            Name::Rejected => {
+                only((false, true, false))?;
+                let attempts_left = self
+                    .attempts_left
+                    .ok_or_else(|| E::missing_field("attempts_left"))?;
+                Ok(Outcome::Rejected { attempts_left })
+            }
+            Name::Replayed => {
+                only((true, true, false))?;
+                self.earlier().map(Outcome::Replayed)
+            }
+            Name::VerifierSuspended => {
+                only((false, false, true))?;
+                let until = self.until.ok_or_else(|| E::missing_field("until"))?;
+                Ok(Outcome::VerifierSuspended { until })
+            }
+            Name::Accepted => only((false, false, false)).map(|()| Outcome::Accepted),
+            Name::Locked => only((false, false, false)).map(|()| Outcome::Locked),
+            Name::Expired => only((false, false, false)).map(|()| Outcome::Expired),
+            Name::AlreadyRedeemed => only((false, false, false)).map(|()| Outcome::AlreadyRedeemed),
+            Name::Revoked => only((false, false, false)).map(|()| Outcome::Revoked),
+            Name::UnknownBooking => only((false, false, false)).map(|()| Outcome::UnknownBooking),
+        }
+    }
+}
+
+/// A value made of the fields of a tagged object.
+trait FromFields: Sized {
+    /// What the object must look like, for error messages.
+    const EXPECTING: &'static str;
+
+    fn from_fields<E: de::Error>(fields: &Fields) -> Result<Self, E>;
+}
+
+impl FromFields for Outcome {
+    const EXPECTING: &'static str = "an object with an \"outcome\" field";
+
+    fn from_fields<E: de::Error>(fields: &Fields) -> Result<Self, E> {
+        fields.outcome()
+    }
+}
+
+impl FromFields for Earlier {
+    const EXPECTING: &'static str = "an object with an \"answer\" field";
+
+    fn from_fields<E: de::Error>(fields: &Fields) -> Result<Self, E> {
+        if fields.outcome.is_some() || fields.until.is_some() {
+            return Err(E::custom(
+                "a field that does not belong to an earlier answer",
+            ));
+        }
+        fields.earlier()
+    }
+}
+
+/// Reads a tagged object into `Fields`, then makes a `T` of them.
+struct Tagged<T>(PhantomData<T>);
+
+impl<'de, T: FromFields> Visitor<'de> for Tagged<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::from_fields(&Fields::read(map)?)
+    }
+}
+
+impl<'de> Deserialize<'de> for Outcome {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(Tagged(PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for Earlier {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(Tagged(PhantomData))
+    }
+}
+
+/// Digits as their count: `4`, `5` or `6`.
+impl Serialize for Digits {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(self.count())
+    }
+}
+
+impl<'de> Deserialize<'de> for Digits {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let count = u8::deserialize(d)?;
+        Self::from_count(count).ok_or_else(|| {
+            de::Error::invalid_value(de::Unexpected::Unsigned(count.into()), &"4, 5 or 6")
+        })
+    }
+}
+
+/// A policy's settings as they are read back: `digits` is required, the rest default as
+/// [`Policy::new`] sets them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    digits: Digits,
+    attempts: Option<u8>,
+    lifetime_cap: Option<u16>,
+    verifier_budget: Option<VerifierBudget>,
+    sends: Option<u8>,
+    send_window_secs: Option<u32>,
+    max_retries: Option<u8>,
+}
+
+impl Settings {
+    fn policy(self) -> Result<Policy, crate::error::Invalid> {
+        let mut policy = Policy::new(self.digits);
+        if let Some(attempts) = self.attempts {
+            policy = policy.with_attempts(attempts)?;
+        }
+        if let Some(cap) = self.lifetime_cap {
+            policy = policy.with_lifetime_cap(cap)?;
+        }
+        if let Some(budget) = self.verifier_budget {
+            policy =
+                policy.with_verifier_budget(budget.failures.get(), budget.window_secs.get())?;
+        }
+        let (sends, window) = policy.send_limit();
+        if self.sends.is_some() || self.send_window_secs.is_some() {
+            policy = policy.with_send_limit(
+                self.sends.unwrap_or(sends),
+                self.send_window_secs.unwrap_or(window),
+            )?;
+        }
+        if let Some(retries) = self.max_retries {
+            policy = policy.with_max_retries(retries)?;
+        }
+        Ok(policy)
+    }
+}
+
+/// Every setting, `lifetime_cap` as `null` while it follows the attempts (3 × attempts).
+impl Serialize for Policy {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (sends, window) = self.send_limit();
+        let mut out = s.serialize_struct("Policy", 7)?;
+        out.serialize_field("digits", &self.digits())?;
+        out.serialize_field("attempts", &self.attempts())?;
+        out.serialize_field("lifetime_cap", &self.explicit_lifetime_cap())?;
+        out.serialize_field("verifier_budget", &self.verifier_budget())?;
+        out.serialize_field("sends", &sends)?;
+        out.serialize_field("send_window_secs", &window)?;
+        out.serialize_field("max_retries", &self.max_retries())?;
+        out.end()
+    }
+}
+
+/// Read through the same checked setters as in code: a policy out of range is an error
+/// that names the setting, never a `Policy` that breaks its bounds.
+impl<'de> Deserialize<'de> for Policy {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Settings::deserialize(d)?
+            .policy()
+            .map_err(de::Error::custom)
+    }
+}
+
+/// An id as text where it is UTF-8, as bytes otherwise.
+pub(crate) fn serialize_id<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    match core::str::from_utf8(bytes) {
+        Ok(text) => s.serialize_str(text),
+        Err(_) => s.serialize_bytes(bytes),
+    }
+}
+
+/// Reads an id borrowed from the input, then checks its length.
+pub(crate) struct Borrowed<'de, T>(
+    pub(crate) fn(&'de [u8]) -> Option<T>,
+    pub(crate) &'static str,
+);
+
+impl<'de, T> Visitor<'de> for Borrowed<'de, T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.1)
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<T, E> {
+        self.visit_borrowed_bytes(v.as_bytes())
+    }
+
+    fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<T, E> {
+        (self.0)(v).ok_or_else(|| E::invalid_length(v.len(), &self))
+    }
+}
