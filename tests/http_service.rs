@@ -1,0 +1,408 @@
+//! `examples/http_service.rs` on a loopback port, driven over HTTP by 64 concurrent clients
+//! on shared bookings, on SQLite and on PostgreSQL: no answer over a limit, every booking
+//! redeemed at most once and only with its code, the store agreeing with the answers, and
+//! the p50/p99 latency and throughput printed.
+#![cfg(all(feature = "sqlite", feature = "postgres", feature = "serde"))]
+#![allow(unreachable_pub, missing_docs, missing_debug_implementations)]
+
+#[path = "../examples/http_service.rs"]
+#[allow(dead_code)]
+mod http_service;
+
+#[path = "support/pg_cluster.rs"]
+#[allow(dead_code)]
+mod pg_cluster;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use handover_code::record::State;
+use handover_code::store::postgres::PostgresStore;
+use handover_code::store::sqlite::{Durability, SqliteStore};
+use handover_code::{BookingId, KeyId, Keyring, Secret, SharedService};
+use http_service::{App, Backend, Sms};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Barrier, oneshot};
+
+const CLIENTS: usize = 64;
+const BOOKINGS: usize = 16;
+const ROUNDS: usize = 24;
+/// The centre's limits (`centre_service`): wrong codes per booking and per vaccinator a day.
+const ATTEMPTS: usize = 3;
+const BUDGET: usize = 20;
+
+/// One HTTP/1.1 exchange on a fresh connection: status, headers (lowercase names), body.
+struct Reply {
+    status: u16,
+    headers: HashMap<String, String>,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    fn outcome(&self) -> String {
+        let json = self.json();
+        match (json["outcome"].as_str(), json["answer"].as_str()) {
+            (Some("replayed"), Some(answer)) => format!("replayed_{answer}"),
+            (Some(outcome), _) => outcome.to_owned(),
+            _ => format!("error {}", self.status),
+        }
+    }
+}
+
+async fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut stream = TcpStream::connect(addr).await.expect("the service listens");
+    let mut request = format!(
+        "POST {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).expect("a UTF-8 reply");
+    let (head, body) = text.split_once("\r\n\r\n").expect("a complete reply");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Reply {
+        status,
+        headers,
+        body: body.to_owned(),
+    }
+}
+
+/// The code most recently sent for each booking, as the SMS gateway saw it.
+type Outbox = Arc<Mutex<HashMap<String, String>>>;
+
+fn app(backend: Backend, outbox: &Outbox) -> App {
+    let keys = Arc::new(Keyring::new(
+        KeyId(1),
+        Secret::from_bytes(&[9; 32]).unwrap(),
+    ));
+    let service: SharedService = http_service::centre_service(keys).unwrap();
+    let verifiers = (0..CLIENTS)
+        .map(|i| (format!("token-{i}"), format!("vaccinator-{i}")))
+        .chain([("token-spray".to_owned(), "sprayer".to_owned())])
+        .collect();
+    let sent = Arc::clone(outbox);
+    let sms: Sms = Arc::new(move |booking, code| {
+        let mut sent = sent.lock().unwrap();
+        sent.insert(booking.to_owned(), code.expose().to_owned());
+    });
+    App {
+        service,
+        backend,
+        verifiers: Arc::new(verifiers),
+        sms,
+    }
+}
+
+/// A wrong code for `right`: one digit moved on by `k`.
+fn wrong(right: &str, k: usize) -> String {
+    let mut digits: Vec<u8> = right.bytes().collect();
+    let at = k % digits.len();
+    digits[at] = b'0' + (digits[at] - b'0' + 1 + (k % 9) as u8) % 10;
+    String::from_utf8(digits).unwrap()
+}
+
+/// One client's answer, as the checks need it.
+struct Answer {
+    client: usize,
+    booking: usize,
+    right: bool,
+    status: u16,
+    outcome: String,
+    retry_of: Option<String>,
+    latency: Duration,
+}
+
+/// Serves `backend`, drives it, checks every invariant, prints the figures.
+async fn drive(backend: Backend, label: &str) {
+    let outbox = Outbox::default();
+    let app = app(backend, &outbox);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(http_service::run(listener, app.clone(), async {
+        let _ = stopped.await;
+    }));
+    let tag = label.split_whitespace().next().unwrap_or(label);
+    let run: Arc<str> = format!("{}-{tag}", std::process::id()).into();
+    let id = move |b: usize| format!("SLOT-{run}-{b}");
+
+    // Issue every booking; the codes reach the outbox, never the HTTP answer.
+    for b in 0..BOOKINGS {
+        let reply = post(
+            addr,
+            &format!("/bookings/{}/issue", id(b)),
+            &[],
+            r#"{"valid_secs":3600}"#,
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        assert!(!reply.body.contains(&outbox.lock().unwrap()[&id(b)]));
+    }
+    let codes: Vec<String> = (0..BOOKINGS)
+        .map(|b| outbox.lock().unwrap()[&id(b)].clone())
+        .collect();
+
+    // The door checks: no token, an unknown token, malformed input, an unknown booking.
+    let me = [("authorization", "Bearer token-0")];
+    let path = format!("/bookings/{}/verify", id(0));
+    let reply = post(addr, &path, &[], r#"{"code":"1234"}"#).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(
+        reply.headers.get("www-authenticate").map(String::as_str),
+        Some("Bearer")
+    );
+    let reply = post(
+        addr,
+        &path,
+        &[("authorization", "Bearer nobody")],
+        r#"{"code":"1"}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 401);
+    let reply = post(addr, &path, &me, r#"{"code":"12a4"}"#).await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let reply = post(addr, "/bookings/NO-SUCH/verify", &me, r#"{"code":"1234"}"#).await;
+    assert_eq!(
+        (reply.status, reply.outcome().as_str()),
+        (404, "unknown_booking")
+    );
+
+    // The send limit: issue was the first of 5 sends in 10 minutes; the sixth is refused.
+    let resend = format!("/bookings/{}/resend", id(0));
+    for _ in 0..4 {
+        assert_eq!(post(addr, &resend, &[], "").await.status, 202);
+    }
+    let refused = post(addr, &resend, &[], "").await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    let wait: u64 = refused.headers["retry-after"].parse().unwrap();
+    assert!((1..=600).contains(&wait), "Retry-After {wait}");
+
+    // 64 clients released together; each verifies 24 times on bookings shared with the
+    // others, a third of the time with the right code; every fourth request is retried with
+    // the same idempotency key, as after a timeout.
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+    let codes = Arc::new(codes);
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let (barrier, codes, id) = (Arc::clone(&barrier), Arc::clone(&codes), id.clone());
+            tokio::spawn(async move {
+                let token = format!("Bearer token-{client}");
+                let mut answers = Vec::new();
+                barrier.wait().await;
+                for round in 0..ROUNDS {
+                    let booking = (client * 7 + round) % BOOKINGS;
+                    let right = (client + round) % 3 == 0;
+                    let typed = if right {
+                        codes[booking].clone()
+                    } else {
+                        wrong(&codes[booking], client + round)
+                    };
+                    let key = format!("c{client}-r{round}");
+                    let headers = [
+                        ("authorization", token.as_str()),
+                        ("idempotency-key", key.as_str()),
+                    ];
+                    let path = format!("/bookings/{}/verify", id(booking));
+                    let body = format!(r#"{{"code":"{typed}"}}"#);
+                    let tries = if round % 4 == 0 { 2 } else { 1 };
+                    let mut first = None;
+                    for _ in 0..tries {
+                        let sent = Instant::now();
+                        let reply = post(addr, &path, &headers, &body).await;
+                        let outcome = reply.outcome();
+                        answers.push(Answer {
+                            client,
+                            booking,
+                            right,
+                            status: reply.status,
+                            outcome: outcome.clone(),
+                            retry_of: first.clone(),
+                            latency: sent.elapsed(),
+                        });
+                        first = Some(outcome);
+                    }
+                }
+                answers
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for client in clients {
+        answers.extend(client.await.expect("a client finished"));
+    }
+    let elapsed = started.elapsed();
+
+    // Every answer is one the API documents, with its status.
+    for a in &answers {
+        let expected = match a.outcome.as_str() {
+            "accepted" | "replayed_accepted" => 200,
+            "rejected" | "replayed_rejected" => 422,
+            "locked" => 423,
+            "already_redeemed" => 409,
+            "verifier_suspended" => 429,
+            "error 503" => 503,
+            other => panic!("client {} got {other}: status {}", a.client, a.status),
+        };
+        assert_eq!(a.status, expected, "{}", a.outcome);
+        assert!(
+            a.right || !a.outcome.contains("accepted"),
+            "a wrong code was accepted"
+        );
+        if a.retry_of.as_deref() == Some("accepted") {
+            assert_eq!(
+                a.outcome, "replayed_accepted",
+                "a retried acceptance was not replayed"
+            );
+        }
+    }
+    // No answer over a limit: per booking, at most 3 fresh rejections and one acceptance;
+    // per vaccinator, at most 20 fresh rejections.
+    let fresh = |outcome: &str, of: &dyn Fn(&Answer) -> bool| {
+        answers
+            .iter()
+            .filter(|a| a.outcome == outcome && of(a))
+            .count()
+    };
+    let mut redeemed = 0;
+    for b in 0..BOOKINGS {
+        let rejected = fresh("rejected", &|a| a.booking == b);
+        let accepted = fresh("accepted", &|a| a.booking == b);
+        assert!(
+            rejected <= ATTEMPTS,
+            "booking {b}: {rejected} wrong codes answered"
+        );
+        assert!(accepted <= 1, "booking {b} redeemed {accepted} times");
+        let booking = app_booking(&app, &id(b)).await;
+        let state = booking.map(|bk| bk.state);
+        assert_eq!(
+            state == Some(State::Redeemed),
+            accepted == 1,
+            "booking {b}: {state:?}"
+        );
+        redeemed += accepted;
+    }
+    for c in 0..CLIENTS {
+        let rejected = fresh("rejected", &|a| a.client == c);
+        assert!(
+            rejected <= BUDGET,
+            "vaccinator {c}: {rejected} wrong codes answered"
+        );
+    }
+    assert!(
+        redeemed > 0,
+        "the load redeemed nothing: the checks above would prove little"
+    );
+
+    let mut latencies: Vec<Duration> = answers.iter().map(|a| a.latency).collect();
+    latencies.sort();
+    let pick = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    println!(
+        "http_service on {label}: {} requests from {CLIENTS} clients in {:.2} s = {:.0} req/s; \
+         p50 {:.2} ms, p99 {:.2} ms; {redeemed}/{BOOKINGS} bookings redeemed, {} suspensions",
+        answers.len(),
+        elapsed.as_secs_f64(),
+        answers.len() as f64 / elapsed.as_secs_f64(),
+        pick(0.50).as_secs_f64() * 1e3,
+        pick(0.99).as_secs_f64() * 1e3,
+        answers.iter().filter(|a| a.status == 429).count(),
+    );
+
+    // A vaccinator spraying guesses over fresh bookings is answered 20 wrong codes, then
+    // 429 with the end of its window in Retry-After, on every booking.
+    let spray = [("authorization", "Bearer token-spray")];
+    let mut answered = 0;
+    let mut suspended = 0;
+    for b in BOOKINGS..BOOKINGS + 8 {
+        let issued = post(addr, &format!("/bookings/{}/issue", id(b)), &[], "{}").await;
+        assert_eq!(issued.status, 201);
+        let right = outbox.lock().unwrap()[&id(b)].clone();
+        for k in 0..ATTEMPTS {
+            let body = format!(r#"{{"code":"{}"}}"#, wrong(&right, k));
+            let reply = post(addr, &format!("/bookings/{}/verify", id(b)), &spray, &body).await;
+            match reply.outcome().as_str() {
+                "rejected" => answered += 1,
+                "verifier_suspended" => {
+                    assert_eq!(reply.status, 429);
+                    let wait: u64 = reply.headers["retry-after"].parse().unwrap();
+                    assert!((1..=86_400).contains(&wait), "Retry-After {wait}");
+                    suspended += 1;
+                }
+                other => panic!("the sprayer got {other}"),
+            }
+        }
+    }
+    assert_eq!((answered, suspended), (BUDGET, 8 * ATTEMPTS - BUDGET));
+
+    // Graceful shutdown: the server stops and its task ends cleanly.
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server shut down within 10 s")
+        .expect("the server task did not panic")
+        .expect("the server ended without an I/O error");
+}
+
+/// The booking's record, read through the service on the app's own store.
+async fn app_booking(app: &App, id: &str) -> Option<handover_code::record::Booking> {
+    let booking = BookingId::new(id).unwrap();
+    match &app.backend {
+        Backend::Sqlite(store) => app.service.booking(&**store, booking).unwrap(),
+        Backend::Postgres(store) => app.service.booking_async(&**store, booking).await.unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_clients_on_sqlite() {
+    let path = std::env::temp_dir().join(format!("http-service-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let store = SqliteStore::open(&path, Durability::Normal).unwrap();
+    let run = tokio::time::timeout(
+        Duration::from_secs(120),
+        drive(Backend::Sqlite(Arc::new(store)), "SQLite (Normal)"),
+    );
+    run.await.expect("the load ran within 120 s");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_clients_on_postgres() {
+    let Some(cluster) = pg_cluster::Cluster::start() else {
+        return;
+    };
+    let store = PostgresStore::connect(&cluster.params(), 16, Duration::from_secs(5)).unwrap();
+    store.create_schema().await.unwrap();
+    let run = tokio::time::timeout(
+        Duration::from_secs(120),
+        drive(Backend::Postgres(Arc::new(store)), "PostgreSQL"),
+    );
+    run.await.expect("the load ran within 120 s");
+}
