@@ -25,6 +25,28 @@ use crate::time::Timestamp;
 /// Many services share one store safely: a booking's record is stored under its context and
 /// a verifier's budget under the service's budget scope (the context unless set with
 /// [`Service::with_budget_scope`]), and every record keeps the limits it was written under.
+///
+/// A `Service` holds its keyring through any handle that derefs to it: a borrow, as below,
+/// or an `Arc` ([`SharedService`]) for a service that lives in async state. It is cheap to
+/// clone either way, and `Copy` with a borrow.
+///
+/// ```
+/// use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Outcome};
+/// use handover_code::{Policy, Secret, Service, Timestamp, VerifierId};
+///
+/// let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+/// let policy = Policy::new(Digits::Six).with_verifier_budget(10, 86_400)?;
+/// let parcels = Service::new(&keys, policy, Context::new("post/parcel")?);
+/// let store = MemoryStore::new();
+/// let (parcel, now) = (BookingId::new("EE123456789IN")?, Timestamp(1_700_000_000));
+///
+/// let code = parcels.issue(&store, parcel, Timestamp(now.0 + 86_400), now)?; // send by SMS
+/// let postman = Some(VerifierId::new("postman-7")?);
+/// let wrong = if code.expose() == "000000" { "000001" } else { "000000" };
+/// assert_eq!(parcels.verify(&store, parcel, wrong, postman, now)?, Outcome::Rejected { attempts_left: 2 });
+/// assert_eq!(parcels.verify(&store, parcel, code.expose(), postman, now)?, Outcome::Accepted);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Service<'a, const N: usize = 3, K = &'a Keyring<N>> {
     keys: K,
@@ -350,6 +372,22 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
 
     /// [`Service::issue`] on an [`AsyncStore`].
     ///
+    /// ```
+    /// # use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};
+    /// # use handover_code::{Outcome, RequestId, Secret, Service, Timestamp, VerifierId};
+    /// # let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+    /// # let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("ride/start")?);
+    /// # let store = MemoryStore::new(); // any AsyncStore: PostgresStore, your own
+    /// # let (ride, now) = (BookingId::new("ride-7f3a")?, Timestamp(1_700_000_000));
+    /// # let until = Timestamp(now.0 + 900);
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let code = service.issue_async(&store, ride, until, now).await?;
+    /// assert_eq!(code.expose().len(), 4); // hand it to the SMS gateway
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Service::issue`].
@@ -371,6 +409,23 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
 
     /// [`Service::resend`] on an [`AsyncStore`].
     ///
+    /// ```
+    /// # use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};
+    /// # use handover_code::{Outcome, RequestId, Secret, Service, Timestamp, VerifierId};
+    /// # let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+    /// # let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("ride/start")?);
+    /// # let store = MemoryStore::new(); // any AsyncStore: PostgresStore, your own
+    /// # let (ride, now) = (BookingId::new("ride-7f3a")?, Timestamp(1_700_000_000));
+    /// # let until = Timestamp(now.0 + 900);
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let code = service.issue_async(&store, ride, until, now).await?;
+    /// let again = service.resend_async(&store, ride, now).await?;
+    /// assert!(again == code);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Service::resend`].
@@ -390,6 +445,28 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
     }
 
     /// [`Service::reissue`] on an [`AsyncStore`].
+    ///
+    /// ```
+    /// # use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};
+    /// # use handover_code::{Outcome, RequestId, Secret, Service, Timestamp, VerifierId};
+    /// # let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+    /// # let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("ride/start")?);
+    /// # let store = MemoryStore::new(); // any AsyncStore: PostgresStore, your own
+    /// # let (ride, now) = (BookingId::new("ride-7f3a")?, Timestamp(1_700_000_000));
+    /// # let until = Timestamp(now.0 + 900);
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let old = service.issue_async(&store, ride, until, now).await?;
+    /// let new = service.reissue_async(&store, ride, until, Timestamp(now.0 + 60)).await?;
+    /// let later = Timestamp(now.0 + 61);
+    /// if old != new {
+    ///     let answer = service.verify_async(&store, ride, old.expose(), None, later).await?;
+    ///     assert!(matches!(answer, Outcome::Rejected { .. }), "the old code is dead");
+    /// }
+    /// assert_eq!(service.verify_async(&store, ride, new.expose(), None, later).await?, Outcome::Accepted);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -411,6 +488,23 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
     }
 
     /// [`Service::revoke`] on an [`AsyncStore`].
+    ///
+    /// ```
+    /// # use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};
+    /// # use handover_code::{Outcome, RequestId, Secret, Service, Timestamp, VerifierId};
+    /// # let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+    /// # let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("ride/start")?);
+    /// # let store = MemoryStore::new(); // any AsyncStore: PostgresStore, your own
+    /// # let (ride, now) = (BookingId::new("ride-7f3a")?, Timestamp(1_700_000_000));
+    /// # let until = Timestamp(now.0 + 900);
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let code = service.issue_async(&store, ride, until, now).await?;
+    /// service.revoke_async(&store, ride).await?; // the rider cancelled
+    /// assert_eq!(service.verify_async(&store, ride, code.expose(), None, now).await?, Outcome::Revoked);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -434,6 +528,24 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
     /// one budget slot held, which a retry with the same request id
     /// ([`Service::verify_request_async`]) settles, or the window's end frees.
     ///
+    /// ```
+    /// # use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};
+    /// # use handover_code::{Outcome, RequestId, Secret, Service, Timestamp, VerifierId};
+    /// # let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+    /// # let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("ride/start")?);
+    /// # let store = MemoryStore::new(); // any AsyncStore: PostgresStore, your own
+    /// # let (ride, now) = (BookingId::new("ride-7f3a")?, Timestamp(1_700_000_000));
+    /// # let until = Timestamp(now.0 + 900);
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let code = service.issue_async(&store, ride, until, now).await?;
+    /// let driver = Some(VerifierId::new("driver-42")?);
+    /// let answer = service.verify_async(&store, ride, code.expose(), driver, now).await?;
+    /// assert_eq!(answer, Outcome::Accepted);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Service::verify`].
@@ -453,6 +565,27 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
     }
 
     /// [`Service::verify_request`] on an [`AsyncStore`].
+    ///
+    /// ```
+    /// # use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};
+    /// # use handover_code::{Outcome, RequestId, Secret, Service, Timestamp, VerifierId};
+    /// # let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+    /// # let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("ride/start")?);
+    /// # let store = MemoryStore::new(); // any AsyncStore: PostgresStore, your own
+    /// # let (ride, now) = (BookingId::new("ride-7f3a")?, Timestamp(1_700_000_000));
+    /// # let until = Timestamp(now.0 + 900);
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let code = service.issue_async(&store, ride, until, now).await?;
+    /// let (driver, request) = (Some(VerifierId::new("driver-42")?), RequestId::new("r-1")?);
+    /// let first = service.verify_request_async(&store, ride, code.expose(), driver, request, now);
+    /// assert_eq!(first.await?, Outcome::Accepted); // ... and the answer was lost on the way
+    /// let retry = service.verify_request_async(&store, ride, code.expose(), driver, request, now);
+    /// assert_eq!(retry.await?, Outcome::Replayed(Earlier::Accepted)); // hand over, once
+    /// # use handover_code::record::Earlier;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -474,6 +607,23 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
     }
 
     /// [`Service::booking`] on an [`AsyncStore`].
+    ///
+    /// ```
+    /// # use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};
+    /// # use handover_code::{Outcome, RequestId, Secret, Service, Timestamp, VerifierId};
+    /// # let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+    /// # let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("ride/start")?);
+    /// # let store = MemoryStore::new(); // any AsyncStore: PostgresStore, your own
+    /// # let (ride, now) = (BookingId::new("ride-7f3a")?, Timestamp(1_700_000_000));
+    /// # let until = Timestamp(now.0 + 900);
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// service.issue_async(&store, ride, until, now).await?;
+    /// let booking = service.booking_async(&store, ride).await?.expect("issued");
+    /// assert_eq!(booking.failures, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -196,6 +196,24 @@ pub enum Step<T> {
 /// implementation and the SQL and Redis recipes, and
 /// [`conformance`](https://docs.rs/handover-code/latest/handover_code/conformance/)
 /// (feature `conformance`) for the kit that checks one.
+///
+/// Hosts rarely call the primitives: [`Service`](crate::Service) runs every operation on
+/// them. Code generic over a store takes `S: Store`:
+///
+/// ```
+/// use handover_code::{BookingId, Context, Key, MemoryStore, Store};
+/// use handover_code::record::Record;
+///
+/// /// Whether the booking has a record, on any store.
+/// fn issued<S: Store>(store: &S, context: Context<'_>, id: BookingId<'_>) -> Result<bool, S::Error> {
+///     let found = store.load(Key::Booking { context, id })?;
+///     Ok(matches!(found, Some((Record::Booking(_), _))))
+/// }
+///
+/// let store = MemoryStore::new();
+/// assert!(!issued(&store, Context::new("cowin/dose")?, BookingId::new("SLOT-1")?)?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait Store {
     /// The store's own error, kept as the source of [`Error::Store`].
     type Error: core::error::Error + Send + Sync + 'static;
@@ -266,6 +284,23 @@ pub trait Store {
 }
 
 /// The same contract for async hosts, with `Send` futures and no boxing.
+///
+/// A store that has both faces (like [`MemoryStore`](crate::MemoryStore)) is called through
+/// the one the code is generic over; with both traits imported, name the trait
+/// (`AsyncStore::load(&store, key)`) unless the type has inherent methods of its own.
+///
+/// ```
+/// use handover_code::{AsyncStore, BookingId, Context, Key, MemoryStore};
+///
+/// async fn issued<S: AsyncStore>(store: &S, key: Key<'_>) -> Result<bool, S::Error> {
+///     Ok(store.load(key).await?.is_some())
+/// }
+///
+/// let key = Key::Booking { context: Context::new("cowin/dose")?, id: BookingId::new("SLOT-1")? };
+/// let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+/// assert!(!runtime.block_on(issued(&MemoryStore::new(), key))?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait AsyncStore: Sync {
     /// The store's own error, kept as the source of [`Error::Store`].
     type Error: core::error::Error + Send + Sync + 'static;

@@ -40,12 +40,35 @@ pub enum PostgresError {
 /// An [`AsyncStore`] and [`AsyncPrune`] on PostgreSQL, through a pool of connections.
 ///
 /// Compare-and-swap is one statement, judged by the rows it changed:
-/// `INSERT … ON CONFLICT (kind, id) DO NOTHING` or `UPDATE … WHERE version = $6`. Every
+/// `INSERT … ON CONFLICT (kind, namespace, id) DO NOTHING` or `UPDATE … WHERE version = $7`. Every
 /// statement runs under a server-side `statement_timeout`, and the pool waits at most the
 /// same time for a connection, so a stalled server becomes an error, not a hang.
 ///
 /// Call [`PostgresStore::create_schema`] once at start-up (idempotent, safe from many
 /// processes at once), or run [`PostgresStore::SCHEMA`] from your own migrations.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use handover_code::store::postgres::PostgresStore;
+/// use handover_code::{BookingId, Context, Digits, KeyId, Keyring, Policy, Secret};
+/// use handover_code::{SharedService, Timestamp};
+///
+/// #[tokio::main]
+/// async fn main() -> Result<(), Box<dyn std::error::Error>> {
+///     let params = "host=127.0.0.1 user=app dbname=app";
+///     let store = PostgresStore::connect(params, 16, Duration::from_secs(3))?;
+///     store.create_schema().await?;
+///     let keys: Arc<Keyring> = Arc::new(Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?));
+///     let service = SharedService::new(keys, Policy::new(Digits::Four), Context::new("cowin/dose")?);
+///     let now = Timestamp::now();
+///     let code = service
+///         .issue_async(&store, BookingId::new("SLOT-1")?, Timestamp(now.0 + 3_600), now)
+///         .await?;
+///     # drop(code);
+///     Ok(())
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: Pool,
