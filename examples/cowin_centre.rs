@@ -6,9 +6,9 @@
 //! arrive and show their code; vaccinators type it, some in Devanagari or Bengali digits,
 //! some with a slip of the finger; some people never come. One dishonest vaccinator tries
 //! to mark doses as given by guessing codes for people who are not there, and is suspended
-//! by the verifier budget. A progress line runs while the day does; a summary closes it.
+//! by the verifier budget. A progress bar runs while the day does (plain lines when the output
+//! is not a terminal); a summary closes it.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -17,6 +17,7 @@ use handover_code::{
     BookingId, Context, Digits, Error, KeyId, Keyring, Outcome, Policy, Secret, Service, Timestamp,
     VerifierId,
 };
+use indicatif::{ProgressBar, ProgressStyle};
 
 const BOOKINGS: u64 = 20_000;
 const VACCINATORS: u64 = 4;
@@ -165,21 +166,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             people_left.fetch_sub(1, Ordering::Relaxed);
         });
-        // The progress line.
+        // Progress: a bar on a terminal, a plain line every two seconds in a log.
         s.spawn(|| {
+            let bar = ProgressBar::new(BOOKINGS);
+            bar.set_style(
+                ProgressStyle::with_template("  {pos:>6}/{len} people seen {wide_bar} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            let mut last_line = Instant::now();
             loop {
                 let done = tally.seen.load(Ordering::Relaxed);
                 let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-                print!(
-                    "\r  {done:>6}/{BOOKINGS} people seen | {} doses given | {} wrong codes | {} suspensions | {:.0} verifications/s ",
+                let status = format!(
+                    "{} doses given | {} wrong codes | {} suspensions | {:.0} verifications/s",
                     tally.handovers.load(Ordering::Relaxed),
-                    tally.rejections.load(Ordering::Relaxed) + tally.lockouts.load(Ordering::Relaxed),
+                    tally.rejections.load(Ordering::Relaxed)
+                        + tally.lockouts.load(Ordering::Relaxed),
                     tally.suspensions.load(Ordering::Relaxed),
                     tally.verifications.load(Ordering::Relaxed) as f64 / elapsed,
                 );
-                let _ = std::io::stdout().flush();
-                if done >= BOOKINGS && people_left.load(Ordering::Relaxed) == 0 {
-                    println!();
+                let finished = done >= BOOKINGS && people_left.load(Ordering::Relaxed) == 0;
+                if bar.is_hidden() {
+                    if finished || last_line.elapsed().as_secs() >= 2 {
+                        println!("  {done}/{BOOKINGS} people seen | {status}");
+                        last_line = Instant::now();
+                    }
+                } else {
+                    bar.set_position(done);
+                    bar.set_message(status);
+                }
+                if finished {
+                    bar.finish();
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(100));
