@@ -122,4 +122,18 @@ fn spec_vectors_cover_what_the_spec_promises() {
         vectors.iter().any(|v| v.key.len() > 64),
         "no key that HMAC hashes first"
     );
+    // SHA-256's padding edges: the last partial block of the message holds 55 bytes (the
+    // padding fits) or 56 (it takes another block), after 0, 1 and 2 full blocks.
+    for len in [55, 56, 119, 120, 183, 184] {
+        assert!(
+            vectors.iter().any(|v| v.message.len() == len),
+            "no {len}-byte message"
+        );
+    }
+    for len in [Secret::MIN_LEN, 33, 63, 64, 65, Secret::MAX_LEN] {
+        assert!(
+            vectors.iter().any(|v| v.key.len() == len),
+            "no {len}-byte key"
+        );
+    }
 }
