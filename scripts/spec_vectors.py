@@ -2,13 +2,14 @@
 """An independent implementation of SPEC.md, using only Python's standard library.
 
 It computes codes (SPEC.md's derivation) and reads typed input (SPEC.md's "Typed input"),
-and generates every part of SPEC.md that states what those do: the derivation vectors, the
-table of characters read and dropped, and the typed-input vectors. Each part sits between a
-`<!-- NAME:begin -->` and a `<!-- NAME:end -->` marker.
+and generates every part of SPEC.md and README.md that states what those do: the derivation
+vectors, the table of characters read and dropped, the typed-input vectors and README's
+summary of typed input. Each part sits between a `<!-- NAME:begin -->` and a
+`<!-- NAME:end -->` marker.
 
-    python3 scripts/spec_vectors.py                  print every part
-    python3 scripts/spec_vectors.py --check SPEC.md  exit 1 if a copy differs
-    python3 scripts/spec_vectors.py --write SPEC.md  rewrite the copy
+    python3 scripts/spec_vectors.py                          print every part
+    python3 scripts/spec_vectors.py --check SPEC.md README.md  exit 1 if a copy differs
+    python3 scripts/spec_vectors.py --write SPEC.md README.md  rewrite the copies
 
 So the text in the spec is always what this script computes; the crate's test
 `tests/vectors.rs` checks the Rust implementation against the same text.
@@ -388,6 +389,42 @@ def render_input_vectors() -> str:
     return "```text\n" + "\n".join(lines) + "\n```\n"
 
 
+def readme_summary() -> str:
+    names = [s for s, _, _ in SCRIPTS]
+    return (
+        "spaces and hyphens dropped, and the digits of "
+        + ", ".join(names[:-1]) + " and " + names[-1].lower()
+        + " forms read as the digits they are"
+    )
+
+
+def render_readme_input() -> str:
+    def listing(items):
+        return ", ".join(items[:-1]) + " and " + items[-1]
+
+    scripts = listing([f"{s} ({cp(z)}–{cp(z + 9)})" for s, z, _ in SCRIPTS])
+    dropped = listing([f"{cp(c)} {name}" for c, name in DROPPED])
+    not_dropped = [f"{cp(c)} {name}" for c, name in NOT_DROPPED[:2] + NOT_DROPPED[7:8]]
+    not_dropped += ["a tab or a line break"]
+    paragraphs = [
+        f"[`input::normalize`] reads typed input exactly as SPEC.md specifies. Input longer "
+        f"than {MAX_INPUT_LEN} bytes of UTF-8 is refused (`TooLong`) before it is read. Then "
+        f"each character in turn is dropped, read as a digit, or refused:",
+        f"- **Dropped:** {dropped}. Nothing else: not "
+        f"{listing(not_dropped).replace(' and a tab', ', a tab')}.",
+        f"- **Read as the digits 0 to 9:** those of {scripts}, mixed as you like. No others: "
+        f"not Thai digits, not superscripts.",
+        "- **Refused:** any other character (`NotADigit`), and a digit past the code's length "
+        "(`WrongLength`), whichever comes first. At the end, no digit at all is `Empty` and "
+        "too few is `WrongLength`.",
+    ]
+    out = []
+    for p in paragraphs:
+        indent = "  " if p.startswith("- ") else ""
+        out.append(fill(p, indent))
+    return "\n\n".join(out[:1] + ["\n".join(out[1:])]) + "\n"
+
+
 # ---------------------------------------------------------------------------------------------
 # The generated parts and where they go
 # ---------------------------------------------------------------------------------------------
@@ -398,6 +435,8 @@ PARTS = [
     ("SPEC.md", "vectors", render_vectors, False),
     ("SPEC.md", "typed-input-table", render_input_table, False),
     ("SPEC.md", "typed-input-vectors", render_input_vectors, False),
+    ("README.md", "typed-input-summary", readme_summary, True),
+    ("README.md", "typed-input", render_readme_input, False),
 ]
 
 
