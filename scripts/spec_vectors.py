@@ -3,9 +3,9 @@
 
 It computes codes (SPEC.md's derivation) and reads typed input (SPEC.md's "Typed input"),
 and generates every part of SPEC.md and README.md that states what those do: the derivation
-vectors, the table of characters read and dropped, the typed-input vectors and README's
-summary of typed input. Each part sits between a `<!-- NAME:begin -->` and a
-`<!-- NAME:end -->` marker.
+vectors, the table of characters read and dropped, the typed-input vectors, the figures for
+wrong arithmetic, and README's summary of typed input. Each part sits between a
+`<!-- NAME:begin -->` and a `<!-- NAME:end -->` marker.
 
     python3 scripts/spec_vectors.py                          print every part
     python3 scripts/spec_vectors.py --check SPEC.md README.md  exit 1 if a copy differs
@@ -16,6 +16,7 @@ So the text in the spec is always what this script computes; the crate's test
 """
 import hashlib
 import hmac
+import math
 import os
 import sys
 import textwrap
@@ -65,6 +66,9 @@ def counting_key(n: int) -> bytes:
     assert n <= 256
     return bytes(range(n))
 
+
+# Vector 1's key written as hex text: 64 ASCII bytes, a different key from vector 1's.
+KEY_A_AS_HEX_TEXT = KEY_A.hex().encode("ascii")
 
 COWIN, SLOT = b"cowin/dose", b"SLOT-2021-000123"
 POST = b"post/parcel"
@@ -125,6 +129,10 @@ VECTORS += [
         (256, " (the longest), hashed first"),
     ]
 ]
+VECTORS += [
+    (KEY_A_AS_HEX_TEXT, COWIN, SLOT, 0, 4,
+     "vector 1's key as hex text: 64 other bytes, another code"),
+]
 
 # What the vectors promise, checked here so that an edit cannot drop it.
 assert [len(message(*v[1:5])) for v in VECTORS[19:31]] == [n for _, n in PADDING_EDGES]
@@ -148,6 +156,92 @@ def render_vectors() -> str:
             "",
         ]
     return "```text\n" + "\n".join(lines).rstrip("\n") + "\n```\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Arithmetic that implementations get wrong
+# ---------------------------------------------------------------------------------------------
+
+
+def signed(value: int) -> int:
+    """The 64-bit pattern read as a two's-complement signed integer (Java's `long`)."""
+    return value - 2**64 if value >= 2**63 else value
+
+
+def java_format(r: int, d: int) -> str:
+    """`String.format("%0" + d + "d", r)`: a minus sign for a negative remainder."""
+    return ("-" + str(-r).zfill(d - 1)) if r < 0 else str(r).zfill(d)
+
+
+def truncating_rem(a: int, m: int) -> int:
+    """Java's and JavaScript's `%`: the sign of the dividend."""
+    r = abs(a) % m
+    return -r if a < 0 else r
+
+
+MISTAKES = [
+    (
+        "a signed 64-bit `%`: Java `long`, C# `long`, JavaScript `getBigInt64` then `%`",
+        lambda v, d: java_format(truncating_rem(signed(v), 10**d), d),
+    ),
+    (
+        "a signed 64-bit `Math.floorMod`: no minus sign, still the wrong code",
+        lambda v, d: str(signed(v) % 10**d).zfill(d),
+    ),
+    (
+        "a JavaScript number (a double): `Number(...)`, `parseInt(hex, 16)`",
+        lambda v, d: str(int(math.fmod(float(v), 10**d))).zfill(d),
+    ),
+]
+
+
+def wrong_vectors(mistake) -> list:
+    wrong = []
+    for i, (key, ctx, booking, gen, d, _) in enumerate(VECTORS, 1):
+        _, mac, right = code(key, ctx, booking, gen, d)
+        if mistake(int.from_bytes(mac[:8], "big"), d) != right:
+            wrong.append(i)
+    return wrong
+
+
+def render_arithmetic() -> str:
+    high = [
+        i for i, v in enumerate(VECTORS, 1) if code(*v[:5])[1][0] >= 0x80
+    ]
+    rows = [
+        "| reducing the first 8 MAC bytes with | wrong codes, vectors 1 to 19 "
+        f"| wrong codes, all {len(VECTORS)} vectors |",
+        "|---|---|---|",
+        "| unsigned 64-bit arithmetic, as specified | 0 | 0 |",
+    ]
+    for what, mistake in MISTAKES:
+        wrong = wrong_vectors(mistake)
+        rows.append(f"| {what} | {len([i for i in wrong if i <= 19])} | {len(wrong)} |")
+    assert wrong_vectors(MISTAKES[0][1]) == high, "a signed % is wrong exactly on the high MACs"
+    first19 = len([i for i in high if i <= 19])
+    text = "\n".join(rows) + "\n\n" + fill(
+        f"A signed `%` gets wrong exactly the vectors whose MAC starts with a byte of 0x80 or "
+        f"more ({first19} of the first 19 and {len(high)} of all {len(VECTORS)}: vectors "
+        + ", ".join(str(i) for i in high)
+        + "): about half of all MACs."
+    ) + "\n"
+    return text
+
+
+def render_key_text() -> str:
+    n = next(i for i, v in enumerate(VECTORS, 1) if v[0] == KEY_A_AS_HEX_TEXT)
+    first = code(KEY_A, COWIN, SLOT, 0, 4)[2]
+    assert VECTORS[0][:5] == (KEY_A, COWIN, SLOT, 0, 4)
+    wrong = code(KEY_A_AS_HEX_TEXT, COWIN, SLOT, 0, 4)[2]
+    assert wrong != first
+    text = KEY_A_AS_HEX_TEXT
+    return fill(
+        f"Vector {n} shows the difference. Vector 1's key is the {len(KEY_A)} bytes "
+        f"`{KEY_A[:3].hex(' ')} … {KEY_A[-1:].hex()}`; written as hex text it is the "
+        f"{len(text)} ASCII bytes `{text[:6].hex(' ')} … {text[-2:].hex(' ')}` "
+        f"(`{text[:6].decode()}…{text[-2:].decode()}`). With the bytes, vector 1's booking gets "
+        f"the code `{first}`; with the text, `{wrong}`."
+    ) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -433,6 +527,8 @@ def render_readme_input() -> str:
 # compared with whitespace collapsed, so the paragraph may be wrapped as its file likes.
 PARTS = [
     ("SPEC.md", "vectors", render_vectors, False),
+    ("SPEC.md", "arithmetic", render_arithmetic, False),
+    ("SPEC.md", "key-text", render_key_text, False),
     ("SPEC.md", "typed-input-table", render_input_table, False),
     ("SPEC.md", "typed-input-vectors", render_input_vectors, False),
     ("README.md", "typed-input-summary", readme_summary, True),
