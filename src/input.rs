@@ -5,20 +5,33 @@
 //! [`normalize`] turns all of that into a [`Code`] of the expected length, or says why it
 //! cannot, without allocating.
 //!
-//! What is read as a digit: the decimal digits 0–9 of ASCII, Devanagari, Bengali, Gurmukhi,
-//! Gujarati, Odia, Tamil, Telugu, Kannada, Malayalam, Arabic-Indic, Extended Arabic-Indic
-//! and the full-width forms. What is dropped: spaces (U+0020, no-break space U+00A0, figure
-//! space U+2007, narrow no-break space U+202F, ideographic space U+3000) and hyphens
-//! (U+002D, the hyphens and dashes U+2010 to U+2014, minus sign U+2212, small and full-width hyphen-minus U+FE63,
-//! U+FF0D). Everything else (letters, other punctuation, digits of other scripts,
-//! superscripts, a mix of nothing but separators) is [`Malformed`]. Mixing scripts within
-//! one code is accepted: each digit is read for its value alone.
+//! `SPEC.md` ("Typed input") specifies this reading exactly, with tables and test vectors, for
+//! services in other languages. In order:
+//!
+//! 1. Input longer than [`MAX_INPUT_LEN`] (64) bytes of UTF-8 is [`Malformed::TooLong`],
+//!    whatever it holds. Bytes, not characters: 22 Devanagari digits are 66 bytes.
+//! 2. Each character in turn is dropped, read as a digit, or refused. Dropped: spaces (U+0020,
+//!    no-break space U+00A0, figure space U+2007, narrow no-break space U+202F, ideographic
+//!    space U+3000) and hyphens (U+002D, the hyphens and dashes U+2010 to U+2014, minus sign
+//!    U+2212, small hyphen-minus U+FE63, full-width hyphen-minus U+FF0D), and nothing else:
+//!    not U+2015 horizontal bar, thin space, tabs or line breaks. Read as a digit: the
+//!    decimal digits 0–9 of ASCII, Arabic-Indic, Extended Arabic-Indic, Devanagari, Bengali,
+//!    Gurmukhi, Gujarati, Odia, Tamil, Telugu, Kannada, Malayalam and the full-width forms,
+//!    each valued by its distance from its script's zero. Any other character (letters,
+//!    other punctuation, digits of other scripts such as Thai, superscripts) is
+//!    [`Malformed::NotADigit`] and a digit past the code's length is
+//!    [`Malformed::WrongLength`], whichever comes first: nothing after it is read.
+//! 3. At the end, no digit at all (nothing typed, or nothing but dropped characters) is
+//!    [`Malformed::Empty`] and too few digits [`Malformed::WrongLength`].
+//!
+//! Mixing scripts within one code is accepted: each digit is read for its value alone.
 
 use crate::code::{Code, Digits};
 use crate::error::{Invalid, Malformed};
 
 /// The longest input read, in UTF-8 bytes. A six-digit code in a three-byte script with a
-/// separator between every digit is 33 bytes; anything past 64 is not a person typing a code.
+/// three-byte separator between every two digits is 33 bytes; anything past 64 is not a
+/// person typing a code.
 pub const MAX_INPUT_LEN: usize = 64;
 
 /// The code point of the digit zero of every script read; each is followed by 1 to 9.
