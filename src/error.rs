@@ -241,7 +241,9 @@ pub enum Malformed {
     /// Digits were read, but not as many as the code has.
     #[error("wrong number of digits; ask for the code again")]
     WrongLength,
-    /// A character that is neither a decimal digit, a space nor a hyphen.
+    /// A character that is neither a digit of the scripts read nor a dropped space or
+    /// hyphen ([`input`](crate::input) lists both): a letter, other punctuation, a digit of
+    /// another script such as Thai.
     #[error("not a digit, space or hyphen; ask for the code again")]
     NotADigit,
 }

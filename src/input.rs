@@ -72,9 +72,12 @@ pub fn digit_value(c: char) -> Option<u8> {
 ///
 /// # Errors
 ///
-/// [`Invalid::Malformed`] when the input is longer than [`MAX_INPUT_LEN`] bytes, holds a
-/// character that is neither a digit nor a separator, has no digits, or has more or fewer
-/// digits than `digits`. The error says which, and nothing of the input.
+/// [`Invalid::Malformed`], the first that applies, in this order (the module docs and
+/// `SPEC.md` give the characters): [`Malformed::TooLong`] for more than [`MAX_INPUT_LEN`]
+/// bytes; then, reading left to right, [`Malformed::NotADigit`] at a character that is
+/// neither dropped nor a digit read, or [`Malformed::WrongLength`] at a digit past
+/// `digits`, whichever comes first; then [`Malformed::Empty`] for no digit at all and
+/// [`Malformed::WrongLength`] for too few. The error says which, and nothing of the input.
 ///
 /// ```
 /// use handover_code::{input, Digits};
