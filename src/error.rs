@@ -135,9 +135,15 @@ pub enum Error<S = Infallible> {
 ///     Ok(())
 /// }
 ///
+/// /// The same in a function returning `Box<dyn Error>` (or `anyhow::Error`).
+/// fn policy(attempts: u8) -> Result<Policy, Box<dyn std::error::Error + Send + Sync>> {
+///     Ok(Policy::new(Digits::Four).with_attempts(attempts)?)
+/// }
+///
 /// let store = MemoryStore::new();
 /// issue_one(&store, "SLOT-1")?;
 /// assert!(matches!(issue_one(&store, ""), Err(Error::BookingIdLength)));
+/// assert!(policy(3).is_ok() && policy(9).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
