@@ -2,28 +2,34 @@
 //!
 //! ```text
 //! cargo run --example http_service --features sqlite,postgres,serde -- \
-//!     --store sqlite:centre.db --listen 127.0.0.1:8080 --token t0ken=vaccinator-7
+//!     --store sqlite:centre.db --listen 127.0.0.1:8080 --token t0ken=vaccinator-7 \
+//!     --issuer-token booking-system-token --print-codes
 //! cargo run --example http_service --features sqlite,postgres,serde -- \
 //!     --store 'postgres:host=127.0.0.1 user=app dbname=app'
 //! ```
 //!
 //! | request | answer |
 //! |---|---|
-//! | `POST /bookings/{id}/issue` `{"valid_secs": 900}` | 201, the code goes to the SMS gateway |
-//! | `POST /bookings/{id}/resend` | 202; 429 with `Retry-After` past the send limit |
+//! | `POST /bookings/{id}/issue` `{"valid_secs": 900}`, `Authorization: Bearer ISSUER` | 201, the code goes to the SMS gateway |
+//! | `POST /bookings/{id}/resend`, `Authorization: Bearer ISSUER` | 202; 429 with `Retry-After` past the send limit |
 //! | `POST /bookings/{id}/verify` `{"code": "0427"}`, `Authorization: Bearer TOKEN`, optional `Idempotency-Key` | the [`Outcome`] as JSON |
 //!
 //! Statuses: 200 accepted (or an acceptance replayed), 422 wrong code (or one replayed), 423 locked, 410 expired or
 //! revoked, 409 already redeemed, 404 unknown booking, 429 with `Retry-After` for a
 //! suspended vaccinator and for the send limit, 400 for malformed input, 401 without a known
 //! bearer token, 503 with `Retry-After` for a busy budget or a store that is down.
+//! Issuing and resending need the issuer's token (the booking system's, `--issuer-token`):
+//! every send is an SMS someone pays for.
 //!
-//! One [`SharedService`] lives in the router's state for every request. SQLite's calls block,
-//! so they run in `spawn_blocking`; PostgreSQL's are async. Ctrl-C shuts down gracefully:
-//! requests in flight are answered first.
+//! One [`SharedService`] lives in the router's state for every request. Each operation runs
+//! in a task of its own (SQLite's blocking calls in `spawn_blocking`, PostgreSQL's async
+//! ones in `tokio::spawn`), so a client that hangs up cannot cut an operation off half-way
+//! or leave an issued code unsent. Ctrl-C shuts down gracefully: requests in flight are
+//! answered first.
 //!
 //! The secret comes from `HANDOVER_SECRET` (64 hex digits or more); without it a fixed demo
-//! secret is used and said so. The "SMS gateway" here prints the message it would send.
+//! secret is used and said so. The "SMS gateway" here says which booking it sent to; with
+//! `--print-codes` (a demo on your own machine only) it prints the code too.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -31,6 +37,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Json, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -67,6 +74,8 @@ pub struct App {
     pub backend: Backend,
     /// Bearer token → verifier id. A real host checks tokens with its identity provider.
     pub verifiers: Arc<HashMap<String, String>>,
+    /// The booking system's bearer token, needed to issue and resend.
+    pub issuer: Arc<str>,
     /// Where issued and resent codes go.
     pub sms: Sms,
 }
@@ -81,16 +90,22 @@ impl std::fmt::Debug for App {
     }
 }
 
-/// The centre's policy: 4 digits, 3 wrong codes a booking, 20 wrong codes per vaccinator a
-/// day.
+/// The longest validity an issue may ask for: a week.
+pub const MAX_VALID_SECS: u64 = 7 * 86_400;
+
+/// The centre's policy: 4 digits, 3 wrong codes a booking, `budget` wrong codes per
+/// vaccinator a day (the example runs with 20).
 ///
 /// # Errors
 ///
-/// Never with these constants; a policy out of range would be.
-pub fn centre_service(keys: Arc<Keyring>) -> Result<SharedService, handover_code::Invalid> {
+/// [`handover_code::Invalid::Policy`] for a budget of 0.
+pub fn centre_service(
+    keys: Arc<Keyring>,
+    budget: u32,
+) -> Result<SharedService, handover_code::Invalid> {
     let policy = Policy::new(Digits::Four)
         .with_attempts(3)?
-        .with_verifier_budget(20, 86_400)?;
+        .with_verifier_budget(budget, 86_400)?;
     Ok(SharedService::new(
         keys,
         policy,
@@ -145,44 +160,50 @@ enum Op {
     },
 }
 
-enum Done {
+/// What an operation produced on the store.
+enum Finished {
     Sent(Code),
+    Answered(Outcome),
+}
+
+/// What a handler answers: the code itself stays with the SMS gateway.
+enum Done {
+    Sent,
     Answered(Outcome),
 }
 
 async fn issue(
     State(app): State<App>,
     Path(id): Path<String>,
-    body: Option<Json<IssueBody>>,
+    headers: HeaderMap,
+    body: Result<Json<IssueBody>, JsonRejection>,
 ) -> Response {
+    if bearer(&headers) != Some(&*app.issuer) {
+        return unauthorized();
+    }
+    let valid = match body {
+        Ok(Json(body)) => body.valid_secs.unwrap_or(86_400),
+        Err(rejection) => return Failure::body(&rejection).into_response(),
+    };
+    if valid > MAX_VALID_SECS {
+        return Failure::new(StatusCode::BAD_REQUEST, "valid_secs may be at most a week")
+            .into_response();
+    }
     let now = Timestamp::now();
-    let valid = body.and_then(|Json(b)| b.valid_secs).unwrap_or(86_400);
     let until = Timestamp(now.0.saturating_add(valid));
-    match app.run(id.clone(), Op::Issue { until }, now).await {
-        Ok(Done::Sent(code)) => {
-            (app.sms)(&id, &code);
-            (
-                StatusCode::CREATED,
-                Json(serde_json::json!({ "sent": true })),
-            )
-                .into_response()
-        }
+    match app.run(id, Op::Issue { until }, now).await {
+        Ok(Done::Sent) => sent(StatusCode::CREATED),
         Ok(Done::Answered(_)) => Failure::internal().into_response(),
         Err(failure) => failure.into_response(),
     }
 }
 
-async fn resend(State(app): State<App>, Path(id): Path<String>) -> Response {
-    let now = Timestamp::now();
-    match app.run(id.clone(), Op::Resend, now).await {
-        Ok(Done::Sent(code)) => {
-            (app.sms)(&id, &code);
-            (
-                StatusCode::ACCEPTED,
-                Json(serde_json::json!({ "sent": true })),
-            )
-                .into_response()
-        }
+async fn resend(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    if bearer(&headers) != Some(&*app.issuer) {
+        return unauthorized();
+    }
+    match app.run(id, Op::Resend, Timestamp::now()).await {
+        Ok(Done::Sent) => sent(StatusCode::ACCEPTED),
         Ok(Done::Answered(_)) => Failure::internal().into_response(),
         Err(failure) => failure.into_response(),
     }
@@ -192,19 +213,14 @@ async fn verify(
     State(app): State<App>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Json(body): Json<VerifyBody>,
+    body: Result<Json<VerifyBody>, JsonRejection>,
 ) -> Response {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(verifier) = token.and_then(|t| app.verifiers.get(t)).cloned() else {
-        let mut response = Failure::new(StatusCode::UNAUTHORIZED, "a known bearer token is needed")
-            .into_response();
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
+    let Some(verifier) = bearer(&headers).and_then(|t| app.verifiers.get(t)).cloned() else {
+        return unauthorized();
+    };
+    let body = match body {
+        Ok(Json(body)) => body,
+        Err(rejection) => return Failure::body(&rejection).into_response(),
     };
     let request = headers
         .get("idempotency-key")
@@ -218,27 +234,62 @@ async fn verify(
     };
     match app.run(id, op, now).await {
         Ok(Done::Answered(outcome)) => answer(outcome, now),
-        Ok(Done::Sent(_)) => Failure::internal().into_response(),
+        Ok(Done::Sent) => Failure::internal().into_response(),
         Err(failure) => failure.into_response(),
     }
 }
 
+/// A send that went to the gateway; the code is never in the answer.
+fn sent(status: StatusCode) -> Response {
+    (status, Json(serde_json::json!({ "sent": true }))).into_response()
+}
+
+/// The bearer token of the request, if it has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+fn unauthorized() -> Response {
+    let mut response =
+        Failure::new(StatusCode::UNAUTHORIZED, "a known bearer token is needed").into_response();
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
 impl App {
-    /// Runs `op` on the booking: SQLite on the blocking pool, PostgreSQL on this task.
+    /// Runs `op` on the booking in a task of its own, and hands a code it produced to the
+    /// SMS gateway there: a dropped request stops neither half-way.
     async fn run(&self, booking: String, op: Op, now: Timestamp) -> Result<Done, Failure> {
-        match &self.backend {
-            Backend::Sqlite(store) => {
-                let (service, store) = (self.service.clone(), Arc::clone(store));
-                let blocking = move || on_store(&service, &*store, &booking, &op, now);
-                match tokio::task::spawn_blocking(blocking).await {
-                    Ok(done) => done.map_err(Failure::from),
-                    Err(_) => Err(Failure::internal()),
+        let (service, backend) = (self.service.clone(), self.backend.clone());
+        let sms = Arc::clone(&self.sms);
+        let task = tokio::spawn(async move {
+            let finished = match backend {
+                Backend::Sqlite(store) => {
+                    let id = booking.clone();
+                    let blocking = move || on_store(&service, &*store, &id, &op, now);
+                    match tokio::task::spawn_blocking(blocking).await {
+                        Ok(finished) => finished.map_err(Failure::from),
+                        Err(_) => Err(Failure::internal()),
+                    }
                 }
-            }
-            Backend::Postgres(store) => on_async_store(&self.service, &**store, &booking, &op, now)
-                .await
-                .map_err(Failure::from),
-        }
+                Backend::Postgres(store) => on_async_store(&service, &*store, &booking, &op, now)
+                    .await
+                    .map_err(Failure::from),
+            };
+            finished.map(|finished| match finished {
+                Finished::Sent(code) => {
+                    sms(&booking, &code);
+                    Done::Sent
+                }
+                Finished::Answered(outcome) => Done::Answered(outcome),
+            })
+        });
+        task.await.unwrap_or_else(|_| Err(Failure::internal()))
     }
 }
 
@@ -248,18 +299,18 @@ fn on_store<S: Store>(
     booking: &str,
     op: &Op,
     now: Timestamp,
-) -> Result<Done, Error<S::Error>> {
+) -> Result<Finished, Error<S::Error>> {
     let booking = BookingId::new(booking)?;
     Ok(match op {
-        Op::Issue { until } => Done::Sent(service.issue(store, booking, *until, now)?),
-        Op::Resend => Done::Sent(service.resend(store, booking, now)?),
+        Op::Issue { until } => Finished::Sent(service.issue(store, booking, *until, now)?),
+        Op::Resend => Finished::Sent(service.resend(store, booking, now)?),
         Op::Verify {
             typed,
             verifier,
             request,
         } => {
             let verifier = Some(VerifierId::new(verifier)?);
-            Done::Answered(match request {
+            Finished::Answered(match request {
                 Some(id) => {
                     let id = RequestId::new(id)?;
                     service.verify_request(store, booking, typed, verifier, id, now)?
@@ -276,18 +327,20 @@ async fn on_async_store<S: AsyncStore>(
     booking: &str,
     op: &Op,
     now: Timestamp,
-) -> Result<Done, Error<S::Error>> {
+) -> Result<Finished, Error<S::Error>> {
     let booking = BookingId::new(booking)?;
     Ok(match op {
-        Op::Issue { until } => Done::Sent(service.issue_async(store, booking, *until, now).await?),
-        Op::Resend => Done::Sent(service.resend_async(store, booking, now).await?),
+        Op::Issue { until } => {
+            Finished::Sent(service.issue_async(store, booking, *until, now).await?)
+        }
+        Op::Resend => Finished::Sent(service.resend_async(store, booking, now).await?),
         Op::Verify {
             typed,
             verifier,
             request,
         } => {
             let verifier = Some(VerifierId::new(verifier)?);
-            Done::Answered(match request {
+            Finished::Answered(match request {
                 Some(id) => {
                     let id = RequestId::new(id)?;
                     service
@@ -307,6 +360,7 @@ async fn on_async_store<S: AsyncStore>(
 /// An outcome as JSON with its status; a suspension with `Retry-After`.
 fn answer(outcome: Outcome, now: Timestamp) -> Response {
     let status = match outcome {
+        Outcome::Accepted | Outcome::Replayed(Earlier::Accepted) => StatusCode::OK,
         Outcome::Rejected { .. } | Outcome::Replayed(Earlier::Rejected { .. }) => {
             StatusCode::UNPROCESSABLE_ENTITY
         }
@@ -315,7 +369,8 @@ fn answer(outcome: Outcome, now: Timestamp) -> Response {
         Outcome::AlreadyRedeemed => StatusCode::CONFLICT,
         Outcome::UnknownBooking => StatusCode::NOT_FOUND,
         Outcome::VerifierSuspended { .. } => StatusCode::TOO_MANY_REQUESTS,
-        _ => StatusCode::OK,
+        // An answer this service does not know yet is never taken for a handover.
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let mut response = (status, Json(outcome)).into_response();
     if let Outcome::VerifierSuspended { until } = outcome {
@@ -349,6 +404,11 @@ impl Failure {
 
     fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+
+    /// A body that is not the JSON asked for: 400, whatever axum's own status would be.
+    fn body(rejection: &JsonRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, &rejection.body_text())
     }
 }
 
@@ -408,18 +468,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut store = String::from("sqlite:centre.db");
     let mut listen: SocketAddr = "127.0.0.1:8080".parse()?;
     let mut verifiers = HashMap::new();
+    let mut issuer = String::from("demo-issuer");
+    let mut print_codes = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--print-codes" {
+            print_codes = true;
+            continue;
+        }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--store" => store = value,
             "--listen" => listen = value.parse()?,
+            "--issuer-token" => issuer = value,
             "--token" => {
                 let (token, verifier) = value.split_once('=').ok_or("--token TOKEN=VERIFIER")?;
                 verifiers.insert(token.to_owned(), verifier.to_owned());
             }
             _ => return Err(format!("unknown flag {flag}").into()),
         }
+    }
+    if issuer == "demo-issuer" {
+        eprintln!("no --issuer-token given: issuing and resending take bearer token demo-issuer");
     }
     if verifiers.is_empty() {
         eprintln!("no --token given: accepting bearer token demo-token as vaccinator-1");
@@ -437,16 +507,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => return Err("--store sqlite:PATH or --store postgres:PARAMS".into()),
     };
     let keys = Arc::new(Keyring::new(KeyId(1), secret()?));
-    let sms: Sms = Arc::new(|booking, code| {
-        println!(
-            "SMS gateway: booking {booking}: your security code is {}",
-            code.expose()
-        );
+    let sms: Sms = Arc::new(move |booking, code| {
+        // Debug formatting escapes what a client put in the path: no forged log lines.
+        if print_codes {
+            println!(
+                "SMS gateway: booking {booking:?}: your security code is {}",
+                code.expose()
+            );
+        } else {
+            println!("SMS gateway: sent the security code for booking {booking:?}");
+        }
     });
     let app = App {
-        service: centre_service(keys)?,
+        service: centre_service(keys, 20)?,
         backend,
         verifiers: Arc::new(verifiers),
+        issuer: issuer.into(),
         sms,
     };
     let listener = TcpListener::bind(listen).await?;

@@ -565,6 +565,37 @@ pub fn adoptable(v: &Verifier, tag: &Tag, on: Version) -> Option<Hold> {
     found.filter(|_| *tag != Tag::default()).copied()
 }
 
+/// Adopting `hold` for a retry: the verifier's next record, with the hold marked shared.
+/// `None` when the record no longer holds it.
+#[must_use]
+pub fn share(v: &Verifier, hold: &Hold) -> Option<Verifier> {
+    let mut next = *v;
+    let place = next.holds.iter_mut().find(|h| held_as(h, hold))?;
+    place.shared = true;
+    Some(next)
+}
+
+/// Moving an unshared `hold` on to booking version `on`, for its verification's next
+/// comparison after its booking write lost a race: the verifier's next record and the hold
+/// as moved. `None` when the record no longer holds it, or a retry has adopted it (then it
+/// stays for the write it may pay for, and the verification takes a new slot).
+#[must_use]
+pub fn carry(v: &Verifier, hold: &Hold, on: Version) -> Option<(Verifier, Hold)> {
+    let mut next = *v;
+    let place = next
+        .holds
+        .iter_mut()
+        .find(|h| held_as(h, hold) && !h.shared)?;
+    place.on = on;
+    let moved = *place;
+    Some((next, moved))
+}
+
+/// Whether the stored `h` is `hold` (same request, same id).
+fn held_as(h: &Hold, hold: &Hold) -> bool {
+    h.tag == hold.tag && h.id == hold.id && h.tag != Tag::default()
+}
+
 /// Taking a slot for one comparison on booking version `on`, written as verifier version
 /// `id`: the verifier's next record and the [`Hold`] it remembers (for a request with an id,
 /// when one of its [`Verifier::HOLDS`] places is free; otherwise the slot is only counted).
@@ -592,7 +623,12 @@ pub fn hold(
     let free = next.holds.iter_mut().find(|h| h.tag == Tag::default());
     let remembered = match (tag, free) {
         (Some(tag), Some(place)) if *tag != Tag::default() => {
-            *place = Hold { tag: *tag, on, id };
+            *place = Hold {
+                tag: *tag,
+                on,
+                id,
+                shared: false,
+            };
             Some(*place)
         }
         _ => None,
@@ -640,13 +676,18 @@ pub fn settle(v: &Verifier, window: Window, hold: Option<&Hold>, failed: bool) -
         ..*v
     };
     if let Some(hold) = hold {
-        let slot = next
-            .holds
-            .iter_mut()
-            .find(|h| h.tag == hold.tag && h.id == hold.id && h.tag != Tag::default())?;
+        let slot = next.holds.iter_mut().find(|h| held_as(h, hold))?;
         *slot = Hold::default();
     }
     Some(next)
+}
+
+/// Freeing `hold` for a verification that let it go after a lost race and then compared
+/// nothing more: as [`settle`] with no failure, but only while no retry has adopted it.
+#[must_use]
+pub fn release(v: &Verifier, window: Window, hold: &Hold) -> Option<Verifier> {
+    let unshared = v.holds.iter().any(|h| held_as(h, hold) && !h.shared);
+    settle(v, window, Some(hold), false).filter(|_| unshared)
 }
 
 #[cfg(test)]
@@ -709,6 +750,7 @@ mod tests {
             tag: tags[0],
             on: Version(7),
             id: Version(100),
+            shared: false,
         };
         assert_eq!(first, Some(want));
         let (v, second) = hold(&v, None, Version(7), Version(101)).unwrap();

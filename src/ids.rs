@@ -47,8 +47,10 @@ macro_rules! bytes_id {
             }
         }
 
-        /// Borrowed from the input and length-checked (feature `serde`). A JSON string
-        /// with escapes cannot be borrowed: read such ids into a `String` and call `new`.
+        /// Borrowed from the input and length-checked (feature `serde`), from a string or
+        /// a byte string the format can lend. A JSON string with escapes cannot be
+        /// borrowed, nor can an id that is not UTF-8 (JSON writes it as an array of
+        /// numbers): read such ids into an owned buffer and call `new`.
         #[cfg(feature = "serde")]
         impl<'de: 'a, 'a> serde::Deserialize<'de> for $name<'a> {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

@@ -32,10 +32,14 @@
 //! request settles it: if the original's answer was written, the retry replays it and settles
 //! the hold as that answer; if the booking has not moved since the hold was taken, the retry
 //! completes the comparison on it. A hold pays only for a write over the booking version it
-//! was taken on: a retry never adopts a hold taken on another version, and a plan whose
-//! booking write lost a race lets its hold go (unsettled: held until a replay settles it or the
-//! window ends) and pays for its new comparison with a new slot. Only one write can land on
-//! one version, so one hold never pays for two answered comparisons.
+//! was taken on: a retry never adopts a hold taken on another version, and marks the hold it
+//! adopts as shared in the same compare-and-swap that tells the original. A plan whose
+//! booking write lost a race moves its hold on to the booking's new version for its next
+//! comparison (a compare-and-swap of the verifier's record), or frees it if it compares
+//! nothing more, unless a retry has adopted it: a shared hold stays where it is, for the
+//! one write over its version it may pay for, and the plan pays for its next comparison with
+//! a new slot. Only one write can land on one version, so one hold never pays for two
+//! answered comparisons, and an honest verifier's lost race costs its budget nothing.
 //!
 //! Each lost compare-and-swap reloads that record and decides again, at most
 //! [`Policy::max_retries`](crate::Policy::max_retries) times per operation.
@@ -301,11 +305,13 @@ enum Stage {
     },
     /// Write the booking, then settle and answer.
     Write { next: Booking, answer: Outcome },
-    /// Settle a slot (a failure if `failed`, else freed), then answer.
+    /// Settle a slot (a failure if `failed`, else freed), then answer. A `stale` slot is
+    /// only freed, and only while no retry has adopted it.
     Settle {
         answer: Result<Outcome, Error>,
         slot: Slotted,
         failed: bool,
+        stale: bool,
     },
     /// Answer.
     Done(Result<Outcome, Error>),
@@ -337,6 +343,9 @@ pub struct Verify<'a, const N: usize> {
     stage: Stage,
     /// The budget slot this verification holds, until it is settled.
     held: Option<Slotted>,
+    /// A remembered hold this verification let go when its booking write lost a race: moved
+    /// on to its next comparison, or freed if it compares nothing more, unless shared.
+    stale: Option<Slotted>,
     /// The verifier's record in flight, and its version: what the plan knows of it once
     /// the write lands.
     proposed: Option<(Record, Version)>,
@@ -398,6 +407,7 @@ impl<'a, const N: usize> Verify<'a, N> {
             v,
             stage: Stage::Check,
             held: None,
+            stale: None,
             proposed: None,
             tries: Tries::new(max_retries),
             max_retries,
@@ -436,6 +446,7 @@ impl<'a, const N: usize> Verify<'a, N> {
             Some(Ok(v)) => Some(Window::of(&v)),
             _ => None,
         };
+        let stale = self.stale.take();
         let slot = self.held.take().or_else(|| {
             let hold = replayed.filter(|_| self.tag.is_some())?;
             Some(Slotted {
@@ -444,6 +455,11 @@ impl<'a, const N: usize> Verify<'a, N> {
                 id: hold.id,
             })
         });
+        let (slot, failed, stale) = match (slot, stale) {
+            (Some(slot), _) => (Some(slot), failed, false),
+            (None, Some(stale)) => (Some(stale), false, true),
+            (None, None) => (None, false, false),
+        };
         match slot {
             Some(slot) => {
                 self.tries = Tries::new(self.max_retries);
@@ -451,6 +467,7 @@ impl<'a, const N: usize> Verify<'a, N> {
                     answer,
                     slot,
                     failed,
+                    stale,
                 }
             }
             None => Stage::Done(answer),
@@ -531,6 +548,7 @@ impl<'a, const N: usize> Verify<'a, N> {
                         tag,
                         on: Version::default(),
                         id: last.paid_by,
+                        shared: false,
                     })
                 });
                 let compared = decide::compare(
@@ -564,15 +582,38 @@ impl<'a, const N: usize> Verify<'a, N> {
                     Some(Err(e)) => return Flow::Go(Stage::Done(Err(e))),
                     None => return Flow::Go(Stage::Done(Err(Error::Corrupt))),
                 };
+                let window = Window::of(&current);
                 if let Some(tag) = self.tag
                     && let Some(hold) = decide::adoptable(&current, &tag, on)
                 {
+                    let shared = Hold {
+                        shared: true,
+                        ..hold
+                    };
                     self.held = Some(Slotted {
-                        window: Window::of(&current),
-                        hold: Some(hold),
+                        window,
+                        hold: Some(shared),
                         id: hold.id,
                     });
-                    return Flow::Go(Stage::Write { next, answer });
+                    // Marked shared in the write that adopts it, so the original can no
+                    // longer move it on or free it; already shared, it is adopted as it is.
+                    return match decide::share(&current, &hold).filter(|_| !hold.shared) {
+                        Some(v) => Flow::Call(self.swap(false, Record::Verifier(v))),
+                        None => Flow::Go(Stage::Write { next, answer }),
+                    };
+                }
+                if let Some(stale) = self.stale.filter(|s| s.window == window)
+                    && let Some(hold) = stale.hold
+                {
+                    if let Some((v, moved)) = decide::carry(&current, &hold, on) {
+                        self.held = Some(Slotted {
+                            hold: Some(moved),
+                            ..stale
+                        });
+                        return Flow::Call(self.swap(false, Record::Verifier(v)));
+                    }
+                    // Adopted by a retry, or settled: no longer this plan's to move or free.
+                    self.stale = None;
                 }
                 let Some(slot) = &self.v else {
                     return Flow::Go(Stage::Done(Err(Error::Corrupt)));
@@ -616,28 +657,28 @@ impl<'a, const N: usize> Verify<'a, N> {
                 answer,
                 slot,
                 failed,
+                stale,
             } => {
-                let (slot, failed) = (*slot, *failed);
+                let (slot, failed, stale) = (*slot, *failed, *stale);
                 let answer = core::mem::replace(answer, Err(Error::Corrupt));
+                let again = |answer| Stage::Settle {
+                    answer,
+                    slot,
+                    failed,
+                    stale,
+                };
                 if let Some(load) = self.load_verifier() {
-                    self.stage = Stage::Settle {
-                        answer,
-                        slot,
-                        failed,
-                    };
+                    self.stage = again(answer);
                     return Flow::Call(load);
                 }
-                let settled = match self.verifier_now() {
-                    Some(Ok(v)) => decide::settle(&v, slot.window, slot.hold.as_ref(), failed),
+                let settled = match (self.verifier_now(), slot.hold.as_ref()) {
+                    (Some(Ok(v)), Some(hold)) if stale => decide::release(&v, slot.window, hold),
+                    (Some(Ok(v)), hold) => decide::settle(&v, slot.window, hold, failed),
                     _ => None,
                 };
                 match settled {
                     Some(v) => {
-                        self.stage = Stage::Settle {
-                            answer,
-                            slot,
-                            failed,
-                        };
+                        self.stage = again(answer);
                         Flow::Call(self.swap(false, Record::Verifier(v)))
                     }
                     None => Flow::Go(Stage::Done(answer)),
@@ -691,6 +732,9 @@ impl<const N: usize> Plan for Verify<'_, N> {
                 if let (Some(slot), Some(known)) = (self.v.as_mut(), proposed) {
                     slot.known = Some(Some(known));
                 }
+                // A hold moved on, adopted or taken anew: whatever was let go is settled by
+                // now (moved on: it is the slot held), or no longer this plan's.
+                self.stale = None;
                 Stage::Write { next, answer }
             }
             (stage @ Stage::Hold { .. }, Swap::Conflict) => {
@@ -705,12 +749,12 @@ impl<const N: usize> Plan for Verify<'_, N> {
             (Stage::Write { .. }, Swap::Conflict) => {
                 self.b.known = None;
                 // A remembered hold pays for one write over the booking version it was taken
-                // on, and a retry of the request may share it: now that the booking has
-                // moved, let it go unsettled (held until a replay settles it or the window
-                // ends: over-counted, never under) and pay for a new comparison anew. A slot
+                // on, and a retry of the request may have adopted it: let it go for now. The
+                // Hold stage moves it on to the next comparison if it is still this plan's
+                // alone (unshared), and `finish` frees it if nothing more is compared. A slot
                 // only counted is this plan's alone and pays for the new comparison.
                 if self.held.is_some_and(|slot| slot.hold.is_some()) {
-                    self.held = None;
+                    self.stale = self.held.take();
                 }
                 self.retry(Stage::Compare)
             }
@@ -720,6 +764,7 @@ impl<const N: usize> Plan for Verify<'_, N> {
                     answer,
                     slot,
                     failed,
+                    stale,
                 },
                 Swap::Conflict,
             ) => {
@@ -731,6 +776,7 @@ impl<const N: usize> Plan for Verify<'_, N> {
                         answer,
                         slot,
                         failed,
+                        stale,
                     }
                 } else {
                     Stage::Done(answer)

@@ -124,15 +124,24 @@ pub type Tag = [u8; 16];
 /// verifier's record that took it). A retry of that request finds it: to complete the
 /// verification on it (the booking is still at that version) or to settle it (the booking's
 /// last verification was paid by it).
+///
+/// A hold belongs to the verification that took it until a retry adopts it, which marks it
+/// `shared` in the same compare-and-swap. An unshared hold whose booking write lost a race
+/// moves on with its verification to the booking's new version (or is freed if that
+/// verification compares nothing more); a shared one stays put until the write it paid for
+/// settles it, or the window ends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Hold {
     /// The request's tag ([`decide::hold_tag`](crate::decide::hold_tag)).
     pub tag: Tag,
-    /// The booking's version when the slot was taken.
+    /// The booking's version when the slot was taken (or last moved on).
     pub on: Version,
     /// The hold's id: the version of the verifier's record that took it, unique for the key.
     pub id: Version,
+    /// Whether a retry of the request adopted it: more than one verification may pay with
+    /// it, so none of them may move or free it.
+    pub shared: bool,
 }
 
 /// A verifier's budget in its current window, under the budget the window was opened with:

@@ -6,6 +6,10 @@
 //! reading tagged outcomes back (serde's derive buffers tagged enums on the heap), digits as
 //! their count, policies through their checked setters, and ids through their length check.
 //!
+//! Outcomes are tagged objects read back as maps: that needs a self-describing format (JSON,
+//! CBOR, MessagePack, YAML), as every internally tagged serde enum does. Policies, digits,
+//! timestamps and key ids round-trip in any format.
+//!
 //! [`Timestamp`]: crate::Timestamp
 //! [`KeyId`]: crate::KeyId
 
@@ -212,25 +216,47 @@ impl<'de> Deserialize<'de> for Digits {
 }
 
 /// A policy's settings as they are read back: `digits` is required, the rest default as
-/// [`Policy::new`] sets them.
+/// [`Policy::new`] sets them. The fields and their types are the ones `Serialize` writes, so
+/// a round trip also holds in formats that do not describe themselves (postcard, bincode).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Settings {
     digits: Digits,
-    attempts: Option<u8>,
+    #[serde(default = "default_attempts")]
+    attempts: u8,
+    #[serde(default)]
     lifetime_cap: Option<u16>,
+    #[serde(default)]
     verifier_budget: Option<VerifierBudget>,
-    sends: Option<u8>,
-    send_window_secs: Option<u32>,
-    max_retries: Option<u8>,
+    #[serde(default = "default_sends")]
+    sends: u8,
+    #[serde(default = "default_send_window")]
+    send_window_secs: u32,
+    #[serde(default = "default_retries")]
+    max_retries: u8,
+}
+
+const fn default_attempts() -> u8 {
+    Policy::DEFAULT_ATTEMPTS
+}
+
+const fn default_sends() -> u8 {
+    Policy::DEFAULT_SENDS
+}
+
+const fn default_send_window() -> u32 {
+    Policy::DEFAULT_SEND_WINDOW
+}
+
+const fn default_retries() -> u8 {
+    Policy::DEFAULT_RETRIES
 }
 
 impl Settings {
+    /// The policy, through the same setters as in code, attempts before the lifetime cap
+    /// it is checked against.
     fn policy(self) -> Result<Policy, crate::error::Invalid> {
-        let mut policy = Policy::new(self.digits);
-        if let Some(attempts) = self.attempts {
-            policy = policy.with_attempts(attempts)?;
-        }
+        let mut policy = Policy::new(self.digits).with_attempts(self.attempts)?;
         if let Some(cap) = self.lifetime_cap {
             policy = policy.with_lifetime_cap(cap)?;
         }
@@ -238,17 +264,9 @@ impl Settings {
             policy =
                 policy.with_verifier_budget(budget.failures.get(), budget.window_secs.get())?;
         }
-        let (sends, window) = policy.send_limit();
-        if self.sends.is_some() || self.send_window_secs.is_some() {
-            policy = policy.with_send_limit(
-                self.sends.unwrap_or(sends),
-                self.send_window_secs.unwrap_or(window),
-            )?;
-        }
-        if let Some(retries) = self.max_retries {
-            policy = policy.with_max_retries(retries)?;
-        }
-        Ok(policy)
+        policy
+            .with_send_limit(self.sends, self.send_window_secs)?
+            .with_max_retries(self.max_retries)
     }
 }
 

@@ -59,7 +59,9 @@ pub struct Service<'a, const N: usize = 3, K = &'a Keyring<N>> {
 /// count), `Send + Sync`, so it sits in an axum `State`, moves into `tokio::spawn` and
 /// `spawn_blocking`, and is shared by every request without being built per request.
 ///
-/// Its context must be `'static` too: a string literal, as contexts usually are.
+/// Its context must be `'static` too: a string literal, as contexts usually are. Name the
+/// keyring's type where it is made (`let keys: Arc<Keyring> = …`, as below): `Keyring::new`
+/// alone does not say how many keys it holds. A borrowing [`Service`] takes `&*keys`.
 ///
 /// ```
 /// use std::sync::Arc;

@@ -88,7 +88,7 @@ fn record() -> impl Strategy<Value = Record> {
         1..=u32::MAX,
         any::<u32>(),
         any::<u32>(),
-        any::<[([u8; 16], u64, u64); Verifier::HOLDS]>(),
+        any::<[([u8; 16], u64, u64, bool); Verifier::HOLDS]>(),
     )
         .prop_map(|(start, window_secs, limit, failures, held, holds)| {
             Record::Verifier(Verifier {
@@ -97,10 +97,11 @@ fn record() -> impl Strategy<Value = Record> {
                 limit,
                 failures,
                 held,
-                holds: holds.map(|(tag, on, id)| Hold {
+                holds: holds.map(|(tag, on, id, shared)| Hold {
                     tag,
                     on: Version(on),
                     id: Version(id),
+                    shared,
                 }),
             })
         });
@@ -182,4 +183,52 @@ fn bad_fields_are_named() {
     })
     .encode(&mut buf);
     assert_eq!(Record::decode(&buf[..len]), Err(DecodeError::Field));
+    // A hold's shared byte is 0 or 1.
+    let len = Record::Verifier(verifier).encode(&mut buf);
+    buf[len - 1] = 2;
+    assert_eq!(Record::decode(&buf[..len]), Err(DecodeError::Field));
+}
+
+/// Records of the previous format (3) still read: their holds had no shared byte, and none
+/// was shared.
+#[test]
+fn format_3_verifier_records_still_read() {
+    let hold = Hold {
+        tag: [7; 16],
+        on: Version(5),
+        id: Version(9),
+        shared: false,
+    };
+    let verifier = Verifier {
+        window_start: Timestamp(1),
+        window_secs: 60,
+        limit: 5,
+        failures: 2,
+        held: 1,
+        holds: [hold, Hold::default(), Hold::default(), Hold::default()],
+    };
+    let mut buf = [0u8; Record::MAX_LEN];
+    let len = Record::Verifier(verifier).encode(&mut buf);
+    // The same record in format 3: drop each hold's last byte.
+    let mut old = vec![Record::FORMAT_3];
+    old.extend_from_slice(&buf[1..30]);
+    for place in buf[30..len].chunks(33) {
+        old.extend_from_slice(&place[..32]);
+    }
+    assert_eq!(old.len(), len - Verifier::HOLDS);
+    assert_eq!(Record::decode(&old), Ok(Record::Verifier(verifier)));
+    let shared = Verifier {
+        holds: [
+            Hold {
+                shared: true,
+                ..hold
+            },
+            Hold::default(),
+            Hold::default(),
+            Hold::default(),
+        ],
+        ..verifier
+    };
+    let len = Record::Verifier(shared).encode(&mut buf);
+    assert_eq!(Record::decode(&buf[..len]), Ok(Record::Verifier(shared)));
 }

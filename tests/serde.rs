@@ -191,3 +191,19 @@ proptest! {
         prop_assert_eq!(serde_json::from_str::<Outcome>(&json).unwrap(), outcome);
     }
 }
+
+#[test]
+fn policies_digits_and_times_round_trip_in_a_format_that_does_not_describe_itself() {
+    let policy = Policy::new(Digits::Five)
+        .with_attempts(2)
+        .unwrap()
+        .with_verifier_budget(7, 3_600)
+        .unwrap();
+    for policy in [Policy::new(Digits::Four), policy] {
+        let bytes = postcard::to_allocvec(&policy).unwrap();
+        assert_eq!(postcard::from_bytes::<Policy>(&bytes).unwrap(), policy);
+    }
+    let bytes = postcard::to_allocvec(&(Digits::Six, Timestamp(9), KeyId(3))).unwrap();
+    let back: (Digits, Timestamp, KeyId) = postcard::from_bytes(&bytes).unwrap();
+    assert_eq!(back, (Digits::Six, Timestamp(9), KeyId(3)));
+}

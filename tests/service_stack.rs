@@ -73,9 +73,11 @@ fn a_borrowing_service_still_works_in_one_scope() {
     let code = service
         .issue(&store, booking, Timestamp(NOW.0 + 1), NOW)
         .unwrap();
-    std::thread::scope(|scope| {
-        scope.spawn(|| service.verify(&store, booking, code.expose(), None, NOW));
+    let answer = std::thread::scope(|scope| {
+        let verifier = scope.spawn(|| service.verify(&store, booking, code.expose(), None, NOW));
+        verifier.join().expect("the thread ran")
     });
+    assert_eq!(answer.unwrap(), Outcome::Accepted);
     assert_eq!(service.keys().current().0, KeyId(1));
 }
 

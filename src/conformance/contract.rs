@@ -84,6 +84,7 @@ fn samples() -> [Record; 4] {
                 tag: [0xff; 16],
                 on: Version(u64::MAX),
                 id: Version(u64::MAX),
+                shared: true,
             }; Verifier::HOLDS],
         }),
         Record::Verifier(Verifier {

@@ -388,8 +388,8 @@ struct VModel {
     ring: [Option<RingHold>; Verifier::HOLDS],
 }
 
-/// A remembered hold: (context, booking, request, booking version, id).
-type RingHold = (usize, u8, u8, u64, u64);
+/// A remembered hold: (context, booking, request, booking version, id, shared).
+type RingHold = (usize, u8, u8, u64, u64, bool);
 
 /// The version a write at `now` stores over `previous`.
 fn bump(previous: Option<u64>, now: u64) -> u64 {
@@ -1027,14 +1027,18 @@ impl<S: Store> Harness<S> {
         if let Some((_, vmodel, exists)) = &mut vm {
             let found = vmodel
                 .ring
-                .iter()
+                .iter_mut()
                 .flatten()
-                .find(|h| mine(h) && h.3 == on)
-                .copied();
+                .find(|h| mine(h) && h.3 == on);
             if let Some(hold) = found {
                 adopted = true;
                 paid = hold.4;
                 remembered = Some(hold.4);
+                // Adopting marks the hold shared, in a write of the verifier's record.
+                if !hold.5 {
+                    hold.5 = true;
+                    vmodel.version = bump(Some(vmodel.version), now);
+                }
             } else {
                 if vmodel.failures.saturating_add(vmodel.held) >= vmodel.limit {
                     return (Err("budget busy"), false);
@@ -1047,7 +1051,7 @@ impl<S: Store> Harness<S> {
                 if let Some(r) = r
                     && let Some(place) = vmodel.ring.iter_mut().find(|h| h.is_none())
                 {
-                    *place = Some((lane.ns, b, r, on, id));
+                    *place = Some((lane.ns, b, r, on, id, false));
                     remembered = Some(id);
                 }
             }
@@ -1161,7 +1165,7 @@ fn vmodel_of(v: &Verifier, version: Version) -> Result<VModel, Failure> {
             continue;
         }
         let (ns, b, r) = hold_of(&hold.tag)?;
-        *slot = Some((ns, b, r, hold.on.0, hold.id.0));
+        *slot = Some((ns, b, r, hold.on.0, hold.id.0, hold.shared));
     }
     Ok(VModel {
         version: version.0,

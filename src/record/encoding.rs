@@ -24,13 +24,15 @@ pub enum DecodeError {
 impl Record {
     /// The encoding's format byte. A new layout gets a new one; decoders refuse unknown
     /// formats rather than guess.
-    pub const FORMAT: u8 = 3;
+    pub const FORMAT: u8 = 4;
+    /// The previous format, still read: verifier holds without their `shared` byte.
+    pub const FORMAT_3: u8 = 3;
     /// Encoded length of a booking record without a last verification.
     pub const BOOKING_MIN_LEN: usize = 49;
     /// Encoded length of a booking record with the longest last verification.
     pub const BOOKING_MAX_LEN: usize = Self::BOOKING_MIN_LEN + 18 + 2 * (1 + IdBuf::MAX_LEN);
     /// Encoded length of a verifier record.
-    pub const VERIFIER_LEN: usize = 30 + 32 * Verifier::HOLDS;
+    pub const VERIFIER_LEN: usize = 30 + 33 * Verifier::HOLDS;
     /// The longest encoding.
     pub const MAX_LEN: usize = Self::BOOKING_MAX_LEN;
 
@@ -45,7 +47,8 @@ impl Record {
     ///   attempts left u8, and the verifier and request ids each as a length byte (0: none)
     ///   and that many bytes;
     /// - a verifier: window start u64, window length u64, limit u32, failures u32, held u32,
-    ///   and [`Verifier::HOLDS`] holds of a 16-byte tag, the booking version u64 and the id u64.
+    ///   and [`Verifier::HOLDS`] holds of a 16-byte tag, the booking version u64, the id u64
+    ///   and shared u8 (0 or 1).
     pub fn encode(&self, out: &mut [u8; Self::MAX_LEN]) -> usize {
         let mut w = Writer { out, len: 0 };
         w.put(&[Self::FORMAT]);
@@ -91,6 +94,7 @@ impl Record {
                     w.put(&hold.tag);
                     w.put(&hold.on.0.to_be_bytes());
                     w.put(&hold.id.0.to_be_bytes());
+                    w.put(&[u8::from(hold.shared)]);
                 }
             }
         }
@@ -105,12 +109,13 @@ impl Record {
     /// field. Never panics, whatever the bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader(bytes);
-        if r.array::<1>()? != [Self::FORMAT] {
+        let format = r.byte()?;
+        if format != Self::FORMAT && format != Self::FORMAT_3 {
             return Err(DecodeError::Format);
         }
         let record = match r.byte()? {
             1 => Self::Booking(booking(&mut r)?),
-            2 => Self::Verifier(verifier(&mut r)?),
+            2 => Self::Verifier(verifier(&mut r, format == Self::FORMAT)?),
             _ => return Err(DecodeError::Field),
         };
         if r.0.is_empty() {
@@ -177,7 +182,7 @@ fn booking(r: &mut Reader<'_>) -> Result<Booking, DecodeError> {
     })
 }
 
-fn verifier(r: &mut Reader<'_>) -> Result<Verifier, DecodeError> {
+fn verifier(r: &mut Reader<'_>, with_shared: bool) -> Result<Verifier, DecodeError> {
     let window_start = Timestamp(r.u64()?);
     let window_secs = r.u64()?;
     let limit = r.u32()?;
@@ -189,10 +194,17 @@ fn verifier(r: &mut Reader<'_>) -> Result<Verifier, DecodeError> {
     let mut holds = [Hold::default(); Verifier::HOLDS];
     for hold in &mut holds {
         let tag: Tag = r.array()?;
+        let (on, id) = (Version(r.u64()?), Version(r.u64()?));
+        let shared = match with_shared.then(|| r.byte()).transpose()? {
+            None | Some(0) => false,
+            Some(1) => true,
+            Some(_) => return Err(DecodeError::Field),
+        };
         *hold = Hold {
             tag,
-            on: Version(r.u64()?),
-            id: Version(r.u64()?),
+            on,
+            id,
+            shared,
         };
     }
     Ok(Verifier {

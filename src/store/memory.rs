@@ -103,7 +103,9 @@ type Shard = HashMap<u64, Bucket, BuildHasherDefault<Prehashed>>;
 /// the compare-and-swap atomic. It keeps counters of its traffic ([`MemoryStore::stats`]) so
 /// tests can show that contention really happened. It is also an [`AsyncStore`] whose
 /// futures are ready at once. Its sync primitives are inherent methods too, so
-/// `store.load(key)` means the sync one even where both store traits are imported.
+/// `store.load(key)` means the sync one even where both store traits are imported; in
+/// async code written against this type (not a generic `S: AsyncStore`), name the async one:
+/// `AsyncStore::load(&store, key).await`.
 ///
 /// Records live as long as the store: for tests, examples, and single-process hosts that
 /// can lose every booking on a restart. Prune it like any store ([`MemoryStore::prune`]).

@@ -89,6 +89,9 @@ pub fn run_all<S: Store + Prune + Sync>(fresh: impl Fn() -> S) {
     a_nearly_spent_budget_allows_one_comparison_at_a_time(&fresh());
     mixed_budgets_on_one_scope_under_threads(&fresh());
     a_shared_hold_pays_for_one_write_only(&fresh());
+    a_lost_race_moves_the_hold_on(&fresh());
+    a_lost_race_with_nothing_to_compare_frees_the_hold(&fresh());
+    a_hold_adopted_in_the_race_is_not_moved(&fresh());
 }
 
 /// The second review's attack: O takes a slot for request `a` and pauses before its booking
@@ -124,6 +127,143 @@ pub fn a_shared_hold_pays_for_one_write_only<S: Store + Sync>(store: &S) {
     let verifier = verifier_record(store, "shared-hold", "mallory");
     assert_eq!(verifier.failures, 2);
 }
+
+/// A budget of 1, and another verifier's write lands on the booking between O taking its slot
+/// and writing: O's write loses the race. O's hold is still its own, so it moves on with O to
+/// the booking's new version and pays for the comparison there: O is answered (not busy for
+/// the rest of the day), and the budget ends with exactly O's one failure and nothing held.
+pub fn a_lost_race_moves_the_hold_on<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let service = Service::new(&keys, budgeted(1, 86_400), ctx("lost-race"));
+    let code = service.issue(store, id("B"), UNTIL, T0).unwrap();
+    let req = RequestId::new("a").unwrap();
+    let other = || {
+        let w = service.verify(store, id("B"), &wrong(code.expose(), 2), who("bob"), T0);
+        assert!(matches!(w, Ok(Outcome::Rejected { .. })), "bob: {w:?}");
+    };
+    // O's calls: load the verifier, load the booking, hold a slot, write the booking.
+    let paused = Pausing::new(store, 4, other);
+    let o = service.verify_request(
+        &paused,
+        id("B"),
+        &wrong(code.expose(), 1),
+        who("ann"),
+        req,
+        T0,
+    );
+    assert!(matches!(o, Ok(Outcome::Rejected { .. })), "O: {o:?}");
+    let v = verifier_record(store, "lost-race", "ann");
+    assert_eq!((v.failures, v.held), (1, 0), "{v:?}");
+    assert!(v.holds.iter().all(|h| *h == Default::default()), "{v:?}");
+    let record = service.booking(store, id("B")).unwrap().unwrap();
+    assert_eq!(record.lifetime_failures, 2);
+}
+
+/// O's write loses the race to the right code typed at another counter: the booking is
+/// redeemed, O compares nothing more, and its slot is freed, not held until the window ends.
+pub fn a_lost_race_with_nothing_to_compare_frees_the_hold<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let service = Service::new(&keys, budgeted(1, 86_400), ctx("lost-race-free"));
+    let code = service.issue(store, id("B"), UNTIL, T0).unwrap();
+    let req = RequestId::new("a").unwrap();
+    let other = || {
+        let w = service.verify(store, id("B"), code.expose(), who("bob"), T0);
+        assert_eq!(w.unwrap(), Outcome::Accepted);
+    };
+    let paused = Pausing::new(store, 4, other);
+    let o = service.verify_request(
+        &paused,
+        id("B"),
+        &wrong(code.expose(), 1),
+        who("ann"),
+        req,
+        T0,
+    );
+    assert_eq!(o.unwrap(), Outcome::AlreadyRedeemed);
+    let v = verifier_record(store, "lost-race-free", "ann");
+    assert_eq!((v.failures, v.held), (0, 0), "{v:?}");
+    // The next booking ann verifies gets the slot back at once.
+    let next = service.issue(store, id("C"), UNTIL, T0).unwrap();
+    let again = service.verify(store, id("C"), next.expose(), who("ann"), T0);
+    assert_eq!(again.unwrap(), Outcome::Accepted);
+}
+
+/// O takes a slot and pauses before its write; P, O's own retry (the same request id),
+/// adopts the slot, marking it shared, and pauses before its write too, while bob's write
+/// moves the booking. P loses its race and compares again, then pauses before settling;
+/// bob writes once more, and O, resuming, loses its race and compares again too. The shared
+/// slot may be moved on by neither: had both carried it to their second comparisons, two
+/// wrong codes would be answered on one slot and one counted. Each pays with a new slot, and
+/// every wrong code of ann's answered is a failure of ann's.
+pub fn a_hold_adopted_in_the_race_is_not_moved<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let policy = budgeted(3, 86_400).with_attempts(5).unwrap();
+    let service = Service::new(&keys, policy, ctx("adopted-race"));
+    let code = service.issue(store, id("B"), UNTIL, T0).unwrap();
+    let req = RequestId::new("a").unwrap();
+    let bob = |k| {
+        let w = service.verify(store, id("B"), &wrong(code.expose(), k), who("bob"), T0);
+        assert!(matches!(w, Ok(Outcome::Rejected { .. })), "bob: {w:?}");
+    };
+    // Hand-offs that time out: a plan whose calls go otherwise fails the test, not hangs it.
+    let (paused_tx, paused) = std::sync::mpsc::channel::<()>();
+    let (resume, resume_rx) = std::sync::mpsc::channel::<()>();
+    let (paused_tx, resume_rx) = (Mutex::new(paused_tx), Mutex::new(resume_rx));
+    let paused = Mutex::new(paused);
+    let p_answer = std::thread::scope(|scope| {
+        let o_hook = || {
+            let p = scope.spawn(|| {
+                // P's calls: load the verifier, load the booking, adopt (a verifier write),
+                // write the booking (bob goes first: P loses), load the booking, hold a new
+                // slot, write the booking, settle (here P waits for O).
+                let wait = || {
+                    paused_tx.lock().unwrap().send(()).unwrap();
+                    let _ = resume_rx.lock().unwrap().recv_timeout(HANDOFF);
+                };
+                let at_settle = Pausing::new(store, 8, wait);
+                let at_write = Pausing::new(&at_settle, 4, || bob(3));
+                let typed = wrong(code.expose(), 2);
+                service.verify_request(&at_write, id("B"), &typed, who("ann"), req, T0)
+            });
+            paused
+                .lock()
+                .unwrap()
+                .recv_timeout(HANDOFF)
+                .expect("P reached its settlement by the calls described");
+            bob(4);
+            p
+        };
+        let handle = Mutex::new(None);
+        let o_store = Pausing::new(store, 4, || *handle.lock().unwrap() = Some(o_hook()));
+        let o = service.verify_request(
+            &o_store,
+            id("B"),
+            &wrong(code.expose(), 1),
+            who("ann"),
+            req,
+            T0,
+        );
+        let _ = resume.send(());
+        let p = handle.lock().unwrap().take().unwrap().join().unwrap();
+        (o, p)
+    });
+    let (o, p) = p_answer;
+    assert!(matches!(o, Ok(Outcome::Rejected { .. })), "O: {o:?}");
+    assert!(matches!(p, Ok(Outcome::Rejected { .. })), "P: {p:?}");
+    let v = verifier_record(store, "adopted-race", "ann");
+    let record = service.booking(store, id("B")).unwrap().unwrap();
+    // bob's two failures are on the booking, not on ann's budget.
+    let anns = u32::from(record.lifetime_failures) - 2;
+    assert_eq!(anns, 2);
+    assert_eq!(
+        v.failures, anns,
+        "a wrong code of ann's was answered uncounted: {v:?}"
+    );
+    assert!(v.failures + v.held <= v.limit, "{v:?}");
+}
+
+/// How long a scenario's threads wait for each other's hand-off.
+const HANDOFF: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Retries `verify` while the budget is busy, as a host would, for at most 30 s (a slot
 /// leaked by a store fault would otherwise keep it busy until the window ends; the busy
