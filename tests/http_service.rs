@@ -339,7 +339,7 @@ async fn drive(backend: Backend, label: &str) {
         }
     }
     // No answer over a limit: per booking, at most 3 fresh rejections and one acceptance;
-    // per vaccinator, at most 20 fresh rejections.
+    // per vaccinator, at most its budget of fresh rejections.
     let fresh = |outcome: &str, of: &dyn Fn(&Answer) -> bool| {
         answers
             .iter()
@@ -383,10 +383,9 @@ async fn drive(backend: Backend, label: &str) {
         .map(|a| a.outcome.as_str())
         .collect();
     why.dedup();
-    eprintln!("503s: {why:?}");
     assert!(
         unavailable * 100 <= answers.len(),
-        "{unavailable} of {} answers were 503",
+        "{unavailable} of {} answers were 503: {why:?}",
         answers.len()
     );
 
