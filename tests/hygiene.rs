@@ -170,3 +170,30 @@ fn plans_records_replays_and_send_refusals_carry_no_code() {
         assert_clean("plan, record or answer", r, &digits);
     }
 }
+
+/// Every `Invalid` a constructor answers reads the same once `?` has made it an `Error`:
+/// the two lists of variants cannot drift apart in what they tell a person.
+#[test]
+fn invalid_and_error_say_the_same() {
+    use handover_code::{Error, Malformed, PolicyError};
+    let all = [
+        Invalid::BookingIdLength,
+        Invalid::ContextLength,
+        Invalid::SecretLength,
+        Invalid::Rng,
+        Invalid::Malformed(Malformed::WrongLength),
+        Invalid::UnknownKey,
+        Invalid::KeyringFull,
+        Invalid::DuplicateKey,
+        Invalid::CurrentKey,
+        Invalid::VerifierIdLength,
+        Invalid::RequestIdLength,
+        Invalid::Policy(PolicyError::Sends),
+        Invalid::BeforeEpoch,
+    ];
+    for invalid in all {
+        let error: Error = invalid.into();
+        assert_eq!(error.to_string(), invalid.to_string(), "{invalid:?}");
+        assert_eq!(format!("{error:?}"), format!("{invalid:?}"));
+    }
+}

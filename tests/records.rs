@@ -155,17 +155,22 @@ proptest! {
     }
 }
 
-#[test]
-fn bad_fields_are_named() {
-    let mut buf = [0u8; Record::MAX_LEN];
-    let verifier = Verifier {
+/// A verifier's record with two failures and `holds`.
+fn verifier_holding(holds: [Hold; Verifier::HOLDS]) -> Verifier {
+    Verifier {
         window_start: Timestamp(1),
         window_secs: 60,
         limit: 5,
         failures: 2,
         held: 1,
-        holds: Default::default(),
-    };
+        holds,
+    }
+}
+
+#[test]
+fn bad_fields_are_named() {
+    let mut buf = [0u8; Record::MAX_LEN];
+    let verifier = verifier_holding(Default::default());
     let len = Record::Verifier(verifier).encode(&mut buf);
     buf[0] = 9;
     assert_eq!(Record::decode(&buf[..len]), Err(DecodeError::Format));
@@ -199,14 +204,7 @@ fn format_3_verifier_records_still_read() {
         id: Version(9),
         shared: false,
     };
-    let verifier = Verifier {
-        window_start: Timestamp(1),
-        window_secs: 60,
-        limit: 5,
-        failures: 2,
-        held: 1,
-        holds: [hold, Hold::default(), Hold::default(), Hold::default()],
-    };
+    let verifier = verifier_holding([hold, Hold::default(), Hold::default(), Hold::default()]);
     let mut buf = [0u8; Record::MAX_LEN];
     let len = Record::Verifier(verifier).encode(&mut buf);
     // The same record in format 3: drop each hold's last byte.

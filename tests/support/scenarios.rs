@@ -128,64 +128,64 @@ pub fn a_shared_hold_pays_for_one_write_only<S: Store + Sync>(store: &S) {
     assert_eq!(verifier.failures, 2);
 }
 
-/// A budget of 1, and another verifier's write lands on the booking between O taking its slot
-/// and writing: O's write loses the race. O's hold is still its own, so it moves on with O to
-/// the booking's new version and pays for the comparison there: O is answered (not busy for
-/// the rest of the day), and the budget ends with exactly O's one failure and nothing held.
-pub fn a_lost_race_moves_the_hold_on<S: Store + Sync>(store: &S) {
+/// Ann (budget 1) verifies `ann_types` on a fresh booking under a request id, and bob's
+/// verification of `bob_types` lands between ann taking her slot and writing, so ann's write
+/// loses the race. Ann's answer, bob's, ann's budget record and the booking's record.
+fn ann_loses_a_race<S: Store + Sync>(
+    store: &S,
+    scope: &str,
+    ann_types: fn(&str) -> String,
+    bob_types: fn(&str) -> String,
+) -> (
+    Outcome,
+    Outcome,
+    handover_code::record::Verifier,
+    handover_code::record::Booking,
+) {
     let keys = keys();
-    let service = Service::new(&keys, budgeted(1, 86_400), ctx("lost-race"));
+    let service = Service::new(&keys, budgeted(1, 86_400), ctx(scope));
     let code = service.issue(store, id("B"), UNTIL, T0).unwrap();
-    let req = RequestId::new("a").unwrap();
+    let bobs = Mutex::new(None);
     let other = || {
-        let w = service.verify(store, id("B"), &wrong(code.expose(), 2), who("bob"), T0);
-        assert!(matches!(w, Ok(Outcome::Rejected { .. })), "bob: {w:?}");
+        let w = service.verify(store, id("B"), &bob_types(code.expose()), who("bob"), T0);
+        *bobs.lock().unwrap() = Some(w.unwrap());
     };
-    // O's calls: load the verifier, load the booking, hold a slot, write the booking.
+    // Ann's calls: load the verifier, load the booking, hold a slot, write the booking.
     let paused = Pausing::new(store, 4, other);
-    let o = service.verify_request(
-        &paused,
-        id("B"),
-        &wrong(code.expose(), 1),
-        who("ann"),
-        req,
-        T0,
-    );
-    assert!(matches!(o, Ok(Outcome::Rejected { .. })), "O: {o:?}");
-    let v = verifier_record(store, "lost-race", "ann");
+    let typed = ann_types(code.expose());
+    let req = RequestId::new("a").unwrap();
+    let ann = service.verify_request(&paused, id("B"), &typed, who("ann"), req, T0);
+    let bob = bobs.lock().unwrap().take().expect("bob went first");
+    let record = service.booking(store, id("B")).unwrap().unwrap();
+    (
+        ann.unwrap(),
+        bob,
+        verifier_record(store, scope, "ann"),
+        record,
+    )
+}
+
+/// Ann's write loses the race to bob's wrong code. Her hold is still her own, so it moves on
+/// with her to the booking's new version and pays for the comparison there: she is answered
+/// (not busy for the rest of the day), and her budget ends with her one failure, nothing held.
+pub fn a_lost_race_moves_the_hold_on<S: Store + Sync>(store: &S) {
+    let (ann, bob, v, record) =
+        ann_loses_a_race(store, "lost-race", |c| wrong(c, 1), |c| wrong(c, 2));
+    assert!(matches!(bob, Outcome::Rejected { .. }), "bob: {bob:?}");
+    assert!(matches!(ann, Outcome::Rejected { .. }), "ann: {ann:?}");
     assert_eq!((v.failures, v.held), (1, 0), "{v:?}");
     assert!(v.holds.iter().all(|h| *h == Default::default()), "{v:?}");
-    let record = service.booking(store, id("B")).unwrap().unwrap();
     assert_eq!(record.lifetime_failures, 2);
 }
 
-/// O's write loses the race to the right code typed at another counter: the booking is
-/// redeemed, O compares nothing more, and its slot is freed, not held until the window ends.
+/// Ann's write loses the race to the right code typed at bob's counter: the booking is
+/// redeemed, ann compares nothing more, and her slot is freed, not held until the window ends.
 pub fn a_lost_race_with_nothing_to_compare_frees_the_hold<S: Store + Sync>(store: &S) {
-    let keys = keys();
-    let service = Service::new(&keys, budgeted(1, 86_400), ctx("lost-race-free"));
-    let code = service.issue(store, id("B"), UNTIL, T0).unwrap();
-    let req = RequestId::new("a").unwrap();
-    let other = || {
-        let w = service.verify(store, id("B"), code.expose(), who("bob"), T0);
-        assert_eq!(w.unwrap(), Outcome::Accepted);
-    };
-    let paused = Pausing::new(store, 4, other);
-    let o = service.verify_request(
-        &paused,
-        id("B"),
-        &wrong(code.expose(), 1),
-        who("ann"),
-        req,
-        T0,
-    );
-    assert_eq!(o.unwrap(), Outcome::AlreadyRedeemed);
-    let v = verifier_record(store, "lost-race-free", "ann");
+    let (ann, bob, v, _) =
+        ann_loses_a_race(store, "lost-race-free", |c| wrong(c, 1), str::to_owned);
+    assert_eq!((bob, ann), (Outcome::Accepted, Outcome::AlreadyRedeemed));
     assert_eq!((v.failures, v.held), (0, 0), "{v:?}");
-    // The next booking ann verifies gets the slot back at once.
-    let next = service.issue(store, id("C"), UNTIL, T0).unwrap();
-    let again = service.verify(store, id("C"), next.expose(), who("ann"), T0);
-    assert_eq!(again.unwrap(), Outcome::Accepted);
+    assert!(v.holds.iter().all(|h| *h == Default::default()), "{v:?}");
 }
 
 /// O takes a slot and pauses before its write; P, O's own retry (the same request id),
