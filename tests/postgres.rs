@@ -505,3 +505,103 @@ fn a_server_restart_gives_errors_then_the_store_recovers() {
     );
     rt.block_on(check_written(&store, &codes, &answers));
 }
+
+/// The whole proof once more with the server's default isolation at repeatable read and at
+/// serializable (the only level of the PostgreSQL-wire distributed databases): conformance,
+/// every shared-store scenario and the model's sequences. Serialization failures and
+/// deadlocks are conflicts to retry, never faults answered.
+#[test]
+fn every_proof_holds_at_every_isolation_level() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    for level in ["repeatable read", "serializable"] {
+        let Some(cluster) = Cluster::start() else {
+            return;
+        };
+        let rt = runtime();
+        let setup = PostgresStore::connect(&cluster.params(), 1, Duration::from_secs(3)).unwrap();
+        rt.block_on(async {
+            let client = setup.pool().get().await.unwrap();
+            let set =
+                format!("ALTER DATABASE postgres SET default_transaction_isolation = '{level}'");
+            client.batch_execute(&set).await.unwrap();
+        });
+        let store = PostgresStore::connect(&cluster.params(), 70, Duration::from_secs(3)).unwrap();
+        rt.block_on(store.create_schema()).unwrap();
+        let seen: String = rt.block_on(async {
+            let client = store.pool().get().await.unwrap();
+            let row = client
+                .query_one("SHOW transaction_isolation", &[])
+                .await
+                .unwrap();
+            row.get(0)
+        });
+        assert_eq!(seen, level, "the server's default isolation is set");
+        let report = conformance::check_all(|| emptied(&rt, &store)).unwrap();
+        assert!(report.conflicts > 0, "{level}: the hammer did not contend");
+        scenarios::run_all(|| emptied(&rt, &store));
+        let mut runner = TestRunner::new(Config {
+            cases: 8,
+            ..Config::default()
+        });
+        let sequences = proptest::collection::vec(ops::op(), 1..40);
+        runner
+            .run(&sequences, |ops| {
+                let blocking = emptied(&rt, &store);
+                conformance::model::check_sequence_pruning(blocking, &ops)
+                    .map_err(|failure| TestCaseError::fail(format!("{level}: {failure}")))
+            })
+            .unwrap();
+    }
+}
+
+/// The caller's connection options are kept, ours appended: a tenant's search path puts the
+/// tables in its own schema, and a pinned `synchronous_commit` stays pinned.
+#[test]
+fn connect_keeps_the_callers_options() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let rt = runtime();
+    let admin = PostgresStore::connect(&cluster.params(), 1, Duration::from_secs(3)).unwrap();
+    rt.block_on(async {
+        let client = admin.pool().get().await.unwrap();
+        client
+            .batch_execute(
+                "CREATE SCHEMA tenant_a; \
+                 ALTER DATABASE postgres SET synchronous_commit = off",
+            )
+            .await
+            .unwrap();
+    });
+    let params = format!(
+        "{} options='-c search_path=tenant_a -c synchronous_commit=on'",
+        cluster.params()
+    );
+    let store = PostgresStore::connect(&params, 2, Duration::from_millis(2_500)).unwrap();
+    rt.block_on(store.create_schema()).unwrap();
+    let (path, sync, timeout, table, public): (String, String, String, bool, bool) =
+        rt.block_on(async {
+            let client = store.pool().get().await.unwrap();
+            let one = |q: &'static str| {
+                let client = &client;
+                async move { client.query_one(q, &[]).await.unwrap() }
+            };
+            (
+                one("SHOW search_path").await.get(0),
+                one("SHOW synchronous_commit").await.get(0),
+                one("SHOW statement_timeout").await.get(0),
+                one("SELECT to_regclass('tenant_a.handover_records') IS NOT NULL")
+                    .await
+                    .get(0),
+                one("SELECT to_regclass('public.handover_records') IS NOT NULL")
+                    .await
+                    .get(0),
+            )
+        });
+    assert_eq!((path.as_str(), sync.as_str()), ("tenant_a", "on"));
+    assert_eq!(timeout, "2500ms");
+    assert!(
+        table && !public,
+        "the tables went to the tenant's schema only"
+    );
+}

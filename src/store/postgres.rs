@@ -39,6 +39,13 @@ pub enum PostgresError {
 
 /// An [`AsyncStore`] and [`AsyncPrune`] on PostgreSQL, through a pool of connections.
 ///
+/// It works at any default isolation level of the server: read committed, repeatable read
+/// or serializable (the only level of PostgreSQL-wire distributed databases). A statement
+/// refused with a serialization failure (SQLSTATE 40001) or a deadlock (40P01) wrote
+/// nothing: a compare-and-swap answers it as a conflict, which the operation reloads and
+/// decides again, and a load tries again. Tables are named without a schema, so the
+/// connection's `search_path` chooses the schema: one per tenant.
+///
 /// Compare-and-swap is one statement, judged by the rows it changed:
 /// `INSERT … ON CONFLICT (kind, namespace, id) DO NOTHING` or `UPDATE … WHERE version = $7`. Every
 /// statement runs under a server-side `statement_timeout`, and the pool waits at most the
@@ -99,7 +106,12 @@ CREATE INDEX IF NOT EXISTS handover_records_prune ON handover_records (prune_at)
 CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
 ";
 
-    /// A store on an existing pool.
+    /// A store on an existing pool, which it uses exactly as it is: it sets no statement
+    /// timeout, no connect timeout and no pool wait, create or recycle timeout (give the
+    /// pool's `tokio_postgres::Config` `-c statement_timeout=…` in its options, and the pool
+    /// builder its timeouts, or a stalled server hangs calls). It treats serialization
+    /// failures and deadlocks as lost races, like [`PostgresStore::connect`]. Use this for
+    /// TLS or any connection setting `connect` does not offer.
     #[must_use]
     pub const fn new(pool: Pool) -> Self {
         Self { pool }
@@ -107,7 +119,9 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
 
     /// A store with its own pool of at most `max_connections` connections, given
     /// `tokio_postgres` connection parameters (`host=127.0.0.1 port=5432 user=app
-    /// dbname=app`). `timeout` bounds connecting, waiting for a pooled connection, and
+    /// dbname=app`). Options in them are kept, with `-c statement_timeout` appended: a
+    /// tenant's `options='-c search_path=tenant_a'` puts the tables in schema `tenant_a`.
+    /// `timeout` bounds connecting, waiting for a pooled connection, and
     /// every statement. Needs a tokio runtime when used.
     ///
     /// # Errors
@@ -123,7 +137,14 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
             .parse()
             .map_err(|e: tokio_postgres::Error| PostgresError::Config(e.to_string()))?;
         config.connect_timeout(timeout);
-        config.options(format!("-c statement_timeout={}", timeout.as_millis()));
+        // The caller's options stay (a search path, a pinned synchronous_commit); ours come
+        // last, so a statement timeout of the caller's own is replaced by `timeout`.
+        let ours = format!("-c statement_timeout={}", timeout.as_millis());
+        let options = match config.get_options() {
+            Some(theirs) if !theirs.trim().is_empty() => format!("{theirs} {ours}"),
+            _ => ours,
+        };
+        config.options(options);
         let manager = Manager::from_config(
             config,
             NoTls,
@@ -181,10 +202,52 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
     }
 }
 
+/// Whether the server refused a statement only because a concurrent transaction won
+/// (serialization failure 40001, deadlock 40P01): nothing was written, and trying again is
+/// the answer. At repeatable read and serializable these are how a lost race arrives.
+fn lost_race(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    })
+}
+
+/// How many times a load refused by a serialization failure is tried again before the
+/// failure is answered.
+const LOAD_TRIES: usize = 16;
+
 impl AsyncStore for PostgresStore {
     type Error = PostgresError;
 
     async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, PostgresError> {
+        let mut tries = 1;
+        loop {
+            match self.load_once(key).await {
+                Err(PostgresError::Postgres(e)) if lost_race(&e) && tries < LOAD_TRIES => {
+                    tries += 1;
+                }
+                found => return found,
+            }
+        }
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, PostgresError> {
+        match self.swap_once(key, expected, record, new).await {
+            // The statement's transaction was rolled back: nothing was written.
+            Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
+            swapped => swapped,
+        }
+    }
+}
+
+impl PostgresStore {
+    async fn load_once(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, PostgresError> {
         let client = self.pool.get().await?;
         let stmt = client.prepare_cached(LOAD).await?;
         let row = client
@@ -199,7 +262,7 @@ impl AsyncStore for PostgresStore {
         Ok(Some((sql::decode(bytes)?, sql::version_from_sql(version))))
     }
 
-    async fn compare_and_swap(
+    async fn swap_once(
         &self,
         key: Key<'_>,
         expected: Option<Version>,
