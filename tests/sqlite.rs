@@ -172,6 +172,15 @@ fn child() {
         return;
     };
     let db = PathBuf::from(std::env::var("HANDOVER_DB").unwrap());
+    if role == "opener" {
+        // Open a fresh file at the same instant as the other openers.
+        wait_for_start();
+        match SqliteStore::open(&db, Durability::Full) {
+            Ok(_) => println!("OPENED ok"),
+            Err(e) => println!("OPENED failed: {e} ({e:?})"),
+        }
+        return;
+    }
     let store = SqliteStore::open(&db, Durability::Normal).unwrap();
     let keys = keys();
     let service = service(&keys);
@@ -448,4 +457,39 @@ proptest::proptest! {
             proptest::prop_assert!(false, "{}", failure);
         }
     }
+}
+
+/// Any number of processes may open a fresh file at once: 16 processes at the same instant,
+/// 12 times over, and every open succeeds (WAL switch and schema creation wait their turn).
+#[test]
+fn many_processes_open_a_fresh_file_at_once() {
+    let dir = std::env::temp_dir().join(format!("handover-open-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut failures = Vec::new();
+    for round in 0..12 {
+        let db = dir.join(format!("fresh-{round}.db"));
+        let start = start_at(400);
+        let children: Vec<_> = (0..16)
+            .map(|_| spawn_child("opener", &db, &[("HANDOVER_START", start.to_string())]))
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let line = text
+                .lines()
+                .find_map(|l| l.find("OPENED").map(|at| &l[at..]))
+                .unwrap_or("no answer");
+            if line != "OPENED ok" {
+                failures.push(format!("round {round}: {line}"));
+            }
+        }
+        let store = SqliteStore::open(&db, Durability::Normal).unwrap();
+        assert_eq!(store.durability(), Durability::Normal);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        failures.is_empty(),
+        "{} of 192 opens failed: {failures:#?}",
+        failures.len()
+    );
 }

@@ -150,7 +150,7 @@ impl SqliteStore {
             idle: Mutex::new(Vec::new()),
         };
         let conn = store.connect()?;
-        create_schema(&conn)?;
+        create_schema(&conn, store.busy_timeout)?;
         store.idle.lock()?.push(conn);
         Ok(store)
     }
@@ -186,7 +186,11 @@ impl SqliteStore {
         };
         conn.busy_timeout(self.busy_timeout)?;
         if self.path.is_some() {
-            conn.pragma_update(None, "journal_mode", "WAL")?;
+            // Switching a fresh file to WAL needs a moment of exclusive access, for which
+            // SQLite does not wait: wait here, as long as a write would.
+            patiently(self.busy_timeout, || {
+                conn.pragma_update(None, "journal_mode", "WAL")
+            })?;
         }
         let sync = match self.durability {
             Durability::Full => "FULL",
@@ -218,24 +222,62 @@ impl SqliteStore {
     }
 }
 
-fn create_schema(conn: &Connection) -> Result<(), SqliteError> {
-    conn.execute_batch(SCHEMA)?;
-    let tx = conn.unchecked_transaction()?;
-    let found: Option<i64> = tx
-        .query_row("SELECT version FROM handover_schema", [], |r| r.get(0))
-        .optional()?;
-    match found {
-        None => {
-            tx.execute(
-                "INSERT INTO handover_schema (version) VALUES (?1)",
-                [SCHEMA_VERSION],
-            )?;
+/// Creates the schema and checks its version, in one `BEGIN IMMEDIATE` transaction: it takes
+/// the write lock before it reads, so processes creating a fresh file at once wait their turn
+/// (a deferred transaction that reads first cannot wait for the lock when it comes to
+/// write: SQLite answers it busy at once).
+fn create_schema(conn: &Connection, patience: Duration) -> Result<(), SqliteError> {
+    let found = patiently(patience, || {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let made = conn.execute_batch(SCHEMA).and_then(|()| {
+            let found: Option<i64> = conn
+                .query_row("SELECT version FROM handover_schema", [], |r| r.get(0))
+                .optional()?;
+            if found.is_none() {
+                conn.execute(
+                    "INSERT INTO handover_schema (version) VALUES (?1)",
+                    [SCHEMA_VERSION],
+                )?;
+            }
+            Ok(found)
+        });
+        match made.and_then(|found| conn.execute_batch("COMMIT").map(|()| found)) {
+            Ok(found) => Ok(found),
+            Err(e) => {
+                let _rolled_back = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
         }
-        Some(SCHEMA_VERSION) => {}
-        Some(found) => return Err(SqliteError::Schema { found }),
+    })?;
+    match found {
+        None | Some(SCHEMA_VERSION) => Ok(()),
+        Some(found) => Err(SqliteError::Schema { found }),
     }
-    tx.commit()?;
-    Ok(())
+}
+
+/// Runs `step` again while SQLite answers it busy or locked (another connection holds the
+/// lock and the busy handler does not apply: a journal-mode switch, a transaction's
+/// upgrade), for at most `patience`, backing off from 1 ms to 50 ms between tries.
+fn patiently<T>(
+    patience: Duration,
+    mut step: impl FnMut() -> rusqlite::Result<T>,
+) -> Result<T, SqliteError> {
+    let deadline = std::time::Instant::now().checked_add(patience);
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match step() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && deadline.is_some_and(|d| std::time::Instant::now() < d) =>
+            {
+                std::thread::sleep(pause);
+                pause = pause.saturating_mul(2).min(Duration::from_millis(50));
+            }
+            done => return done.map_err(SqliteError::from),
+        }
+    }
 }
 
 impl Store for SqliteStore {
