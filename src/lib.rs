@@ -60,6 +60,12 @@ pub use rusqlite;
 #[cfg(feature = "postgres")]
 pub use tokio_postgres;
 
+/// The TLS library [`PostgresStore`](store::postgres::PostgresStore) connects with, at the
+/// version it was built with: build a `ClientConfig` with it for
+/// [`Tls::Config`](store::postgres::Tls::Config).
+#[cfg(feature = "postgres")]
+pub use rustls;
+
 /// The connection pool [`PostgresStore`](store::postgres::PostgresStore) is built on, at the
 /// version it was built with: build a `Pool` with it for [`PostgresStore::new`](store::postgres::PostgresStore::new).
 #[cfg(feature = "postgres")]

@@ -605,3 +605,41 @@ fn connect_keeps_the_callers_options() {
         "the tables went to the tenant's schema only"
     );
 }
+
+/// A server that takes TLS only: the store connects with the server's CA and every proof
+/// holds over TLS; plain text, and TLS trusting only the system's roots, are refused with
+/// an error (never a hang, never a silent fall-back to plain text).
+#[test]
+fn tls_to_a_server_that_requires_it() {
+    use handover_code::store::postgres::Tls;
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let ca = cluster.require_tls();
+    let rt = runtime();
+    let timeout = Duration::from_secs(3);
+    let params = cluster.params();
+    let tls = Tls::CaFile(ca);
+    let store = PostgresStore::connect_with(&params, 70, timeout, &tls).unwrap();
+    rt.block_on(store.create_schema()).unwrap();
+    let encrypted: bool = rt.block_on(async {
+        let client = store.pool().get().await.unwrap();
+        let q = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+        client.query_one(q, &[]).await.unwrap().get(0)
+    });
+    assert!(encrypted, "the connection is not encrypted");
+    let report = conformance::check_all(|| emptied(&rt, &store)).unwrap();
+    assert!(report.conflicts > 0);
+    // Refused: plain text (the server takes hostssl only) and an unknown issuer.
+    for (tls, what) in [
+        (Tls::Off, "plain text"),
+        (Tls::SystemRoots, "the system's roots"),
+    ] {
+        let refused = PostgresStore::connect_with(&params, 1, timeout, &tls)
+            .and_then(|store| rt.block_on(store.create_schema()));
+        assert!(refused.is_err(), "{what} was let in");
+    }
+    // `connect_with` never falls back to plain text; asking for it with TLS on is an error.
+    let plain = format!("{params} sslmode=disable");
+    assert!(PostgresStore::connect_with(&plain, 1, timeout, &tls).is_err());
+}

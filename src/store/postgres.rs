@@ -4,8 +4,14 @@ use core::time::Duration;
 use std::format;
 use std::string::ToString;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use tokio_postgres::config::SslMode;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::record::{DecodeError, Record, Version};
 use crate::store::sql::{self, SCHEMA_VERSION};
@@ -35,6 +41,78 @@ pub enum PostgresError {
     /// The connection parameters or pool settings were refused.
     #[error("invalid connection settings: {0}")]
     Config(std::string::String),
+}
+
+/// How a [`PostgresStore`] reaches its server: with TLS (rustls; no OpenSSL) and whom it
+/// trusts, or without.
+///
+/// With TLS, the server's certificate is always verified against the trusted roots and the
+/// host name (or IP address) in the parameters, whatever `sslmode` says: a `require` that
+/// accepted any certificate would be no protection against a server in the middle.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Tls {
+    /// Plain TCP (`sslmode=disable`): a server on loopback or a private network only.
+    Off,
+    /// TLS trusting the operating system's root certificates: managed PostgreSQL services
+    /// whose certificates chain to a public CA.
+    SystemRoots,
+    /// TLS trusting the certificates in this PEM file: a private CA, or a cloud provider's
+    /// CA bundle that is not in the system store.
+    CaFile(PathBuf),
+    /// TLS with the host's own rustls configuration (client certificates, pinned roots).
+    Config(Arc<rustls::ClientConfig>),
+}
+
+impl Tls {
+    /// The connector for tokio-postgres, and whether TLS is on.
+    fn connector(&self) -> Result<(MakeRustlsConnect, bool), PostgresError> {
+        let roots = |certs: std::vec::Vec<CertificateDer<'static>>| {
+            let mut store = rustls::RootCertStore::empty();
+            let (added, _ignored) = store.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(PostgresError::Config(
+                    "no usable root certificate to trust; give a CA file".into(),
+                ));
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| PostgresError::Config(e.to_string()))?
+                .with_root_certificates(store)
+                .with_no_client_auth();
+            Ok(Arc::new(config))
+        };
+        let (config, on) = match self {
+            // Never used to connect: the configuration says `sslmode=disable`.
+            Self::Off => (
+                roots(std::vec::Vec::new()).or_else(|_| empty_config())?,
+                false,
+            ),
+            Self::SystemRoots => (roots(rustls_native_certs::load_native_certs().certs)?, true),
+            Self::CaFile(path) => {
+                let certs = CertificateDer::pem_file_iter(path)
+                    .and_then(Iterator::collect::<Result<_, _>>)
+                    .map_err(|e| {
+                        PostgresError::Config(format!("CA file {}: {e}", path.display()))
+                    })?;
+                (roots(certs)?, true)
+            }
+            Self::Config(config) => (Arc::clone(config), true),
+        };
+        Ok((MakeRustlsConnect::new(Arc::unwrap_or_clone(config)), on))
+    }
+}
+
+/// A configuration that trusts nothing, for a connector that never makes TLS connections.
+fn empty_config() -> Result<Arc<rustls::ClientConfig>, PostgresError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| PostgresError::Config(e.to_string()))?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// An [`AsyncStore`] and [`AsyncPrune`] on PostgreSQL, through a pool of connections.
@@ -121,6 +199,9 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
     /// `tokio_postgres` connection parameters (`host=127.0.0.1 port=5432 user=app
     /// dbname=app`). Options in them are kept, with `-c statement_timeout` appended: a
     /// tenant's `options='-c search_path=tenant_a'` puts the tables in schema `tenant_a`.
+    /// TLS follows the parameters' `sslmode` (`prefer` unless given: TLS when the server
+    /// offers it) and trusts the system's root certificates; for a private CA, or to insist
+    /// on TLS, use [`PostgresStore::connect_with`].
     /// `timeout` bounds connecting, waiting for a pooled connection, and
     /// every statement. Needs a tokio runtime when used.
     ///
@@ -133,9 +214,68 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
         max_connections: usize,
         timeout: Duration,
     ) -> Result<Self, PostgresError> {
+        Self::open(params, max_connections, timeout, &Tls::SystemRoots, false)
+    }
+
+    /// [`PostgresStore::connect`] with TLS as given. With [`Tls::Off`] the connection is
+    /// plain whatever the parameters' `sslmode`; with TLS on, `sslmode=disable` is refused
+    /// (say [`Tls::Off`]) and a missing `sslmode` means `require`: the store never falls back
+    /// to plain text once told to trust a CA.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use handover_code::store::postgres::{PostgresStore, Tls};
+    ///
+    /// // A managed database whose certificate chains to the provider's CA bundle.
+    /// let params = "host=db.example.net user=app dbname=app sslmode=require";
+    /// let ca = Tls::CaFile("/etc/ssl/provider-ca.pem".into());
+    /// let store = PostgresStore::connect_with(params, 16, Duration::from_secs(3), &ca)?;
+    /// # Ok::<(), handover_code::store::postgres::PostgresError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PostgresError::Config`] for parameters `tokio_postgres` cannot parse, a CA file
+    /// that cannot be read or holds no certificate, no system roots, `sslmode=disable` with
+    /// TLS on, or a pool it cannot build.
+    pub fn connect_with(
+        params: &str,
+        max_connections: usize,
+        timeout: Duration,
+        tls: &Tls,
+    ) -> Result<Self, PostgresError> {
+        Self::open(params, max_connections, timeout, tls, true)
+    }
+
+    /// Builds the pool; `strict`: TLS as configured is required unless `sslmode` says
+    /// otherwise (`connect_with`), rather than used as the parameters' `sslmode` asks
+    /// (`connect`, where the default `prefer` takes TLS when the server offers it).
+    fn open(
+        params: &str,
+        max_connections: usize,
+        timeout: Duration,
+        tls: &Tls,
+        strict: bool,
+    ) -> Result<Self, PostgresError> {
         let mut config: tokio_postgres::Config = params
             .parse()
             .map_err(|e: tokio_postgres::Error| PostgresError::Config(e.to_string()))?;
+        let (connector, on) = tls.connector()?;
+        let asked = params.contains("sslmode=");
+        match (on, config.get_ssl_mode()) {
+            (false, _) => {
+                config.ssl_mode(SslMode::Disable);
+            }
+            (true, SslMode::Disable) => {
+                return Err(PostgresError::Config(
+                    "sslmode=disable with TLS configured; use Tls::Off for plain text".into(),
+                ));
+            }
+            (true, SslMode::Prefer) if strict && !asked => {
+                config.ssl_mode(SslMode::Require);
+            }
+            (true, _) => {}
+        }
         config.connect_timeout(timeout);
         // The caller's options stay (a search path, a pinned synchronous_commit); ours come
         // last, so a statement timeout of the caller's own is replaced by `timeout`.
@@ -147,7 +287,7 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
         config.options(options);
         let manager = Manager::from_config(
             config,
-            NoTls,
+            connector,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },

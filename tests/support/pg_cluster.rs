@@ -179,6 +179,98 @@ impl Cluster {
         }
     }
 
+    /// Turns the server into one that takes TLS only: a test CA and a certificate it signed
+    /// for 127.0.0.1 (made with `openssl`), `ssl = on`, and `hostssl` as the only way in over
+    /// TCP. Restarts it, and answers the CA certificate's path: what a client trusts.
+    pub fn require_tls(&self) -> PathBuf {
+        let data = self.dir.join("data");
+        let (crt, key) = (data.join("server.crt"), data.join("server.key"));
+        let (ca, ca_key) = (self.dir.join("ca.crt"), self.dir.join("ca.key"));
+        let (csr, ext) = (self.dir.join("server.csr"), self.dir.join("server.ext"));
+        std::fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .output()
+                .expect("openssl runs");
+            assert!(
+                out.status.success(),
+                "openssl: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let path = |p: &PathBuf| p.to_str().unwrap().to_owned();
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+            "-keyout",
+            &path(&ca_key),
+            "-out",
+            &path(&ca),
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            &path(&key),
+            "-out",
+            &path(&csr),
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &path(&csr),
+            "-CA",
+            &path(&ca),
+            "-CAkey",
+            &path(&ca_key),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &path(&ext),
+            "-out",
+            &path(&crt),
+        ]);
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text).unwrap();
+        std::fs::write(
+            data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 trust\n",
+        )
+        .unwrap();
+        let key_arg = key.to_str().unwrap();
+        let _ = Command::new("chmod").args(["600", key_arg]).status();
+        if is_root() {
+            let _ = Command::new("chown")
+                .args(["postgres:postgres", key_arg])
+                .status();
+            let _ = Command::new("chown")
+                .args(["postgres:postgres", crt.to_str().unwrap()])
+                .status();
+        }
+        self.restart();
+        ca
+    }
+
     /// Stops and starts the server again on the same port.
     pub fn restart(&self) {
         self.stop();
