@@ -643,3 +643,74 @@ fn tls_to_a_server_that_requires_it() {
     let plain = format!("{params} sslmode=disable");
     assert!(PostgresStore::connect_with(&plain, 1, timeout, &tls).is_err());
 }
+
+/// Prune deletes in batches, each its own statement (never one statement past the timeout,
+/// however much expired), and `prune_task` prunes on its interval until it is aborted.
+#[test]
+fn prune_deletes_in_batches_and_the_task_keeps_pruning() {
+    let Some((_cluster, rt, store)) = start(4) else {
+        return;
+    };
+    let store = store.with_prune_batch(2_000);
+    // Rows straight into the table, prune_at in the store's order-preserving encoding
+    // (seconds with the top bit flipped): 50,000 expired at 10 s, 100 at 4e9 s.
+    let fill = |expired: i64| {
+        rt.block_on(async {
+            let client = store.pool().get().await.unwrap();
+            let q = format!(
+                "INSERT INTO handover_records (kind, namespace, id, version, record, prune_at)
+                 SELECT 1, 'ns'::bytea, int8send(i), 1, '\\x00'::bytea,
+                        (-9223372036854775807 - 1) + CASE WHEN i <= {expired} THEN 10 ELSE 4000000000 END
+                 FROM generate_series(1, {expired} + 100) AS i
+                 ON CONFLICT DO NOTHING"
+            );
+            client.batch_execute(&q).await.unwrap();
+        });
+    };
+    fill(50_000);
+    let started = std::time::Instant::now();
+    let removed = rt
+        .block_on(AsyncPrune::prune(&store, Timestamp(1_000)))
+        .unwrap();
+    println!(
+        "PostgreSQL prune of {removed} rows in batches of 2,000: {:.2?}",
+        started.elapsed()
+    );
+    assert_eq!(removed, 50_000);
+    let count = |rt: &tokio::runtime::Runtime| -> i64 {
+        rt.block_on(async {
+            let client = store.pool().get().await.unwrap();
+            let q = "SELECT count(*) FROM handover_records WHERE kind = 1";
+            client.query_one(q, &[]).await.unwrap().get(0)
+        })
+    };
+    assert_eq!(count(&rt), 100, "only the unexpired rows are left");
+    // The task: expired rows written after it started are gone within a few intervals.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let task = rt.spawn(
+        store
+            .clone()
+            .prune_task(Duration::from_millis(50), move |pass| {
+                let _ = tx.send(pass.map_err(|e| e.to_string()));
+            }),
+    );
+    fill(3_000);
+    let pruned = rt.block_on(async {
+        let mut total = 0;
+        while total < 3_000 {
+            let pass = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+            total += pass
+                .expect("a pass within 10 s")
+                .expect("the task runs")
+                .unwrap();
+        }
+        total
+    });
+    task.abort();
+    assert_eq!(pruned, 3_000);
+    assert_eq!(
+        count(&rt),
+        200,
+        "the second fill's 100 unexpired rows stay too"
+    );
+}

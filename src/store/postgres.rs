@@ -157,6 +157,7 @@ fn empty_config() -> Result<Arc<rustls::ClientConfig>, PostgresError> {
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    prune_batch: u32,
 }
 
 const LOAD: &str =
@@ -165,7 +166,9 @@ const INSERT: &str = "INSERT INTO handover_records (kind, namespace, id, version
     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, namespace, id) DO NOTHING";
 const UPDATE: &str = "UPDATE handover_records SET version = $4, record = $5, prune_at = $6
     WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $7";
-const PRUNE: &str = "DELETE FROM handover_records WHERE prune_at < $1";
+/// One batch of a prune: at most `$2` rows, found through the `prune_at` index.
+const PRUNE: &str = "DELETE FROM handover_records WHERE (kind, namespace, id) IN
+    (SELECT kind, namespace, id FROM handover_records WHERE prune_at < $1 LIMIT $2)";
 
 impl PostgresStore {
     /// The schema, as [`PostgresStore::create_schema`] runs it. Version 2 is recorded in
@@ -192,7 +195,52 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
     /// TLS or any connection setting `connect` does not offer.
     #[must_use]
     pub const fn new(pool: Pool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            prune_batch: Self::DEFAULT_PRUNE_BATCH,
+        }
+    }
+
+    /// Rows a prune deletes per statement when none is set: each statement stays far inside
+    /// any statement timeout, however many rows have expired.
+    pub const DEFAULT_PRUNE_BATCH: u32 = 5_000;
+
+    /// Sets how many rows each of a prune's statements deletes (at least 1).
+    #[must_use]
+    pub fn with_prune_batch(mut self, rows: u32) -> Self {
+        self.prune_batch = rows.max(1);
+        self
+    }
+
+    /// Deletes at most `limit` records whose [`Record::prune_at`] is before `before`, in one
+    /// statement, and answers how many went. [`AsyncPrune::prune`] repeats this until a batch
+    /// comes back short.
+    ///
+    /// # Errors
+    ///
+    /// Connection and server errors, a statement timeout among them.
+    pub async fn prune_batch(&self, before: Timestamp, limit: u32) -> Result<u64, PostgresError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(PRUNE).await?;
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
+            [&sql::time_to_sql(before), &i64::from(limit)];
+        Ok(client.execute(&stmt, &params).await?)
+    }
+
+    /// Prunes every `every`, for as long as the returned future runs: spawn it on the
+    /// runtime (`tokio::spawn(store.clone().prune_task(..))`) and abort it to stop. Each
+    /// pass prunes, in batches, what expired before the system clock's reading at its start,
+    /// and hands its result to `after` (for the host's log and metrics); a failed pass is
+    /// tried again at the next interval. Like the session stores' `continuously_delete_expired`.
+    pub async fn prune_task(
+        self,
+        every: Duration,
+        mut after: impl FnMut(Result<u64, PostgresError>) + Send,
+    ) {
+        loop {
+            tokio::time::sleep(every).await;
+            after(AsyncPrune::prune(&self, Timestamp::now()).await);
+        }
     }
 
     /// A store with its own pool of at most `max_connections` connections, given
@@ -300,7 +348,7 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
             .recycle_timeout(Some(timeout))
             .build()
             .map_err(|e| PostgresError::Config(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self::new(pool))
     }
 
     /// Creates the schema if it is not there and checks its version. Idempotent; an
@@ -443,10 +491,25 @@ impl PostgresStore {
     }
 }
 
+/// In batches of [`PostgresStore::with_prune_batch`] rows, each its own statement within the
+/// statement timeout; a batch refused by a serialization failure is tried again.
 impl AsyncPrune for PostgresStore {
     async fn prune(&self, before: Timestamp) -> Result<u64, PostgresError> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(PRUNE).await?;
-        Ok(client.execute(&stmt, &[&sql::time_to_sql(before)]).await?)
+        let mut removed = 0u64;
+        let mut lost = 0;
+        loop {
+            match self.prune_batch(before, self.prune_batch).await {
+                Ok(batch) => {
+                    removed = removed.saturating_add(batch);
+                    if batch < u64::from(self.prune_batch) {
+                        return Ok(removed);
+                    }
+                }
+                Err(PostgresError::Postgres(e)) if lost_race(&e) && lost < LOAD_TRIES => {
+                    lost += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 }

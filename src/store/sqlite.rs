@@ -93,6 +93,7 @@ pub struct SqliteStore {
     path: Option<PathBuf>,
     durability: Durability,
     busy_timeout: Duration,
+    prune_batch: u32,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -115,7 +116,9 @@ const INSERT: &str = "INSERT INTO handover_records (kind, namespace, id, version
     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (kind, namespace, id) DO NOTHING";
 const UPDATE: &str = "UPDATE handover_records SET version = ?4, record = ?5, prune_at = ?6
     WHERE kind = ?1 AND namespace = ?2 AND id = ?3 AND version = ?7";
-const PRUNE: &str = "DELETE FROM handover_records WHERE prune_at < ?1";
+/// One batch of a prune: at most `?2` rows, found through the `prune_at` index.
+const PRUNE: &str = "DELETE FROM handover_records WHERE (kind, namespace, id) IN
+    (SELECT kind, namespace, id FROM handover_records WHERE prune_at < ?1 LIMIT ?2)";
 
 impl SqliteStore {
     /// The default busy timeout: how long a write waits for another process's lock.
@@ -147,6 +150,7 @@ impl SqliteStore {
             path,
             durability,
             busy_timeout: Self::DEFAULT_BUSY_TIMEOUT,
+            prune_batch: Self::DEFAULT_PRUNE_BATCH,
             idle: Mutex::new(Vec::new()),
         };
         let conn = store.connect()?;
@@ -171,6 +175,34 @@ impl SqliteStore {
             }
         }
         self
+    }
+
+    /// Rows a prune deletes per statement when none is set: each batch holds the write lock
+    /// for milliseconds, not the whole prune.
+    pub const DEFAULT_PRUNE_BATCH: u32 = 5_000;
+
+    /// Sets how many rows each of a prune's statements deletes (at least 1). Smaller batches
+    /// hold the write lock for less time each; a prune of many rows takes more of them.
+    #[must_use]
+    pub fn with_prune_batch(mut self, rows: u32) -> Self {
+        self.prune_batch = rows.max(1);
+        self
+    }
+
+    /// Deletes at most `limit` records whose [`Record::prune_at`] is before `before`, in one
+    /// statement, and answers how many went. [`Prune::prune`] repeats this until a batch
+    /// comes back short.
+    ///
+    /// # Errors
+    ///
+    /// [`SqliteError::Sqlite`] when the file cannot be written.
+    pub fn prune_batch(&self, before: Timestamp, limit: u32) -> Result<u64, SqliteError> {
+        let removed = self.with(|conn| {
+            Ok(conn
+                .prepare_cached(PRUNE)?
+                .execute(params![sql::time_to_sql(before), i64::from(limit)])?)
+        })?;
+        Ok(u64::try_from(removed).unwrap_or(u64::MAX))
     }
 
     /// The durability this store was opened with.
@@ -338,13 +370,22 @@ impl Store for SqliteStore {
     }
 }
 
+/// In batches of [`SqliteStore::with_prune_batch`] rows, each its own statement, with a
+/// pause after each as long as the batch took (at most 100 ms): the write lock is free half
+/// the time, so verifications waiting in other connections get in between batches instead
+/// of waiting out the whole prune.
 impl Prune for SqliteStore {
     fn prune(&self, before: Timestamp) -> Result<u64, SqliteError> {
-        let removed = self.with(|conn| {
-            Ok(conn
-                .prepare_cached(PRUNE)?
-                .execute([sql::time_to_sql(before)])?)
-        })?;
-        Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+        let mut removed = 0u64;
+        loop {
+            let started = std::time::Instant::now();
+            let batch = self.prune_batch(before, self.prune_batch)?;
+            removed = removed.saturating_add(batch);
+            if batch < u64::from(self.prune_batch) {
+                return Ok(removed);
+            }
+            let took = started.elapsed();
+            std::thread::sleep(took.clamp(Duration::from_millis(1), Duration::from_millis(100)));
+        }
     }
 }
