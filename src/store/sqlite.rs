@@ -48,6 +48,10 @@ pub enum SqliteError {
     /// A connection's lock was poisoned by a panicking thread.
     #[error("connection pool poisoned by a panicking thread; reopen the store")]
     Poisoned,
+    /// A call on tokio's blocking pool panicked or was cancelled by the runtime shutting
+    /// down (`AsyncSqliteStore`); whether a write it made landed is unknown.
+    #[error("blocking task failed or was cancelled; nothing was answered, retry")]
+    Task,
 }
 
 impl<T> From<PoisonError<T>> for SqliteError {
@@ -387,5 +391,148 @@ impl Prune for SqliteStore {
             let took = started.elapsed();
             std::thread::sleep(took.clamp(Duration::from_millis(1), Duration::from_millis(100)));
         }
+    }
+}
+
+/// [`SqliteStore`] as an [`AsyncStore`](crate::AsyncStore) and
+/// [`AsyncPrune`](crate::AsyncPrune) for tokio hosts (feature `sqlite-async`): every call
+/// runs off the async workers, so a write waiting out a busy timeout or a `Full` sync never
+/// holds up other tasks. On a multi-thread runtime a call blocks in place
+/// (`tokio::task::block_in_place`: the worker hands its other tasks to another worker
+/// first); on a current-thread runtime it goes to the blocking pool (`spawn_blocking`).
+/// Cheap to clone; clones share one store.
+///
+/// A call in place completes within one poll, so a dropped future never cuts one off
+/// half-way; one on the blocking pool runs to its end whatever happens to the future. Either
+/// way a compare-and-swap lands or not as it would have, which is what the plans expect.
+///
+/// ```
+/// use handover_code::store::sqlite::{AsyncSqliteStore, SqliteStore};
+/// use handover_code::{BookingId, Context, Digits, KeyId, Keyring, Outcome, Policy, Secret};
+/// use handover_code::{Service, Timestamp};
+///
+/// let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+/// let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("cowin/dose")?);
+/// let store = AsyncSqliteStore::new(SqliteStore::open_in_memory()?);
+/// let runtime = tokio::runtime::Builder::new_multi_thread().build()?;
+/// runtime.block_on(async {
+///     let (slot, now) = (BookingId::new("SLOT-1")?, Timestamp(1_700_000_000));
+///     let code = service.issue_async(&store, slot, Timestamp(now.0 + 600), now).await?;
+///     let answer = service.verify_async(&store, slot, code.expose(), None, now).await?;
+///     assert_eq!(answer, Outcome::Accepted);
+///     Ok::<(), Box<dyn std::error::Error>>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "sqlite-async")]
+#[derive(Clone, Debug)]
+pub struct AsyncSqliteStore {
+    store: std::sync::Arc<SqliteStore>,
+}
+
+#[cfg(feature = "sqlite-async")]
+impl AsyncSqliteStore {
+    /// The async face of `store`.
+    #[must_use]
+    pub fn new(store: SqliteStore) -> Self {
+        Self {
+            store: std::sync::Arc::new(store),
+        }
+    }
+
+    /// The store underneath, for its sync calls.
+    #[must_use]
+    pub fn blocking(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    /// Runs `f` on the store off the async workers. On a multi-thread runtime it runs in
+    /// place (`block_in_place`: this worker's other tasks move to another worker while it
+    /// blocks), which costs a few microseconds; on a current-thread runtime, where that is
+    /// not allowed, on the blocking pool (`spawn_blocking`, tens of microseconds); outside
+    /// any runtime, as a plain blocking call. A panic or cancellation of a blocking-pool task
+    /// is [`SqliteError::Task`].
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SqliteStore) -> Result<T, SqliteError> + Send + 'static,
+    ) -> Result<T, SqliteError> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| f(&self.store)),
+            Ok(_) => {
+                let store = std::sync::Arc::clone(&self.store);
+                tokio::task::spawn_blocking(move || f(&store))
+                    .await
+                    .unwrap_or(Err(SqliteError::Task))
+            }
+            Err(_) => f(&self.store),
+        }
+    }
+}
+
+/// A key's parts, owned, to cross onto the blocking pool.
+#[cfg(feature = "sqlite-async")]
+struct OwnedKey {
+    kind: u8,
+    namespace: Vec<u8>,
+    id: Vec<u8>,
+}
+
+#[cfg(feature = "sqlite-async")]
+impl OwnedKey {
+    fn of(key: Key<'_>) -> Self {
+        Self {
+            kind: key.kind(),
+            namespace: key.namespace().to_vec(),
+            id: key.id().to_vec(),
+        }
+    }
+
+    /// The key again; its parts were valid when it was made.
+    fn key(&self) -> Result<Key<'_>, SqliteError> {
+        let bad = |_| SqliteError::Task;
+        let namespace = crate::Context::new(&self.namespace).map_err(bad)?;
+        // 1 is a booking's kind (`Key::kind`), 2 a verifier's.
+        Ok(if self.kind == 1 {
+            Key::Booking {
+                context: namespace,
+                id: crate::BookingId::new(&self.id).map_err(bad)?,
+            }
+        } else {
+            Key::Verifier {
+                scope: namespace,
+                id: crate::store::VerifierId::new(&self.id).map_err(bad)?,
+            }
+        })
+    }
+}
+
+#[cfg(feature = "sqlite-async")]
+impl crate::AsyncStore for AsyncSqliteStore {
+    type Error = SqliteError;
+
+    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, SqliteError> {
+        let owned = OwnedKey::of(key);
+        self.run(move |store| Store::load(store, owned.key()?))
+            .await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, SqliteError> {
+        let (owned, record) = (OwnedKey::of(key), *record);
+        self.run(move |store| Store::compare_and_swap(store, owned.key()?, expected, &record, new))
+            .await
+    }
+}
+
+#[cfg(feature = "sqlite-async")]
+impl crate::AsyncPrune for AsyncSqliteStore {
+    async fn prune(&self, before: Timestamp) -> Result<u64, SqliteError> {
+        self.run(move |store| Prune::prune(store, before)).await
     }
 }

@@ -1,0 +1,61 @@
+//! The SQLite store's async face (`AsyncSqliteStore`, feature `sqlite-async`): the async
+//! conformance kit, and verifications dropped at each of their store calls then retried, on a
+//! real file, with its calls on tokio's blocking pool.
+#![cfg(all(feature = "sqlite-async", feature = "conformance"))]
+#![allow(unreachable_pub)]
+
+#[path = "support/cancel.rs"]
+mod cancel;
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use handover_code::conformance;
+use handover_code::store::sqlite::{AsyncSqliteStore, Durability, SqliteStore};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A fresh file's async store, in a directory of this process's.
+fn fresh() -> AsyncSqliteStore {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!("handover-sqlite-async-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join(format!("{}.db", N.fetch_add(1, Ordering::Relaxed)));
+    AsyncSqliteStore::new(SqliteStore::open(db, Durability::Normal).unwrap())
+}
+
+#[test]
+fn passes_the_async_conformance_kit() {
+    let report = runtime()
+        .block_on(conformance::check_all_async(fresh))
+        .unwrap();
+    assert!(report.conflicts > 0, "the tasks never contended");
+}
+
+#[test]
+fn dropped_verifications_settle_on_the_async_face() {
+    runtime().block_on(async {
+        cancel::dropped_verifications_settle(&fresh()).await;
+        cancel::dropped_right_codes_cost_nothing(&fresh()).await;
+    });
+}
+
+/// On a current-thread runtime (where blocking in place is not allowed) the calls go to the
+/// blocking pool instead: the same proofs hold.
+#[test]
+fn passes_on_a_current_thread_runtime() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let report = runtime
+        .block_on(conformance::check_all_async(fresh))
+        .unwrap();
+    assert!(report.conflicts > 0, "the tasks never contended");
+    runtime.block_on(cancel::dropped_verifications_settle(&fresh()));
+}
