@@ -163,61 +163,24 @@ mod pg_cluster;
 /// Verifications per second on PostgreSQL with `clients` tasks, each on its own bookings.
 #[cfg(feature = "postgres")]
 fn postgres(service: &Service<'_>) -> Result<(), Box<dyn std::error::Error>> {
-    use handover_code::store::postgres::PostgresStore;
+    use handover_code::store::postgres::{PostgresStore, Tls};
     let Some(cluster) = pg_cluster::Cluster::start() else {
         return Ok(());
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let timeout = std::time::Duration::from_secs(5);
+    let mut eight_plain = 0.0;
     for (clients, target) in [(1usize, 0.0), (8, 2_500.0)] {
-        let store = PostgresStore::connect(
-            &cluster.params(),
-            clients,
-            std::time::Duration::from_secs(5),
-        )?;
-        rt.block_on(store.create_schema())?;
-        let per_client = 2_500u32;
-        let rate = rt.block_on(async {
-            let mut pools = Vec::new();
-            for c in 0..clients {
-                let mut items = Vec::new();
-                for i in 0..per_client {
-                    let id = format!("PG-{clients}-{c}-{i:06}");
-                    let code = service
-                        .issue_async(&store, BookingId::new(&id).unwrap(), UNTIL, NOW)
-                        .await
-                        .unwrap();
-                    items.push((id, typed(i, &code)));
-                }
-                pools.push(items);
-            }
-            let start = Instant::now();
-            let tasks = pools.into_iter().map(|items| {
-                let (store, service) = (&store, service);
-                async move {
-                    for (id, typed) in &items {
-                        service
-                            .verify_async(
-                                store,
-                                BookingId::new(id.as_str()).unwrap(),
-                                typed,
-                                None,
-                                NOW,
-                            )
-                            .await
-                            .unwrap();
-                    }
-                }
-            });
-            futures_join_all(tasks).await;
-            f64::from(per_client) * clients as f64 / start.elapsed().as_secs_f64()
-        });
+        let store = PostgresStore::connect(&cluster.params(), clients, timeout)?;
+        let rate = pg_rate(&rt, service, &store, clients, "plain")?;
         if clients == 1 {
             println!(
                 "PostgreSQL, 1 client, default durability: {rate:.0} verifications/s (no target)"
             );
         } else {
+            eight_plain = rate;
             report(
                 &format!("PostgreSQL, {clients} concurrent clients, default durability"),
                 rate,
@@ -225,7 +188,138 @@ fn postgres(service: &Service<'_>) -> Result<(), Box<dyn std::error::Error>> {
             );
         }
     }
+    // pgbench on the same cluster, in the same run: the same two statements a verification
+    // without a budget makes (a load, then a compare-and-swap on the version), prepared, by
+    // 8 clients, on rows of the same shape.
+    let bench = pgbench(&cluster, 8)?;
+    println!(
+        "pgbench, 8 clients, the same SELECT-then-UPDATE, prepared: {bench:.0} transactions/s"
+    );
+    report(
+        "PostgreSQL, 8 clients, against 90% of pgbench in the same run",
+        eight_plain,
+        0.9 * bench,
+    );
+    // The same 8 clients over TLS (rustls, the server's test CA trusted).
+    let ca = cluster.require_tls();
+    let store = PostgresStore::connect_with(&cluster.params(), 8, timeout, &Tls::CaFile(ca))?;
+    let tls = pg_rate(&rt, service, &store, 8, "tls")?;
+    println!(
+        "PostgreSQL over TLS, 8 clients: {tls:.0} verifications/s: {:+.1}% against plain",
+        (tls / eight_plain - 1.0) * 100.0
+    );
     Ok(())
+}
+
+/// Verifications per second with `clients` tasks, each on its own bookings.
+#[cfg(feature = "postgres")]
+fn pg_rate(
+    rt: &tokio::runtime::Runtime,
+    service: &Service<'_>,
+    store: &handover_code::store::postgres::PostgresStore,
+    clients: usize,
+    tag: &str,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    rt.block_on(store.create_schema())?;
+    let per_client = 2_500u32;
+    Ok(rt.block_on(async {
+        let mut pools = Vec::new();
+        for c in 0..clients {
+            let mut items = Vec::new();
+            for i in 0..per_client {
+                let id = format!("PG-{tag}-{clients}-{c}-{i:06}");
+                let code = service
+                    .issue_async(store, BookingId::new(&id).unwrap(), UNTIL, NOW)
+                    .await
+                    .unwrap();
+                items.push((id, typed(i, &code)));
+            }
+            pools.push(items);
+        }
+        let start = Instant::now();
+        let tasks = pools.into_iter().map(|items| async move {
+            for (id, typed) in &items {
+                let booking = BookingId::new(id.as_str()).unwrap();
+                service
+                    .verify_async(store, booking, typed, None, NOW)
+                    .await
+                    .unwrap();
+            }
+        });
+        futures_join_all(tasks).await;
+        f64::from(per_client) * clients as f64 / start.elapsed().as_secs_f64()
+    }))
+}
+
+/// pgbench's transactions per second with `clients` clients for 5 s, each transaction the
+/// statements of a verification: read a row's version, then update it where the version is
+/// still that one.
+#[cfg(feature = "postgres")]
+fn pgbench(
+    cluster: &pg_cluster::Cluster,
+    clients: usize,
+) -> Result<f64, Box<dyn std::error::Error>> {
+    let dir = std::env::temp_dir().join(format!("handover-pgbench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let script = dir.join("verify.sql");
+    std::fs::write(
+        &script,
+        "\\set n random(1, 20000)\n\
+         SELECT record, version AS v FROM handover_records WHERE kind = 1 AND namespace = 'pgbench'::bytea AND id = int8send(:n) \\gset\n\
+         UPDATE handover_records SET version = :v + 1, record = :record, prune_at = prune_at WHERE kind = 1 AND namespace = 'pgbench'::bytea AND id = int8send(:n) AND version = :v;\n",
+    )?;
+    let port = cluster.port.to_string();
+    let psql = std::process::Command::new(cluster.program("psql"))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-q",
+            "-c",
+        ])
+        .arg(
+            "INSERT INTO handover_records (kind, namespace, id, version, record, prune_at) \
+             SELECT 1, 'pgbench'::bytea, int8send(i), 1, decode(repeat('ab', 60), 'hex'), 0 \
+             FROM generate_series(1, 20000) AS i ON CONFLICT DO NOTHING",
+        )
+        .output()?;
+    if !psql.status.success() {
+        return Err(format!("psql: {}", String::from_utf8_lossy(&psql.stderr)).into());
+    }
+    let out = std::process::Command::new(cluster.program("pgbench"))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "postgres",
+            "-n",
+            "-M",
+            "prepared",
+        ])
+        .args(["-c", &clients.to_string(), "-j", "2", "-T", "5", "-f"])
+        .arg(&script)
+        .arg("postgres")
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    std::fs::remove_dir_all(&dir)?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| {
+            format!(
+                "pgbench said: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into()
+        })
 }
 
 /// Runs the futures concurrently on the current task and waits for all of them.

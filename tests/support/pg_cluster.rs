@@ -148,6 +148,11 @@ impl Cluster {
         );
     }
 
+    /// The path of one of the server's programs (`pgbench`, `psql`).
+    pub fn program(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+
     /// Connection parameters for `tokio_postgres`.
     pub fn params(&self) -> String {
         format!(
