@@ -5,6 +5,7 @@
 #![allow(unreachable_pub)]
 
 #[path = "support/pg_cluster.rs"]
+#[allow(dead_code)]
 mod pg_cluster;
 
 #[path = "support/fixtures.rs"]
