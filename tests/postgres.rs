@@ -631,18 +631,49 @@ fn tls_to_a_server_that_requires_it() {
     assert!(encrypted, "the connection is not encrypted");
     let report = conformance::check_all(|| emptied(&rt, &store)).unwrap();
     assert!(report.conflicts > 0);
-    // Refused: plain text (the server takes hostssl only) and an unknown issuer.
-    for (tls, what) in [
-        (Tls::Off, "plain text"),
-        (Tls::SystemRoots, "the system's roots"),
-    ] {
-        let refused = PostgresStore::connect_with(&params, 1, timeout, &tls)
-            .and_then(|store| rt.block_on(store.create_schema()));
-        assert!(refused.is_err(), "{what} was let in");
+    // Refused: plain text (the server takes hostssl only), and a certificate whose issuer
+    // the system's roots do not know (`connect` with `sslmode=require` trusts those).
+    let plain = PostgresStore::connect_with(&params, 1, timeout, &Tls::Off)
+        .and_then(|store| rt.block_on(store.create_schema()));
+    assert!(plain.is_err(), "plain text was let in");
+    let require = format!("{params} sslmode=require");
+    let unknown = PostgresStore::connect(&require, 1, timeout)
+        .and_then(|store| rt.block_on(store.create_schema()));
+    let why = format!("{unknown:?}");
+    assert!(
+        why.contains("InvalidCertificate") || why.contains("UnknownIssuer"),
+        "refused for the wrong reason, or let in: {why}"
+    );
+    // Asking for plain text with TLS configured, or TLS with Tls::Off, is an error.
+    let disable = format!("{params} sslmode=disable");
+    assert!(PostgresStore::connect_with(&disable, 1, timeout, &tls).is_err());
+    assert!(PostgresStore::connect_with(&require, 1, timeout, &Tls::Off).is_err());
+}
+
+/// A store told to use TLS never takes plain text from a server that declines it, even when
+/// the parameters say `sslmode=prefer`: that is how a machine in the middle would downgrade.
+#[test]
+fn tls_is_never_downgraded_to_plain_text() {
+    use handover_code::store::postgres::Tls;
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let rt = runtime();
+    let timeout = Duration::from_secs(3);
+    let ca = std::env::temp_dir().join(format!("handover-ca-{}.pem", std::process::id()));
+    // Any CA will do: this server offers no TLS at all.
+    let other = Cluster::start().unwrap();
+    std::fs::copy(other.require_tls(), &ca).unwrap();
+    for mode in ["", " sslmode=prefer", " sslmode=require"] {
+        let params = format!("{}{mode}", cluster.params());
+        let store = PostgresStore::connect_with(&params, 1, timeout, &Tls::CaFile(ca.clone()));
+        let reached = store.and_then(|store| rt.block_on(store.create_schema()));
+        assert!(reached.is_err(), "{mode:?}: plain text was taken");
     }
-    // `connect_with` never falls back to plain text; asking for it with TLS on is an error.
-    let plain = format!("{params} sslmode=disable");
-    assert!(PostgresStore::connect_with(&plain, 1, timeout, &tls).is_err());
+    // The plain store still reaches it, as `connect` always did.
+    let plain = PostgresStore::connect(&cluster.params(), 1, timeout).unwrap();
+    rt.block_on(plain.create_schema()).unwrap();
+    let _ = std::fs::remove_file(&ca);
 }
 
 /// Prune deletes in batches, each its own statement (never one statement past the timeout,

@@ -59,3 +59,26 @@ fn passes_on_a_current_thread_runtime() {
     assert!(report.conflicts > 0, "the tasks never contended");
     runtime.block_on(cancel::dropped_verifications_settle(&fresh()));
 }
+
+/// Blocking in place, where the host's runtime allows it (a multi-thread runtime, outside a
+/// `LocalSet`): the same proofs hold.
+#[test]
+fn passes_blocking_in_place() {
+    let in_place = || fresh().blocking_in_place(true);
+    let report = runtime()
+        .block_on(conformance::check_all_async(in_place))
+        .unwrap();
+    assert!(report.conflicts > 0, "the tasks never contended");
+    runtime().block_on(cancel::dropped_verifications_settle(&in_place()));
+}
+
+/// The default never blocks in place, so it works where tokio forbids that: inside a
+/// `LocalSet` on a multi-thread runtime.
+#[test]
+fn works_inside_a_local_set() {
+    let local = tokio::task::LocalSet::new();
+    let report = local
+        .block_on(&runtime(), conformance::check_all_async(fresh))
+        .unwrap();
+    assert!(report.conflicts > 0, "the tasks never contended");
+}

@@ -35,6 +35,8 @@ impl Record {
     pub const VERIFIER_LEN: usize = 30 + 33 * Verifier::HOLDS;
     /// The longest encoding.
     pub const MAX_LEN: usize = Self::BOOKING_MAX_LEN;
+    /// Every encoding fits the buffer `encode` writes into (its writer drops what does not).
+    const FITS: () = assert!(Self::VERIFIER_LEN <= Self::MAX_LEN);
 
     /// Writes the compact encoding into `out` and returns its length. Layout (big-endian):
     /// format, kind (1 booking, 2 verifier), then
@@ -50,6 +52,7 @@ impl Record {
     ///   and [`Verifier::HOLDS`] holds of a 16-byte tag, the booking version u64, the id u64
     ///   and shared u8 (0 or 1).
     pub fn encode(&self, out: &mut [u8; Self::MAX_LEN]) -> usize {
+        let () = Self::FITS;
         let mut w = Writer { out, len: 0 };
         w.put(&[Self::FORMAT]);
         match self {

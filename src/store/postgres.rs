@@ -46,9 +46,10 @@ pub enum PostgresError {
 /// How a [`PostgresStore`] reaches its server: with TLS (rustls; no OpenSSL) and whom it
 /// trusts, or without.
 ///
-/// With TLS, the server's certificate is always verified against the trusted roots and the
-/// host name (or IP address) in the parameters, whatever `sslmode` says: a `require` that
-/// accepted any certificate would be no protection against a server in the middle.
+/// With TLS, the server's certificate is verified against the trusted roots and the host
+/// name (or IP address) in the parameters, whatever `sslmode` says (a `require` that
+/// accepted any certificate would be no protection against a server in the middle), except
+/// that a [`Tls::Config`] verifies as its own verifier says.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Tls {
@@ -166,8 +167,11 @@ const INSERT: &str = "INSERT INTO handover_records (kind, namespace, id, version
     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, namespace, id) DO NOTHING";
 const UPDATE: &str = "UPDATE handover_records SET version = $4, record = $5, prune_at = $6
     WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $7";
-/// One batch of a prune: at most `$2` rows, found through the `prune_at` index.
-const PRUNE: &str = "DELETE FROM handover_records WHERE (kind, namespace, id) IN
+/// One batch of a prune: at most `$2` rows, found through the `prune_at` index. The outer
+/// `prune_at < $1` is what keeps a live record: at read committed, a row the subquery picked
+/// that a write renews meanwhile (a verifier's record rolled into a new window) is checked
+/// again against the outer condition only, and must then be left alone.
+const PRUNE: &str = "DELETE FROM handover_records WHERE prune_at < $1 AND (kind, namespace, id) IN
     (SELECT kind, namespace, id FROM handover_records WHERE prune_at < $1 LIMIT $2)";
 
 impl PostgresStore {
@@ -247,9 +251,12 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
     /// `tokio_postgres` connection parameters (`host=127.0.0.1 port=5432 user=app
     /// dbname=app`). Options in them are kept, with `-c statement_timeout` appended: a
     /// tenant's `options='-c search_path=tenant_a'` puts the tables in schema `tenant_a`.
-    /// TLS follows the parameters' `sslmode` (`prefer` unless given: TLS when the server
-    /// offers it) and trusts the system's root certificates; for a private CA, or to insist
-    /// on TLS, use [`PostgresStore::connect_with`].
+    /// TLS follows the parameters' `sslmode`: `sslmode=require` connects over TLS, trusting
+    /// the system's root certificates and checking the certificate and host name (what libpq
+    /// calls `verify-full`); `disable`, `prefer` or none connect in plain text, as this store
+    /// always did. For a private CA, or to be sure TLS is never skipped, use
+    /// [`PostgresStore::connect_with`]. (`verify-ca` and `verify-full` are refused by the
+    /// parameter parser: say `require`, which verifies.)
     /// `timeout` bounds connecting, waiting for a pooled connection, and
     /// every statement. Needs a tokio runtime when used.
     ///
@@ -266,9 +273,9 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
     }
 
     /// [`PostgresStore::connect`] with TLS as given. With [`Tls::Off`] the connection is
-    /// plain whatever the parameters' `sslmode`; with TLS on, `sslmode=disable` is refused
-    /// (say [`Tls::Off`]) and a missing `sslmode` means `require`: the store never falls back
-    /// to plain text once told to trust a CA.
+    /// plain (`sslmode=require` with it is refused); with TLS on, every connection is TLS
+    /// (`prefer` means `require` here, and `sslmode=disable` is refused): the store never
+    /// falls back to plain text once told to use TLS.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -295,9 +302,10 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
         Self::open(params, max_connections, timeout, tls, true)
     }
 
-    /// Builds the pool; `strict`: TLS as configured is required unless `sslmode` says
-    /// otherwise (`connect_with`), rather than used as the parameters' `sslmode` asks
-    /// (`connect`, where the default `prefer` takes TLS when the server offers it).
+    /// Builds the pool. `strict` (`connect_with`): TLS as given, never plain text once TLS
+    /// is configured (`prefer`, given or not, means `require`). Not strict (`connect`): the
+    /// parameters' `sslmode` decides, `require` taking TLS with the system's roots and
+    /// anything else plain text, as before TLS was offered.
     fn open(
         params: &str,
         max_connections: usize,
@@ -308,9 +316,18 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
         let mut config: tokio_postgres::Config = params
             .parse()
             .map_err(|e: tokio_postgres::Error| PostgresError::Config(e.to_string()))?;
+        let tls = match (strict, config.get_ssl_mode()) {
+            (false, SslMode::Require) => tls,
+            (false, _) => &Tls::Off,
+            (true, _) => tls,
+        };
         let (connector, on) = tls.connector()?;
-        let asked = params.contains("sslmode=");
         match (on, config.get_ssl_mode()) {
+            (false, SslMode::Require) => {
+                return Err(PostgresError::Config(
+                    "sslmode=require with Tls::Off; configure TLS or drop the sslmode".into(),
+                ));
+            }
             (false, _) => {
                 config.ssl_mode(SslMode::Disable);
             }
@@ -319,10 +336,11 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
                     "sslmode=disable with TLS configured; use Tls::Off for plain text".into(),
                 ));
             }
-            (true, SslMode::Prefer) if strict && !asked => {
+            (true, _) => {
+                // `prefer` would take plain text from a server (or a machine in the middle)
+                // that declines TLS: once TLS is configured, it is required.
                 config.ssl_mode(SslMode::Require);
             }
-            (true, _) => {}
         }
         config.connect_timeout(timeout);
         // The caller's options stay (a search path, a pinned synchronous_commit); ours come
@@ -402,16 +420,18 @@ fn lost_race(e: &tokio_postgres::Error) -> bool {
 
 /// How many times a load refused by a serialization failure is tried again before the
 /// failure is answered.
-const LOAD_TRIES: usize = 16;
+const LOAD_TRIES: u32 = 16;
 
 impl AsyncStore for PostgresStore {
     type Error = PostgresError;
 
     async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, PostgresError> {
-        let mut tries = 1;
+        let mut tries: u32 = 1;
         loop {
             match self.load_once(key).await {
                 Err(PostgresError::Postgres(e)) if lost_race(&e) && tries < LOAD_TRIES => {
+                    // A short pause that grows, so that the winners finish first.
+                    tokio::time::sleep(Duration::from_millis(u64::from(tries))).await;
                     tries += 1;
                 }
                 found => return found,

@@ -120,8 +120,10 @@ const INSERT: &str = "INSERT INTO handover_records (kind, namespace, id, version
     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (kind, namespace, id) DO NOTHING";
 const UPDATE: &str = "UPDATE handover_records SET version = ?4, record = ?5, prune_at = ?6
     WHERE kind = ?1 AND namespace = ?2 AND id = ?3 AND version = ?7";
-/// One batch of a prune: at most `?2` rows, found through the `prune_at` index.
-const PRUNE: &str = "DELETE FROM handover_records WHERE (kind, namespace, id) IN
+/// One batch of a prune: at most `?2` rows, found through the `prune_at` index (the outer
+/// condition is the PostgreSQL store's guard against renewed rows; SQLite runs the statement
+/// in one write transaction, and keeps it for the same meaning).
+const PRUNE: &str = "DELETE FROM handover_records WHERE prune_at < ?1 AND (kind, namespace, id) IN
     (SELECT kind, namespace, id FROM handover_records WHERE prune_at < ?1 LIMIT ?2)";
 
 impl SqliteStore {
@@ -396,15 +398,15 @@ impl Prune for SqliteStore {
 
 /// [`SqliteStore`] as an [`AsyncStore`](crate::AsyncStore) and
 /// [`AsyncPrune`](crate::AsyncPrune) for tokio hosts (feature `sqlite-async`): every call
-/// runs off the async workers, so a write waiting out a busy timeout or a `Full` sync never
-/// holds up other tasks. On a multi-thread runtime a call blocks in place
-/// (`tokio::task::block_in_place`: the worker hands its other tasks to another worker
-/// first); on a current-thread runtime it goes to the blocking pool (`spawn_blocking`).
+/// runs off the async workers, on tokio's blocking pool (`spawn_blocking`), so a write
+/// waiting out a busy timeout or a `Full` sync never holds up other tasks. The two hand-offs
+/// per verification cost most of the sync store's speed (see the throughput example);
+/// [`AsyncSqliteStore::blocking_in_place`] gets it back where the host's runtime allows.
 /// Cheap to clone; clones share one store.
 ///
-/// A call in place completes within one poll, so a dropped future never cuts one off
-/// half-way; one on the blocking pool runs to its end whatever happens to the future. Either
-/// way a compare-and-swap lands or not as it would have, which is what the plans expect.
+/// A call on the blocking pool runs to its end whatever happens to the future, and one in
+/// place completes within one poll: either way a compare-and-swap lands or not as it would
+/// have, which is what the plans expect of a cut-off call.
 ///
 /// ```
 /// use handover_code::store::sqlite::{AsyncSqliteStore, SqliteStore};
@@ -428,6 +430,7 @@ impl Prune for SqliteStore {
 #[derive(Clone, Debug)]
 pub struct AsyncSqliteStore {
     store: std::sync::Arc<SqliteStore>,
+    in_place: bool,
 }
 
 #[cfg(feature = "sqlite-async")]
@@ -437,6 +440,21 @@ impl AsyncSqliteStore {
     pub fn new(store: SqliteStore) -> Self {
         Self {
             store: std::sync::Arc::new(store),
+            in_place: false,
+        }
+    }
+
+    /// Runs calls in place (`tokio::task::block_in_place`) on a multi-thread runtime
+    /// instead of on the blocking pool: about as fast as the sync store (the pool's two
+    /// hand-offs per verification cost most of its speed), but only for hosts that never
+    /// poll this store's futures inside a `LocalSet` or from a `Handle::block_on` on a
+    /// current-thread runtime, where tokio panics on blocking in place; and a call blocking
+    /// in place also stalls futures joined with it in the same task. Off by default.
+    #[must_use]
+    pub fn blocking_in_place(self, on: bool) -> Self {
+        Self {
+            in_place: on,
+            ..self
         }
     }
 
@@ -446,19 +464,19 @@ impl AsyncSqliteStore {
         &self.store
     }
 
-    /// Runs `f` on the store off the async workers. On a multi-thread runtime it runs in
-    /// place (`block_in_place`: this worker's other tasks move to another worker while it
-    /// blocks), which costs a few microseconds; on a current-thread runtime, where that is
-    /// not allowed, on the blocking pool (`spawn_blocking`, tens of microseconds); outside
-    /// any runtime, as a plain blocking call. A panic or cancellation of a blocking-pool task
-    /// is [`SqliteError::Task`].
+    /// Runs `f` on the store off the async workers: on the blocking pool (`spawn_blocking`),
+    /// or, when [`AsyncSqliteStore::blocking_in_place`] asked for it and the runtime is a
+    /// multi-thread one, in place; outside any runtime, as a plain blocking call. A panic or
+    /// cancellation of a blocking-pool task is [`SqliteError::Task`].
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&SqliteStore) -> Result<T, SqliteError> + Send + 'static,
     ) -> Result<T, SqliteError> {
         use tokio::runtime::{Handle, RuntimeFlavor};
         match Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(|| f(&self.store)),
+            Ok(RuntimeFlavor::MultiThread) if self.in_place => {
+                tokio::task::block_in_place(|| f(&self.store))
+            }
             Ok(_) => {
                 let store = std::sync::Arc::clone(&self.store);
                 tokio::task::spawn_blocking(move || f(&store))
