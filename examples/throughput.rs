@@ -286,19 +286,10 @@ fn pgbench(
          UPDATE handover_records SET version = :v + 1, record = :record, prune_at = prune_at WHERE kind = 1 AND namespace = 'pgbench'::bytea AND id = int8send(:n) AND version = :v;\n",
     )?;
     let port = cluster.port.to_string();
+    let server = ["-h", "127.0.0.1", "-p", &port, "-U", "postgres"];
     let psql = std::process::Command::new(cluster.program("psql"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-q",
-            "-c",
-        ])
+        .args(server)
+        .args(["-d", "postgres", "-q", "-c"])
         .arg(
             "INSERT INTO handover_records (kind, namespace, id, version, record, prune_at) \
              SELECT 1, 'pgbench'::bytea, int8send(i), 1, decode(repeat('ab', 60), 'hex'), 0 \
@@ -309,17 +300,8 @@ fn pgbench(
         return Err(format!("psql: {}", String::from_utf8_lossy(&psql.stderr)).into());
     }
     let out = std::process::Command::new(cluster.program("pgbench"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-U",
-            "postgres",
-            "-n",
-            "-M",
-            "prepared",
-        ])
+        .args(server)
+        .args(["-n", "-M", "prepared"])
         .args(["-c", &clients.to_string(), "-j", "2", "-T", "5", "-f"])
         .arg(&script)
         .arg("postgres")

@@ -76,20 +76,11 @@ impl Tls {
                     "no usable root certificate to trust; give a CA file".into(),
                 ));
             }
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| PostgresError::Config(e.to_string()))?
-                .with_root_certificates(store)
-                .with_no_client_auth();
-            Ok(Arc::new(config))
+            client_config(store)
         };
         let (config, on) = match self {
             // Never used to connect: the configuration says `sslmode=disable`.
-            Self::Off => (
-                roots(std::vec::Vec::new()).or_else(|_| empty_config())?,
-                false,
-            ),
+            Self::Off => (client_config(rustls::RootCertStore::empty())?, false),
             Self::SystemRoots => (roots(rustls_native_certs::load_native_certs().certs)?, true),
             Self::CaFile(path) => {
                 let certs = CertificateDer::pem_file_iter(path)
@@ -105,13 +96,14 @@ impl Tls {
     }
 }
 
-/// A configuration that trusts nothing, for a connector that never makes TLS connections.
-fn empty_config() -> Result<Arc<rustls::ClientConfig>, PostgresError> {
+/// A rustls configuration (the `ring` provider, safe default protocol versions) trusting
+/// `roots`; with none, for a connector that never makes TLS connections.
+fn client_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, PostgresError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| PostgresError::Config(e.to_string()))?
-        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
