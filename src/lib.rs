@@ -2,10 +2,26 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-// Unit tests index and count freely; the library code itself is held to these lints.
+// Panic-freedom, enforced for the library (CI runs clippy with `-D warnings`; these are
+// errors regardless): no unwrap or expect, no indexing or slicing that can panic, checked
+// arithmetic, no lossy casts, no panicking macros, core over std where core has it. Unit
+// tests index and count freely.
 #![cfg_attr(
-    test,
-    allow(clippy::arithmetic_side_effects, clippy::cast_possible_truncation)
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation,
+        clippy::cast_possible_wrap,
+        clippy::cast_sign_loss,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::std_instead_of_core
+    )
 )]
 
 #[cfg(feature = "std")]

@@ -826,8 +826,9 @@ impl<S: Store> Harness<S> {
             space
                 .verifiers
                 .retain(|_, v| v.start.saturating_add(v.secs) >= before);
-            let gone = bookings.saturating_sub(space.bookings.len())
-                + verifiers.saturating_sub(space.verifiers.len());
+            let gone = bookings
+                .saturating_sub(space.bookings.len())
+                .saturating_add(verifiers.saturating_sub(space.verifiers.len()));
             removed = removed.saturating_add(u64::try_from(gone).unwrap_or(u64::MAX));
         }
         let real = setup(real)?;

@@ -424,7 +424,7 @@ impl AsyncStore for PostgresStore {
                 Err(PostgresError::Postgres(e)) if lost_race(&e) && tries < LOAD_TRIES => {
                     // A short pause that grows, so that the winners finish first.
                     tokio::time::sleep(Duration::from_millis(u64::from(tries))).await;
-                    tries += 1;
+                    tries = tries.saturating_add(1);
                 }
                 found => return found,
             }
@@ -518,7 +518,7 @@ impl AsyncPrune for PostgresStore {
                     }
                 }
                 Err(PostgresError::Postgres(e)) if lost_race(&e) && lost < LOAD_TRIES => {
-                    lost += 1;
+                    lost = lost.saturating_add(1);
                 }
                 Err(e) => return Err(e),
             }
