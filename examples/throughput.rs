@@ -142,12 +142,17 @@ fn sqlite_async(
     Ok(())
 }
 
-/// Issues `n` bookings (untimed), then times verifying each once, in one task.
-#[cfg(feature = "sqlite-async")]
-async fn async_rate<S: handover_code::AsyncStore>(service: &Service<'_>, store: &S, n: u32) -> f64 {
+/// Issues `n` bookings named `{prefix}-{i}` on an async store: each id with what is typed.
+#[cfg(any(feature = "sqlite-async", feature = "postgres"))]
+async fn issued<S: handover_code::AsyncStore>(
+    service: &Service<'_>,
+    store: &S,
+    prefix: &str,
+    n: u32,
+) -> Vec<(String, String)> {
     let mut items = Vec::new();
     for i in 0..n {
-        let id = format!("SLOT-{i:08}");
+        let id = format!("{prefix}-{i:08}");
         let booking = BookingId::new(&id).unwrap();
         let code = service
             .issue_async(store, booking, UNTIL, NOW)
@@ -155,14 +160,31 @@ async fn async_rate<S: handover_code::AsyncStore>(service: &Service<'_>, store: 
             .unwrap();
         items.push((id, typed(i, &code)));
     }
-    let start = Instant::now();
-    for (id, typed) in &items {
+    items
+}
+
+/// Verifies each of `items` once, in turn.
+#[cfg(any(feature = "sqlite-async", feature = "postgres"))]
+async fn verify_each<S: handover_code::AsyncStore>(
+    service: &Service<'_>,
+    store: &S,
+    items: &[(String, String)],
+) {
+    for (id, typed) in items {
         let booking = BookingId::new(id.as_str()).unwrap();
         service
             .verify_async(store, booking, typed, None, NOW)
             .await
             .unwrap();
     }
+}
+
+/// Issues `n` bookings (untimed), then times verifying each once, in one task.
+#[cfg(feature = "sqlite-async")]
+async fn async_rate<S: handover_code::AsyncStore>(service: &Service<'_>, store: &S, n: u32) -> f64 {
+    let items = issued(service, store, "SLOT", n).await;
+    let start = Instant::now();
+    verify_each(service, store, &items).await;
     f64::from(n) / start.elapsed().as_secs_f64()
 }
 
@@ -242,27 +264,18 @@ fn pg_rate(
     Ok(rt.block_on(async {
         let mut pools = Vec::new();
         for c in 0..clients {
-            let mut items = Vec::new();
-            for i in 0..per_client {
-                let id = format!("PG-{tag}-{clients}-{c}-{i:06}");
-                let code = service
-                    .issue_async(store, BookingId::new(&id).unwrap(), UNTIL, NOW)
-                    .await
-                    .unwrap();
-                items.push((id, typed(i, &code)));
-            }
-            pools.push(items);
+            pools.push(
+                issued(
+                    service,
+                    store,
+                    &format!("PG-{tag}-{clients}-{c}"),
+                    per_client,
+                )
+                .await,
+            );
         }
         let start = Instant::now();
-        let tasks = pools.into_iter().map(|items| async move {
-            for (id, typed) in &items {
-                let booking = BookingId::new(id.as_str()).unwrap();
-                service
-                    .verify_async(store, booking, typed, None, NOW)
-                    .await
-                    .unwrap();
-            }
-        });
+        let tasks = pools.iter().map(|items| verify_each(service, store, items));
         futures_join_all(tasks).await;
         f64::from(per_client) * clients as f64 / start.elapsed().as_secs_f64()
     }))
