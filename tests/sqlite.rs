@@ -562,5 +562,19 @@ fn prune_deletes_in_batches() {
         )
         .unwrap();
     assert_eq!(left, 100, "only the unexpired rows are left");
+    // Each batch finds its rows through the prune_at index, not by reading the table.
+    let plan: Vec<String> = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", SqliteStore::PRUNE))
+        .unwrap()
+        .query_map([0i64, 5_000], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    println!("SQLite prune plan: {plan:?}");
+    assert!(
+        plan.iter()
+            .any(|step| step.contains("INDEX handover_records_prune")),
+        "the prune reads the whole table: {plan:?}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -159,12 +159,6 @@ const INSERT: &str = "INSERT INTO handover_records (kind, namespace, id, version
     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, namespace, id) DO NOTHING";
 const UPDATE: &str = "UPDATE handover_records SET version = $4, record = $5, prune_at = $6
     WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $7";
-/// One batch of a prune: at most `$2` rows, found through the `prune_at` index. The outer
-/// `prune_at < $1` is what keeps a live record: at read committed, a row the subquery picked
-/// that a write renews meanwhile (a verifier's record rolled into a new window) is checked
-/// again against the outer condition only, and must then be left alone.
-const PRUNE: &str = "DELETE FROM handover_records WHERE prune_at < $1 AND (kind, namespace, id) IN
-    (SELECT kind, namespace, id FROM handover_records WHERE prune_at < $1 LIMIT $2)";
 
 impl PostgresStore {
     /// The schema, as [`PostgresStore::create_schema`] runs it. Version 2 is recorded in
@@ -197,6 +191,15 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
         }
     }
 
+    /// One batch of a prune: at most `$2` rows, found through the `prune_at` index. The outer
+    /// `prune_at < $1` is what keeps a live record: at read committed, a row the subquery picked
+    /// that a write renews meanwhile (a verifier's record rolled into a new window) is checked
+    /// again against the outer condition only, and must then be left alone.
+    /// Public for hosts that prune from their own maintenance jobs.
+    pub const PRUNE: &'static str =
+        "DELETE FROM handover_records WHERE prune_at < $1 AND (kind, namespace, id) IN
+    (SELECT kind, namespace, id FROM handover_records WHERE prune_at < $1 LIMIT $2)";
+
     /// Rows a prune deletes per statement when none is set: each statement stays far inside
     /// any statement timeout, however many rows have expired.
     pub const DEFAULT_PRUNE_BATCH: u32 = 5_000;
@@ -217,7 +220,7 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
     /// Connection and server errors, a statement timeout among them.
     pub async fn prune_batch(&self, before: Timestamp, limit: u32) -> Result<u64, PostgresError> {
         let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(PRUNE).await?;
+        let stmt = client.prepare_cached(Self::PRUNE).await?;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
             [&sql::time_to_sql(before), &i64::from(limit)];
         Ok(client.execute(&stmt, &params).await?)

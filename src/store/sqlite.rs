@@ -120,11 +120,6 @@ const INSERT: &str = "INSERT INTO handover_records (kind, namespace, id, version
     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (kind, namespace, id) DO NOTHING";
 const UPDATE: &str = "UPDATE handover_records SET version = ?4, record = ?5, prune_at = ?6
     WHERE kind = ?1 AND namespace = ?2 AND id = ?3 AND version = ?7";
-/// One batch of a prune: at most `?2` rows, found through the `prune_at` index (the outer
-/// condition is the PostgreSQL store's guard against renewed rows; SQLite runs the statement
-/// in one write transaction, and keeps it for the same meaning).
-const PRUNE: &str = "DELETE FROM handover_records WHERE prune_at < ?1 AND (kind, namespace, id) IN
-    (SELECT kind, namespace, id FROM handover_records WHERE prune_at < ?1 LIMIT ?2)";
 
 impl SqliteStore {
     /// The default busy timeout: how long a write waits for another process's lock.
@@ -183,6 +178,14 @@ impl SqliteStore {
         self
     }
 
+    /// One batch of a prune: at most `?2` rows, found through the `prune_at` index (the outer
+    /// condition is the PostgreSQL store's guard against renewed rows; SQLite runs the statement
+    /// in one write transaction, and keeps it for the same meaning).
+    /// Public for hosts that prune from their own maintenance jobs.
+    pub const PRUNE: &'static str =
+        "DELETE FROM handover_records WHERE prune_at < ?1 AND (kind, namespace, id) IN
+    (SELECT kind, namespace, id FROM handover_records WHERE prune_at < ?1 LIMIT ?2)";
+
     /// Rows a prune deletes per statement when none is set: each batch holds the write lock
     /// for milliseconds, not the whole prune.
     pub const DEFAULT_PRUNE_BATCH: u32 = 5_000;
@@ -205,7 +208,7 @@ impl SqliteStore {
     pub fn prune_batch(&self, before: Timestamp, limit: u32) -> Result<u64, SqliteError> {
         let removed = self.with(|conn| {
             Ok(conn
-                .prepare_cached(PRUNE)?
+                .prepare_cached(Self::PRUNE)?
                 .execute(params![sql::time_to_sql(before), i64::from(limit)])?)
         })?;
         Ok(u64::try_from(removed).unwrap_or(u64::MAX))
