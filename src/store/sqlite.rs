@@ -325,10 +325,45 @@ impl Store for SqliteStore {
     type Error = SqliteError;
 
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, SqliteError> {
+        self.load_at(Parts::of(&key))
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, SqliteError> {
+        self.swap_at(Parts::of(&key), expected, record, new)
+    }
+}
+
+/// What the SQL needs of a [`Key`]: its kind, namespace and id, which the async face also
+/// carries onto the blocking pool as owned bytes.
+#[derive(Clone, Copy)]
+struct Parts<'a> {
+    kind: u8,
+    namespace: &'a [u8],
+    id: &'a [u8],
+}
+
+impl<'a> Parts<'a> {
+    fn of(key: &'a Key<'_>) -> Self {
+        Self {
+            kind: key.kind(),
+            namespace: key.namespace(),
+            id: key.id(),
+        }
+    }
+}
+
+impl SqliteStore {
+    fn load_at(&self, key: Parts<'_>) -> Result<Option<(Record, Version)>, SqliteError> {
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(LOAD)?;
             let row = stmt
-                .query_row(params![key.kind(), key.namespace(), key.id()], |r| {
+                .query_row(params![key.kind, key.namespace, key.id], |r| {
                     let bytes: Vec<u8> = r.get(0)?;
                     let version: i64 = r.get(1)?;
                     Ok((bytes, version))
@@ -339,9 +374,9 @@ impl Store for SqliteStore {
         })
     }
 
-    fn compare_and_swap(
+    fn swap_at(
         &self,
-        key: Key<'_>,
+        key: Parts<'_>,
         expected: Option<Version>,
         record: &Record,
         new: Version,
@@ -353,17 +388,17 @@ impl Store for SqliteStore {
         let changed = self.with(|conn| {
             Ok(match expected {
                 None => conn.prepare_cached(INSERT)?.execute(params![
-                    key.kind(),
-                    key.namespace(),
-                    key.id(),
+                    key.kind,
+                    key.namespace,
+                    key.id,
                     new_sql,
                     bytes,
                     prune_at
                 ])?,
                 Some(v) => conn.prepare_cached(UPDATE)?.execute(params![
-                    key.kind(),
-                    key.namespace(),
-                    key.id(),
+                    key.kind,
+                    key.namespace,
+                    key.id,
                     new_sql,
                     bytes,
                     prune_at,
@@ -509,22 +544,12 @@ impl OwnedKey {
         }
     }
 
-    /// The key again; its parts were valid when it was made.
-    fn key(&self) -> Result<Key<'_>, SqliteError> {
-        let bad = |_| SqliteError::Task;
-        let namespace = crate::Context::new(&self.namespace).map_err(bad)?;
-        // 1 is a booking's kind (`Key::kind`), 2 a verifier's.
-        Ok(if self.kind == 1 {
-            Key::Booking {
-                context: namespace,
-                id: crate::BookingId::new(&self.id).map_err(bad)?,
-            }
-        } else {
-            Key::Verifier {
-                scope: namespace,
-                id: crate::store::VerifierId::new(&self.id).map_err(bad)?,
-            }
-        })
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            kind: self.kind,
+            namespace: &self.namespace,
+            id: &self.id,
+        }
     }
 }
 
@@ -534,8 +559,7 @@ impl crate::AsyncStore for AsyncSqliteStore {
 
     async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, SqliteError> {
         let owned = OwnedKey::of(key);
-        self.run(move |store| Store::load(store, owned.key()?))
-            .await
+        self.run(move |store| store.load_at(owned.parts())).await
     }
 
     async fn compare_and_swap(
@@ -546,7 +570,7 @@ impl crate::AsyncStore for AsyncSqliteStore {
         new: Version,
     ) -> Result<Swap, SqliteError> {
         let (owned, record) = (OwnedKey::of(key), *record);
-        self.run(move |store| Store::compare_and_swap(store, owned.key()?, expected, &record, new))
+        self.run(move |store| store.swap_at(owned.parts(), expected, &record, new))
             .await
     }
 }
