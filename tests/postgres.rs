@@ -142,20 +142,32 @@ fn passes_the_async_conformance_kit_as_an_async_store() {
 /// real server, each on an emptied table.
 #[test]
 fn a_real_server_agrees_with_the_model() {
-    use proptest::test_runner::{Config, TestCaseError, TestRunner};
     let Some((_cluster, rt, store)) = start(8) else {
         return;
     };
+    agrees_with_the_model(&rt, &store, 24, 50, "");
+}
+
+/// `cases` of the model's operation sequences (up to `longest` operations, prunes
+/// included), each on an emptied table; a failure names `label`.
+fn agrees_with_the_model(
+    rt: &tokio::runtime::Runtime,
+    store: &PostgresStore,
+    cases: u32,
+    longest: usize,
+    label: &str,
+) {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
     let mut runner = TestRunner::new(Config {
-        cases: 24,
+        cases,
         ..Config::default()
     });
-    let sequences = proptest::collection::vec(ops::op(), 1..50);
+    let sequences = proptest::collection::vec(ops::op(), 1..longest);
     runner
         .run(&sequences, |ops| {
-            let blocking = emptied(&rt, &store);
+            let blocking = emptied(rt, store);
             conformance::model::check_sequence_pruning(blocking, &ops)
-                .map_err(|failure| TestCaseError::fail(failure.to_string()))
+                .map_err(|failure| TestCaseError::fail(format!("{label}{failure}")))
         })
         .unwrap();
 }
@@ -513,7 +525,6 @@ fn a_server_restart_gives_errors_then_the_store_recovers() {
 /// deadlocks are conflicts to retry, never faults answered.
 #[test]
 fn every_proof_holds_at_every_isolation_level() {
-    use proptest::test_runner::{Config, TestCaseError, TestRunner};
     for level in ["repeatable read", "serializable"] {
         let Some(cluster) = Cluster::start() else {
             return;
@@ -540,18 +551,7 @@ fn every_proof_holds_at_every_isolation_level() {
         let report = conformance::check_all(|| emptied(&rt, &store)).unwrap();
         assert!(report.conflicts > 0, "{level}: the hammer did not contend");
         scenarios::run_all(|| emptied(&rt, &store));
-        let mut runner = TestRunner::new(Config {
-            cases: 8,
-            ..Config::default()
-        });
-        let sequences = proptest::collection::vec(ops::op(), 1..40);
-        runner
-            .run(&sequences, |ops| {
-                let blocking = emptied(&rt, &store);
-                conformance::model::check_sequence_pruning(blocking, &ops)
-                    .map_err(|failure| TestCaseError::fail(format!("{level}: {failure}")))
-            })
-            .unwrap();
+        agrees_with_the_model(&rt, &store, 8, 40, &format!("{level}: "));
     }
 }
 
