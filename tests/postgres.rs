@@ -17,6 +17,15 @@ mod cancel;
 #[path = "support/ops.rs"]
 mod ops;
 
+#[path = "support/blocking.rs"]
+mod blocking;
+
+#[path = "support/roles.rs"]
+mod roles;
+
+#[path = "support/written.rs"]
+mod written;
+
 #[path = "support/scenarios.rs"]
 #[allow(dead_code)]
 mod scenarios;
@@ -25,16 +34,15 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use blocking::Blocking;
 use fixtures::{
-    NOW, UNTIL, answers, check_processes, describe, keys, service, start_at, wait_for_start, wrong,
+    NOW, UNTIL, answers, check_processes, keys, service, start_at, wait_for_start, wrong,
 };
-use handover_code::record::{Record, State, Version};
+use handover_code::store::AsyncStore;
 use handover_code::store::postgres::{PostgresError, PostgresStore};
-use handover_code::store::{AsyncStore, Key, Store, Swap};
-use handover_code::{
-    AsyncPrune, BookingId, Error, Outcome, Service, Timestamp, VerifierId, conformance,
-};
+use handover_code::{AsyncPrune, BookingId, Error, Outcome, Timestamp, conformance};
 use pg_cluster::Cluster;
+use written::{check_written, issue_many, verify_all};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -44,42 +52,8 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// The async store driven from plain threads, for the (synchronous) conformance kit.
-struct Blocking {
-    store: PostgresStore,
-    handle: tokio::runtime::Handle,
-}
-
-impl Store for Blocking {
-    type Error = PostgresError;
-    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, PostgresError> {
-        self.handle.block_on(AsyncStore::load(&self.store, key))
-    }
-    fn compare_and_swap(
-        &self,
-        key: Key<'_>,
-        expected: Option<Version>,
-        record: &Record,
-        new: Version,
-    ) -> Result<Swap, PostgresError> {
-        self.handle.block_on(AsyncStore::compare_and_swap(
-            &self.store,
-            key,
-            expected,
-            record,
-            new,
-        ))
-    }
-}
-
-impl handover_code::Prune for Blocking {
-    fn prune(&self, before: Timestamp) -> Result<u64, PostgresError> {
-        self.handle.block_on(AsyncPrune::prune(&self.store, before))
-    }
-}
-
 /// The store, its table emptied, driven from plain threads.
-fn emptied(rt: &tokio::runtime::Runtime, store: &PostgresStore) -> Blocking {
+fn emptied(rt: &tokio::runtime::Runtime, store: &PostgresStore) -> Blocking<PostgresStore> {
     rt.block_on(async {
         let client = store.pool().get().await.unwrap();
         client
@@ -252,54 +226,8 @@ fn child() {
     let service = service(&keys);
     // Start together, at the instant the parent set.
     wait_for_start();
-    let answers: Vec<String> = rt.block_on(async {
-        let mut out = Vec::new();
-        match role.as_str() {
-            "guesser" | "holder" => {
-                let id = BookingId::new("shared").unwrap();
-                let code = std::env::var("HANDOVER_CODE").unwrap();
-                for k in 0..5 {
-                    let typed = if role == "holder" && k == 2 {
-                        code.clone()
-                    } else {
-                        wrong(&code, index * 10 + k)
-                    };
-                    out.push(describe(
-                        &service.verify_async(&store, id, &typed, None, NOW).await,
-                    ));
-                }
-            }
-            "sprayer" => {
-                let eve = VerifierId::new("eve").unwrap();
-                for k in 0..10 {
-                    let name = format!("spray-{}", (index * 10 + k) % 40);
-                    // A busy budget (slots held by this verifier's other guesses in flight)
-                    // is a retryable error: retry it, as a host would.
-                    let mut tries = 0;
-                    let answer = loop {
-                        tries += 1;
-                        let answer = service
-                            .verify_async(
-                                &store,
-                                BookingId::new(&name).unwrap(),
-                                "0000",
-                                Some(eve),
-                                NOW,
-                            )
-                            .await;
-                        // Bounded: a slot leaked by a store fault fails the test, not hangs it.
-                        if !matches!(answer, Err(Error::BudgetBusy)) || tries > 10_000 {
-                            break answer;
-                        }
-                        tokio::time::sleep(Duration::from_millis(1)).await;
-                    };
-                    out.push(describe(&answer));
-                }
-            }
-            other => panic!("unknown role {other}"),
-        }
-        out
-    });
+    let code = std::env::var("HANDOVER_CODE").unwrap();
+    let answers = rt.block_on(roles::play(&role, &service, &store, index, &code));
     let mut stdout = std::io::stdout().lock();
     for a in answers {
         writeln!(stdout, "ANSWER {a}").unwrap();
@@ -374,75 +302,6 @@ fn several_processes_on_one_database_keep_every_limit() {
     check_processes(&shared, &sprayed, stored);
 }
 
-/// Verifies each booking once (right for every fifth, wrong otherwise), keeping every
-/// answer, whatever the server is going through.
-async fn verify_all(
-    service: &Service<'_>,
-    store: &PostgresStore,
-    codes: &[(String, String)],
-) -> Vec<Result<Outcome, Error<PostgresError>>> {
-    let mut answers = Vec::new();
-    for (i, (id, code)) in codes.iter().enumerate() {
-        let typed = if i % 5 == 0 {
-            code.clone()
-        } else {
-            wrong(code, 0)
-        };
-        answers.push(
-            service
-                .verify_async(store, BookingId::new(id).unwrap(), &typed, None, NOW)
-                .await,
-        );
-    }
-    answers
-}
-
-/// No answer without its write: every acceptance is a redeemed record, every rejection a
-/// counted failure.
-async fn check_written(
-    store: &PostgresStore,
-    codes: &[(String, String)],
-    answers: &[Result<Outcome, Error<PostgresError>>],
-) {
-    for ((id, _), answer) in codes.iter().zip(answers) {
-        let stored = AsyncStore::load(store, fixtures::booking_key(id))
-            .await
-            .unwrap();
-        let Some((Record::Booking(b), _)) = stored else {
-            panic!("{id}: no record")
-        };
-        match answer {
-            Ok(Outcome::Accepted) => {
-                assert_eq!(b.state, State::Redeemed, "{id}: accepted without its write")
-            }
-            Ok(Outcome::Rejected { .. }) => {
-                assert_eq!(b.failures, 1, "{id}: rejected without its count")
-            }
-            Ok(other) => panic!("{id}: unexpected {other:?}"),
-            Err(Error::Store(_) | Error::Contention) => {}
-            Err(other) => panic!("{id}: unexpected error {other:?}"),
-        }
-    }
-}
-
-async fn issue_many(
-    service: &Service<'_>,
-    store: &PostgresStore,
-    prefix: &str,
-    n: usize,
-) -> Vec<(String, String)> {
-    let mut codes = Vec::new();
-    for i in 0..n {
-        let id = format!("{prefix}-{i}");
-        let code = service
-            .issue_async(store, BookingId::new(&id).unwrap(), UNTIL, NOW)
-            .await
-            .unwrap();
-        codes.push((id, code.expose().to_owned()));
-    }
-    codes
-}
-
 #[test]
 fn terminated_backends_give_errors_never_unwritten_answers_and_the_store_recovers() {
     let Some((cluster, rt, store)) = start(4) else {
@@ -470,7 +329,7 @@ fn terminated_backends_give_errors_never_unwritten_answers_and_the_store_recover
             }
             killed
         });
-        let answers = verify_all(&service, &store, &codes).await;
+        let answers = verify_all(&service, &store, &codes, Duration::ZERO).await;
         let killed = killer.await.unwrap();
         let errors = answers.iter().filter(|a| a.is_err()).count();
         println!("{killed} backends terminated; {errors} of {} verifications answered an error", answers.len());
@@ -478,7 +337,7 @@ fn terminated_backends_give_errors_never_unwritten_answers_and_the_store_recover
         check_written(&store, &codes, &answers).await;
         // Recovered: the pool replaces the dead connections.
         let again = issue_many(&service, &store, "after-term", 20).await;
-        let answers = verify_all(&service, &store, &again).await;
+        let answers = verify_all(&service, &store, &again, Duration::ZERO).await;
         assert!(answers.iter().all(Result::is_ok), "{answers:?}");
     });
 }
@@ -492,7 +351,7 @@ fn a_server_restart_gives_errors_then_the_store_recovers() {
     let service = service(&keys);
     let codes = rt.block_on(issue_many(&service, &store, "restart", 10));
     cluster.stop();
-    let down = rt.block_on(verify_all(&service, &store, &codes));
+    let down = rt.block_on(verify_all(&service, &store, &codes, Duration::ZERO));
     assert!(
         down.iter().all(|a| matches!(a, Err(Error::Store(_)))),
         "with the server down: {down:?}"
@@ -510,7 +369,7 @@ fn a_server_restart_gives_errors_then_the_store_recovers() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        verify_all(&service, &store, &codes).await
+        verify_all(&service, &store, &codes, Duration::ZERO).await
     });
     assert!(
         answers.iter().all(Result::is_ok),

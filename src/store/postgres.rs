@@ -234,12 +234,9 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
     pub async fn prune_task(
         self,
         every: Duration,
-        mut after: impl FnMut(Result<u64, PostgresError>) + Send,
+        after: impl FnMut(Result<u64, PostgresError>) + Send,
     ) {
-        loop {
-            tokio::time::sleep(every).await;
-            after(AsyncPrune::prune(&self, Timestamp::now()).await);
-        }
+        crate::store::schedule::prune_every(&self, every, after).await;
     }
 
     /// A store with its own pool of at most `max_connections` connections, given

@@ -1,0 +1,428 @@
+//! [`RedisStore`] (feature `redis`): an [`AsyncStore`] on Redis or a Redis Cluster, for
+//! tokio hosts whose verification traffic outgrows one database machine.
+//!
+//! Each record is a Redis hash; the compare-and-swap is one Lua script, so the version check
+//! and the write are one atomic step on the server. Keys are namespaced by a prefix (one per
+//! tenant or deployment) and hash-tagged, so a record and its prune index entry always live
+//! in one Redis Cluster slot: [`layout`] has the names and the scripts.
+//!
+//! # Durability: what a crash loses
+//!
+//! The store is exactly as durable as the server's configuration makes it. A verification
+//! answer is returned once the server has acknowledged its write; whether an acknowledged
+//! write survives depends on the append-only file:
+//!
+//! | server setting | a `redis-server` process killed | the machine crashing (power, kernel) |
+//! |---|---|---|
+//! | `appendonly yes`, `appendfsync always` | nothing acknowledged is lost | nothing acknowledged is lost: each write is on disk before its reply |
+//! | `appendonly yes`, `appendfsync everysec` (Redis's default with AOF) | nothing, unless the disk was slow: Redis then delays writing the file by up to 2 s while already replying | up to the last 1–2 s of acknowledged writes |
+//! | `appendonly yes`, `appendfsync no` | as `everysec` | whatever the kernel had not flushed, typically up to 30 s |
+//! | `appendonly no` (RDB snapshots only) | everything since the last snapshot | everything since the last snapshot |
+//!
+//! A lost write is a lost count: attempts and budget spent are forgotten, and a code
+//! accepted and handed over can be accepted **again**. Run with `appendfsync always` where
+//! a redemption must never be forgotten; `everysec` trades the last second or two on a
+//! machine crash for throughput. Replication does not help here: Redis replicates
+//! asynchronously, so a failover to a replica can lose acknowledged writes under any
+//! setting (`WAIT` narrows that window but does not close it). The crate's tests kill the
+//! server with SIGKILL mid-run under `always` and `everysec` and count what was lost.
+//!
+//! # Cluster
+//!
+//! [`RedisStore::connect_cluster`] uses the cluster client, which routes each script to the
+//! master of its key's slot. Every command is sent once: the client's own retries are off,
+//! because a retried compare-and-swap whose first attempt had landed would answer "conflict"
+//! for its own write. The store itself retries only what the server refused without running
+//! (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, `READONLY`), after the client has
+//! refreshed its slot map; a lost connection is an error answered to the caller.
+//!
+//! # Prune
+//!
+//! [`AsyncPrune::prune`] walks the [`layout::BUCKETS`] prune indexes, deleting in batches
+//! of [`RedisStore::with_prune_batch`] records, each batch one short script (the server runs
+//! nothing else meanwhile, so batches are kept small). [`RedisStore::prune_task`] runs it
+//! on an interval. Redis's own key expiry is not used: it runs on the server's clock, and a
+//! server clock ahead of the hosts' would delete live records.
+
+pub mod layout;
+
+use core::time::Duration;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::{Cmd, FromRedisValue, RetryMethod, Script};
+
+use crate::record::{DecodeError, Record, Version};
+use crate::store::{AsyncPrune, AsyncStore, Key, Swap};
+use crate::time::Timestamp;
+
+/// What can go wrong in a [`RedisStore`]. Connection losses, timeouts and server restarts
+/// arrive here, as errors, never as an outcome.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RedisError {
+    /// The server or the connection failed (refused, timed out, restarted, script error, …):
+    /// check the server and retry.
+    #[error("redis failed")]
+    Redis(#[from] ::redis::RedisError),
+    /// A stored record's bytes are not a record.
+    #[error("stored record is corrupt")]
+    Decode(#[from] DecodeError),
+    /// A stored hash lacks its version or record, or its version is not a number: something
+    /// other than this store wrote under its prefix.
+    #[error("stored record is incomplete; check what else writes under this store's prefix")]
+    Incomplete,
+    /// The URL, the node list or the prefix was refused.
+    #[error("invalid redis settings: {0}")]
+    Config(String),
+}
+
+/// The connection: one server through the connection manager, or a cluster.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+/// An [`AsyncStore`] and [`AsyncPrune`] on Redis (or a Redis Cluster): one hash per record,
+/// the compare-and-swap as one Lua script. Cheap to clone: clones share the connection.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use handover_code::store::redis::RedisStore;
+/// use handover_code::{BookingId, Context, Digits, KeyId, Keyring, Policy, Secret, Service, Timestamp};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = RedisStore::connect("redis://127.0.0.1:6379/", Duration::from_secs(3))
+///     .await?
+///     .with_prefix("cowin:")?;
+/// let keys = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+/// let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("cowin/dose")?);
+/// let now = Timestamp::now();
+/// let code = service
+///     .issue_async(&store, BookingId::new("SLOT-1")?, Timestamp(now.0 + 3_600), now)
+///     .await?;
+/// # drop(code);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: Connection,
+    prefix: Vec<u8>,
+    prune_batch: u32,
+    swap: Script,
+    prune: Script,
+}
+
+impl core::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field(
+                "connection",
+                &match self.connection {
+                    Connection::Single(_) => "single server",
+                    Connection::Cluster(_) => "cluster",
+                },
+            )
+            .field("prefix", &String::from_utf8_lossy(&self.prefix))
+            .field("prune_batch", &self.prune_batch)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How many times a command the server refused without running it is sent again.
+const TRIES: u32 = 16;
+
+/// Whether the server refused a command without running it (a slot that moved, a cluster
+/// without a master for it, a server still loading): sending it again is safe.
+fn refused(e: &::redis::RedisError) -> bool {
+    matches!(
+        e.retry_method(),
+        RetryMethod::MovedRedirect
+            | RetryMethod::AskRedirect
+            | RetryMethod::WaitAndRetry
+            | RetryMethod::RefreshSlotsAndRetry
+    )
+}
+
+impl RedisStore {
+    /// The prefix every key starts with when none is set.
+    pub const DEFAULT_PREFIX: &'static str = "hc:";
+
+    /// Records a prune deletes per script when none is set: each script holds the server
+    /// for well under a millisecond per hundred records.
+    pub const DEFAULT_PRUNE_BATCH: u32 = 500;
+
+    fn with_connection(connection: Connection) -> Self {
+        Self {
+            connection,
+            prefix: Self::DEFAULT_PREFIX.as_bytes().to_vec(),
+            prune_batch: Self::DEFAULT_PRUNE_BATCH,
+            swap: Script::new(layout::SWAP),
+            prune: Script::new(layout::PRUNE),
+        }
+    }
+
+    /// A store on one Redis server, given its URL (`redis://host:port/db`,
+    /// `redis://user:password@host/`). The connection manager reconnects after a failure
+    /// (the call that met it answers an error; calls meanwhile wait for the reconnection,
+    /// at most 3 tries over about half a second, then answer an error); `timeout` bounds
+    /// connecting and every command. Needs a tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`RedisError::Config`] for a URL the client cannot parse; [`RedisError::Redis`] when
+    /// the first connection fails.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, RedisError> {
+        let client = ::redis::Client::open(url).map_err(|e| RedisError::Config(e.to_string()))?;
+        // Reconnecting: 3 tries, 50 ms apart and doubling (jittered), so a call made while
+        // the server is down answers an error within about half a second plus `timeout`,
+        // and a restart within that time is ridden out.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(3)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(400));
+        let manager = ConnectionManager::new_with_config(client, config).await?;
+        Ok(Self::from_manager(manager))
+    }
+
+    /// A store on a Redis Cluster, given some of its nodes' URLs; the client discovers the
+    /// rest and the slot map. `timeout` bounds connecting and every command. The client's
+    /// retries are off (see the [module docs](self#cluster)).
+    ///
+    /// # Errors
+    ///
+    /// [`RedisError::Config`] for URLs the client cannot parse; [`RedisError::Redis`] when no
+    /// node can be reached.
+    pub async fn connect_cluster(nodes: &[&str], timeout: Duration) -> Result<Self, RedisError> {
+        let client = ::redis::cluster::ClusterClient::builder(nodes.iter().copied())
+            .retries(0)
+            .connection_timeout(timeout)
+            .response_timeout(timeout)
+            .build()
+            .map_err(|e| RedisError::Config(e.to_string()))?;
+        let connection = client.get_async_connection().await?;
+        Ok(Self::from_cluster(connection))
+    }
+
+    /// A store on a connection manager the host built (for TLS, authentication providers or
+    /// settings [`RedisStore::connect`] does not offer). The manager is used as it is: give
+    /// it a response timeout, or a stalled server hangs calls.
+    #[must_use]
+    pub fn from_manager(manager: ConnectionManager) -> Self {
+        Self::with_connection(Connection::Single(manager))
+    }
+
+    /// A store on a cluster connection the host built. Build it with `.retries(0)` on the
+    /// `ClusterClientBuilder` and a response timeout: with client retries on, a compare-and-
+    /// swap retried after a lost connection can answer "conflict" for a write that landed
+    /// (see the [module docs](self#cluster)).
+    #[must_use]
+    pub fn from_cluster(connection: ClusterConnection) -> Self {
+        Self::with_connection(Connection::Cluster(connection))
+    }
+
+    /// Sets the prefix of every key: tenants, or several deployments sharing one server,
+    /// each get their own. Stores with different prefixes never see each other's records.
+    ///
+    /// # Errors
+    ///
+    /// [`RedisError::Config`] for a prefix longer than 64 bytes or holding `{` or `}` (which
+    /// would change the keys' cluster hash tags).
+    pub fn with_prefix(mut self, prefix: &str) -> Result<Self, RedisError> {
+        if !layout::prefix_ok(prefix.as_bytes()) {
+            return Err(RedisError::Config(
+                "a key prefix is at most 64 bytes and holds no '{' or '}'".to_string(),
+            ));
+        }
+        self.prefix = prefix.as_bytes().to_vec();
+        Ok(self)
+    }
+
+    /// Sets how many records each of a prune's scripts deletes (at least 1).
+    #[must_use]
+    pub fn with_prune_batch(mut self, records: u32) -> Self {
+        self.prune_batch = records.max(1);
+        self
+    }
+
+    /// The prefix every key starts with.
+    #[must_use]
+    pub fn prefix(&self) -> &[u8] {
+        &self.prefix
+    }
+
+    /// The name of the Redis hash holding the record under `key` (for the host's own
+    /// inspection: `HGETALL` it).
+    #[must_use]
+    pub fn key_name(&self, key: Key<'_>) -> Vec<u8> {
+        layout::record_key(&self.prefix, key)
+    }
+
+    /// Prunes every `every`, for as long as the returned future runs: spawn it on the
+    /// runtime (`tokio::spawn(store.clone().prune_task(..))`) and abort it to stop. Each
+    /// pass prunes, in batches, what expired before the system clock's reading at its start,
+    /// and hands its result to `after` (for the host's log and metrics); a failed pass is
+    /// tried again at the next interval.
+    pub async fn prune_task(
+        self,
+        every: Duration,
+        after: impl FnMut(Result<u64, RedisError>) + Send,
+    ) {
+        crate::store::schedule::prune_every(&self, every, after).await;
+    }
+
+    /// Sends `cmd` once and reads its answer.
+    async fn send<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, ::redis::RedisError> {
+        match &self.connection {
+            Connection::Single(c) => cmd.query_async(&mut c.clone()).await,
+            Connection::Cluster(c) => cmd.query_async(&mut c.clone()).await,
+        }
+    }
+
+    /// Runs `script` with `keys` and `args`, sending it again while the server refuses it
+    /// unrun (never after an error that leaves it unknown whether it ran).
+    async fn run<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+    ) -> Result<T, RedisError> {
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(*key);
+        }
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let mut tries: u32 = 1;
+        loop {
+            let answer = match &self.connection {
+                Connection::Single(c) => invocation.invoke_async(&mut c.clone()).await,
+                Connection::Cluster(c) => invocation.invoke_async(&mut c.clone()).await,
+            };
+            match answer {
+                Err(e) if refused(&e) && tries < TRIES => pause(&mut tries).await,
+                answer => return Ok(answer?),
+            }
+        }
+    }
+
+    /// One batch of a prune in one bucket: deletes at most the batch size of records there
+    /// that expired before `before`. Answers (records deleted, whether the bucket may hold
+    /// more).
+    async fn prune_bucket(
+        &self,
+        bucket: u16,
+        before: Timestamp,
+    ) -> Result<(u64, bool), RedisError> {
+        let index = layout::index_key(&self.prefix, bucket);
+        let cut = layout::cut_off(before);
+        // The score is a double: inclusive, so rounding never hides an expired record; the
+        // script checks each candidate's exact `p`.
+        let mut range = ::redis::cmd("ZRANGEBYSCORE");
+        range
+            .arg(&index)
+            .arg("-inf")
+            .arg(&cut[..])
+            .arg("LIMIT")
+            .arg(0)
+            .arg(self.prune_batch);
+        let candidates: Vec<Vec<u8>> = self.retry_refused(&range).await?;
+        if candidates.is_empty() {
+            return Ok((0, false));
+        }
+        let mut keys: Vec<&[u8]> = Vec::with_capacity(candidates.len().saturating_add(1));
+        keys.push(&index);
+        keys.extend(candidates.iter().map(Vec::as_slice));
+        let (deleted, dropped): (u64, u64) = self.run(&self.prune, &keys, &[&cut[..]]).await?;
+        let full = u32::try_from(candidates.len()).is_ok_and(|n| n >= self.prune_batch);
+        // A full batch of which nothing left the index is all live records (scores rounded
+        // down to the cut-off): the bucket is done.
+        Ok((deleted, full && dropped > 0))
+    }
+
+    /// Sends a read-only command, again while the server refuses it unrun.
+    async fn retry_refused<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisError> {
+        let mut tries: u32 = 1;
+        loop {
+            match self.send(cmd).await {
+                Err(e) if refused(&e) && tries < TRIES => pause(&mut tries).await,
+                answer => return Ok(answer?),
+            }
+        }
+    }
+}
+
+/// A short pause that grows with each try, for a slot map to settle.
+async fn pause(tries: &mut u32) {
+    tokio::time::sleep(Duration::from_millis(u64::from(*tries).saturating_mul(5))).await;
+    *tries = tries.saturating_add(1);
+}
+
+impl AsyncStore for RedisStore {
+    type Error = RedisError;
+
+    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, RedisError> {
+        let name = layout::record_key(&self.prefix, key);
+        let mut cmd = ::redis::cmd("HMGET");
+        cmd.arg(&name).arg("v").arg("r");
+        let (version, record): (Option<Vec<u8>>, Option<Vec<u8>>) =
+            self.retry_refused(&cmd).await?;
+        match (version, record) {
+            (None, None) => Ok(None),
+            (Some(version), Some(record)) => {
+                let version = layout::parse_decimal(&version).ok_or(RedisError::Incomplete)?;
+                Ok(Some((Record::decode(&record)?, Version(version))))
+            }
+            _ => Err(RedisError::Incomplete),
+        }
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, RedisError> {
+        let name = layout::record_key(&self.prefix, key);
+        let index = layout::index_key(&self.prefix, layout::bucket(key));
+        let mut buf = [0u8; Record::MAX_LEN];
+        let len = record.encode(&mut buf);
+        let bytes = buf.get(..len).unwrap_or_default();
+        let expected = expected.map(|v| layout::decimal(v.0)).unwrap_or_default();
+        let new = layout::decimal(new.0);
+        let prune_at = layout::prune_at(record);
+        let args: [&[u8]; 4] = [&expected, &new, bytes, &prune_at];
+        let swapped: i64 = self.run(&self.swap, &[&name, &index], &args).await?;
+        Ok(if swapped == 1 {
+            Swap::Swapped
+        } else {
+            Swap::Conflict
+        })
+    }
+}
+
+/// Walks every bucket's prune index, in batches of [`RedisStore::with_prune_batch`]
+/// records, each batch one script.
+impl AsyncPrune for RedisStore {
+    async fn prune(&self, before: Timestamp) -> Result<u64, RedisError> {
+        let mut removed = 0u64;
+        for bucket in 0..layout::BUCKETS {
+            loop {
+                let (deleted, more) = self.prune_bucket(bucket, before).await?;
+                removed = removed.saturating_add(deleted);
+                if !more {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}

@@ -1,0 +1,39 @@
+//! An async store driven from plain threads, for the (synchronous) conformance kit and the
+//! model's sequences.
+
+use handover_code::record::{Record, Version};
+use handover_code::store::{AsyncStore, Key, Store, Swap};
+use handover_code::{AsyncPrune, Prune, Timestamp};
+
+pub struct Blocking<S> {
+    pub store: S,
+    pub handle: tokio::runtime::Handle,
+}
+
+impl<S: AsyncStore> Store for Blocking<S> {
+    type Error = S::Error;
+    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, S::Error> {
+        self.handle.block_on(AsyncStore::load(&self.store, key))
+    }
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, S::Error> {
+        self.handle.block_on(AsyncStore::compare_and_swap(
+            &self.store,
+            key,
+            expected,
+            record,
+            new,
+        ))
+    }
+}
+
+impl<S: AsyncPrune> Prune for Blocking<S> {
+    fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
+        self.handle.block_on(AsyncPrune::prune(&self.store, before))
+    }
+}

@@ -1,0 +1,97 @@
+//! The crash tests' protocol on any async store: issue many bookings, verify each once
+//! whatever the server is going through, then check that no answer went out without its
+//! write.
+
+use std::time::Duration;
+
+use handover_code::record::{Record, State};
+use handover_code::{AsyncStore, BookingId, Error, Outcome, Service};
+
+use super::fixtures::{NOW, UNTIL, booking_key, wrong};
+
+/// Issues `n` bookings named `{prefix}-{i}`; answers their ids and codes.
+pub async fn issue_many<S: AsyncStore>(
+    service: &Service<'_>,
+    store: &S,
+    prefix: &str,
+    n: usize,
+) -> Vec<(String, String)> {
+    let mut codes = Vec::new();
+    for i in 0..n {
+        let id = format!("{prefix}-{i}");
+        let code = service
+            .issue_async(store, BookingId::new(&id).unwrap(), UNTIL, NOW)
+            .await
+            .unwrap();
+        codes.push((id, code.expose().to_owned()));
+    }
+    codes
+}
+
+/// Verifies each booking once (right for every fifth, wrong otherwise), `pause` apart,
+/// keeping every answer.
+pub async fn verify_all<S: AsyncStore>(
+    service: &Service<'_>,
+    store: &S,
+    codes: &[(String, String)],
+    pause: Duration,
+) -> Vec<Result<Outcome, Error<S::Error>>> {
+    let mut answers = Vec::new();
+    for (i, (id, code)) in codes.iter().enumerate() {
+        let typed = if i % 5 == 0 {
+            code.clone()
+        } else {
+            wrong(code, 0)
+        };
+        answers.push(
+            service
+                .verify_async(store, BookingId::new(id).unwrap(), &typed, None, NOW)
+                .await,
+        );
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+    answers
+}
+
+/// The answers whose write is not in the store: an acceptance whose record is not
+/// redeemed, a rejection whose failure is not counted. Panics on an answer no fault
+/// explains.
+pub async fn unwritten<S: AsyncStore>(
+    store: &S,
+    codes: &[(String, String)],
+    answers: &[Result<Outcome, Error<S::Error>>],
+) -> Vec<String> {
+    let mut lost = Vec::new();
+    for ((id, _), answer) in codes.iter().zip(answers) {
+        let stored = AsyncStore::load(store, booking_key(id)).await.unwrap();
+        let Some((Record::Booking(b), _)) = stored else {
+            panic!("{id}: no record")
+        };
+        match answer {
+            Ok(Outcome::Accepted) if b.state != State::Redeemed => {
+                lost.push(format!("{id}: accepted, not redeemed"));
+            }
+            Ok(Outcome::Rejected { .. }) if b.failures != 1 => {
+                lost.push(format!("{id}: rejected, {} failures stored", b.failures));
+            }
+            Ok(Outcome::Accepted | Outcome::Rejected { .. }) => {}
+            Ok(other) => panic!("{id}: unexpected {other:?}"),
+            Err(Error::Store(_) | Error::Contention) => {}
+            Err(other) => panic!("{id}: unexpected error {other:?}"),
+        }
+    }
+    lost
+}
+
+/// No answer without its write: every acceptance is a redeemed record, every rejection a
+/// counted failure.
+pub async fn check_written<S: AsyncStore>(
+    store: &S,
+    codes: &[(String, String)],
+    answers: &[Result<Outcome, Error<S::Error>>],
+) {
+    let lost = unwritten(store, codes, answers).await;
+    assert!(lost.is_empty(), "answers without their write: {lost:?}");
+}
