@@ -1,11 +1,12 @@
 //! Verifications per second on the real stores, against the targets the issues set.
 //!
-//! `cargo run --release --example throughput --features sqlite,sqlite-async,postgres`
+//! `cargo run --release --example throughput --features sqlite,sqlite-async,postgres,redis`
 //!
 //! Each verification is a read and a compare-and-swap write: half are right codes
 //! (redeeming), half wrong (counting a failure). With feature `postgres` it also starts a
 //! throwaway PostgreSQL cluster (as the tests do, default durability) and measures 1 and 8
-//! concurrent clients.
+//! concurrent clients; with feature `redis`, a throwaway `redis-server` (append-only file,
+//! `appendfsync everysec`) and 8 concurrent clients.
 
 use std::time::Instant;
 
@@ -92,6 +93,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::remove_dir_all(&dir)?;
     #[cfg(feature = "postgres")]
     postgres(&service)?;
+    #[cfg(feature = "redis")]
+    redis(&service)?;
     Ok(())
 }
 
@@ -143,7 +146,7 @@ fn sqlite_async(
 }
 
 /// Issues `n` bookings named `{prefix}-{i}` on an async store: each id with what is typed.
-#[cfg(any(feature = "sqlite-async", feature = "postgres"))]
+#[cfg(any(feature = "sqlite-async", feature = "postgres", feature = "redis"))]
 async fn issued<S: handover_code::AsyncStore>(
     service: &Service<'_>,
     store: &S,
@@ -164,7 +167,7 @@ async fn issued<S: handover_code::AsyncStore>(
 }
 
 /// Verifies each of `items` once, in turn.
-#[cfg(any(feature = "sqlite-async", feature = "postgres"))]
+#[cfg(any(feature = "sqlite-async", feature = "postgres", feature = "redis"))]
 async fn verify_each<S: handover_code::AsyncStore>(
     service: &Service<'_>,
     store: &S,
@@ -213,7 +216,8 @@ fn postgres(service: &Service<'_>) -> Result<(), Box<dyn std::error::Error>> {
     let mut eight_plain = 0.0;
     for (clients, target) in [(1usize, 0.0), (8, 2_500.0)] {
         let store = PostgresStore::connect(&cluster.params(), clients, timeout)?;
-        let rate = pg_rate(&rt, service, &store, clients, "plain")?;
+        rt.block_on(store.create_schema())?;
+        let rate = concurrent_rate(&rt, service, &store, clients, "plain");
         if clients == 1 {
             println!(
                 "PostgreSQL, 1 client, default durability: {rate:.0} verifications/s (no target)"
@@ -242,7 +246,7 @@ fn postgres(service: &Service<'_>) -> Result<(), Box<dyn std::error::Error>> {
     // The same 8 clients over TLS (rustls, the server's test CA trusted).
     let ca = cluster.require_tls();
     let store = PostgresStore::connect_with(&cluster.params(), 8, timeout, &Tls::CaFile(ca))?;
-    let tls = pg_rate(&rt, service, &store, 8, "tls")?;
+    let tls = concurrent_rate(&rt, service, &store, 8, "tls");
     println!(
         "PostgreSQL over TLS, 8 clients: {tls:.0} verifications/s: {:+.1}% against plain",
         (tls / eight_plain - 1.0) * 100.0
@@ -250,35 +254,66 @@ fn postgres(service: &Service<'_>) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Verifications per second with `clients` tasks, each on its own bookings.
-#[cfg(feature = "postgres")]
-fn pg_rate(
+/// Verifications per second with `clients` concurrent clients, each on its own bookings.
+#[cfg(any(feature = "postgres", feature = "redis"))]
+fn concurrent_rate<S: handover_code::AsyncStore>(
     rt: &tokio::runtime::Runtime,
     service: &Service<'_>,
-    store: &handover_code::store::postgres::PostgresStore,
+    store: &S,
     clients: usize,
     tag: &str,
-) -> Result<f64, Box<dyn std::error::Error>> {
-    rt.block_on(store.create_schema())?;
+) -> f64 {
     let per_client = 2_500u32;
-    Ok(rt.block_on(async {
+    rt.block_on(async {
         let mut pools = Vec::new();
         for c in 0..clients {
-            pools.push(
-                issued(
-                    service,
-                    store,
-                    &format!("PG-{tag}-{clients}-{c}"),
-                    per_client,
-                )
-                .await,
-            );
+            pools.push(issued(service, store, &format!("{tag}-{clients}-{c}"), per_client).await);
         }
         let start = Instant::now();
         let tasks = pools.iter().map(|items| verify_each(service, store, items));
         futures_join_all(tasks).await;
         f64::from(per_client) * clients as f64 / start.elapsed().as_secs_f64()
-    }))
+    })
+}
+
+#[cfg(feature = "redis")]
+#[path = "../tests/support/redis_server.rs"]
+#[allow(
+    dead_code,
+    unreachable_pub,
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::all
+)]
+mod redis_server;
+
+/// Verifications per second on one Redis server with 8 concurrent clients, best of 3, at
+/// `appendfsync everysec`, and at `always` for the cost of never losing an answer.
+#[cfg(feature = "redis")]
+fn redis(service: &Service<'_>) -> Result<(), Box<dyn std::error::Error>> {
+    use handover_code::store::redis::RedisStore;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    for (fsync, target) in [("everysec", 15_000.0), ("always", 0.0)] {
+        let Some(server) = redis_server::Server::start(fsync) else {
+            return Ok(());
+        };
+        let store = rt.block_on(RedisStore::connect(
+            &server.url(),
+            std::time::Duration::from_secs(5),
+        ))?;
+        let best = (0..3)
+            .map(|run_no| concurrent_rate(&rt, service, &store, 8, &format!("R{run_no}")))
+            .fold(0.0f64, f64::max);
+        let what = format!("Redis, 8 concurrent clients, appendfsync {fsync}, best of 3");
+        if target > 0.0 {
+            report(&what, best, target);
+        } else {
+            println!("{what}: {best:.0} verifications/s (no target)");
+        }
+    }
+    Ok(())
 }
 
 /// pgbench's transactions per second with `clients` clients for 5 s, each transaction the
@@ -335,7 +370,7 @@ fn pgbench(
 }
 
 /// Runs the futures concurrently on the current task and waits for all of them.
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "redis"))]
 async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
     let mut pinned: Vec<_> = futures.map(Box::pin).collect();
     std::future::poll_fn(|cx| {

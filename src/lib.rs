@@ -82,6 +82,12 @@ pub use tokio_postgres;
 #[cfg(feature = "postgres")]
 pub use rustls;
 
+/// The Redis client [`RedisStore`](store::redis::RedisStore) is built on, at the version it
+/// was built with: build a `ConnectionManager` or cluster connection with it (TLS,
+/// authentication) for [`RedisStore::from_manager`](store::redis::RedisStore::from_manager).
+#[cfg(feature = "redis")]
+pub use redis;
+
 /// The connection pool [`PostgresStore`](store::postgres::PostgresStore) is built on, at the
 /// version it was built with: build a `Pool` with it for [`PostgresStore::new`](store::postgres::PostgresStore::new).
 #[cfg(feature = "postgres")]

@@ -80,7 +80,8 @@
 //! Check the rows affected; never read and then write in two statements (that is a
 //! check-then-write race, and the conformance kit catches it).
 //!
-//! **Redis**: one hash per key, named from all three parts with lengths so that no two keys
+//! **Redis** (built in as `store::redis::RedisStore`, feature `redis`;
+//! the recipe is for other Redis clients): one hash per key, named from all three parts with lengths so that no two keys
 //! meet (`hc:{kind}:{len(namespace)}:{namespace}:{id}`; put the namespace and id in a
 //! `{…}` hash tag for Redis Cluster), holding `version` and `record`; run the compare-and-swap as one Lua
 //! script (`if redis.call('HGET', k, 'v') == ARGV[1] then redis.call('HSET', ...) return 1
