@@ -605,3 +605,105 @@ fn prune_deletes_in_batches_and_the_task_keeps_pruning() {
         "the second fill's 100 unexpired rows stay too"
     );
 }
+
+/// Two stores with different table prefixes on one database: each gets its own tables,
+/// sees only its own records and passes the conformance kit on them; a prefix that is not
+/// a plain identifier is refused.
+#[test]
+fn table_prefixes_keep_tenants_apart() {
+    let Some((_cluster, rt, store)) = start(70) else {
+        return;
+    };
+    let tenant_a = store.clone().with_table_prefix("tenant_a_").unwrap();
+    let tenant_b = store.clone().with_table_prefix("tenant_b_").unwrap();
+    assert_eq!(tenant_a.records_table(), "tenant_a_records");
+    rt.block_on(tenant_a.create_schema()).unwrap();
+    rt.block_on(tenant_b.create_schema()).unwrap();
+    let keys = keys();
+    let service = service(&keys);
+    let id = BookingId::new("SLOT-1").unwrap();
+    rt.block_on(async {
+        service
+            .issue_async(&tenant_a, id, UNTIL, NOW)
+            .await
+            .unwrap();
+        let key = fixtures::booking_key("SLOT-1");
+        assert!(AsyncStore::load(&tenant_a, key).await.unwrap().is_some());
+        assert!(AsyncStore::load(&tenant_b, key).await.unwrap().is_none());
+        assert!(AsyncStore::load(&store, key).await.unwrap().is_none());
+        let client = store.pool().get().await.unwrap();
+        for table in [
+            "tenant_a_records",
+            "tenant_a_schema",
+            "tenant_b_records",
+            "handover_records",
+        ] {
+            let q = format!("SELECT to_regclass('{table}') IS NOT NULL");
+            let exists: bool = client.query_one(&q, &[]).await.unwrap().get(0);
+            assert!(exists, "{table} was not created");
+        }
+    });
+    let handle = rt.handle().clone();
+    let report = conformance::check_all(|| {
+        rt.block_on(async {
+            let client = tenant_b.pool().get().await.unwrap();
+            client
+                .batch_execute("TRUNCATE tenant_b_records")
+                .await
+                .unwrap();
+        });
+        Blocking {
+            store: tenant_b.clone(),
+            handle: handle.clone(),
+        }
+    })
+    .unwrap();
+    assert!(report.conflicts > 0);
+    for bad in ["Tenant", "a;b", "1a", "a b"] {
+        assert!(matches!(
+            store.clone().with_table_prefix(bad),
+            Err(PostgresError::Config(_))
+        ));
+    }
+}
+
+/// Each batch of a prune finds its rows through the `prune_at` index, on a table large
+/// enough that the planner would rather scan it otherwise.
+#[test]
+fn prune_batches_use_the_prune_at_index() {
+    let Some((_cluster, rt, store)) = start(2) else {
+        return;
+    };
+    let plan: String = rt.block_on(async {
+        let client = store.pool().get().await.unwrap();
+        client
+            .batch_execute(
+                "INSERT INTO handover_records (kind, namespace, id, version, record, prune_at)
+                 SELECT 1, 'ns'::bytea, int8send(i), 1, '\\x00'::bytea, (-9223372036854775807 - 1) + i
+                 FROM generate_series(1, 100000) AS i;
+                 ANALYZE handover_records",
+            )
+            .await
+            .unwrap();
+        let explain = format!(
+            "EXPLAIN {}",
+            store
+                .prune_statement()
+                .replace("$1", "(-9223372036854775807 - 1) + 500")
+                .replace("$2", "5000")
+        );
+        let rows = client.query(&explain, &[]).await.unwrap();
+        rows.iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    assert!(
+        plan.contains("handover_records_prune"),
+        "the prune does not use its index:\n{plan}"
+    );
+    assert!(
+        !plan.contains("Seq Scan"),
+        "the prune scans the table:\n{plan}"
+    );
+}

@@ -15,6 +15,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::record::{DecodeError, Record, Version};
 use crate::store::sql::{self, SCHEMA_VERSION};
+use statements::Statements;
+
+mod statements;
 use crate::store::{AsyncPrune, AsyncStore, Key, Swap};
 use crate::time::Timestamp;
 
@@ -151,17 +154,12 @@ fn client_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfi
 pub struct PostgresStore {
     pool: Pool,
     prune_batch: u32,
+    sql: Arc<Statements>,
 }
 
-const LOAD: &str =
-    "SELECT record, version FROM handover_records WHERE kind = $1 AND namespace = $2 AND id = $3";
-const INSERT: &str = "INSERT INTO handover_records (kind, namespace, id, version, record, prune_at)
-    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, namespace, id) DO NOTHING";
-const UPDATE: &str = "UPDATE handover_records SET version = $4, record = $5, prune_at = $6
-    WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $7";
-
 impl PostgresStore {
-    /// The schema, as [`PostgresStore::create_schema`] runs it. Version 2 is recorded in
+    /// The schema, as [`PostgresStore::create_schema`] runs it for the default table names
+    /// ([`PostgresStore::schema`] gives it for a store's own). Version 2 is recorded in
     /// `handover_schema`.
     pub const SCHEMA: &'static str = "
 CREATE TABLE IF NOT EXISTS handover_records (
@@ -184,14 +182,54 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
     /// failures and deadlocks as lost races, like [`PostgresStore::connect`]. Use this for
     /// TLS or any connection setting `connect` does not offer.
     #[must_use]
-    pub const fn new(pool: Pool) -> Self {
+    pub fn new(pool: Pool) -> Self {
         Self {
             pool,
             prune_batch: Self::DEFAULT_PRUNE_BATCH,
+            sql: Arc::new(Statements::new(statements::DEFAULT_PREFIX)),
         }
     }
 
-    /// One batch of a prune: at most `$2` rows, found through the `prune_at` index. The outer
+    /// Names the store's tables `{prefix}records` and `{prefix}schema` instead of
+    /// `handover_records` and `handover_schema`: tenants (or several deployments) sharing
+    /// one schema each get their own tables. (To give each its own schema instead, put
+    /// `options='-c search_path=tenant_a'` in the connection parameters.)
+    ///
+    /// # Errors
+    ///
+    /// [`PostgresError::Config`] unless the prefix is at most 40 bytes of lowercase ASCII
+    /// letters, digits and `_`, not starting with a digit: it becomes part of unquoted SQL
+    /// identifiers.
+    pub fn with_table_prefix(mut self, prefix: &str) -> Result<Self, PostgresError> {
+        if !statements::prefix_ok(prefix) {
+            return Err(PostgresError::Config(
+                "a table prefix is at most 40 lowercase ASCII letters, digits and '_', not starting with a digit".into(),
+            ));
+        }
+        self.sql = Arc::new(Statements::new(prefix));
+        Ok(self)
+    }
+
+    /// The schema [`PostgresStore::create_schema`] runs for this store's table names.
+    #[must_use]
+    pub fn schema(&self) -> &str {
+        &self.sql.schema
+    }
+
+    /// The prune statement ([`PostgresStore::PRUNE`]) for this store's table names.
+    #[must_use]
+    pub fn prune_statement(&self) -> &str {
+        &self.sql.prune
+    }
+
+    /// The name of the table holding the records.
+    #[must_use]
+    pub fn records_table(&self) -> &str {
+        &self.sql.records
+    }
+
+    /// One batch of a prune, for the default table names ([`PostgresStore::prune_statement`]
+    /// gives it for a store's own): at most `$2` rows, found through the `prune_at` index. The outer
     /// `prune_at < $1` is what keeps a live record: at read committed, a row the subquery picked
     /// that a write renews meanwhile (a verifier's record rolled into a new window) is checked
     /// again against the outer condition only, and must then be left alone.
@@ -220,7 +258,7 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
     /// Connection and server errors, a statement timeout among them.
     pub async fn prune_batch(&self, before: Timestamp, limit: u32) -> Result<u64, PostgresError> {
         let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(Self::PRUNE).await?;
+        let stmt = client.prepare_cached(&self.sql.prune).await?;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
             [&sql::time_to_sql(before), &i64::from(limit)];
         Ok(client.execute(&stmt, &params).await?)
@@ -373,18 +411,15 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock(7243107)", &[])
             .await?;
-        tx.batch_execute(Self::SCHEMA).await?;
+        tx.batch_execute(&self.sql.schema).await?;
         let found: Option<i64> = tx
-            .query_opt("SELECT version FROM handover_schema", &[])
+            .query_opt(&self.sql.read_version, &[])
             .await?
             .map(|row| row.get(0));
         match found {
             None => {
-                tx.execute(
-                    "INSERT INTO handover_schema (version) VALUES ($1)",
-                    &[&SCHEMA_VERSION],
-                )
-                .await?;
+                tx.execute(&self.sql.write_version, &[&SCHEMA_VERSION])
+                    .await?;
             }
             Some(SCHEMA_VERSION) => {}
             Some(found) => return Err(PostgresError::Schema { found }),
@@ -449,7 +484,7 @@ impl AsyncStore for PostgresStore {
 impl PostgresStore {
     async fn load_once(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, PostgresError> {
         let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(LOAD).await?;
+        let stmt = client.prepare_cached(&self.sql.load).await?;
         let row = client
             .query_opt(
                 &stmt,
@@ -478,7 +513,7 @@ impl PostgresStore {
         let client = self.pool.get().await?;
         let changed = match expected {
             None => {
-                let stmt = client.prepare_cached(INSERT).await?;
+                let stmt = client.prepare_cached(&self.sql.insert).await?;
                 client
                     .execute(
                         &stmt,
@@ -487,7 +522,7 @@ impl PostgresStore {
                     .await?
             }
             Some(v) => {
-                let stmt = client.prepare_cached(UPDATE).await?;
+                let stmt = client.prepare_cached(&self.sql.update).await?;
                 let expected = sql::version_to_sql(v);
                 let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
                     &kind, &namespace, &id, &new_sql, &bytes, &prune_at, &expected,

@@ -1,0 +1,114 @@
+//! The SQL a [`PostgresStore`](super::PostgresStore) runs, for its table names: the
+//! defaults (`handover_records`, `handover_schema`) or a host's prefix. Pure: no I/O here.
+
+use std::format;
+use std::string::String;
+
+/// The prefix of the default table names.
+pub(crate) const DEFAULT_PREFIX: &str = "handover_";
+
+/// The longest table prefix accepted: PostgreSQL truncates identifiers at 63 bytes, and the
+/// longest name built from the prefix adds 14.
+pub(crate) const MAX_PREFIX: usize = 40;
+
+/// Whether `prefix` can start a table name unquoted: a lowercase ASCII letter or `_`, then
+/// lowercase letters, digits and `_`, at most [`MAX_PREFIX`] bytes (empty is allowed).
+pub(crate) fn prefix_ok(prefix: &str) -> bool {
+    let bytes = prefix.as_bytes();
+    bytes.len() <= MAX_PREFIX
+        && bytes
+            .first()
+            .is_none_or(|b| b.is_ascii_lowercase() || *b == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+}
+
+/// Every statement, for one prefix.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    pub(crate) load: String,
+    pub(crate) insert: String,
+    pub(crate) update: String,
+    pub(crate) prune: String,
+    pub(crate) schema: String,
+    pub(crate) read_version: String,
+    pub(crate) write_version: String,
+    pub(crate) records: String,
+}
+
+impl Statements {
+    /// The statements on `{prefix}records` and `{prefix}schema`; the prefix is checked by
+    /// [`prefix_ok`] first.
+    pub(crate) fn new(prefix: &str) -> Self {
+        let records = format!("{prefix}records");
+        let schema_table = format!("{prefix}schema");
+        Self {
+            load: format!(
+                "SELECT record, version FROM {records} WHERE kind = $1 AND namespace = $2 AND id = $3"
+            ),
+            insert: format!(
+                "INSERT INTO {records} (kind, namespace, id, version, record, prune_at)
+    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, namespace, id) DO NOTHING"
+            ),
+            update: format!(
+                "UPDATE {records} SET version = $4, record = $5, prune_at = $6
+    WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $7"
+            ),
+            prune: format!(
+                "DELETE FROM {records} WHERE prune_at < $1 AND (kind, namespace, id) IN
+    (SELECT kind, namespace, id FROM {records} WHERE prune_at < $1 LIMIT $2)"
+            ),
+            schema: format!(
+                "
+CREATE TABLE IF NOT EXISTS {records} (
+    kind      smallint NOT NULL,
+    namespace bytea    NOT NULL,
+    id        bytea    NOT NULL,
+    version   bigint   NOT NULL,
+    record    bytea    NOT NULL,
+    prune_at  bigint   NOT NULL,
+    PRIMARY KEY (kind, namespace, id)
+);
+CREATE INDEX IF NOT EXISTS {records}_prune ON {records} (prune_at);
+CREATE TABLE IF NOT EXISTS {schema_table} (version bigint NOT NULL);
+"
+            ),
+            read_version: format!("SELECT version FROM {schema_table}"),
+            write_version: format!("INSERT INTO {schema_table} (version) VALUES ($1)"),
+            records,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Statements, prefix_ok};
+    use crate::store::postgres::PostgresStore;
+
+    #[test]
+    fn the_default_prefix_gives_the_published_statements() {
+        let s = Statements::new(super::DEFAULT_PREFIX);
+        assert_eq!(s.schema, PostgresStore::SCHEMA);
+        assert_eq!(s.prune, PostgresStore::PRUNE);
+        assert_eq!(s.records, "handover_records");
+    }
+
+    #[test]
+    fn prefixes_are_plain_lowercase_identifiers() {
+        for ok in ["", "tenant_a_", "_x", "t1_"] {
+            assert!(prefix_ok(ok), "{ok}");
+        }
+        for bad in [
+            "1t_",
+            "Tenant_",
+            "a-b",
+            "a;drop table x;",
+            "a b",
+            "é_",
+            &"a".repeat(41),
+        ] {
+            assert!(!prefix_ok(bad), "{bad}");
+        }
+    }
+}
