@@ -1,7 +1,7 @@
 //! Codes and their length.
 
 use core::fmt;
-use subtle::{Choice, ConstantTimeEq};
+use subtle::{Choice, ConditionallySelectable, ConstantTimeEq};
 use zeroize::Zeroize;
 
 /// How many decimal digits a code has.
@@ -80,20 +80,22 @@ impl Code {
     /// The most digits a code has.
     pub const MAX_DIGITS: usize = 6;
 
-    /// The code whose value is `value mod 10^digits`, written with leading zeros.
+    /// The code whose value is `value mod 10^digits`, written with leading zeros. Constant
+    /// time on every target: no division and no branch on the value ([`reduce`],
+    /// [`div10`]); the intermediate values are wiped.
     pub(crate) fn from_value(value: u64, digits: Digits) -> Self {
-        let mut rest = value
-            .checked_rem(u64::from(digits.modulus()))
-            .unwrap_or_default();
+        let mut rest = reduce(value, digits);
         let mut ascii = [0u8; Self::MAX_DIGITS];
         let width = usize::from(digits.count());
         for slot in ascii.iter_mut().take(width).rev() {
-            // `rest % 10` is below 10, so the cast keeps every bit.
-            #[allow(clippy::cast_possible_truncation)]
-            let digit = (rest % 10) as u8;
-            *slot = b'0'.saturating_add(digit);
-            rest /= 10;
+            let mut quotient = div10(rest);
+            // Below 10: the low byte is the whole digit.
+            let digit = rest.wrapping_sub(quotient.wrapping_mul(10)).to_le_bytes()[0];
+            *slot = b'0'.wrapping_add(digit);
+            rest = quotient;
+            quotient.zeroize();
         }
+        rest.zeroize();
         Self { digits, ascii }
     }
 
@@ -119,6 +121,38 @@ impl Code {
         // Every byte is an ASCII digit by construction, so this is always valid UTF-8.
         core::str::from_utf8(digits).unwrap_or_default()
     }
+}
+
+/// `value mod 10^digits` with a fixed sequence of multiplications, subtractions and one
+/// masked select: Barrett reduction with `r = floor(2^64 / m)`. The estimate
+/// `q = floor(value * r / 2^64)` is `floor(value / m)` or one less, so `value - q * m` is
+/// below `2m`, and one conditional subtraction (a mask, not a branch) finishes it. No
+/// division routine is called (on `thumbv6m-none-eabi` a `%` was 13 calls of
+/// `__aeabi_uldivmod`, whose time depends on the value) and nothing branches on the value.
+pub(crate) fn reduce(value: u64, digits: Digits) -> u32 {
+    let (m, r) = match digits {
+        Digits::Four => (10_000u64, RECIPROCALS[0]),
+        Digits::Five => (100_000, RECIPROCALS[1]),
+        Digits::Six => (1_000_000, RECIPROCALS[2]),
+    };
+    let wide = u128::from(value).wrapping_mul(u128::from(r));
+    let quotient = u64::try_from(wide >> 64).unwrap_or(0);
+    let rest = value.wrapping_sub(quotient.wrapping_mul(m));
+    let (less, borrow) = rest.overflowing_sub(m);
+    // `borrow`: `rest < m` already; keep it, else take `rest - m`.
+    let reduced = u64::conditional_select(&less, &rest, Choice::from(u8::from(borrow)));
+    // Below 10^6: the low half is the whole value.
+    u32::try_from(reduced & 0xffff_ffff).unwrap_or(0)
+}
+
+/// `floor(2^64 / 10^d)` for 4, 5 and 6 digits.
+const RECIPROCALS: [u64; 3] = [u64::MAX / 10_000, u64::MAX / 100_000, u64::MAX / 1_000_000];
+
+/// `x / 10` for any `u32`, by multiplying with `ceil(2^35 / 10)` and shifting: exact for
+/// every 32-bit `x`, and a multiplication on every target (no division routine).
+pub(crate) fn div10(x: u32) -> u32 {
+    let wide = u64::from(x).wrapping_mul(0xCCCC_CCCD) >> 35;
+    u32::try_from(wide).unwrap_or(0)
 }
 
 impl ConstantTimeEq for Code {
@@ -153,7 +187,89 @@ impl Drop for Code {
 
 #[cfg(test)]
 mod tests {
-    use super::{Code, Digits};
+    use super::{Code, Digits, div10, reduce};
+    use proptest::prelude::*;
+    use std::{format, vec};
+
+    /// Every 64-bit boundary: around 0, around each multiple of `m` near the ends of the
+    /// range and near powers of two, and the largest values.
+    #[test]
+    fn reduce_equals_mod_at_every_boundary() {
+        for digits in [Digits::Four, Digits::Five, Digits::Six] {
+            let m = u64::from(digits.modulus());
+            let mut values = vec![
+                0,
+                1,
+                m - 1,
+                m,
+                m + 1,
+                2 * m - 1,
+                2 * m,
+                u64::MAX,
+                u64::MAX - 1,
+            ];
+            let top = u64::MAX / m * m;
+            for base in [
+                top,
+                top - m,
+                m << 20,
+                1 << 63,
+                (1 << 63) / m * m,
+                (1u64 << 32) / m * m,
+            ] {
+                for delta in 0..3 {
+                    values.extend([base.wrapping_add(delta), base.wrapping_sub(delta + 1)]);
+                }
+            }
+            for k in 0..64 {
+                values.extend([1u64 << k, (1u64 << k) - 1, (1u64 << k).wrapping_add(1)]);
+            }
+            for v in values {
+                assert_eq!(u64::from(reduce(v, digits)), v % m, "{v} mod {m}");
+            }
+        }
+    }
+
+    #[test]
+    fn div10_is_exact_at_the_ends() {
+        for x in [
+            0u32,
+            9,
+            10,
+            11,
+            99,
+            100,
+            999_999,
+            1_000_000,
+            u32::MAX - 1,
+            u32::MAX,
+        ] {
+            assert_eq!(div10(x), x / 10, "{x}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn reduce_equals_mod(v in any::<u64>()) {
+            for digits in [Digits::Four, Digits::Five, Digits::Six] {
+                prop_assert_eq!(u64::from(reduce(v, digits)), v % u64::from(digits.modulus()));
+            }
+        }
+
+        #[test]
+        fn div10_equals_division(x in any::<u32>()) {
+            prop_assert_eq!(div10(x), x / 10);
+        }
+
+        #[test]
+        fn from_value_writes_the_residue(v in any::<u64>()) {
+            for digits in [Digits::Four, Digits::Five, Digits::Six] {
+                let want = format!("{:0w$}", v % u64::from(digits.modulus()), w = usize::from(digits.count()));
+                let code = Code::from_value(v, digits);
+                prop_assert_eq!(code.expose(), want.as_str());
+            }
+        }
+    }
 
     #[test]
     fn leading_zeros_are_kept() {

@@ -21,8 +21,11 @@
 
 use core::fmt;
 
+use zeroize::Zeroize;
+
 use crate::code::{Code, Digits};
 pub use crate::ids::{BookingId, Context};
+use crate::mac;
 use crate::secret::Secret;
 
 /// The bytes that are MACed for one code, built without allocation.
@@ -58,16 +61,18 @@ impl Message {
         generation: u32,
         digits: Digits,
     ) -> Self {
-        let mut msg = Self {
-            buf: [0; Self::MAX_LEN],
-            len: 0,
-        };
-        msg.push(Self::TAG);
-        msg.push_prefixed(context.as_bytes());
-        msg.push_prefixed(booking.as_bytes());
-        msg.push(&generation.to_be_bytes());
-        msg.push(&[digits.count()]);
-        msg
+        let mut buf = [0; Self::MAX_LEN];
+        let len = encode(&mut buf, context, booking, generation, digits);
+        Self { buf, len }
+    }
+
+    /// The encoded length of these fields.
+    fn len_of(context: Context<'_>, booking: BookingId<'_>) -> usize {
+        // The tag (16), two length bytes, the generation (4) and digits (1): 23 bytes and
+        // the fields. At most 215; saturating all the same.
+        23usize
+            .saturating_add(context.as_bytes().len())
+            .saturating_add(booking.as_bytes().len())
     }
 
     /// The encoded bytes.
@@ -75,23 +80,35 @@ impl Message {
     pub fn as_bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or_default()
     }
+}
 
-    /// Appends bytes. The field limits keep the total within `MAX_LEN`; the `get_mut` keeps
-    /// this panic-free all the same.
-    fn push(&mut self, bytes: &[u8]) {
-        let end = self.len.saturating_add(bytes.len());
-        if let Some(dst) = self.buf.get_mut(self.len..end) {
+/// Writes the message's fields to the start of `out` and answers how many bytes they took.
+/// `out` must hold [`Message::len_of`] bytes (the field limits keep that within
+/// [`Message::MAX_LEN`]); the `get_mut`s keep this panic-free all the same.
+fn encode(
+    out: &mut [u8],
+    context: Context<'_>,
+    booking: BookingId<'_>,
+    generation: u32,
+    digits: Digits,
+) -> usize {
+    let mut len = 0usize;
+    let mut push = |bytes: &[u8]| {
+        let end = len.saturating_add(bytes.len());
+        if let Some(dst) = out.get_mut(len..end) {
             dst.copy_from_slice(bytes);
-            self.len = end;
+            len = end;
         }
-    }
-
-    /// Appends a one-byte length and the bytes. Fields are at most 128 bytes long.
-    fn push_prefixed(&mut self, bytes: &[u8]) {
-        let len = u8::try_from(bytes.len()).unwrap_or(u8::MAX);
-        self.push(&[len]);
-        self.push(bytes);
-    }
+    };
+    push(Message::TAG);
+    // Fields are at most 128 bytes long: their lengths fit a byte.
+    push(&[u8::try_from(context.as_bytes().len()).unwrap_or(u8::MAX)]);
+    push(context.as_bytes());
+    push(&[u8::try_from(booking.as_bytes().len()).unwrap_or(u8::MAX)]);
+    push(booking.as_bytes());
+    push(&generation.to_be_bytes());
+    push(&[digits.count()]);
+    len
 }
 
 impl fmt::Debug for Message {
@@ -131,11 +148,29 @@ pub fn derive(
     generation: u32,
     digits: Digits,
 ) -> Code {
-    let msg = Message::new(context, booking, generation, digits);
-    let tag = secret.mac(msg.as_bytes());
-    let mut head = [0u8; 8];
-    for (h, t) in head.iter_mut().zip(&tag) {
-        *h = *t;
+    let mut head = mac_head(secret, context, booking, generation, digits);
+    let code = Code::from_value(head, digits);
+    head.zeroize();
+    code
+}
+
+/// The first 8 bytes of the message's MAC. A message that fits one block (the tag, a
+/// context and a booking id of up to 32 bytes between them) is written straight into the
+/// block that is compressed, padded in place; a longer one goes through [`Message`].
+fn mac_head(
+    secret: &Secret,
+    context: Context<'_>,
+    booking: BookingId<'_>,
+    generation: u32,
+    digits: Digits,
+) -> u64 {
+    if Message::len_of(context, booking) <= mac::ONE_BLOCK {
+        let mut block = [0u8; 64];
+        let len = encode(&mut block, context, booking, generation, digits);
+        mac::seal(&mut block, len);
+        secret.mac_head_of_block(&block)
+    } else {
+        let msg = Message::new(context, booking, generation, digits);
+        secret.mac_head(msg.as_bytes())
     }
-    Code::from_value(u64::from_be_bytes(head), digits)
 }

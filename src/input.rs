@@ -26,6 +26,8 @@
 //!
 //! Mixing scripts within one code is accepted: each digit is read for its value alone.
 
+use zeroize::{Zeroize, Zeroizing};
+
 use crate::code::{Code, Digits};
 use crate::error::{Invalid, Malformed};
 
@@ -61,11 +63,55 @@ const SEPARATORS: [char; 14] = [
 /// The value of `c` if it is a decimal digit of one of the scripts read.
 #[must_use]
 pub fn digit_value(c: char) -> Option<u8> {
-    let c = u32::from(c);
-    ZEROS.iter().find_map(|&zero| {
-        let offset = c.checked_sub(zero)?;
-        u8::try_from(offset).ok().filter(|&d| d < 10)
-    })
+    let (value, found) = digit_of(u32::from(c));
+    (found != 0).then(|| u8::try_from(value & 0xf).unwrap_or(0))
+}
+
+/// The digit value of a code point and 1, or 0 and 0 for a non-digit. Every script is
+/// checked with masks, never an early return or a branch on the code point, so a Devanagari
+/// digit takes as long to read as an ASCII one and no digit's value changes the path taken.
+fn digit_of(c: u32) -> (u32, u32) {
+    let mut value = 0u32;
+    let mut found = 0u32;
+    for zero in ZEROS {
+        let offset = c.wrapping_sub(zero);
+        // 1 when `offset < 10` (as unsigned), from the borrow's sign in 64 bits.
+        let hit = u32::try_from((u64::from(offset).wrapping_sub(10) >> 63) & 1).unwrap_or(0);
+        value |= offset & hit.wrapping_neg();
+        found |= hit;
+    }
+    (value, found)
+}
+
+/// The code point starting at byte `at` of `bytes` (valid UTF-8) and its length in bytes,
+/// by the same arithmetic whatever that length: an ASCII digit and a three-byte Devanagari
+/// one cost the same (`str::chars` branches on the length).
+fn decode_at(bytes: &[u8], at: usize) -> (u32, usize) {
+    // Every read is in bounds (the index clamped to the last byte, the value masked to 0
+    // past the end), so no bounds check goes one way for one script and another for another.
+    let last = bytes.len().saturating_sub(1);
+    let byte = |k: usize| {
+        let i = at.wrapping_add(k);
+        let inside = u32::from(i <= last).wrapping_neg();
+        u32::from(bytes.get(i.min(last)).copied().unwrap_or(0)) & inside
+    };
+    let (b0, b1, b2, b3) = (byte(0), byte(1), byte(2), byte(3));
+    // 1 when `b >= t`, for bytes.
+    let at_least = |b: u32, t: u32| (b.wrapping_sub(t) >> 31) ^ 1;
+    let extra = at_least(b0, 0xC0)
+        .wrapping_add(at_least(b0, 0xE0))
+        .wrapping_add(at_least(b0, 0xF0));
+    // All ones when `extra == n`.
+    let when = |n: u32| ((extra ^ n).wrapping_sub(1) >> 31).wrapping_neg();
+    let (c1, c2, c3) = (b1 & 0x3F, b2 & 0x3F, b3 & 0x3F);
+    let code_point = (b0 & when(0))
+        | ((((b0 & 0x1F) << 6) | c1) & when(1))
+        | ((((b0 & 0x0F) << 12) | (c1 << 6) | c2) & when(2))
+        | ((((b0 & 0x07) << 18) | (c1 << 12) | (c2 << 6) | c3) & when(3));
+    (
+        code_point,
+        usize::try_from(extra).unwrap_or(0).wrapping_add(1),
+    )
 }
 
 /// Reads typed input as a code of `digits` digits.
@@ -93,24 +139,35 @@ pub fn normalize(typed: &str, digits: Digits) -> Result<Code, Invalid> {
         return Err(Invalid::Malformed(Malformed::TooLong));
     }
     let width = usize::from(digits.count());
-    let mut ascii = [0u8; Code::MAX_DIGITS];
+    // The typed digits, wiped when this returns (the code keeps its own copy).
+    let mut ascii = Zeroizing::new([0u8; Code::MAX_DIGITS]);
     let mut read = 0usize;
-    for c in typed.chars() {
-        if SEPARATORS.contains(&c) {
+    let bytes = typed.as_bytes();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let (c, len) = decode_at(bytes, at);
+        at = at.saturating_add(len);
+        // Digits are never separators: every digit scans the whole list.
+        if SEPARATORS.iter().any(|s| u32::from(*s) == c) {
             continue;
         }
-        let value = digit_value(c).ok_or(Invalid::Malformed(Malformed::NotADigit))?;
+        let (mut value, found) = digit_of(c);
+        if found == 0 {
+            return Err(Invalid::Malformed(Malformed::NotADigit));
+        }
         if read >= width {
+            value.zeroize();
             return Err(Invalid::Malformed(Malformed::WrongLength));
         }
         if let Some(slot) = ascii.get_mut(read) {
-            *slot = b'0'.saturating_add(value);
+            *slot = b'0'.wrapping_add(u8::try_from(value & 0xf).unwrap_or(0));
         }
+        value.zeroize();
         read = read.saturating_add(1);
     }
     match read {
         0 => Err(Invalid::Malformed(Malformed::Empty)),
-        n if n == width => Ok(Code::from_ascii(ascii, digits)),
+        n if n == width => Ok(Code::from_ascii(*ascii, digits)),
         _ => Err(Invalid::Malformed(Malformed::WrongLength)),
     }
 }
@@ -143,6 +200,30 @@ mod tests {
             '/', ':', '\u{065F}', '\u{066A}', '\u{0965}', '\u{0970}', '\u{FF1A}', 'a',
         ] {
             assert_eq!(digit_value(c), None, "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn decoding_agrees_with_chars_for_every_length() {
+        for text in [
+            "0427",
+            "०४२७",
+            "１２",
+            "a\u{10348}z",
+            "\u{7f}\u{80}\u{7ff}\u{800}\u{ffff}\u{10000}\u{10ffff}",
+        ] {
+            let bytes = text.as_bytes();
+            let mut at = 0;
+            for c in text.chars() {
+                let (code_point, len) = super::decode_at(bytes, at);
+                assert_eq!(
+                    (code_point, len),
+                    (u32::from(c), c.len_utf8()),
+                    "{text:?} at {at}"
+                );
+                at += len;
+            }
+            assert_eq!(at, bytes.len());
         }
     }
 

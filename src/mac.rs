@@ -48,27 +48,83 @@ impl KeyedMac {
         Self { inner, outer }
     }
 
-    /// HMAC-SHA256 of `msg` under this key.
+    /// The first 8 bytes of HMAC-SHA256 of `msg` under this key, big-endian: what a code
+    /// is reduced from.
+    pub(crate) fn head(&self, msg: &[u8]) -> u64 {
+        let mut inner = self.inner;
+        finish(&mut inner, msg);
+        self.outer_head(&mut inner)
+    }
+
+    /// [`KeyedMac::head`] of a message of at most [`ONE_BLOCK`] bytes already padded in
+    /// `block` by [`seal`]: one inner compression, one outer, nothing copied.
+    pub(crate) fn head_of_block(&self, block: &[u8; BLOCK]) -> u64 {
+        let mut inner = self.inner;
+        compress256(&mut inner, core::slice::from_ref(block));
+        self.outer_head(&mut inner)
+    }
+
+    /// HMAC-SHA256 of `msg` under this key, all 32 bytes (the tests check it against the
+    /// reference implementation; codes need only [`KeyedMac::head`]).
+    #[cfg(test)]
     pub(crate) fn mac(&self, msg: &[u8]) -> [u8; 32] {
-        let mut state = self.inner;
-        let mut inner_hash = finish(&mut state, msg);
-        // The outer message is the 32-byte inner hash: with its padding, exactly one block.
-        // Unlike the inner one (the public message), it is secret-derived: wiped after use.
-        let mut block = [0u8; BLOCK];
-        copy_prefix(&mut block, &inner_hash);
-        inner_hash.zeroize();
-        if let Some(marker) = block.get_mut(32) {
-            *marker = 0x80;
+        let mut inner = self.inner;
+        finish(&mut inner, msg);
+        let state = self.outer(&mut inner);
+        let mut out = [0u8; 32];
+        for (chunk, word) in out.chunks_exact_mut(4).zip(&state) {
+            chunk.copy_from_slice(&word.to_be_bytes());
         }
-        copy_suffix(&mut block, &bit_length(BLOCK + 32).to_be_bytes());
-        state = self.outer;
+        out
+    }
+
+    /// The outer hash over the inner digest in `inner`, which is wiped, as is the block
+    /// that carried it (both are secret-derived). Answers the outer state: the MAC's words.
+    fn outer(&self, inner: &mut [u32; 8]) -> [u32; 8] {
+        let mut block = OUTER_TAIL;
+        for (chunk, word) in block.chunks_exact_mut(4).zip(inner.iter()) {
+            chunk.copy_from_slice(&word.to_be_bytes());
+        }
+        inner.zeroize();
+        let mut state = self.outer;
         compress256(&mut state, core::slice::from_ref(&block));
-        block.zeroize();
-        let tag = to_bytes(&state);
+        if let Some(digest) = block.get_mut(..32) {
+            digest.zeroize();
+        }
+        state
+    }
+
+    /// The first two words of the MAC, as one big-endian `u64`; the rest is wiped.
+    fn outer_head(&self, inner: &mut [u32; 8]) -> u64 {
+        let mut state = self.outer(inner);
+        let [first, second, ..] = state;
         state.zeroize();
-        tag
+        (u64::from(first) << 32) | u64::from(second)
     }
 }
+
+/// The longest message [`KeyedMac::head_of_block`] takes: one block less the marker byte
+/// and the 8-byte length.
+pub(crate) const ONE_BLOCK: usize = BLOCK - 9;
+
+/// Pads the message in the first `len` bytes of `block` (the rest zero), of at most
+/// [`ONE_BLOCK`] bytes, as SHA-256 pads the last block of the inner hash (whose first block
+/// is the key's).
+pub(crate) fn seal(block: &mut [u8; BLOCK], len: usize) {
+    if let Some(marker) = block.get_mut(len) {
+        *marker = 0x80;
+    }
+    copy_suffix(block, &bit_length(len.saturating_add(BLOCK)).to_be_bytes());
+}
+
+/// The outer hash's one block, but for the 32-byte inner digest in front: the padding
+/// marker and the length of the outer message (the key block and the digest, 768 bits).
+const OUTER_TAIL: [u8; BLOCK] = [
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, //
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, //
+    0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, //
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x03, 0x00,
+];
 
 impl Drop for KeyedMac {
     fn drop(&mut self) {
@@ -109,19 +165,10 @@ fn bit_length(bytes: usize) -> u64 {
     (bytes as u64).saturating_mul(8)
 }
 
-/// The digest bytes of a SHA-256 state.
-fn to_bytes(state: &[u32; 8]) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-    out
-}
-
 /// Completes the inner SHA-256, whose first block (the padded key) is already in `state`:
-/// compresses `msg` and the final padding, and returns the digest. The tail buffer holds
-/// only message bytes, which are public, so it is not wiped.
-fn finish(state: &mut [u32; 8], msg: &[u8]) -> [u8; 32] {
+/// compresses `msg` and the final padding, leaving the digest's words in `state`. The tail
+/// buffer holds only message bytes, which are public, so it is not wiped.
+fn finish(state: &mut [u32; 8], msg: &[u8]) {
     let (blocks, rest) = msg.as_chunks::<BLOCK>();
     compress256(state, blocks);
     let length = bit_length(msg.len().saturating_add(BLOCK)).to_be_bytes();
@@ -140,7 +187,6 @@ fn finish(state: &mut [u32; 8], msg: &[u8]) -> [u8; 32] {
         2
     };
     compress256(state, tail.get(..used).unwrap_or_default());
-    to_bytes(state)
 }
 
 #[cfg(test)]
@@ -148,6 +194,7 @@ mod tests {
     use super::KeyedMac;
     use hmac::{Hmac, KeyInit, Mac};
     use proptest::prelude::*;
+    use std::vec::Vec;
 
     fn hex(s: &str) -> [u8; 32] {
         let mut out = [0u8; 32];
@@ -174,6 +221,21 @@ mod tests {
 than block-size data. The key needs to be hashed before being used by the HMAC algorithm.";
         let want = hex("9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2");
         assert_eq!(KeyedMac::new(&key).mac(msg), want);
+    }
+
+    #[test]
+    fn head_is_the_macs_first_eight_bytes_on_both_paths() {
+        let keyed = KeyedMac::new(&[7u8; 32]);
+        for len in 0..=super::ONE_BLOCK {
+            let msg: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mac = keyed.mac(&msg);
+            let want = u64::from_be_bytes(mac[..8].try_into().unwrap());
+            assert_eq!(keyed.head(&msg), want, "{len}");
+            let mut block = [0u8; 64];
+            block[..len].copy_from_slice(&msg);
+            super::seal(&mut block, len);
+            assert_eq!(keyed.head_of_block(&block), want, "{len}");
+        }
     }
 
     #[test]

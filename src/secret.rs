@@ -83,9 +83,15 @@ impl Secret {
         self.bytes.get(..self.len).unwrap_or_default()
     }
 
-    /// HMAC-SHA256 of `msg` under this secret, from the precomputed keyed state.
-    pub(crate) fn mac(&self, msg: &[u8]) -> [u8; 32] {
-        self.mac.mac(msg)
+    /// The first 8 bytes of HMAC-SHA256 of `msg` under this secret, from the precomputed
+    /// keyed state.
+    pub(crate) fn mac_head(&self, msg: &[u8]) -> u64 {
+        self.mac.head(msg)
+    }
+
+    /// [`Secret::mac_head`] of a one-block message sealed in `block` ([`crate::mac::seal`]).
+    pub(crate) fn mac_head_of_block(&self, block: &[u8; 64]) -> u64 {
+        self.mac.head_of_block(block)
     }
 }
 
