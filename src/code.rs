@@ -88,13 +88,13 @@ impl Code {
         let mut ascii = [0u8; Self::MAX_DIGITS];
         let width = usize::from(digits.count());
         for slot in ascii.iter_mut().take(width).rev() {
-            let mut quotient = div10(rest);
+            let quotient = div10(rest);
             // Below 10: the low byte is the whole digit.
             let digit = rest.wrapping_sub(quotient.wrapping_mul(10)).to_le_bytes()[0];
             *slot = b'0'.wrapping_add(digit);
             rest = quotient;
-            quotient.zeroize();
         }
+        // `rest` held every quotient in turn (the value, then its leading digits).
         rest.zeroize();
         Self { digits, ascii }
     }
@@ -181,7 +181,7 @@ impl fmt::Debug for Code {
 
 impl Drop for Code {
     fn drop(&mut self) {
-        self.ascii.zeroize();
+        self.ascii.as_mut_slice().zeroize();
     }
 }
 

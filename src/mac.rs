@@ -6,6 +6,9 @@
 //! 55 bytes costs one compression for the inner hash and one for the outer, two in all.
 //!
 //! The midstates are the key's working form and are wiped on drop like the key itself.
+//! Every secret-derived temporary (the inner digest, the outer block, the outer state) is
+//! wiped before its function returns. Wipes go through slices: `zeroize` clears a slice
+//! with one fill and a compiler barrier, an array element by element with volatile writes.
 
 use sha2::block_api::compress256;
 use sha2::{Digest, Sha256};
@@ -38,13 +41,13 @@ impl KeyedMac {
         if key.len() > BLOCK {
             let mut hashed: [u8; 32] = Sha256::digest(key).into();
             copy_prefix(&mut block, &hashed);
-            hashed.zeroize();
+            hashed.as_mut_slice().zeroize();
         } else {
             copy_prefix(&mut block, key);
         }
         let inner = midstate(&block, 0x36);
         let outer = midstate(&block, 0x5c);
-        block.zeroize();
+        block.as_mut_slice().zeroize();
         Self { inner, outer }
     }
 
@@ -85,7 +88,7 @@ impl KeyedMac {
         for (chunk, word) in block.chunks_exact_mut(4).zip(inner.iter()) {
             chunk.copy_from_slice(&word.to_be_bytes());
         }
-        inner.zeroize();
+        inner.as_mut_slice().zeroize();
         let mut state = self.outer;
         compress256(&mut state, core::slice::from_ref(&block));
         if let Some(digest) = block.get_mut(..32) {
@@ -98,7 +101,7 @@ impl KeyedMac {
     fn outer_head(&self, inner: &mut [u32; 8]) -> u64 {
         let mut state = self.outer(inner);
         let [first, second, ..] = state;
-        state.zeroize();
+        state.as_mut_slice().zeroize();
         (u64::from(first) << 32) | u64::from(second)
     }
 }
@@ -128,8 +131,8 @@ const OUTER_TAIL: [u8; BLOCK] = [
 
 impl Drop for KeyedMac {
     fn drop(&mut self) {
-        self.inner.zeroize();
-        self.outer.zeroize();
+        self.inner.as_mut_slice().zeroize();
+        self.outer.as_mut_slice().zeroize();
     }
 }
 
@@ -148,7 +151,7 @@ fn midstate(key_block: &[u8; BLOCK], pad: u8) -> [u32; 8] {
     }
     let mut state = IV;
     compress256(&mut state, core::slice::from_ref(&padded));
-    padded.zeroize();
+    padded.as_mut_slice().zeroize();
     state
 }
 

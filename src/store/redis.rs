@@ -98,7 +98,7 @@ enum Connection {
 /// let store = RedisStore::connect("redis://127.0.0.1:6379/", Duration::from_secs(3))
 ///     .await?
 ///     .with_prefix("cowin:")?;
-/// let keys = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+/// let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
 /// let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("cowin/dose")?);
 /// let now = Timestamp::now();
 /// let code = service
