@@ -1,0 +1,502 @@
+//! Tests that pin down what cargo-mutants found the other tests left loose (see
+//! `mutants.md`): each names the mutant it kills.
+
+use handover_code::record::{Earlier, Record};
+use handover_code::{
+    BookingId, Context, Digits, Key, KeyId, Keyring, MemoryStore, Outcome, Policy, RequestId,
+    Secret, Service, Store, Timestamp, VerifierId, decide::REPLAY_SECS,
+};
+
+const NOW: Timestamp = Timestamp(1_700_000_000);
+const UNTIL: Timestamp = Timestamp(1_700_086_400);
+
+fn keys() -> Keyring {
+    Keyring::new(KeyId(1), Secret::from_bytes(&[0x33; 32]).unwrap())
+}
+
+fn service(keys: &Keyring) -> Service<'_> {
+    Service::new(
+        keys,
+        Policy::new(Digits::Four),
+        Context::new("cowin/dose").unwrap(),
+    )
+}
+
+fn wrong(right: &str) -> String {
+    format!("{:04}", (right.parse::<u32>().unwrap() + 1) % 10_000)
+}
+
+/// Kills `Outcome::is_accepted -> true` (and `-> false`): only an acceptance, now or
+/// replayed, lets the person be handed over to.
+#[test]
+fn only_acceptances_are_accepted() {
+    assert!(Outcome::Accepted.is_accepted());
+    assert!(Outcome::Replayed(Earlier::Accepted).is_accepted());
+    for other in [
+        Outcome::Rejected { attempts_left: 2 },
+        Outcome::Replayed(Earlier::Rejected { attempts_left: 1 }),
+        Outcome::AlreadyRedeemed,
+        Outcome::Locked,
+        Outcome::Expired,
+        Outcome::UnknownBooking,
+    ] {
+        assert!(!other.is_accepted(), "{other:?}");
+    }
+}
+
+/// Kills deleting the `(None, None)` arm of `Who::wrote`: a retry of a request made with no
+/// verifier is the same request, and gets the first answer back.
+#[test]
+fn a_retry_without_a_verifier_is_replayed() {
+    let keys = keys();
+    let service = service(&keys);
+    let store = MemoryStore::new();
+    let id = BookingId::new("SLOT-1").unwrap();
+    let code = service.issue(&store, id, UNTIL, NOW).unwrap();
+    let bad = wrong(code.expose());
+    let request = RequestId::new("req-1").unwrap();
+    let first = service
+        .verify_request(&store, id, &bad, None, request, NOW)
+        .unwrap();
+    assert_eq!(first, Outcome::Rejected { attempts_left: 2 });
+    let again = service
+        .verify_request(&store, id, &bad, None, request, NOW)
+        .unwrap();
+    assert_eq!(
+        again,
+        Outcome::Replayed(Earlier::Rejected { attempts_left: 2 })
+    );
+    // Counted once.
+    let key = Key::Booking {
+        context: Context::new("cowin/dose").unwrap(),
+        id,
+    };
+    let Some((Record::Booking(b), _)) = Store::load(&store, key).unwrap() else {
+        panic!("no booking")
+    };
+    assert_eq!(b.failures, 1);
+}
+
+/// Kills `<` → `<=` in the replay window: a retry `REPLAY_SECS` after the answer is a new
+/// guess; one a second earlier is a replay.
+#[test]
+fn the_replay_window_ends_exactly_replay_secs_after_the_answer() {
+    let keys = keys();
+    let service = service(&keys);
+    let id = BookingId::new("SLOT-2").unwrap();
+    let eve = VerifierId::new("eve").unwrap();
+    let request = RequestId::new("req-2").unwrap();
+    for (after, replayed) in [(REPLAY_SECS - 1, true), (REPLAY_SECS, false)] {
+        let store = MemoryStore::new();
+        let code = service.issue(&store, id, UNTIL, NOW).unwrap();
+        let bad = wrong(code.expose());
+        service
+            .verify_request(&store, id, &bad, Some(eve), request, NOW)
+            .unwrap();
+        let later = Timestamp(NOW.0 + after);
+        let answer = service
+            .verify_request(&store, id, &bad, Some(eve), request, later)
+            .unwrap();
+        let want = if replayed {
+            Outcome::Replayed(Earlier::Rejected { attempts_left: 2 })
+        } else {
+            Outcome::Rejected { attempts_left: 1 }
+        };
+        assert_eq!(answer, want, "{after} s after");
+    }
+}
+
+/// Kills deleting the `State::Redeemed` arm of `decide::reissue`: a redeemed booking is
+/// never re-issued (which would open it for a second handover), and stays redeemed.
+#[test]
+fn a_redeemed_booking_is_never_reissued() {
+    let keys = keys();
+    let service = service(&keys);
+    let store = MemoryStore::new();
+    let id = BookingId::new("SLOT-3").unwrap();
+    let code = service.issue(&store, id, UNTIL, NOW).unwrap();
+    assert_eq!(
+        service
+            .verify(&store, id, code.expose(), None, NOW)
+            .unwrap(),
+        Outcome::Accepted
+    );
+    let again = service.reissue(&store, id, UNTIL, Timestamp(NOW.0 + 60));
+    assert!(
+        matches!(
+            again,
+            Err(handover_code::Error::Inactive(
+                handover_code::Inactive::Redeemed
+            ))
+        ),
+        "{again:?}"
+    );
+    assert_eq!(
+        service
+            .verify(&store, id, code.expose(), None, Timestamp(NOW.0 + 61))
+            .unwrap(),
+        Outcome::AlreadyRedeemed
+    );
+}
+
+/// Kills `<Code as Debug>::fmt -> Ok(())`: a code's `Debug` says what it is and how long,
+/// and nothing more.
+#[test]
+fn a_codes_debug_names_its_length_only() {
+    let code = handover_code::input::normalize("0427", Digits::Four).unwrap();
+    assert_eq!(format!("{code:?}"), "Code { digits: 4, .. }");
+}
+
+/// Kills deleting `key_id` from the record `decide::reissue` writes: after a key rotation,
+/// a re-issue moves the booking to the current key, and its new code verifies.
+#[test]
+fn a_reissue_after_a_rotation_uses_the_current_key() {
+    let mut keys = keys();
+    let id = BookingId::new("SLOT-4").unwrap();
+    let store = MemoryStore::new();
+    service(&keys).issue(&store, id, UNTIL, NOW).unwrap();
+    keys.insert(KeyId(2), Secret::from_bytes(&[0x44; 32]).unwrap())
+        .unwrap();
+    keys.set_current(KeyId(2)).unwrap();
+    let service = service(&keys);
+    let code = service
+        .reissue(&store, id, UNTIL, Timestamp(NOW.0 + 60))
+        .unwrap();
+    let key = Key::Booking {
+        context: Context::new("cowin/dose").unwrap(),
+        id,
+    };
+    let Some((Record::Booking(b), _)) = Store::load(&store, key).unwrap() else {
+        panic!("no booking")
+    };
+    assert_eq!(b.key_id, KeyId(2));
+    assert_eq!(
+        service
+            .verify(&store, id, code.expose(), None, Timestamp(NOW.0 + 61))
+            .unwrap(),
+        Outcome::Accepted
+    );
+}
+
+/// Kills deleting `expires_at` and `issued_at` from the record `decide::reissue` writes:
+/// the new generation is valid until its own expiry (not the old one's), and from its own
+/// issue time (a clock reading before it is an error, not a comparison).
+#[test]
+fn a_reissue_sets_its_own_validity() {
+    let keys = keys();
+    let service = service(&keys);
+    let id = BookingId::new("SLOT-5").unwrap();
+    let store = MemoryStore::new();
+    service
+        .issue(&store, id, Timestamp(NOW.0 + 100), NOW)
+        .unwrap();
+    let at = Timestamp(NOW.0 + 60);
+    let code = service.reissue(&store, id, UNTIL, at).unwrap();
+    // Past the first expiry, within the new one.
+    assert_eq!(
+        service
+            .verify(
+                &store,
+                id,
+                &wrong(code.expose()),
+                None,
+                Timestamp(NOW.0 + 200)
+            )
+            .unwrap(),
+        Outcome::Rejected { attempts_left: 2 }
+    );
+    // Before the re-issue: the clock went back.
+    assert!(matches!(
+        service.verify(&store, id, code.expose(), None, Timestamp(NOW.0 + 30)),
+        Err(handover_code::Error::Clock)
+    ));
+    assert_eq!(
+        service
+            .verify(&store, id, code.expose(), None, Timestamp(NOW.0 + 201))
+            .unwrap(),
+        Outcome::Accepted
+    );
+}
+
+fn verifier(holds: [handover_code::record::Hold; 4], held: u32) -> handover_code::record::Verifier {
+    handover_code::record::Verifier {
+        window_start: NOW,
+        window_secs: 86_400,
+        limit: 5,
+        failures: 0,
+        held,
+        holds,
+    }
+}
+
+/// Kills `*tag != Tag::default()` → `true` in `decide::hold`: an all-zero tag marks an empty
+/// place, so a slot taken under it is counted but never remembered (it would be lost among
+/// the empty places).
+#[test]
+fn a_zero_tag_is_never_remembered() {
+    use handover_code::record::{Hold, Tag, Version};
+    let v = verifier([Hold::default(); 4], 0);
+    let (next, remembered) =
+        handover_code::decide::hold(&v, Some(&Tag::default()), Version(7), Version(8)).unwrap();
+    assert_eq!(remembered, None);
+    assert_eq!(next.held, 1);
+    assert_eq!(next.holds, [Hold::default(); 4]);
+    let (_, remembered) =
+        handover_code::decide::hold(&v, Some(&[1; 16]), Version(7), Version(8)).unwrap();
+    assert!(remembered.is_some());
+}
+
+/// Kills `&&` → `||` in `decide::release`: a hold a retry has adopted (shared) is not
+/// released by the verification that let it go; an unshared one is.
+#[test]
+fn only_an_unshared_hold_is_released() {
+    use handover_code::decide::{Window, release};
+    use handover_code::record::{Hold, Version};
+    let window = Window {
+        start: NOW,
+        secs: 86_400,
+    };
+    let mine = Hold {
+        tag: [2; 16],
+        on: Version(1),
+        id: Version(2),
+        shared: false,
+    };
+    let unshared = verifier([mine, Hold::default(), Hold::default(), Hold::default()], 1);
+    let freed = release(&unshared, window, &mine).expect("an unshared hold is released");
+    assert_eq!(freed.held, 0);
+    let shared = Hold {
+        shared: true,
+        ..mine
+    };
+    let adopted = verifier(
+        [shared, Hold::default(), Hold::default(), Hold::default()],
+        1,
+    );
+    assert_eq!(release(&adopted, window, &mine), None);
+}
+
+/// Kills the boundary mutants of `Policy::with_send_limit`, `with_max_retries` and the
+/// lifetime check, and the getters `send_limit` and `max_retries`: each setting is taken at
+/// its edges, refused just past them, and read back as set.
+#[test]
+fn policy_settings_hold_at_their_edges() {
+    use handover_code::{Invalid, PolicyError};
+    let p = Policy::new(Digits::Four);
+    let sends = |n, w| p.with_send_limit(n, w).map(|q| q.send_limit());
+    assert_eq!(
+        sends(Policy::MAX_SENDS, Policy::MIN_SEND_WINDOW),
+        Ok((Policy::MAX_SENDS, Policy::MIN_SEND_WINDOW))
+    );
+    assert_eq!(sends(1, 3_600), Ok((1, 3_600)));
+    for (n, w) in [
+        (0, 600),
+        (Policy::MAX_SENDS + 1, 600),
+        (3, Policy::MIN_SEND_WINDOW - 1),
+    ] {
+        assert_eq!(
+            sends(n, w),
+            Err(Invalid::Policy(PolicyError::Sends)),
+            "{n} sends a {w} s"
+        );
+    }
+    for ok in [1, 2, Policy::MAX_RETRIES] {
+        assert_eq!(p.with_max_retries(ok).unwrap().max_retries(), ok);
+    }
+    for bad in [0, Policy::MAX_RETRIES + 1] {
+        assert_eq!(
+            p.with_max_retries(bad).map(|q| q.max_retries()),
+            Err(Invalid::Policy(PolicyError::Retries))
+        );
+    }
+    // The lifetime cap: from the attempts per generation up to 3 × the hard maximum.
+    let attempts = u16::from(p.attempts());
+    let ceiling = u16::from(Policy::max_attempts_for(Digits::Four)) * Policy::LIFETIME_FACTOR;
+    for ok in [attempts, attempts + 1, ceiling] {
+        assert_eq!(p.with_lifetime_cap(ok).unwrap().lifetime_cap(), ok);
+    }
+    for bad in [attempts - 1, ceiling + 1] {
+        assert_eq!(
+            p.with_lifetime_cap(bad).map(|q| q.lifetime_cap()),
+            Err(Invalid::Policy(PolicyError::Lifetime))
+        );
+    }
+}
+
+/// Kills `||` → `&&` in `Policy::with_attempts`: 0 attempts and one past the digits' hard
+/// maximum are both refused.
+#[test]
+fn attempts_hold_at_their_edges() {
+    use handover_code::{Invalid, PolicyError};
+    for digits in [Digits::Four, Digits::Six] {
+        let p = Policy::new(digits);
+        let max = Policy::max_attempts_for(digits);
+        for ok in [1, max] {
+            assert_eq!(p.with_attempts(ok).unwrap().attempts(), ok);
+        }
+        for bad in [0, max + 1] {
+            assert_eq!(
+                p.with_attempts(bad).map(|q| q.attempts()),
+                Err(Invalid::Policy(PolicyError::Attempts))
+            );
+        }
+    }
+}
+
+/// Kills `Policy::arbitrary -> Ok(Default::default())`: fuzz inputs reach every digit
+/// count, and policies other than the default, all of them valid.
+#[cfg(feature = "arbitrary")]
+#[test]
+fn arbitrary_policies_vary_and_are_valid() {
+    use arbitrary::{Arbitrary, Unstructured};
+    let mut digits = std::collections::BTreeSet::new();
+    let mut non_default = 0;
+    for seed in 0u8..=255 {
+        let bytes: Vec<u8> = (0..64u8)
+            .map(|i| i.wrapping_mul(31).wrapping_add(seed.wrapping_mul(97)))
+            .collect();
+        let p = Policy::arbitrary(&mut Unstructured::new(&bytes)).unwrap();
+        digits.insert(p.digits().count());
+        non_default += usize::from(p != Policy::new(p.digits()));
+        assert!(p.attempts() >= 1 && p.attempts() <= Policy::max_attempts_for(p.digits()));
+        assert!(p.lifetime_cap() >= u16::from(p.attempts()));
+    }
+    assert_eq!(digits.len(), 3, "{digits:?}");
+    assert!(
+        non_default > 200,
+        "{non_default} of 256 differ from the default"
+    );
+}
+
+/// A store that keeps the provided `update` (`Store::update`, `AsyncStore::update`) and
+/// answers `Conflict` to its next `conflicts` compare-and-swaps, counting every call.
+#[derive(Default)]
+struct Provided {
+    map: std::sync::Mutex<
+        std::collections::HashMap<Vec<u8>, (Record, handover_code::record::Version)>,
+    >,
+    conflicts: std::sync::atomic::AtomicUsize,
+    swaps: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("never")]
+struct Never;
+
+impl Provided {
+    fn name(key: Key<'_>) -> Vec<u8> {
+        [&[key.kind()][..], key.namespace(), b"/", key.id()].concat()
+    }
+}
+
+impl Store for Provided {
+    type Error = Never;
+    fn load(
+        &self,
+        key: Key<'_>,
+    ) -> Result<Option<(Record, handover_code::record::Version)>, Never> {
+        Ok(self.map.lock().unwrap().get(&Self::name(key)).copied())
+    }
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<handover_code::record::Version>,
+        record: &Record,
+        new: handover_code::record::Version,
+    ) -> Result<handover_code::Swap, Never> {
+        use handover_code::Swap;
+        use std::sync::atomic::Ordering::SeqCst;
+        assert!(
+            self.swaps.fetch_add(1, SeqCst) < 100,
+            "the update loop does not give up"
+        );
+        if self.conflicts.load(SeqCst) > 0 {
+            self.conflicts.fetch_sub(1, SeqCst);
+            return Ok(Swap::Conflict);
+        }
+        let mut map = self.map.lock().unwrap();
+        let slot = map.get(&Self::name(key)).map(|(_, v)| *v);
+        if slot != expected {
+            return Ok(Swap::Conflict);
+        }
+        map.insert(Self::name(key), (*record, new));
+        Ok(Swap::Swapped)
+    }
+}
+
+impl handover_code::AsyncStore for Provided {
+    type Error = Never;
+    async fn load(
+        &self,
+        key: Key<'_>,
+    ) -> Result<Option<(Record, handover_code::record::Version)>, Never> {
+        Store::load(self, key)
+    }
+    async fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<handover_code::record::Version>,
+        record: &Record,
+        new: handover_code::record::Version,
+    ) -> Result<handover_code::Swap, Never> {
+        Store::compare_and_swap(self, key, expected, record, new)
+    }
+}
+
+/// Kills the update loop's survivors in `store.rs` (`split` answering nothing, `!` deleted
+/// before `tries.lost()` in both `update`s, `Tries::lost -> true`): `update` shows `decide`
+/// the stored record, writes over its version, retries a lost race exactly `max_retries`
+/// times, and then answers `Contention`.
+#[test]
+fn the_provided_update_loop_sees_the_record_and_retries_exactly_as_told() {
+    use handover_code::record::Version;
+    use handover_code::{AsyncStore, Error, Step};
+    use std::sync::atomic::Ordering::SeqCst;
+    let key = Key::Verifier {
+        scope: Context::new("cowin/dose").unwrap(),
+        id: VerifierId::new("eve").unwrap(),
+    };
+    let bump = |seen: Option<&Record>| {
+        let failures = match seen {
+            Some(Record::Verifier(v)) => v.failures + 1,
+            None => 0,
+            Some(other) => panic!("{other:?}"),
+        };
+        let mut v = verifier([handover_code::record::Hold::default(); 4], 0);
+        v.failures = failures;
+        Step::Write(Record::Verifier(v), failures)
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    for run_async in [false, true] {
+        let store = Provided::default();
+        let update = |store: &Provided, retries: u8| {
+            if run_async {
+                runtime.block_on(AsyncStore::update(store, key, retries, bump))
+            } else {
+                Store::update(store, key, retries, bump)
+            }
+        };
+        // Created, then seen and written over: the stored record reaches decide.
+        assert_eq!(update(&store, 0).unwrap(), 0);
+        assert_eq!(update(&store, 0).unwrap(), 1);
+        let Some((Record::Verifier(v), version)) = Store::load(&store, key).unwrap() else {
+            panic!("no record")
+        };
+        assert_eq!((v.failures, version), (1, Version(Version::FIRST.0 + 1)));
+        // Two lost races, two retries allowed: the third try lands.
+        store.conflicts.store(2, SeqCst);
+        store.swaps.store(0, SeqCst);
+        assert_eq!(update(&store, 2).unwrap(), 2);
+        assert_eq!(store.swaps.load(SeqCst), 3);
+        // Three lost races, two retries allowed: Contention after exactly three tries.
+        store.conflicts.store(3, SeqCst);
+        store.swaps.store(0, SeqCst);
+        assert!(
+            matches!(update(&store, 2), Err(Error::Contention)),
+            "async: {run_async}"
+        );
+        assert_eq!(store.swaps.load(SeqCst), 3, "async: {run_async}");
+    }
+}
