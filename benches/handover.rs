@@ -274,6 +274,11 @@ fn targets() {
         min(&totp_ns),
         min(&totp_ns) / min(&derive_ns)
     );
+    // `HANDOVER_TARGETS=derive cargo bench --bench handover -- derive/4`: the derivation's
+    // targets alone, for quick iterations on it.
+    if std::env::var("HANDOVER_TARGETS").as_deref() == Ok("derive") {
+        return;
+    }
 
     let keys = keys();
     let service = service(&keys);
