@@ -24,6 +24,7 @@ mod blocking;
 mod roles;
 
 #[path = "support/written.rs"]
+#[allow(dead_code)]
 mod written;
 
 #[path = "support/scenarios.rs"]
@@ -35,12 +36,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use blocking::Blocking;
-use fixtures::{
-    NOW, UNTIL, answers, check_processes, keys, service, start_at, wait_for_start, wrong,
-};
+use fixtures::{NOW, UNTIL, answers, check_processes, keys, service, start_at, wait_for_start};
 use handover_code::store::AsyncStore;
 use handover_code::store::postgres::{PostgresError, PostgresStore};
-use handover_code::{AsyncPrune, BookingId, Error, Outcome, Timestamp, conformance};
+use handover_code::{AsyncPrune, BookingId, Error, Timestamp, conformance};
 use pg_cluster::Cluster;
 use written::{check_written, issue_many, verify_all};
 
@@ -173,31 +172,7 @@ fn the_flow_and_prune_on_a_real_server() {
     let keys = keys();
     let service = service(&keys);
     rt.block_on(async {
-        let id = BookingId::new("EE123456789IN").unwrap();
-        let code = service.issue_async(&store, id, UNTIL, NOW).await.unwrap();
-        assert_eq!(service.resend_async(&store, id, NOW).await.unwrap(), code);
-        let bad = wrong(code.expose(), 0);
-        assert_eq!(
-            service
-                .verify_async(&store, id, &bad, None, NOW)
-                .await
-                .unwrap(),
-            Outcome::Rejected { attempts_left: 2 }
-        );
-        assert_eq!(
-            service
-                .verify_async(&store, id, code.expose(), None, NOW)
-                .await
-                .unwrap(),
-            Outcome::Accepted
-        );
-        assert_eq!(
-            service
-                .verify_async(&store, id, code.expose(), None, NOW)
-                .await
-                .unwrap(),
-            Outcome::AlreadyRedeemed
-        );
+        written::the_flow(&service, &store, "EE123456789IN").await;
         assert_eq!(store.prune(Timestamp(UNTIL.0 + 1)).await.unwrap(), 1);
         // A database of another schema version is refused.
         let client = store.pool().get().await.unwrap();

@@ -41,13 +41,12 @@ use std::time::{Duration, Instant};
 use blocking::Blocking;
 use fixtures::{
     NOW, UNTIL, answers, booking_key, check_processes, keys, service, start_at, wait_for_start,
-    wrong,
 };
 use handover_code::record::{Record, Version};
 use handover_code::store::redis::{RedisError, RedisStore};
-use handover_code::{AsyncPrune, AsyncStore, BookingId, Outcome, Timestamp, conformance};
+use handover_code::{AsyncPrune, AsyncStore, BookingId, Timestamp, conformance};
 use redis_server::{Cluster, Server, cli};
-use written::{check_written, issue_many, unwritten, verify_all};
+use written::{check_written, issue_expiring, issue_many, unwritten, verify_all};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -164,31 +163,7 @@ fn the_flow_prune_and_layout_on_a_real_server() {
     let service = service(&keys);
     let store = store.with_prefix("flow:").unwrap().with_prune_batch(64);
     rt.block_on(async {
-        let id = BookingId::new("EE123456789IN").unwrap();
-        let code = service.issue_async(&store, id, UNTIL, NOW).await.unwrap();
-        assert_eq!(service.resend_async(&store, id, NOW).await.unwrap(), code);
-        let bad = wrong(code.expose(), 0);
-        assert_eq!(
-            service
-                .verify_async(&store, id, &bad, None, NOW)
-                .await
-                .unwrap(),
-            Outcome::Rejected { attempts_left: 2 }
-        );
-        assert_eq!(
-            service
-                .verify_async(&store, id, code.expose(), None, NOW)
-                .await
-                .unwrap(),
-            Outcome::Accepted
-        );
-        assert_eq!(
-            service
-                .verify_async(&store, id, code.expose(), None, NOW)
-                .await
-                .unwrap(),
-            Outcome::AlreadyRedeemed
-        );
+        written::the_flow(&service, &store, "EE123456789IN").await;
         // Another prefix is another store.
         let other = store.clone().with_prefix("other:").unwrap();
         assert!(
@@ -199,25 +174,8 @@ fn the_flow_prune_and_layout_on_a_real_server() {
         );
 
         // 1,000 bookings that expire early, 300 that live on: batches of 64 in every bucket.
-        for i in 0..1_000 {
-            let id = format!("old-{i}");
-            service
-                .issue_async(
-                    &store,
-                    BookingId::new(&id).unwrap(),
-                    Timestamp(NOW.0 + 10),
-                    NOW,
-                )
-                .await
-                .unwrap();
-        }
-        for i in 0..300 {
-            let id = format!("live-{i}");
-            service
-                .issue_async(&store, BookingId::new(&id).unwrap(), UNTIL, NOW)
-                .await
-                .unwrap();
-        }
+        issue_expiring(&service, &store, "old", 1000, Timestamp(NOW.0 + 10)).await;
+        issue_expiring(&service, &store, "live", 300, UNTIL).await;
         let started = Instant::now();
         let pruned = store.prune(Timestamp(NOW.0 + 1_000)).await.unwrap();
         println!("pruned {pruned} records in {:?}", started.elapsed());
@@ -277,18 +235,7 @@ fn the_prune_task_prunes_on_its_interval() {
     let store = fresh(&store);
     rt.block_on(async {
         // Expired long before the system clock's reading.
-        for i in 0..20 {
-            let id = format!("gone-{i}");
-            service
-                .issue_async(
-                    &store,
-                    BookingId::new(&id).unwrap(),
-                    Timestamp(NOW.0 + 10),
-                    NOW,
-                )
-                .await
-                .unwrap();
-        }
+        issue_expiring(&service, &store, "gone", 20, Timestamp(NOW.0 + 10)).await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let task = tokio::spawn(
             store
@@ -543,18 +490,7 @@ fn a_three_master_cluster_passes_the_same_proof() {
     let keys = keys();
     let service = service(&keys);
     rt.block_on(async {
-        for i in 0..200 {
-            let id = format!("c-{i}");
-            service
-                .issue_async(
-                    &flow,
-                    BookingId::new(&id).unwrap(),
-                    Timestamp(NOW.0 + 10),
-                    NOW,
-                )
-                .await
-                .unwrap();
-        }
+        issue_expiring(&service, &flow, "c", 200, Timestamp(NOW.0 + 10)).await;
         assert_eq!(flow.prune(Timestamp(NOW.0 + 1_000)).await.unwrap(), 200);
     });
     for node in &cluster.nodes {

@@ -7,6 +7,8 @@ use std::time::Duration;
 use handover_code::record::{Record, State};
 use handover_code::{AsyncStore, BookingId, Error, Outcome, Service};
 
+use handover_code::Timestamp;
+
 use super::fixtures::{NOW, UNTIL, booking_key, wrong};
 
 /// Issues `n` bookings named `{prefix}-{i}`; answers their ids and codes.
@@ -94,4 +96,45 @@ pub async fn check_written<S: AsyncStore>(
 ) {
     let lost = unwritten(store, codes, answers).await;
     assert!(lost.is_empty(), "answers without their write: {lost:?}");
+}
+
+/// Issue, resend (the same code), a wrong code, the right one, and the right one again, on
+/// booking `id`.
+pub async fn the_flow<S: AsyncStore>(service: &Service<'_>, store: &S, id: &str)
+where
+    S::Error: std::fmt::Debug,
+{
+    let id = BookingId::new(id).unwrap();
+    let code = service.issue_async(store, id, UNTIL, NOW).await.unwrap();
+    assert_eq!(service.resend_async(store, id, NOW).await.unwrap(), code);
+    let bad = wrong(code.expose(), 0);
+    let verify = |typed: String| async move {
+        service
+            .verify_async(store, id, &typed, None, NOW)
+            .await
+            .unwrap()
+    };
+    assert_eq!(verify(bad).await, Outcome::Rejected { attempts_left: 2 });
+    assert_eq!(verify(code.expose().to_owned()).await, Outcome::Accepted);
+    assert_eq!(
+        verify(code.expose().to_owned()).await,
+        Outcome::AlreadyRedeemed
+    );
+}
+
+/// Issues `n` bookings named `{prefix}-{i}` that expire at `expires`.
+pub async fn issue_expiring<S: AsyncStore>(
+    service: &Service<'_>,
+    store: &S,
+    prefix: &str,
+    n: usize,
+    expires: Timestamp,
+) {
+    for i in 0..n {
+        let id = format!("{prefix}-{i}");
+        service
+            .issue_async(store, BookingId::new(&id).unwrap(), expires, NOW)
+            .await
+            .unwrap();
+    }
 }
