@@ -39,7 +39,7 @@ use blocking::Blocking;
 use fixtures::{NOW, UNTIL, answers, check_processes, keys, service, start_at, wait_for_start};
 use handover_code::store::AsyncStore;
 use handover_code::store::postgres::{PostgresError, PostgresStore};
-use handover_code::{AsyncPrune, BookingId, Error, Timestamp, conformance};
+use handover_code::{AsyncPrune, BookingId, Timestamp, conformance};
 use pg_cluster::Cluster;
 use written::{check_written, issue_many, verify_all};
 
@@ -324,33 +324,13 @@ fn a_server_restart_gives_errors_then_the_store_recovers() {
     };
     let keys = keys();
     let service = service(&keys);
-    let codes = rt.block_on(issue_many(&service, &store, "restart", 10));
-    cluster.stop();
-    let down = rt.block_on(verify_all(&service, &store, &codes, Duration::ZERO));
-    assert!(
-        down.iter().all(|a| matches!(a, Err(Error::Store(_)))),
-        "with the server down: {down:?}"
-    );
-    cluster.restart();
-    let answers = rt.block_on(async {
-        // The pool's old connections are dead; the first calls may still fail while it
-        // replaces them, then everything succeeds.
-        for _ in 0..50 {
-            if AsyncStore::load(&store, fixtures::booking_key("restart-0"))
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+    written::down_then_back(&rt, &service, &store, |up| {
+        if up {
+            cluster.restart()
+        } else {
+            cluster.stop()
         }
-        verify_all(&service, &store, &codes, Duration::ZERO).await
     });
-    assert!(
-        answers.iter().all(Result::is_ok),
-        "after the restart: {answers:?}"
-    );
-    rt.block_on(check_written(&store, &codes, &answers));
 }
 
 /// The whole proof once more with the server's default isolation at repeatable read and at

@@ -46,7 +46,7 @@ use handover_code::record::{Record, Version};
 use handover_code::store::redis::{RedisError, RedisStore};
 use handover_code::{AsyncPrune, AsyncStore, BookingId, Timestamp, conformance};
 use redis_server::{Cluster, Server, cli};
-use written::{check_written, issue_expiring, issue_many, unwritten, verify_all};
+use written::{issue_expiring, issue_many, unwritten, verify_all};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -425,32 +425,9 @@ fn a_stopped_server_gives_errors_then_the_store_recovers() {
     };
     let keys = keys();
     let service = service(&keys);
-    let codes = rt.block_on(issue_many(&service, &store, "restart", 10));
-    server.kill();
-    let down = rt.block_on(verify_all(&service, &store, &codes, Duration::ZERO));
-    assert!(
-        down.iter()
-            .all(|a| matches!(a, Err(handover_code::Error::Store(_)))),
-        "with the server down: {down:?}"
-    );
-    server.restart();
-    let answers = rt.block_on(async {
-        for _ in 0..50 {
-            if AsyncStore::load(&store, booking_key("restart-0"))
-                .await
-                .is_ok()
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        verify_all(&service, &store, &codes, Duration::ZERO).await
+    written::down_then_back(&rt, &service, &store, |up| {
+        if up { server.restart() } else { server.kill() }
     });
-    assert!(
-        answers.iter().all(Result::is_ok),
-        "after the restart: {answers:?}"
-    );
-    rt.block_on(check_written(&store, &codes, &answers));
 }
 
 /// The conformance kit (async, and the sync kit's threads through the cluster client) and

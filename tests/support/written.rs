@@ -138,3 +138,41 @@ pub async fn issue_expiring<S: AsyncStore>(
             .unwrap();
     }
 }
+
+/// A server stopped (`power(false)`) and started again (`power(true)`) under a store: with it down, every
+/// verification answers a store error; once it is back (and the store's connections are
+/// replaced, which may take a few calls), every one is answered and written.
+pub fn down_then_back<S: AsyncStore>(
+    rt: &tokio::runtime::Runtime,
+    service: &Service<'_>,
+    store: &S,
+    mut power: impl FnMut(bool),
+) where
+    S::Error: std::fmt::Debug,
+{
+    let codes = rt.block_on(issue_many(service, store, "restart", 10));
+    power(false);
+    let down = rt.block_on(verify_all(service, store, &codes, Duration::ZERO));
+    assert!(
+        down.iter().all(|a| matches!(a, Err(Error::Store(_)))),
+        "with the server down: {down:?}"
+    );
+    power(true);
+    let answers = rt.block_on(async {
+        for _ in 0..50 {
+            if AsyncStore::load(store, booking_key("restart-0"))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        verify_all(service, store, &codes, Duration::ZERO).await
+    });
+    assert!(
+        answers.iter().all(Result::is_ok),
+        "after the restart: {answers:?}"
+    );
+    rt.block_on(check_written(store, &codes, &answers));
+}
