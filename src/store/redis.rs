@@ -300,17 +300,13 @@ impl RedisStore {
         for arg in args {
             invocation.arg(*arg);
         }
-        let mut tries: u32 = 1;
-        loop {
-            let answer = match &self.connection {
+        until_run(|| async {
+            match &self.connection {
                 Connection::Single(c) => invocation.invoke_async(&mut c.clone()).await,
                 Connection::Cluster(c) => invocation.invoke_async(&mut c.clone()).await,
-            };
-            match answer {
-                Err(e) if refused(&e) && tries < TRIES => pause(&mut tries).await,
-                answer => return Ok(answer?),
             }
-        }
+        })
+        .await
     }
 
     /// One batch of a prune in one bucket: deletes at most the batch size of records there
@@ -333,7 +329,7 @@ impl RedisStore {
             .arg("LIMIT")
             .arg(0)
             .arg(self.prune_batch);
-        let candidates: Vec<Vec<u8>> = self.retry_refused(&range).await?;
+        let candidates: Vec<Vec<u8>> = until_run(|| self.send(&range)).await?;
         if candidates.is_empty() {
             return Ok((0, false));
         }
@@ -346,23 +342,26 @@ impl RedisStore {
         // down to the cut-off): the bucket is done.
         Ok((deleted, full && dropped > 0))
     }
-
-    /// Sends a read-only command, again while the server refuses it unrun.
-    async fn retry_refused<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, RedisError> {
-        let mut tries: u32 = 1;
-        loop {
-            match self.send(cmd).await {
-                Err(e) if refused(&e) && tries < TRIES => pause(&mut tries).await,
-                answer => return Ok(answer?),
-            }
-        }
-    }
 }
 
-/// A short pause that grows with each try, for a slot map to settle.
-async fn pause(tries: &mut u32) {
-    tokio::time::sleep(Duration::from_millis(u64::from(*tries).saturating_mul(5))).await;
-    *tries = tries.saturating_add(1);
+/// Runs `attempt` (one command or script sent once), again while the server refuses it
+/// unrun, never after an error that leaves it unknown whether it ran; between tries a
+/// short pause that grows, for a slot map to settle.
+async fn until_run<T, Fut>(mut attempt: impl FnMut() -> Fut) -> Result<T, RedisError>
+where
+    Fut: core::future::Future<Output = Result<T, ::redis::RedisError>>,
+{
+    let mut tries: u32 = 1;
+    loop {
+        match attempt().await {
+            Err(e) if refused(&e) && tries < TRIES => {
+                let pause = u64::from(tries).saturating_mul(5);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                tries = tries.saturating_add(1);
+            }
+            answer => return Ok(answer?),
+        }
+    }
 }
 
 impl AsyncStore for RedisStore {
@@ -373,7 +372,7 @@ impl AsyncStore for RedisStore {
         let mut cmd = ::redis::cmd("HMGET");
         cmd.arg(&name).arg("v").arg("r");
         let (version, record): (Option<Vec<u8>>, Option<Vec<u8>>) =
-            self.retry_refused(&cmd).await?;
+            until_run(|| self.send(&cmd)).await?;
         match (version, record) {
             (None, None) => Ok(None),
             (Some(version), Some(record)) => {
