@@ -366,7 +366,7 @@ fn answer(outcome: Outcome, now: Timestamp) -> Response {
         }
         Outcome::Locked => StatusCode::LOCKED,
         Outcome::Expired | Outcome::Revoked => StatusCode::GONE,
-        Outcome::AlreadyRedeemed => StatusCode::CONFLICT,
+        Outcome::AlreadyRedeemed { .. } => StatusCode::CONFLICT,
         Outcome::UnknownBooking => StatusCode::NOT_FOUND,
         Outcome::VerifierSuspended { .. } => StatusCode::TOO_MANY_REQUESTS,
         // An answer this service does not know yet is never taken for a handover.

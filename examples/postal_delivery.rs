@@ -71,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let returned = BookingId::new("EE987654321IN")?;
     let code = service.issue(&store, returned, Timestamp(booked.0 + 2 * day), booked)?;
-    service.revoke(&store, returned)?;
+    service.revoke(&store, returned, booked)?;
     println!(
         "EE987654321IN returned to sender and revoked; its OTP now: {:?}",
         service.verify(&store, returned, code.expose(), Some(postman), at_door)?

@@ -31,7 +31,7 @@ use crate::time::Timestamp;
 /// | `Replayed(Earlier::Rejected { attempts_left: 1 })` | `{"outcome":"replayed","answer":"rejected","attempts_left":1}` |
 /// | `Locked` | `{"outcome":"locked"}` |
 /// | `Expired` | `{"outcome":"expired"}` |
-/// | `AlreadyRedeemed` | `{"outcome":"already_redeemed"}` |
+/// | `AlreadyRedeemed { by_override: false }` | `{"outcome":"already_redeemed","by_override":false}` |
 /// | `Revoked` | `{"outcome":"revoked"}` |
 /// | `UnknownBooking` | `{"outcome":"unknown_booking"}` |
 /// | `VerifierSuspended { until: Timestamp(1700000000) }` | `{"outcome":"verifier_suspended","until":1700000000}` |
@@ -58,9 +58,13 @@ pub enum Outcome {
     Locked,
     /// The code's validity has ended; nothing was compared.
     Expired,
-    /// The code was already accepted once; nothing was compared. The booking's record says
+    /// The booking was already redeemed; nothing was compared. The booking's record says
     /// when, by which verifier and under which request ([`Booking::last`]).
-    AlreadyRedeemed,
+    AlreadyRedeemed {
+        /// Whether it was redeemed by an override (no code was typed;
+        /// [`Booking::last`] names the override actor) rather than by its code.
+        by_override: bool,
+    },
     /// The host ended the booking; nothing was compared.
     Revoked,
     /// No such booking; nothing was compared.
@@ -189,7 +193,9 @@ pub fn attempts_left(record: &Booking) -> u8 {
 /// state wins over expiry, expiry over the lock.
 fn closed(record: &Booking, now: Timestamp) -> Option<Outcome> {
     match record.state {
-        State::Redeemed => Some(Outcome::AlreadyRedeemed),
+        State::Redeemed => Some(Outcome::AlreadyRedeemed {
+            by_override: record.last.is_some_and(|l| l.answer == Earlier::Overridden),
+        }),
         State::Revoked => Some(Outcome::Revoked),
         State::Locked => Some(Outcome::Locked),
         State::Active if now >= record.expires_at => Some(Outcome::Expired),
@@ -303,7 +309,7 @@ fn replay<const N: usize>(
     Ok(if right {
         Outcome::Replayed(Earlier::Accepted)
     } else {
-        Outcome::AlreadyRedeemed
+        Outcome::AlreadyRedeemed { by_override: false }
     })
 }
 
@@ -385,7 +391,7 @@ pub fn resend<const N: usize>(
     let refused = match closed(record, now) {
         None if now < record.issued_at => Some(Error::Clock),
         None => None,
-        Some(Outcome::AlreadyRedeemed) => Some(Error::Inactive(Inactive::Redeemed)),
+        Some(Outcome::AlreadyRedeemed { .. }) => Some(Error::Inactive(Inactive::Redeemed)),
         Some(Outcome::Revoked) => Some(Error::Inactive(Inactive::Revoked)),
         Some(Outcome::Expired) => Some(Error::Inactive(Inactive::Expired)),
         Some(_) => Some(Error::Inactive(Inactive::Locked)),
@@ -484,6 +490,88 @@ pub fn revoke(record: Option<&Booking>) -> Decision<()> {
             (),
         ),
     }
+}
+
+/// Overriding: redeems the booking without a code, on the word of `by`'s actor. Refused
+/// (nothing written) for an unknown booking, a redeemed one (always: nothing is handed over
+/// twice), and, unless the policy's [`Overrides`](crate::policy::Overrides) allow it, a
+/// revoked, expired or locked one. The record is marked redeemed by override: its
+/// [`Last`] names the actor, with [`Earlier::Overridden`] and no request id.
+#[must_use]
+pub fn overrule(
+    policy: &Policy,
+    record: Option<&Booking>,
+    by: &crate::audit::Override<'_>,
+    now: Timestamp,
+) -> Decision<()> {
+    let allowed = policy.overrides();
+    if !allowed.enabled {
+        return Decision::answer(Err(Error::OverridesOff));
+    }
+    let Some(record) = record else {
+        return Decision::answer(Err(Error::UnknownBooking));
+    };
+    let refused = match closed(record, now) {
+        None if now < record.issued_at => Some(Error::Clock),
+        None => None,
+        Some(Outcome::AlreadyRedeemed { .. }) => Some(Error::Inactive(Inactive::Redeemed)),
+        Some(Outcome::Revoked) => (!allowed.revoked).then_some(Error::Inactive(Inactive::Revoked)),
+        Some(Outcome::Expired) => (!allowed.expired).then_some(Error::Inactive(Inactive::Expired)),
+        Some(_) => (!allowed.locked).then_some(Error::Inactive(Inactive::Locked)),
+    };
+    if let Some(e) = refused {
+        return Decision::answer(Err(e));
+    }
+    Decision::write(
+        Booking {
+            state: State::Redeemed,
+            last: Some(Last {
+                at: now,
+                paid_by: Version::default(),
+                verifier: Some(IdBuf::from(by.actor())),
+                request: None,
+                answer: Earlier::Overridden,
+            }),
+            ..*record
+        },
+        (),
+    )
+}
+
+/// Counting one override against an actor's budget record: the record's next state, or
+/// `Err` with the window's end when the window's overrides are used up. The budget record is
+/// a [`Verifier`] whose `failures` count overrides.
+///
+/// # Errors
+///
+/// The time the actor may override again.
+pub fn count_override(
+    record: Option<&Verifier>,
+    budget: &VerifierBudget,
+    now: Timestamp,
+) -> Result<Verifier, Timestamp> {
+    let v = current(record, budget, now);
+    if v.failures >= v.limit {
+        return Err(v.window_end());
+    }
+    Ok(Verifier {
+        failures: v.failures.saturating_add(1),
+        ..v
+    })
+}
+
+/// Giving back an override counted in `window` whose booking turned out not to be
+/// overridable: the record's next state, or `None` if the window has moved on (nothing to
+/// give back) or nothing is counted.
+#[must_use]
+pub fn refund_override(v: &Verifier, window: Window) -> Option<Verifier> {
+    if Window::of(v) != window || v.failures == 0 {
+        return None;
+    }
+    Some(Verifier {
+        failures: v.failures.saturating_sub(1),
+        ..*v
+    })
 }
 
 /// A verifier's record as it stands at `now`: the stored one while its window is current

@@ -9,6 +9,7 @@ use core::future::Future;
 use core::pin::pin;
 use core::task::{Context as TaskContext, Poll, Waker};
 
+use crate::audit::{Entry, Events};
 use crate::error::Error;
 use crate::plan::{Next, Plan};
 use crate::record::{Record, Version};
@@ -29,6 +30,12 @@ pub(crate) trait Backend {
         expected: Option<Version>,
         record: &Record,
         new: Version,
+    ) -> impl Future<Output = Result<Swap, Self::Error>> + Send;
+
+    fn compare_and_swap_audited(
+        &self,
+        entry: &Entry<'_>,
+        record: &Record,
     ) -> impl Future<Output = Result<Swap, Self::Error>> + Send;
 }
 
@@ -57,6 +64,14 @@ impl<S: Store> Backend for Blocking<'_, S> {
     ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
         core::future::ready(self.0.compare_and_swap(key, expected, record, new))
     }
+
+    fn compare_and_swap_audited(
+        &self,
+        entry: &Entry<'_>,
+        record: &Record,
+    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
+        core::future::ready(self.0.compare_and_swap_audited(entry, record))
+    }
 }
 
 impl<S: AsyncStore> Backend for Awaiting<'_, S> {
@@ -78,12 +93,23 @@ impl<S: AsyncStore> Backend for Awaiting<'_, S> {
     ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
         self.0.compare_and_swap(key, expected, record, new)
     }
+
+    fn compare_and_swap_audited(
+        &self,
+        entry: &Entry<'_>,
+        record: &Record,
+    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
+        self.0.compare_and_swap_audited(entry, record)
+    }
 }
 
 /// Runs `plan` to its answer: executes each call it asks for and reports the result back.
 /// The answer is returned only when the plan says so, after every write it needs has landed.
+/// Each write that lands is told to `sink` as it lands, and the answer once it is given
+/// ([`Plan::answered`]); nothing is told of a write that failed or lost its race.
 pub(crate) async fn drive<B: Backend, P: Plan>(
     b: &B,
+    sink: &dyn Events,
     mut plan: P,
 ) -> Result<P::Output, Error<B::Error>> {
     let mut last = None;
@@ -96,19 +122,23 @@ pub(crate) async fn drive<B: Backend, P: Plan>(
                     plan.failed();
                 }
             },
-            Next::Swap {
-                key,
-                expected,
-                record,
-                new,
-            } => match b.compare_and_swap(key, expected, &record, new).await {
-                Ok(swap) => plan.swapped(swap),
+            Next::Swap { record, entry } => match b.compare_and_swap_audited(&entry, &record).await
+            {
+                Ok(swap) => {
+                    if swap == Swap::Swapped {
+                        entry.tell(&record, sink);
+                    }
+                    plan.swapped(swap);
+                }
                 Err(e) => {
                     last = Some(e);
                     plan.failed();
                 }
             },
-            Next::Done(answer) => return answer.map_err(Error::widen),
+            Next::Done(answer) => {
+                plan.answered(&answer, sink);
+                return answer.map_err(Error::widen);
+            }
             Next::Fail => return Err(last.map_or(Error::Corrupt, Error::Store)),
         }
     }

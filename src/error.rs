@@ -66,6 +66,14 @@ pub enum Error<S = Infallible> {
     /// [`RequestId::MAX_LEN`](crate::RequestId::MAX_LEN).
     #[error("request id must be 1 to 64 bytes long")]
     RequestIdLength,
+    /// An override actor id was empty or longer than
+    /// [`ActorId::MAX_LEN`](crate::ActorId::MAX_LEN).
+    #[error("actor id must be 1 to 64 bytes long")]
+    ActorIdLength,
+    /// An override's note was longer than
+    /// [`Override::MAX_NOTE_LEN`](crate::audit::Override::MAX_NOTE_LEN) bytes.
+    #[error("override note must be at most 200 bytes long; shorten it")]
+    NoteLength,
     /// A policy setting is out of range.
     #[error("invalid policy: {0}")]
     Policy(PolicyError),
@@ -103,6 +111,18 @@ pub enum Error<S = Infallible> {
     /// the end of the window for any that were dropped without a request id.
     #[error("verifier budget held by verifications in flight; nothing was compared, retry shortly")]
     BudgetBusy,
+    /// The service's policy turns overrides off
+    /// ([`Policy::without_overrides`](crate::Policy::without_overrides)); nothing was
+    /// written. Re-issue the code instead, or use a service whose policy allows overrides.
+    #[error("overrides are turned off for this service; re-issue the code instead")]
+    OverridesOff,
+    /// The override actor has used its override budget for the window; nothing was
+    /// written. Another actor may override, or this one again at `retry_at`.
+    #[error("override budget used up for this actor; override again at or after {}", retry_at.0)]
+    OverrideLimit {
+        /// When the actor's window ends.
+        retry_at: Timestamp,
+    },
     /// Every compare-and-swap lost a race, `Policy::max_retries` times over. Nothing was
     /// answered; the guess may or may not have been counted.
     #[error("too much contention on one record; nothing was answered, retry later")]
@@ -185,6 +205,14 @@ pub enum Invalid {
     /// [`RequestId::MAX_LEN`](crate::RequestId::MAX_LEN).
     #[error("request id must be 1 to 64 bytes long")]
     RequestIdLength,
+    /// An override actor id was empty or longer than
+    /// [`ActorId::MAX_LEN`](crate::ActorId::MAX_LEN).
+    #[error("actor id must be 1 to 64 bytes long")]
+    ActorIdLength,
+    /// An override's note was longer than
+    /// [`Override::MAX_NOTE_LEN`](crate::audit::Override::MAX_NOTE_LEN) bytes.
+    #[error("override note must be at most 200 bytes long; shorten it")]
+    NoteLength,
     /// A policy setting is out of range.
     #[error("invalid policy: {0}")]
     Policy(PolicyError),
@@ -207,6 +235,8 @@ impl<S> From<Invalid> for Error<S> {
             Invalid::CurrentKey => Self::CurrentKey,
             Invalid::VerifierIdLength => Self::VerifierIdLength,
             Invalid::RequestIdLength => Self::RequestIdLength,
+            Invalid::ActorIdLength => Self::ActorIdLength,
+            Invalid::NoteLength => Self::NoteLength,
             Invalid::Policy(why) => Self::Policy(why),
             Invalid::BeforeEpoch => Self::BeforeEpoch,
         }
@@ -269,6 +299,10 @@ impl Error {
             Self::CurrentKey => Error::CurrentKey,
             Self::VerifierIdLength => Error::VerifierIdLength,
             Self::RequestIdLength => Error::RequestIdLength,
+            Self::ActorIdLength => Error::ActorIdLength,
+            Self::NoteLength => Error::NoteLength,
+            Self::OverridesOff => Error::OverridesOff,
+            Self::OverrideLimit { retry_at } => Error::OverrideLimit { retry_at },
             Self::SendLimit { retry_at } => Error::SendLimit { retry_at },
             Self::Policy(why) => Error::Policy(why),
             Self::BeforeEpoch => Error::BeforeEpoch,

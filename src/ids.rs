@@ -100,6 +100,14 @@ bytes_id! {
     RequestId, 64, RequestIdLength, "a request id"
 }
 
+bytes_id! {
+    /// Who overrides a handover without a code: the centre's supervisor, the post office's
+    /// inspector. 1 to 64 bytes, and distinct from the [`VerifierId`]s of the people who
+    /// verify codes: an override is answered to, counted against and audited under this id.
+    /// The host authenticates actors and decides who may override.
+    ActorId, 64, ActorIdLength, "an actor id"
+}
+
 /// An id kept inside a record (a verifier's or a request's): up to [`IdBuf::MAX_LEN`] bytes,
 /// inline, so records stay fixed-size and need no allocation.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -136,6 +144,15 @@ impl IdBuf {
 
 impl From<VerifierId<'_>> for IdBuf {
     fn from(id: VerifierId<'_>) -> Self {
+        Self::new(id.as_bytes()).unwrap_or(Self {
+            len: 0,
+            bytes: [0; Self::MAX_LEN],
+        })
+    }
+}
+
+impl From<ActorId<'_>> for IdBuf {
+    fn from(id: ActorId<'_>) -> Self {
         Self::new(id.as_bytes()).unwrap_or(Self {
             len: 0,
             bytes: [0; Self::MAX_LEN],

@@ -27,6 +27,7 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+pub mod audit;
 mod code;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -52,9 +53,9 @@ pub use code::{Code, Digits};
 pub use decide::Outcome;
 pub use derive::{BookingId, Context};
 pub use error::{Error, Inactive, Invalid, Malformed, Result};
-pub use ids::RequestId;
+pub use ids::{ActorId, RequestId};
 pub use keyring::{KeyId, Keyring};
-pub use policy::{Policy, PolicyError, VerifierBudget};
+pub use policy::{Overrides, Policy, PolicyError, VerifierBudget};
 pub use secret::Secret;
 pub use service::Service;
 #[cfg(feature = "std")]

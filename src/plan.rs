@@ -44,6 +44,7 @@
 //! Each lost compare-and-swap reloads that record and decides again, at most
 //! [`Policy::max_retries`](crate::Policy::max_retries) times per operation.
 
+use crate::audit::{Action, Audit, Entry, Event, Events, Override, Send};
 use crate::code::Code;
 use crate::decide::{self, Compared, Decision, Outcome, Rules, Standing, Who, Window};
 use crate::derive::BookingId;
@@ -60,16 +61,15 @@ use crate::time::Timestamp;
 pub enum Next<'a, T> {
     /// Load this key's record and pass it to [`Plan::loaded`].
     Load(Key<'a>),
-    /// Compare-and-swap and pass the result to [`Plan::swapped`].
+    /// Compare-and-swap and pass the result to [`Plan::swapped`]: store `record` under
+    /// `entry.key` if its version is `entry.prior` (`None`: insert if absent), as version
+    /// `entry.version`, appending `entry` to the store's audit log in the same write
+    /// ([`Store::compare_and_swap_audited`](crate::Store::compare_and_swap_audited)).
     Swap {
-        /// The key.
-        key: Key<'a>,
-        /// The version the write expects (`None`: insert if absent).
-        expected: Option<Version>,
         /// The record to store.
         record: Record,
-        /// Its new version.
-        new: Version,
+        /// The key, the versions and what the write does.
+        entry: Entry<'a>,
     },
     /// Answer this: every write it depends on has landed.
     Done(Result<T, Error>),
@@ -94,6 +94,36 @@ pub trait Plan {
 
     /// The last store call failed.
     fn failed(&mut self);
+
+    /// The plan's answer was given: tell `sink` of what it answered without a write (a
+    /// verification's answer that wrote nothing, a send refused). Writes are told as they
+    /// land, by the driver, from their [`Entry`].
+    fn answered(&self, answer: &Result<Self::Output, Error>, sink: &dyn Events) {
+        let _ = (answer, sink);
+    }
+}
+
+/// A swap of `record` under `key` from `expected`, as of `now`, described by `audit`.
+fn swap_of<'a, T>(
+    key: Key<'a>,
+    expected: Option<Version>,
+    record: Record,
+    now: Timestamp,
+    audit: Audit<'a>,
+) -> Result<(Next<'a, T>, Version), Error> {
+    let version = version_after(expected, now)?;
+    Ok((
+        Next::Swap {
+            record,
+            entry: Entry {
+                key,
+                prior: expected,
+                version,
+                audit,
+            },
+        },
+        version,
+    ))
 }
 
 /// One record's key and, once loaded, what the plan knows of it.
@@ -153,6 +183,29 @@ pub enum Operation {
     Reissue(Timestamp),
     /// [`decide::revoke`].
     Revoke,
+}
+
+impl Operation {
+    /// What a write of `next` for this operation does.
+    const fn action(self, next: &Booking) -> Action {
+        let generation = next.generation;
+        match self {
+            Self::Issue(_) => Action::Issued { generation },
+            Self::Resend => Action::Resent { generation },
+            Self::Reissue(_) => Action::Reissued { generation },
+            Self::Revoke => Action::Revoked,
+        }
+    }
+
+    /// Which send this operation is, if it sends.
+    const fn send(self) -> Option<Send> {
+        match self {
+            Self::Issue(_) => Some(Send::Issue),
+            Self::Resend => Some(Send::Resend),
+            Self::Reissue(_) => Some(Send::Reissue),
+            Self::Revoke => None,
+        }
+    }
 }
 
 /// An operation on one booking's record: issue, resend, re-issue or revoke. It answers the
@@ -244,17 +297,22 @@ impl<const N: usize> Plan for Single<'_, N> {
             (Ok(answer), Some(next)) => (answer, next),
             (answer, _) => return Next::Done(answer),
         };
-        let expected = self.slot.version();
-        let new = match version_after(expected, self.now) {
-            Ok(new) => new,
-            Err(e) => return Next::Done(Err(e)),
+        let audit = Audit {
+            at: self.now,
+            context: self.rules.context,
+            booking: self.booking,
+            verifier: None,
+            request: None,
+            by: None,
+            action: self.operation.action(&next),
         };
-        self.pending = Some(answer);
-        Next::Swap {
-            key: self.slot.key,
-            expected,
-            record: Record::Booking(next),
-            new,
+        let (key, expected) = (self.slot.key, self.slot.version());
+        match swap_of(key, expected, Record::Booking(next), self.now, audit) {
+            Ok((swap, _)) => {
+                self.pending = Some(answer);
+                swap
+            }
+            Err(e) => Next::Done(Err(e)),
         }
     }
 
@@ -278,6 +336,17 @@ impl<const N: usize> Plan for Single<'_, N> {
 
     fn failed(&mut self) {
         self.failed = true;
+    }
+
+    fn answered(&self, answer: &Result<Option<Code>, Error>, sink: &dyn Events) {
+        if let (Err(Error::SendLimit { retry_at }), Some(send)) = (answer, self.operation.send()) {
+            sink.event(&Event::SendRefused {
+                context: self.rules.context,
+                booking: self.booking,
+                send,
+                retry_at: *retry_at,
+            });
+        }
     }
 }
 
@@ -351,6 +420,8 @@ pub struct Verify<'a, const N: usize> {
     proposed: Option<(Record, Version)>,
     tries: Tries,
     max_retries: u8,
+    /// Whether the booking write landed (its answer was told with it).
+    wrote: bool,
 }
 
 impl<const N: usize> core::fmt::Debug for Verify<'_, N> {
@@ -411,6 +482,7 @@ impl<'a, const N: usize> Verify<'a, N> {
             proposed: None,
             tries: Tries::new(max_retries),
             max_retries,
+            wrote: false,
         }
     }
 
@@ -484,8 +556,21 @@ impl<'a, const N: usize> Verify<'a, N> {
         }
     }
 
+    /// What a write of this verification doing `action` is, for the audit log.
+    const fn audit(&self, action: Action) -> Audit<'a> {
+        Audit {
+            at: self.now,
+            context: self.rules.context,
+            booking: self.booking,
+            verifier: self.who.verifier,
+            request: self.who.request,
+            by: None,
+            action,
+        }
+    }
+
     /// A swap of `record` over the slot's known version.
-    fn swap(&mut self, booking: bool, record: Record) -> Next<'a, Outcome> {
+    fn swap(&mut self, booking: bool, record: Record, action: Action) -> Next<'a, Outcome> {
         let slot = if booking {
             Some(&self.b)
         } else {
@@ -495,17 +580,12 @@ impl<'a, const N: usize> Verify<'a, N> {
             return Next::Done(Err(Error::Corrupt));
         };
         let (key, expected) = (slot.key, slot.version());
-        match version_after(expected, self.now) {
-            Ok(new) => {
+        match swap_of(key, expected, record, self.now, self.audit(action)) {
+            Ok((swap, new)) => {
                 if !booking {
                     self.proposed = Some((record, new));
                 }
-                Next::Swap {
-                    key,
-                    expected,
-                    record,
-                    new,
-                }
+                swap
             }
             Err(e) => Next::Done(Err(e)),
         }
@@ -598,7 +678,9 @@ impl<'a, const N: usize> Verify<'a, N> {
                     // Marked shared in the write that adopts it, so the original can no
                     // longer move it on or free it; already shared, it is adopted as it is.
                     return match decide::share(&current, &hold).filter(|_| !hold.shared) {
-                        Some(v) => Flow::Call(self.swap(false, Record::Verifier(v))),
+                        Some(v) => {
+                            Flow::Call(self.swap(false, Record::Verifier(v), Action::BudgetHeld))
+                        }
                         None => Flow::Go(Stage::Write { next, answer }),
                     };
                 }
@@ -610,7 +692,11 @@ impl<'a, const N: usize> Verify<'a, N> {
                             hold: Some(moved),
                             ..stale
                         });
-                        return Flow::Call(self.swap(false, Record::Verifier(v)));
+                        return Flow::Call(self.swap(
+                            false,
+                            Record::Verifier(v),
+                            Action::BudgetHeld,
+                        ));
                     }
                     // Adopted by a retry, or settled: no longer this plan's to move or free.
                     self.stale = None;
@@ -633,10 +719,13 @@ impl<'a, const N: usize> Verify<'a, N> {
                         let record = Record::Verifier(v);
                         self.proposed = Some((record, id));
                         Flow::Call(Next::Swap {
-                            key,
-                            expected,
                             record,
-                            new: id,
+                            entry: Entry {
+                                key,
+                                prior: expected,
+                                version: id,
+                                audit: self.audit(Action::BudgetHeld),
+                            },
                         })
                     }
                     Err(Standing::Suspended(until)) => {
@@ -646,12 +735,17 @@ impl<'a, const N: usize> Verify<'a, N> {
                     Err(Standing::Clear) => Flow::Go(Stage::Done(Err(Error::Corrupt))),
                 }
             }
-            Stage::Write { next, .. } => {
+            Stage::Write { next, answer } => {
                 let mut next = *next;
+                let action = match *answer {
+                    Outcome::Rejected { attempts_left: 0 } => Action::Locked,
+                    Outcome::Rejected { attempts_left } => Action::Rejected { attempts_left },
+                    _ => Action::Accepted,
+                };
                 if let (Some(slot), Some(last)) = (self.held, next.last.as_mut()) {
                     last.paid_by = slot.id;
                 }
-                Flow::Call(self.swap(true, Record::Booking(next)))
+                Flow::Call(self.swap(true, Record::Booking(next), action))
             }
             Stage::Settle {
                 answer,
@@ -672,14 +766,28 @@ impl<'a, const N: usize> Verify<'a, N> {
                     return Flow::Call(load);
                 }
                 let settled = match (self.verifier_now(), slot.hold.as_ref()) {
-                    (Some(Ok(v)), Some(hold)) if stale => decide::release(&v, slot.window, hold),
-                    (Some(Ok(v)), hold) => decide::settle(&v, slot.window, hold, failed),
+                    (Some(Ok(v)), Some(hold)) if stale => decide::release(&v, slot.window, hold)
+                        .map(|next| (next, Action::BudgetSettled { failed: false })),
+                    (Some(Ok(v)), hold) => {
+                        decide::settle(&v, slot.window, hold, failed).map(|next| {
+                            let suspends =
+                                failed && v.failures < v.limit && next.failures >= next.limit;
+                            let action = if suspends {
+                                Action::Suspended {
+                                    until: next.window_end(),
+                                }
+                            } else {
+                                Action::BudgetSettled { failed }
+                            };
+                            (next, action)
+                        })
+                    }
                     _ => None,
                 };
                 match settled {
-                    Some(v) => {
+                    Some((v, action)) => {
                         self.stage = again(answer);
-                        Flow::Call(self.swap(false, Record::Verifier(v)))
+                        Flow::Call(self.swap(false, Record::Verifier(v), action))
                     }
                     None => Flow::Go(Stage::Done(answer)),
                 }
@@ -745,7 +853,10 @@ impl<const N: usize> Plan for Verify<'_, N> {
                 }
                 self.retry(stage)
             }
-            (Stage::Write { answer, .. }, Swap::Swapped) => self.finish(Ok(answer), None),
+            (Stage::Write { answer, .. }, Swap::Swapped) => {
+                self.wrote = true;
+                self.finish(Ok(answer), None)
+            }
             (Stage::Write { .. }, Swap::Conflict) => {
                 self.b.known = None;
                 // A remembered hold pays for one write over the booking version it was taken
@@ -786,6 +897,19 @@ impl<const N: usize> Plan for Verify<'_, N> {
         };
     }
 
+    fn answered(&self, answer: &Result<Outcome, Error>, sink: &dyn Events) {
+        // An answer whose booking write landed was told with that write.
+        if let (Ok(outcome), false) = (answer, self.wrote) {
+            sink.event(&Event::Verified {
+                context: self.rules.context,
+                booking: self.booking,
+                outcome: *outcome,
+                verifier: self.who.verifier,
+                request: self.who.request,
+            });
+        }
+    }
+
     fn failed(&mut self) {
         let stage = core::mem::replace(&mut self.stage, Stage::Failed);
         // A settlement that cannot be written leaves the slot held until the window ends (or
@@ -793,5 +917,313 @@ impl<const N: usize> Plan for Verify<'_, N> {
         if let Stage::Settle { answer, .. } = stage {
             self.stage = Stage::Done(answer);
         }
+    }
+}
+
+/// Where an override stands.
+#[derive(Debug)]
+enum Overruling {
+    /// Read the booking and decide.
+    Decide,
+    /// Count the override against the actor's budget, then redeem.
+    Count(Booking),
+    /// Redeem the booking.
+    Redeem(Booking),
+    /// Give back the override counted, then answer the refusal.
+    Refund(Error),
+    /// Answer.
+    Done(Result<(), Error>),
+    /// Answer the last store call's error.
+    Failed,
+}
+
+/// The audited override: redeems a booking without a code on an actor's word
+/// ([`decide::overrule`]), counted first against the actor's override budget when the policy
+/// has one.
+///
+/// | step | store call | why |
+/// |---|---|---|
+/// | 1 | load the booking | refusals (unknown, redeemed, closed, turned off) cost nothing |
+/// | 2 | load the actor's budget | a used-up budget is answered now |
+/// | 3 | swap the actor's budget | the override is counted before it is made |
+/// | 4 | swap the booking | redeemed, marked as by override |
+///
+/// Without a budget, steps 2 and 3 are skipped. If the booking write loses a race, the
+/// booking is read and decided again (the override stays counted); if it is no longer
+/// overridable, the count is given back before the refusal is answered. An override cut off
+/// between steps 3 and 4 stays counted until the window ends: over-counted, never under, so
+/// an actor never makes more overrides than the budget in a window.
+#[derive(Debug)]
+pub struct Overrule<'a, const N: usize> {
+    rules: Rules<'a, N>,
+    booking: BookingId<'a>,
+    by: Override<'a>,
+    now: Timestamp,
+    budget: Option<VerifierBudget>,
+    b: Slot<'a>,
+    a: Option<Slot<'a>>,
+    stage: Overruling,
+    /// The window the override was counted in, once it is.
+    counted: Option<Window>,
+    /// The actor's record in flight.
+    proposed: Option<(Record, Version)>,
+    tries: Tries,
+}
+
+impl<'a, const N: usize> Overrule<'a, N> {
+    /// An override of `booking` in `rules.context` by `by`, with the actor's budget record
+    /// kept under `scope` when the policy has an override budget.
+    #[must_use]
+    pub fn new(
+        rules: Rules<'a, N>,
+        scope: crate::Context<'a>,
+        booking: BookingId<'a>,
+        by: Override<'a>,
+        now: Timestamp,
+    ) -> Self {
+        let budget = rules.policy.overrides().budget;
+        let a = budget.map(|_| {
+            Slot::new(Key::Actor {
+                scope,
+                id: by.actor(),
+            })
+        });
+        let stage = if rules.policy.overrides().enabled {
+            Overruling::Decide
+        } else {
+            Overruling::Done(Err(Error::OverridesOff))
+        };
+        let tries = Tries::new(rules.policy.max_retries());
+        Self {
+            b: Slot::new(Key::Booking {
+                context: rules.context,
+                id: booking,
+            }),
+            rules,
+            booking,
+            by,
+            now,
+            budget,
+            a,
+            stage,
+            counted: None,
+            proposed: None,
+            tries,
+        }
+    }
+
+    const fn audit(&self, action: Action) -> Audit<'a> {
+        Audit {
+            at: self.now,
+            context: self.rules.context,
+            booking: self.booking,
+            verifier: None,
+            request: None,
+            by: Some(self.by),
+            action,
+        }
+    }
+
+    /// A swap of the booking (`booking`) or the actor's record.
+    fn swap(&mut self, booking: bool, record: Record, action: Action) -> Next<'a, ()> {
+        let slot = if booking {
+            Some(&self.b)
+        } else {
+            self.a.as_ref()
+        };
+        let Some(slot) = slot else {
+            return Next::Done(Err(Error::Corrupt));
+        };
+        let (key, expected) = (slot.key, slot.version());
+        match swap_of(key, expected, record, self.now, self.audit(action)) {
+            Ok((swap, new)) => {
+                if !booking {
+                    self.proposed = Some((record, new));
+                }
+                swap
+            }
+            Err(e) => Next::Done(Err(e)),
+        }
+    }
+
+    /// The actor's budget record as loaded: `None` while it is still to be loaded.
+    fn actor(&self) -> Option<Result<Option<&Verifier>, Error>> {
+        let known = self.a.as_ref()?.known.as_ref()?;
+        Some(verifier_of(known.as_ref()))
+    }
+
+    /// After a refusal: give back what was counted, then answer it.
+    fn refuse(&self, e: Error) -> Overruling {
+        if self.counted.is_some() {
+            Overruling::Refund(e)
+        } else {
+            Overruling::Done(Err(e))
+        }
+    }
+}
+
+impl<const N: usize> Plan for Overrule<'_, N> {
+    type Output = ();
+
+    fn next(&mut self) -> Next<'_, ()> {
+        loop {
+            let stage = core::mem::replace(&mut self.stage, Overruling::Failed);
+            self.stage = match stage {
+                Overruling::Failed => return Next::Fail,
+                Overruling::Done(answer) => {
+                    self.stage = Overruling::Done(Err(Error::Corrupt));
+                    return Next::Done(answer);
+                }
+                Overruling::Decide => {
+                    let Some(found) = &self.b.known else {
+                        self.stage = Overruling::Decide;
+                        return Next::Load(self.b.key);
+                    };
+                    let decided = booking_of(found.as_ref()).map(|record| {
+                        decide::overrule(self.rules.policy, record, &self.by, self.now)
+                    });
+                    match decided {
+                        Err(e) => self.refuse(e),
+                        Ok(Decision { answer: Err(e), .. }) => self.refuse(e),
+                        Ok(Decision {
+                            next: Some(next), ..
+                        }) if self.a.is_some() && self.counted.is_none() => Overruling::Count(next),
+                        Ok(Decision {
+                            next: Some(next), ..
+                        }) => Overruling::Redeem(next),
+                        Ok(Decision { next: None, .. }) => Overruling::Done(Err(Error::Corrupt)),
+                    }
+                }
+                Overruling::Count(next) => {
+                    let current = match self.actor() {
+                        None => {
+                            self.stage = Overruling::Count(next);
+                            let Some(a) = &self.a else {
+                                return Next::Done(Err(Error::Corrupt));
+                            };
+                            return Next::Load(a.key);
+                        }
+                        Some(Ok(current)) => current.copied(),
+                        Some(Err(e)) => {
+                            self.stage = Overruling::Done(Err(e));
+                            continue;
+                        }
+                    };
+                    let Some(budget) = self.budget else {
+                        self.stage = Overruling::Done(Err(Error::Corrupt));
+                        continue;
+                    };
+                    match decide::count_override(current.as_ref(), &budget, self.now) {
+                        Ok(v) => {
+                            self.stage = Overruling::Count(next);
+                            return self.swap(false, Record::Verifier(v), Action::OverrideCounted);
+                        }
+                        Err(retry_at) => Overruling::Done(Err(Error::OverrideLimit { retry_at })),
+                    }
+                }
+                Overruling::Redeem(next) => {
+                    self.stage = Overruling::Redeem(next);
+                    let action = Action::Overridden {
+                        reason: self.by.reason(),
+                    };
+                    return self.swap(true, Record::Booking(next), action);
+                }
+                Overruling::Refund(answer) => {
+                    let current = match self.actor() {
+                        None => {
+                            self.stage = Overruling::Refund(answer);
+                            let Some(a) = &self.a else {
+                                return Next::Done(Err(Error::Corrupt));
+                            };
+                            return Next::Load(a.key);
+                        }
+                        Some(Ok(current)) => current.copied(),
+                        Some(Err(e)) => {
+                            self.stage = Overruling::Done(Err(e));
+                            continue;
+                        }
+                    };
+                    let refunded = match (current, self.counted) {
+                        (Some(v), Some(window)) => decide::refund_override(&v, window),
+                        _ => None,
+                    };
+                    match refunded {
+                        Some(v) => {
+                            self.stage = Overruling::Refund(answer);
+                            return self.swap(false, Record::Verifier(v), Action::OverrideRefunded);
+                        }
+                        None => Overruling::Done(Err(answer)),
+                    }
+                }
+            };
+        }
+    }
+
+    fn loaded(&mut self, found: Option<(Record, Version)>) {
+        let slot = match self.stage {
+            Overruling::Decide => Some(&mut self.b),
+            _ => self.a.as_mut(),
+        };
+        if let Some(slot) = slot {
+            slot.known = Some(found);
+        }
+    }
+
+    fn swapped(&mut self, swap: Swap) {
+        let proposed = self.proposed.take();
+        let stage = core::mem::replace(&mut self.stage, Overruling::Failed);
+        self.stage = match (stage, swap) {
+            (Overruling::Count(next), Swap::Swapped) => {
+                if let (Some(a), Some((record, version))) = (self.a.as_mut(), proposed) {
+                    if let Record::Verifier(v) = record {
+                        self.counted = Some(Window::of(&v));
+                    }
+                    a.known = Some(Some((record, version)));
+                }
+                Overruling::Redeem(next)
+            }
+            (Overruling::Redeem(_), Swap::Swapped) => Overruling::Done(Ok(())),
+            (Overruling::Refund(answer), Swap::Swapped) => Overruling::Done(Err(answer)),
+            (stage, Swap::Conflict) => {
+                let again = self.tries.lost();
+                match stage {
+                    Overruling::Count(next) => {
+                        if let Some(a) = self.a.as_mut() {
+                            a.known = None;
+                        }
+                        if again {
+                            Overruling::Count(next)
+                        } else {
+                            Overruling::Done(Err(Error::Contention))
+                        }
+                    }
+                    Overruling::Redeem(_) => {
+                        self.b.known = None;
+                        if again {
+                            Overruling::Decide
+                        } else {
+                            self.refuse(Error::Contention)
+                        }
+                    }
+                    Overruling::Refund(answer) => {
+                        if let Some(a) = self.a.as_mut() {
+                            a.known = None;
+                        }
+                        if again {
+                            Overruling::Refund(answer)
+                        } else {
+                            // Left counted: over-counted, never under.
+                            Overruling::Done(Err(answer))
+                        }
+                    }
+                    _ => Overruling::Done(Err(Error::Corrupt)),
+                }
+            }
+            (_, Swap::Swapped) => Overruling::Done(Err(Error::Corrupt)),
+        };
+    }
+
+    fn failed(&mut self) {
+        self.stage = Overruling::Failed;
     }
 }

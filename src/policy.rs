@@ -49,6 +49,45 @@ pub struct VerifierBudget {
     pub window_secs: core::num::NonZeroU64,
 }
 
+/// What the audited override ([`Service::overrule`](crate::Service::overrule)) may do under a
+/// policy: whether it is allowed at all, the actor's budget, and which closed bookings it may
+/// still redeem. A redeemed booking is never redeemed again, by code or by override.
+///
+/// With feature `serde`: an object of these fields, each optional (missing ones default).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct Overrides {
+    /// Whether overrides are allowed (default: yes).
+    pub enabled: bool,
+    /// Overrides each actor may make per window, across all bookings of the budget scope
+    /// (default: no budget; overrides are still audited).
+    pub budget: Option<VerifierBudget>,
+    /// Whether a booking locked by wrong codes may be overridden (default: no).
+    pub locked: bool,
+    /// Whether a booking whose code's validity has ended may be overridden (default: no).
+    pub expired: bool,
+    /// Whether a revoked booking may be overridden (default: no).
+    pub revoked: bool,
+}
+
+impl Default for Overrides {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl Overrides {
+    /// Allowed, without a budget, for active bookings only.
+    pub const DEFAULT: Self = Self {
+        enabled: true,
+        budget: None,
+        locked: false,
+        expired: false,
+        revoked: false,
+    };
+}
+
 /// How many guesses a booking and a verifier get. Every value is checked when it is set, so a
 /// `Policy` in hand is always valid.
 ///
@@ -60,6 +99,7 @@ pub struct VerifierBudget {
 /// | verifier budget | off | any non-zero failures and window |
 /// | sends per booking (issue, resend, re-issue) | 5 per 600 s | 1..=10 per window of 60 s or more |
 /// | conflict retries | 16 | 1..=64 |
+/// | overrides | allowed, for active bookings, no budget | see [`Overrides`] |
 ///
 /// A booking's record keeps the attempt limits and send limit it was issued under, and a
 /// verifier's record the budget its window was opened under: a service whose policy
@@ -82,6 +122,7 @@ pub struct Policy {
     sends: u8,
     send_window: u32,
     retries: u8,
+    overrides: Overrides,
 }
 
 impl Policy {
@@ -119,6 +160,7 @@ impl Policy {
             sends: Self::DEFAULT_SENDS,
             send_window: Self::DEFAULT_SEND_WINDOW,
             retries: Self::DEFAULT_RETRIES,
+            overrides: Overrides::DEFAULT,
         }
     }
 
@@ -271,6 +313,63 @@ impl Policy {
     pub const fn max_retries(&self) -> u8 {
         self.retries
     }
+
+    /// Turns the audited override off: [`Service::overrule`](crate::Service::overrule)
+    /// answers [`Error::OverridesOff`](crate::Error::OverridesOff) and writes nothing.
+    #[must_use]
+    pub const fn without_overrides(self) -> Self {
+        let mut overrides = self.overrides;
+        overrides.enabled = false;
+        Self { overrides, ..self }
+    }
+
+    /// Gives each override actor a budget: at most `overrides` overrides per window of
+    /// `window_secs` seconds (windows start at multiples of it since the epoch), across
+    /// all bookings of the service's budget scope, counted before the booking is redeemed
+    /// under the same compare-and-swap contract as a verifier's failures.
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::Budget`] when `overrides` or `window_secs` is 0.
+    pub fn with_override_budget(self, overrides: u32, window_secs: u64) -> Result<Self, Invalid> {
+        let failures = NonZeroU32::new(overrides).ok_or(Invalid::Policy(PolicyError::Budget))?;
+        let window_secs =
+            core::num::NonZeroU64::new(window_secs).ok_or(Invalid::Policy(PolicyError::Budget))?;
+        let mut o = self.overrides;
+        o.budget = Some(VerifierBudget {
+            failures,
+            window_secs,
+        });
+        Ok(Self {
+            overrides: o,
+            ..self
+        })
+    }
+
+    /// Lets overrides redeem bookings that are closed to codes: locked by wrong codes
+    /// (`locked`), past their code's validity (`expired`), revoked by the host (`revoked`).
+    /// Each is refused by default. A redeemed booking is always refused.
+    #[must_use]
+    pub const fn with_overrides_of(self, locked: bool, expired: bool, revoked: bool) -> Self {
+        let mut overrides = self.overrides;
+        overrides.locked = locked;
+        overrides.expired = expired;
+        overrides.revoked = revoked;
+        Self { overrides, ..self }
+    }
+
+    /// Sets everything overrides may do at once (valid by construction: a budget's counts
+    /// are non-zero).
+    #[must_use]
+    pub const fn with_overrides(self, overrides: Overrides) -> Self {
+        Self { overrides, ..self }
+    }
+
+    /// What overrides may do.
+    #[must_use]
+    pub const fn overrides(&self) -> Overrides {
+        self.overrides
+    }
 }
 
 #[cfg(feature = "arbitrary")]
@@ -294,6 +393,13 @@ impl<'a> arbitrary::Arbitrary<'a> for Policy {
             sends,
             send_window,
             retries,
+            overrides: Overrides {
+                enabled: bool::arbitrary(u)?,
+                budget: Option::<VerifierBudget>::arbitrary(u)?,
+                locked: bool::arbitrary(u)?,
+                expired: bool::arbitrary(u)?,
+                revoked: bool::arbitrary(u)?,
+            },
         })
     }
 }

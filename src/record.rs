@@ -63,6 +63,10 @@ pub enum Earlier {
         /// Wrong codes that were still allowed after it.
         attempts_left: u8,
     },
+    /// No code was typed: the booking was redeemed by an override, and the record's
+    /// [`Last::verifier`] names the override actor (its [`Last::request`] is `None`, so no
+    /// verification ever replays it). Never inside an [`Outcome`](crate::Outcome).
+    Overridden,
 }
 
 /// The last verification written to a booking: who, when, under which request, and what it
@@ -75,7 +79,7 @@ pub struct Last {
     /// The id of the verifier's [`Hold`] that paid for its comparison (0: none). A retry of
     /// the request settles exactly that hold.
     pub paid_by: Version,
-    /// The verifier it came from, if one was named.
+    /// The verifier it came from, if one was named (for an override: the actor).
     pub verifier: Option<IdBuf>,
     /// The request id it carried, if any.
     pub request: Option<IdBuf>,

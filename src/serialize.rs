@@ -34,10 +34,11 @@ enum Field {
     Answer,
     AttemptsLeft,
     Until,
+    ByOverride,
 }
 
 /// The names in an outcome's `"outcome"` field.
-#[derive(Clone, Copy, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum Name {
     Accepted,
@@ -57,6 +58,7 @@ enum Name {
 enum AnswerName {
     Accepted,
     Rejected,
+    Overridden,
 }
 
 /// Every field read, each at most once, in any order.
@@ -66,6 +68,7 @@ struct Fields {
     answer: Option<AnswerName>,
     attempts_left: Option<u8>,
     until: Option<Timestamp>,
+    by_override: Option<bool>,
 }
 
 impl Fields {
@@ -77,6 +80,7 @@ impl Fields {
                 Field::Answer => fields.answer.replace(map.next_value()?).is_none(),
                 Field::AttemptsLeft => fields.attempts_left.replace(map.next_value()?).is_none(),
                 Field::Until => fields.until.replace(map.next_value()?).is_none(),
+                Field::ByOverride => fields.by_override.replace(map.next_value()?).is_none(),
             };
             if !fresh {
                 return Err(de::Error::custom("a field appears twice"));
@@ -89,11 +93,12 @@ impl Fields {
     fn earlier<E: de::Error>(&self) -> Result<Earlier, E> {
         match (self.answer, self.attempts_left) {
             (Some(AnswerName::Accepted), None) => Ok(Earlier::Accepted),
+            (Some(AnswerName::Overridden), None) => Ok(Earlier::Overridden),
             (Some(AnswerName::Rejected), Some(attempts_left)) => {
                 Ok(Earlier::Rejected { attempts_left })
             }
             (None, _) => Err(E::missing_field("answer")),
-            (Some(AnswerName::Accepted), Some(_)) => {
+            (Some(AnswerName::Accepted | AnswerName::Overridden), Some(_)) => {
                 Err(E::custom("attempts_left belongs to a rejected answer only"))
             }
             (Some(AnswerName::Rejected), None) => Err(E::missing_field("attempts_left")),
@@ -108,8 +113,10 @@ impl Fields {
                 self.attempts_left.is_some(),
                 self.until.is_some(),
             );
-            let stray =
-                (given.0 && !allowed.0) || (given.1 && !allowed.1) || (given.2 && !allowed.2);
+            let stray = (given.0 && !allowed.0)
+                || (given.1 && !allowed.1)
+                || (given.2 && !allowed.2)
+                || (self.by_override.is_some() && name != Name::AlreadyRedeemed);
             if stray {
                 Err(E::custom("a field that does not belong to this outcome"))
             } else {
@@ -136,7 +143,13 @@ impl Fields {
             Name::Accepted => only((false, false, false)).map(|()| Outcome::Accepted),
             Name::Locked => only((false, false, false)).map(|()| Outcome::Locked),
             Name::Expired => only((false, false, false)).map(|()| Outcome::Expired),
-            Name::AlreadyRedeemed => only((false, false, false)).map(|()| Outcome::AlreadyRedeemed),
+            Name::AlreadyRedeemed => {
+                only((false, false, false))?;
+                let by_override = self
+                    .by_override
+                    .ok_or_else(|| E::missing_field("by_override"))?;
+                Ok(Outcome::AlreadyRedeemed { by_override })
+            }
             Name::Revoked => only((false, false, false)).map(|()| Outcome::Revoked),
             Name::UnknownBooking => only((false, false, false)).map(|()| Outcome::UnknownBooking),
         }
@@ -163,7 +176,7 @@ impl FromFields for Earlier {
     const EXPECTING: &'static str = "an object with an \"answer\" field";
 
     fn from_fields<E: de::Error>(fields: &Fields) -> Result<Self, E> {
-        if fields.outcome.is_some() || fields.until.is_some() {
+        if fields.outcome.is_some() || fields.until.is_some() || fields.by_override.is_some() {
             return Err(E::custom(
                 "a field that does not belong to an earlier answer",
             ));
@@ -234,6 +247,8 @@ struct Settings {
     send_window_secs: u32,
     #[serde(default = "default_retries")]
     max_retries: u8,
+    #[serde(default)]
+    overrides: crate::policy::Overrides,
 }
 
 const fn default_attempts() -> u8 {
@@ -264,9 +279,10 @@ impl Settings {
             policy =
                 policy.with_verifier_budget(budget.failures.get(), budget.window_secs.get())?;
         }
-        policy
+        Ok(policy
             .with_send_limit(self.sends, self.send_window_secs)?
-            .with_max_retries(self.max_retries)
+            .with_max_retries(self.max_retries)?
+            .with_overrides(self.overrides))
     }
 }
 
@@ -274,7 +290,7 @@ impl Settings {
 impl Serialize for Policy {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (sends, window) = self.send_limit();
-        let mut out = s.serialize_struct("Policy", 7)?;
+        let mut out = s.serialize_struct("Policy", 8)?;
         out.serialize_field("digits", &self.digits())?;
         out.serialize_field("attempts", &self.attempts())?;
         out.serialize_field("lifetime_cap", &self.explicit_lifetime_cap())?;
@@ -282,6 +298,7 @@ impl Serialize for Policy {
         out.serialize_field("sends", &sends)?;
         out.serialize_field("send_window_secs", &window)?;
         out.serialize_field("max_retries", &self.max_retries())?;
+        out.serialize_field("overrides", &self.overrides())?;
         out.end()
     }
 }

@@ -3,6 +3,7 @@
 
 use core::ops::Deref;
 
+use crate::audit::{Events, NoEvents, Override, Sink};
 use crate::code::Code;
 use crate::decide::{Outcome, Rules, Who};
 use crate::derive::{BookingId, Context};
@@ -10,7 +11,7 @@ use crate::drive::{Awaiting, Blocking, drive, ready};
 use crate::error::Error;
 use crate::ids::RequestId;
 use crate::keyring::Keyring;
-use crate::plan::{Operation, Single, Verify, booking_of};
+use crate::plan::{Operation, Overrule, Single, Verify, booking_of};
 use crate::policy::Policy;
 use crate::record::{Booking, Record};
 use crate::store::{AsyncStore, Key, Store, VerifierId};
@@ -53,6 +54,7 @@ pub struct Service<'a, const N: usize = 3, K = &'a Keyring<N>> {
     policy: Policy,
     context: Context<'a>,
     scope: Context<'a>,
+    events: Sink<'a>,
 }
 
 /// A [`Service`] that owns a share of its keyring: `'static`, cheap to clone (one reference
@@ -101,6 +103,43 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
             policy,
             context,
             scope: context,
+            events: Sink(&NoEvents),
+        }
+    }
+
+    /// Tells `sink` of every state change once its write has landed, and of answers that
+    /// write nothing (see [`audit`](crate::audit) for the events and when). The default
+    /// sink drops them. A [`SharedService`] needs a `'static` sink: a unit struct such as
+    /// [`TracingEvents`](crate::audit) (feature `tracing`), a `static`, or a leaked box.
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use handover_code::audit::{Event, Events};
+    /// use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};
+    /// use handover_code::{Secret, Service, Timestamp};
+    ///
+    /// #[derive(Default)]
+    /// struct Log(Mutex<Vec<String>>);
+    /// impl Events for Log {
+    ///     fn event(&self, event: &Event<'_>) {
+    ///         self.0.lock().unwrap().push(format!("{event:?}"));
+    ///     }
+    /// }
+    ///
+    /// let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+    /// let log = Log::default();
+    /// let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("cowin/dose")?)
+    ///     .with_events(&log);
+    /// let now = Timestamp(1_700_000_000);
+    /// service.issue(&MemoryStore::new(), BookingId::new("SLOT-1")?, Timestamp(now.0 + 600), now)?;
+    /// assert_eq!(log.0.lock().unwrap().len(), 2); // Issued, then Sent
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_events(self, sink: &'a dyn Events) -> Self {
+        Self {
+            events: Sink(sink),
+            ..self
         }
     }
 
@@ -165,6 +204,15 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         Single::new(self.rules(), booking, operation, now)
     }
 
+    fn overrule_plan<'p>(
+        &'p self,
+        booking: BookingId<'p>,
+        by: Override<'p>,
+        now: Timestamp,
+    ) -> Overrule<'p, N> {
+        Overrule::new(self.rules(), self.scope, booking, by, now)
+    }
+
     fn verify_plan<'p>(
         &'p self,
         booking: BookingId<'p>,
@@ -192,6 +240,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
     ) -> Result<Code, Error<S::Error>> {
         code(ready(drive(
             &Blocking(store),
+            self.events.0,
             self.single(booking, Operation::Issue(expires_at), now),
         )))
     }
@@ -212,6 +261,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
     ) -> Result<Code, Error<S::Error>> {
         code(ready(drive(
             &Blocking(store),
+            self.events.0,
             self.single(booking, Operation::Resend, now),
         )))
     }
@@ -235,6 +285,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
     ) -> Result<Code, Error<S::Error>> {
         code(ready(drive(
             &Blocking(store),
+            self.events.0,
             self.single(booking, Operation::Reissue(expires_at), now),
         )))
     }
@@ -249,10 +300,12 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         &self,
         store: &S,
         booking: BookingId<'_>,
+        now: Timestamp,
     ) -> Result<(), Error<S::Error>> {
         ready(drive(
             &Blocking(store),
-            self.single(booking, Operation::Revoke, Timestamp(0)),
+            self.events.0,
+            self.single(booking, Operation::Revoke, now),
         ))
         .map(drop)
     }
@@ -289,6 +342,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         };
         ready(drive(
             &Blocking(store),
+            self.events.0,
             self.verify_plan(booking, typed, who, now),
         ))
     }
@@ -330,7 +384,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
     /// assert!(retry.is_accepted());
     /// // Anyone else is told it is already redeemed, and the record says by whom.
     /// let other = service.verify(&store, parcel, code.expose(), None, now)?;
-    /// assert_eq!(other, Outcome::AlreadyRedeemed);
+    /// assert_eq!(other, Outcome::AlreadyRedeemed { by_override: false });
     /// let last = service.booking(&store, parcel)?.and_then(|b| b.last).unwrap();
     /// assert!(last.verifier.unwrap().is(b"postman-7"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -354,7 +408,68 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         };
         ready(drive(
             &Blocking(store),
+            self.events.0,
             self.verify_plan(booking, typed, who, now),
+        ))
+    }
+
+    /// The audited override, for a person who cannot show the code (no phone, the SMS
+    /// never came, the phone is lost): redeems `booking` without a code, on the word of
+    /// `by`'s actor, for `by`'s reason and note.
+    ///
+    /// It is counted against the actor's override budget first, when the policy has one
+    /// ([`Policy::with_override_budget`]), under the budget scope; it is refused, and
+    /// nothing is written or counted, for a redeemed booking, and for a revoked, expired or
+    /// locked one unless the policy allows it ([`Policy::with_overrides_of`]). The record is
+    /// marked as redeemed by override, so later verifications answer
+    /// [`Outcome::AlreadyRedeemed`] with `by_override: true`, and [`Service::booking`]'s
+    /// `last` names the actor. An [`Event::Overridden`](crate::audit::Event) is told and,
+    /// on a store that keeps one, an audit entry is written with the redemption.
+    ///
+    /// The crate does not decide who may override: authenticate the actor and check their
+    /// role before calling, and review overrides from the audit log.
+    ///
+    /// ```
+    /// use handover_code::audit::{Override, Reason};
+    /// use handover_code::{ActorId, BookingId, Context, Digits, KeyId, Keyring, MemoryStore};
+    /// use handover_code::{Outcome, Policy, Secret, Service, Timestamp};
+    ///
+    /// let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+    /// let policy = Policy::new(Digits::Four).with_override_budget(20, 86_400)?;
+    /// let doses = Service::new(&keys, policy, Context::new("cowin/dose")?);
+    /// let store = MemoryStore::new();
+    /// let (slot, now) = (BookingId::new("SLOT-9")?, Timestamp(1_700_000_000));
+    /// let code = doses.issue(&store, slot, Timestamp(now.0 + 3_600), now)?; // never arrives
+    ///
+    /// let supervisor = ActorId::new("supervisor-3")?;
+    /// let why = Override::new(supervisor, Reason::NoPhone, "came with her son; ID seen")?;
+    /// doses.overrule(&store, slot, why, now)?;
+    /// assert_eq!(
+    ///     doses.verify(&store, slot, code.expose(), None, now)?,
+    ///     Outcome::AlreadyRedeemed { by_override: true }
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OverridesOff`] when the policy turns overrides off,
+    /// [`Error::UnknownBooking`], [`Error::Inactive`] for a booking it may not redeem,
+    /// [`Error::OverrideLimit`] when the actor's budget is used up, [`Error::Clock`],
+    /// [`Error::Contention`], and store faults (then the override may or may not have been
+    /// counted, and the booking may or may not have been redeemed: read it with
+    /// [`Service::booking`] before calling again).
+    pub fn overrule<S: Store>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        by: Override<'_>,
+        now: Timestamp,
+    ) -> Result<(), Error<S::Error>> {
+        ready(drive(
+            &Blocking(store),
+            self.events.0,
+            self.overrule_plan(booking, by, now),
         ))
     }
 
@@ -403,6 +518,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         code(
             drive(
                 &Awaiting(store),
+                self.events.0,
                 self.single(booking, Operation::Issue(expires_at), now),
             )
             .await,
@@ -440,6 +556,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         code(
             drive(
                 &Awaiting(store),
+                self.events.0,
                 self.single(booking, Operation::Resend, now),
             )
             .await,
@@ -483,6 +600,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         code(
             drive(
                 &Awaiting(store),
+                self.events.0,
                 self.single(booking, Operation::Reissue(expires_at), now),
             )
             .await,
@@ -501,7 +619,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
     /// # let until = Timestamp(now.0 + 900);
     /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
     /// let code = service.issue_async(&store, ride, until, now).await?;
-    /// service.revoke_async(&store, ride).await?; // the rider cancelled
+    /// service.revoke_async(&store, ride, now).await?; // the rider cancelled
     /// assert_eq!(service.verify_async(&store, ride, code.expose(), None, now).await?, Outcome::Revoked);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// # })?;
@@ -515,10 +633,12 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         &self,
         store: &S,
         booking: BookingId<'_>,
+        now: Timestamp,
     ) -> Result<(), Error<S::Error>> {
         drive(
             &Awaiting(store),
-            self.single(booking, Operation::Revoke, Timestamp(0)),
+            self.events.0,
+            self.single(booking, Operation::Revoke, now),
         )
         .await
         .map(drop)
@@ -563,7 +683,12 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
             verifier,
             request: None,
         };
-        drive(&Awaiting(store), self.verify_plan(booking, typed, who, now)).await
+        drive(
+            &Awaiting(store),
+            self.events.0,
+            self.verify_plan(booking, typed, who, now),
+        )
+        .await
     }
 
     /// [`Service::verify_request`] on an [`AsyncStore`].
@@ -605,7 +730,32 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
             verifier,
             request: Some(request),
         };
-        drive(&Awaiting(store), self.verify_plan(booking, typed, who, now)).await
+        drive(
+            &Awaiting(store),
+            self.events.0,
+            self.verify_plan(booking, typed, who, now),
+        )
+        .await
+    }
+
+    /// [`Service::overrule`] on an [`AsyncStore`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Service::overrule`].
+    pub async fn overrule_async<S: AsyncStore>(
+        &self,
+        store: &S,
+        booking: BookingId<'_>,
+        by: Override<'_>,
+        now: Timestamp,
+    ) -> Result<(), Error<S::Error>> {
+        drive(
+            &Awaiting(store),
+            self.events.0,
+            self.overrule_plan(booking, by, now),
+        )
+        .await
     }
 
     /// [`Service::booking`] on an [`AsyncStore`].

@@ -116,9 +116,10 @@ pub mod sqlite;
 
 use core::future::Future;
 
+use crate::audit::Entry;
 use crate::error::Error;
 pub use crate::ids::VerifierId;
-use crate::ids::{BookingId, Context};
+use crate::ids::{ActorId, BookingId, Context};
 use crate::record::{Record, Version};
 use crate::time::Timestamp;
 
@@ -145,15 +146,25 @@ pub enum Key<'a> {
         /// The verifier.
         id: VerifierId<'a>,
     },
+    /// An override actor's budget record (a [`Record::Verifier`] whose `failures` count the
+    /// actor's overrides in the window).
+    Actor {
+        /// The budget scope.
+        scope: Context<'a>,
+        /// The actor.
+        id: ActorId<'a>,
+    },
 }
 
 impl Key<'_> {
-    /// 1 for a booking, 2 for a verifier: the first part of the stored key.
+    /// 1 for a booking, 2 for a verifier, 3 for an override actor: the first part of the
+    /// stored key.
     #[must_use]
     pub const fn kind(&self) -> u8 {
         match self {
             Self::Booking { .. } => 1,
             Self::Verifier { .. } => 2,
+            Self::Actor { .. } => 3,
         }
     }
 
@@ -162,7 +173,7 @@ impl Key<'_> {
     pub const fn namespace(&self) -> &[u8] {
         match self {
             Self::Booking { context, .. } => context.as_bytes(),
-            Self::Verifier { scope, .. } => scope.as_bytes(),
+            Self::Verifier { scope, .. } | Self::Actor { scope, .. } => scope.as_bytes(),
         }
     }
 
@@ -172,6 +183,7 @@ impl Key<'_> {
         match self {
             Self::Booking { id, .. } => id.as_bytes(),
             Self::Verifier { id, .. } => id.as_bytes(),
+            Self::Actor { id, .. } => id.as_bytes(),
         }
     }
 }
@@ -245,6 +257,26 @@ pub trait Store {
         record: &Record,
         new: Version,
     ) -> Result<Swap, Self::Error>;
+
+    /// [`Store::compare_and_swap`] of `record` under `entry.key`, from `entry.prior` to
+    /// `entry.version`, told what the write is for. Every write the crate's operations make
+    /// goes through here.
+    ///
+    /// A store that keeps an audit log ([`AuditLog`](crate::audit::AuditLog)) overrides it
+    /// to append `entry` in the same transaction as the swap, and only when it swaps: then
+    /// no crash leaves a record version without its entry, or an entry without its version.
+    /// The default keeps no log and only swaps.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::compare_and_swap`].
+    fn compare_and_swap_audited(
+        &self,
+        entry: &Entry<'_>,
+        record: &Record,
+    ) -> Result<Swap, Self::Error> {
+        self.compare_and_swap(entry.key, entry.prior, record, entry.version)
+    }
 
     /// Load, decide, compare-and-swap; on a conflict load and decide again, at most
     /// `max_retries` more times. The answer is returned only after its write has landed.
@@ -324,6 +356,15 @@ pub trait AsyncStore: Sync {
         record: &Record,
         new: Version,
     ) -> impl Future<Output = Result<Swap, Self::Error>> + Send;
+
+    /// As [`Store::compare_and_swap_audited`].
+    fn compare_and_swap_audited(
+        &self,
+        entry: &Entry<'_>,
+        record: &Record,
+    ) -> impl Future<Output = Result<Swap, Self::Error>> + Send {
+        self.compare_and_swap(entry.key, entry.prior, record, entry.version)
+    }
 
     /// As [`Store::update`].
     fn update<T, F>(

@@ -35,7 +35,7 @@ fn only_acceptances_are_accepted() {
     for other in [
         Outcome::Rejected { attempts_left: 2 },
         Outcome::Replayed(Earlier::Rejected { attempts_left: 1 }),
-        Outcome::AlreadyRedeemed,
+        Outcome::AlreadyRedeemed { by_override: false },
         Outcome::Locked,
         Outcome::Expired,
         Outcome::UnknownBooking,
@@ -135,7 +135,7 @@ fn a_redeemed_booking_is_never_reissued() {
         service
             .verify(&store, id, code.expose(), None, Timestamp(NOW.0 + 61))
             .unwrap(),
-        Outcome::AlreadyRedeemed
+        Outcome::AlreadyRedeemed { by_override: false }
     );
 }
 

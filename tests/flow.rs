@@ -65,7 +65,7 @@ fn the_whole_flow() {
         service
             .verify(&store, id("B1"), code.expose(), None, T0)
             .unwrap(),
-        Outcome::AlreadyRedeemed
+        Outcome::AlreadyRedeemed { by_override: false }
     );
     assert!(matches!(
         service.resend(&store, id("B1"), T0),
@@ -206,8 +206,8 @@ fn revoke_ends_a_booking() {
     let service = Service::new(&keys, Policy::new(Digits::Five), Context::new("c").unwrap());
     let store = MemoryStore::new();
     let code = service.issue(&store, id("V"), LATER, T0).unwrap();
-    service.revoke(&store, id("V")).unwrap();
-    service.revoke(&store, id("V")).unwrap();
+    service.revoke(&store, id("V"), T0).unwrap();
+    service.revoke(&store, id("V"), T0).unwrap();
     assert_eq!(
         service
             .verify(&store, id("V"), code.expose(), None, T0)
@@ -215,7 +215,7 @@ fn revoke_ends_a_booking() {
         Outcome::Revoked
     );
     assert!(matches!(
-        service.revoke(&store, id("none")),
+        service.revoke(&store, id("none"), T0),
         Err(Error::UnknownBooking)
     ));
 }
@@ -349,7 +349,7 @@ fn a_spraying_verifier_is_suspended_without_locking_anyone_out() {
             service
                 .verify(&store, id("B0"), "0000", Some(bob), T0)
                 .unwrap(),
-            Outcome::AlreadyRedeemed
+            Outcome::AlreadyRedeemed { by_override: false }
         );
     }
     assert_eq!(

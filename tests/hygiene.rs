@@ -98,7 +98,7 @@ fn outcomes_and_operation_errors_carry_no_code() {
         .issue(&store, fresh, Timestamp(100), Timestamp(1))
         .unwrap();
     let clock = service.verify(&store, fresh, &digits, None, Timestamp(0));
-    service.revoke(&store, id).unwrap();
+    service.revoke(&store, id, Timestamp(2)).unwrap();
     for e in [
         service
             .issue(&store, id, Timestamp(100), Timestamp(1))

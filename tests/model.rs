@@ -1,12 +1,14 @@
 //! A proptest state machine: random issue, resend, re-issue, revoke and verify (right,
 //! wrong, an old generation's code, malformed; with and without a verifier and a request
-//! id) by four services on one store — two contexts with different policies and budgets,
+//! id), and overrides (with and without an actor budget, of closed bookings where a
+//! service allows it) by four services on one store — two contexts with different policies and budgets,
 //! a looser service on the first context, and one on the second context that keeps its
 //! budgets in the first one's scope — with time moving forward and backward,
 //! prunes, and injected store errors, conflicts and cut-off operations, on the reference
 //! store. Each context is checked against its own model, which never sees the other's, so
 //! any cross-talk fails; every answer, every stored record and the order of every
-//! verification's store calls must agree with the model.
+//! verification's store calls must agree with the model, and so must the audit log: every
+//! record change has its entry, chained from the version before, saying what the model did.
 #![cfg(feature = "conformance")]
 #![allow(unreachable_pub)]
 
@@ -14,7 +16,9 @@
 mod ops;
 
 use handover_code::MemoryStore;
-use handover_code::conformance::model::{Guess, Op, check_sequence_pruning};
+use handover_code::conformance::model::{
+    Guess, Op, check_sequence_audited, check_sequence_pruning,
+};
 use ops::op;
 use proptest::prelude::*;
 
@@ -22,7 +26,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
     #[test]
     fn crate_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..80)) {
-        if let Err(failure) = check_sequence_pruning(MemoryStore::new(), &ops) {
+        if let Err(failure) = check_sequence_audited(MemoryStore::new(), &ops) {
             prop_assert!(false, "{}", failure);
         }
     }
@@ -189,4 +193,129 @@ fn a_retry_holding_a_stale_slot_is_busy_after_reading_the_booking() {
         verify(1, 1),
     ];
     check_sequence_pruning(MemoryStore::new(), &ops).unwrap();
+}
+
+/// A sequence that touches every kind of record and audit action: issue, resend, a wrong
+/// code with a verifier (slot held, failure settled), the right code, an override of
+/// another booking counted against an actor's budget, a revoke.
+fn audited_ops() -> Vec<Op> {
+    vec![
+        Op::Issue {
+            service: 0,
+            booking: 1,
+            ttl: 100,
+        },
+        Op::Resend {
+            service: 0,
+            booking: 1,
+        },
+        Op::Verify {
+            service: 0,
+            booking: 1,
+            guess: Guess::Wrong(3),
+            verifier: Some(0),
+            request: Some(1),
+        },
+        Op::Verify {
+            service: 0,
+            booking: 1,
+            guess: Guess::Right,
+            verifier: Some(0),
+            request: Some(2),
+        },
+        Op::Issue {
+            service: 0,
+            booking: 2,
+            ttl: 100,
+        },
+        Op::Override {
+            service: 0,
+            booking: 2,
+            actor: 1,
+            reason: 0,
+        },
+        Op::Issue {
+            service: 0,
+            booking: 3,
+            ttl: 100,
+        },
+        Op::Revoke {
+            service: 0,
+            booking: 3,
+        },
+    ]
+}
+
+#[test]
+fn the_audit_log_of_a_full_sequence_agrees_with_the_model() {
+    check_sequence_audited(MemoryStore::new(), &audited_ops()).unwrap();
+}
+
+/// The audit check bites: a store that keeps no audit log fails it at the first write.
+#[test]
+fn the_model_catches_a_store_that_keeps_no_audit_log() {
+    let failure =
+        check_sequence_audited(MemoryStore::new().without_audit(), &audited_ops()).unwrap_err();
+    assert!(failure.detail.contains("audit chain"), "{failure}");
+}
+
+/// The audit check bites: a store that drops the entries of budget writes (the swaps land,
+/// their entries do not) fails it at the first verifier's slot.
+#[test]
+fn the_model_catches_a_store_that_drops_some_audit_entries() {
+    use handover_code::Timestamp;
+    use handover_code::audit::{AuditEntry, AuditLog, Cursor, Entry};
+    use handover_code::record::{Record, Version};
+    use handover_code::store::{Key, Prune, Store, Swap};
+
+    struct Partial(MemoryStore);
+    impl Store for Partial {
+        type Error = <MemoryStore as Store>::Error;
+        fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
+            self.0.load(key)
+        }
+        fn compare_and_swap(
+            &self,
+            key: Key<'_>,
+            expected: Option<Version>,
+            record: &Record,
+            new: Version,
+        ) -> Result<Swap, Self::Error> {
+            self.0.compare_and_swap(key, expected, record, new)
+        }
+        fn compare_and_swap_audited(
+            &self,
+            entry: &Entry<'_>,
+            record: &Record,
+        ) -> Result<Swap, Self::Error> {
+            match entry.key {
+                Key::Verifier { .. } => {
+                    self.0
+                        .compare_and_swap(entry.key, entry.prior, record, entry.version)
+                }
+                _ => self.0.compare_and_swap_audited(entry, record),
+            }
+        }
+    }
+    impl Prune for Partial {
+        fn prune(&self, before: Timestamp) -> Result<u64, Self::Error> {
+            self.0.prune(before)
+        }
+    }
+    impl AuditLog for Partial {
+        fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Self::Error> {
+            self.0.history(key)
+        }
+        fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Self::Error> {
+            self.0.since(cursor, limit)
+        }
+        fn prune_audit(&self, before: Timestamp) -> Result<u64, Self::Error> {
+            self.0.prune_audit(before)
+        }
+    }
+    let failure = check_sequence_audited(Partial(MemoryStore::new()), &audited_ops()).unwrap_err();
+    assert!(
+        failure.detail.contains("record (2, 0, 0)") && failure.detail.contains("audit chain"),
+        "{failure}"
+    );
 }

@@ -25,8 +25,12 @@ fn shapes() -> Vec<(Outcome, &'static str)> {
         (Outcome::Locked, r#"{"outcome":"locked"}"#),
         (Outcome::Expired, r#"{"outcome":"expired"}"#),
         (
-            Outcome::AlreadyRedeemed,
-            r#"{"outcome":"already_redeemed"}"#,
+            Outcome::AlreadyRedeemed { by_override: false },
+            r#"{"outcome":"already_redeemed","by_override":false}"#,
+        ),
+        (
+            Outcome::AlreadyRedeemed { by_override: true },
+            r#"{"outcome":"already_redeemed","by_override":true}"#,
         ),
         (Outcome::Revoked, r#"{"outcome":"revoked"}"#),
         (Outcome::UnknownBooking, r#"{"outcome":"unknown_booking"}"#),
@@ -118,6 +122,11 @@ fn policies_round_trip_exactly_and_are_checked_on_the_way_in() {
             .unwrap()
             .with_max_retries(64)
             .unwrap(),
+        Policy::new(Digits::Four)
+            .with_override_budget(5, 3_600)
+            .unwrap()
+            .with_overrides_of(true, false, true),
+        Policy::new(Digits::Five).without_overrides(),
     ];
     for policy in policies {
         let json = serde_json::to_string(&policy).unwrap();
@@ -129,7 +138,7 @@ fn policies_round_trip_exactly_and_are_checked_on_the_way_in() {
     }
     assert_eq!(
         serde_json::to_string(&Policy::new(Digits::Four)).unwrap(),
-        r#"{"digits":4,"attempts":3,"lifetime_cap":null,"verifier_budget":null,"sends":5,"send_window_secs":600,"max_retries":16}"#
+        r#"{"digits":4,"attempts":3,"lifetime_cap":null,"verifier_budget":null,"sends":5,"send_window_secs":600,"max_retries":16,"overrides":{"enabled":true,"budget":null,"locked":false,"expired":false,"revoked":false}}"#
     );
     let minimal: Policy = serde_json::from_str(r#"{"digits":4}"#).unwrap();
     assert_eq!(minimal, Policy::new(Digits::Four));
@@ -175,7 +184,7 @@ fn any_outcome() -> impl Strategy<Value = Outcome> {
         any::<u8>().prop_map(|a| Outcome::Replayed(Earlier::Rejected { attempts_left: a })),
         Just(Outcome::Locked),
         Just(Outcome::Expired),
-        Just(Outcome::AlreadyRedeemed),
+        Just(Outcome::AlreadyRedeemed { by_override: false }),
         Just(Outcome::Revoked),
         Just(Outcome::UnknownBooking),
         any::<u64>().prop_map(|t| Outcome::VerifierSuspended {

@@ -119,7 +119,7 @@ fn question_marks_convert_every_error() {
     assert_eq!(redeem(&store, "SLOT-9", &code).unwrap(), Outcome::Accepted);
     assert_eq!(
         with_anyhow(&store, &code).unwrap(),
-        Outcome::AlreadyRedeemed
+        Outcome::AlreadyRedeemed { by_override: false }
     );
     let refused = Policy::new(Digits::Four)
         .with_attempts(9)

@@ -1,15 +1,16 @@
 //! Arbitrary operation sequences by three services on one memory store (behind a
 //! fault-injecting, call-tracing wrapper), prunes included, checked step by step against
 //! the plain model in `conformance::model`: answers, stored records, isolation between
-//! contexts, and the order of each verification's store calls.
+//! contexts, the order of each verification's store calls, overrides, and the audit log the
+//! store keeps (every record change chained to its entry, saying what the model did).
 #![no_main]
 
 use handover_code::MemoryStore;
-use handover_code::conformance::model::{Op, check_sequence_pruning};
+use handover_code::conformance::model::{Op, check_sequence_audited};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|ops: Vec<Op>| {
-    if let Err(failure) = check_sequence_pruning(MemoryStore::new(), &ops) {
+    if let Err(failure) = check_sequence_audited(MemoryStore::new(), &ops) {
         panic!("{failure}");
     }
 });

@@ -46,11 +46,12 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use super::Failure;
+use crate::audit::{Action, AuditEntry, AuditLog, Cursor, Entry, Override, Reason};
 use crate::code::{Code, Digits};
 use crate::decide::{Outcome, REPLAY_SECS, hold_tag};
 use crate::derive::{BookingId, Context, derive};
 use crate::error::Error;
-use crate::ids::{IdBuf, RequestId};
+use crate::ids::{ActorId, IdBuf, RequestId};
 use crate::keyring::{KeyId, Keyring};
 use crate::policy::Policy;
 use crate::record::{Booking, Earlier, Record, State, Tag, Verifier, Version};
@@ -155,6 +156,18 @@ pub enum Op {
         /// How far before now the cut-off lies.
         age: u16,
     },
+    /// Override (redeem without a code) by an actor, for a reason (numbers taken modulo
+    /// [`ACTORS`] and the four reasons).
+    Override {
+        /// Which service.
+        service: u8,
+        /// Which booking.
+        booking: u8,
+        /// Which actor.
+        actor: u8,
+        /// Which reason.
+        reason: u8,
+    },
     /// Arm a fault for the next operation.
     Arm(Fault),
 }
@@ -167,6 +180,8 @@ pub const BOOKINGS: u8 = 4;
 pub const VERIFIERS: u8 = 2;
 /// Request ids the model uses.
 pub const REQUESTS: u8 = 4;
+/// Override actors each budget scope knows.
+pub const ACTORS: u8 = 2;
 
 /// One service's configuration: where its bookings and its verifiers' budgets live, and its
 /// policy.
@@ -181,7 +196,14 @@ struct Lane {
     cap: u16,
     budget: (u32, u64),
     sends: (u8, u32),
+    /// Overrides: `None` turned off, else the actor budget and whether locked and expired
+    /// bookings may be overridden.
+    overrides: Option<Overruling>,
 }
+
+/// A lane's overrides: the actor budget (overrides, window), and whether locked and expired
+/// bookings may be overridden.
+type Overruling = (Option<(u32, u64)>, bool, bool);
 
 /// The two namespaces: contexts, and budget scopes of the same names.
 const NAMESPACES: [&str; 2] = ["model/a", "model/b"];
@@ -196,6 +218,7 @@ const LANES: [Lane; 4] = [
         cap: 5,
         budget: (4, 100),
         sends: (3, 60),
+        overrides: Some((Some((2, 100)), false, false)),
     },
     Lane {
         ns: 1,
@@ -206,6 +229,7 @@ const LANES: [Lane; 4] = [
         cap: 4,
         budget: (2, 50),
         sends: (2, 120),
+        overrides: None,
     },
     Lane {
         ns: 0,
@@ -216,6 +240,7 @@ const LANES: [Lane; 4] = [
         cap: 15,
         budget: (9, 300),
         sends: (10, 60),
+        overrides: Some((None, true, true)),
     },
     Lane {
         ns: 1,
@@ -226,6 +251,7 @@ const LANES: [Lane; 4] = [
         cap: 4,
         budget: (3, 200),
         sends: (2, 120),
+        overrides: Some((Some((1, 200)), false, true)),
     },
 ];
 
@@ -235,6 +261,7 @@ fn lane(service: u8) -> &'static Lane {
 }
 
 /// Runs `ops` on a fresh, empty `store` and on the model. [`Op::Prune`] does nothing.
+/// The store's audit log, if it keeps one, is not read: see [`check_sequence_audited`].
 ///
 /// # Errors
 ///
@@ -254,6 +281,31 @@ pub fn check_sequence_pruning<S: Prune>(store: S, ops: &[Op]) -> Result<(), Fail
 
 fn prune_with<S: Prune>(store: &S, before: Timestamp) -> Result<u64, String> {
     store.prune(before).map_err(|e| e.to_string())
+}
+
+/// [`check_sequence_pruning`] for a store that keeps an audit log, and its log checked
+/// against the model after every operation: the entries each operation appended must chain
+/// every record it changed from the version the model had before to the version it has
+/// after (each entry's `prior` the version before it, none for a record that did not
+/// change, none at all for a prune, which never touches the log), and, for an operation
+/// no fault reached, say what the model did: the booking's action (issued with its
+/// generation, resent, re-issued, revoked, accepted, rejected with the attempts left,
+/// locked, overridden with its reason) with the verifier, request and actor the operation
+/// named, a verifier's slots held before and settled after (a suspension exactly when the
+/// model's verifier used up its budget), an actor's override counted. After a fault the
+/// chains must still join the model's versions before to what landed.
+///
+/// # Errors
+///
+/// As [`check_sequence`].
+pub fn check_sequence_audited<S: Prune + AuditLog>(store: S, ops: &[Op]) -> Result<(), Failure> {
+    let mut harness = Harness::new(store, Some(prune_with::<S>))?;
+    harness.audit = Some(since_with::<S>);
+    run(harness, ops)
+}
+
+fn since_with<S: AuditLog>(store: &S, cursor: Cursor) -> Result<Vec<AuditEntry>, String> {
+    store.since(cursor, usize::MAX).map_err(|e| e.to_string())
 }
 
 fn run<S: Store>(mut harness: Harness<S>, ops: &[Op]) -> Result<(), Failure> {
@@ -349,6 +401,29 @@ impl<S: Store> Store for Faulty<S> {
             .compare_and_swap(key, expected, record, new)
             .map_err(FaultyError::Inner)
     }
+
+    fn compare_and_swap_audited(
+        &self,
+        entry: &Entry<'_>,
+        record: &Record,
+    ) -> Result<Swap, Self::Error> {
+        let fault = self.hit(true);
+        self.record(true, entry.key);
+        match fault {
+            None => {}
+            Some(Fault::SpuriousConflict) => return Ok(Swap::Conflict),
+            Some(Fault::Cut { lands: true, .. }) => {
+                self.inner
+                    .compare_and_swap_audited(entry, record)
+                    .map_err(FaultyError::Inner)?;
+                return Err(FaultyError::Injected);
+            }
+            Some(_) => return Err(FaultyError::Injected),
+        }
+        self.inner
+            .compare_and_swap_audited(entry, record)
+            .map_err(FaultyError::Inner)
+    }
 }
 
 /// The model's last verification of a booking: verifier, request, time, the id of the hold
@@ -405,6 +480,8 @@ fn bump(previous: Option<u64>, now: u64) -> u64 {
 struct Space {
     bookings: HashMap<u8, Model>,
     verifiers: HashMap<u8, VModel>,
+    /// Override actors' budgets: `failures` counts overrides.
+    actors: HashMap<u8, VModel>,
 }
 
 fn name_of(prefix: u8, n: u8, modulo: u8) -> [u8; 2] {
@@ -432,7 +509,9 @@ fn left(m: &Model) -> u8 {
 /// What the model answers a closed booking with; `None` if it is open.
 fn closed(m: &Model, now: u64) -> Option<Outcome> {
     match m.state {
-        State::Redeemed => Some(Outcome::AlreadyRedeemed),
+        State::Redeemed => Some(Outcome::AlreadyRedeemed {
+            by_override: matches!(m.last, Some((.., Earlier::Overridden))),
+        }),
         State::Revoked => Some(Outcome::Revoked),
         State::Locked => Some(Outcome::Locked),
         State::Active if now >= m.expires => Some(Outcome::Expired),
@@ -456,6 +535,8 @@ fn error_name<S>(e: &Error<S>) -> &'static str {
         Error::BudgetBusy => "budget busy",
         Error::Store(_) => "store",
         Error::Contention => "contention",
+        Error::OverridesOff => "overrides off",
+        Error::OverrideLimit { .. } => "override limit",
         _ => "other",
     }
 }
@@ -483,11 +564,15 @@ fn send(m: &Model, now: u64) -> Result<Model, u64> {
 }
 
 type Pruner<S> = fn(&S, Timestamp) -> Result<u64, String>;
+type Reader<S> = fn(&S, Cursor) -> Result<Vec<AuditEntry>, String>;
 
 struct Harness<S> {
     keys: Keyring,
     store: Faulty<S>,
     prune: Option<Pruner<S>>,
+    /// The store's audit log, read after every operation, from `cursor` on.
+    audit: Option<Reader<S>>,
+    cursor: Cursor,
     now: u64,
     spaces: [Space; 2],
 }
@@ -503,6 +588,8 @@ impl<S: Store> Harness<S> {
                 calls: RefCell::new(Vec::new()),
             },
             prune,
+            audit: None,
+            cursor: Cursor::START,
             now: 1_000,
             spaces: [Space::default(), Space::default()],
         })
@@ -514,7 +601,17 @@ impl<S: Store> Harness<S> {
             .and_then(|p| p.with_lifetime_cap(lane.cap))
             .and_then(|p| p.with_verifier_budget(lane.budget.0, lane.budget.1))
             .and_then(|p| p.with_send_limit(lane.sends.0, lane.sends.1))
-            .and_then(|p| p.with_max_retries(2));
+            .and_then(|p| p.with_max_retries(2))
+            .and_then(|p| match lane.overrides {
+                None => Ok(p.without_overrides()),
+                Some((budget, locked, expired)) => {
+                    let p = p.with_overrides_of(locked, expired, false);
+                    match budget {
+                        Some((count, secs)) => p.with_override_budget(count, secs),
+                        None => Ok(p),
+                    }
+                }
+            });
         let scope = NAMESPACES.get(lane.scope).copied().unwrap_or_default();
         Ok(Service::new(
             &self.keys,
@@ -577,6 +674,20 @@ impl<S: Store> Harness<S> {
                     Some(other) => ensure!(false, "a booking record under verifier {v}: {other:?}"),
                 }
             }
+            for a in 0..ACTORS {
+                let actor = name_of(b'A', a, ACTORS);
+                let key = Key::Actor {
+                    scope: context,
+                    id: setup(ActorId::new(&actor))?,
+                };
+                match setup(self.store.inner.load(key))? {
+                    None => {}
+                    Some((Record::Verifier(r), version)) => {
+                        space.actors.insert(a, vmodel_of(&r, version)?);
+                    }
+                    Some(other) => ensure!(false, "a booking record under actor {a}: {other:?}"),
+                }
+            }
         }
         Ok(spaces)
     }
@@ -605,6 +716,12 @@ impl<S: Store> Harness<S> {
             for (v, m) in &space.verifiers {
                 ensure!(m.failures <= m.limit, "verifier {v} past its budget: {m:?}");
             }
+            for (a, m) in &space.actors {
+                ensure!(
+                    m.failures <= m.limit,
+                    "actor {a} past its override budget: {m:?}"
+                );
+            }
         }
         self.spaces = stored;
         Ok(())
@@ -627,6 +744,29 @@ impl<S: Store> Harness<S> {
         let before = self.spaces.clone();
         let (real, expected) = self.apply(op)?;
         self.store.armed.set(None);
+        let result = self.judge(op, &real, &expected, before.clone());
+        if let Some(read) = self.audit {
+            let entries = setup(read(&self.store.inner, self.cursor))?;
+            if let Some(last) = entries.last() {
+                self.cursor = last.cursor;
+            }
+            result?;
+            let faulted = self.store.fired.get();
+            self.check_audit(op, &real, faulted, &before, &entries)?;
+            return Ok(());
+        }
+        result
+    }
+
+    /// Judges one operation's answers and the records it left.
+    fn judge(
+        &mut self,
+        op: Op,
+        real: &Answer,
+        expected: &Answer,
+        before: [Space; 2],
+    ) -> Result<(), Failure> {
+        let (real, expected) = (*real, *expected);
         if let Ok(Some(outcome)) = real
             && outcome.is_accepted()
         {
@@ -698,6 +838,12 @@ impl<S: Store> Harness<S> {
                 request,
             } => return self.verify(service, booking, guess, verifier, request),
             Op::Prune { age } => return self.prune(age),
+            Op::Override {
+                service,
+                booking,
+                actor,
+                reason,
+            } => return self.overrule(service, booking, actor, reason),
             Op::Time { .. } | Op::Arm(_) => return Ok((Ok(None), Ok(None))),
         };
         let lane = lane(service);
@@ -783,14 +929,14 @@ impl<S: Store> Harness<S> {
                 }
             }
             Op::Revoke { .. } => {
-                let real = svc.revoke(&self.store, id).map(|()| None);
+                let real = svc.revoke(&self.store, id, at).map(|()| None);
                 match model {
                     None => (real, Err("unknown booking"), None),
                     Some(m) if m.state == State::Redeemed => (real, Err("inactive"), None),
                     Some(m) if m.state == State::Revoked => (real, Ok(None), None),
                     Some(m) => {
                         let next = Model {
-                            version: bump(Some(m.version), 0),
+                            version: bump(Some(m.version), now),
                             state: State::Revoked,
                             ..m
                         };
@@ -810,6 +956,285 @@ impl<S: Store> Harness<S> {
         Ok((real.map(|_| None).map_err(|e| error_name(&e)), expected))
     }
 
+    /// An override on the crate and on the model.
+    fn overrule(
+        &mut self,
+        service: u8,
+        booking: u8,
+        actor: u8,
+        reason: u8,
+    ) -> Result<(Answer, Answer), Failure> {
+        let lane = lane(service);
+        let now = self.now;
+        let b = booking.checked_rem(BOOKINGS).unwrap_or_default();
+        let a = actor.checked_rem(ACTORS).unwrap_or_default();
+        let reason = *Reason::ALL
+            .get(usize::from(reason.checked_rem(4).unwrap_or_default()))
+            .unwrap_or(&Reason::Other);
+        let (bname, aname) = (name_of(b'B', b, BOOKINGS), name_of(b'A', a, ACTORS));
+        let by = setup(Override::new(setup(ActorId::new(&aname))?, reason, "model"))?;
+        let svc = self.service(lane)?;
+        let id = setup(BookingId::new(&bname))?;
+        let real = svc
+            .overrule(&self.store, id, by, Timestamp(now))
+            .map(|()| None)
+            .map_err(|e| error_name(&e));
+        let expected = self.overrule_model(lane, b, a);
+        Ok((real, expected))
+    }
+
+    /// The model's override: refusals first (turned off, unknown, closed unless allowed,
+    /// clock), then the actor's budget, then the redemption.
+    fn overrule_model(&mut self, lane: &Lane, b: u8, a: u8) -> Answer {
+        let now = self.now;
+        let Some((budget, locked, expired)) = lane.overrides else {
+            return Err("overrides off");
+        };
+        let Some(m) = self.space(lane).bookings.get(&b).copied() else {
+            return Err("unknown booking");
+        };
+        match closed(&m, now) {
+            None if now < m.issued => return Err("clock"),
+            None => {}
+            Some(Outcome::AlreadyRedeemed { .. } | Outcome::Revoked) => return Err("inactive"),
+            Some(Outcome::Expired) if !expired => return Err("inactive"),
+            Some(Outcome::Expired) => {}
+            Some(_) if !locked => return Err("inactive"),
+            Some(_) => {}
+        }
+        if let Some((limit, secs)) = budget {
+            let stored = self.space_at(lane.scope).actors.get(&a).copied();
+            let fresh = VModel {
+                version: stored.map_or(0, |m| m.version),
+                start: now.saturating_sub(now.checked_rem(secs).unwrap_or_default()),
+                secs,
+                limit,
+                failures: 0,
+                held: 0,
+                ring: [None; Verifier::HOLDS],
+            };
+            let mut current = match stored {
+                Some(m) if now < m.start.saturating_add(m.secs) => m,
+                _ => fresh,
+            };
+            if current.failures >= current.limit {
+                return Err("override limit");
+            }
+            current.failures = current.failures.saturating_add(1);
+            current.version = bump(stored.map(|m| m.version), now);
+            self.space_at(lane.scope).actors.insert(a, current);
+        }
+        let next = Model {
+            version: bump(Some(m.version), now),
+            state: State::Redeemed,
+            last: Some((Some(a), None, now, 0, Earlier::Overridden)),
+            ..m
+        };
+        self.space(lane).bookings.insert(b, next);
+        Ok(None)
+    }
+
+    /// The audit entries one operation appended, against the model: every record's chain
+    /// joins its version before to its version after; without a fault, the actions are the
+    /// model's.
+    fn check_audit(
+        &self,
+        op: Op,
+        real: &Answer,
+        faulted: bool,
+        before: &[Space; 2],
+        entries: &[AuditEntry],
+    ) -> Result<(), Failure> {
+        if matches!(op, Op::Prune { .. } | Op::Time { .. } | Op::Arm(_)) {
+            ensure!(
+                entries.is_empty(),
+                "{op:?} wrote audit entries: {entries:?}"
+            );
+            return Ok(());
+        }
+        let mut chains: HashMap<(u8, usize, u8), Vec<&AuditEntry>> = HashMap::new();
+        for e in entries {
+            let ns = NAMESPACES
+                .iter()
+                .position(|n| n.as_bytes() == e.namespace.as_slice());
+            let prefix = match e.kind {
+                1 => b'B',
+                2 => b'V',
+                _ => b'A',
+            };
+            let n = match e.id.as_slice() {
+                [p, n] if *p == prefix => Some(*n),
+                _ => None,
+            };
+            let (Some(ns), Some(n)) = (ns, n) else {
+                ensure!(
+                    false,
+                    "{op:?}: an audit entry for a record the model never had: {e:?}"
+                );
+                continue;
+            };
+            ensure!(
+                e.at.0 == self.now,
+                "{op:?}: an audit entry at {} instead of {}: {e:?}",
+                e.at.0,
+                self.now
+            );
+            chains.entry((e.kind, ns, n)).or_default().push(e);
+        }
+        let version = |space: &Space, kind: u8, n: u8| match kind {
+            1 => space.bookings.get(&n).map(|m| m.version),
+            2 => space.verifiers.get(&n).map(|m| m.version),
+            _ => space.actors.get(&n).map(|m| m.version),
+        };
+        for (ns, (was, is)) in before.iter().zip(&self.spaces).enumerate() {
+            for (kind, count) in [(1, BOOKINGS), (2, VERIFIERS), (3, ACTORS)] {
+                for n in 0..count {
+                    let chain = chains
+                        .get(&(kind, ns, n))
+                        .map(Vec::as_slice)
+                        .unwrap_or_default();
+                    let mut at = version(was, kind, n);
+                    for e in chain {
+                        ensure!(
+                            e.prior.map(|v| v.0) == at,
+                            "{op:?}: record ({kind}, {ns}, {n}) chain broken at {e:?} (expected prior {at:?})"
+                        );
+                        at = Some(e.version.0);
+                    }
+                    ensure!(
+                        at == version(is, kind, n),
+                        "{op:?}: record ({kind}, {ns}, {n}) is at {:?} but its audit chain ends at {at:?}: {chain:?}",
+                        version(is, kind, n)
+                    );
+                }
+            }
+        }
+        if faulted {
+            return Ok(());
+        }
+        self.check_actions(op, real, before, &chains)
+    }
+
+    /// Without a fault: the actions of the entries are what the model did.
+    fn check_actions(
+        &self,
+        op: Op,
+        real: &Answer,
+        before: &[Space; 2],
+        chains: &HashMap<(u8, usize, u8), Vec<&AuditEntry>>,
+    ) -> Result<(), Failure> {
+        let (service, booking) = match op {
+            Op::Issue {
+                service, booking, ..
+            }
+            | Op::Resend { service, booking }
+            | Op::Reissue {
+                service, booking, ..
+            }
+            | Op::Revoke { service, booking }
+            | Op::Verify {
+                service, booking, ..
+            }
+            | Op::Override {
+                service, booking, ..
+            } => (service, booking.checked_rem(BOOKINGS).unwrap_or_default()),
+            _ => return Ok(()),
+        };
+        let lane = lane(service);
+        let after = self
+            .spaces
+            .get(lane.ns)
+            .and_then(|s| s.bookings.get(&booking));
+        let generation = after.map_or(0, |m| m.generation);
+        let changed = before
+            .get(lane.ns)
+            .and_then(|s| s.bookings.get(&booking))
+            .map(|m| m.version)
+            != after.map(|m| m.version);
+        let want: Option<Action> = match (op, real) {
+            (_, Err(_)) => None,
+            (Op::Issue { .. }, Ok(_)) => Some(Action::Issued { generation }),
+            (Op::Resend { .. }, Ok(_)) => Some(Action::Resent { generation }),
+            (Op::Reissue { .. }, Ok(_)) => Some(Action::Reissued { generation }),
+            (Op::Revoke { .. }, Ok(_)) => changed.then_some(Action::Revoked),
+            (Op::Override { reason, .. }, Ok(_)) => Reason::ALL
+                .get(usize::from(reason.checked_rem(4).unwrap_or_default()))
+                .map(|reason| Action::Overridden { reason: *reason }),
+            (_, Ok(Some(Outcome::Accepted))) => Some(Action::Accepted),
+            (_, Ok(Some(Outcome::Rejected { attempts_left: 0 }))) => Some(Action::Locked),
+            (_, Ok(Some(Outcome::Rejected { attempts_left }))) => Some(Action::Rejected {
+                attempts_left: *attempts_left,
+            }),
+            _ => None,
+        };
+        let got: Vec<Action> = chains
+            .get(&(1, lane.ns, booking))
+            .map(|c| c.iter().map(|e| e.action).collect())
+            .unwrap_or_default();
+        ensure!(
+            got == want.into_iter().collect::<Vec<_>>(),
+            "{op:?}: the booking's audit entries say {got:?}, the model {want:?}"
+        );
+        for ((kind, ns, n), chain) in chains {
+            for e in chain {
+                let (verifier, request, actor) = match op {
+                    Op::Verify {
+                        verifier, request, ..
+                    } => (
+                        verifier.map(|v| name_of(b'V', v, VERIFIERS).to_vec()),
+                        request.map(|r| name_of(b'R', r, REQUESTS).to_vec()),
+                        None,
+                    ),
+                    Op::Override { actor, .. } => {
+                        (None, None, Some(name_of(b'A', actor, ACTORS).to_vec()))
+                    }
+                    _ => (None, None, None),
+                };
+                ensure!(
+                    (&e.verifier, &e.request, &e.actor) == (&verifier, &request, &actor)
+                        && e.booking == name_of(b'B', booking, BOOKINGS)
+                        && e.context == lane.context.as_bytes(),
+                    "{op:?}: an audit entry names someone else: {e:?}"
+                );
+            }
+            match kind {
+                2 => {
+                    let Some((last, held)) = chain.split_last() else {
+                        continue;
+                    };
+                    ensure!(
+                        held.iter().all(|e| e.action == Action::BudgetHeld),
+                        "{op:?}: verifier {n}'s entries before the last are not slots held: {chain:?}"
+                    );
+                    let now = self.spaces.get(*ns).and_then(|s| s.verifiers.get(n));
+                    let was = before.get(*ns).and_then(|s| s.verifiers.get(n));
+                    let suspends = now.is_some_and(|m| {
+                        m.failures >= m.limit
+                            && !was.is_some_and(|w| w.start == m.start && w.failures >= w.limit)
+                    });
+                    let ok = match last.action {
+                        Action::Suspended { until } => {
+                            suspends
+                                && now.is_some_and(|m| until.0 == m.start.saturating_add(m.secs))
+                        }
+                        Action::BudgetSettled { .. } => !suspends,
+                        _ => false,
+                    };
+                    ensure!(
+                        ok,
+                        "{op:?}: verifier {n}'s last entry {last:?} is not its settlement (suspending: {suspends})"
+                    );
+                }
+                3 => ensure!(
+                    chain.iter().map(|e| e.action).collect::<Vec<_>>() == [Action::OverrideCounted],
+                    "{op:?}: actor {n}'s entries are not one override counted: {chain:?}"
+                ),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     fn prune(&mut self, age: u16) -> Result<(Answer, Answer), Failure> {
         let Some(prune) = self.prune else {
             return Ok((Ok(None), Ok(None)));
@@ -826,9 +1251,14 @@ impl<S: Store> Harness<S> {
             space
                 .verifiers
                 .retain(|_, v| v.start.saturating_add(v.secs) >= before);
+            let actors = space.actors.len();
+            space
+                .actors
+                .retain(|_, v| v.start.saturating_add(v.secs) >= before);
             let gone = bookings
                 .saturating_sub(space.bookings.len())
-                .saturating_add(verifiers.saturating_sub(space.verifiers.len()));
+                .saturating_add(verifiers.saturating_sub(space.verifiers.len()))
+                .saturating_add(actors.saturating_sub(space.actors.len()));
             removed = removed.saturating_add(u64::try_from(gone).unwrap_or(u64::MAX));
         }
         let real = setup(real)?;
@@ -1005,7 +1435,9 @@ impl<S: Store> Harness<S> {
                 Earlier::Accepted if is_right && guess != Guess::Malformed => {
                     Outcome::Replayed(earlier)
                 }
-                Earlier::Accepted => Outcome::AlreadyRedeemed,
+                Earlier::Accepted | Earlier::Overridden => {
+                    Outcome::AlreadyRedeemed { by_override: false }
+                }
             };
             let failed = matches!(earlier, Earlier::Rejected { .. });
             settle(verifiers, vm, Some(paid), false, failed);
@@ -1133,7 +1565,14 @@ fn model_of(r: &Booking, version: Version) -> Result<Model, Failure> {
     let last = match r.last {
         None => None,
         Some(l) => Some((
-            number(l.verifier, b'V')?,
+            number(
+                l.verifier,
+                if l.answer == Earlier::Overridden {
+                    b'A'
+                } else {
+                    b'V'
+                },
+            )?,
             number(l.request, b'R')?,
             l.at.0,
             l.paid_by.0,

@@ -45,8 +45,9 @@ impl Record {
     ///   u16, state u8 (0 active, 1 redeemed, 2 locked, 3 revoked), issued-at u64,
     ///   expires-at u64, attempts u8, lifetime cap u16, sends allowed u8, send window u32,
     ///   sends u8, send window start u64, then 0 (no last verification) or 1 followed by its
-    ///   time u64, the id of the hold that paid for it u64, answer u8 (0 accepted, 1 rejected),
-    ///   attempts left u8, and the verifier and request ids each as a length byte (0: none)
+    ///   time u64, the id of the hold that paid for it u64, answer u8 (0 accepted, 1 rejected,
+    ///   2 redeemed by override: a value older versions refuse as out of range), attempts
+    ///   left u8 (0 unless rejected), and the verifier and request ids each as a length byte (0: none)
     ///   and that many bytes;
     /// - a verifier: window start u64, window length u64, limit u32, failures u32, held u32,
     ///   and [`Verifier::HOLDS`] holds of a 16-byte tag, the booking version u64, the id u64
@@ -80,6 +81,7 @@ impl Record {
                         match last.answer {
                             Earlier::Accepted => w.put(&[0, 0]),
                             Earlier::Rejected { attempts_left } => w.put(&[1, attempts_left]),
+                            Earlier::Overridden => w.put(&[2, 0]),
                         }
                         w.id(last.verifier.as_ref());
                         w.id(last.request.as_ref());
@@ -157,6 +159,7 @@ fn booking(r: &mut Reader<'_>) -> Result<Booking, DecodeError> {
             let answer = match r.array::<2>()? {
                 [0, 0] => Earlier::Accepted,
                 [1, attempts_left] => Earlier::Rejected { attempts_left },
+                [2, 0] => Earlier::Overridden,
                 _ => return Err(DecodeError::Field),
             };
             Some(Last {

@@ -8,6 +8,7 @@ use std::vec::Vec;
 use core::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use crate::audit::{AsyncAuditLog, AuditEntry, AuditLog, Cursor, Entry as Audited};
 use crate::record::{Record, Version};
 use crate::store::{AsyncStore, Key, Prune, Store, Swap};
 use crate::time::Timestamp;
@@ -110,6 +111,11 @@ type Shard = HashMap<u64, Bucket, BuildHasherDefault<Prehashed>>;
 /// Records live as long as the store: for tests, examples, and single-process hosts that
 /// can lose every booking on a restart. Prune it like any store ([`MemoryStore::prune`]).
 ///
+/// It keeps an [`AuditLog`] in memory: each audited write appends its entry under the same
+/// shard lock as the write, so the log and the records always agree. The log grows with every
+/// write until [`AuditLog::prune_audit`] trims it; a host that never reads it (a benchmark,
+/// a long-running demo) can turn it off with [`MemoryStore::without_audit`].
+///
 /// ```
 /// use handover_code::{AsyncStore, BookingId, Context, Digits, Key, KeyId, Keyring};
 /// use handover_code::{MemoryStore, Outcome, Policy, Secret, Service, Store, Timestamp};
@@ -136,6 +142,11 @@ type Shard = HashMap<u64, Bucket, BuildHasherDefault<Prehashed>>;
 #[derive(Debug)]
 pub struct MemoryStore {
     shards: Vec<Mutex<Shard>>,
+    /// Each shard's audit entries, appended while its shard is locked.
+    logs: Vec<Mutex<Vec<AuditEntry>>>,
+    /// The next audit entry's number, taken under the shard lock of its write.
+    seq: AtomicU64,
+    audit: bool,
     hasher: std::hash::RandomState,
     swaps: AtomicU64,
     conflicts: AtomicU64,
@@ -186,10 +197,110 @@ impl MemoryStore {
         let shards = shards.clamp(1, Self::MAX_SHARDS);
         Self {
             shards: (0..shards).map(|_| Mutex::default()).collect(),
+            logs: (0..shards).map(|_| Mutex::default()).collect(),
+            seq: AtomicU64::new(1),
+            audit: true,
             hasher: std::hash::RandomState::new(),
             swaps: AtomicU64::new(0),
             conflicts: AtomicU64::new(0),
         }
+    }
+
+    /// The same store keeping no audit log: audited writes are plain compare-and-swaps, and
+    /// the log reads back empty. For benchmarks and long runs where nobody reads the log.
+    #[must_use]
+    pub fn without_audit(self) -> Self {
+        Self {
+            audit: false,
+            ..self
+        }
+    }
+
+    /// [`Store::compare_and_swap_audited`]: the swap, and on success the entry appended, under
+    /// one shard lock.
+    ///
+    /// # Errors
+    ///
+    /// [`Poisoned`] if a thread panicked while holding the shard.
+    pub fn compare_and_swap_audited(
+        &self,
+        entry: &Audited<'_>,
+        record: &Record,
+    ) -> Result<Swap, Poisoned> {
+        if !self.audit {
+            return self.compare_and_swap(entry.key, entry.prior, record, entry.version);
+        }
+        let (hash, index, mut shard) = self.shard_at(entry.key)?;
+        let swap = swap_in(
+            &mut shard,
+            hash,
+            entry.key,
+            entry.prior,
+            record,
+            entry.version,
+        );
+        if swap == Swap::Swapped {
+            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+            let log = self.logs.get(index).ok_or(Poisoned)?;
+            log.lock()?.push(AuditEntry::of(entry, Cursor::new(0, seq)));
+            self.swaps.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.conflicts.fetch_add(1, Ordering::Relaxed);
+        }
+        drop(shard);
+        Ok(swap)
+    }
+
+    /// [`AuditLog::history`].
+    ///
+    /// # Errors
+    ///
+    /// [`Poisoned`] if a thread panicked while holding the shard.
+    pub fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Poisoned> {
+        let (_, index, shard) = self.shard_at(key)?;
+        let log = self.logs.get(index).ok_or(Poisoned)?.lock()?;
+        let found = log.iter().filter(|e| e.is_for(key)).cloned().collect();
+        drop(shard);
+        Ok(found)
+    }
+
+    /// [`AuditLog::since`]: a consistent cut, taken with every shard locked.
+    ///
+    /// # Errors
+    ///
+    /// [`Poisoned`] if a thread panicked while holding a shard.
+    pub fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Poisoned> {
+        let shards = self
+            .shards
+            .iter()
+            .map(Mutex::lock)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut found = Vec::new();
+        for log in &self.logs {
+            let log = log.lock()?;
+            found.extend(log.iter().filter(|e| e.cursor > cursor).cloned());
+        }
+        drop(shards);
+        found.sort_unstable_by_key(|e| e.cursor);
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    /// [`AuditLog::prune_audit`].
+    ///
+    /// # Errors
+    ///
+    /// [`Poisoned`] if a thread panicked while holding a shard.
+    pub fn prune_audit(&self, before: Timestamp) -> Result<u64, Poisoned> {
+        let mut removed = 0u64;
+        for log in &self.logs {
+            let mut log = log.lock()?;
+            let was = log.len();
+            log.retain(|e| e.at >= before);
+            let gone = u64::try_from(was.saturating_sub(log.len())).unwrap_or(u64::MAX);
+            removed = removed.saturating_add(gone);
+        }
+        Ok(removed)
     }
 
     /// The traffic so far.
@@ -297,6 +408,12 @@ impl MemoryStore {
     /// The key's hash (computed once per call: it picks the shard and the bucket) and its
     /// locked shard.
     fn shard(&self, key: Key<'_>) -> Result<(u64, MutexGuard<'_, Shard>), Poisoned> {
+        let (hash, _, shard) = self.shard_at(key)?;
+        Ok((hash, shard))
+    }
+
+    /// The key's hash, its shard's index, and the shard, locked.
+    fn shard_at(&self, key: Key<'_>) -> Result<(u64, usize, MutexGuard<'_, Shard>), Poisoned> {
         let mut h = self.hasher.build_hasher();
         h.write_u8(key.kind());
         h.write_usize(key.namespace().len());
@@ -307,12 +424,8 @@ impl MemoryStore {
         let count = u64::try_from(self.shards.len()).unwrap_or(1);
         let index = usize::try_from((hash >> 40).checked_rem(count).unwrap_or_default())
             .unwrap_or_default();
-        let shard = self
-            .shards
-            .get(index)
-            .or(self.shards.first())
-            .ok_or(Poisoned)?;
-        Ok((hash, shard.lock()?))
+        let shard = self.shards.get(index).ok_or(Poisoned)?;
+        Ok((hash, index, shard.lock()?))
     }
 }
 
@@ -389,6 +502,42 @@ impl Store for MemoryStore {
     ) -> Result<Swap, Poisoned> {
         Self::compare_and_swap(self, key, expected, record, new)
     }
+
+    fn compare_and_swap_audited(
+        &self,
+        entry: &Audited<'_>,
+        record: &Record,
+    ) -> Result<Swap, Poisoned> {
+        Self::compare_and_swap_audited(self, entry, record)
+    }
+}
+
+impl AuditLog for MemoryStore {
+    fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Poisoned> {
+        Self::history(self, key)
+    }
+
+    fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Poisoned> {
+        Self::since(self, cursor, limit)
+    }
+
+    fn prune_audit(&self, before: Timestamp) -> Result<u64, Poisoned> {
+        Self::prune_audit(self, before)
+    }
+}
+
+impl AsyncAuditLog for MemoryStore {
+    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Poisoned> {
+        Self::history(self, key)
+    }
+
+    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Poisoned> {
+        Self::since(self, cursor, limit)
+    }
+
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, Poisoned> {
+        Self::prune_audit(self, before)
+    }
 }
 
 impl AsyncStore for MemoryStore {
@@ -406,6 +555,14 @@ impl AsyncStore for MemoryStore {
         new: Version,
     ) -> Result<Swap, Poisoned> {
         Self::compare_and_swap(self, key, expected, record, new)
+    }
+
+    async fn compare_and_swap_audited(
+        &self,
+        entry: &Audited<'_>,
+        record: &Record,
+    ) -> Result<Swap, Poisoned> {
+        Self::compare_and_swap_audited(self, entry, record)
     }
 }
 

@@ -13,8 +13,11 @@ use rustls::pki_types::pem::PemObject;
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use std::vec::Vec;
+
+use crate::audit::{AsyncAuditLog, AuditEntry, Cursor, Entry};
 use crate::record::{DecodeError, Record, Version};
-use crate::store::sql::{self, SCHEMA_VERSION};
+use crate::store::sql::{self, AuditRow, SCHEMA_VERSION};
 use statements::Statements;
 
 mod statements;
@@ -173,6 +176,27 @@ CREATE TABLE IF NOT EXISTS handover_records (
 );
 CREATE INDEX IF NOT EXISTS handover_records_prune ON handover_records (prune_at);
 CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS handover_audit (
+    seq       bigint   GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tx        bigint   NOT NULL,
+    at        bigint   NOT NULL,
+    kind      smallint NOT NULL,
+    namespace bytea    NOT NULL,
+    id        bytea    NOT NULL,
+    context   bytea    NOT NULL,
+    booking   bytea    NOT NULL,
+    verifier  bytea,
+    request   bytea,
+    actor     bytea,
+    action    text     NOT NULL,
+    detail    bigint   NOT NULL,
+    note      text     NOT NULL,
+    prior     bigint,
+    version   bigint   NOT NULL
+);
+CREATE INDEX IF NOT EXISTS handover_audit_record ON handover_audit (kind, namespace, id, seq);
+CREATE INDEX IF NOT EXISTS handover_audit_order ON handover_audit (tx, seq);
+CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
 ";
 
     /// A store on an existing pool, which it uses exactly as it is: it sets no statement
@@ -220,6 +244,15 @@ CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
     #[must_use]
     pub fn prune_statement(&self) -> &str {
         &self.sql.prune
+    }
+
+    /// The name of the audit log's table (`handover_audit`, or the prefix's): one row per
+    /// record write, inserted in the write's own statement
+    /// ([`AsyncAuditLog`]). Never pruned with the records; see
+    /// [`AsyncAuditLog::prune_audit`].
+    #[must_use]
+    pub fn audit_table(&self) -> &str {
+        &self.sql.audit
     }
 
     /// The name of the table holding the records.
@@ -479,6 +512,77 @@ impl AsyncStore for PostgresStore {
             swapped => swapped,
         }
     }
+
+    /// The write and its audit row in one statement (a data-modifying `WITH`): one
+    /// transaction, so a killed backend or a lost connection leaves both or neither.
+    async fn compare_and_swap_audited(
+        &self,
+        entry: &Entry<'_>,
+        record: &Record,
+    ) -> Result<Swap, PostgresError> {
+        match self.swap_audited(entry, record).await {
+            Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
+            swapped => swapped,
+        }
+    }
+}
+
+impl AsyncAuditLog for PostgresStore {
+    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, PostgresError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.history).await?;
+        let rows = client
+            .query(
+                &stmt,
+                &[&i16::from(key.kind()), &key.namespace(), &key.id()],
+            )
+            .await?;
+        rows.iter().map(read_row).collect()
+    }
+
+    /// Entries of transactions that have all finished, in transaction order: an entry of a
+    /// transaction older than one still running waits for the next call. A session that
+    /// keeps a transaction open for long (with a transaction id) holds shipping back.
+    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, PostgresError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.since).await?;
+        let (tx, seq) = cursor.parts();
+        let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(&stmt, &[&signed(tx), &signed(seq), &limit])
+            .await?;
+        rows.iter().map(read_row).collect()
+    }
+
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, PostgresError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.prune_audit).await?;
+        Ok(client.execute(&stmt, &[&sql::time_to_sql(before)]).await?)
+    }
+}
+
+/// An audit row as read by the history and since statements.
+fn read_row(row: &tokio_postgres::Row) -> Result<AuditEntry, PostgresError> {
+    Ok(sql::ReadRow {
+        tx: row.try_get(0)?,
+        seq: row.try_get(1)?,
+        at: row.try_get(2)?,
+        kind: row.try_get(3)?,
+        namespace: row.try_get(4)?,
+        id: row.try_get(5)?,
+        context: row.try_get(6)?,
+        booking: row.try_get(7)?,
+        verifier: row.try_get(8)?,
+        request: row.try_get(9)?,
+        actor: row.try_get(10)?,
+        action: row.try_get(11)?,
+        detail: row.try_get(12)?,
+        note: row.try_get(13)?,
+        prior: row.try_get(14)?,
+        version: row.try_get(15)?,
+    }
+    .entry()?)
 }
 
 impl PostgresStore {
@@ -540,6 +644,75 @@ impl PostgresStore {
 
 /// In batches of [`PostgresStore::with_prune_batch`] rows, each its own statement within the
 /// statement timeout; a batch refused by a serialization failure is tried again.
+impl PostgresStore {
+    async fn swap_audited(
+        &self,
+        entry: &Entry<'_>,
+        record: &Record,
+    ) -> Result<Swap, PostgresError> {
+        let (buf, len) = sql::encode(record);
+        let bytes = buf.get(..len).unwrap_or_default();
+        let key = entry.key;
+        let kind = i16::from(key.kind());
+        let (namespace, id) = (key.namespace(), key.id());
+        let new_sql = sql::version_to_sql(entry.version);
+        let prune_at = sql::prune_at(record);
+        let row = AuditRow::of(entry);
+        let client = self.pool.get().await?;
+        let changed = match entry.prior {
+            None => {
+                let stmt = client.prepare_cached(&self.sql.insert_audited).await?;
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 15] = [
+                    &kind,
+                    &namespace,
+                    &id,
+                    &new_sql,
+                    &bytes,
+                    &prune_at,
+                    &row.at,
+                    &row.context,
+                    &row.booking,
+                    &row.verifier,
+                    &row.request,
+                    &row.actor,
+                    &row.action,
+                    &row.detail,
+                    &row.note,
+                ];
+                client.execute(&stmt, &params).await?
+            }
+            Some(v) => {
+                let stmt = client.prepare_cached(&self.sql.update_audited).await?;
+                let expected = sql::version_to_sql(v);
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 16] = [
+                    &kind,
+                    &namespace,
+                    &id,
+                    &new_sql,
+                    &bytes,
+                    &prune_at,
+                    &expected,
+                    &row.at,
+                    &row.context,
+                    &row.booking,
+                    &row.verifier,
+                    &row.request,
+                    &row.actor,
+                    &row.action,
+                    &row.detail,
+                    &row.note,
+                ];
+                client.execute(&stmt, &params).await?
+            }
+        };
+        Ok(if changed == 1 {
+            Swap::Swapped
+        } else {
+            Swap::Conflict
+        })
+    }
+}
+
 impl AsyncPrune for PostgresStore {
     async fn prune(&self, before: Timestamp) -> Result<u64, PostgresError> {
         let mut removed = 0u64;

@@ -13,7 +13,29 @@
 //!
 //! SQL integers are signed; versions are stored with the same 64 bits reinterpreted (only
 //! compared for equality), times with the top bit flipped so that their order survives.
+//!
+//! The audit log is a second table, `handover_audit`, one row per record write, inserted in
+//! the same transaction as the write ([`AuditLog`](crate::audit::AuditLog)):
+//!
+//! | column | type | holds |
+//! |---|---|---|
+//! | `seq` | 64-bit integer, increasing | the entry's place in the log |
+//! | `at` | 64-bit integer | when the operation ran (order-preserving, as `prune_at`) |
+//! | `kind`, `namespace`, `id` | as above | the record written |
+//! | `context`, `booking` | bytes | the booking the operation was for |
+//! | `verifier`, `request`, `actor` | bytes or null | who asked |
+//! | `action` | text | [`Action::name`](crate::audit::Action::name) |
+//! | `detail` | 64-bit integer | [`Action::detail`](crate::audit::Action::detail), bit for bit |
+//! | `note` | text | an override's note, else empty |
+//! | `prior`, `version` | 64-bit integers (`prior` null for a creation) | the versions the write went from and to |
+//!
+//! PostgreSQL adds `tx`, the writing transaction's id, so that entries are read in an order
+//! no later commit can fall behind ([`AuditLog::since`](crate::audit::AuditLog::since)).
 
+use std::string::String;
+use std::vec::Vec;
+
+use crate::audit::{Action, AuditEntry, Cursor, Entry};
 use crate::record::{DecodeError, Record, Version};
 use crate::time::Timestamp;
 
@@ -56,6 +78,98 @@ pub(crate) fn encode(record: &Record) -> ([u8; Record::MAX_LEN], usize) {
 pub(crate) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     Record::decode(bytes)
 }
+
+/// An audit entry's values, as SQL parameters and as read back.
+#[derive(Debug)]
+pub(crate) struct AuditRow {
+    pub(crate) at: i64,
+    pub(crate) kind: i16,
+    pub(crate) namespace: Vec<u8>,
+    pub(crate) id: Vec<u8>,
+    pub(crate) context: Vec<u8>,
+    pub(crate) booking: Vec<u8>,
+    pub(crate) verifier: Option<Vec<u8>>,
+    pub(crate) request: Option<Vec<u8>>,
+    pub(crate) actor: Option<Vec<u8>>,
+    pub(crate) action: &'static str,
+    pub(crate) detail: i64,
+    pub(crate) note: String,
+    pub(crate) prior: Option<i64>,
+    pub(crate) version: i64,
+}
+
+impl AuditRow {
+    pub(crate) fn of(entry: &Entry<'_>) -> Self {
+        let a = &entry.audit;
+        Self {
+            at: time_to_sql(a.at),
+            kind: i16::from(entry.key.kind()),
+            namespace: entry.key.namespace().to_vec(),
+            id: entry.key.id().to_vec(),
+            context: a.context.as_bytes().to_vec(),
+            booking: a.booking.as_bytes().to_vec(),
+            verifier: a.verifier.map(|v| v.as_bytes().to_vec()),
+            request: a.request.map(|r| r.as_bytes().to_vec()),
+            actor: a.by.map(|o| o.actor().as_bytes().to_vec()),
+            action: a.action.name(),
+            detail: i64::from_be_bytes(a.action.detail().to_be_bytes()),
+            note: a.by.map(|o| String::from(o.note())).unwrap_or_default(),
+            prior: entry.prior.map(version_to_sql),
+            version: version_to_sql(entry.version),
+        }
+    }
+}
+
+/// An audit entry read back: the row's `tx` and `seq`, `at`, `kind`, the key's bytes, the
+/// booking's, who asked, `action`, `detail`, `note`, `prior` and `version`.
+pub(crate) struct ReadRow {
+    pub(crate) tx: i64,
+    pub(crate) seq: i64,
+    pub(crate) at: i64,
+    pub(crate) kind: i16,
+    pub(crate) namespace: Vec<u8>,
+    pub(crate) id: Vec<u8>,
+    pub(crate) context: Vec<u8>,
+    pub(crate) booking: Vec<u8>,
+    pub(crate) verifier: Option<Vec<u8>>,
+    pub(crate) request: Option<Vec<u8>>,
+    pub(crate) actor: Option<Vec<u8>>,
+    pub(crate) action: String,
+    pub(crate) detail: i64,
+    pub(crate) note: String,
+    pub(crate) prior: Option<i64>,
+    pub(crate) version: i64,
+}
+
+impl ReadRow {
+    /// The entry, or [`DecodeError::Field`] for a row no write of the crate makes.
+    pub(crate) fn entry(self) -> Result<AuditEntry, DecodeError> {
+        let detail = u64::from_be_bytes(self.detail.to_be_bytes());
+        let action = Action::from_parts(&self.action, detail).ok_or(DecodeError::Field)?;
+        let at = u64::from_be_bytes(self.at.to_be_bytes()) ^ (1 << 63);
+        let number = |n: i64| u64::from_be_bytes(n.to_be_bytes());
+        Ok(AuditEntry {
+            cursor: Cursor::new(number(self.tx), number(self.seq)),
+            at: Timestamp(at),
+            kind: u8::try_from(self.kind).map_err(|_| DecodeError::Field)?,
+            namespace: self.namespace,
+            id: self.id,
+            context: self.context,
+            booking: self.booking,
+            verifier: self.verifier,
+            request: self.request,
+            actor: self.actor,
+            action,
+            note: self.note,
+            prior: self.prior.map(version_from_sql),
+            version: version_from_sql(self.version),
+        })
+    }
+}
+
+/// The columns of an audit row, in the order [`ReadRow`] reads them (after `tx` and `seq`).
+pub(crate) const AUDIT_COLUMNS: &str = "at, kind, namespace, id, context, booking, verifier, \
+    request, actor, action, detail, note, prior, version";
 
 #[cfg(test)]
 mod tests {

@@ -8,8 +8,9 @@ use std::vec::Vec;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::audit::{AuditEntry, AuditLog, Cursor, Entry};
 use crate::record::{DecodeError, Record, Version};
-use crate::store::sql::{self, SCHEMA_VERSION};
+use crate::store::sql::{self, AuditRow, SCHEMA_VERSION};
 use crate::store::{Key, Prune, Store, Swap};
 use crate::time::Timestamp;
 
@@ -113,7 +114,29 @@ CREATE TABLE IF NOT EXISTS handover_records (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS handover_records_prune ON handover_records (prune_at);
 CREATE TABLE IF NOT EXISTS handover_schema (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS handover_audit (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    at        INTEGER NOT NULL,
+    kind      INTEGER NOT NULL,
+    namespace BLOB    NOT NULL,
+    id        BLOB    NOT NULL,
+    context   BLOB    NOT NULL,
+    booking   BLOB    NOT NULL,
+    verifier  BLOB,
+    request   BLOB,
+    actor     BLOB,
+    action    TEXT    NOT NULL,
+    detail    INTEGER NOT NULL,
+    note      TEXT    NOT NULL,
+    prior     INTEGER,
+    version   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS handover_audit_record ON handover_audit (kind, namespace, id, seq);
+CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
 ";
+const AUDIT_INSERT: &str = "INSERT INTO handover_audit (at, kind, namespace, id, context, booking,
+    verifier, request, actor, action, detail, note, prior, version)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 const LOAD: &str =
     "SELECT record, version FROM handover_records WHERE kind = ?1 AND namespace = ?2 AND id = ?3";
 const INSERT: &str = "INSERT INTO handover_records (kind, namespace, id, version, record, prune_at)
@@ -337,6 +360,36 @@ impl Store for SqliteStore {
     ) -> Result<Swap, SqliteError> {
         self.swap_at(Parts::of(&key), expected, record, new)
     }
+
+    /// The swap and its audit row in one `BEGIN IMMEDIATE` transaction: both land or
+    /// neither does, whatever kills the process.
+    fn compare_and_swap_audited(
+        &self,
+        entry: &Entry<'_>,
+        record: &Record,
+    ) -> Result<Swap, SqliteError> {
+        self.swap_audited(
+            Parts::of(&entry.key),
+            entry.prior,
+            record,
+            entry.version,
+            &AuditRow::of(entry),
+        )
+    }
+}
+
+impl AuditLog for SqliteStore {
+    fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, SqliteError> {
+        self.history_at(Parts::of(&key))
+    }
+
+    fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, SqliteError> {
+        self.since_at(cursor, limit)
+    }
+
+    fn prune_audit(&self, before: Timestamp) -> Result<u64, SqliteError> {
+        self.prune_audit_at(before)
+    }
 }
 
 /// What the SQL needs of a [`Key`]: its kind, namespace and id, which the async face also
@@ -418,6 +471,139 @@ impl SqliteStore {
 /// pause after each as long as the batch took (at most 100 ms): the write lock is free half
 /// the time, so verifications waiting in other connections get in between batches instead
 /// of waiting out the whole prune.
+impl SqliteStore {
+    fn swap_audited(
+        &self,
+        key: Parts<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+        row: &AuditRow,
+    ) -> Result<Swap, SqliteError> {
+        let (buf, len) = sql::encode(record);
+        let bytes = buf.get(..len).unwrap_or_default();
+        let new_sql = sql::version_to_sql(new);
+        let prune_at = sql::prune_at(record);
+        self.with(|conn| {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let done = (|| {
+                let changed = match expected {
+                    None => conn.prepare_cached(INSERT)?.execute(params![
+                        key.kind,
+                        key.namespace,
+                        key.id,
+                        new_sql,
+                        bytes,
+                        prune_at
+                    ])?,
+                    Some(v) => conn.prepare_cached(UPDATE)?.execute(params![
+                        key.kind,
+                        key.namespace,
+                        key.id,
+                        new_sql,
+                        bytes,
+                        prune_at,
+                        sql::version_to_sql(v)
+                    ])?,
+                };
+                if changed != 1 {
+                    return Ok(Swap::Conflict);
+                }
+                conn.prepare_cached(AUDIT_INSERT)?.execute(params![
+                    row.at,
+                    row.kind,
+                    row.namespace,
+                    row.id,
+                    row.context,
+                    row.booking,
+                    row.verifier,
+                    row.request,
+                    row.actor,
+                    row.action,
+                    row.detail,
+                    row.note,
+                    row.prior,
+                    row.version
+                ])?;
+                conn.execute_batch("COMMIT")?;
+                Ok(Swap::Swapped)
+            })();
+            match done {
+                Ok(Swap::Swapped) => Ok(Swap::Swapped),
+                other => {
+                    // A conflict wrote nothing; a failure may have: roll back either way.
+                    let _rolled_back = conn.execute_batch("ROLLBACK");
+                    other
+                }
+            }
+        })
+    }
+
+    fn read_audit(
+        &self,
+        query: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<AuditEntry>, SqliteError> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(query)?;
+            let rows = stmt.query_map(params, |r| {
+                Ok(sql::ReadRow {
+                    tx: 0,
+                    seq: r.get(0)?,
+                    at: r.get(1)?,
+                    kind: r.get(2)?,
+                    namespace: r.get(3)?,
+                    id: r.get(4)?,
+                    context: r.get(5)?,
+                    booking: r.get(6)?,
+                    verifier: r.get(7)?,
+                    request: r.get(8)?,
+                    actor: r.get(9)?,
+                    action: r.get(10)?,
+                    detail: r.get(11)?,
+                    note: r.get(12)?,
+                    prior: r.get(13)?,
+                    version: r.get(14)?,
+                })
+            })?;
+            let mut found = Vec::new();
+            for row in rows {
+                found.push(row?.entry()?);
+            }
+            Ok(found)
+        })
+    }
+
+    fn history_at(&self, key: Parts<'_>) -> Result<Vec<AuditEntry>, SqliteError> {
+        let query = std::format!(
+            "SELECT seq, {} FROM handover_audit WHERE kind = ?1 AND namespace = ?2 AND id = ?3 \
+             ORDER BY seq",
+            sql::AUDIT_COLUMNS
+        );
+        self.read_audit(&query, params![key.kind, key.namespace, key.id])
+    }
+
+    fn since_at(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, SqliteError> {
+        // One writer at a time: rows are numbered in commit order, so `seq` alone is final.
+        let query = std::format!(
+            "SELECT seq, {} FROM handover_audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            sql::AUDIT_COLUMNS
+        );
+        let after = i64::try_from(cursor.parts().1).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read_audit(&query, params![after, limit])
+    }
+
+    fn prune_audit_at(&self, before: Timestamp) -> Result<u64, SqliteError> {
+        let removed = self.with(|conn| {
+            Ok(conn
+                .prepare_cached("DELETE FROM handover_audit WHERE at < ?1")?
+                .execute(params![sql::time_to_sql(before)])?)
+        })?;
+        Ok(u64::try_from(removed).unwrap_or(u64::MAX))
+    }
+}
+
 impl Prune for SqliteStore {
     fn prune(&self, before: Timestamp) -> Result<u64, SqliteError> {
         let mut removed = 0u64;
@@ -572,6 +758,33 @@ impl crate::AsyncStore for AsyncSqliteStore {
         let (owned, record) = (OwnedKey::of(key), *record);
         self.run(move |store| store.swap_at(owned.parts(), expected, &record, new))
             .await
+    }
+
+    async fn compare_and_swap_audited(
+        &self,
+        entry: &Entry<'_>,
+        record: &Record,
+    ) -> Result<Swap, SqliteError> {
+        let (owned, record, row) = (OwnedKey::of(entry.key), *record, AuditRow::of(entry));
+        let (expected, new) = (entry.prior, entry.version);
+        self.run(move |store| store.swap_audited(owned.parts(), expected, &record, new, &row))
+            .await
+    }
+}
+
+#[cfg(feature = "sqlite-async")]
+impl crate::audit::AsyncAuditLog for AsyncSqliteStore {
+    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, SqliteError> {
+        let owned = OwnedKey::of(key);
+        self.run(move |store| store.history_at(owned.parts())).await
+    }
+
+    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, SqliteError> {
+        self.run(move |store| store.since_at(cursor, limit)).await
+    }
+
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, SqliteError> {
+        self.run(move |store| store.prune_audit_at(before)).await
     }
 }
 

@@ -44,7 +44,7 @@ pub fn describe<S: std::fmt::Debug>(answer: &Result<Outcome, Error<S>>) -> Strin
     match answer {
         Ok(Outcome::Accepted) => "accepted".into(),
         Ok(Outcome::Rejected { .. }) => "rejected".into(),
-        Ok(Outcome::AlreadyRedeemed) => "redeemed".into(),
+        Ok(Outcome::AlreadyRedeemed { by_override: false }) => "redeemed".into(),
         Ok(Outcome::Locked) => "locked".into(),
         Ok(Outcome::VerifierSuspended { .. }) => "suspended".into(),
         Ok(other) => format!("{other:?}"),

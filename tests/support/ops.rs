@@ -29,7 +29,7 @@ pub fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(service, booking, ttl)| Op::Reissue { service, booking, ttl }),
         1 => (service.clone(), any::<u8>()).prop_map(|(service, booking)| Op::Revoke { service, booking }),
         8 => (
-            service,
+            service.clone(),
             any::<u8>(),
             guess(),
             proptest::option::of(any::<u8>()),
@@ -44,6 +44,8 @@ pub fn op() -> impl Strategy<Value = Op> {
             }),
         2 => (-150i16..300).prop_map(|seconds| Op::Time { seconds }),
         1 => (0u16..400).prop_map(|age| Op::Prune { age }),
+        1 => (service.clone(), any::<u8>(), any::<u8>(), any::<u8>())
+            .prop_map(|(service, booking, actor, reason)| Op::Override { service, booking, actor, reason }),
         1 => fault.prop_map(Op::Arm),
     ]
 }

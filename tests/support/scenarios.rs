@@ -183,7 +183,13 @@ pub fn a_lost_race_moves_the_hold_on<S: Store + Sync>(store: &S) {
 pub fn a_lost_race_with_nothing_to_compare_frees_the_hold<S: Store + Sync>(store: &S) {
     let (ann, bob, v, _) =
         ann_loses_a_race(store, "lost-race-free", |c| wrong(c, 1), str::to_owned);
-    assert_eq!((bob, ann), (Outcome::Accepted, Outcome::AlreadyRedeemed));
+    assert_eq!(
+        (bob, ann),
+        (
+            Outcome::Accepted,
+            Outcome::AlreadyRedeemed { by_override: false }
+        )
+    );
     assert_eq!((v.failures, v.held), (0, 0), "{v:?}");
     assert!(v.holds.iter().all(|h| *h == Default::default()), "{v:?}");
 }
@@ -328,7 +334,7 @@ pub fn one_request_id_many_codes_at_once_gets_one_comparison<S: Store + Sync>(st
             Ok(Outcome::Accepted
                 | Outcome::Rejected { .. }
                 | Outcome::Replayed(_)
-                | Outcome::AlreadyRedeemed)
+                | Outcome::AlreadyRedeemed { by_override: false })
         )),
         "{answers:?}"
     );
@@ -491,7 +497,7 @@ pub fn contexts_never_touch_each_other<S: Store + Sync>(store: &S) {
         Err(Error::UnknownBooking)
     ));
     assert!(matches!(
-        post.revoke(store, slot),
+        post.revoke(store, slot, T0),
         Err(Error::UnknownBooking)
     ));
     // ... can issue its own under the same id ...
@@ -817,7 +823,7 @@ pub fn nothing_that_compared_no_code_stays_charged<S: Store + Sync>(store: &S) {
             service
                 .verify(store, id("open"), "0000", who("asha"), T0)
                 .unwrap(),
-            Outcome::AlreadyRedeemed
+            Outcome::AlreadyRedeemed { by_override: false }
         );
     }
     let key = Key::Verifier {
@@ -923,7 +929,7 @@ pub fn retries_with_a_request_id_get_the_original_answer<S: Store + Sync>(store:
             service
                 .verify_request(store, id("R"), typed, who(v), req(r), at)
                 .unwrap(),
-            Outcome::AlreadyRedeemed
+            Outcome::AlreadyRedeemed { by_override: false }
         );
     }
     let last = service
@@ -962,7 +968,7 @@ pub fn reissue_refuses_a_clock_before_the_issue<S: Store + Sync>(store: &S) {
     ));
     let record = service.booking(store, id("C")).unwrap().unwrap();
     assert_eq!((record.issued_at, record.sends), (T0, 1));
-    service.revoke(store, id("C")).unwrap();
+    service.revoke(store, id("C"), T0).unwrap();
     assert!(matches!(
         service.reissue(store, id("C"), UNTIL, T0),
         Err(Error::Inactive(Inactive::Revoked))

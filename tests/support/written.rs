@@ -118,7 +118,7 @@ where
     assert_eq!(verify(code.expose().to_owned()).await, Outcome::Accepted);
     assert_eq!(
         verify(code.expose().to_owned()).await,
-        Outcome::AlreadyRedeemed
+        Outcome::AlreadyRedeemed { by_override: false }
     );
 }
 

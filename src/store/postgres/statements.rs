@@ -35,6 +35,13 @@ pub(crate) struct Statements {
     pub(crate) read_version: String,
     pub(crate) write_version: String,
     pub(crate) records: String,
+    /// The audited compare-and-swaps: the record write and its audit row in one statement.
+    pub(crate) insert_audited: String,
+    pub(crate) update_audited: String,
+    pub(crate) history: String,
+    pub(crate) since: String,
+    pub(crate) prune_audit: String,
+    pub(crate) audit: String,
 }
 
 impl Statements {
@@ -43,6 +50,13 @@ impl Statements {
     pub(crate) fn new(prefix: &str) -> Self {
         let records = format!("{prefix}records");
         let schema_table = format!("{prefix}schema");
+        let audit = format!("{prefix}audit");
+        let columns = crate::store::sql::AUDIT_COLUMNS;
+        // The audit row is inserted from the write's RETURNING: no write, no row, and both
+        // commit or roll back together, in the statement's one transaction.
+        let audit_insert = format!(
+            "INSERT INTO {audit} (tx, {columns}) SELECT pg_current_xact_id()::text::bigint,"
+        );
         Self {
             load: format!(
                 "SELECT record, version FROM {records} WHERE kind = $1 AND namespace = $2 AND id = $3"
@@ -72,11 +86,53 @@ CREATE TABLE IF NOT EXISTS {records} (
 );
 CREATE INDEX IF NOT EXISTS {records}_prune ON {records} (prune_at);
 CREATE TABLE IF NOT EXISTS {schema_table} (version bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS {audit} (
+    seq       bigint   GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tx        bigint   NOT NULL,
+    at        bigint   NOT NULL,
+    kind      smallint NOT NULL,
+    namespace bytea    NOT NULL,
+    id        bytea    NOT NULL,
+    context   bytea    NOT NULL,
+    booking   bytea    NOT NULL,
+    verifier  bytea,
+    request   bytea,
+    actor     bytea,
+    action    text     NOT NULL,
+    detail    bigint   NOT NULL,
+    note      text     NOT NULL,
+    prior     bigint,
+    version   bigint   NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {audit}_record ON {audit} (kind, namespace, id, seq);
+CREATE INDEX IF NOT EXISTS {audit}_order ON {audit} (tx, seq);
+CREATE INDEX IF NOT EXISTS {audit}_at ON {audit} (at);
 "
             ),
+            insert_audited: format!(
+                "WITH written AS (INSERT INTO {records} (kind, namespace, id, version, record, prune_at)
+    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, namespace, id) DO NOTHING RETURNING 1)
+{audit_insert} $7, $1, $2, $3, $8, $9, $10, $11, $12, $13, $14, $15, NULL::bigint, $4 FROM written"
+            ),
+            update_audited: format!(
+                "WITH written AS (UPDATE {records} SET version = $4, record = $5, prune_at = $6
+    WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $7 RETURNING 1)
+{audit_insert} $8, $1, $2, $3, $9, $10, $11, $12, $13, $14, $15, $16, $7, $4 FROM written"
+            ),
+            history: format!(
+                "SELECT tx, seq, {columns} FROM {audit} WHERE kind = $1 AND namespace = $2 AND id = $3 ORDER BY seq"
+            ),
+            // Only transactions older than every one still running: none of those can commit
+            // an entry later, so a cursor past them is final.
+            since: format!(
+                "SELECT tx, seq, {columns} FROM {audit} WHERE (tx, seq) > ($1, $2)
+    AND tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint ORDER BY tx, seq LIMIT $3"
+            ),
+            prune_audit: format!("DELETE FROM {audit} WHERE at < $1"),
             read_version: format!("SELECT version FROM {schema_table}"),
             write_version: format!("INSERT INTO {schema_table} (version) VALUES ($1)"),
             records,
+            audit,
         }
     }
 }

@@ -1,0 +1,583 @@
+//! Accountability: what happened, to which record, on whose word — for the host's event sink
+//! and for the store's durable audit log.
+//!
+//! Every write an operation makes is described by an [`Entry`]: the record's key, the
+//! version it expected and the version it produced, the booking it was for, who asked (the
+//! verifier, the request, or the override actor) and the [`Action`]. The driver hands the
+//! entry to [`Store::compare_and_swap_audited`](crate::Store::compare_and_swap_audited), so
+//! a store that can write two things atomically appends it to its audit log in the same
+//! transaction as the record (see [`AuditLog`]); and once the write has landed it tells the
+//! service's [`Events`] sink what changed, as typed [`Event`]s.
+//!
+//! Neither an entry nor an event ever carries a code, a typed input or a key: a booking's
+//! record keeps none, and an entry is made from the ids and the record's counters alone.
+//!
+//! # Events
+//!
+//! | event | when |
+//! |---|---|
+//! | [`Event::Issued`] and [`Event::Sent`] ([`Send::Issue`]) | an issue landed |
+//! | [`Event::Sent`] ([`Send::Resend`], [`Send::Reissue`]) | a resend or re-issue landed |
+//! | [`Event::SendRefused`] | a send was refused by the send limit (nothing was written) |
+//! | [`Event::Revoked`] | a revoke landed |
+//! | [`Event::Verified`] | a verification was answered: after its booking write landed, or, for answers that write nothing (replays, unknown or closed bookings, a suspended verifier), when answered |
+//! | [`Event::Locked`] | a wrong code that locked the booking landed (after its `Verified`) |
+//! | [`Event::VerifierSuspended`] | the failure that used up a verifier's budget landed |
+//! | [`Event::Overridden`] | an override landed |
+//!
+//! An operation that fails (a store error, a lost race past the retries) emits nothing for
+//! what it did not write. Events are told synchronously, on the thread or task running the
+//! operation, so a sink must be quick (push to a channel, bump a counter).
+
+#[cfg(feature = "tracing")]
+mod to_tracing;
+#[cfg(feature = "std")]
+mod trail;
+
+#[cfg(feature = "tracing")]
+pub use to_tracing::TracingEvents;
+#[cfg(feature = "std")]
+pub use trail::{AsyncAuditLog, AuditEntry, AuditLog, Cursor};
+
+use crate::decide::Outcome;
+use crate::error::Invalid;
+use crate::ids::{ActorId, BookingId, Context, RequestId, VerifierId};
+use crate::record::{Record, Version};
+use crate::store::Key;
+use crate::time::Timestamp;
+
+/// Why a booking was handed over without a code: a small closed set, so overrides can be
+/// counted and reviewed by reason. Say more in the override's note.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Reason {
+    /// The person has no phone (common at vaccination camps).
+    NoPhone,
+    /// The SMS never arrived.
+    NotReceived,
+    /// The person has a phone but cannot reach the code (lost, dead battery, no signal).
+    CannotAccess,
+    /// Anything else: the note says what.
+    Other,
+}
+
+impl Reason {
+    /// Every reason, in the order of their numbers.
+    pub const ALL: [Self; 4] = [
+        Self::NoPhone,
+        Self::NotReceived,
+        Self::CannotAccess,
+        Self::Other,
+    ];
+
+    /// The reason's name, as stored and logged: `no_phone`, `not_received`,
+    /// `cannot_access`, `other`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::NoPhone => "no_phone",
+            Self::NotReceived => "not_received",
+            Self::CannotAccess => "cannot_access",
+            Self::Other => "other",
+        }
+    }
+
+    /// The reason's number, as stored in an audit entry's detail: 0 to 3.
+    #[must_use]
+    pub const fn number(self) -> u8 {
+        match self {
+            Self::NoPhone => 0,
+            Self::NotReceived => 1,
+            Self::CannotAccess => 2,
+            Self::Other => 3,
+        }
+    }
+
+    /// The reason with this number.
+    #[must_use]
+    pub const fn from_number(number: u64) -> Option<Self> {
+        match number {
+            0 => Some(Self::NoPhone),
+            1 => Some(Self::NotReceived),
+            2 => Some(Self::CannotAccess),
+            3 => Some(Self::Other),
+            _ => None,
+        }
+    }
+}
+
+/// An override's evidence: who overrides, why, and a free-text note (at most
+/// [`Override::MAX_NOTE_LEN`] bytes). The note goes into the audit log as it is: never put
+/// a code in it.
+///
+/// ```
+/// use handover_code::ActorId;
+/// use handover_code::audit::{Override, Reason};
+///
+/// let supervisor = ActorId::new("supervisor-3")?;
+/// let why = Override::new(supervisor, Reason::NoPhone, "elderly, came with her son; Aadhaar seen")?;
+/// assert_eq!(why.reason(), Reason::NoPhone);
+/// assert!(Override::new(supervisor, Reason::Other, &"x".repeat(201)).is_err());
+/// # Ok::<(), handover_code::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Override<'a> {
+    actor: ActorId<'a>,
+    reason: Reason,
+    note: &'a str,
+}
+
+impl<'a> Override<'a> {
+    /// The longest note, in bytes.
+    pub const MAX_NOTE_LEN: usize = 200;
+
+    /// An override by `actor` for `reason`, with a note.
+    ///
+    /// # Errors
+    ///
+    /// [`Invalid::NoteLength`] when the note is longer than [`Override::MAX_NOTE_LEN`].
+    pub const fn new(actor: ActorId<'a>, reason: Reason, note: &'a str) -> Result<Self, Invalid> {
+        if note.len() > Self::MAX_NOTE_LEN {
+            return Err(Invalid::NoteLength);
+        }
+        Ok(Self {
+            actor,
+            reason,
+            note,
+        })
+    }
+
+    /// Who overrides.
+    #[must_use]
+    pub const fn actor(&self) -> ActorId<'a> {
+        self.actor
+    }
+
+    /// Why.
+    #[must_use]
+    pub const fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// The note.
+    #[must_use]
+    pub const fn note(&self) -> &'a str {
+        self.note
+    }
+}
+
+/// What one write did to its record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "action", rename_all = "snake_case"))]
+#[non_exhaustive]
+pub enum Action {
+    /// The booking was issued, and its first code sent.
+    Issued {
+        /// The code's generation.
+        generation: u32,
+    },
+    /// The booking's code was sent again.
+    Resent {
+        /// The code's generation.
+        generation: u32,
+    },
+    /// The booking was re-issued: a new code, sent.
+    Reissued {
+        /// The new code's generation.
+        generation: u32,
+    },
+    /// The booking was revoked.
+    Revoked,
+    /// The right code was typed: the booking is redeemed.
+    Accepted,
+    /// A wrong code was typed and counted.
+    Rejected {
+        /// Wrong codes still allowed.
+        attempts_left: u8,
+    },
+    /// A wrong code was typed and counted, and it locked the booking.
+    Locked,
+    /// The booking was redeemed without a code, by an override.
+    Overridden {
+        /// Why.
+        reason: Reason,
+    },
+    /// A verifier's budget slot was held for a comparison (taken, adopted by a retry, or
+    /// moved on to a new comparison).
+    BudgetHeld,
+    /// A verifier's budget slot was settled: counted as a failure (`failed`) or freed.
+    BudgetSettled {
+        /// Whether it was counted as a failure.
+        failed: bool,
+    },
+    /// A failure used up the verifier's budget: it is suspended until the window ends.
+    Suspended {
+        /// When the window ends.
+        until: Timestamp,
+    },
+    /// An override was counted against the actor's override budget.
+    OverrideCounted,
+    /// An override counted against the actor's budget was given back: the booking it was
+    /// for turned out not to be overridable after all (a race with another operation).
+    OverrideRefunded,
+}
+
+impl Action {
+    /// The action's name, as stored in an audit log: `issued`, `resent`, `reissued`,
+    /// `revoked`, `accepted`, `rejected`, `locked`, `overridden`, `budget_held`,
+    /// `budget_settled`, `suspended`, `override_counted`, `override_refunded`.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Issued { .. } => "issued",
+            Self::Resent { .. } => "resent",
+            Self::Reissued { .. } => "reissued",
+            Self::Revoked => "revoked",
+            Self::Accepted => "accepted",
+            Self::Rejected { .. } => "rejected",
+            Self::Locked => "locked",
+            Self::Overridden { .. } => "overridden",
+            Self::BudgetHeld => "budget_held",
+            Self::BudgetSettled { .. } => "budget_settled",
+            Self::Suspended { .. } => "suspended",
+            Self::OverrideCounted => "override_counted",
+            Self::OverrideRefunded => "override_refunded",
+        }
+    }
+
+    /// The action's one number, as stored next to its name: the generation, the attempts
+    /// left, the reason's number, 1 for a failure settled, the suspension's end; 0 for the
+    /// others.
+    #[must_use]
+    pub fn detail(&self) -> u64 {
+        match *self {
+            Self::Issued { generation }
+            | Self::Resent { generation }
+            | Self::Reissued { generation } => u64::from(generation),
+            Self::Rejected { attempts_left } => u64::from(attempts_left),
+            Self::Overridden { reason } => u64::from(reason.number()),
+            Self::BudgetSettled { failed } => u64::from(failed),
+            Self::Suspended { until } => until.0,
+            Self::Revoked
+            | Self::Accepted
+            | Self::Locked
+            | Self::BudgetHeld
+            | Self::OverrideCounted
+            | Self::OverrideRefunded => 0,
+        }
+    }
+
+    /// The action stored as `name` and `detail`, if they make one.
+    #[must_use]
+    pub fn from_parts(name: &str, detail: u64) -> Option<Self> {
+        let generation = || u32::try_from(detail).ok();
+        let unit = |action: Self| (detail == 0).then_some(action);
+        match name {
+            "issued" => generation().map(|generation| Self::Issued { generation }),
+            "resent" => generation().map(|generation| Self::Resent { generation }),
+            "reissued" => generation().map(|generation| Self::Reissued { generation }),
+            "revoked" => unit(Self::Revoked),
+            "accepted" => unit(Self::Accepted),
+            "rejected" => u8::try_from(detail)
+                .ok()
+                .map(|attempts_left| Self::Rejected { attempts_left }),
+            "locked" => unit(Self::Locked),
+            "overridden" => Reason::from_number(detail).map(|reason| Self::Overridden { reason }),
+            "budget_held" => unit(Self::BudgetHeld),
+            "budget_settled" => match detail {
+                0 => Some(Self::BudgetSettled { failed: false }),
+                1 => Some(Self::BudgetSettled { failed: true }),
+                _ => None,
+            },
+            "suspended" => Some(Self::Suspended {
+                until: Timestamp(detail),
+            }),
+            "override_counted" => unit(Self::OverrideCounted),
+            "override_refunded" => unit(Self::OverrideRefunded),
+            _ => None,
+        }
+    }
+}
+
+/// What a plan knows of a write it asks for, beyond the key and versions: when, for which
+/// booking, on whose word, and what it does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Audit<'a> {
+    /// When the operation ran (its `now`).
+    pub at: Timestamp,
+    /// The context of the booking the operation was for.
+    pub context: Context<'a>,
+    /// The booking the operation was for.
+    pub booking: BookingId<'a>,
+    /// The verifier who typed the code, for a verification.
+    pub verifier: Option<VerifierId<'a>>,
+    /// The verification's request id, if it had one.
+    pub request: Option<RequestId<'a>>,
+    /// The override, for an override.
+    pub by: Option<Override<'a>>,
+    /// What the write does.
+    pub action: Action,
+}
+
+/// One write and what it did: what a store appends to its audit log in the same transaction
+/// as the write ([`Store::compare_and_swap_audited`](crate::Store::compare_and_swap_audited)).
+///
+/// An entry never holds a code, a typed input or a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// The record written.
+    pub key: Key<'a>,
+    /// The version it expected (`None`: the record was created).
+    pub prior: Option<Version>,
+    /// The version it produced.
+    pub version: Version,
+    /// The rest.
+    pub audit: Audit<'a>,
+}
+
+impl Entry<'_> {
+    /// Tells `sink` what this write changed, once it has landed; `record` is what it wrote.
+    /// Budget bookkeeping (slots held and settled, overrides counted) is audited but not an
+    /// event; a suspension is.
+    pub(crate) fn tell(&self, record: &Record, sink: &dyn Events) {
+        let a = &self.audit;
+        let (context, booking) = (a.context, a.booking);
+        let verified = |outcome: Outcome| Event::Verified {
+            context,
+            booking,
+            outcome,
+            verifier: a.verifier,
+            request: a.request,
+        };
+        match a.action {
+            Action::Issued { generation } => {
+                let expires_at = match record {
+                    Record::Booking(b) => b.expires_at,
+                    Record::Verifier(_) => Timestamp(0),
+                };
+                sink.event(&Event::Issued {
+                    context,
+                    booking,
+                    generation,
+                    expires_at,
+                });
+                sink.event(&Event::Sent {
+                    context,
+                    booking,
+                    send: Send::Issue,
+                    generation,
+                });
+            }
+            Action::Resent { generation } => sink.event(&Event::Sent {
+                context,
+                booking,
+                send: Send::Resend,
+                generation,
+            }),
+            Action::Reissued { generation } => sink.event(&Event::Sent {
+                context,
+                booking,
+                send: Send::Reissue,
+                generation,
+            }),
+            Action::Revoked => sink.event(&Event::Revoked { context, booking }),
+            Action::Accepted => sink.event(&verified(Outcome::Accepted)),
+            Action::Rejected { attempts_left } => {
+                sink.event(&verified(Outcome::Rejected { attempts_left }));
+            }
+            Action::Locked => {
+                sink.event(&verified(Outcome::Rejected { attempts_left: 0 }));
+                sink.event(&Event::Locked {
+                    context,
+                    booking,
+                    verifier: a.verifier,
+                });
+            }
+            Action::Overridden { reason } => {
+                if let Some(by) = a.by {
+                    sink.event(&Event::Overridden {
+                        context,
+                        booking,
+                        actor: by.actor(),
+                        reason,
+                    });
+                }
+            }
+            Action::Suspended { until } => {
+                if let (Key::Verifier { scope, id }, _) = (self.key, a.verifier) {
+                    sink.event(&Event::VerifierSuspended {
+                        scope,
+                        verifier: id,
+                        until,
+                    });
+                }
+            }
+            Action::BudgetHeld
+            | Action::BudgetSettled { .. }
+            | Action::OverrideCounted
+            | Action::OverrideRefunded => {}
+        }
+    }
+}
+
+/// Which send an event is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum Send {
+    /// The first code, at issue.
+    Issue,
+    /// The same code again.
+    Resend,
+    /// A new code, at re-issue.
+    Reissue,
+}
+
+impl Send {
+    /// `issue`, `resend` or `reissue`.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Issue => "issue",
+            Self::Resend => "resend",
+            Self::Reissue => "reissue",
+        }
+    }
+}
+
+/// What changed, told to the service's [`Events`] sink (see the [module docs](self) for
+/// when each is told). No event carries a code or a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A booking was issued.
+    Issued {
+        /// Its context.
+        context: Context<'a>,
+        /// The booking.
+        booking: BookingId<'a>,
+        /// The code's generation.
+        generation: u32,
+        /// When the code's validity ends.
+        expires_at: Timestamp,
+    },
+    /// A code was sent: the host's cue to deliver it (the code itself is the operation's
+    /// answer, never an event's).
+    Sent {
+        /// Its context.
+        context: Context<'a>,
+        /// The booking.
+        booking: BookingId<'a>,
+        /// Which send.
+        send: Send,
+        /// The code's generation.
+        generation: u32,
+    },
+    /// A send was refused by the booking's send limit; nothing was written.
+    SendRefused {
+        /// Its context.
+        context: Context<'a>,
+        /// The booking.
+        booking: BookingId<'a>,
+        /// Which send.
+        send: Send,
+        /// When a send is allowed again.
+        retry_at: Timestamp,
+    },
+    /// A booking was revoked.
+    Revoked {
+        /// Its context.
+        context: Context<'a>,
+        /// The booking.
+        booking: BookingId<'a>,
+    },
+    /// A verification was answered.
+    Verified {
+        /// Its context.
+        context: Context<'a>,
+        /// The booking.
+        booking: BookingId<'a>,
+        /// The answer (with the attempts left, for a rejection).
+        outcome: Outcome,
+        /// The verifier, if named.
+        verifier: Option<VerifierId<'a>>,
+        /// The request id, if given.
+        request: Option<RequestId<'a>>,
+    },
+    /// A wrong code locked a booking.
+    Locked {
+        /// Its context.
+        context: Context<'a>,
+        /// The booking.
+        booking: BookingId<'a>,
+        /// The verifier who typed the last wrong code, if named.
+        verifier: Option<VerifierId<'a>>,
+    },
+    /// A verifier used up its failure budget: it is suspended until `until`.
+    VerifierSuspended {
+        /// The budget scope.
+        scope: Context<'a>,
+        /// The verifier.
+        verifier: VerifierId<'a>,
+        /// When the window ends.
+        until: Timestamp,
+    },
+    /// A booking was redeemed without a code, by an override.
+    Overridden {
+        /// Its context.
+        context: Context<'a>,
+        /// The booking.
+        booking: BookingId<'a>,
+        /// Who overrode.
+        actor: ActorId<'a>,
+        /// Why.
+        reason: Reason,
+    },
+}
+
+/// Where a service tells its [`Event`]s: a metrics counter, an alert, a channel to the
+/// host's own log. Called synchronously after each write lands; keep it quick and never
+/// block in it.
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use handover_code::audit::{Event, Events};
+///
+/// /// Counts suspensions and locks, for an alert.
+/// #[derive(Default)]
+/// struct Alerts(AtomicU32);
+///
+/// impl Events for Alerts {
+///     fn event(&self, event: &Event<'_>) {
+///         if matches!(event, Event::VerifierSuspended { .. } | Event::Locked { .. }) {
+///             self.0.fetch_add(1, Ordering::Relaxed);
+///         }
+///     }
+/// }
+/// ```
+pub trait Events: Sync {
+    /// One event.
+    fn event(&self, event: &Event<'_>);
+}
+
+/// The sink that drops every event: a service's default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NoEvents;
+
+impl Events for NoEvents {
+    fn event(&self, _event: &Event<'_>) {}
+}
+
+/// A service's sink, kept by reference so a `Service` stays `Copy` with a borrowed keyring.
+#[derive(Clone, Copy)]
+pub(crate) struct Sink<'a>(pub(crate) &'a dyn Events);
+
+impl core::fmt::Debug for Sink<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Sink")
+    }
+}
