@@ -719,9 +719,12 @@ mod tracing_sink {
     use tracing::span::{Attributes, Id, Record};
     use tracing::{Event, Level, Metadata, Subscriber};
 
-    /// Every event as (level, target, fields).
+    /// One event: its level, target and fields.
+    type Seen = (Level, String, Vec<(String, String)>);
+
+    /// Every event.
     #[derive(Default)]
-    struct Capture(Mutex<Vec<(Level, String, Vec<(String, String)>)>>);
+    struct Capture(Mutex<Vec<Seen>>);
 
     struct Fields(Vec<(String, String)>);
 
