@@ -24,6 +24,8 @@ pub(crate) trait Backend {
         key: Key<'_>,
     ) -> impl Future<Output = Result<Option<(Record, Version)>, Self::Error>> + Send;
 
+    /// The plain primitive, for the conformance kit's single-call checks.
+    #[cfg(feature = "conformance")]
     fn compare_and_swap(
         &self,
         key: Key<'_>,
@@ -55,6 +57,7 @@ impl<S: Store> Backend for Blocking<'_, S> {
         core::future::ready(self.0.load(key))
     }
 
+    #[cfg(feature = "conformance")]
     fn compare_and_swap(
         &self,
         key: Key<'_>,
@@ -84,6 +87,7 @@ impl<S: AsyncStore> Backend for Awaiting<'_, S> {
         self.0.load(key)
     }
 
+    #[cfg(feature = "conformance")]
     fn compare_and_swap(
         &self,
         key: Key<'_>,

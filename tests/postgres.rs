@@ -56,7 +56,7 @@ fn emptied(rt: &tokio::runtime::Runtime, store: &PostgresStore) -> Blocking<Post
     rt.block_on(async {
         let client = store.pool().get().await.unwrap();
         client
-            .batch_execute("TRUNCATE handover_records")
+            .batch_execute("TRUNCATE handover_records, handover_audit")
             .await
             .unwrap();
     });
@@ -98,7 +98,7 @@ fn passes_the_async_conformance_kit_as_an_async_store() {
             handle.block_on(async {
                 let client = store.pool().get().await.unwrap();
                 client
-                    .batch_execute("TRUNCATE handover_records")
+                    .batch_execute("TRUNCATE handover_records, handover_audit")
                     .await
                     .unwrap();
             });
@@ -139,7 +139,7 @@ fn agrees_with_the_model(
     runner
         .run(&sequences, |ops| {
             let blocking = emptied(rt, store);
-            conformance::model::check_sequence_pruning(blocking, &ops)
+            conformance::model::check_sequence_audited(blocking, &ops)
                 .map_err(|failure| TestCaseError::fail(format!("{label}{failure}")))
         })
         .unwrap();
@@ -310,11 +310,97 @@ fn terminated_backends_give_errors_never_unwritten_answers_and_the_store_recover
         println!("{killed} backends terminated; {errors} of {} verifications answered an error", answers.len());
         assert!(killed > 0 && errors > 0, "no backend was terminated mid-run");
         check_written(&store, &codes, &answers).await;
+        check_audit_agrees(&cluster).await;
+        // Overrides under kills: the booking, the supervisor's budget and both audit rows.
+        let policy = service.policy().with_override_budget(1_000, 86_400).unwrap();
+        let overrides = handover_code::Service::new(&keys, policy, service.context());
+        let more = issue_many(&service, &store, "over", 200).await;
+        let (admin, connection) = tokio_postgres::connect(&cluster.params(), tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        let killer = tokio::spawn(async move {
+            let mut killed = 0u64;
+            for _ in 0..20 {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let rows = admin
+                    .query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                        &[],
+                    )
+                    .await
+                    .unwrap();
+                killed += rows.len() as u64;
+            }
+            killed
+        });
+        let by = handover_code::audit::Override::new(
+            handover_code::ActorId::new("supervisor").unwrap(),
+            handover_code::audit::Reason::NoPhone,
+            "backend kills",
+        )
+        .unwrap();
+        let mut failed = 0;
+        for (id, _) in &more {
+            let answer = overrides.overrule_async(&store, BookingId::new(id).unwrap(), by, NOW).await;
+            failed += usize::from(answer.is_err());
+        }
+        let killed = killer.await.unwrap();
+        println!("{killed} backends terminated under overrides; {failed} of {} failed", more.len());
+        check_audit_agrees(&cluster).await;
         // Recovered: the pool replaces the dead connections.
         let again = issue_many(&service, &store, "after-term", 20).await;
         let answers = verify_all(&service, &store, &again, Duration::ZERO).await;
         assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        check_audit_agrees(&cluster).await;
     });
+}
+
+/// Every record version has its audit row and every audit row its record version: each
+/// record's rows, in log order, chain from its creation to the version stored, and no row is
+/// for a record that is not there.
+async fn check_audit_agrees(cluster: &Cluster) {
+    use std::collections::HashMap;
+    type Key = (i16, Vec<u8>, Vec<u8>);
+    let (client, connection) = tokio_postgres::connect(&cluster.params(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let records: HashMap<Key, i64> = client
+        .query(
+            "SELECT kind, namespace, id, version FROM handover_records",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| ((r.get(0), r.get(1), r.get(2)), r.get(3)))
+        .collect();
+    let rows = client
+        .query(
+            "SELECT kind, namespace, id, prior, version FROM handover_audit ORDER BY seq",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut at: HashMap<Key, i64> = HashMap::new();
+    for row in &rows {
+        let key: Key = (row.get(0), row.get(1), row.get(2));
+        let (prior, version): (Option<i64>, i64) = (row.get(3), row.get(4));
+        assert_eq!(
+            at.get(&key).copied(),
+            prior,
+            "{key:?}: an audit row out of its chain"
+        );
+        at.insert(key, version);
+    }
+    assert_eq!(
+        at, records,
+        "the audit chains do not end at the stored versions"
+    );
+    println!(
+        "{} audit rows, each chained to its record's versions",
+        rows.len()
+    );
 }
 
 #[test]

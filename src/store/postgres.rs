@@ -652,14 +652,11 @@ impl PostgresStore {
     ) -> Result<Swap, PostgresError> {
         let (buf, len) = sql::encode(record);
         let bytes = buf.get(..len).unwrap_or_default();
-        let key = entry.key;
-        let kind = i16::from(key.kind());
-        let (namespace, id) = (key.namespace(), key.id());
-        let new_sql = sql::version_to_sql(entry.version);
         let prune_at = sql::prune_at(record);
         let row = AuditRow::of(entry);
+        let (kind, namespace, id, new_sql) = (row.kind, &row.namespace, &row.id, row.version);
         let client = self.pool.get().await?;
-        let changed = match entry.prior {
+        let changed = match row.prior {
             None => {
                 let stmt = client.prepare_cached(&self.sql.insert_audited).await?;
                 let params: [&(dyn tokio_postgres::types::ToSql + Sync); 15] = [
@@ -681,9 +678,8 @@ impl PostgresStore {
                 ];
                 client.execute(&stmt, &params).await?
             }
-            Some(v) => {
+            Some(expected) => {
                 let stmt = client.prepare_cached(&self.sql.update_audited).await?;
-                let expected = sql::version_to_sql(v);
                 let params: [&(dyn tokio_postgres::types::ToSql + Sync); 16] = [
                     &kind,
                     &namespace,

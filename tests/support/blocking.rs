@@ -1,6 +1,7 @@
 //! An async store driven from plain threads, for the (synchronous) conformance kit and the
 //! model's sequences.
 
+use handover_code::audit::{AsyncAuditLog, AuditEntry, AuditLog, Cursor, Entry};
 use handover_code::record::{Record, Version};
 use handover_code::store::{AsyncStore, Key, Store, Swap};
 use handover_code::{AsyncPrune, Prune, Timestamp};
@@ -29,6 +30,32 @@ impl<S: AsyncStore> Store for Blocking<S> {
             record,
             new,
         ))
+    }
+    fn compare_and_swap_audited(
+        &self,
+        entry: &Entry<'_>,
+        record: &Record,
+    ) -> Result<Swap, S::Error> {
+        self.handle.block_on(AsyncStore::compare_and_swap_audited(
+            &self.store,
+            entry,
+            record,
+        ))
+    }
+}
+
+impl<S: AsyncAuditLog> AuditLog for Blocking<S> {
+    fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, S::Error> {
+        self.handle
+            .block_on(AsyncAuditLog::history(&self.store, key))
+    }
+    fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, S::Error> {
+        self.handle
+            .block_on(AsyncAuditLog::since(&self.store, cursor, limit))
+    }
+    fn prune_audit(&self, before: Timestamp) -> Result<u64, S::Error> {
+        self.handle
+            .block_on(AsyncAuditLog::prune_audit(&self.store, before))
     }
 }
 
