@@ -6,16 +6,21 @@
 //! arrive and show their code; vaccinators type it, some in Devanagari or Bengali digits,
 //! some with a slip of the finger; some people never come. One dishonest vaccinator tries
 //! to mark doses as given by guessing codes for people who are not there, and is suspended
-//! by the verifier budget. A progress bar runs while the day does (plain lines when the output
-//! is not a terminal); a summary closes it.
+//! by the verifier budget. Some people have no phone at all, as at any camp: they show an
+//! ID, and the centre's supervisor hands over their dose by the audited override, within
+//! the supervisor's daily override budget. An event sink counts what a host would alert on
+//! (suspensions, locks). A progress bar runs while the day does (plain lines when the output
+//! is not a terminal); a summary closes it, with the supervisor's override count and the
+//! suspended vaccinator's audit trail, read back from the store's audit log.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use handover_code::audit::{Action, AuditLog, Event, Events, Override, Reason};
 use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::{
-    BookingId, Context, Digits, Error, KeyId, Keyring, Outcome, Policy, Secret, Service, Timestamp,
-    VerifierId,
+    ActorId, BookingId, Context, Digits, Error, Key, KeyId, Keyring, Outcome, Policy, Secret,
+    Service, Timestamp, VerifierId,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -47,6 +52,23 @@ fn in_script(code: &str, zero: u32) -> String {
         .collect()
 }
 
+/// What a host would page someone about: suspended verifiers and locked bookings.
+#[derive(Default)]
+struct Alerts {
+    suspensions: AtomicU64,
+    locks: AtomicU64,
+}
+
+impl Events for Alerts {
+    fn event(&self, event: &Event<'_>) {
+        match event {
+            Event::VerifierSuspended { .. } => self.suspensions.fetch_add(1, Ordering::Relaxed),
+            Event::Locked { .. } => self.locks.fetch_add(1, Ordering::Relaxed),
+            _ => return,
+        };
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     handovers: AtomicU64,
@@ -56,6 +78,7 @@ struct Tally {
     malformed: AtomicU64,
     no_shows: AtomicU64,
     seen: AtomicU64,
+    overridden: AtomicU64,
     fake_handovers: AtomicU64,
     verifications: AtomicU64,
 }
@@ -85,8 +108,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     // 4 digits, 3 tries per code, at most 30 wrong codes per vaccinator per hour: room for
     // honest slips (about 12 an hour at this centre's pace), little for spraying.
-    let policy = Policy::new(Digits::Four).with_verifier_budget(30, 3_600)?;
-    let service = Service::new(&keys, policy, Context::new("cowin/dose")?);
+    // Overrides for people with no phone: at most 300 per supervisor per day.
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(30, 3_600)?
+        .with_override_budget(300, 86_400)?;
+    let alerts = Alerts::default();
+    let service = Service::new(&keys, policy, Context::new("cowin/dose")?).with_events(&alerts);
+    let supervisor = ActorId::new("supervisor-centre-17")?;
     let close = Timestamp(OPEN + HOURS * 3_600);
 
     // The night before: every booking gets its code by SMS.
@@ -101,7 +129,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             close,
             Timestamp(OPEN - 43_200),
         )?;
-        people.push((id, code.expose().to_owned(), rng.chance(8))); // 8% will not come
+        // 8% will not come; of those who do, about 1 in 70 has no phone.
+        let no_show = rng.chance(8);
+        let no_phone = !no_show && rng.next().is_multiple_of(70);
+        people.push((id, code.expose().to_owned(), no_show, no_phone));
     }
     let issued_in = started.elapsed();
     println!("issued {BOOKINGS} bookings for the day in {issued_in:.2?}; codes sent by SMS");
@@ -123,7 +154,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let name = format!("vaccinator-{v}");
                 let me = VerifierId::new(&name).unwrap();
                 let mut rng = Rng(0x5eed ^ (v + 1));
-                for (i, (id, code, no_show)) in queue {
+                for (i, (id, code, no_show, no_phone)) in queue {
                     tally.seen.fetch_add(1, Ordering::Relaxed);
                     if *no_show {
                         tally.no_shows.fetch_add(1, Ordering::Relaxed);
@@ -131,6 +162,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     }
                     let now = Timestamp(OPEN + (i as u64) * HOURS * 3_600 / BOOKINGS);
                     let booking = BookingId::new(id).unwrap();
+                    if *no_phone {
+                        // No code to show: the supervisor checks an ID and overrides.
+                        let why =
+                            Override::new(supervisor, Reason::NoPhone, "no phone; Aadhaar seen")
+                                .unwrap();
+                        if service.overrule(store, booking, why, now).is_ok() {
+                            tally.overridden.fetch_add(1, Ordering::Relaxed);
+                        }
+                        continue;
+                    }
                     if rng.chance(2) {
                         // A slip of the finger first: one digit off.
                         let slip = format!("{:04}", (code.parse::<u32>().unwrap() + 1) % 10_000);
@@ -154,7 +195,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         s.spawn(|| {
             let me = VerifierId::new("vaccinator-x").unwrap();
             let mut rng = Rng(0xbad);
-            for (i, (id, _, no_show)) in people.iter().enumerate().filter(|(_, p)| p.2).take(200) {
+            for (i, (id, _, no_show, _)) in people.iter().enumerate().filter(|(_, p)| p.2).take(200)
+            {
                 let now = Timestamp(OPEN + (i as u64) * HOURS * 3_600 / BOOKINGS);
                 let guess = format!("{:04}", rng.next() % 10_000);
                 let answer =
@@ -237,9 +279,59 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         tally.fake_handovers.load(Ordering::Relaxed)
     );
     println!(
+        "  no phone: handed over by override {:>7}",
+        tally.overridden.load(Ordering::Relaxed)
+    );
+    println!(
+        "  alerts told to the event sink: {} suspension(s), {} locked booking(s)",
+        alerts.suspensions.load(Ordering::Relaxed),
+        alerts.locks.load(Ordering::Relaxed)
+    );
+    println!(
         "  throughput: {verifications} verifications in {elapsed:.2?}, {:.0}/s on SQLite (WAL, synchronous NORMAL)",
         verifications as f64 / elapsed.as_secs_f64()
     );
+
+    // The review at the end of the day, from the audit log the store kept with the records.
+    let scope = service.budget_scope();
+    let overrides = store.history(Key::Actor {
+        scope,
+        id: supervisor,
+    })?;
+    let counted = overrides
+        .iter()
+        .filter(|e| e.action == Action::OverrideCounted)
+        .count();
+    println!(
+        "\nsupervisor-centre-17 overrode {counted} bookings today (budget 300), each audited with its reason"
+    );
+    let cheat = VerifierId::new("vaccinator-x")?;
+    let trail = store.history(Key::Verifier { scope, id: cheat })?;
+    let failures = trail
+        .iter()
+        .filter(|e| e.action == (Action::BudgetSettled { failed: true }))
+        .count();
+    println!(
+        "vaccinator-x's audit trail: {} budget entries, {failures} wrong codes counted, then:",
+        trail.len()
+    );
+    for e in trail
+        .iter()
+        .filter(|e| matches!(e.action, Action::Suspended { .. }))
+    {
+        let Action::Suspended { until } = e.action else {
+            continue;
+        };
+        let at = e.at.0 - OPEN;
+        println!(
+            "  {:02}:{:02} suspended until {:02}:{:02}, on a wrong code for booking {}",
+            9 + at / 3_600,
+            at / 60 % 60,
+            9 + (until.0 - OPEN) / 3_600,
+            (until.0 - OPEN) / 60 % 60,
+            String::from_utf8_lossy(&e.booking)
+        );
+    }
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

@@ -93,6 +93,13 @@
 //! Versions are opaque to a store: compare them for equality, store them bit for bit. The
 //! crate never reuses one for a key, even after a prune ([`Version`]).
 //!
+//! **Audit logs.** The crate's operations write through [`Store::compare_and_swap_audited`],
+//! handing over an [`Entry`] that says what the write is for. The default ignores it; a
+//! store that can write two things atomically overrides it to append the entry in the same
+//! transaction as the swap and implements [`AuditLog`](crate::audit::AuditLog) to read it
+//! back. A store that wraps another (a cache, a tracer) must forward the audited call, or
+//! the inner store's log misses those writes.
+//!
 //! [`Store::update`] is a convenience for a host's own single-record work. A store may
 //! override it (a mutex around load-decide-write, `SELECT … FOR UPDATE` in a transaction)
 //! as long as the decision's write lands before its answer is returned and no two

@@ -93,6 +93,13 @@ impl<T> From<PoisonError<T>> for SqliteError {
 /// CREATE INDEX IF NOT EXISTS handover_records_prune ON handover_records (prune_at);
 /// CREATE TABLE IF NOT EXISTS handover_schema (version INTEGER NOT NULL);
 /// ```
+///
+/// and beside it the audit log, `handover_audit`, one row per record write, inserted in the
+/// write's own `BEGIN IMMEDIATE` transaction ([`AuditLog`]; created on open in older
+/// databases too): `seq INTEGER PRIMARY KEY AUTOINCREMENT`, `at`, `kind`, `namespace`,
+/// `id`, `context`, `booking`, `verifier`, `request`, `actor`, `action`, `detail`, `note`,
+/// `prior`, `version`, indexed by record and by time. [`Prune::prune`] never touches it;
+/// [`AuditLog::prune_audit`] does.
 #[derive(Debug)]
 pub struct SqliteStore {
     path: Option<PathBuf>,
