@@ -27,6 +27,10 @@ mod roles;
 #[allow(dead_code)]
 mod written;
 
+#[path = "support/audited.rs"]
+#[allow(dead_code)]
+mod audited;
+
 #[path = "support/scenarios.rs"]
 #[allow(dead_code)]
 mod scenarios;
@@ -650,6 +654,63 @@ fn prune_deletes_in_batches_and_the_task_keeps_pruning() {
 /// Two stores with different table prefixes on one database: each gets its own tables,
 /// sees only its own records and passes the conformance kit on them; a prefix that is not
 /// a plain identifier is refused.
+/// The audit log read back from a real server: a booking's and a verifier's history, the
+/// log in pages, pruning and retention apart.
+#[test]
+fn the_audit_log_on_a_real_server() {
+    let Some((_cluster, rt, store)) = start(4) else {
+        return;
+    };
+    audited::check_history(&emptied(&rt, &store));
+}
+
+/// `since` never skips an entry whose transaction commits after later ones: a session holds
+/// an entry uncommitted (its transaction older than the store's writes), the store writes and
+/// commits more; until the old transaction ends, nothing past it is returned, and then every
+/// entry is, in transaction order, the held one first.
+#[test]
+fn since_never_skips_an_entry_committed_out_of_order() {
+    use handover_code::audit::{AsyncAuditLog, Cursor};
+    let Some((cluster, rt, store)) = start(4) else {
+        return;
+    };
+    let keys = keys();
+    let service = service(&keys);
+    rt.block_on(async {
+        let first = issue_many(&service, &store, "before", 3).await;
+        assert_eq!(first.len(), 3);
+        let shipped = AsyncAuditLog::since(&store, Cursor::START, 100).await.unwrap();
+        assert_eq!(shipped.len(), 3);
+        let cursor = shipped.last().unwrap().cursor;
+        // A slow writer: its transaction (and entry) starts now and commits last.
+        let (mut slow, connection) = tokio_postgres::connect(&cluster.params(), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let tx = slow.transaction().await.unwrap();
+        tx.batch_execute(
+            "INSERT INTO handover_audit (tx, at, kind, namespace, id, context, booking, action, detail, note, version)
+             VALUES (pg_current_xact_id()::text::bigint, 0, 1, 'slow', 'slow', 'slow', 'slow', 'revoked', 0, '', 1)",
+        )
+        .await
+        .unwrap();
+        let later = issue_many(&service, &store, "after", 3).await;
+        assert_eq!(later.len(), 3);
+        let held_back = AsyncAuditLog::since(&store, cursor, 100).await.unwrap();
+        assert!(held_back.is_empty(), "entries past an open transaction: {held_back:?}");
+        tx.commit().await.unwrap();
+        let shipped = AsyncAuditLog::since(&store, cursor, 100).await.unwrap();
+        let bookings: Vec<String> = shipped
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.booking).into_owned())
+            .collect();
+        assert_eq!(bookings, ["slow", "after-0", "after-1", "after-2"]);
+        assert!(shipped.windows(2).all(|p| p[0].cursor < p[1].cursor));
+        let last = shipped.last().unwrap().cursor;
+        assert!(AsyncAuditLog::since(&store, last, 100).await.unwrap().is_empty());
+    });
+}
+
 #[test]
 fn table_prefixes_keep_tenants_apart() {
     let Some((_cluster, rt, store)) = start(70) else {
@@ -672,11 +733,32 @@ fn table_prefixes_keep_tenants_apart() {
         assert!(AsyncStore::load(&tenant_a, key).await.unwrap().is_some());
         assert!(AsyncStore::load(&tenant_b, key).await.unwrap().is_none());
         assert!(AsyncStore::load(&store, key).await.unwrap().is_none());
+        // Each tenant's writes are audited in its own table.
+        use handover_code::audit::AsyncAuditLog;
+        assert_eq!(tenant_a.audit_table(), "tenant_a_audit");
+        assert_eq!(
+            AsyncAuditLog::history(&tenant_a, key).await.unwrap().len(),
+            1
+        );
+        assert!(
+            AsyncAuditLog::history(&tenant_b, key)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            AsyncAuditLog::history(&store, key)
+                .await
+                .unwrap()
+                .is_empty()
+        );
         let client = store.pool().get().await.unwrap();
         for table in [
             "tenant_a_records",
             "tenant_a_schema",
+            "tenant_a_audit",
             "tenant_b_records",
+            "tenant_b_audit",
             "handover_records",
         ] {
             let q = format!("SELECT to_regclass('{table}') IS NOT NULL");

@@ -82,3 +82,61 @@ fn works_inside_a_local_set() {
         .unwrap();
     assert!(report.conflicts > 0, "the tasks never contended");
 }
+
+/// The async face writes the audit log in the write's own transaction, as the blocking one
+/// does, and reads it back.
+#[test]
+fn the_async_face_keeps_and_reads_the_audit_log() {
+    use handover_code::audit::{Action, AsyncAuditLog, Cursor};
+    use handover_code::{
+        BookingId, Context, Digits, Key, KeyId, Keyring, Policy, Secret, Service, Timestamp,
+    };
+    let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[9; 32]).unwrap());
+    let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("c").unwrap());
+    let store = fresh();
+    let id = BookingId::new("B").unwrap();
+    let now = Timestamp(1_000_000);
+    runtime().block_on(async {
+        let code = service
+            .issue_async(&store, id, Timestamp(now.0 + 60), now)
+            .await
+            .unwrap();
+        service
+            .verify_async(&store, id, code.expose(), None, now)
+            .await
+            .unwrap();
+        let key = Key::Booking {
+            context: service.context(),
+            id,
+        };
+        let history = AsyncAuditLog::history(&store, key).await.unwrap();
+        let actions: Vec<Action> = history.iter().map(|e| e.action).collect();
+        assert_eq!(
+            actions,
+            [
+                Action::Issued {
+                    generation: 1_000_000
+                },
+                Action::Accepted
+            ]
+        );
+        assert_eq!(
+            AsyncAuditLog::since(&store, Cursor::START, 10)
+                .await
+                .unwrap(),
+            history
+        );
+        assert_eq!(
+            AsyncAuditLog::prune_audit(&store, Timestamp(u64::MAX))
+                .await
+                .unwrap(),
+            2
+        );
+        assert!(
+            AsyncAuditLog::history(&store, key)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    });
+}

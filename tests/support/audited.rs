@@ -1,0 +1,120 @@
+//! The audit log's read-back, on any store that keeps one: a booking's whole history and a
+//! verifier budget's, chained; the log in order and in pages; record pruning and log
+//! retention apart.
+
+use handover_code::audit::{Action, AuditEntry, AuditLog, Cursor};
+use handover_code::record::Record;
+use handover_code::store::{Key, Prune};
+use handover_code::{
+    BookingId, Context, Digits, KeyId, Keyring, Policy, Secret, Service, Timestamp, VerifierId,
+};
+
+const T0: Timestamp = Timestamp(1_000_000);
+const UNTIL: Timestamp = Timestamp(1_003_600);
+
+fn keys() -> Keyring {
+    Keyring::new(KeyId(1), Secret::from_bytes(&[0x42; 32]).unwrap())
+}
+
+fn id(s: &str) -> BookingId<'_> {
+    BookingId::new(s).unwrap()
+}
+
+fn context() -> Context<'static> {
+    Context::new("cowin/dose").unwrap()
+}
+
+fn wrong(right: &str) -> String {
+    let v: u32 = right.parse().unwrap();
+    format!("{:04}", (v + 1) % 10_000)
+}
+
+/// The booking's audit history, as (action, prior, version) with the versions chained.
+pub fn actions(entries: &[AuditEntry]) -> Vec<Action> {
+    for pair in entries.windows(2) {
+        assert_eq!(pair[1].prior, Some(pair[0].version), "{entries:?}");
+    }
+    entries.iter().map(|e| e.action).collect()
+}
+
+/// The booking history check, on an empty store.
+pub fn check_history<S: AuditLog + Prune>(store: &S) {
+    let keys = keys();
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(5, 86_400)
+        .unwrap();
+    let service = Service::new(&keys, policy, context());
+    let v = Some(VerifierId::new("vaccinator-7").unwrap());
+    let code = service.issue(store, id("H"), UNTIL, T0).unwrap();
+    service.resend(store, id("H"), T0).unwrap();
+    service
+        .verify(store, id("H"), &wrong(code.expose()), v, T0)
+        .unwrap();
+    service
+        .verify(store, id("H"), code.expose(), v, T0)
+        .unwrap();
+    service
+        .verify(store, id("H"), code.expose(), v, T0)
+        .unwrap(); // answered, nothing written
+    let key = Key::Booking {
+        context: context(),
+        id: id("H"),
+    };
+    let history = store.history(key).unwrap();
+    let g = u32::try_from(T0.0).unwrap();
+    assert_eq!(
+        actions(&history),
+        [
+            Action::Issued { generation: g },
+            Action::Resent { generation: g },
+            Action::Rejected { attempts_left: 2 },
+            Action::Accepted,
+        ]
+    );
+    assert_eq!(history[0].prior, None);
+    let (record, version) = store.load(key).unwrap().unwrap();
+    assert!(matches!(record, Record::Booking(_)));
+    assert_eq!(history.last().unwrap().version, version);
+    for e in &history[2..] {
+        assert_eq!(e.verifier.as_deref(), Some(&b"vaccinator-7"[..]));
+    }
+    let budget = store
+        .history(Key::Verifier {
+            scope: context(),
+            id: VerifierId::new("vaccinator-7").unwrap(),
+        })
+        .unwrap();
+    assert_eq!(
+        actions(&budget),
+        [
+            Action::BudgetHeld,
+            Action::BudgetSettled { failed: true },
+            Action::BudgetHeld,
+            Action::BudgetSettled { failed: false },
+        ]
+    );
+    // The whole log, in pages, in order, each entry once.
+    let all = store.since(Cursor::START, usize::MAX).unwrap();
+    assert_eq!(all.len(), history.len() + budget.len());
+    let mut paged = Vec::new();
+    let mut cursor = Cursor::START;
+    loop {
+        let page = store.since(cursor, 3).unwrap();
+        let Some(last) = page.last() else { break };
+        cursor = last.cursor;
+        paged.extend(page);
+    }
+    assert_eq!(paged, all);
+    assert!(all.windows(2).all(|p| p[0].cursor < p[1].cursor));
+    // Pruning the records leaves the log; pruning the log leaves the records.
+    assert_eq!(store.prune(Timestamp(u64::MAX)).unwrap(), 2);
+    assert_eq!(store.history(key).unwrap(), history);
+    service
+        .issue(store, id("H2"), UNTIL, Timestamp(T0.0 + 10))
+        .unwrap();
+    assert_eq!(store.prune_audit(Timestamp(T0.0 + 1)).unwrap(), 8);
+    let left = store.since(Cursor::START, usize::MAX).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].booking, b"H2");
+    assert!(service.booking(store, id("H2")).unwrap().is_some());
+}
