@@ -2,13 +2,14 @@
 
 use std::boxed::Box;
 use std::collections::HashMap;
+use std::string::String;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::vec::Vec;
 
 use core::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::audit::{AsyncAuditLog, AuditEntry, AuditLog, Cursor, Entry as Audited};
+use crate::audit::{Action, AsyncAuditLog, AuditEntry, AuditLog, Cursor, Entry as Audited};
 use crate::record::{Record, Version};
 use crate::store::{AsyncStore, Key, Prune, Store, Swap};
 use crate::time::Timestamp;
@@ -62,6 +63,74 @@ impl Entry {
 }
 
 /// The entries whose keys hash to one 64-bit value: almost always exactly one.
+/// An audit entry as the store keeps it: ids inline (no allocation for ids up to
+/// [`Id::INLINE`] bytes, which most are), made an [`AuditEntry`] only when read.
+#[derive(Debug)]
+struct Logged {
+    seq: u64,
+    at: Timestamp,
+    kind: u8,
+    namespace: Id,
+    id: Id,
+    context: Id,
+    booking: Id,
+    verifier: Option<Id>,
+    request: Option<Id>,
+    actor: Option<Id>,
+    action: Action,
+    note: Box<str>,
+    prior: Option<Version>,
+    version: Version,
+}
+
+impl Logged {
+    fn of(entry: &Audited<'_>, seq: u64) -> Self {
+        let a = &entry.audit;
+        Self {
+            seq,
+            at: a.at,
+            kind: entry.key.kind(),
+            namespace: Id::new(entry.key.namespace()),
+            id: Id::new(entry.key.id()),
+            context: Id::new(a.context.as_bytes()),
+            booking: Id::new(a.booking.as_bytes()),
+            verifier: a.verifier.map(|v| Id::new(v.as_bytes())),
+            request: a.request.map(|r| Id::new(r.as_bytes())),
+            actor: a.by.map(|o| Id::new(o.actor().as_bytes())),
+            action: a.action,
+            note: a.by.map(|o| Box::from(o.note())).unwrap_or_default(),
+            prior: entry.prior,
+            version: entry.version,
+        }
+    }
+
+    fn is(&self, key: Key<'_>) -> bool {
+        self.kind == key.kind()
+            && self.namespace.as_slice() == key.namespace()
+            && self.id.as_slice() == key.id()
+    }
+
+    fn read(&self) -> AuditEntry {
+        let owned = |id: &Id| id.as_slice().to_vec();
+        AuditEntry {
+            cursor: Cursor::new(0, self.seq),
+            at: self.at,
+            kind: self.kind,
+            namespace: owned(&self.namespace),
+            id: owned(&self.id),
+            context: owned(&self.context),
+            booking: owned(&self.booking),
+            verifier: self.verifier.as_ref().map(owned),
+            request: self.request.as_ref().map(owned),
+            actor: self.actor.as_ref().map(owned),
+            action: self.action,
+            note: String::from(&*self.note),
+            prior: self.prior,
+            version: self.version,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Bucket {
     first: Entry,
@@ -143,7 +212,7 @@ type Shard = HashMap<u64, Bucket, BuildHasherDefault<Prehashed>>;
 pub struct MemoryStore {
     shards: Vec<Mutex<Shard>>,
     /// Each shard's audit entries, appended while its shard is locked.
-    logs: Vec<Mutex<Vec<AuditEntry>>>,
+    logs: Vec<Mutex<Vec<Logged>>>,
     /// The next audit entry's number, taken under the shard lock of its write.
     seq: AtomicU64,
     audit: bool,
@@ -242,7 +311,7 @@ impl MemoryStore {
         if swap == Swap::Swapped {
             let seq = self.seq.fetch_add(1, Ordering::Relaxed);
             let log = self.logs.get(index).ok_or(Poisoned)?;
-            log.lock()?.push(AuditEntry::of(entry, Cursor::new(0, seq)));
+            log.lock()?.push(Logged::of(entry, seq));
             self.swaps.fetch_add(1, Ordering::Relaxed);
         } else {
             self.conflicts.fetch_add(1, Ordering::Relaxed);
@@ -259,7 +328,7 @@ impl MemoryStore {
     pub fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Poisoned> {
         let (_, index, shard) = self.shard_at(key)?;
         let log = self.logs.get(index).ok_or(Poisoned)?.lock()?;
-        let found = log.iter().filter(|e| e.is_for(key)).cloned().collect();
+        let found = log.iter().filter(|e| e.is(key)).map(Logged::read).collect();
         drop(shard);
         Ok(found)
     }
@@ -275,15 +344,21 @@ impl MemoryStore {
             .iter()
             .map(Mutex::lock)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut found = Vec::new();
-        for log in &self.logs {
-            let log = log.lock()?;
-            found.extend(log.iter().filter(|e| e.cursor > cursor).cloned());
-        }
+        let logs = self
+            .logs
+            .iter()
+            .map(Mutex::lock)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut found: Vec<&Logged> = logs
+            .iter()
+            .flat_map(|log| log.iter())
+            .filter(|e| Cursor::new(0, e.seq) > cursor)
+            .collect();
+        found.sort_unstable_by_key(|e| e.seq);
+        let entries = found.into_iter().take(limit).map(Logged::read).collect();
+        drop(logs);
         drop(shards);
-        found.sort_unstable_by_key(|e| e.cursor);
-        found.truncate(limit);
-        Ok(found)
+        Ok(entries)
     }
 
     /// [`AuditLog::prune_audit`].
