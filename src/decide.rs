@@ -782,7 +782,10 @@ pub fn release(v: &Verifier, window: Window, hold: &Hold) -> Option<Verifier> {
 mod tests {
     use core::num::{NonZeroU32, NonZeroU64};
 
-    use super::{Standing, Window, adoptable, count_send, current, hold, settle, standing};
+    use super::{
+        Standing, Window, adoptable, count_override, count_send, current, hold, refund_override,
+        settle, standing,
+    };
     use crate::code::Digits;
     use crate::error::Error;
     use crate::keyring::KeyId;
@@ -795,6 +798,34 @@ mod tests {
             failures: NonZeroU32::new(failures).unwrap(),
             window_secs: NonZeroU64::new(secs).unwrap(),
         }
+    }
+
+    #[test]
+    fn overrides_are_counted_to_the_budget_and_given_back_only_in_their_window() {
+        let daily = budget(2, 86_400);
+        let first = count_override(None, &daily, Timestamp(90_000)).unwrap();
+        assert_eq!(
+            (first.window_start, first.failures, first.limit),
+            (Timestamp(86_400), 1, 2)
+        );
+        let second = count_override(Some(&first), &daily, Timestamp(90_001)).unwrap();
+        assert_eq!(second.failures, 2);
+        assert_eq!(
+            count_override(Some(&second), &daily, Timestamp(90_002)),
+            Err(Timestamp(172_800))
+        );
+        // The next window starts afresh.
+        let next = count_override(Some(&second), &daily, Timestamp(172_800)).unwrap();
+        assert_eq!((next.window_start, next.failures), (Timestamp(172_800), 1));
+        // Given back in the window it was counted in, once per count; never in another.
+        let window = Window::of(&second);
+        let back = refund_override(&second, window).unwrap();
+        assert_eq!(back.failures, 1);
+        assert_eq!(Window::of(&back), window);
+        assert_eq!(refund_override(&next, window), None);
+        let emptied = refund_override(&back, window).unwrap();
+        assert_eq!(emptied.failures, 0);
+        assert_eq!(refund_override(&emptied, window), None);
     }
 
     #[test]

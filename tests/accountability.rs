@@ -766,3 +766,106 @@ fn send_is_named_as_stored() {
         );
     }
 }
+
+/// A store on which another writer gets to a booking between an override's count and its
+/// booking write, once: it redeems the booking (`redeem`) or only moves its version on.
+struct Interloper {
+    inner: MemoryStore,
+    redeem: bool,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl Store for Interloper {
+    type Error = <MemoryStore as Store>::Error;
+    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
+        Store::load(&self.inner, key)
+    }
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, Self::Error> {
+        Store::compare_and_swap(&self.inner, key, expected, record, new)
+    }
+    fn compare_and_swap_audited(
+        &self,
+        entry: &handover_code::audit::Entry<'_>,
+        record: &Record,
+    ) -> Result<Swap, Self::Error> {
+        let first = !self.done.swap(true, std::sync::atomic::Ordering::SeqCst);
+        if first && matches!(entry.audit.action, Action::Overridden { .. }) {
+            let Some((Record::Booking(mut b), v)) = Store::load(&self.inner, entry.key)? else {
+                panic!("no booking to get to first");
+            };
+            if self.redeem {
+                b.state = handover_code::record::State::Redeemed;
+            }
+            let moved = Version(v.0 + 1);
+            assert_eq!(
+                Store::compare_and_swap(
+                    &self.inner,
+                    entry.key,
+                    Some(v),
+                    &Record::Booking(b),
+                    moved
+                )?,
+                Swap::Swapped
+            );
+        } else if first {
+            self.done.store(false, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.inner.compare_and_swap_audited(entry, record)
+    }
+}
+
+#[test]
+fn an_override_that_loses_its_booking_gives_its_count_back_and_tells_nothing() {
+    let keys = keys();
+    let sink = Collect::default();
+    let policy = Policy::new(Digits::Four)
+        .with_override_budget(3, 86_400)
+        .unwrap();
+    let service = Service::new(&keys, policy, context()).with_events(&sink);
+    let supervisor = ActorId::new("supervisor").unwrap();
+    let actor = Key::Actor {
+        scope: context(),
+        id: supervisor,
+    };
+    let by = Override::new(supervisor, Reason::NoPhone, "").unwrap();
+    for redeem in [true, false] {
+        let store = Interloper {
+            inner: MemoryStore::new(),
+            redeem,
+            done: std::sync::atomic::AtomicBool::new(false),
+        };
+        service.issue(&store.inner, id("Q"), UNTIL, T0).unwrap();
+        sink.take();
+        let answer = service.overrule(&store, id("Q"), by, T0);
+        let budget = store.inner.history(actor).unwrap();
+        let count = match Store::load(&store.inner, actor).unwrap() {
+            Some((Record::Verifier(v), _)) => v.failures,
+            other => panic!("{other:?}"),
+        };
+        if redeem {
+            // Redeemed under it: refused, and the count given back in a second write.
+            assert!(
+                matches!(answer, Err(Error::Inactive(Inactive::Redeemed))),
+                "{answer:?}"
+            );
+            assert_eq!(
+                actions(&budget),
+                [Action::OverrideCounted, Action::OverrideRefunded]
+            );
+            assert_eq!(count, 0);
+            assert_eq!(sink.take(), Vec::<String>::new());
+        } else {
+            // Only moved on: decided again and made, counted once.
+            answer.unwrap();
+            assert_eq!(actions(&budget), [Action::OverrideCounted]);
+            assert_eq!(count, 1);
+            assert_eq!(sink.take(), ["overridden Q by supervisor for no_phone"]);
+        }
+    }
+}
