@@ -28,6 +28,11 @@
 //! An operation that fails (a store error, a lost race past the retries) emits nothing for
 //! what it did not write. Events are told synchronously, on the thread or task running the
 //! operation, so a sink must be quick (push to a channel, bump a counter).
+//!
+//! Events are told at most once, the audit log holds every write exactly once: a write whose
+//! answer never came back (a dropped future, a connection lost after the commit, a killed
+//! process) is in the store's log but was told to no sink. Reconcile from the log
+//! ([`AuditLog::since`]), not from events, where every change must be accounted for.
 
 #[cfg(feature = "tracing")]
 mod to_tracing;
