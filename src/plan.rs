@@ -146,6 +146,29 @@ impl<'a> Slot<'a> {
     }
 }
 
+/// A swap of `record` over `slot`'s known version, as of `now`, described by `audit`; a
+/// budget record's swap is remembered in `proposed`, for the plan to know once it lands.
+fn swap_slot<'a, T>(
+    slot: Option<&Slot<'a>>,
+    record: Record,
+    now: Timestamp,
+    audit: Audit<'a>,
+    proposed: Option<&mut Option<(Record, Version)>>,
+) -> Next<'a, T> {
+    let Some(slot) = slot else {
+        return Next::Done(Err(Error::Corrupt));
+    };
+    match swap_of(slot.key, slot.version(), record, now, audit) {
+        Ok((swap, new)) => {
+            if let Some(proposed) = proposed {
+                *proposed = Some((record, new));
+            }
+            swap
+        }
+        Err(e) => Next::Done(Err(e)),
+    }
+}
+
 /// The version a write after `expected` stores, for a record created at `now` if new.
 fn version_after(expected: Option<Version>, now: Timestamp) -> Result<Version, Error> {
     match expected {
@@ -569,25 +592,19 @@ impl<'a, const N: usize> Verify<'a, N> {
         }
     }
 
-    /// A swap of `record` over the slot's known version.
+    /// A swap of `record` over the booking's (`booking`) or the verifier's known version.
     fn swap(&mut self, booking: bool, record: Record, action: Action) -> Next<'a, Outcome> {
-        let slot = if booking {
-            Some(&self.b)
+        let audit = self.audit(action);
+        if booking {
+            swap_slot(Some(&self.b), record, self.now, audit, None)
         } else {
-            self.v.as_ref()
-        };
-        let Some(slot) = slot else {
-            return Next::Done(Err(Error::Corrupt));
-        };
-        let (key, expected) = (slot.key, slot.version());
-        match swap_of(key, expected, record, self.now, self.audit(action)) {
-            Ok((swap, new)) => {
-                if !booking {
-                    self.proposed = Some((record, new));
-                }
-                swap
-            }
-            Err(e) => Next::Done(Err(e)),
+            swap_slot(
+                self.v.as_ref(),
+                record,
+                self.now,
+                audit,
+                Some(&mut self.proposed),
+            )
         }
     }
 
@@ -1026,23 +1043,17 @@ impl<'a, const N: usize> Overrule<'a, N> {
 
     /// A swap of the booking (`booking`) or the actor's record.
     fn swap(&mut self, booking: bool, record: Record, action: Action) -> Next<'a, ()> {
-        let slot = if booking {
-            Some(&self.b)
+        let audit = self.audit(action);
+        if booking {
+            swap_slot(Some(&self.b), record, self.now, audit, None)
         } else {
-            self.a.as_ref()
-        };
-        let Some(slot) = slot else {
-            return Next::Done(Err(Error::Corrupt));
-        };
-        let (key, expected) = (slot.key, slot.version());
-        match swap_of(key, expected, record, self.now, self.audit(action)) {
-            Ok((swap, new)) => {
-                if !booking {
-                    self.proposed = Some((record, new));
-                }
-                swap
-            }
-            Err(e) => Next::Done(Err(e)),
+            swap_slot(
+                self.a.as_ref(),
+                record,
+                self.now,
+                audit,
+                Some(&mut self.proposed),
+            )
         }
     }
 

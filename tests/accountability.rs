@@ -10,29 +10,14 @@ use handover_code::audit::{Action, AuditLog, Cursor, Event, Events, Override, Re
 use handover_code::record::{Earlier, Record, Version};
 use handover_code::store::{Key, Store, Swap};
 use handover_code::{
-    ActorId, BookingId, Context, Digits, Error, Inactive, KeyId, Keyring, MemoryStore, Outcome,
-    Policy, RequestId, Secret, Service, Timestamp, VerifierId,
+    ActorId, Digits, Error, Inactive, MemoryStore, Outcome, Policy, RequestId, Service, Timestamp,
+    VerifierId,
 };
 
 #[path = "support/audited.rs"]
 mod audited;
 
-use audited::{actions, check_history};
-
-const T0: Timestamp = Timestamp(1_000_000);
-const UNTIL: Timestamp = Timestamp(1_003_600);
-
-fn keys() -> Keyring {
-    Keyring::new(KeyId(1), Secret::from_bytes(&[0x42; 32]).unwrap())
-}
-
-fn id(s: &str) -> BookingId<'_> {
-    BookingId::new(s).unwrap()
-}
-
-fn context() -> Context<'static> {
-    Context::new("cowin/dose").unwrap()
-}
+use audited::{T0, UNTIL, actions, check_history, context, id, keys, wrong};
 
 /// An event as an owned line, so the sequence can be compared whole.
 fn line(event: &Event<'_>) -> String {
@@ -118,11 +103,6 @@ impl Collect {
     fn take(&self) -> Vec<String> {
         self.0.lock().unwrap().drain(..).map(|(l, _)| l).collect()
     }
-}
-
-fn wrong(right: &str) -> String {
-    let v: u32 = right.parse().unwrap();
-    format!("{:04}", (v + 1) % 10_000)
 }
 
 #[test]

@@ -290,53 +290,28 @@ fn terminated_backends_give_errors_never_unwritten_answers_and_the_store_recover
     let service = service(&keys);
     rt.block_on(async {
         let codes = issue_many(&service, &store, "term", 400).await;
-        let (admin, connection) = tokio_postgres::connect(&cluster.params(), tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(connection);
-        let killer = tokio::spawn(async move {
-            let mut killed = 0u64;
-            for _ in 0..40 {
-                tokio::time::sleep(Duration::from_millis(15)).await;
-                let rows = admin
-                    .query(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
-                        &[],
-                    )
-                    .await
-                    .unwrap();
-                killed += rows.len() as u64;
-            }
-            killed
-        });
+        let killer = terminate_backends(&cluster, 40, Duration::from_millis(15)).await;
         let answers = verify_all(&service, &store, &codes, Duration::ZERO).await;
         let killed = killer.await.unwrap();
         let errors = answers.iter().filter(|a| a.is_err()).count();
-        println!("{killed} backends terminated; {errors} of {} verifications answered an error", answers.len());
-        assert!(killed > 0 && errors > 0, "no backend was terminated mid-run");
+        println!(
+            "{killed} backends terminated; {errors} of {} verifications answered an error",
+            answers.len()
+        );
+        assert!(
+            killed > 0 && errors > 0,
+            "no backend was terminated mid-run"
+        );
         check_written(&store, &codes, &answers).await;
         check_audit_agrees(&cluster).await;
         // Overrides under kills: the booking, the supervisor's budget and both audit rows.
-        let policy = service.policy().with_override_budget(1_000, 86_400).unwrap();
+        let policy = service
+            .policy()
+            .with_override_budget(1_000, 86_400)
+            .unwrap();
         let overrides = handover_code::Service::new(&keys, policy, service.context());
         let more = issue_many(&service, &store, "over", 200).await;
-        let (admin, connection) = tokio_postgres::connect(&cluster.params(), tokio_postgres::NoTls).await.unwrap();
-        tokio::spawn(connection);
-        let killer = tokio::spawn(async move {
-            let mut killed = 0u64;
-            for _ in 0..20 {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                let rows = admin
-                    .query(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
-                        &[],
-                    )
-                    .await
-                    .unwrap();
-                killed += rows.len() as u64;
-            }
-            killed
-        });
+        let killer = terminate_backends(&cluster, 20, Duration::from_millis(10)).await;
         let by = handover_code::audit::Override::new(
             handover_code::ActorId::new("supervisor").unwrap(),
             handover_code::audit::Reason::NoPhone,
@@ -345,11 +320,16 @@ fn terminated_backends_give_errors_never_unwritten_answers_and_the_store_recover
         .unwrap();
         let mut failed = 0;
         for (id, _) in &more {
-            let answer = overrides.overrule_async(&store, BookingId::new(id).unwrap(), by, NOW).await;
+            let answer = overrides
+                .overrule_async(&store, BookingId::new(id).unwrap(), by, NOW)
+                .await;
             failed += usize::from(answer.is_err());
         }
         let killed = killer.await.unwrap();
-        println!("{killed} backends terminated under overrides; {failed} of {} failed", more.len());
+        println!(
+            "{killed} backends terminated under overrides; {failed} of {} failed",
+            more.len()
+        );
         check_audit_agrees(&cluster).await;
         // Recovered: the pool replaces the dead connections.
         let again = issue_many(&service, &store, "after-term", 20).await;
@@ -357,6 +337,35 @@ fn terminated_backends_give_errors_never_unwritten_answers_and_the_store_recover
         assert!(answers.iter().all(Result::is_ok), "{answers:?}");
         check_audit_agrees(&cluster).await;
     });
+}
+
+/// A task that terminates every client backend but its own, `rounds` times `pause` apart,
+/// and answers how many it terminated.
+async fn terminate_backends(
+    cluster: &Cluster,
+    rounds: u32,
+    pause: Duration,
+) -> tokio::task::JoinHandle<u64> {
+    let (admin, connection) = tokio_postgres::connect(&cluster.params(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    tokio::spawn(async move {
+        let mut killed = 0u64;
+        for _ in 0..rounds {
+            tokio::time::sleep(pause).await;
+            let rows = admin
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                    &[],
+                )
+                .await
+                .unwrap();
+            killed += rows.len() as u64;
+        }
+        killed
+    })
 }
 
 /// Every record version has its audit row and every audit row its record version: each

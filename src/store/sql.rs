@@ -91,7 +91,7 @@ pub(crate) struct AuditRow {
     pub(crate) verifier: Option<Vec<u8>>,
     pub(crate) request: Option<Vec<u8>>,
     pub(crate) actor: Option<Vec<u8>>,
-    pub(crate) action: &'static str,
+    pub(crate) action: String,
     pub(crate) detail: i64,
     pub(crate) note: String,
     pub(crate) prior: Option<i64>,
@@ -111,7 +111,7 @@ impl AuditRow {
             verifier: a.verifier.map(|v| v.as_bytes().to_vec()),
             request: a.request.map(|r| r.as_bytes().to_vec()),
             actor: a.by.map(|o| o.actor().as_bytes().to_vec()),
-            action: a.action.name(),
+            action: String::from(a.action.name()),
             detail: i64::from_be_bytes(a.action.detail().to_be_bytes()),
             note: a.by.map(|o| String::from(o.note())).unwrap_or_default(),
             prior: entry.prior.map(version_to_sql),
@@ -120,49 +120,36 @@ impl AuditRow {
     }
 }
 
-/// An audit entry read back: the row's `tx` and `seq`, `at`, `kind`, the key's bytes, the
-/// booking's, who asked, `action`, `detail`, `note`, `prior` and `version`.
+/// An audit row read back: its `tx` and `seq`, and its values.
 pub(crate) struct ReadRow {
     pub(crate) tx: i64,
     pub(crate) seq: i64,
-    pub(crate) at: i64,
-    pub(crate) kind: i16,
-    pub(crate) namespace: Vec<u8>,
-    pub(crate) id: Vec<u8>,
-    pub(crate) context: Vec<u8>,
-    pub(crate) booking: Vec<u8>,
-    pub(crate) verifier: Option<Vec<u8>>,
-    pub(crate) request: Option<Vec<u8>>,
-    pub(crate) actor: Option<Vec<u8>>,
-    pub(crate) action: String,
-    pub(crate) detail: i64,
-    pub(crate) note: String,
-    pub(crate) prior: Option<i64>,
-    pub(crate) version: i64,
+    pub(crate) row: AuditRow,
 }
 
 impl ReadRow {
     /// The entry, or [`DecodeError::Field`] for a row no write of the crate makes.
     pub(crate) fn entry(self) -> Result<AuditEntry, DecodeError> {
-        let detail = u64::from_be_bytes(self.detail.to_be_bytes());
-        let action = Action::from_parts(&self.action, detail).ok_or(DecodeError::Field)?;
-        let at = u64::from_be_bytes(self.at.to_be_bytes()) ^ (1 << 63);
+        let row = self.row;
+        let detail = u64::from_be_bytes(row.detail.to_be_bytes());
+        let action = Action::from_parts(&row.action, detail).ok_or(DecodeError::Field)?;
+        let at = u64::from_be_bytes(row.at.to_be_bytes()) ^ (1 << 63);
         let number = |n: i64| u64::from_be_bytes(n.to_be_bytes());
         Ok(AuditEntry {
             cursor: Cursor::new(number(self.tx), number(self.seq)),
             at: Timestamp(at),
-            kind: u8::try_from(self.kind).map_err(|_| DecodeError::Field)?,
-            namespace: self.namespace,
-            id: self.id,
-            context: self.context,
-            booking: self.booking,
-            verifier: self.verifier,
-            request: self.request,
-            actor: self.actor,
+            kind: u8::try_from(row.kind).map_err(|_| DecodeError::Field)?,
+            namespace: row.namespace,
+            id: row.id,
+            context: row.context,
+            booking: row.booking,
+            verifier: row.verifier,
+            request: row.request,
+            actor: row.actor,
             action,
-            note: self.note,
-            prior: self.prior.map(version_from_sql),
-            version: version_from_sql(self.version),
+            note: row.note,
+            prior: row.prior.map(version_from_sql),
+            version: version_from_sql(row.version),
         })
     }
 }

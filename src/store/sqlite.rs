@@ -441,37 +441,47 @@ impl SqliteStore {
         record: &Record,
         new: Version,
     ) -> Result<Swap, SqliteError> {
-        let (buf, len) = sql::encode(record);
-        let bytes = buf.get(..len).unwrap_or_default();
-        let new_sql = sql::version_to_sql(new);
-        let prune_at = sql::prune_at(record);
-        let changed = self.with(|conn| {
-            Ok(match expected {
-                None => conn.prepare_cached(INSERT)?.execute(params![
-                    key.kind,
-                    key.namespace,
-                    key.id,
-                    new_sql,
-                    bytes,
-                    prune_at
-                ])?,
-                Some(v) => conn.prepare_cached(UPDATE)?.execute(params![
-                    key.kind,
-                    key.namespace,
-                    key.id,
-                    new_sql,
-                    bytes,
-                    prune_at,
-                    sql::version_to_sql(v)
-                ])?,
-            })
-        })?;
-        Ok(if changed == 1 {
-            Swap::Swapped
-        } else {
-            Swap::Conflict
-        })
+        self.with(|conn| write_record(conn, key, expected, record, new))
     }
+}
+
+/// The compare-and-swap's one statement: an insert if absent, or an update of the expected
+/// version, judged by the rows it changed.
+fn write_record(
+    conn: &Connection,
+    key: Parts<'_>,
+    expected: Option<Version>,
+    record: &Record,
+    new: Version,
+) -> Result<Swap, SqliteError> {
+    let (buf, len) = sql::encode(record);
+    let bytes = buf.get(..len).unwrap_or_default();
+    let new_sql = sql::version_to_sql(new);
+    let prune_at = sql::prune_at(record);
+    let changed = match expected {
+        None => conn.prepare_cached(INSERT)?.execute(params![
+            key.kind,
+            key.namespace,
+            key.id,
+            new_sql,
+            bytes,
+            prune_at
+        ])?,
+        Some(v) => conn.prepare_cached(UPDATE)?.execute(params![
+            key.kind,
+            key.namespace,
+            key.id,
+            new_sql,
+            bytes,
+            prune_at,
+            sql::version_to_sql(v)
+        ])?,
+    };
+    Ok(if changed == 1 {
+        Swap::Swapped
+    } else {
+        Swap::Conflict
+    })
 }
 
 /// In batches of [`SqliteStore::with_prune_batch`] rows, each its own statement, with a
@@ -487,33 +497,10 @@ impl SqliteStore {
         new: Version,
         row: &AuditRow,
     ) -> Result<Swap, SqliteError> {
-        let (buf, len) = sql::encode(record);
-        let bytes = buf.get(..len).unwrap_or_default();
-        let new_sql = sql::version_to_sql(new);
-        let prune_at = sql::prune_at(record);
         self.with(|conn| {
             conn.execute_batch("BEGIN IMMEDIATE")?;
             let done = (|| {
-                let changed = match expected {
-                    None => conn.prepare_cached(INSERT)?.execute(params![
-                        key.kind,
-                        key.namespace,
-                        key.id,
-                        new_sql,
-                        bytes,
-                        prune_at
-                    ])?,
-                    Some(v) => conn.prepare_cached(UPDATE)?.execute(params![
-                        key.kind,
-                        key.namespace,
-                        key.id,
-                        new_sql,
-                        bytes,
-                        prune_at,
-                        sql::version_to_sql(v)
-                    ])?,
-                };
-                if changed != 1 {
+                if write_record(conn, key, expected, record, new)? == Swap::Conflict {
                     return Ok(Swap::Conflict);
                 }
                 conn.prepare_cached(AUDIT_INSERT)?.execute(params![
@@ -557,20 +544,22 @@ impl SqliteStore {
                 Ok(sql::ReadRow {
                     tx: 0,
                     seq: r.get(0)?,
-                    at: r.get(1)?,
-                    kind: r.get(2)?,
-                    namespace: r.get(3)?,
-                    id: r.get(4)?,
-                    context: r.get(5)?,
-                    booking: r.get(6)?,
-                    verifier: r.get(7)?,
-                    request: r.get(8)?,
-                    actor: r.get(9)?,
-                    action: r.get(10)?,
-                    detail: r.get(11)?,
-                    note: r.get(12)?,
-                    prior: r.get(13)?,
-                    version: r.get(14)?,
+                    row: AuditRow {
+                        at: r.get(1)?,
+                        kind: r.get(2)?,
+                        namespace: r.get(3)?,
+                        id: r.get(4)?,
+                        context: r.get(5)?,
+                        booking: r.get(6)?,
+                        verifier: r.get(7)?,
+                        request: r.get(8)?,
+                        actor: r.get(9)?,
+                        action: r.get(10)?,
+                        detail: r.get(11)?,
+                        note: r.get(12)?,
+                        prior: r.get(13)?,
+                        version: r.get(14)?,
+                    },
                 })
             })?;
             let mut found = Vec::new();

@@ -1,6 +1,6 @@
 //! The audit log's read-back, on any store that keeps one: a booking's whole history and a
 //! verifier budget's, chained; the log in order and in pages; record pruning and log
-//! retention apart.
+//! retention apart; and the key, ids and times the accountability tests share.
 
 use handover_code::audit::{Action, AuditEntry, AuditLog, Cursor};
 use handover_code::record::Record;
@@ -9,22 +9,22 @@ use handover_code::{
     BookingId, Context, Digits, KeyId, Keyring, Policy, Secret, Service, Timestamp, VerifierId,
 };
 
-const T0: Timestamp = Timestamp(1_000_000);
-const UNTIL: Timestamp = Timestamp(1_003_600);
+pub const T0: Timestamp = Timestamp(1_000_000);
+pub const UNTIL: Timestamp = Timestamp(1_003_600);
 
-fn keys() -> Keyring {
+pub fn keys() -> Keyring {
     Keyring::new(KeyId(1), Secret::from_bytes(&[0x42; 32]).unwrap())
 }
 
-fn id(s: &str) -> BookingId<'_> {
+pub fn id(s: &str) -> BookingId<'_> {
     BookingId::new(s).unwrap()
 }
 
-fn context() -> Context<'static> {
+pub fn context() -> Context<'static> {
     Context::new("cowin/dose").unwrap()
 }
 
-fn wrong(right: &str) -> String {
+pub fn wrong(right: &str) -> String {
     let v: u32 = right.parse().unwrap();
     format!("{:04}", (v + 1) % 10_000)
 }
