@@ -385,9 +385,10 @@ fn processes_killed_mid_write_leave_consistent_records() {
             }
             lines
         });
-        // Once it is writing, kill it at a random moment within the next 40 ms.
+        // Once it is writing, kill it at a random moment within the next 100 ms (each
+        // answer is synced to disk first, `Durability::Full`, so fewer come in a moment).
         let _ = started.recv_timeout(Duration::from_secs(10));
-        std::thread::sleep(Duration::from_micros((seed >> 33) % 40_000));
+        std::thread::sleep(Duration::from_micros((seed >> 33) % 100_000));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         answered.extend(reader.join().unwrap());
