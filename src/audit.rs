@@ -413,7 +413,7 @@ impl Entry<'_> {
                 }
             }
             Action::Suspended { until } => {
-                if let (Key::Verifier { scope, id }, _) = (self.key, a.verifier) {
+                if let Key::Verifier { scope, id } = self.key {
                     sink.event(&Event::VerifierSuspended {
                         scope,
                         verifier: id,

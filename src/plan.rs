@@ -1057,10 +1057,16 @@ impl<'a, const N: usize> Overrule<'a, N> {
         }
     }
 
-    /// The actor's budget record as loaded: `None` while it is still to be loaded.
-    fn actor(&self) -> Option<Result<Option<&Verifier>, Error>> {
-        let known = self.a.as_ref()?.known.as_ref()?;
-        Some(verifier_of(known.as_ref()))
+    /// The actor's budget key, while its record is still to be loaded.
+    fn actor_to_load(&self) -> Option<Key<'a>> {
+        self.a.as_ref().filter(|a| a.known.is_none()).map(|a| a.key)
+    }
+
+    /// The actor's budget record as loaded (`Corrupt` without a budget or before the load).
+    fn actor(&self) -> Result<Option<Verifier>, Error> {
+        let known = self.a.as_ref().and_then(|a| a.known.as_ref());
+        let known = known.ok_or(Error::Corrupt)?;
+        verifier_of(known.as_ref()).map(Option::<&Verifier>::copied)
     }
 
     /// After a refusal: give back what was counted, then answer it.
@@ -1078,6 +1084,12 @@ impl<const N: usize> Plan for Overrule<'_, N> {
 
     fn next(&mut self) -> Next<'_, ()> {
         loop {
+            // Counting and giving back both read the actor's budget first.
+            if matches!(self.stage, Overruling::Count(_) | Overruling::Refund(_))
+                && let Some(key) = self.actor_to_load()
+            {
+                return Next::Load(key);
+            }
             let stage = core::mem::replace(&mut self.stage, Overruling::Failed);
             self.stage = match stage {
                 Overruling::Failed => return Next::Fail,
@@ -1107,15 +1119,8 @@ impl<const N: usize> Plan for Overrule<'_, N> {
                 }
                 Overruling::Count(next) => {
                     let current = match self.actor() {
-                        None => {
-                            self.stage = Overruling::Count(next);
-                            let Some(a) = &self.a else {
-                                return Next::Done(Err(Error::Corrupt));
-                            };
-                            return Next::Load(a.key);
-                        }
-                        Some(Ok(current)) => current.copied(),
-                        Some(Err(e)) => {
+                        Ok(current) => current,
+                        Err(e) => {
                             self.stage = Overruling::Done(Err(e));
                             continue;
                         }
@@ -1141,15 +1146,8 @@ impl<const N: usize> Plan for Overrule<'_, N> {
                 }
                 Overruling::Refund(answer) => {
                     let current = match self.actor() {
-                        None => {
-                            self.stage = Overruling::Refund(answer);
-                            let Some(a) = &self.a else {
-                                return Next::Done(Err(Error::Corrupt));
-                            };
-                            return Next::Load(a.key);
-                        }
-                        Some(Ok(current)) => current.copied(),
-                        Some(Err(e)) => {
+                        Ok(current) => current,
+                        Err(e) => {
                             self.stage = Overruling::Done(Err(e));
                             continue;
                         }

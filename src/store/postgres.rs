@@ -13,6 +13,7 @@ use rustls::pki_types::pem::PemObject;
 use tokio_postgres::config::SslMode;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use std::vec;
 use std::vec::Vec;
 
 use crate::audit::{AsyncAuditLog, AuditEntry, Cursor, Entry};
@@ -658,51 +659,28 @@ impl PostgresStore {
         let row = AuditRow::of(entry);
         let (kind, namespace, id, new_sql) = (row.kind, &row.namespace, &row.id, row.version);
         let client = self.pool.get().await?;
-        let changed = match row.prior {
-            None => {
-                let stmt = client.prepare_cached(&self.sql.insert_audited).await?;
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 15] = [
-                    &kind,
-                    &namespace,
-                    &id,
-                    &new_sql,
-                    &bytes,
-                    &prune_at,
-                    &row.at,
-                    &row.context,
-                    &row.booking,
-                    &row.verifier,
-                    &row.request,
-                    &row.actor,
-                    &row.action,
-                    &row.detail,
-                    &row.note,
-                ];
-                client.execute(&stmt, &params).await?
-            }
-            Some(expected) => {
-                let stmt = client.prepare_cached(&self.sql.update_audited).await?;
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 16] = [
-                    &kind,
-                    &namespace,
-                    &id,
-                    &new_sql,
-                    &bytes,
-                    &prune_at,
-                    &expected,
-                    &row.at,
-                    &row.context,
-                    &row.booking,
-                    &row.verifier,
-                    &row.request,
-                    &row.actor,
-                    &row.action,
-                    &row.detail,
-                    &row.note,
-                ];
-                client.execute(&stmt, &params).await?
-            }
+        // The record's columns, the expected version for an update, then the audit row's:
+        // the statements number their parameters in this order.
+        let (statement, expected) = match &row.prior {
+            None => (&self.sql.insert_audited, None),
+            Some(v) => (&self.sql.update_audited, Some(v)),
         };
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            vec![&kind, namespace, id, &new_sql, &bytes, &prune_at];
+        params.extend(expected.map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync)));
+        params.extend([
+            &row.at as &(dyn tokio_postgres::types::ToSql + Sync),
+            &row.context,
+            &row.booking,
+            &row.verifier,
+            &row.request,
+            &row.actor,
+            &row.action,
+            &row.detail,
+            &row.note,
+        ]);
+        let stmt = client.prepare_cached(statement).await?;
+        let changed = client.execute(&stmt, &params).await?;
         Ok(if changed == 1 {
             Swap::Swapped
         } else {
