@@ -254,6 +254,26 @@ impl Action {
         }
     }
 
+    /// The action's place in [`NAMES`]: how the memory store keeps the name, in one byte.
+    #[cfg(feature = "std")]
+    pub(crate) const fn number(&self) -> u8 {
+        match self {
+            Self::Issued { .. } => 0,
+            Self::Resent { .. } => 1,
+            Self::Reissued { .. } => 2,
+            Self::Revoked => 3,
+            Self::Accepted => 4,
+            Self::Rejected { .. } => 5,
+            Self::Locked => 6,
+            Self::Overridden { .. } => 7,
+            Self::BudgetHeld => 8,
+            Self::BudgetSettled { .. } => 9,
+            Self::Suspended { .. } => 10,
+            Self::OverrideCounted => 11,
+            Self::OverrideRefunded => 12,
+        }
+    }
+
     /// The action's one number, as stored next to its name: the generation, the attempts
     /// left, the reason's number, 1 for a failure settled, the suspension's end; 0 for the
     /// others.
@@ -307,6 +327,24 @@ impl Action {
         }
     }
 }
+
+/// Every action's name ([`Action::name`]), at its [`Action::number`].
+#[cfg(feature = "std")]
+pub(crate) const NAMES: [&str; 13] = [
+    "issued",
+    "resent",
+    "reissued",
+    "revoked",
+    "accepted",
+    "rejected",
+    "locked",
+    "overridden",
+    "budget_held",
+    "budget_settled",
+    "suspended",
+    "override_counted",
+    "override_refunded",
+];
 
 /// What a plan knows of a write it asks for, beyond the key and versions: when, for which
 /// booking, on whose word, and what it does.

@@ -150,6 +150,9 @@ pub(crate) async fn drive<B: Backend, P: Plan>(
 
 /// Polls a future built only from synchronous store calls, which is complete on its first
 /// poll. Were it ever not, the operation fails closed as contention: nothing was answered.
+// Inlined into each operation, so the driver's future (over a kilobyte for a verification)
+// is built where it is polled instead of being moved there: a verification copies less.
+#[inline(always)]
 pub(crate) fn ready<T, S>(
     future: impl Future<Output = Result<T, Error<S>>>,
 ) -> Result<T, Error<S>> {
@@ -157,6 +160,7 @@ pub(crate) fn ready<T, S>(
 }
 
 /// Polls a future once: its output, if it is complete.
+#[inline(always)] // as `ready`, which calls it
 pub(crate) fn poll_once<F: Future>(future: F) -> Option<F::Output> {
     let mut future = pin!(future);
     match future

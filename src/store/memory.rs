@@ -2,17 +2,20 @@
 
 use std::boxed::Box;
 use std::collections::HashMap;
-use std::string::String;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::vec::Vec;
 
 use core::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::audit::{Action, AsyncAuditLog, AuditEntry, AuditLog, Cursor, Entry as Audited};
+use crate::audit::{AsyncAuditLog, AuditEntry, AuditLog, Cursor, Entry as Audited};
 use crate::record::{Record, Version};
 use crate::store::{AsyncStore, Key, Prune, Store, Swap};
 use crate::time::Timestamp;
+
+mod journal;
+
+use journal::{Journal, View};
 
 /// A stored key's id: short ids (most booking references) live inside the entry, so a
 /// lookup reads no second allocation.
@@ -63,74 +66,6 @@ impl Entry {
 }
 
 /// The entries whose keys hash to one 64-bit value: almost always exactly one.
-/// An audit entry as the store keeps it: ids inline (no allocation for ids up to
-/// [`Id::INLINE`] bytes, which most are), made an [`AuditEntry`] only when read.
-#[derive(Debug)]
-struct Logged {
-    seq: u64,
-    at: Timestamp,
-    kind: u8,
-    namespace: Id,
-    id: Id,
-    context: Id,
-    booking: Id,
-    verifier: Option<Id>,
-    request: Option<Id>,
-    actor: Option<Id>,
-    action: Action,
-    note: Box<str>,
-    prior: Option<Version>,
-    version: Version,
-}
-
-impl Logged {
-    fn of(entry: &Audited<'_>, seq: u64) -> Self {
-        let a = &entry.audit;
-        Self {
-            seq,
-            at: a.at,
-            kind: entry.key.kind(),
-            namespace: Id::new(entry.key.namespace()),
-            id: Id::new(entry.key.id()),
-            context: Id::new(a.context.as_bytes()),
-            booking: Id::new(a.booking.as_bytes()),
-            verifier: a.verifier.map(|v| Id::new(v.as_bytes())),
-            request: a.request.map(|r| Id::new(r.as_bytes())),
-            actor: a.by.map(|o| Id::new(o.actor().as_bytes())),
-            action: a.action,
-            note: a.by.map(|o| Box::from(o.note())).unwrap_or_default(),
-            prior: entry.prior,
-            version: entry.version,
-        }
-    }
-
-    fn is(&self, key: Key<'_>) -> bool {
-        self.kind == key.kind()
-            && self.namespace.as_slice() == key.namespace()
-            && self.id.as_slice() == key.id()
-    }
-
-    fn read(&self) -> AuditEntry {
-        let owned = |id: &Id| id.as_slice().to_vec();
-        AuditEntry {
-            cursor: Cursor::new(0, self.seq),
-            at: self.at,
-            kind: self.kind,
-            namespace: owned(&self.namespace),
-            id: owned(&self.id),
-            context: owned(&self.context),
-            booking: owned(&self.booking),
-            verifier: self.verifier.as_ref().map(owned),
-            request: self.request.as_ref().map(owned),
-            actor: self.actor.as_ref().map(owned),
-            action: self.action,
-            note: String::from(&*self.note),
-            prior: self.prior,
-            version: self.version,
-        }
-    }
-}
-
 #[derive(Debug)]
 struct Bucket {
     first: Entry,
@@ -163,8 +98,15 @@ impl Hasher for Prehashed {
     }
 }
 
-/// One shard: buckets by the key's hash.
-type Shard = HashMap<u64, Bucket, BuildHasherDefault<Prehashed>>;
+/// Buckets by the key's hash.
+type Records = HashMap<u64, Bucket, BuildHasherDefault<Prehashed>>;
+
+/// One shard: its records, and the audit entries of their writes.
+#[derive(Debug, Default)]
+struct Shard {
+    records: Records,
+    journal: Journal,
+}
 
 /// The reference [`Store`] (feature `std`): records in memory, sharded by key so that threads
 /// working on different bookings rarely share a lock.
@@ -181,7 +123,9 @@ type Shard = HashMap<u64, Bucket, BuildHasherDefault<Prehashed>>;
 /// can lose every booking on a restart. Prune it like any store ([`MemoryStore::prune`]).
 ///
 /// It keeps an [`AuditLog`] in memory: each audited write appends its entry under the same
-/// shard lock as the write, so the log and the records always agree. The log grows with every
+/// shard lock as the write, so the log and the records always agree. Entries are kept packed
+/// as bytes (about 72 for a booking's own write) and made [`AuditEntry`] values only when
+/// the log is read. The log grows with every
 /// write until [`AuditLog::prune_audit`] trims it; a host that never reads it (a benchmark,
 /// a long-running demo) can turn it off with [`MemoryStore::without_audit`].
 ///
@@ -211,8 +155,6 @@ type Shard = HashMap<u64, Bucket, BuildHasherDefault<Prehashed>>;
 #[derive(Debug)]
 pub struct MemoryStore {
     shards: Vec<Mutex<Shard>>,
-    /// Each shard's audit entries, appended while its shard is locked.
-    logs: Vec<Mutex<Vec<Logged>>>,
     /// The next audit entry's number, taken under the shard lock of its write.
     seq: AtomicU64,
     audit: bool,
@@ -266,7 +208,6 @@ impl MemoryStore {
         let shards = shards.clamp(1, Self::MAX_SHARDS);
         Self {
             shards: (0..shards).map(|_| Mutex::default()).collect(),
-            logs: (0..shards).map(|_| Mutex::default()).collect(),
             seq: AtomicU64::new(1),
             audit: true,
             hasher: std::hash::RandomState::new(),
@@ -299,9 +240,9 @@ impl MemoryStore {
         if !self.audit {
             return self.compare_and_swap(entry.key, entry.prior, record, entry.version);
         }
-        let (hash, index, mut shard) = self.shard_at(entry.key)?;
+        let (hash, mut shard) = self.shard(entry.key)?;
         let swap = swap_in(
-            &mut shard,
+            &mut shard.records,
             hash,
             entry.key,
             entry.prior,
@@ -310,8 +251,7 @@ impl MemoryStore {
         );
         if swap == Swap::Swapped {
             let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-            let log = self.logs.get(index).ok_or(Poisoned)?;
-            log.lock()?.push(Logged::of(entry, seq));
+            shard.journal.append(entry, seq);
             self.swaps.fetch_add(1, Ordering::Relaxed);
         } else {
             self.conflicts.fetch_add(1, Ordering::Relaxed);
@@ -326,9 +266,13 @@ impl MemoryStore {
     ///
     /// [`Poisoned`] if a thread panicked while holding the shard.
     pub fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Poisoned> {
-        let (_, index, shard) = self.shard_at(key)?;
-        let log = self.logs.get(index).ok_or(Poisoned)?.lock()?;
-        let found = log.iter().filter(|e| e.is(key)).map(Logged::read).collect();
+        let (_, shard) = self.shard(key)?;
+        let found = shard
+            .journal
+            .entries()
+            .filter(|e| e.is(key))
+            .map(|e| e.read())
+            .collect();
         drop(shard);
         Ok(found)
     }
@@ -344,19 +288,14 @@ impl MemoryStore {
             .iter()
             .map(Mutex::lock)
             .collect::<Result<Vec<_>, _>>()?;
-        let logs = self
-            .logs
+        let mut found: Vec<View<'_>> = shards
             .iter()
-            .map(Mutex::lock)
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut found: Vec<&Logged> = logs
-            .iter()
-            .flat_map(|log| log.iter())
-            .filter(|e| Cursor::new(0, e.seq) > cursor)
+            .flat_map(|shard| shard.journal.entries())
+            .filter(|e| Cursor::new(0, e.seq()) > cursor)
             .collect();
-        found.sort_unstable_by_key(|e| e.seq);
-        let entries = found.into_iter().take(limit).map(Logged::read).collect();
-        drop(logs);
+        found.sort_unstable_by_key(View::seq);
+        let entries = found.iter().take(limit).map(View::read).collect();
+        drop(found);
         drop(shards);
         Ok(entries)
     }
@@ -368,11 +307,8 @@ impl MemoryStore {
     /// [`Poisoned`] if a thread panicked while holding a shard.
     pub fn prune_audit(&self, before: Timestamp) -> Result<u64, Poisoned> {
         let mut removed = 0u64;
-        for log in &self.logs {
-            let mut log = log.lock()?;
-            let was = log.len();
-            log.retain(|e| e.at >= before);
-            let gone = u64::try_from(was.saturating_sub(log.len())).unwrap_or(u64::MAX);
+        for shard in &self.shards {
+            let gone = shard.lock()?.journal.retain(|e| e.at >= before);
             removed = removed.saturating_add(gone);
         }
         Ok(removed)
@@ -395,7 +331,7 @@ impl MemoryStore {
     pub fn len(&self) -> Result<usize, Poisoned> {
         self.shards.iter().try_fold(0usize, |n, shard| {
             let shard = shard.lock()?;
-            Ok(n.saturating_add(entries(&shard)))
+            Ok(n.saturating_add(entries(&shard.records)))
         })
     }
 
@@ -417,7 +353,7 @@ impl MemoryStore {
     /// [`Poisoned`] if the key's shard lock is.
     pub fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Poisoned> {
         let (hash, mut shard) = self.shard(key)?;
-        Ok(load_from(&mut shard, hash, key))
+        Ok(load_from(&mut shard.records, hash, key))
     }
 
     /// [`Store::compare_and_swap`], callable without importing a trait.
@@ -433,7 +369,7 @@ impl MemoryStore {
         new: Version,
     ) -> Result<Swap, Poisoned> {
         let (hash, mut shard) = self.shard(key)?;
-        let swap = swap_in(&mut shard, hash, key, expected, record, new);
+        let swap = swap_in(&mut shard.records, hash, key, expected, record, new);
         let counter = if swap == Swap::Swapped {
             &self.swaps
         } else {
@@ -453,8 +389,9 @@ impl MemoryStore {
         let mut removed = 0u64;
         for shard in &self.shards {
             let mut shard = shard.lock()?;
-            let before = entries(&shard);
-            let old = core::mem::take(&mut *shard);
+            let shard = &mut shard.records;
+            let before = entries(shard);
+            let old = core::mem::take(shard);
             for (hash, bucket) in old {
                 for entry in core::iter::once(bucket.first).chain(bucket.collided) {
                     if entry.record.prune_at() >= cut {
@@ -473,7 +410,7 @@ impl MemoryStore {
                     }
                 }
             }
-            let after = entries(&shard);
+            let after = entries(shard);
             let gone = u64::try_from(before.saturating_sub(after)).unwrap_or(u64::MAX);
             removed = removed.saturating_add(gone);
         }
@@ -483,12 +420,6 @@ impl MemoryStore {
     /// The key's hash (computed once per call: it picks the shard and the bucket) and its
     /// locked shard.
     fn shard(&self, key: Key<'_>) -> Result<(u64, MutexGuard<'_, Shard>), Poisoned> {
-        let (hash, _, shard) = self.shard_at(key)?;
-        Ok((hash, shard))
-    }
-
-    /// The key's hash, its shard's index, and the shard, locked.
-    fn shard_at(&self, key: Key<'_>) -> Result<(u64, usize, MutexGuard<'_, Shard>), Poisoned> {
         let mut h = self.hasher.build_hasher();
         h.write_u8(key.kind());
         h.write_usize(key.namespace().len());
@@ -500,12 +431,12 @@ impl MemoryStore {
         let index = usize::try_from((hash >> 40).checked_rem(count).unwrap_or_default())
             .unwrap_or_default();
         let shard = self.shards.get(index).ok_or(Poisoned)?;
-        Ok((hash, index, shard.lock()?))
+        Ok((hash, shard.lock()?))
     }
 }
 
 /// How many records a shard holds.
-fn entries(shard: &Shard) -> usize {
+fn entries(shard: &Records) -> usize {
     shard
         .values()
         .map(|b| b.collided.len().saturating_add(1))
@@ -513,14 +444,14 @@ fn entries(shard: &Shard) -> usize {
 }
 
 /// The record under `key`, whose hash is `hash`.
-fn load_from(shard: &mut Shard, hash: u64, key: Key<'_>) -> Option<(Record, Version)> {
+fn load_from(shard: &mut Records, hash: u64, key: Key<'_>) -> Option<(Record, Version)> {
     let entry = shard.get_mut(&hash).and_then(|b| b.find(key));
     entry.map(|e| (e.record, e.version))
 }
 
 /// The compare-and-swap itself, under the shard's lock.
 fn swap_in(
-    shard: &mut Shard,
+    shard: &mut Records,
     hash: u64,
     key: Key<'_>,
     expected: Option<Version>,
@@ -649,7 +580,7 @@ impl Prune for MemoryStore {
 
 #[cfg(test)]
 mod tests {
-    use super::{Shard, load_from, swap_in};
+    use super::{Records, load_from, swap_in};
     use crate::record::{Record, Verifier, Version};
     use crate::store::{Key, Swap, VerifierId};
     use crate::time::Timestamp;
@@ -657,7 +588,7 @@ mod tests {
 
     #[test]
     fn keys_whose_hashes_collide_stay_apart() {
-        let mut shard = Shard::default();
+        let mut shard = Records::default();
         let (c, d) = (Context::new("c").unwrap(), Context::new("d").unwrap());
         let a = Key::Booking {
             context: c,
