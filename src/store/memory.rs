@@ -101,11 +101,24 @@ impl Hasher for Prehashed {
 /// Buckets by the key's hash.
 type Records = HashMap<u64, Bucket, BuildHasherDefault<Prehashed>>;
 
-/// One shard: its records, and the audit entries of their writes.
+/// One shard: its records, the audit entries of their writes, and its traffic (counted
+/// under its lock, so threads on different shards share no counter).
 #[derive(Debug, Default)]
 struct Shard {
     records: Records,
     journal: Journal,
+    stats: Stats,
+}
+
+impl Shard {
+    /// Counts a compare-and-swap's result.
+    fn count(&mut self, swap: Swap) {
+        let counter = match swap {
+            Swap::Swapped => &mut self.stats.swaps,
+            Swap::Conflict => &mut self.stats.conflicts,
+        };
+        *counter = counter.saturating_add(1);
+    }
 }
 
 /// The reference [`Store`] (feature `std`): records in memory, sharded by key so that threads
@@ -159,8 +172,6 @@ pub struct MemoryStore {
     seq: AtomicU64,
     audit: bool,
     hasher: std::hash::RandomState,
-    swaps: AtomicU64,
-    conflicts: AtomicU64,
 }
 
 /// Traffic counters of a [`MemoryStore`].
@@ -211,8 +222,6 @@ impl MemoryStore {
             seq: AtomicU64::new(1),
             audit: true,
             hasher: std::hash::RandomState::new(),
-            swaps: AtomicU64::new(0),
-            conflicts: AtomicU64::new(0),
         }
     }
 
@@ -252,10 +261,8 @@ impl MemoryStore {
         if swap == Swap::Swapped {
             let seq = self.seq.fetch_add(1, Ordering::Relaxed);
             shard.journal.append(entry, seq);
-            self.swaps.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.conflicts.fetch_add(1, Ordering::Relaxed);
         }
+        shard.count(swap);
         drop(shard);
         Ok(swap)
     }
@@ -314,13 +321,17 @@ impl MemoryStore {
         Ok(removed)
     }
 
-    /// The traffic so far.
+    /// The traffic so far, summed over the shards (a poisoned shard's counts included: they
+    /// are only counts).
     #[must_use]
     pub fn stats(&self) -> Stats {
-        Stats {
-            swaps: self.swaps.load(Ordering::Relaxed),
-            conflicts: self.conflicts.load(Ordering::Relaxed),
-        }
+        self.shards.iter().fold(Stats::default(), |sum, shard| {
+            let counted = shard.lock().unwrap_or_else(PoisonError::into_inner).stats;
+            Stats {
+                swaps: sum.swaps.saturating_add(counted.swaps),
+                conflicts: sum.conflicts.saturating_add(counted.conflicts),
+            }
+        })
     }
 
     /// How many records are stored.
@@ -370,12 +381,7 @@ impl MemoryStore {
     ) -> Result<Swap, Poisoned> {
         let (hash, mut shard) = self.shard(key)?;
         let swap = swap_in(&mut shard.records, hash, key, expected, record, new);
-        let counter = if swap == Swap::Swapped {
-            &self.swaps
-        } else {
-            &self.conflicts
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        shard.count(swap);
         Ok(swap)
     }
 
