@@ -1,10 +1,11 @@
 //! The in-memory reference store.
 
 use std::boxed::Box;
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::vec::Vec;
 
+use core::cmp::Reverse;
 use core::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -137,10 +138,10 @@ impl Shard {
 ///
 /// It keeps an [`AuditLog`] in memory: each audited write appends its entry under the same
 /// shard lock as the write, so the log and the records always agree. Entries are kept packed
-/// as bytes (about 72 for a booking's own write) and made [`AuditEntry`] values only when
-/// the log is read. The log grows with every
-/// write until [`AuditLog::prune_audit`] trims it; a host that never reads it (a benchmark,
-/// a long-running demo) can turn it off with [`MemoryStore::without_audit`].
+/// as bytes (72 for a verification of a 17-byte booking id that names no verifier) and made
+/// [`AuditEntry`] values only when the log is read. The log grows with every write until
+/// [`AuditLog::prune_audit`] trims it; a host that never reads it (a benchmark, a
+/// long-running demo) can turn it off with [`MemoryStore::without_audit`].
 ///
 /// ```
 /// use handover_code::{AsyncStore, BookingId, Context, Digits, Key, KeyId, Keyring};
@@ -284,7 +285,9 @@ impl MemoryStore {
         Ok(found)
     }
 
-    /// [`AuditLog::since`]: a consistent cut, taken with every shard locked.
+    /// [`AuditLog::since`]: a consistent cut, taken with every shard locked. Each shard's
+    /// entries are in log order already, so they are merged (a heap of one entry a shard),
+    /// and only the `limit` entries answered are made owned.
     ///
     /// # Errors
     ///
@@ -295,14 +298,38 @@ impl MemoryStore {
             .iter()
             .map(Mutex::lock)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut found: Vec<View<'_>> = shards
+        let after = |e: &View<'_>| Cursor::new(0, e.seq()) > cursor;
+        let mut streams: Vec<_> = shards
             .iter()
-            .flat_map(|shard| shard.journal.entries())
-            .filter(|e| Cursor::new(0, e.seq()) > cursor)
+            .map(|shard| shard.journal.entries().filter(after))
             .collect();
-        found.sort_unstable_by_key(View::seq);
-        let entries = found.iter().take(limit).map(View::read).collect();
-        drop(found);
+        let mut next: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
+        let mut heads: Vec<Option<View<'_>>> = Vec::with_capacity(streams.len());
+        for (i, stream) in streams.iter_mut().enumerate() {
+            let head = stream.next();
+            if let Some(e) = &head {
+                next.push(Reverse((e.seq(), i)));
+            }
+            heads.push(head);
+        }
+        let mut entries = Vec::new();
+        while entries.len() < limit {
+            let Some(Reverse((_, i))) = next.pop() else {
+                break;
+            };
+            let (Some(slot), Some(stream)) = (heads.get_mut(i), streams.get_mut(i)) else {
+                break;
+            };
+            if let Some(e) = slot.take() {
+                entries.push(e.read());
+            }
+            *slot = stream.next();
+            if let Some(e) = slot {
+                next.push(Reverse((e.seq(), i)));
+            }
+        }
+        drop(heads);
+        drop(streams);
         drop(shards);
         Ok(entries)
     }
@@ -322,7 +349,8 @@ impl MemoryStore {
     }
 
     /// The traffic so far, summed over the shards (a poisoned shard's counts included: they
-    /// are only counts).
+    /// are only counts). It takes each shard's lock in turn, so it waits for a running
+    /// [`MemoryStore::since`] or prune.
     #[must_use]
     pub fn stats(&self) -> Stats {
         self.shards.iter().fold(Stats::default(), |sum, shard| {
@@ -586,7 +614,10 @@ impl Prune for MemoryStore {
 
 #[cfg(test)]
 mod tests {
-    use super::{Records, load_from, swap_in};
+    use std::vec::Vec;
+
+    use super::{MemoryStore, Records, load_from, swap_in};
+    use crate::audit::{Action, Audit, Cursor, Entry};
     use crate::record::{Record, Verifier, Version};
     use crate::store::{Key, Swap, VerifierId};
     use crate::time::Timestamp;
@@ -647,5 +678,70 @@ mod tests {
             swap_in(&mut shard, 8, a, Some(Version(1)), &record(1), Version(2)),
             Swap::Conflict
         );
+    }
+
+    #[test]
+    fn since_pages_through_every_shard_in_log_order() {
+        let store = MemoryStore::with_shards(8);
+        let context = Context::new("c").unwrap();
+        let names: Vec<std::string::String> = (0..40).map(|i| std::format!("b{i}")).collect();
+        let record = Record::Verifier(Verifier {
+            window_start: Timestamp(0),
+            window_secs: 1,
+            limit: 1,
+            failures: 0,
+            held: 0,
+            holds: Default::default(),
+        });
+        // Five writes to each of 40 records, round-robin, so every shard's entries
+        // interleave with the others' in the log.
+        for round in 0..5u64 {
+            for name in &names {
+                let booking = BookingId::new(name).unwrap();
+                let entry = Entry {
+                    key: Key::Booking {
+                        context,
+                        id: booking,
+                    },
+                    prior: (round > 0).then_some(Version(round)),
+                    version: Version(round + 1),
+                    audit: Audit {
+                        at: Timestamp(round),
+                        context,
+                        booking,
+                        verifier: None,
+                        request: None,
+                        by: None,
+                        action: Action::Accepted,
+                    },
+                };
+                assert_eq!(
+                    store.compare_and_swap_audited(&entry, &record),
+                    Ok(Swap::Swapped)
+                );
+            }
+        }
+        let all = store.since(Cursor::START, usize::MAX).unwrap();
+        assert_eq!(all.len(), 200);
+        assert!(all.windows(2).all(|w| w[0].cursor < w[1].cursor));
+        // Every write's entry is there, once: the log numbers them 1 to 200 in write order.
+        let at: Vec<u64> = all.iter().map(|e| e.at.0).collect();
+        let want: Vec<u64> = (0..5).flat_map(|r| [r; 40]).collect();
+        assert_eq!(at, want);
+        let mut paged = Vec::new();
+        let mut cursor = Cursor::START;
+        loop {
+            let page = store.since(cursor, 7).unwrap();
+            assert!(page.len() <= 7);
+            let Some(last) = page.last() else { break };
+            cursor = last.cursor;
+            paged.extend(page);
+        }
+        assert_eq!(paged, all);
+        assert_eq!(store.since(Cursor::START, 0).unwrap(), Vec::new());
+        // After pruning the first two rounds, the rest reads on in order.
+        assert_eq!(store.prune_audit(Timestamp(2)), Ok(80));
+        assert_eq!(store.since(Cursor::START, usize::MAX).unwrap(), all[80..]);
+        assert_eq!(store.since(all[99].cursor, 3).unwrap(), all[100..103]);
     }
 }
