@@ -305,7 +305,7 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use super::{CHUNK, Journal, NAMES};
+    use super::{CHUNK, FIXED, Journal, NAMES};
     use crate::audit::{Action, Audit, AuditEntry, Cursor, Entry, Override, Reason};
     use crate::ids::{ActorId, BookingId, Context, RequestId, VerifierId};
     use crate::record::Version;
@@ -400,7 +400,7 @@ mod tests {
 
     fn shape() -> impl Strategy<Value = Shape> {
         (
-            (0u8..3, id(64), id(128), 0u8..3, id(64), id(128)),
+            (0u8..3, id(64), id(128), 0u8..4, id(64), id(128)),
             (
                 proptest::option::of(id(64)),
                 proptest::option::of(id(64)),
@@ -427,11 +427,12 @@ mod tests {
                         id.chars().take(64).collect()
                     };
                     // A booking's own entry names its key's namespace and id again (`names`
-                    // 0); a budget's entry names a booking of the same context (1) or of
-                    // another (2).
+                    // 0); a budget's entry names a booking of the same context (1), one of
+                    // the same id in another context (2), or any other (3).
                     let (context, booking) = match names {
                         0 => (scope.clone(), id.clone()),
                         1 => (scope.clone(), booking),
+                        2 => (context, id.clone()),
                         _ => (context, booking),
                     };
                     Shape {
@@ -555,6 +556,44 @@ mod tests {
         );
         let got: Vec<AuditEntry> = journal.entries().map(|e| e.read()).collect();
         assert_eq!(got, want);
+        // Each chunk was made big enough and never grew: none is past [`CHUNK`], and each
+        // full one was closed only when the next entry no longer fit.
+        let size = FIXED + 8 + 64 + 64 + 64 + 128 + 64 + 64 + 64 + 200;
+        for chunk in journal
+            .full
+            .iter()
+            .chain(core::iter::once(&journal.current))
+        {
+            assert!(chunk.capacity() <= CHUNK, "{}", chunk.capacity());
+        }
+        for chunk in &journal.full {
+            assert!(chunk.capacity() - chunk.len() < size, "{}", chunk.len());
+        }
+        // The entries are for the big shape's key, and for no key that differs from it in
+        // kind, namespace or id.
+        let scope = Context::new(&big.scope).unwrap();
+        let id = VerifierId::new(&big.id).unwrap();
+        let others = [
+            Key::Actor {
+                scope,
+                id: ActorId::new(&big.id).unwrap(),
+            },
+            Key::Verifier {
+                scope: Context::new("other").unwrap(),
+                id,
+            },
+            Key::Verifier {
+                scope,
+                id: VerifierId::new("other").unwrap(),
+            },
+        ];
+        for view in journal.entries() {
+            assert!(view.is(Key::Verifier { scope, id }));
+            assert!(others.iter().all(|other| !view.is(*other)));
+        }
+        // Its Debug output counts the entries and shows none of them.
+        let shown = std::format!("{journal:?}");
+        assert_eq!(shown, std::format!("Journal {{ entries: {count} }}"));
         assert_eq!(journal.retain(|_| false), u64::try_from(count).unwrap());
         assert_eq!(journal.entries().count(), 0);
     }
