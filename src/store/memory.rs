@@ -301,34 +301,28 @@ impl MemoryStore {
         let after = |e: &View<'_>| Cursor::new(0, e.seq()) > cursor;
         let mut streams: Vec<_> = shards
             .iter()
-            .map(|shard| shard.journal.entries().filter(after))
+            .map(|shard| shard.journal.entries().filter(after).peekable())
             .collect();
-        let mut next: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
-        let mut heads: Vec<Option<View<'_>>> = Vec::with_capacity(streams.len());
-        for (i, stream) in streams.iter_mut().enumerate() {
-            let head = stream.next();
-            if let Some(e) = &head {
-                next.push(Reverse((e.seq(), i)));
-            }
-            heads.push(head);
-        }
+        let mut next: BinaryHeap<Reverse<(u64, usize)>> = streams
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, stream)| stream.peek().map(|e| Reverse((e.seq(), i))))
+            .collect();
         let mut entries = Vec::new();
         while entries.len() < limit {
             let Some(Reverse((_, i))) = next.pop() else {
                 break;
             };
-            let (Some(slot), Some(stream)) = (heads.get_mut(i), streams.get_mut(i)) else {
+            let Some(stream) = streams.get_mut(i) else {
                 break;
             };
-            if let Some(e) = slot.take() {
+            if let Some(e) = stream.next() {
                 entries.push(e.read());
             }
-            *slot = stream.next();
-            if let Some(e) = slot {
+            if let Some(e) = stream.peek() {
                 next.push(Reverse((e.seq(), i)));
             }
         }
-        drop(heads);
         drop(streams);
         drop(shards);
         Ok(entries)

@@ -143,6 +143,11 @@ impl Journal {
 
     /// The entries, oldest first.
     pub(super) fn entries(&self) -> impl Iterator<Item = View<'_>> {
+        self.raw().map(|(view, _)| view)
+    }
+
+    /// The entries, oldest first, each with the bytes it lies in.
+    fn raw(&self) -> impl Iterator<Item = (View<'_>, &[u8])> {
         self.full
             .iter()
             .chain(core::iter::once(&self.current))
@@ -150,8 +155,9 @@ impl Journal {
                 let mut rest = chunk.as_slice();
                 core::iter::from_fn(move || {
                     let (view, used) = View::decode(rest)?;
-                    rest = rest.get(used..).unwrap_or_default();
-                    Some(view)
+                    let (raw, after) = rest.split_at_checked(used)?;
+                    rest = after;
+                    Some((view, raw))
                 })
             })
     }
@@ -160,16 +166,11 @@ impl Journal {
     pub(super) fn retain(&mut self, keep: impl Fn(&View<'_>) -> bool) -> u64 {
         let mut kept = Self::default();
         let mut gone = 0u64;
-        for chunk in self.full.iter().chain(core::iter::once(&self.current)) {
-            let mut rest = chunk.as_slice();
-            while let Some((view, used)) = View::decode(rest) {
-                let (raw, after) = rest.split_at_checked(used).unwrap_or((rest, &[]));
-                if keep(&view) {
-                    kept.room(raw.len()).extend_from_slice(raw);
-                } else {
-                    gone = gone.saturating_add(1);
-                }
-                rest = after;
+        for (view, raw) in self.raw() {
+            if keep(&view) {
+                kept.room(raw.len()).extend_from_slice(raw);
+            } else {
+                gone = gone.saturating_add(1);
             }
         }
         *self = kept;
