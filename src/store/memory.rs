@@ -610,6 +610,8 @@ impl Prune for MemoryStore {
 mod tests {
     use std::vec::Vec;
 
+    use core::sync::atomic::{AtomicU64, Ordering};
+
     use super::{MemoryStore, Records, load_from, swap_in};
     use crate::audit::{Action, Audit, Cursor, Entry};
     use crate::record::{Record, Verifier, Version};
@@ -737,5 +739,89 @@ mod tests {
         assert_eq!(store.prune_audit(Timestamp(2)), Ok(80));
         assert_eq!(store.since(Cursor::START, usize::MAX).unwrap(), all[80..]);
         assert_eq!(store.since(all[99].cursor, 3).unwrap(), all[100..103]);
+    }
+
+    #[test]
+    fn a_reader_paging_beside_writers_skips_no_entry() {
+        let store = MemoryStore::with_shards(4);
+        let context = Context::new("c").unwrap();
+        let record = Record::Verifier(Verifier {
+            window_start: Timestamp(0),
+            window_secs: 1,
+            limit: 1,
+            failures: 0,
+            held: 0,
+            holds: Default::default(),
+        });
+        let writers = 4u64;
+        let writes = if cfg!(miri) { 10 } else { 300 };
+        let barrier = std::sync::Barrier::new(5);
+        let finished = AtomicU64::new(0);
+        let paged = std::thread::scope(|s| {
+            for w in 0..writers {
+                let (store, barrier, finished) = (&store, &barrier, &finished);
+                s.spawn(move || {
+                    let name = std::format!("w{w}");
+                    let booking = BookingId::new(&name).unwrap();
+                    barrier.wait();
+                    for n in 0..writes {
+                        let entry = Entry {
+                            key: Key::Booking {
+                                context,
+                                id: booking,
+                            },
+                            prior: (n > 0).then_some(Version(n)),
+                            version: Version(n + 1),
+                            audit: Audit {
+                                at: Timestamp(n),
+                                context,
+                                booking,
+                                verifier: None,
+                                request: None,
+                                by: None,
+                                action: Action::Accepted,
+                            },
+                        };
+                        assert_eq!(
+                            store.compare_and_swap_audited(&entry, &record),
+                            Ok(Swap::Swapped)
+                        );
+                    }
+                    finished.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+            // The reader pages while the writers write, and on to the end once they are done.
+            let reader = s.spawn(|| {
+                barrier.wait();
+                let (mut paged, mut cursor) = (Vec::new(), Cursor::START);
+                loop {
+                    // Read before the page: once every writer had finished, an empty page
+                    // is the end of the log.
+                    let ended = finished.load(Ordering::SeqCst) == writers;
+                    let page = store.since(cursor, 5).unwrap();
+                    let Some(last) = page.last() else {
+                        if ended {
+                            break paged;
+                        }
+                        std::thread::yield_now();
+                        continue;
+                    };
+                    cursor = last.cursor;
+                    paged.extend(page);
+                }
+            });
+            reader.join().unwrap()
+        });
+        assert_eq!(paged, store.since(Cursor::START, usize::MAX).unwrap());
+        // Each writer's entries come in its write order: a record's chain is never broken.
+        for w in 0..writers {
+            let name = std::format!("w{w}");
+            let versions: Vec<u64> = paged
+                .iter()
+                .filter(|e| e.id == name.as_bytes())
+                .map(|e| e.version.0)
+                .collect();
+            assert_eq!(versions, (1..=writes).collect::<Vec<_>>());
+        }
     }
 }
