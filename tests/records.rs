@@ -15,6 +15,7 @@ fn last() -> impl Strategy<Value = Option<Last>> {
     let answer = prop_oneof![
         Just(Earlier::Accepted),
         any::<u8>().prop_map(|attempts_left| Earlier::Rejected { attempts_left }),
+        Just(Earlier::Overridden),
     ];
     proptest::option::of((any::<u64>(), any::<u64>(), id(), id(), answer).prop_map(
         |(at, paid_by, verifier, request, answer)| Last {
@@ -145,18 +146,28 @@ proptest! {
         records in proptest::collection::vec(record(), 1..6),
     ) {
         let store = MemoryStore::new();
-        let key = Key::Booking {
-            context: Context::new("records").unwrap(),
-            id: BookingId::new("b").unwrap(),
-        };
-        let mut prior = None;
-        for (n, record) in (1..).zip(&records) {
-            prop_assert_eq!(
-                store.compare_and_swap(key, prior, record, Version(n)),
-                Ok(Swap::Swapped)
-            );
-            prop_assert_eq!(store.load(key), Ok(Some((*record, Version(n)))));
-            prior = Some(Version(n));
+        // A key kept inline, and one too long for it.
+        let (wide, long) = ("c".repeat(64), "b".repeat(128));
+        let keys = [
+            Key::Booking {
+                context: Context::new("records").unwrap(),
+                id: BookingId::new("b").unwrap(),
+            },
+            Key::Booking {
+                context: Context::new(&wide).unwrap(),
+                id: BookingId::new(&long).unwrap(),
+            },
+        ];
+        for key in keys {
+            let mut prior = None;
+            for (n, record) in (1..).zip(&records) {
+                prop_assert_eq!(
+                    store.compare_and_swap(key, prior, record, Version(n)),
+                    Ok(Swap::Swapped)
+                );
+                prop_assert_eq!(store.load(key), Ok(Some((*record, Version(n)))));
+                prior = Some(Version(n));
+            }
         }
     }
 

@@ -1,12 +1,14 @@
 //! The compact forms the memory store keeps a key and a record in.
 //!
-//! A [`Record`] is a fixed-size value of about 200 bytes, most of it the two inline 64-byte
-//! ids of a booking's last verification, which most verifications do not name. Kept as is,
-//! every stored booking would span five cache lines, and a lookup among many bookings would
-//! wait on most of them. Here a booking keeps its fields inline and its last verification's
-//! ids (when it has any) in a box of their own, a verifier record (rare beside bookings)
-//! lives in a box, and a key keeps its namespace and id in one inline buffer: an entry of a
-//! booking takes 144 bytes, its map slot 152. Packing and unpacking are lossless: [`Packed::unpack`] gives
+//! A [`Record`] is a fixed-size value of 200 bytes, most of it the two inline 64-byte ids of
+//! a booking's last verification, which a verification names only when the host gives a
+//! verifier or a request id. Kept as is with its key, every stored booking would span five
+//! or six cache lines, and a lookup among many bookings would wait on most of them. Here a
+//! booking keeps its fields inline and its last verification's ids, when it has any, in a
+//! box of their own (130 bytes more, read only when they are there); a verifier record
+//! (rare beside bookings) lives in a box; and a key keeps its namespace and id in one
+//! inline buffer of [`Name::INLINE`] bytes. A bucket of one booking takes 160 bytes (its map
+//! slot 168, with the hash). Packing and unpacking are lossless: [`Packed::unpack`] gives
 //! back exactly the record [`Packed::new`] was given.
 
 use std::boxed::Box;
@@ -38,8 +40,9 @@ pub(super) enum Name {
 }
 
 impl Name {
-    /// Bytes of namespace and id kept inline: a 10-byte context and a 34-byte booking id.
-    pub(super) const INLINE: usize = 44;
+    /// Bytes of namespace and id kept inline: a 24-byte context and a 36-byte booking id
+    /// (a UUID in text). Longer pairs are boxed, and their lookups read the box.
+    pub(super) const INLINE: usize = 60;
 
     pub(super) fn new(key: Key<'_>) -> Self {
         let (namespace, id) = (key.namespace(), key.id());
@@ -50,7 +53,7 @@ impl Name {
             u8::try_from(len),
             bytes
                 .get_mut(..len)
-                .map(|b| b.split_at_mut(namespace.len())),
+                .and_then(|b| b.split_at_mut_checked(namespace.len())),
         );
         if let (Ok(split), Ok(len), Some((ns, rest))) = fitted {
             ns.copy_from_slice(namespace);
