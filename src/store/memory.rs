@@ -728,6 +728,121 @@ mod tests {
         assert_eq!(core::mem::size_of::<Record>(), 200);
     }
 
+    /// A verifier record whose window ends at `end`: pruned by any cut after it.
+    fn ending_at(end: u64) -> Record {
+        Record::Verifier(Verifier {
+            window_start: Timestamp(0),
+            window_secs: end,
+            limit: 1,
+            failures: 0,
+            held: 0,
+            holds: Default::default(),
+        })
+    }
+
+    #[test]
+    fn prune_removes_only_what_has_passed_and_counts_it() {
+        let store = MemoryStore::with_shards(1);
+        let c = Context::new("c").unwrap();
+        let names = ["a", "b", "c", "d"];
+        fn key<'a>(c: Context<'a>, name: &'a str) -> Key<'a> {
+            Key::Booking {
+                context: c,
+                id: BookingId::new(name).unwrap(),
+            }
+        }
+        let key = |name| key(c, name);
+        assert_eq!(store.len(), Ok(0));
+        assert_eq!(store.is_empty(), Ok(true));
+        // Four records apart, and three more on one forced hash: a bucket's entries are kept or
+        // pruned one by one, and the pruned first one's place goes to the next kept one.
+        for (name, end) in names.into_iter().zip([10, 30, 10, 30]) {
+            let swap = store.compare_and_swap(key(name), None, &ending_at(end), Version(1));
+            assert_eq!(swap, Ok(Swap::Swapped));
+        }
+        {
+            let mut shard = store.shards[0].lock().unwrap();
+            for (name, end) in [("f", 10), ("e", 30), ("g", 30)] {
+                let swap = swap_in(
+                    &mut shard.records,
+                    7,
+                    key(name),
+                    None,
+                    &ending_at(end),
+                    Version(1),
+                );
+                assert_eq!(swap, Swap::Swapped);
+            }
+        }
+        // The store counts the swaps made through it: the three forced ones went around it.
+        let lost = store.compare_and_swap(key("a"), None, &ending_at(99), Version(2));
+        assert_eq!(lost, Ok(Swap::Conflict));
+        assert_eq!(
+            store.stats(),
+            super::Stats {
+                swaps: 4,
+                conflicts: 1
+            }
+        );
+        assert_eq!(store.len(), Ok(7));
+        assert_eq!(store.is_empty(), Ok(false));
+        // A record is kept while its prune time is not before the cut.
+        assert_eq!(store.prune(Timestamp(10)), Ok(0));
+        assert_eq!(store.prune(Timestamp(11)), Ok(3));
+        assert_eq!(store.len(), Ok(4));
+        for name in ["b", "d"] {
+            assert_eq!(store.load(key(name)), Ok(Some((ending_at(30), Version(1)))));
+        }
+        for name in ["a", "c"] {
+            assert_eq!(store.load(key(name)), Ok(None));
+        }
+        let mut shard = store.shards[0].lock().unwrap();
+        for name in ["e", "g"] {
+            let kept = load_from(&mut shard.records, 7, key(name));
+            assert_eq!(kept, Some((ending_at(30), Version(1))));
+        }
+        assert_eq!(load_from(&mut shard.records, 7, key("f")), None);
+        drop(shard);
+        assert_eq!(store.prune(Timestamp(u64::MAX)), Ok(4));
+        assert_eq!(store.is_empty(), Ok(true));
+    }
+
+    #[test]
+    fn without_audit_keeps_no_log() {
+        let c = Context::new("c").unwrap();
+        let booking = BookingId::new("b").unwrap();
+        let entry = Entry {
+            key: Key::Booking {
+                context: c,
+                id: booking,
+            },
+            prior: None,
+            version: Version(1),
+            audit: Audit {
+                at: Timestamp(5),
+                context: c,
+                booking,
+                verifier: None,
+                request: None,
+                by: None,
+                action: Action::Accepted,
+            },
+        };
+        for (store, logged) in [
+            (MemoryStore::new(), 1),
+            (MemoryStore::new().without_audit(), 0),
+        ] {
+            let swap = store.compare_and_swap_audited(&entry, &ending_at(9));
+            assert_eq!(swap, Ok(Swap::Swapped));
+            assert_eq!(store.since(Cursor::START, 10).map(|l| l.len()), Ok(logged));
+            assert_eq!(store.load(entry.key), Ok(Some((ending_at(9), Version(1)))));
+            assert_eq!(
+                store.prune_audit(Timestamp(6)),
+                Ok(u64::try_from(logged).unwrap())
+            );
+        }
+    }
+
     #[test]
     fn since_pages_through_every_shard_in_log_order() {
         let store = MemoryStore::with_shards(8);
