@@ -603,65 +603,32 @@ mod tests {
     fn keys_whose_hashes_collide_stay_apart() {
         let mut shard = Records::default();
         let (c, d) = (Context::new("c").unwrap(), Context::new("d").unwrap());
-        let a = Key::Booking {
-            context: c,
-            id: BookingId::new("a").unwrap(),
-        };
-        let b = Key::Booking {
-            context: c,
-            id: BookingId::new("b").unwrap(),
-        };
+        let a = booking(c, "a");
+        let b = booking(c, "b");
         let v = Key::Verifier {
             scope: c,
             id: VerifierId::new("a").unwrap(),
         };
-        let other = Key::Booking {
-            context: d,
-            id: BookingId::new("a").unwrap(),
-        };
+        let other = booking(d, "a");
         // Namespace and id are kept one after the other: moving a byte across the split
         // makes another key, inline or past the inline bytes.
         let (ab, x) = (Context::new("ab").unwrap(), Context::new("a").unwrap());
-        let split_left = Key::Booking {
-            context: ab,
-            id: BookingId::new("c").unwrap(),
-        };
-        let split_right = Key::Booking {
-            context: x,
-            id: BookingId::new("bc").unwrap(),
-        };
+        let split_left = booking(ab, "c");
+        let split_right = booking(x, "bc");
         let (wide, narrow) = ("w".repeat(64), "w".repeat(63));
         let (wide, narrow) = (Context::new(&wide).unwrap(), Context::new(&narrow).unwrap());
         let (short_id, long_id) = ("i".repeat(127), std::format!("w{}", "i".repeat(127)));
-        let long_left = Key::Booking {
-            context: wide,
-            id: BookingId::new(&short_id).unwrap(),
-        };
-        let long_right = Key::Booking {
-            context: narrow,
-            id: BookingId::new(&long_id).unwrap(),
-        };
+        let long_left = booking(wide, &short_id);
+        let long_right = booking(narrow, &long_id);
         let (fits, spills) = ("i".repeat(59), "i".repeat(60));
         let (late_a, late_b) = (
             std::format!("{}a", "i".repeat(99)),
             std::format!("{}b", "i".repeat(99)),
         );
-        let late_left = Key::Booking {
-            context: c,
-            id: BookingId::new(&late_a).unwrap(),
-        };
-        let late_right = Key::Booking {
-            context: c,
-            id: BookingId::new(&late_b).unwrap(),
-        };
-        let at_inline = Key::Booking {
-            context: c,
-            id: BookingId::new(&fits).unwrap(),
-        };
-        let past_inline = Key::Booking {
-            context: c,
-            id: BookingId::new(&spills).unwrap(),
-        };
+        let late_left = booking(c, &late_a);
+        let late_right = booking(c, &late_b);
+        let at_inline = booking(c, &fits);
+        let past_inline = booking(c, &spills);
         let keys = [
             a,
             b,
@@ -728,6 +695,33 @@ mod tests {
         assert_eq!(core::mem::size_of::<Record>(), 200);
     }
 
+    /// The key of booking `name` in `context`.
+    fn booking<'a>(context: Context<'a>, name: &'a str) -> Key<'a> {
+        Key::Booking {
+            context,
+            id: BookingId::new(name).unwrap(),
+        }
+    }
+
+    /// The audited write of `id`'s version `n + 1` (its first when `n` is 0) at time `n`: an
+    /// accepted code.
+    fn accepted<'a>(context: Context<'a>, id: BookingId<'a>, n: u64) -> Entry<'a> {
+        Entry {
+            key: Key::Booking { context, id },
+            prior: (n > 0).then_some(Version(n)),
+            version: Version(n + 1),
+            audit: Audit {
+                at: Timestamp(n),
+                context,
+                booking: id,
+                verifier: None,
+                request: None,
+                by: None,
+                action: Action::Accepted,
+            },
+        }
+    }
+
     /// A verifier record whose window ends at `end`: pruned by any cut after it.
     fn ending_at(end: u64) -> Record {
         Record::Verifier(Verifier {
@@ -745,13 +739,7 @@ mod tests {
         let store = MemoryStore::with_shards(1);
         let c = Context::new("c").unwrap();
         let names = ["a", "b", "c", "d"];
-        fn key<'a>(c: Context<'a>, name: &'a str) -> Key<'a> {
-            Key::Booking {
-                context: c,
-                id: BookingId::new(name).unwrap(),
-            }
-        }
-        let key = |name| key(c, name);
+        let key = |name| booking(c, name);
         assert_eq!(store.len(), Ok(0));
         assert_eq!(store.is_empty(), Ok(true));
         // Four records apart, and three more on one forced hash: a bucket's entries are kept or
@@ -810,24 +798,7 @@ mod tests {
     #[test]
     fn without_audit_keeps_no_log() {
         let c = Context::new("c").unwrap();
-        let booking = BookingId::new("b").unwrap();
-        let entry = Entry {
-            key: Key::Booking {
-                context: c,
-                id: booking,
-            },
-            prior: None,
-            version: Version(1),
-            audit: Audit {
-                at: Timestamp(5),
-                context: c,
-                booking,
-                verifier: None,
-                request: None,
-                by: None,
-                action: Action::Accepted,
-            },
-        };
+        let entry = accepted(c, BookingId::new("b").unwrap(), 0);
         for (store, logged) in [
             (MemoryStore::new(), 1),
             (MemoryStore::new().without_audit(), 0),
@@ -848,36 +819,13 @@ mod tests {
         let store = MemoryStore::with_shards(8);
         let context = Context::new("c").unwrap();
         let names: Vec<std::string::String> = (0..40).map(|i| std::format!("b{i}")).collect();
-        let record = Record::Verifier(Verifier {
-            window_start: Timestamp(0),
-            window_secs: 1,
-            limit: 1,
-            failures: 0,
-            held: 0,
-            holds: Default::default(),
-        });
+        let record = ending_at(1);
         // Five writes to each of 40 records, round-robin, so every shard's entries
         // interleave with the others' in the log.
         for round in 0..5u64 {
             for name in &names {
-                let booking = BookingId::new(name).unwrap();
-                let entry = Entry {
-                    key: Key::Booking {
-                        context,
-                        id: booking,
-                    },
-                    prior: (round > 0).then_some(Version(round)),
-                    version: Version(round + 1),
-                    audit: Audit {
-                        at: Timestamp(round),
-                        context,
-                        booking,
-                        verifier: None,
-                        request: None,
-                        by: None,
-                        action: Action::Accepted,
-                    },
-                };
+                let id = BookingId::new(name).unwrap();
+                let entry = accepted(context, id, round);
                 assert_eq!(
                     store.compare_and_swap_audited(&entry, &record),
                     Ok(Swap::Swapped)
@@ -912,14 +860,7 @@ mod tests {
     fn a_reader_paging_beside_writers_skips_no_entry() {
         let store = MemoryStore::with_shards(4);
         let context = Context::new("c").unwrap();
-        let record = Record::Verifier(Verifier {
-            window_start: Timestamp(0),
-            window_secs: 1,
-            limit: 1,
-            failures: 0,
-            held: 0,
-            holds: Default::default(),
-        });
+        let record = ending_at(1);
         let writers = 4u64;
         let writes = if cfg!(miri) { 10 } else { 300 };
         let barrier = std::sync::Barrier::new(5);
@@ -929,26 +870,10 @@ mod tests {
                 let (store, barrier, finished) = (&store, &barrier, &finished);
                 s.spawn(move || {
                     let name = std::format!("w{w}");
-                    let booking = BookingId::new(&name).unwrap();
+                    let id = BookingId::new(&name).unwrap();
                     barrier.wait();
                     for n in 0..writes {
-                        let entry = Entry {
-                            key: Key::Booking {
-                                context,
-                                id: booking,
-                            },
-                            prior: (n > 0).then_some(Version(n)),
-                            version: Version(n + 1),
-                            audit: Audit {
-                                at: Timestamp(n),
-                                context,
-                                booking,
-                                verifier: None,
-                                request: None,
-                                by: None,
-                                action: Action::Accepted,
-                            },
-                        };
+                        let entry = accepted(context, id, n);
                         assert_eq!(
                             store.compare_and_swap_audited(&entry, &record),
                             Ok(Swap::Swapped)
