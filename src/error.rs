@@ -125,6 +125,12 @@ pub enum Error<S = Infallible> {
     },
     /// Every compare-and-swap lost a race, `Policy::max_retries` times over. Nothing was
     /// answered; the guess may or may not have been counted.
+    ///
+    /// Also the answer to a wrong code whose failure could not be settled on the verifier's
+    /// budget record (it lost more races than the budget's other slots can cause): the
+    /// booking counted the guess, and a retry with the same request id
+    /// ([`Service::verify_request`](crate::Service::verify_request)) settles the failure and
+    /// replays the answer. A rejection is never answered before its failure is settled.
     #[error("too much contention on one record; nothing was answered, retry later")]
     Contention,
     /// The store returned a record that cannot be right: a verifier's record under a

@@ -41,8 +41,18 @@
 //! a new slot. Only one write can land on one version, so one hold never pays for two
 //! answered comparisons, and an honest verifier's lost race costs its budget nothing.
 //!
+//! A wrong code is answered [`Outcome::Rejected`] only once its failure is settled on the
+//! verifier's record. A settlement that cannot land (a store fault, or more lost races than
+//! the budget's other holders can cause) answers a retryable error instead: the store's, or
+//! [`Error::Contention`]; the booking's count has landed, and a retry with the request id
+//! settles the failure and replays the rejection. So every rejection a verifier is told of is
+//! counted on its record, and a sprayer is suspended at its limit, never left holding slots
+//! that look like verifications in flight. Freeing a slot for any other answer is not waited
+//! for in the same way: a slot left held is over-counted, never under, and the answer stands.
+//!
 //! Each lost compare-and-swap reloads that record and decides again, at most
-//! [`Policy::max_retries`](crate::Policy::max_retries) times per operation.
+//! [`Policy::max_retries`](crate::Policy::max_retries) times per operation, and a settlement
+//! as many more times as the budget's slots can write (twice each).
 
 use crate::audit::{Action, Audit, Entry, Event, Events, Override, Send};
 use crate::code::Code;
@@ -557,7 +567,7 @@ impl<'a, const N: usize> Verify<'a, N> {
         };
         match slot {
             Some(slot) => {
-                self.tries = Tries::new(self.max_retries);
+                self.tries = settle_tries(self.max_retries, self.budget.as_ref());
                 Stage::Settle {
                     answer,
                     slot,
@@ -799,6 +809,8 @@ impl<'a, const N: usize> Verify<'a, N> {
                             (next, action)
                         })
                     }
+                    // A failure that cannot be settled is not answered as a rejection.
+                    (Some(Err(e)), _) if failed => return Flow::Go(Stage::Done(Err(e))),
                     _ => None,
                 };
                 match settled {
@@ -806,6 +818,8 @@ impl<'a, const N: usize> Verify<'a, N> {
                         self.stage = again(answer);
                         Flow::Call(self.swap(false, Record::Verifier(v), action))
                     }
+                    // Nothing to write: the slot was settled already (by a retry replaying
+                    // this answer), or its window has ended and the failure with it.
                     None => Flow::Go(Stage::Done(answer)),
                 }
             }
@@ -906,7 +920,12 @@ impl<const N: usize> Plan for Verify<'_, N> {
                         failed,
                         stale,
                     }
+                } else if failed {
+                    // A wrong code whose failure is not on the verifier's record is not
+                    // answered: a retry with the request id settles it and replays the answer.
+                    Stage::Done(Err(Error::Contention))
                 } else {
+                    // A slot left held is over-counted, never under: the answer stands.
                     Stage::Done(answer)
                 }
             }
@@ -929,12 +948,31 @@ impl<const N: usize> Plan for Verify<'_, N> {
 
     fn failed(&mut self) {
         let stage = core::mem::replace(&mut self.stage, Stage::Failed);
-        // A settlement that cannot be written leaves the slot held until the window ends (or
-        // a retry settles it): over-counted, never under. The answer stands.
-        if let Stage::Settle { answer, .. } = stage {
+        // A slot freed by no settlement stays held until the window ends (or a retry settles
+        // it): over-counted, never under, so the answer stands. A failure that cannot be
+        // settled is not answered: the store's error is, and a retry with the request id
+        // settles it and replays the answer.
+        if let Stage::Settle {
+            answer,
+            failed: false,
+            ..
+        } = stage
+        {
             self.stage = Stage::Done(answer);
         }
     }
+}
+
+/// The races a settlement may lose before it gives up: the policy's retries and, on top of
+/// them, two writes (a take and a settlement) for every slot of the budget: what the other
+/// verifications holding its slots may write to the verifier's record while this one waits
+/// (at most 255 in all). Honest verifications taking freed slots again and again can still
+/// outlast it; then a wrong code is answered [`Error::Contention`], never a rejection whose
+/// failure is not on the record.
+fn settle_tries(max_retries: u8, budget: Option<&VerifierBudget>) -> Tries {
+    let holders = budget.map_or(0, |b| b.failures.get());
+    let races = u32::from(max_retries).saturating_add(holders.saturating_mul(2));
+    Tries::new(u8::try_from(races).unwrap_or(u8::MAX))
 }
 
 /// Where an override stands.

@@ -27,6 +27,9 @@ mod scenarios;
 #[path = "support/blocking.rs"]
 mod blocking;
 
+#[path = "support/settlement.rs"]
+mod settlement;
+
 #[path = "support/roles.rs"]
 mod roles;
 
@@ -138,6 +141,23 @@ fn every_shared_store_scenario_on_a_real_server() {
         store: fresh(&store),
         handle: rt.handle().clone(),
     });
+}
+
+/// A rejection waits for its settlement however many races it loses, and a sprayer's wrong
+/// codes racing each other's settlements on one server all count: the verifier ends
+/// suspended with its failures equal to the rejections answered.
+#[test]
+fn settlements_that_lose_races_on_a_real_server() {
+    let Some((_server, rt, store)) = start() else {
+        return;
+    };
+    let blocking = || Blocking {
+        store: fresh(&store),
+        handle: rt.handle().clone(),
+    };
+    settlement::a_rejection_waits_for_its_settlement(blocking);
+    settlement::a_sprayer_whose_settlements_lose_is_suspended(&blocking());
+    settlement::contention_never_hides_a_sprayer(&blocking());
 }
 
 #[test]

@@ -6,6 +6,9 @@
 #[path = "support/scenarios.rs"]
 mod scenarios;
 
+#[path = "support/settlement.rs"]
+mod settlement;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use handover_code::record::{Record, Version};
@@ -32,6 +35,31 @@ fn every_scenario_on_sqlite() {
         let file = dir.join(format!("{}.db", n.fetch_add(1, Ordering::Relaxed)));
         SqliteStore::open(file, Durability::Normal).unwrap()
     });
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn settlements_that_lose_races_on_the_memory_store() {
+    settlement::a_rejection_waits_for_its_settlement(MemoryStore::new);
+    settlement::a_sprayer_whose_settlements_lose_is_suspended(&MemoryStore::new());
+    settlement::contention_never_hides_a_sprayer(&MemoryStore::new());
+    settlement::contention_never_hides_a_sprayer(&MemoryStore::with_shards(1));
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn settlements_that_lose_races_on_sqlite() {
+    use handover_code::store::sqlite::{Durability, SqliteStore};
+    let dir = std::env::temp_dir().join(format!("hc-settle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let n = AtomicUsize::new(0);
+    let fresh = || {
+        let file = dir.join(format!("{}.db", n.fetch_add(1, Ordering::Relaxed)));
+        SqliteStore::open(file, Durability::Normal).unwrap()
+    };
+    settlement::a_rejection_waits_for_its_settlement(fresh);
+    settlement::a_sprayer_whose_settlements_lose_is_suspended(&fresh());
+    settlement::contention_never_hides_a_sprayer(&fresh());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
