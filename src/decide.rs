@@ -231,7 +231,8 @@ pub const REPLAY_SECS: u64 = 900;
 ///
 /// The gate, in order: an unknown booking; a retry, within [`REPLAY_SECS`], of the request
 /// that wrote the record's last verification (its answer again; an acceptance only to the
-/// right code); a closed booking; a clock before the issue time; then typed input that is
+/// right code); a closed booking; a clock before the issue time by more than the
+/// policy's clock-skew tolerance; then typed input that is
 /// not a code of the booking's length; then a key that has left the keyring. Only what
 /// passes is compared.
 #[must_use]
@@ -253,7 +254,7 @@ pub fn compare<const N: usize>(
     if let Some(outcome) = closed(record, now) {
         return Compared::Answer(Ok(outcome));
     }
-    if now < record.issued_at {
+    if before_issue(now, record, rules.policy) {
         return Compared::Answer(Err(Error::Clock));
     }
     let presented = match input::normalize(typed, record.digits) {
@@ -287,6 +288,12 @@ pub fn compare<const N: usize>(
         },
     ));
     Compared::Wrong(next, left)
+}
+
+/// Whether `now` reads further before the booking's issue time than the policy's clock-skew
+/// tolerance: a verification or an override then answers [`Error::Clock`].
+fn before_issue(now: Timestamp, record: &Booking, policy: &Policy) -> bool {
+    now.0.saturating_add(u64::from(policy.clock_skew())) < record.issued_at.0
 }
 
 /// The answer to a retried request: a rejection again as it was, an acceptance again only
@@ -512,7 +519,7 @@ pub fn overrule(
         return Decision::answer(Err(Error::UnknownBooking));
     };
     let refused = match closed(record, now) {
-        None if now < record.issued_at => Some(Error::Clock),
+        None if before_issue(now, record, policy) => Some(Error::Clock),
         None => None,
         Some(Outcome::AlreadyRedeemed { .. }) => Some(Error::Inactive(Inactive::Redeemed)),
         Some(Outcome::Revoked) => (!allowed.revoked).then_some(Error::Inactive(Inactive::Revoked)),

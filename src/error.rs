@@ -83,7 +83,9 @@ pub enum Error<S = Infallible> {
     /// The validity given at issue ends at or before the issue time.
     #[error("validity must end after the issue time; give a later expiry")]
     Validity,
-    /// The clock reads earlier than the booking's issue time. Nothing was compared or
+    /// The clock reads earlier than the booking's issue time (for a verification or an
+    /// override, by more than the policy's
+    /// [clock-skew tolerance](crate::Policy::with_clock_skew)). Nothing was compared or
     /// counted.
     #[error("clock reads before the booking was issued; check the host's clock")]
     Clock,

@@ -29,6 +29,9 @@ pub enum PolicyError {
     /// The conflict retry count must be 1 to [`Policy::MAX_RETRIES`].
     #[error("conflict retries must be 1 to 64")]
     Retries,
+    /// The clock-skew tolerance must be at most [`Policy::MAX_CLOCK_SKEW`] seconds.
+    #[error("clock-skew tolerance must be 0 to 300 seconds")]
+    ClockSkew,
 }
 
 /// A verifier's failure budget: at most `failures` wrong codes across all bookings in each
@@ -99,6 +102,7 @@ impl Overrides {
 /// | verifier budget | off | any non-zero failures and window |
 /// | sends per booking (issue, resend, re-issue) | 5 per 600 s | 1..=10 per window of 60 s or more |
 /// | conflict retries | 16 | 1..=64 |
+/// | clock-skew tolerance | 5 s | 0..=300 s |
 /// | overrides | allowed, for active bookings, no budget | see [`Overrides`] |
 ///
 /// A booking's record keeps the attempt limits and send limit it was issued under, and a
@@ -123,6 +127,7 @@ pub struct Policy {
     send_window: u32,
     retries: u8,
     overrides: Overrides,
+    skew: u16,
 }
 
 impl Policy {
@@ -148,6 +153,11 @@ impl Policy {
     /// The shortest send window, in seconds: with [`Policy::MAX_SENDS`], at most 10 SMS a
     /// minute per booking whatever the policy.
     pub const MIN_SEND_WINDOW: u32 = 60;
+    /// The clock-skew tolerance when none is set, in seconds: servers kept by NTP agree to
+    /// well within it.
+    pub const DEFAULT_CLOCK_SKEW: u16 = 5;
+    /// The largest clock-skew tolerance, in seconds.
+    pub const MAX_CLOCK_SKEW: u16 = 300;
 
     /// The default policy for codes of `digits` digits.
     #[must_use]
@@ -161,6 +171,7 @@ impl Policy {
             send_window: Self::DEFAULT_SEND_WINDOW,
             retries: Self::DEFAULT_RETRIES,
             overrides: Overrides::DEFAULT,
+            skew: Self::DEFAULT_CLOCK_SKEW,
         }
     }
 
@@ -248,6 +259,40 @@ impl Policy {
             return Err(Invalid::Policy(PolicyError::Retries));
         }
         Ok(Self { retries, ..self })
+    }
+
+    /// Sets how many seconds a verification's or an override's `now` may read before the
+    /// booking's issue time and still be judged: several servers share one store, and a
+    /// booking issued on one whose clock runs a little ahead is verified on another. Within
+    /// the tolerance the booking is judged as at `now` (it has not expired, its counts are
+    /// the record's); further back the answer is [`Error::Clock`](crate::Error::Clock) and
+    /// nothing is counted. Issue, resend and re-issue stay strict: they stamp the booking's
+    /// times. 0 refuses any `now` before the issue time.
+    ///
+    /// ```
+    /// use handover_code::Policy;
+    /// use handover_code::Digits;
+    ///
+    /// assert_eq!(Policy::new(Digits::Four).clock_skew(), 5);
+    /// assert_eq!(Policy::new(Digits::Four).with_clock_skew(0)?.clock_skew(), 0);
+    /// assert!(Policy::new(Digits::Four).with_clock_skew(301).is_err());
+    /// # Ok::<(), handover_code::Invalid>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`PolicyError::ClockSkew`] above [`Policy::MAX_CLOCK_SKEW`].
+    pub fn with_clock_skew(self, secs: u16) -> Result<Self, Invalid> {
+        if secs > Self::MAX_CLOCK_SKEW {
+            return Err(Invalid::Policy(PolicyError::ClockSkew));
+        }
+        Ok(Self { skew: secs, ..self })
+    }
+
+    /// Seconds a verification's `now` may read before the issue time and still be judged.
+    #[must_use]
+    pub const fn clock_skew(&self) -> u16 {
+        self.skew
     }
 
     fn checked(self) -> Result<Self, Invalid> {
@@ -385,6 +430,13 @@ impl<'a> arbitrary::Arbitrary<'a> for Policy {
         let retries = u.int_in_range(1..=Self::MAX_RETRIES)?;
         let sends = u.int_in_range(1..=Self::MAX_SENDS)?;
         let send_window = u.int_in_range(Self::MIN_SEND_WINDOW..=86_400)?;
+        let overrides = Overrides {
+            enabled: bool::arbitrary(u)?,
+            budget: Option::<VerifierBudget>::arbitrary(u)?,
+            locked: bool::arbitrary(u)?,
+            expired: bool::arbitrary(u)?,
+            revoked: bool::arbitrary(u)?,
+        };
         Ok(Self {
             digits,
             attempts,
@@ -393,13 +445,8 @@ impl<'a> arbitrary::Arbitrary<'a> for Policy {
             sends,
             send_window,
             retries,
-            overrides: Overrides {
-                enabled: bool::arbitrary(u)?,
-                budget: Option::<VerifierBudget>::arbitrary(u)?,
-                locked: bool::arbitrary(u)?,
-                expired: bool::arbitrary(u)?,
-                revoked: bool::arbitrary(u)?,
-            },
+            overrides,
+            skew: u.int_in_range(0..=Self::MAX_CLOCK_SKEW)?,
         })
     }
 }

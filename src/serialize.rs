@@ -249,6 +249,8 @@ struct Settings {
     max_retries: u8,
     #[serde(default)]
     overrides: crate::policy::Overrides,
+    #[serde(default = "default_clock_skew")]
+    clock_skew_secs: u16,
 }
 
 const fn default_attempts() -> u8 {
@@ -267,6 +269,10 @@ const fn default_retries() -> u8 {
     Policy::DEFAULT_RETRIES
 }
 
+const fn default_clock_skew() -> u16 {
+    Policy::DEFAULT_CLOCK_SKEW
+}
+
 impl Settings {
     /// The policy, through the same setters as in code, attempts before the lifetime cap
     /// it is checked against.
@@ -282,6 +288,7 @@ impl Settings {
         Ok(policy
             .with_send_limit(self.sends, self.send_window_secs)?
             .with_max_retries(self.max_retries)?
+            .with_clock_skew(self.clock_skew_secs)?
             .with_overrides(self.overrides))
     }
 }
@@ -290,7 +297,7 @@ impl Settings {
 impl Serialize for Policy {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (sends, window) = self.send_limit();
-        let mut out = s.serialize_struct("Policy", 8)?;
+        let mut out = s.serialize_struct("Policy", 9)?;
         out.serialize_field("digits", &self.digits())?;
         out.serialize_field("attempts", &self.attempts())?;
         out.serialize_field("lifetime_cap", &self.explicit_lifetime_cap())?;
@@ -299,6 +306,7 @@ impl Serialize for Policy {
         out.serialize_field("send_window_secs", &window)?;
         out.serialize_field("max_retries", &self.max_retries())?;
         out.serialize_field("overrides", &self.overrides())?;
+        out.serialize_field("clock_skew_secs", &self.clock_skew())?;
         out.end()
     }
 }

@@ -321,13 +321,17 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
     /// # Errors
     ///
     /// [`Error::Malformed`] for input that is not a code of the booking's length (nothing
-    /// counted, nothing written); [`Error::Clock`] when `now` is before the issue time;
+    /// counted, nothing written); [`Error::Clock`] when `now` is before the issue time by
+    /// more than the policy's [clock-skew tolerance](crate::Policy::with_clock_skew);
     /// [`Error::UnknownKey`] when the record's key has left the keyring;
     /// [`Error::BudgetBusy`] when the verifier's budget is held by its own verifications in
     /// flight (retry); store faults, [`Error::Contention`] and [`Error::Corrupt`]. None of
-    /// them is ever an acceptance, and none leaves a failure counted; a store fault after a
-    /// slot was held leaves it held until the window ends (or a retry with the same request
-    /// id settles it).
+    /// them is ever an acceptance. A store fault or [`Error::Contention`] may come after a
+    /// wrong code was counted on the booking, when its failure could not be settled on the
+    /// verifier's budget: a rejection is never answered before that lands, and a retry with
+    /// the same request id settles it and replays the rejection. A store fault after a slot
+    /// was held leaves it held until the window ends (or a retry with the same request id
+    /// settles it).
     pub fn verify<S: Store>(
         &self,
         store: &S,

@@ -146,9 +146,10 @@ fn expiry_and_clock_edges() {
     let code = service
         .issue(&store, id("R"), Timestamp(T0.0 + 600), T0)
         .unwrap();
-    // Before the issue time: nothing compared, nothing counted.
+    // Before the issue time by more than the clock-skew tolerance (5 s by default): nothing
+    // compared, nothing counted.
     assert!(matches!(
-        service.verify(&store, id("R"), code.expose(), None, Timestamp(T0.0 - 1)),
+        service.verify(&store, id("R"), code.expose(), None, Timestamp(T0.0 - 6)),
         Err(Error::Clock)
     ));
     // At exactly expires-at the code is no longer valid.
@@ -410,4 +411,82 @@ fn configuration_at_its_edges_is_clamped_never_a_panic() {
     service.issue(&store, id("edge"), LATER, T0).unwrap();
     assert_eq!(store.len().unwrap(), 1);
     assert!(MemoryStore::with_shards(0).is_empty().unwrap());
+}
+
+/// Several servers share a store and their clocks differ by seconds: a verification or an
+/// override whose `now` reads up to the policy's clock-skew tolerance before the booking's
+/// issue time is judged; further back it is refused with `Clock` and nothing is counted; a
+/// tolerance of 0 refuses any time before the issue time.
+#[test]
+fn a_clock_a_little_behind_the_issuers_is_judged() {
+    use handover_code::ActorId;
+    use handover_code::audit::{Override, Reason};
+    let keys = keys();
+    let store = MemoryStore::new();
+    let ctx = Context::new("ride/start").unwrap();
+    let lenient = Service::new(&keys, Policy::new(Digits::Four), ctx);
+    let strict = Service::new(
+        &keys,
+        Policy::new(Digits::Four).with_clock_skew(0).unwrap(),
+        ctx,
+    );
+    let wide = Service::new(
+        &keys,
+        Policy::new(Digits::Four).with_clock_skew(300).unwrap(),
+        ctx,
+    );
+    let at = |behind: u64| Timestamp(T0.0 - behind);
+    let code = lenient
+        .issue(&store, id("S"), Timestamp(T0.0 + 600), T0)
+        .unwrap();
+    let typed = wrong(code.expose());
+    let failures = |store: &MemoryStore| lenient.booking(store, id("S")).unwrap().unwrap().failures;
+    for (service, behind) in [(&lenient, 6), (&strict, 1), (&wide, 301)] {
+        assert!(matches!(
+            service.verify(&store, id("S"), &typed, None, at(behind)),
+            Err(Error::Clock)
+        ));
+    }
+    assert_eq!(failures(&store), 0, "nothing counted");
+    assert_eq!(
+        lenient
+            .verify(&store, id("S"), &typed, None, at(5))
+            .unwrap(),
+        Outcome::Rejected { attempts_left: 2 }
+    );
+    assert_eq!(
+        wide.verify(&store, id("S"), &typed, None, at(300)).unwrap(),
+        Outcome::Rejected { attempts_left: 1 }
+    );
+    assert_eq!(
+        lenient
+            .verify(&store, id("S"), code.expose(), None, at(5))
+            .unwrap(),
+        Outcome::Accepted
+    );
+    // The override at the door is judged the same way.
+    lenient
+        .issue(&store, id("O"), Timestamp(T0.0 + 600), T0)
+        .unwrap();
+    let by = Override::new(ActorId::new("supervisor").unwrap(), Reason::NoPhone, "").unwrap();
+    assert!(matches!(
+        strict.overrule(&store, id("O"), by, at(1)),
+        Err(Error::Clock)
+    ));
+    assert!(matches!(
+        lenient.overrule(&store, id("O"), by, at(6)),
+        Err(Error::Clock)
+    ));
+    lenient.overrule(&store, id("O"), by, at(5)).unwrap();
+    // Resend and re-issue stamp the booking's send times and generation: they stay strict.
+    wide.issue(&store, id("P"), Timestamp(T0.0 + 600), T0)
+        .unwrap();
+    assert!(matches!(
+        wide.resend(&store, id("P"), at(1)),
+        Err(Error::Clock)
+    ));
+    assert!(matches!(
+        wide.reissue(&store, id("P"), Timestamp(T0.0 + 600), at(1)),
+        Err(Error::Clock)
+    ));
 }

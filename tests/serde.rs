@@ -121,8 +121,12 @@ fn policies_round_trip_exactly_and_are_checked_on_the_way_in() {
             .with_send_limit(3, 3_600)
             .unwrap()
             .with_max_retries(64)
+            .unwrap()
+            .with_clock_skew(300)
             .unwrap(),
         Policy::new(Digits::Four)
+            .with_clock_skew(0)
+            .unwrap()
             .with_override_budget(5, 3_600)
             .unwrap()
             .with_overrides_of(true, false, true),
@@ -138,7 +142,7 @@ fn policies_round_trip_exactly_and_are_checked_on_the_way_in() {
     }
     assert_eq!(
         serde_json::to_string(&Policy::new(Digits::Four)).unwrap(),
-        r#"{"digits":4,"attempts":3,"lifetime_cap":null,"verifier_budget":null,"sends":5,"send_window_secs":600,"max_retries":16,"overrides":{"enabled":true,"budget":null,"locked":false,"expired":false,"revoked":false}}"#
+        r#"{"digits":4,"attempts":3,"lifetime_cap":null,"verifier_budget":null,"sends":5,"send_window_secs":600,"max_retries":16,"overrides":{"enabled":true,"budget":null,"locked":false,"expired":false,"revoked":false},"clock_skew_secs":5}"#
     );
     let minimal: Policy = serde_json::from_str(r#"{"digits":4}"#).unwrap();
     assert_eq!(minimal, Policy::new(Digits::Four));
@@ -150,6 +154,7 @@ fn policies_round_trip_exactly_and_are_checked_on_the_way_in() {
         r#"{"digits":4,"sends":11}"#,
         r#"{"digits":4,"send_window_secs":59}"#,
         r#"{"digits":4,"max_retries":65}"#,
+        r#"{"digits":4,"clock_skew_secs":301}"#,
         r#"{"digits":4,"typo":1}"#,
         r#"{"attempts":3}"#,
     ] {
@@ -158,6 +163,8 @@ fn policies_round_trip_exactly_and_are_checked_on_the_way_in() {
     }
     let err = serde_json::from_str::<Policy>(r#"{"digits":4,"attempts":6}"#).unwrap_err();
     assert!(err.to_string().contains("attempts per generation"), "{err}");
+    let err = serde_json::from_str::<Policy>(r#"{"digits":4,"clock_skew_secs":301}"#).unwrap_err();
+    assert!(err.to_string().contains("clock-skew tolerance"), "{err}");
 }
 
 #[test]

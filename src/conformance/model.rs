@@ -9,7 +9,10 @@
 //! under a looser policy, so its model applies the limits the records were written with,
 //! not its own. Service 3 works on service 1's context but keeps its verifiers' budgets in
 //! the scope of service 0 (`model/a`), named on purpose, so those budgets are shared. Each
-//! context knows four bookings, two verifiers and four request ids.
+//! context knows four bookings, two verifiers and four request ids. The services' clock-skew
+//! tolerances differ (5, 0, 30 and 5 seconds), and the clock moves both ways, so a
+//! verification or an override a little before a booking's issue time is judged by one
+//! service and refused by another.
 //!
 //! Each [`Op`] runs on the crate and on the model; their answers must agree, and the store
 //! must then hold exactly the model's records. [`Op::Arm`] makes a store call fail, conflict,
@@ -199,6 +202,8 @@ struct Lane {
     /// Overrides: `None` turned off, else the actor budget and whether locked and expired
     /// bookings may be overridden.
     overrides: Option<Overruling>,
+    /// Seconds a verification or an override may read before the issue time and be judged.
+    skew: u16,
 }
 
 /// A lane's overrides: the actor budget (overrides, window), and whether locked and expired
@@ -219,6 +224,7 @@ const LANES: [Lane; 4] = [
         budget: (4, 100),
         sends: (3, 60),
         overrides: Some((Some((2, 100)), false, false)),
+        skew: 5,
     },
     Lane {
         ns: 1,
@@ -230,6 +236,7 @@ const LANES: [Lane; 4] = [
         budget: (2, 50),
         sends: (2, 120),
         overrides: None,
+        skew: 0,
     },
     Lane {
         ns: 0,
@@ -241,6 +248,7 @@ const LANES: [Lane; 4] = [
         budget: (9, 300),
         sends: (10, 60),
         overrides: Some((None, true, true)),
+        skew: 30,
     },
     Lane {
         ns: 1,
@@ -252,6 +260,7 @@ const LANES: [Lane; 4] = [
         budget: (3, 200),
         sends: (2, 120),
         overrides: Some((Some((1, 200)), false, true)),
+        skew: 5,
     },
 ];
 
@@ -602,6 +611,7 @@ impl<S: Store> Harness<S> {
             .and_then(|p| p.with_verifier_budget(lane.budget.0, lane.budget.1))
             .and_then(|p| p.with_send_limit(lane.sends.0, lane.sends.1))
             .and_then(|p| p.with_max_retries(2))
+            .and_then(|p| p.with_clock_skew(lane.skew))
             .and_then(|p| match lane.overrides {
                 None => Ok(p.without_overrides()),
                 Some((budget, locked, expired)) => {
@@ -994,7 +1004,7 @@ impl<S: Store> Harness<S> {
             return Err("unknown booking");
         };
         match closed(&m, now) {
-            None if now < m.issued => return Err("clock"),
+            None if now.saturating_add(u64::from(lane.skew)) < m.issued => return Err("clock"),
             None => {}
             Some(Outcome::AlreadyRedeemed { .. } | Outcome::Revoked) => return Err("inactive"),
             Some(Outcome::Expired) if !expired => return Err("inactive"),
@@ -1446,7 +1456,7 @@ impl<S: Store> Harness<S> {
         if let Some(outcome) = closed(&m, now) {
             return (Ok(Some(outcome)), false);
         }
-        if now < m.issued {
+        if now.saturating_add(u64::from(lane.skew)) < m.issued {
             return (Err("clock"), false);
         }
         if guess == Guess::Malformed {

@@ -801,7 +801,7 @@ pub fn nothing_that_compared_no_code_stays_charged<S: Store + Sync>(store: &S) {
                 id("open"),
                 code.expose(),
                 who("asha"),
-                Timestamp(T0.0 - 1)
+                Timestamp(T0.0 - 6)
             ),
             Err(Error::Clock)
         ));
