@@ -24,18 +24,25 @@ fn every_scenario_on_the_memory_store() {
     run_all(|| MemoryStore::with_shards(1));
 }
 
+/// Runs `f` with a maker of fresh SQLite stores, each its own file in a folder of its own
+/// (named for `what`), removed afterwards.
 #[cfg(feature = "sqlite")]
-#[test]
-fn every_scenario_on_sqlite() {
+fn on_sqlite(what: &str, f: impl FnOnce(&dyn Fn() -> handover_code::store::sqlite::SqliteStore)) {
     use handover_code::store::sqlite::{Durability, SqliteStore};
-    let dir = std::env::temp_dir().join(format!("hc-shared-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("hc-{what}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let n = AtomicUsize::new(0);
-    run_all(|| {
+    f(&|| {
         let file = dir.join(format!("{}.db", n.fetch_add(1, Ordering::Relaxed)));
         SqliteStore::open(file, Durability::Normal).unwrap()
     });
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn every_scenario_on_sqlite() {
+    on_sqlite("shared", |fresh| run_all(fresh));
 }
 
 #[test]
@@ -49,18 +56,11 @@ fn settlements_that_lose_races_on_the_memory_store() {
 #[cfg(feature = "sqlite")]
 #[test]
 fn settlements_that_lose_races_on_sqlite() {
-    use handover_code::store::sqlite::{Durability, SqliteStore};
-    let dir = std::env::temp_dir().join(format!("hc-settle-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let n = AtomicUsize::new(0);
-    let fresh = || {
-        let file = dir.join(format!("{}.db", n.fetch_add(1, Ordering::Relaxed)));
-        SqliteStore::open(file, Durability::Normal).unwrap()
-    };
-    settlement::a_rejection_waits_for_its_settlement(fresh);
-    settlement::a_sprayer_whose_settlements_lose_is_suspended(&fresh());
-    settlement::contention_never_hides_a_sprayer(&fresh());
-    std::fs::remove_dir_all(&dir).unwrap();
+    on_sqlite("settle", |fresh| {
+        settlement::a_rejection_waits_for_its_settlement(fresh);
+        settlement::a_sprayer_whose_settlements_lose_is_suspended(&fresh());
+        settlement::contention_never_hides_a_sprayer(&fresh());
+    });
 }
 
 /// Counts the store calls an operation makes.
