@@ -132,7 +132,9 @@ pub enum Error<S = Infallible> {
     /// budget record (it lost more races than the budget's other slots can cause): the
     /// booking counted the guess, and a retry with the same request id
     /// ([`Service::verify_request`](crate::Service::verify_request)) settles the failure and
-    /// replays the answer. A rejection is never answered before its failure is settled.
+    /// replays the answer (if its slot was one of the holds the record remembers by request;
+    /// one only counted stays held until the window ends). A first answer is never a
+    /// rejection whose failure is not settled.
     #[error("too much contention on one record; nothing was answered, retry later")]
     Contention,
     /// The store returned a record that cannot be right: a verifier's record under a

@@ -45,10 +45,18 @@
 //! verifier's record. A settlement that cannot land (a store fault, or more lost races than
 //! the budget's other holders can cause) answers a retryable error instead: the store's, or
 //! [`Error::Contention`]; the booking's count has landed, and a retry with the request id
-//! settles the failure and replays the rejection. So every rejection a verifier is told of is
-//! counted on its record, and a sprayer is suspended at its limit, never left holding slots
-//! that look like verifications in flight. Freeing a slot for any other answer is not waited
-//! for in the same way: a slot left held is over-counted, never under, and the answer stands.
+//! settles the failure and replays the rejection. So every rejection a verifier is told of on
+//! its first answer is counted on its record, and a sprayer is suspended at its limit, never
+//! left holding slots that look like verifications in flight. Freeing a slot for any other
+//! answer is not waited for in the same way: a slot left held is over-counted, never under,
+//! and the answer stands.
+//!
+//! What a retry cannot do: settle a slot that was only counted. A verifier's record
+//! remembers [`Verifier::HOLDS`] holds by request; further slots are counted without one,
+//! and a retry cannot tell whether such a slot was settled already (settling it twice would
+//! free someone else's), so a retry whose original held one, and could not settle it,
+//! replays the rejection and leaves the slot held until the window ends: over-counted, never
+//! under, but not a failure towards suspension.
 //!
 //! Each lost compare-and-swap reloads that record and decides again, at most
 //! [`Policy::max_retries`](crate::Policy::max_retries) times per operation, and a settlement
