@@ -319,3 +319,34 @@ fn the_model_catches_a_store_that_drops_some_audit_entries() {
         "{failure}"
     );
 }
+
+/// A wrong code whose settlement on the verifier's budget is cut off (the store call fails,
+/// nothing written) is not answered as a rejection: the model checks, whatever fault fired,
+/// that a rejection's last store call landed the verifier's record. The retry with the
+/// request id settles it and replays the rejection.
+#[test]
+fn a_rejection_whose_settlement_fails_is_not_answered() {
+    use handover_code::conformance::model::{Fault, check_sequence};
+    let verify = Op::Verify {
+        service: 0,
+        booking: 0,
+        guess: Guess::Wrong(3),
+        verifier: Some(0),
+        request: Some(1),
+    };
+    let ops = [
+        Op::Issue {
+            service: 0,
+            booking: 0,
+            ttl: 300,
+        },
+        // Calls: load the verifier, load the booking, hold, write the booking, settle (4).
+        Op::Arm(Fault::Cut {
+            at: 4,
+            lands: false,
+        }),
+        verify,
+        verify,
+    ];
+    check_sequence(MemoryStore::new(), &ops).unwrap();
+}

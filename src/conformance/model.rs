@@ -21,7 +21,9 @@
 //! never go down, never past their limits), and nothing is ever accepted but the right code.
 //! The order of a verification's store calls is checked too: a budgeted verification reads
 //! the verifier first, a suspended one reads nothing else, and a wrong code's failure is
-//! written only after the verifier was charged for it.
+//! written only after the verifier was charged for it. Whatever fault fired, a rejection is
+//! answered only when its last store call landed the verifier's record (its failure
+//! settled).
 //!
 //! The crate's proptest state machine and its `verify_sequence` fuzz target both run this;
 //! with feature `arbitrary`, [`Op`] is `Arbitrary`, so a host's own fuzz harness can drive
@@ -344,12 +346,17 @@ enum FaultyError<E> {
 /// A store call, as the trace records it: `true` for a compare-and-swap, and the key kind.
 type Call = (bool, u8);
 
+/// The key kind of a verifier's record, as [`Key::kind`] numbers it.
+const VERIFIER_KIND: u8 = 2;
+
 /// The store under test, with one armed fault at a time and a trace of the calls.
 struct Faulty<S> {
     inner: S,
     armed: Cell<Option<Fault>>,
     fired: Cell<bool>,
     calls: RefCell<Vec<Call>>,
+    /// Whether the last compare-and-swap landed (answered `Swapped`, no fault).
+    landed: Cell<bool>,
 }
 
 impl<S> Faulty<S> {
@@ -371,6 +378,12 @@ impl<S> Faulty<S> {
 
     fn record(&self, swap: bool, key: Key<'_>) {
         self.calls.borrow_mut().push((swap, key.kind()));
+    }
+
+    /// Notes whether a compare-and-swap's answer says it landed, and passes it on.
+    fn landing<E>(&self, answer: Result<Swap, E>) -> Result<Swap, E> {
+        self.landed.set(matches!(answer, Ok(Swap::Swapped)));
+        answer
     }
 }
 
@@ -395,20 +408,19 @@ impl<S: Store> Store for Faulty<S> {
     ) -> Result<Swap, Self::Error> {
         let fault = self.hit(true);
         self.record(true, key);
-        match fault {
-            None => {}
-            Some(Fault::SpuriousConflict) => return Ok(Swap::Conflict),
-            Some(Fault::Cut { lands: true, .. }) => {
-                self.inner
-                    .compare_and_swap(key, expected, record, new)
-                    .map_err(FaultyError::Inner)?;
-                return Err(FaultyError::Injected);
-            }
-            Some(_) => return Err(FaultyError::Injected),
-        }
-        self.inner
-            .compare_and_swap(key, expected, record, new)
-            .map_err(FaultyError::Inner)
+        self.landing(match fault {
+            None => self
+                .inner
+                .compare_and_swap(key, expected, record, new)
+                .map_err(FaultyError::Inner),
+            Some(Fault::SpuriousConflict) => Ok(Swap::Conflict),
+            Some(Fault::Cut { lands: true, .. }) => self
+                .inner
+                .compare_and_swap(key, expected, record, new)
+                .map_err(FaultyError::Inner)
+                .and(Err(FaultyError::Injected)),
+            Some(_) => Err(FaultyError::Injected),
+        })
     }
 
     fn compare_and_swap_audited(
@@ -418,20 +430,19 @@ impl<S: Store> Store for Faulty<S> {
     ) -> Result<Swap, Self::Error> {
         let fault = self.hit(true);
         self.record(true, entry.key);
-        match fault {
-            None => {}
-            Some(Fault::SpuriousConflict) => return Ok(Swap::Conflict),
-            Some(Fault::Cut { lands: true, .. }) => {
-                self.inner
-                    .compare_and_swap_audited(entry, record)
-                    .map_err(FaultyError::Inner)?;
-                return Err(FaultyError::Injected);
-            }
-            Some(_) => return Err(FaultyError::Injected),
-        }
-        self.inner
-            .compare_and_swap_audited(entry, record)
-            .map_err(FaultyError::Inner)
+        self.landing(match fault {
+            None => self
+                .inner
+                .compare_and_swap_audited(entry, record)
+                .map_err(FaultyError::Inner),
+            Some(Fault::SpuriousConflict) => Ok(Swap::Conflict),
+            Some(Fault::Cut { lands: true, .. }) => self
+                .inner
+                .compare_and_swap_audited(entry, record)
+                .map_err(FaultyError::Inner)
+                .and(Err(FaultyError::Injected)),
+            Some(_) => Err(FaultyError::Injected),
+        })
     }
 }
 
@@ -595,6 +606,7 @@ impl<S: Store> Harness<S> {
                 armed: Cell::new(None),
                 fired: Cell::new(false),
                 calls: RefCell::new(Vec::new()),
+                landed: Cell::new(false),
             },
             prune,
             audit: None,
@@ -1335,6 +1347,15 @@ impl<S: Store> Harness<S> {
             None => svc.verify(&self.store, id, &typed, vid, Timestamp(now)),
         };
         let real = real.map(Some).map_err(|e| error_name(&e));
+        // Whatever fault fired: a rejection is answered only once its failure has landed on
+        // the verifier's record, as the verification's last store call.
+        if v.is_some() && matches!(real, Ok(Some(Outcome::Rejected { .. }))) {
+            let calls = self.store.calls.borrow();
+            ensure!(
+                calls.last() == Some(&(true, VERIFIER_KIND)) && self.store.landed.get(),
+                "a rejection was answered before its failure was settled: {calls:?}"
+            );
+        }
         let (expected, adopted) = self.verify_model(lane, b, model, is_right, guess, v, r);
         if !self.store.fired.get() {
             self.check_order(v.is_some(), &expected, adopted)?;
