@@ -346,7 +346,8 @@ enum FaultyError<E> {
 /// A store call, as the trace records it: `true` for a compare-and-swap, and the key kind.
 type Call = (bool, u8);
 
-/// The key kind of a verifier's record, as [`Key::kind`] numbers it.
+/// The key kinds of a booking's and a verifier's record, as [`Key::kind`] numbers them.
+const BOOKING_KIND: u8 = 1;
 const VERIFIER_KIND: u8 = 2;
 
 /// The store under test, with one armed fault at a time and a trace of the calls.
@@ -1546,18 +1547,16 @@ impl<S: Store> Harness<S> {
     /// only after a slot was held for it (unless it completed on one a retry adopted), and
     /// the slot is settled after.
     fn check_order(&self, budgeted: bool, answer: &Answer, adopted: bool) -> Result<(), Failure> {
-        const BOOKING: u8 = 1;
-        const VERIFIER: u8 = 2;
         let calls = self.store.calls.borrow();
         if !budgeted {
             ensure!(
-                calls.iter().all(|(_, kind)| *kind == BOOKING),
+                calls.iter().all(|(_, kind)| *kind == BOOKING_KIND),
                 "a verification without a verifier touched a verifier: {calls:?}"
             );
             return Ok(());
         }
         ensure!(
-            calls.first() == Some(&(false, VERIFIER)),
+            calls.first() == Some(&(false, VERIFIER_KIND)),
             "a budgeted verification did not read the verifier first: {calls:?}"
         );
         if let Ok(Some(Outcome::VerifierSuspended { .. })) = answer {
@@ -1575,9 +1574,9 @@ impl<S: Store> Harness<S> {
             );
         }
         if let Ok(Some(Outcome::Rejected { .. } | Outcome::Accepted)) = answer {
-            let write = calls.iter().position(|c| *c == (true, BOOKING));
-            let first_hold = calls.iter().position(|c| *c == (true, VERIFIER));
-            let last_settle = calls.iter().rposition(|c| *c == (true, VERIFIER));
+            let write = calls.iter().position(|c| *c == (true, BOOKING_KIND));
+            let first_hold = calls.iter().position(|c| *c == (true, VERIFIER_KIND));
+            let last_settle = calls.iter().rposition(|c| *c == (true, VERIFIER_KIND));
             let held_first = adopted || matches!((first_hold, write), (Some(h), Some(w)) if h < w);
             ensure!(
                 held_first,

@@ -351,7 +351,8 @@ pub fn one_request_id_many_codes_at_once_gets_one_comparison<S: Store + Sync>(st
     );
 }
 
-fn verifier_record<S: Store>(
+/// The verifier's record under `scope`; panics when there is none.
+pub fn verifier_record<S: Store>(
     store: &S,
     scope: &str,
     verifier: &str,

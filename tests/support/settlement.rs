@@ -8,14 +8,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use handover_code::audit::{Action, Entry, Event, Events};
-use handover_code::record::{Earlier, Record, Verifier, Version};
+use handover_code::record::{Earlier, Record, Version};
 use handover_code::store::{Key, Swap};
 use handover_code::{
     BookingId, Context, Digits, Error, Keyring, Outcome, Policy, RequestId, Service, Store,
     Timestamp, VerifierId,
 };
 
-use crate::scenarios::{T0, THREADS, UNTIL, keys, release, wrong};
+use crate::scenarios::{T0, THREADS, UNTIL, keys, release, verifier_record, wrong};
 
 /// Makes the next `lose` settlements of a verifier's budget (and the suspensions they write)
 /// lose their race: another write to the verifier's record lands just before each.
@@ -89,17 +89,6 @@ impl Events for Suspensions {
         if matches!(event, Event::VerifierSuspended { .. }) {
             self.0.fetch_add(1, Ordering::Relaxed);
         }
-    }
-}
-
-fn verifier_record<S: Store>(store: &S, scope: &str, id: &str) -> Verifier {
-    let key = Key::Verifier {
-        scope: Context::new(scope).unwrap(),
-        id: VerifierId::new(id).unwrap(),
-    };
-    match store.load(key).unwrap() {
-        Some((Record::Verifier(v), _)) => v,
-        other => panic!("no verifier record: {other:?}"),
     }
 }
 
