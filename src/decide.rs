@@ -731,6 +731,24 @@ pub fn hold(
     Ok((next, remembered))
 }
 
+/// A wrong code's failure counted on `v` in the same transaction as its rejection (on a
+/// store with transactions, where nothing is reserved). `Err` with where the verifier
+/// stands when it may not compare: suspended by its failures, or busy with slots reserved by
+/// a reservation-mode operation in flight.
+///
+/// # Errors
+///
+/// [`Standing::Suspended`] or [`Standing::Busy`].
+pub fn charge(v: &Verifier) -> Result<Verifier, Standing> {
+    match standing(v, None) {
+        Standing::Clear => Ok(Verifier {
+            failures: v.failures.saturating_add(1),
+            ..*v
+        }),
+        refused => Err(refused),
+    }
+}
+
 /// A budget window: its start and length. Two windows of different lengths can start at the
 /// same second, so a slot is settled only in a window equal in both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -11,13 +11,16 @@ use core::task::{Context as TaskContext, Poll, Waker};
 
 use crate::audit::{Entry, Events};
 use crate::error::Error;
-use crate::plan::{Next, Plan};
+use crate::plan::{Charge, Next, Plan};
 use crate::record::{Record, Version};
 use crate::store::{AsyncStore, Key, Store, Swap};
 
 /// The two store primitives, as futures, for either kind of store.
 pub(crate) trait Backend {
     type Error;
+
+    /// Whether the store lands [`Backend::compare_and_swap_all`] in one transaction.
+    const TRANSACTIONS: bool;
 
     fn load(
         &self,
@@ -39,6 +42,12 @@ pub(crate) trait Backend {
         entry: &Entry<'_>,
         record: &Record,
     ) -> impl Future<Output = Result<Swap, Self::Error>> + Send;
+
+    fn compare_and_swap_all(
+        &self,
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> impl Future<Output = Result<Swap, Self::Error>> + Send;
 }
 
 /// A synchronous store: every future is ready at once.
@@ -49,6 +58,7 @@ pub(crate) struct Awaiting<'s, S>(pub(crate) &'s S);
 
 impl<S: Store> Backend for Blocking<'_, S> {
     type Error = S::Error;
+    const TRANSACTIONS: bool = S::TRANSACTIONS;
 
     fn load(
         &self,
@@ -75,10 +85,19 @@ impl<S: Store> Backend for Blocking<'_, S> {
     ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
         core::future::ready(self.0.compare_and_swap_audited(entry, record))
     }
+
+    fn compare_and_swap_all(
+        &self,
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
+        core::future::ready(self.0.compare_and_swap_all(writes, unchanged))
+    }
 }
 
 impl<S: AsyncStore> Backend for Awaiting<'_, S> {
     type Error = S::Error;
+    const TRANSACTIONS: bool = S::TRANSACTIONS;
 
     fn load(
         &self,
@@ -105,7 +124,18 @@ impl<S: AsyncStore> Backend for Awaiting<'_, S> {
     ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
         self.0.compare_and_swap_audited(entry, record)
     }
+
+    fn compare_and_swap_all(
+        &self,
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
+        self.0.compare_and_swap_all(writes, unchanged)
+    }
 }
+
+/// The store calls one operation may make before the driver stops it as stuck.
+const MAX_CALLS: u32 = 4_096;
 
 /// Runs `plan` to its answer: executes each call it asks for and reports the result back.
 /// The answer is returned only when the plan says so, after every write it needs has landed.
@@ -117,7 +147,15 @@ pub(crate) async fn drive<B: Backend, P: Plan>(
     mut plan: P,
 ) -> Result<P::Output, Error<B::Error>> {
     let mut last = None;
+    let mut calls: u32 = 0;
     loop {
+        // No plan needs this many store calls (a verification's retries and settlements
+        // come to about 1,100 at most): one that asks for more is stuck, and is stopped
+        // before it answers anything.
+        calls = calls.saturating_add(1);
+        if calls > MAX_CALLS {
+            return Err(Error::Corrupt);
+        }
         match plan.next() {
             Next::Load(key) => match b.load(key).await {
                 Ok(found) => plan.loaded(found),
@@ -139,6 +177,34 @@ pub(crate) async fn drive<B: Backend, P: Plan>(
                     plan.failed();
                 }
             },
+            Next::Commit { booking, verifier } => {
+                let (booking, verifier) = (*booking, *verifier);
+                let result = match verifier {
+                    Charge::Write(entry, record) => {
+                        b.compare_and_swap_all(&[booking, (entry, record)], &[])
+                            .await
+                    }
+                    Charge::Unchanged(key, version) => {
+                        b.compare_and_swap_all(&[booking], &[(key, version)]).await
+                    }
+                    Charge::None => b.compare_and_swap_all(&[booking], &[]).await,
+                };
+                match result {
+                    Ok(swap) => {
+                        if swap == Swap::Swapped {
+                            booking.0.tell(&booking.1, sink);
+                            if let Charge::Write(entry, record) = verifier {
+                                entry.tell(&record, sink);
+                            }
+                        }
+                        plan.swapped(swap);
+                    }
+                    Err(e) => {
+                        last = Some(e);
+                        plan.failed();
+                    }
+                }
+            }
             Next::Done(answer) => {
                 plan.answered(&answer, sink);
                 return answer.map_err(Error::widen);

@@ -138,7 +138,8 @@ pub enum Error<S = Infallible> {
     #[error("too much contention on one record; nothing was answered, retry later")]
     Contention,
     /// The store returned a record that cannot be right: a verifier's record under a
-    /// booking's key, or the other way round, or a version at its limit.
+    /// booking's key, or the other way round, or a version at its limit; or its answers kept
+    /// one operation going past 4,096 store calls, which no operation needs.
     #[error("store returned an inconsistent record; inspect the store")]
     Corrupt,
     /// The store failed; its error is the source. Nothing was answered.

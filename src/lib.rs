@@ -62,7 +62,7 @@ pub use service::Service;
 pub use service::SharedService;
 #[cfg(feature = "std")]
 pub use store::memory::MemoryStore;
-pub use store::{AsyncPrune, AsyncStore, Key, Prune, Step, Store, Swap, VerifierId};
+pub use store::{AsyncPrune, AsyncStore, Key, Prune, Store, Swap, VerifierId};
 #[cfg(feature = "std")]
 pub use time::SystemClock;
 pub use time::{Clock, Timestamp};

@@ -8,7 +8,12 @@
 //! verification's steps (suspension check, comparison, budget slot, write, settlement) is fixed
 //! here, where the model tests and the fuzz target see it.
 //!
-//! A verification with a verifier budget runs, on the happy path:
+//! A verification runs in one of two modes, chosen by its store. On a store with
+//! transactions ([`Store::TRANSACTIONS`](crate::Store::TRANSACTIONS): the memory store,
+//! SQLite, PostgreSQL) it reads both records and writes them together, reserving nothing:
+//! see [`atomic`]. On a store that writes one key at a time (Redis, a host's store that does
+//! not opt in), a verification with a verifier budget reserves a slot first, and runs, on
+//! the happy path:
 //!
 //! | step | store call | why |
 //! |---|---|---|
@@ -62,6 +67,10 @@
 //! [`Policy::max_retries`](crate::Policy::max_retries) times per operation, and a settlement
 //! as many more times as the budget's slots can write (twice each).
 
+pub mod atomic;
+
+pub use atomic::Atomic;
+
 use crate::audit::{Action, Audit, Entry, Event, Events, Override, Send};
 use crate::code::Code;
 use crate::decide::{self, Compared, Decision, Outcome, Rules, Standing, Who, Window};
@@ -89,10 +98,35 @@ pub enum Next<'a, T> {
         /// The key, the versions and what the write does.
         entry: Entry<'a>,
     },
+    /// In one transaction
+    /// ([`Store::compare_and_swap_all`](crate::Store::compare_and_swap_all)), compare-and-swap
+    /// the booking and do the verifier's part, then pass the result to [`Plan::swapped`]:
+    /// all of it lands or none. Asked only of a store with
+    /// [`Store::TRANSACTIONS`](crate::Store::TRANSACTIONS).
+    Commit {
+        /// The booking's write: its entry (key, versions, what it does) and record.
+        booking: &'a (Entry<'a>, Record),
+        /// The verifier's part.
+        verifier: &'a Charge<'a>,
+    },
     /// Answer this: every write it depends on has landed.
     Done(Result<T, Error>),
     /// The last store call failed: answer its error.
     Fail,
+}
+
+/// The verifier's part of a verification's transaction ([`Next::Commit`]).
+// Kept in the plan and lent to the driver, never moved around: not boxed.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug)]
+pub enum Charge<'a> {
+    /// Its record written with the answer: a wrong code's failure counted.
+    Write(Entry<'a>, Record),
+    /// Its version (`None`: no record) still the one the answer was decided on, read and
+    /// not written: a right code, which counts nothing.
+    Unchanged(Key<'a>, Option<Version>),
+    /// No part: no budget pays (never in a [`Next::Commit`]).
+    None,
 }
 
 /// A sans-IO operation. Call [`Plan::next`], execute what it asks, report the result, and
@@ -192,6 +226,15 @@ fn version_after(expected: Option<Version>, now: Timestamp) -> Result<Version, E
     match expected {
         None => Version::first_at(now).ok_or(Error::Clock),
         Some(v) => v.after(now).ok_or(Error::Corrupt),
+    }
+}
+
+/// What a verification's booking write does, for the audit log: the answer it lands.
+const fn verdict_action(answer: Outcome) -> Action {
+    match answer {
+        Outcome::Rejected { attempts_left: 0 } => Action::Locked,
+        Outcome::Rejected { attempts_left } => Action::Rejected { attempts_left },
+        _ => Action::Accepted,
     }
 }
 
@@ -772,11 +815,7 @@ impl<'a, const N: usize> Verify<'a, N> {
             }
             Stage::Write { next, answer } => {
                 let mut next = *next;
-                let action = match *answer {
-                    Outcome::Rejected { attempts_left: 0 } => Action::Locked,
-                    Outcome::Rejected { attempts_left } => Action::Rejected { attempts_left },
-                    _ => Action::Accepted,
-                };
+                let action = verdict_action(*answer);
                 if let (Some(slot), Some(last)) = (self.held, next.last.as_mut()) {
                     last.paid_by = slot.id;
                 }

@@ -224,8 +224,9 @@ impl Record {
 pub struct Version(pub u64);
 
 impl Version {
-    /// The version of a newly inserted record when the time is not known (the store's own
-    /// [`Store::update`](crate::Store::update)).
+    /// The version of a newly inserted record when the time is not known: for records of a
+    /// host's own written through the primitives (the crate's own start at their creation
+    /// time, [`Version::first_at`]).
     pub const FIRST: Self = Self(1);
     /// Writes a record may take within one second before its versions would reach the next
     /// second's.

@@ -7,11 +7,11 @@ use crate::audit::{Events, NoEvents, Override, Sink};
 use crate::code::Code;
 use crate::decide::{Outcome, Rules, Who};
 use crate::derive::{BookingId, Context};
-use crate::drive::{Awaiting, Blocking, drive, ready};
+use crate::drive::{Awaiting, Backend, Blocking, drive, ready};
 use crate::error::Error;
 use crate::ids::RequestId;
 use crate::keyring::Keyring;
-use crate::plan::{Operation, Overrule, Single, Verify, booking_of};
+use crate::plan::{Atomic, Operation, Overrule, Single, Verify, booking_of};
 use crate::policy::Policy;
 use crate::record::{Booking, Record};
 use crate::store::{AsyncStore, Key, Store, VerifierId};
@@ -213,14 +213,33 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         Overrule::new(self.rules(), self.scope, booking, by, now)
     }
 
-    fn verify_plan<'p>(
-        &'p self,
-        booking: BookingId<'p>,
-        typed: &'p str,
-        who: Who<'p>,
+    /// A verification on `b`, in the mode its store supports: one transaction where it has
+    /// them ([`Atomic`]), a reserved budget slot where it writes one key at a time
+    /// ([`Verify`]).
+    async fn verifying<B: Backend>(
+        &self,
+        b: &B,
+        booking: BookingId<'_>,
+        typed: &str,
+        who: Who<'_>,
         now: Timestamp,
-    ) -> Verify<'p, N> {
-        Verify::new(self.rules(), self.scope, booking, typed, who, now)
+    ) -> Result<Outcome, Error<B::Error>> {
+        let (rules, sink) = (self.rules(), self.events.0);
+        if B::TRANSACTIONS {
+            drive(
+                b,
+                sink,
+                Atomic::new(rules, self.scope, booking, typed, who, now),
+            )
+            .await
+        } else {
+            drive(
+                b,
+                sink,
+                Verify::new(rules, self.scope, booking, typed, who, now),
+            )
+            .await
+        }
     }
 
     /// Creates the booking's record and returns the code to send. Its validity ends at
@@ -344,11 +363,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
             verifier,
             request: None,
         };
-        ready(drive(
-            &Blocking(store),
-            self.events.0,
-            self.verify_plan(booking, typed, who, now),
-        ))
+        ready(self.verifying(&Blocking(store), booking, typed, who, now))
     }
 
     /// [`Service::verify`] with a request id, for answers that survive timeouts and retries.
@@ -410,11 +425,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
             verifier,
             request: Some(request),
         };
-        ready(drive(
-            &Blocking(store),
-            self.events.0,
-            self.verify_plan(booking, typed, who, now),
-        ))
+        ready(self.verifying(&Blocking(store), booking, typed, who, now))
     }
 
     /// The audited override, for a person who cannot show the code (no phone, the SMS
@@ -687,12 +698,8 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
             verifier,
             request: None,
         };
-        drive(
-            &Awaiting(store),
-            self.events.0,
-            self.verify_plan(booking, typed, who, now),
-        )
-        .await
+        self.verifying(&Awaiting(store), booking, typed, who, now)
+            .await
     }
 
     /// [`Service::verify_request`] on an [`AsyncStore`].
@@ -734,12 +741,8 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
             verifier,
             request: Some(request),
         };
-        drive(
-            &Awaiting(store),
-            self.events.0,
-            self.verify_plan(booking, typed, who, now),
-        )
-        .await
+        self.verifying(&Awaiting(store), booking, typed, who, now)
+            .await
     }
 
     /// [`Service::overrule`] on an [`AsyncStore`].

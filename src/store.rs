@@ -1,12 +1,12 @@
-//! The storage contract: two primitives every real store has, and a loop that makes them
-//! count every guess before it is answered.
+//! The storage contract: two primitives every real store has (a load and a
+//! compare-and-swap), and a third for stores with transactions.
 //!
 //! # Implement your own store
 //!
 //! A store keeps one [`Record`] and its [`Version`] per [`Key`]: a kind, a namespace (the
 //! booking's context or the verifier's budget scope) and an id, all three part of the stored
-//! key. It implements two primitives; [`Store::update`] is provided on top of them. The
-//! crate's own operations run as [plans](crate::plan) on the two primitives alone.
+//! key. It implements two primitives, and may add a third (transactions, below). The crate's
+//! operations run as [plans](crate::plan) on them.
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -100,13 +100,24 @@
 //! back. A store that wraps another (a cache, a tracer) must forward the audited call, or
 //! the inner store's log misses those writes.
 //!
-//! [`Store::update`] is a convenience for a host's own single-record work. A store may
-//! override it (a mutex around load-decide-write, `SELECT … FOR UPDATE` in a transaction)
-//! as long as the decision's write lands before its answer is returned and no two
-//! decisions interleave on one key; the conformance kit checks an override under threads
-//! (and, for an [`AsyncStore`], under interleaved tasks). The crate's own operations do not
-//! call it: they are [plans](crate::plan) of `load` and `compare_and_swap` calls, which
-//! every store gets right by honouring the two primitives.
+//! **Transactions.** A store that can land several compare-and-swaps in one transaction (a
+//! SQL database, a store behind one lock) says so with [`Store::TRANSACTIONS`] and
+//! implements [`Store::compare_and_swap_all`]. Then a verification with a verifier budget
+//! writes the booking and the verifier's count together, in one transaction, and reserves
+//! nothing ([the atomic plan](crate::plan::atomic)): 3 store calls instead of 5, and a
+//! dropped future or a killed process leaves everything or nothing. A store without them
+//! (one key at a time: Redis, DynamoDB items) keeps the default, and its verifications
+//! reserve a budget slot, write the booking, then settle the slot
+//! ([the reservation plan](crate::plan)). Both keep every guarantee; the conformance kit
+//! checks the transaction under threads (`conformance::check_all`).
+//!
+//! The SQL recipe for [`Store::compare_and_swap_all`]: `BEGIN`, each write's statement
+//! above in the order given, then each unchanged key's version read (`SELECT version …`);
+//! `COMMIT` if every write changed a row and every version read is the one given,
+//! `ROLLBACK` and [`Swap::Conflict`] as soon as one is not.
+//!
+//! The crate's operations are [plans](crate::plan) of these calls, which every store gets
+//! right by honouring the primitives.
 
 #[cfg(feature = "std")]
 pub mod memory;
@@ -124,7 +135,6 @@ pub mod sqlite;
 use core::future::Future;
 
 use crate::audit::Entry;
-use crate::error::Error;
 pub use crate::ids::VerifierId;
 use crate::ids::{ActorId, BookingId, Context};
 use crate::record::{Record, Version};
@@ -205,15 +215,6 @@ pub enum Swap {
     Conflict,
 }
 
-/// What a decision wants done with the record it was shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Step<T> {
-    /// Store this record, then answer `T` — only once the write has landed.
-    Write(Record, T),
-    /// Answer `T` and write nothing.
-    Answer(T),
-}
-
 /// A synchronous store.
 ///
 /// `load` and `compare_and_swap` are the contract; see the [module docs](self) for an
@@ -239,7 +240,7 @@ pub enum Step<T> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait Store {
-    /// The store's own error, kept as the source of [`Error::Store`].
+    /// The store's own error, kept as the source of [`Error::Store`](crate::Error::Store).
     type Error: core::error::Error + Send + Sync + 'static;
 
     /// The record under `key` and its version, if there is one.
@@ -285,44 +286,41 @@ pub trait Store {
         self.compare_and_swap(entry.key, entry.prior, record, entry.version)
     }
 
-    /// Load, decide, compare-and-swap; on a conflict load and decide again, at most
-    /// `max_retries` more times. The answer is returned only after its write has landed.
-    /// `decide` may run more than once and must be pure. A record it creates gets
-    /// [`Version::FIRST`]: use it for records of your own, not the crate's (whose first
-    /// versions come from their creation time).
+    /// Whether [`Store::compare_and_swap_all`] lands its writes in one transaction. `false`
+    /// (the default): verifications reserve a budget slot on the verifier's record before
+    /// they compare, one key at a time. A store that sets it `true` must override
+    /// [`Store::compare_and_swap_all`]; the conformance kit checks both.
+    const TRANSACTIONS: bool = false;
+
+    /// Atomically: if every write's key holds the version its [`Entry::prior`] names
+    /// (`None`: nothing is stored) and every key in `unchanged` still holds the version
+    /// given with it (read, not written), store every record as its entry's version
+    /// (appending each entry to the audit log, for a store that keeps one) and answer
+    /// [`Swap::Swapped`]; otherwise change nothing and answer [`Swap::Conflict`]. The keys
+    /// are distinct (a batch that names one twice is a conflict). The crate calls it only
+    /// when [`Store::TRANSACTIONS`] is `true`, for a budgeted verification: the booking's
+    /// write, then either the verifier's write (a wrong code counted) or the verifier's
+    /// version in `unchanged` (a right code, answered only while the verifier's record is
+    /// the one it was decided on). Take locks in that order.
+    ///
+    /// The default, for a store without transactions, lands a lone write through
+    /// [`Store::compare_and_swap_audited`] and answers [`Swap::Conflict`] to anything more,
+    /// writing nothing: a store that claims transactions without implementing them fails
+    /// closed (its budgeted verifications answer
+    /// [`Error::Contention`](crate::Error::Contention)), and the conformance kit says so.
     ///
     /// # Errors
     ///
-    /// [`Error::Store`] when a primitive fails, [`Error::Contention`] when every try lost a
-    /// race, [`Error::Corrupt`] when the stored version is at its limit.
-    fn update<T, F>(
+    /// As [`Store::compare_and_swap`]; after an error nothing or everything was written.
+    fn compare_and_swap_all(
         &self,
-        key: Key<'_>,
-        max_retries: u8,
-        mut decide: F,
-    ) -> Result<T, Error<Self::Error>>
-    where
-        F: FnMut(Option<&Record>) -> Step<T>,
-    {
-        let mut tries = Tries::new(max_retries);
-        loop {
-            let current = self.load(key).map_err(Error::Store)?;
-            let (record, expected) = split(current);
-            let (write, answer) = match decide(record.as_ref()) {
-                Step::Answer(answer) => return Ok(answer),
-                Step::Write(write, answer) => (write, answer),
-            };
-            let new = next_version(expected)?;
-            if self
-                .compare_and_swap(key, expected, &write, new)
-                .map_err(Error::Store)?
-                == Swap::Swapped
-            {
-                return Ok(answer);
-            }
-            if !tries.lost() {
-                return Err(Error::Contention);
-            }
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, Self::Error> {
+        match (writes, unchanged) {
+            ([], []) => Ok(Swap::Swapped),
+            ([(entry, record)], []) => self.compare_and_swap_audited(entry, record),
+            _ => Ok(Swap::Conflict),
         }
     }
 }
@@ -346,7 +344,7 @@ pub trait Store {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait AsyncStore: Sync {
-    /// The store's own error, kept as the source of [`Error::Store`].
+    /// The store's own error, kept as the source of [`Error::Store`](crate::Error::Store).
     type Error: core::error::Error + Send + Sync + 'static;
 
     /// As [`Store::load`].
@@ -373,34 +371,20 @@ pub trait AsyncStore: Sync {
         self.compare_and_swap(entry.key, entry.prior, record, entry.version)
     }
 
-    /// As [`Store::update`].
-    fn update<T, F>(
+    /// As [`Store::TRANSACTIONS`].
+    const TRANSACTIONS: bool = false;
+
+    /// As [`Store::compare_and_swap_all`], with the same default.
+    fn compare_and_swap_all(
         &self,
-        key: Key<'_>,
-        max_retries: u8,
-        mut decide: F,
-    ) -> impl Future<Output = Result<T, Error<Self::Error>>> + Send
-    where
-        T: Send,
-        F: FnMut(Option<&Record>) -> Step<T> + Send,
-    {
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> impl Future<Output = Result<Swap, Self::Error>> + Send {
         async move {
-            let mut tries = Tries::new(max_retries);
-            loop {
-                let current = self.load(key).await.map_err(Error::Store)?;
-                let (record, expected) = split(current);
-                let (write, answer) = match decide(record.as_ref()) {
-                    Step::Answer(answer) => return Ok(answer),
-                    Step::Write(write, answer) => (write, answer),
-                };
-                let new = next_version(expected)?;
-                let swap = self.compare_and_swap(key, expected, &write, new).await;
-                if swap.map_err(Error::Store)? == Swap::Swapped {
-                    return Ok(answer);
-                }
-                if !tries.lost() {
-                    return Err(Error::Contention);
-                }
+            match (writes, unchanged) {
+                ([], []) => Ok(Swap::Swapped),
+                ([(entry, record)], []) => self.compare_and_swap_audited(entry, record).await,
+                _ => Ok(Swap::Conflict),
             }
         }
     }
@@ -434,7 +418,7 @@ pub trait AsyncPrune: AsyncStore {
     fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, Self::Error>> + Send;
 }
 
-/// Counts lost races against the retry bound: the store's update loop and the plans share it.
+/// Counts lost races against the retry bound of the plans' compare-and-swap steps.
 #[derive(Debug)]
 pub(crate) struct Tries {
     left: u8,
@@ -454,19 +438,5 @@ impl Tries {
             }
             None => false,
         }
-    }
-}
-
-fn split(loaded: Option<(Record, Version)>) -> (Option<Record>, Option<Version>) {
-    match loaded {
-        Some((record, version)) => (Some(record), Some(version)),
-        None => (None, None),
-    }
-}
-
-fn next_version<S>(expected: Option<Version>) -> Result<Version, Error<S>> {
-    match expected {
-        None => Ok(Version::FIRST),
-        Some(v) => v.next().ok_or(Error::Corrupt),
     }
 }

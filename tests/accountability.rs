@@ -289,6 +289,11 @@ fn nothing_is_told_for_a_write_that_failed_or_lost_its_race() {
 #[test]
 fn the_memory_store_keeps_a_booking_history_and_a_log_to_ship() {
     check_history(&MemoryStore::new());
+    // And in the reservation mode, one key at a time.
+    #[cfg(feature = "conformance")]
+    check_history(&handover_code::conformance::WithoutTransactions(
+        MemoryStore::new(),
+    ));
 }
 
 #[cfg(feature = "sqlite")]

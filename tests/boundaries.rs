@@ -368,135 +368,76 @@ fn arbitrary_policies_vary_and_are_valid() {
     );
 }
 
-/// A store that keeps the provided `update` (`Store::update`, `AsyncStore::update`) and
-/// answers `Conflict` to its next `conflicts` compare-and-swaps, counting every call.
-#[derive(Default)]
-struct Provided {
-    map: std::sync::Mutex<
-        std::collections::HashMap<Vec<u8>, (Record, handover_code::record::Version)>,
-    >,
-    conflicts: std::sync::atomic::AtomicUsize,
-    swaps: std::sync::atomic::AtomicUsize,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("never")]
-struct Never;
-
-impl Provided {
-    fn name(key: Key<'_>) -> Vec<u8> {
-        [&[key.kind()][..], key.namespace(), b"/", key.id()].concat()
-    }
-}
-
-impl Store for Provided {
-    type Error = Never;
-    fn load(
-        &self,
-        key: Key<'_>,
-    ) -> Result<Option<(Record, handover_code::record::Version)>, Never> {
-        Ok(self.map.lock().unwrap().get(&Self::name(key)).copied())
-    }
-    fn compare_and_swap(
-        &self,
-        key: Key<'_>,
-        expected: Option<handover_code::record::Version>,
-        record: &Record,
-        new: handover_code::record::Version,
-    ) -> Result<handover_code::Swap, Never> {
-        use handover_code::Swap;
-        use std::sync::atomic::Ordering::SeqCst;
-        assert!(
-            self.swaps.fetch_add(1, SeqCst) < 100,
-            "the update loop does not give up"
-        );
-        if self.conflicts.load(SeqCst) > 0 {
-            self.conflicts.fetch_sub(1, SeqCst);
-            return Ok(Swap::Conflict);
-        }
-        let mut map = self.map.lock().unwrap();
-        let slot = map.get(&Self::name(key)).map(|(_, v)| *v);
-        if slot != expected {
-            return Ok(Swap::Conflict);
-        }
-        map.insert(Self::name(key), (*record, new));
-        Ok(Swap::Swapped)
-    }
-}
-
-impl handover_code::AsyncStore for Provided {
-    type Error = Never;
-    async fn load(
-        &self,
-        key: Key<'_>,
-    ) -> Result<Option<(Record, handover_code::record::Version)>, Never> {
-        Store::load(self, key)
-    }
-    async fn compare_and_swap(
-        &self,
-        key: Key<'_>,
-        expected: Option<handover_code::record::Version>,
-        record: &Record,
-        new: handover_code::record::Version,
-    ) -> Result<handover_code::Swap, Never> {
-        Store::compare_and_swap(self, key, expected, record, new)
-    }
-}
-
-/// Kills the update loop's survivors in `store.rs` (`split` answering nothing, `!` deleted
-/// before `tries.lost()` in both `update`s, `Tries::lost -> true`): `update` shows `decide`
-/// the stored record, writes over its version, retries a lost race exactly `max_retries`
-/// times, and then answers `Contention`.
+/// The provided `compare_and_swap_all`, on a store without transactions: nothing to do lands;
+/// a lone write lands as `compare_and_swap_audited`; anything more (two writes, or a write
+/// with a key checked unchanged) is refused and writes nothing, on both faces.
+#[cfg(feature = "conformance")]
 #[test]
-fn the_provided_update_loop_sees_the_record_and_retries_exactly_as_told() {
+fn a_store_without_transactions_lands_a_lone_write_and_refuses_more() {
+    use handover_code::audit::{Action, Audit, Entry};
+    use handover_code::conformance::WithoutTransactions;
     use handover_code::record::Version;
-    use handover_code::{AsyncStore, Error, Step};
-    use std::sync::atomic::Ordering::SeqCst;
-    let key = Key::Verifier {
-        scope: Context::new("cowin/dose").unwrap(),
-        id: VerifierId::new("eve").unwrap(),
-    };
-    let bump = |seen: Option<&Record>| {
-        let failures = match seen {
-            Some(Record::Verifier(v)) => v.failures + 1,
-            None => 0,
-            Some(other) => panic!("{other:?}"),
-        };
-        let mut v = verifier([handover_code::record::Hold::default(); 4], 0);
-        v.failures = failures;
-        Step::Write(Record::Verifier(v), failures)
-    };
+    use handover_code::{AsyncStore, MemoryStore, Swap};
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
+    let scope = Context::new("cowin/dose").unwrap();
+    let key = |id| Key::Verifier {
+        scope,
+        id: VerifierId::new(id).unwrap(),
+    };
+    let entry = |k, prior, version| Entry {
+        key: k,
+        prior,
+        version: Version(version),
+        audit: Audit {
+            at: handover_code::Timestamp(1),
+            context: scope,
+            booking: handover_code::BookingId::new("b").unwrap(),
+            verifier: None,
+            request: None,
+            by: None,
+            action: Action::BudgetSettled { failed: false },
+        },
+    };
+    let record = Record::Verifier(verifier([handover_code::record::Hold::default(); 4], 0));
     for run_async in [false, true] {
-        let store = Provided::default();
-        let update = |store: &Provided, retries: u8| {
+        let store = WithoutTransactions(MemoryStore::new());
+        let all = |writes: &[(Entry<'_>, Record)], unchanged: &[(Key<'_>, Option<Version>)]| {
             if run_async {
-                runtime.block_on(AsyncStore::update(store, key, retries, bump))
+                runtime.block_on(AsyncStore::compare_and_swap_all(&store, writes, unchanged))
             } else {
-                Store::update(store, key, retries, bump)
+                Store::compare_and_swap_all(&store, writes, unchanged)
             }
+            .unwrap()
         };
-        // Created, then seen and written over: the stored record reaches decide.
-        assert_eq!(update(&store, 0).unwrap(), 0);
-        assert_eq!(update(&store, 0).unwrap(), 1);
-        let Some((Record::Verifier(v), version)) = Store::load(&store, key).unwrap() else {
-            panic!("no record")
-        };
-        assert_eq!((v.failures, version), (1, Version(Version::FIRST.0 + 1)));
-        // Two lost races, two retries allowed: the third try lands.
-        store.conflicts.store(2, SeqCst);
-        store.swaps.store(0, SeqCst);
-        assert_eq!(update(&store, 2).unwrap(), 2);
-        assert_eq!(store.swaps.load(SeqCst), 3);
-        // Three lost races, two retries allowed: Contention after exactly three tries.
-        store.conflicts.store(3, SeqCst);
-        store.swaps.store(0, SeqCst);
-        assert!(
-            matches!(update(&store, 2), Err(Error::Contention)),
-            "async: {run_async}"
+        assert_eq!(all(&[], &[]), Swap::Swapped, "async: {run_async}");
+        assert_eq!(
+            all(&[(entry(key("a"), None, 5), record)], &[]),
+            Swap::Swapped
         );
-        assert_eq!(store.swaps.load(SeqCst), 3, "async: {run_async}");
+        let (_, stored) = Store::load(&store, key("a")).unwrap().unwrap();
+        assert_eq!(stored, Version(5), "async: {run_async}");
+        assert_eq!(
+            all(&[(entry(key("a"), None, 6), record)], &[]),
+            Swap::Conflict,
+            "a lone write still checks its version"
+        );
+        let two = [
+            (entry(key("b"), None, 5), record),
+            (entry(key("c"), None, 5), record),
+        ];
+        assert_eq!(all(&two, &[]), Swap::Conflict, "async: {run_async}");
+        let checked = [(key("a"), Some(Version(5)))];
+        assert_eq!(
+            all(&[(entry(key("d"), None, 5), record)], &checked),
+            Swap::Conflict
+        );
+        for id in ["b", "c", "d"] {
+            assert!(
+                Store::load(&store, key(id)).unwrap().is_none(),
+                "{id} was written"
+            );
+        }
     }
 }

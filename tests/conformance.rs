@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use handover_code::audit::Entry;
 use handover_code::record::{Record, Version};
-use handover_code::store::{AsyncStore, Key, Step, Store, Swap};
+use handover_code::store::{AsyncStore, Key, Store, Swap};
 use handover_code::{MemoryStore, conformance};
 
 #[test]
@@ -152,66 +153,15 @@ fn the_async_kit_catches_an_async_check_then_write_store() {
     println!("caught: {failure}");
 }
 
-/// A store that overrides `update` with a lock around load, decide and write: correct.
+/// A store that claims transactions and writes a batch one record at a time, yielding
+/// between them: each write checks its own version, but another task's batch lands in
+/// between, so a batch can land half.
 #[derive(Default)]
-struct Locked {
-    inner: MemoryStore,
-    lock: Mutex<()>,
-}
+struct Halves(MemoryStore);
 
-impl AsyncStore for Locked {
+impl AsyncStore for Halves {
     type Error = <MemoryStore as AsyncStore>::Error;
-
-    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
-        AsyncStore::load(&self.inner, key).await
-    }
-
-    async fn compare_and_swap(
-        &self,
-        key: Key<'_>,
-        expected: Option<Version>,
-        record: &Record,
-        new: Version,
-    ) -> Result<Swap, Self::Error> {
-        AsyncStore::compare_and_swap(&self.inner, key, expected, record, new).await
-    }
-
-    async fn update<T, F>(
-        &self,
-        key: Key<'_>,
-        _max_retries: u8,
-        mut decide: F,
-    ) -> Result<T, handover_code::Error<Self::Error>>
-    where
-        T: Send,
-        F: FnMut(Option<&Record>) -> Step<T> + Send,
-    {
-        let _held = self.lock.lock().unwrap();
-        let current = Store::load(&self.inner, key).map_err(handover_code::Error::Store)?;
-        match decide(current.as_ref().map(|(r, _)| r)) {
-            Step::Answer(answer) => Ok(answer),
-            Step::Write(record, answer) => {
-                let expected = current.map(|(_, v)| v);
-                let new = Version(expected.map_or(1, |v| v.0 + 1));
-                Store::compare_and_swap(&self.inner, key, expected, &record, new)
-                    .map_err(handover_code::Error::Store)?;
-                Ok(answer)
-            }
-        }
-    }
-}
-
-#[test]
-fn the_async_kit_checks_an_overridden_update() {
-    block_on(conformance::check_all_async(Locked::default)).unwrap();
-}
-
-/// An overridden `update` that reads, awaits, and writes without checking the version.
-#[derive(Default)]
-struct Blind(MemoryStore);
-
-impl AsyncStore for Blind {
-    type Error = <MemoryStore as AsyncStore>::Error;
+    const TRANSACTIONS: bool = true;
 
     async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
         AsyncStore::load(&self.0, key).await
@@ -227,36 +177,69 @@ impl AsyncStore for Blind {
         AsyncStore::compare_and_swap(&self.0, key, expected, record, new).await
     }
 
-    async fn update<T, F>(
+    async fn compare_and_swap_all(
         &self,
-        key: Key<'_>,
-        _max_retries: u8,
-        mut decide: F,
-    ) -> Result<T, handover_code::Error<Self::Error>>
-    where
-        T: Send,
-        F: FnMut(Option<&Record>) -> Step<T> + Send,
-    {
-        let current = Store::load(&self.0, key).map_err(handover_code::Error::Store)?;
-        let step = decide(current.as_ref().map(|(r, _)| r));
-        YieldNow(false).await;
-        match step {
-            Step::Answer(answer) => Ok(answer),
-            Step::Write(record, answer) => {
-                // Overwrites whatever is there now: a lost update.
-                let now = Store::load(&self.0, key).map_err(handover_code::Error::Store)?;
-                let expected = now.map(|(_, v)| v);
-                let new = Version(expected.map_or(1, |v| v.0 + 1));
-                Store::compare_and_swap(&self.0, key, expected, &record, new)
-                    .map_err(handover_code::Error::Store)?;
-                Ok(answer)
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, Self::Error> {
+        for (key, version) in unchanged {
+            if Store::load(&self.0, *key)?.map(|(_, v)| v) != *version {
+                return Ok(Swap::Conflict);
             }
         }
+        for (entry, record) in writes {
+            let swap = Store::compare_and_swap_audited(&self.0, entry, record)?;
+            if swap == Swap::Conflict {
+                return Ok(Swap::Conflict);
+            }
+            YieldNow(false).await;
+        }
+        Ok(Swap::Swapped)
     }
 }
 
 #[test]
-fn the_async_kit_catches_a_non_atomic_update() {
-    let failure = block_on(conformance::check_concurrency_async(Blind::default)).unwrap_err();
-    assert_eq!(failure.check, "update", "{failure}");
+fn the_async_kit_catches_a_batch_that_lands_in_halves() {
+    let failure = block_on(conformance::check_concurrency_async(Halves::default)).unwrap_err();
+    assert_eq!(failure.check, "transactions", "{failure}");
+}
+
+/// A store that says it has transactions and keeps the default batch, which refuses two
+/// writes: the kit says so before any verification would answer contention.
+#[derive(Default)]
+struct Claims(MemoryStore);
+
+impl Store for Claims {
+    type Error = <MemoryStore as Store>::Error;
+    const TRANSACTIONS: bool = true;
+
+    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
+        Store::load(&self.0, key)
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, Self::Error> {
+        Store::compare_and_swap(&self.0, key, expected, record, new)
+    }
+}
+
+#[test]
+fn the_kit_catches_a_store_that_claims_transactions_it_lacks() {
+    let failure = conformance::check_concurrency(Claims::default).unwrap_err();
+    assert_eq!(failure.check, "transactions", "{failure}");
+    assert!(failure.detail.contains("two absent records"), "{failure}");
+}
+
+#[test]
+fn the_kit_passes_a_store_without_transactions_that_keeps_the_default() {
+    conformance::check_all(|| conformance::WithoutTransactions(MemoryStore::new())).unwrap();
+    block_on(conformance::check_all_async(|| {
+        conformance::WithoutTransactions(MemoryStore::new())
+    }))
+    .unwrap();
 }

@@ -117,7 +117,7 @@ fn outcomes_and_operation_errors_carry_no_code() {
 #[test]
 fn plans_records_replays_and_send_refusals_carry_no_code() {
     use handover_code::decide::{Rules, Who};
-    use handover_code::plan::{Plan, Verify};
+    use handover_code::plan::{Atomic, Plan, Verify};
     use handover_code::{MemoryStore, Policy, RequestId, Service, Timestamp, VerifierId};
     let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&SENTINEL).unwrap());
     let policy = Policy::new(Digits::Six)
@@ -152,6 +152,26 @@ fn plans_records_replays_and_send_refusals_carry_no_code() {
     rendered.push(format!("{plan:?}"));
     let _ = plan.next();
     rendered.push(format!("{plan:?}"));
+    // Each mode's plan says what it is and where it stands, and leaves out what was typed.
+    let rules = Rules {
+        keys: &keys,
+        policy: &policy,
+        context,
+    };
+    let mut atomic = Atomic::new(rules, context, id, &digits, who, Timestamp(2));
+    for _ in 0..2 {
+        let shown = format!("{atomic:?}");
+        assert!(
+            shown.starts_with("Atomic {") && shown.contains("typed: \"<redacted>\""),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("state: Read") && shown.contains("EE123456789IN"),
+            "{shown}"
+        );
+        rendered.push(shown);
+        let _ = atomic.next();
+    }
     for _ in 0..2 {
         let answer = service.verify_request(&store, id, &digits, verifier, request, Timestamp(2));
         rendered.push(format!("{:?}", answer.unwrap()));

@@ -3,6 +3,9 @@
 //! scheduler first, so every point where another thread could run between a load and a
 //! compare-and-swap is a point the scheduler chooses at.
 //!
+//! Both verification modes are explored: the memory store with its transactions, and one key
+//! at a time (`WithoutTransactions`).
+//!
 //! The scenario: three verifications of one booking (two by a verifier whose budget allows
 //! one wrong code, one with the right code), a re-issue and a prune racing them, and a
 //! fourth verification (async) whose future is dropped after a random number of polls.
@@ -46,6 +49,7 @@ struct Yielding<S>(S);
 
 impl<S: Store> Store for Yielding<S> {
     type Error = S::Error;
+    const TRANSACTIONS: bool = S::TRANSACTIONS;
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, S::Error> {
         shuttle::thread::yield_now();
         self.0.load(key)
@@ -59,6 +63,14 @@ impl<S: Store> Store for Yielding<S> {
     ) -> Result<Swap, S::Error> {
         shuttle::thread::yield_now();
         self.0.compare_and_swap(key, expected, record, new)
+    }
+    fn compare_and_swap_all(
+        &self,
+        writes: &[(handover_code::audit::Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, S::Error> {
+        shuttle::thread::yield_now();
+        self.0.compare_and_swap_all(writes, unchanged)
     }
 }
 
@@ -90,6 +102,7 @@ where
     S::Error: Send,
 {
     type Error = S::Error;
+    const TRANSACTIONS: bool = S::TRANSACTIONS;
     async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, S::Error> {
         Once(false).await;
         Store::load(self, key)
@@ -103,6 +116,14 @@ where
     ) -> Result<Swap, S::Error> {
         Once(false).await;
         Store::compare_and_swap(self, key, expected, record, new)
+    }
+    async fn compare_and_swap_all(
+        &self,
+        writes: &[(handover_code::audit::Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, S::Error> {
+        Once(false).await;
+        Store::compare_and_swap_all(self, writes, unchanged)
     }
 }
 
@@ -335,12 +356,27 @@ where
     }
 }
 
+/// The memory store one key at a time: the reservation mode.
+#[cfg(feature = "conformance")]
+fn one_key_at_a_time() -> handover_code::conformance::WithoutTransactions<MemoryStore> {
+    handover_code::conformance::WithoutTransactions(MemoryStore::new())
+}
+
 #[test]
 fn random_schedules_with_pct_keep_every_invariant() {
     static EXPLORED: AtomicUsize = AtomicUsize::new(0);
     shuttle::check_pct(explore(MemoryStore::new, true, &EXPLORED), schedules(), 3);
     let explored = EXPLORED.load(Ordering::Relaxed);
-    println!("PCT: {explored} schedules explored, 0 violations");
+    println!("PCT, with transactions: {explored} schedules explored, 0 violations");
+}
+
+#[cfg(feature = "conformance")]
+#[test]
+fn random_schedules_with_pct_keep_every_invariant_one_key_at_a_time() {
+    static EXPLORED: AtomicUsize = AtomicUsize::new(0);
+    shuttle::check_pct(explore(one_key_at_a_time, true, &EXPLORED), schedules(), 3);
+    let explored = EXPLORED.load(Ordering::Relaxed);
+    println!("PCT, one key at a time: {explored} schedules explored, 0 violations");
 }
 
 #[test]
@@ -348,7 +384,20 @@ fn every_schedule_of_two_budgeted_verifications_keeps_every_invariant() {
     static EXPLORED: AtomicUsize = AtomicUsize::new(0);
     shuttle::check_dfs(explore(MemoryStore::new, false, &EXPLORED), None);
     let explored = EXPLORED.load(Ordering::Relaxed);
-    println!("DFS: {explored} schedules, every one, 0 violations");
+    println!("DFS, with transactions: {explored} schedules, every one, 0 violations");
+    assert!(
+        explored > 1,
+        "DFS explored one schedule: nothing interleaved"
+    );
+}
+
+#[cfg(feature = "conformance")]
+#[test]
+fn every_schedule_of_two_budgeted_verifications_keeps_every_invariant_one_key_at_a_time() {
+    static EXPLORED: AtomicUsize = AtomicUsize::new(0);
+    shuttle::check_dfs(explore(one_key_at_a_time, false, &EXPLORED), None);
+    let explored = EXPLORED.load(Ordering::Relaxed);
+    println!("DFS, one key at a time: {explored} schedules, every one, 0 violations");
     assert!(
         explored > 1,
         "DFS explored one schedule: nothing interleaved"

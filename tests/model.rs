@@ -5,7 +5,7 @@
 //! a looser service on the first context, and one on the second context that keeps its
 //! budgets in the first one's scope — with time moving forward and backward,
 //! prunes, and injected store errors, conflicts and cut-off operations, on the reference
-//! store. Each context is checked against its own model, which never sees the other's, so
+//! store, in both verification modes (with its transactions, and one key at a time). Each context is checked against its own model, which never sees the other's, so
 //! any cross-talk fails; every answer, every stored record and the order of every
 //! verification's store calls must agree with the model, and so must the audit log: every
 //! record change has its entry, chained from the version before, saying what the model did.
@@ -16,6 +16,7 @@
 mod ops;
 
 use handover_code::MemoryStore;
+use handover_code::conformance::WithoutTransactions;
 use handover_code::conformance::model::{
     Guess, Op, check_sequence_audited, check_sequence_pruning,
 };
@@ -26,8 +27,12 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
     #[test]
     fn crate_agrees_with_the_model(ops in proptest::collection::vec(op(), 1..80)) {
+        // In both verification modes: with the store's transactions, and one key at a time.
         if let Err(failure) = check_sequence_audited(MemoryStore::new(), &ops) {
-            prop_assert!(false, "{}", failure);
+            prop_assert!(false, "with transactions: {}", failure);
+        }
+        if let Err(failure) = check_sequence_audited(WithoutTransactions(MemoryStore::new()), &ops) {
+            prop_assert!(false, "one key at a time: {}", failure);
         }
     }
 }
@@ -155,6 +160,7 @@ fn a_retry_of_an_accepted_request_settles_its_slot_whatever_it_types() {
         },
     ];
     check_sequence_pruning(MemoryStore::new(), &ops).unwrap();
+    check_sequence_pruning(WithoutTransactions(MemoryStore::new()), &ops).unwrap();
 }
 
 /// Found by the fuzz target: a retry whose slot was taken on an older version of the booking
@@ -193,6 +199,7 @@ fn a_retry_holding_a_stale_slot_is_busy_after_reading_the_booking() {
         verify(1, 1),
     ];
     check_sequence_pruning(MemoryStore::new(), &ops).unwrap();
+    check_sequence_pruning(WithoutTransactions(MemoryStore::new()), &ops).unwrap();
 }
 
 /// A sequence that touches every kind of record and audit action: issue, resend, a wrong
@@ -249,6 +256,7 @@ fn audited_ops() -> Vec<Op> {
 #[test]
 fn the_audit_log_of_a_full_sequence_agrees_with_the_model() {
     check_sequence_audited(MemoryStore::new(), &audited_ops()).unwrap();
+    check_sequence_audited(WithoutTransactions(MemoryStore::new()), &audited_ops()).unwrap();
 }
 
 /// The audit check bites: a store that keeps no audit log fails it at the first write.
@@ -348,5 +356,13 @@ fn a_rejection_whose_settlement_fails_is_not_answered() {
         verify,
         verify,
     ];
-    check_sequence(MemoryStore::new(), &ops).unwrap();
+    check_sequence(WithoutTransactions(MemoryStore::new()), &ops).unwrap();
+    // With transactions the rejection and its failure are one write (call 2): cut off, it
+    // is not answered, and the retry writes it.
+    let mut atomic = ops;
+    atomic[1] = Op::Arm(Fault::Cut {
+        at: 2,
+        lands: false,
+    });
+    check_sequence(MemoryStore::new(), &atomic).unwrap();
 }

@@ -24,6 +24,14 @@ fn every_scenario_on_the_memory_store() {
     run_all(|| MemoryStore::with_shards(1));
 }
 
+#[cfg(feature = "conformance")]
+#[test]
+fn every_scenario_on_the_memory_store_without_transactions() {
+    use handover_code::conformance::WithoutTransactions;
+    run_all(|| WithoutTransactions(MemoryStore::new()));
+    run_all(|| WithoutTransactions(MemoryStore::with_shards(1)));
+}
+
 /// Runs `f` with a maker of fresh SQLite stores, each its own file in a folder of its own
 /// (named for `what`), removed afterwards.
 #[cfg(feature = "sqlite")]
@@ -45,6 +53,15 @@ fn every_scenario_on_sqlite() {
     on_sqlite("shared", |fresh| run_all(fresh));
 }
 
+#[cfg(all(feature = "sqlite", feature = "conformance"))]
+#[test]
+fn every_scenario_on_sqlite_without_transactions() {
+    use handover_code::conformance::WithoutTransactions;
+    on_sqlite("shared-one-key", |fresh| {
+        run_all(|| WithoutTransactions(fresh()))
+    });
+}
+
 #[test]
 fn settlements_that_lose_races_on_the_memory_store() {
     settlement::a_rejection_waits_for_its_settlement(MemoryStore::new);
@@ -63,25 +80,30 @@ fn settlements_that_lose_races_on_sqlite() {
     });
 }
 
-/// Counts the store calls an operation makes.
+/// Counts the store calls an operation makes: loads, single compare-and-swaps, and
+/// batches; a store with transactions when `TX`.
 #[derive(Default)]
-struct Counting {
+struct Counting<const TX: bool> {
     inner: MemoryStore,
     loads: AtomicUsize,
     swaps: AtomicUsize,
+    batches: AtomicUsize,
 }
 
-impl Counting {
-    fn take(&self) -> (usize, usize) {
+impl<const TX: bool> Counting<TX> {
+    /// (loads, single swaps, batches) since the last take.
+    fn take(&self) -> (usize, usize, usize) {
         (
             self.loads.swap(0, Ordering::Relaxed),
             self.swaps.swap(0, Ordering::Relaxed),
+            self.batches.swap(0, Ordering::Relaxed),
         )
     }
 }
 
-impl Store for Counting {
+impl<const TX: bool> Store for Counting<TX> {
     type Error = <MemoryStore as Store>::Error;
+    const TRANSACTIONS: bool = TX;
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
         self.loads.fetch_add(1, Ordering::Relaxed);
         self.inner.load(key)
@@ -96,10 +118,28 @@ impl Store for Counting {
         self.swaps.fetch_add(1, Ordering::Relaxed);
         self.inner.compare_and_swap(key, expected, record, new)
     }
+    fn compare_and_swap_all(
+        &self,
+        writes: &[(handover_code::audit::Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, Self::Error> {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        self.inner.compare_and_swap_all(writes, unchanged)
+    }
 }
 
 #[test]
 fn round_trips_per_verification() {
+    // A budgeted verification that compares: the verifier and the booking read, then both
+    // written in one transaction (3 round trips); one key at a time, a slot held, the
+    // booking written, the slot settled (5).
+    round_trips(&Counting::<true>::default(), (2, 0, 1));
+    round_trips(&Counting::<false>::default(), (2, 3, 0));
+}
+
+/// The store calls of each kind of verification, on `store`; `compared` is what a
+/// budgeted one that compares a code costs.
+fn round_trips<const TX: bool>(store: &Counting<TX>, compared: (usize, usize, usize)) {
     let keys = keys();
     let plain = Service::new(
         &keys,
@@ -113,40 +153,38 @@ fn round_trips_per_verification() {
             .unwrap(),
         Context::new("rt").unwrap(),
     );
-    let store = Counting::default();
     let v = Some(VerifierId::new("v").unwrap());
     let mut codes = Vec::new();
     for n in ["a", "b", "c", "d"] {
         codes.push(
             plain
-                .issue(&store, BookingId::new(n).unwrap(), UNTIL, T0)
+                .issue(store, BookingId::new(n).unwrap(), UNTIL, T0)
                 .unwrap(),
         );
     }
-    assert_eq!(store.take(), (4, 4), "an issue: one load, one insert");
+    assert_eq!(store.take(), (4, 4, 0), "an issue: one load, one insert");
     let id = |n| BookingId::new(n).unwrap();
 
     // Without a budget: one load and one compare-and-swap, right or wrong.
-    let answer = plain.verify(&store, id("a"), &wrong(codes[0].expose(), 0), None, T0);
+    let answer = plain.verify(store, id("a"), &wrong(codes[0].expose(), 0), None, T0);
     assert!(answer.unwrap().is_failure());
-    assert_eq!(store.take(), (1, 1));
-    let answer = plain.verify(&store, id("a"), codes[0].expose(), None, T0);
+    assert_eq!(store.take(), (1, 1, 0));
+    let answer = plain.verify(store, id("a"), codes[0].expose(), None, T0);
     assert_eq!(answer.unwrap(), Outcome::Accepted);
-    assert_eq!(store.take(), (1, 1));
+    assert_eq!(store.take(), (1, 1, 0));
 
-    // With a budget: 5 round trips, right or wrong: the verifier and the booking read, a
-    // slot held, the booking written, the slot settled.
-    let answer = budgeted.verify(&store, id("b"), codes[1].expose(), v, T0);
+    // With a budget, right or wrong.
+    let answer = budgeted.verify(store, id("b"), codes[1].expose(), v, T0);
     assert_eq!(answer.unwrap(), Outcome::Accepted);
-    assert_eq!(store.take(), (2, 3), "accepted with a budget");
-    let answer = budgeted.verify(&store, id("c"), &wrong(codes[2].expose(), 0), v, T0);
+    assert_eq!(store.take(), compared, "accepted with a budget");
+    let answer = budgeted.verify(store, id("c"), &wrong(codes[2].expose(), 0), v, T0);
     assert!(answer.unwrap().is_failure());
-    assert_eq!(store.take(), (2, 3), "rejected with a budget");
+    assert_eq!(store.take(), compared, "rejected with a budget");
     // Answers that compare nothing write nothing.
-    let answer = budgeted.verify(&store, id("zz"), "1234", v, T0);
+    let answer = budgeted.verify(store, id("zz"), "1234", v, T0);
     assert_eq!(answer.unwrap(), Outcome::UnknownBooking);
-    assert_eq!(store.take(), (2, 0));
+    assert_eq!(store.take(), (2, 0, 0));
     // A resend counts its send: one load, one compare-and-swap.
-    budgeted.resend(&store, id("d"), T0).unwrap();
-    assert_eq!(store.take(), (1, 1));
+    budgeted.resend(store, id("d"), T0).unwrap();
+    assert_eq!(store.take(), (1, 1, 0));
 }

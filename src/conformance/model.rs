@@ -19,11 +19,14 @@
 //! or cut the operation off after a write has landed (as a dropped future or a timeout
 //! would): an operation a fault reached must leave only states the model allows (counts
 //! never go down, never past their limits), and nothing is ever accepted but the right code.
-//! The order of a verification's store calls is checked too: a budgeted verification reads
-//! the verifier first, a suspended one reads nothing else, and a wrong code's failure is
-//! written only after the verifier was charged for it. Whatever fault fired, a rejection is
-//! answered only when its last store call landed the verifier's record (its failure
-//! settled).
+//! The order of a verification's store calls is checked too, in the mode the store runs
+//! ([`Store::TRANSACTIONS`]): a budgeted verification reads the verifier first, a suspended
+//! one reads nothing else; one key at a time, a wrong code's failure is written only after
+//! the verifier was charged for it; in one transaction, a comparison's answer is written in
+//! one batch with the verifier's failure (a wrong code) or its version checked (a right
+//! code). Whatever fault fired, a rejection is answered only when its last store call
+//! landed the verifier's record (its failure settled). Run a store with transactions
+//! through [`WithoutTransactions`](super::WithoutTransactions) to check the other mode.
 //!
 //! The crate's proptest state machine and its `verify_sequence` fuzz target both run this;
 //! with feature `arbitrary`, [`Op`] is `Arbitrary`, so a host's own fuzz harness can drive
@@ -390,6 +393,7 @@ impl<S> Faulty<S> {
 
 impl<S: Store> Store for Faulty<S> {
     type Error = FaultyError<S::Error>;
+    const TRANSACTIONS: bool = S::TRANSACTIONS;
 
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
         let fault = self.hit(false);
@@ -440,6 +444,34 @@ impl<S: Store> Store for Faulty<S> {
             Some(Fault::Cut { lands: true, .. }) => self
                 .inner
                 .compare_and_swap_audited(entry, record)
+                .map_err(FaultyError::Inner)
+                .and(Err(FaultyError::Injected)),
+            Some(_) => Err(FaultyError::Injected),
+        })
+    }
+    /// A batch is one call to fault, traced as a swap of each key it writes and a load of
+    /// each it checks unchanged, in order.
+    fn compare_and_swap_all(
+        &self,
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, Self::Error> {
+        let fault = self.hit(true);
+        for (entry, _) in writes {
+            self.record(true, entry.key);
+        }
+        for (key, _) in unchanged {
+            self.record(false, *key);
+        }
+        self.landing(match fault {
+            None => self
+                .inner
+                .compare_and_swap_all(writes, unchanged)
+                .map_err(FaultyError::Inner),
+            Some(Fault::SpuriousConflict) => Ok(Swap::Conflict),
+            Some(Fault::Cut { lands: true, .. }) => self
+                .inner
+                .compare_and_swap_all(writes, unchanged)
                 .map_err(FaultyError::Inner)
                 .and(Err(FaultyError::Injected)),
             Some(_) => Err(FaultyError::Injected),
@@ -1381,6 +1413,7 @@ impl<S: Store> Harness<S> {
         let mut verifiers = core::mem::take(&mut self.space_at(lane.scope).verifiers);
         let answer = Self::decide_model(
             now,
+            S::TRANSACTIONS,
             lane,
             &mut self.space(lane).bookings,
             &mut verifiers,
@@ -1395,6 +1428,7 @@ impl<S: Store> Harness<S> {
     /// comparison, settled after the answer is written.
     fn decide_model(
         now: u64,
+        atomic: bool,
         lane: &Lane,
         bookings: &mut HashMap<u8, Model>,
         verifiers: &mut HashMap<u8, VModel>,
@@ -1489,7 +1523,18 @@ impl<S: Store> Harness<S> {
         let mut adopted = false;
         let mut paid = 0;
         let mut remembered = None;
-        if let Some((_, vmodel, exists)) = &mut vm {
+        if let Some((_, vmodel, exists)) = &mut vm
+            && atomic
+        {
+            // A wrong code's failure is written with its answer, and that write paid for its
+            // comparison; a right code leaves the verifier's record as it is.
+            if !is_right {
+                let id = bump(exists.then_some(vmodel.version), now);
+                vmodel.version = id;
+                *exists = true;
+                paid = id;
+            }
+        } else if let Some((_, vmodel, exists)) = &mut vm {
             let found = vmodel
                 .ring
                 .iter_mut()
@@ -1537,7 +1582,15 @@ impl<S: Store> Harness<S> {
         };
         m.version = bump(Some(m.version), now);
         bookings.insert(b, m);
-        settle(verifiers, vm, remembered, true, outcome.is_failure());
+        match vm {
+            Some((v, mut charged, _)) if atomic => {
+                if outcome.is_failure() {
+                    charged.failures = charged.failures.saturating_add(1);
+                    verifiers.insert(v, charged);
+                }
+            }
+            _ => settle(verifiers, vm, remembered, true, outcome.is_failure()),
+        }
         (Ok(Some(outcome)), adopted)
     }
 
@@ -1559,6 +1612,33 @@ impl<S: Store> Harness<S> {
             calls.first() == Some(&(false, VERIFIER_KIND)),
             "a budgeted verification did not read the verifier first: {calls:?}"
         );
+        if S::TRANSACTIONS {
+            // Read the verifier, then the booking, then one transaction: nothing else.
+            let want: &[Call] = match answer {
+                Ok(Some(Outcome::VerifierSuspended { .. })) | Err("budget busy") => {
+                    &[(false, VERIFIER_KIND)]
+                }
+                Ok(Some(Outcome::Rejected { .. })) => &[
+                    (false, VERIFIER_KIND),
+                    (false, BOOKING_KIND),
+                    (true, BOOKING_KIND),
+                    (true, VERIFIER_KIND),
+                ],
+                // A right code's transaction checks the verifier's record unchanged.
+                Ok(Some(Outcome::Accepted)) => &[
+                    (false, VERIFIER_KIND),
+                    (false, BOOKING_KIND),
+                    (true, BOOKING_KIND),
+                    (false, VERIFIER_KIND),
+                ],
+                _ => &[(false, VERIFIER_KIND), (false, BOOKING_KIND)],
+            };
+            ensure!(
+                calls.as_slice() == want,
+                "an atomic verification answered {answer:?} after {calls:?}, not {want:?}"
+            );
+            return Ok(());
+        }
         if let Ok(Some(Outcome::VerifierSuspended { .. })) = answer {
             ensure!(
                 calls.len() == 1,

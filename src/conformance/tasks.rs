@@ -10,16 +10,16 @@ use std::string::String;
 use std::vec::Vec;
 
 use super::{
-    Failure, MAX_HAMMERS, NOW, ROUNDS, Report, THREADS, UNTIL, check_contract_async, counter,
-    ensure, fail, io, judge_booking, judge_spray, kit_keys, setup_failure, sprayer_policy,
-    wrong_code,
+    Failure, MAX_HAMMERS, NOW, PAIR_CALLS, ROUNDS, Report, THREADS, UNTIL, check_contract_async,
+    count_of, counter, ensure, fail, io, judge_booking, judge_pair_calls, judge_spray, kit_keys,
+    pair_call, pair_keys, pair_writes, setup_failure, sprayer_policy, wrong_code,
 };
 use crate::code::Digits;
 use crate::derive::{BookingId, Context};
 use crate::policy::Policy;
 use crate::record::{Record, Version};
 use crate::service::Service;
-use crate::store::{AsyncStore, Key, Step, Swap, VerifierId};
+use crate::store::{AsyncStore, Key, Swap, VerifierId};
 
 /// Every check on an [`AsyncStore`]: the contract one call at a time, then the concurrency
 /// hammer, awaited on the caller's runtime (`#[tokio::test]`, or any executor).
@@ -54,8 +54,11 @@ where
 ///
 /// 1. Each adds one to a counter record, 20 times, by load and compare-and-swap: the
 ///    final count must equal the swaps that landed.
-/// 2. Each adds one by the store's own [`AsyncStore::update`], provided or overridden: the
-///    final count must equal the updates that answered.
+/// 2. On a store with [`AsyncStore::TRANSACTIONS`], each adds one to two counters in one
+///    [`AsyncStore::compare_and_swap_all`]: both must equal the batches that landed (and,
+///    before the tasks, a batch with a stale version, written or checked unchanged, or
+///    naming a key twice, writes nothing); on a store without, a batch of two must write
+///    nothing.
 /// 3. One booking, every task a wrong code and one the right one: at most 3 rejections, at
 ///    most one acceptance, and the stored count equals the rejections answered.
 /// 4. One verifier with a budget of 5, a wrong code from each task at a different booking:
@@ -79,7 +82,7 @@ where
             break;
         }
     }
-    hammer_update(&factory()).await?;
+    hammer_transactions(&factory()).await?;
     hammer_booking(&factory()).await?;
     hammer_verifier(&factory()).await?;
     ensure(report.conflicts > 0, "contention", || {
@@ -204,35 +207,62 @@ async fn hammer_counter<S: AsyncStore>(store: &S, before: u64) -> Result<Report,
     Ok(total)
 }
 
-async fn hammer_update<S: AsyncStore>(store: &S) -> Result<(), Failure> {
-    let key = counter_key()?;
+/// As the blocking kit's transaction hammer, with tasks that yield between their loads and
+/// their batch.
+async fn hammer_transactions<S: AsyncStore>(store: &S) -> Result<(), Failure> {
+    let keys = pair_keys()?;
+    let [ka, kb, _] = keys;
+    let check = "transactions";
+    let load = |k| async move { io(check, store.load(k).await) };
+    let mut answers = Vec::new();
+    for n in 0..PAIR_CALLS.len() {
+        let (writes, unchanged) = pair_call(n, keys, load(ka).await?, load(kb).await?)?;
+        answers.push(io(
+            check,
+            store.compare_and_swap_all(&writes, &unchanged).await,
+        )?);
+        if !S::TRANSACTIONS {
+            break;
+        }
+    }
+    let after = [
+        count_of(load(ka).await?.as_ref())?,
+        count_of(load(kb).await?.as_ref())?,
+    ];
+    judge_pair_calls(S::TRANSACTIONS, &answers, after)?;
+    if !S::TRANSACTIONS {
+        return Ok(());
+    }
     let answers = join(|_| async move {
         let mut landed = 0u64;
         for _ in 0..ROUNDS {
-            YieldNow(false).await;
-            let bump = |r: Option<&Record>| {
-                let count = match r {
-                    Some(Record::Verifier(v)) => v.failures,
-                    _ => 0,
-                };
-                Step::Write(counter(count.saturating_add(1)), ())
-            };
-            match store.update(key, Policy::MAX_RETRIES, bump).await {
-                Ok(()) => landed = landed.saturating_add(1),
-                Err(crate::Error::Contention) => {}
-                Err(e) => return fail("update", format!("store error: {e}")),
+            loop {
+                let loaded = [load(ka).await?, load(kb).await?];
+                YieldNow(false).await;
+                let writes = pair_writes([ka, kb], loaded)?;
+                if io(check, store.compare_and_swap_all(&writes, &[]).await)? == Swap::Swapped {
+                    landed = landed.saturating_add(1);
+                    break;
+                }
             }
         }
-        Ok(landed)
+        Ok::<u64, Failure>(landed)
     })
     .await;
     let mut landed = 0u64;
     for a in answers {
         landed = landed.saturating_add(a?);
     }
-    let stored = stored_count(store, "update").await?;
-    ensure(stored == landed, "update", || {
-        format!("{landed} updates answered but the counter reads {stored}: update is not atomic")
+    let stored = [
+        count_of(load(ka).await?.as_ref())?,
+        count_of(load(kb).await?.as_ref())?,
+    ];
+    let want = [landed.saturating_add(2), landed.saturating_add(1)];
+    ensure(stored == want, check, || {
+        format!(
+            "{landed} batches landed but the counters read {stored:?}, not {want:?}: the batch \
+             is not one transaction"
+        )
     })
 }
 

@@ -14,6 +14,7 @@ use crate::record::{Record, Version};
 use crate::store::{AsyncStore, Key, Prune, Store, Swap};
 use crate::time::Timestamp;
 
+mod batch;
 mod journal;
 mod packed;
 
@@ -439,6 +440,13 @@ impl MemoryStore {
     /// The key's hash (computed once per call: it picks the shard and the bucket) and its
     /// locked shard.
     fn shard(&self, key: Key<'_>) -> Result<(u64, MutexGuard<'_, Shard>), Poisoned> {
+        let (hash, index) = self.place(key);
+        let shard = self.shards.get(index).ok_or(Poisoned)?;
+        Ok((hash, shard.lock()?))
+    }
+
+    /// The key's hash and the index of its shard.
+    fn place(&self, key: Key<'_>) -> (u64, usize) {
         let mut h = self.hasher.build_hasher();
         h.write_u8(key.kind());
         h.write_usize(key.namespace().len());
@@ -449,8 +457,7 @@ impl MemoryStore {
         let count = u64::try_from(self.shards.len()).unwrap_or(1);
         let index = usize::try_from((hash >> 40).checked_rem(count).unwrap_or_default())
             .unwrap_or_default();
-        let shard = self.shards.get(index).ok_or(Poisoned)?;
-        Ok((hash, shard.lock()?))
+        (hash, index)
     }
 }
 
@@ -502,6 +509,7 @@ fn swap_in(
 
 impl Store for MemoryStore {
     type Error = Poisoned;
+    const TRANSACTIONS: bool = true;
 
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Poisoned> {
         Self::load(self, key)
@@ -523,6 +531,14 @@ impl Store for MemoryStore {
         record: &Record,
     ) -> Result<Swap, Poisoned> {
         Self::compare_and_swap_audited(self, entry, record)
+    }
+
+    fn compare_and_swap_all(
+        &self,
+        writes: &[(Audited<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, Poisoned> {
+        Self::compare_and_swap_all(self, writes, unchanged)
     }
 }
 
@@ -556,6 +572,7 @@ impl AsyncAuditLog for MemoryStore {
 
 impl AsyncStore for MemoryStore {
     type Error = Poisoned;
+    const TRANSACTIONS: bool = true;
 
     async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Poisoned> {
         Self::load(self, key)
@@ -577,6 +594,14 @@ impl AsyncStore for MemoryStore {
         record: &Record,
     ) -> Result<Swap, Poisoned> {
         Self::compare_and_swap_audited(self, entry, record)
+    }
+
+    async fn compare_and_swap_all(
+        &self,
+        writes: &[(Audited<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, Poisoned> {
+        Self::compare_and_swap_all(self, writes, unchanged)
     }
 }
 

@@ -7,7 +7,7 @@ use std::string::ToString;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use tokio_postgres::config::SslMode;
@@ -485,6 +485,7 @@ const LOAD_TRIES: u32 = 16;
 
 impl AsyncStore for PostgresStore {
     type Error = PostgresError;
+    const TRANSACTIONS: bool = true;
 
     async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, PostgresError> {
         let mut tries: u32 = 1;
@@ -522,6 +523,21 @@ impl AsyncStore for PostgresStore {
         record: &Record,
     ) -> Result<Swap, PostgresError> {
         match self.swap_audited(entry, record).await {
+            Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
+            swapped => swapped,
+        }
+    }
+
+    /// Every write and its audit row in one transaction, at the pool's isolation level: each
+    /// write is a conditional statement, so read committed suffices (a row another
+    /// transaction changed meanwhile fails its version check). A serialization failure or a
+    /// deadlock rolled the transaction back: a conflict.
+    async fn compare_and_swap_all(
+        &self,
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, PostgresError> {
+        match self.swap_all(writes, unchanged).await {
             Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
             swapped => swapped,
         }
@@ -653,12 +669,59 @@ impl PostgresStore {
         entry: &Entry<'_>,
         record: &Record,
     ) -> Result<Swap, PostgresError> {
+        let client = self.pool.get().await?;
+        self.write_audited(&client, entry, record).await
+    }
+
+    /// Every write and its audit row in one transaction, in order, then every unchanged
+    /// key's version read: the first that finds another version rolls everything back as a
+    /// conflict. A plain read suffices for an unchanged key: the transaction writes none of
+    /// them, and a write that lands on one after the read is ordered after this transaction.
+    async fn swap_all(
+        &self,
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, PostgresError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        for (entry, record) in writes {
+            if self.write_audited(&tx, entry, record).await? == Swap::Conflict {
+                tx.rollback().await?;
+                return Ok(Swap::Conflict);
+            }
+        }
+        for (key, expected) in unchanged {
+            let stmt = tx.prepare_cached(&self.sql.version).await?;
+            let stored: Option<i64> = tx
+                .query_opt(
+                    &stmt,
+                    &[&i16::from(key.kind()), &key.namespace(), &key.id()],
+                )
+                .await?
+                .map(|row| row.try_get(0))
+                .transpose()?;
+            if stored != expected.map(sql::version_to_sql) {
+                tx.rollback().await?;
+                return Ok(Swap::Conflict);
+            }
+        }
+        tx.commit().await?;
+        Ok(Swap::Swapped)
+    }
+
+    /// The write and its audit row in one statement (a data-modifying `WITH`), on `client`
+    /// (a pooled connection, or a transaction).
+    async fn write_audited(
+        &self,
+        client: &impl GenericClient,
+        entry: &Entry<'_>,
+        record: &Record,
+    ) -> Result<Swap, PostgresError> {
         let (buf, len) = sql::encode(record);
         let bytes = buf.get(..len).unwrap_or_default();
         let prune_at = sql::prune_at(record);
         let row = AuditRow::of(entry);
         let (kind, namespace, id, new_sql) = (row.kind, &row.namespace, &row.id, row.version);
-        let client = self.pool.get().await?;
         // The record's columns, the expected version for an update, then the audit row's:
         // the statements number their parameters in this order.
         let (statement, expected) = match &row.prior {

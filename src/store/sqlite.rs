@@ -144,6 +144,8 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
 const AUDIT_INSERT: &str = "INSERT INTO handover_audit (at, kind, namespace, id, context, booking,
     verifier, request, actor, action, detail, note, prior, version)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+const VERSION: &str =
+    "SELECT version FROM handover_records WHERE kind = ?1 AND namespace = ?2 AND id = ?3";
 const LOAD: &str =
     "SELECT record, version FROM handover_records WHERE kind = ?1 AND namespace = ?2 AND id = ?3";
 const INSERT: &str = "INSERT INTO handover_records (kind, namespace, id, version, record, prune_at)
@@ -353,6 +355,7 @@ fn patiently<T>(
 
 impl Store for SqliteStore {
     type Error = SqliteError;
+    const TRANSACTIONS: bool = true;
 
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, SqliteError> {
         self.load_at(Parts::of(&key))
@@ -375,13 +378,46 @@ impl Store for SqliteStore {
         entry: &Entry<'_>,
         record: &Record,
     ) -> Result<Swap, SqliteError> {
-        self.swap_audited(
+        let row = AuditRow::of(entry);
+        let write = (
             Parts::of(&entry.key),
             entry.prior,
             record,
             entry.version,
-            &AuditRow::of(entry),
-        )
+            &row,
+        );
+        self.swap_audited(&[write], &[])
+    }
+
+    /// Every write and its audit row, and every unchanged key's version read, in one
+    /// `BEGIN IMMEDIATE` transaction.
+    fn compare_and_swap_all(
+        &self,
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, SqliteError> {
+        let rows: Vec<AuditRow> = writes
+            .iter()
+            .map(|(entry, _)| AuditRow::of(entry))
+            .collect();
+        let writes: Vec<Write<'_>> = writes
+            .iter()
+            .zip(&rows)
+            .map(|((entry, record), row)| {
+                (
+                    Parts::of(&entry.key),
+                    entry.prior,
+                    record,
+                    entry.version,
+                    row,
+                )
+            })
+            .collect();
+        let unchanged: Vec<(Parts<'_>, Option<Version>)> = unchanged
+            .iter()
+            .map(|(key, v)| (Parts::of(key), *v))
+            .collect();
+        self.swap_audited(&writes, &unchanged)
     }
 }
 
@@ -488,37 +524,58 @@ fn write_record(
 /// pause after each as long as the batch took (at most 100 ms): the write lock is free half
 /// the time, so verifications waiting in other connections get in between batches instead
 /// of waiting out the whole prune.
+/// One audited write of a transaction: the key's parts, the expected and new versions, the
+/// record and its audit row.
+type Write<'w> = (
+    Parts<'w>,
+    Option<Version>,
+    &'w Record,
+    Version,
+    &'w AuditRow,
+);
+
 impl SqliteStore {
+    /// Every write and its audit row in one `BEGIN IMMEDIATE` transaction, in order, then
+    /// every unchanged key's version read: the first write or read that finds another
+    /// version rolls everything back as a conflict.
     fn swap_audited(
         &self,
-        key: Parts<'_>,
-        expected: Option<Version>,
-        record: &Record,
-        new: Version,
-        row: &AuditRow,
+        writes: &[Write<'_>],
+        unchanged: &[(Parts<'_>, Option<Version>)],
     ) -> Result<Swap, SqliteError> {
         self.with(|conn| {
             conn.execute_batch("BEGIN IMMEDIATE")?;
             let done = (|| {
-                if write_record(conn, key, expected, record, new)? == Swap::Conflict {
-                    return Ok(Swap::Conflict);
+                for (key, expected, record, new, row) in writes {
+                    if write_record(conn, *key, *expected, record, *new)? == Swap::Conflict {
+                        return Ok(Swap::Conflict);
+                    }
+                    conn.prepare_cached(AUDIT_INSERT)?.execute(params![
+                        row.at,
+                        row.kind,
+                        row.namespace,
+                        row.id,
+                        row.context,
+                        row.booking,
+                        row.verifier,
+                        row.request,
+                        row.actor,
+                        row.action,
+                        row.detail,
+                        row.note,
+                        row.prior,
+                        row.version
+                    ])?;
                 }
-                conn.prepare_cached(AUDIT_INSERT)?.execute(params![
-                    row.at,
-                    row.kind,
-                    row.namespace,
-                    row.id,
-                    row.context,
-                    row.booking,
-                    row.verifier,
-                    row.request,
-                    row.actor,
-                    row.action,
-                    row.detail,
-                    row.note,
-                    row.prior,
-                    row.version
-                ])?;
+                for (key, expected) in unchanged {
+                    let stored: Option<i64> = conn
+                        .prepare_cached(VERSION)?
+                        .query_row(params![key.kind, key.namespace, key.id], |r| r.get(0))
+                        .optional()?;
+                    if stored != expected.map(sql::version_to_sql) {
+                        return Ok(Swap::Conflict);
+                    }
+                }
                 conn.execute_batch("COMMIT")?;
                 Ok(Swap::Swapped)
             })();
@@ -738,6 +795,7 @@ impl OwnedKey {
 #[cfg(feature = "sqlite-async")]
 impl crate::AsyncStore for AsyncSqliteStore {
     type Error = SqliteError;
+    const TRANSACTIONS: bool = true;
 
     async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, SqliteError> {
         let owned = OwnedKey::of(key);
@@ -763,8 +821,37 @@ impl crate::AsyncStore for AsyncSqliteStore {
     ) -> Result<Swap, SqliteError> {
         let (owned, record, row) = (OwnedKey::of(entry.key), *record, AuditRow::of(entry));
         let (expected, new) = (entry.prior, entry.version);
-        self.run(move |store| store.swap_audited(owned.parts(), expected, &record, new, &row))
-            .await
+        self.run(move |store| {
+            store.swap_audited(&[(owned.parts(), expected, &record, new, &row)], &[])
+        })
+        .await
+    }
+
+    async fn compare_and_swap_all(
+        &self,
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, SqliteError> {
+        let owned: Vec<(OwnedKey, Option<Version>, Record, Version, AuditRow)> = writes
+            .iter()
+            .map(|(e, r)| (OwnedKey::of(e.key), e.prior, *r, e.version, AuditRow::of(e)))
+            .collect();
+        let checked: Vec<(OwnedKey, Option<Version>)> = unchanged
+            .iter()
+            .map(|(key, v)| (OwnedKey::of(*key), *v))
+            .collect();
+        self.run(move |store| {
+            let writes: Vec<Write<'_>> = owned
+                .iter()
+                .map(|(key, expected, record, new, row)| {
+                    (key.parts(), *expected, record, *new, row)
+                })
+                .collect();
+            let unchanged: Vec<(Parts<'_>, Option<Version>)> =
+                checked.iter().map(|(key, v)| (key.parts(), *v)).collect();
+            store.swap_audited(&writes, &unchanged)
+        })
+        .await
     }
 }
 

@@ -88,10 +88,51 @@ pub fn run_all<S: Store + Prune + Sync>(fresh: impl Fn() -> S) {
     alternating_request_ids_pay_for_every_comparison(&fresh());
     a_nearly_spent_budget_allows_one_comparison_at_a_time(&fresh());
     mixed_budgets_on_one_scope_under_threads(&fresh());
-    a_shared_hold_pays_for_one_write_only(&fresh());
-    a_lost_race_moves_the_hold_on(&fresh());
-    a_lost_race_with_nothing_to_compare_frees_the_hold(&fresh());
-    a_hold_adopted_in_the_race_is_not_moved(&fresh());
+    if S::TRANSACTIONS {
+        a_comparison_decided_on_an_old_verifier_is_decided_again(&fresh());
+    } else {
+        // The reservation's holds: only a store without transactions takes them.
+        a_shared_hold_pays_for_one_write_only(&fresh());
+        a_lost_race_moves_the_hold_on(&fresh());
+        a_lost_race_with_nothing_to_compare_frees_the_hold(&fresh());
+        a_hold_adopted_in_the_race_is_not_moved(&fresh());
+    }
+}
+
+/// The shared-hold attack, on a store with transactions: O reads the verifier and the
+/// booking and pauses before its write; P and Q (other requests) spend the budget of 2
+/// meanwhile. O's write was decided on the verifier's old version, so it lands nothing: O
+/// reads again and is answered suspended, and no third wrong code was answered.
+pub fn a_comparison_decided_on_an_old_verifier_is_decided_again<S: Store + Sync>(store: &S) {
+    let keys = keys();
+    let policy = Policy::new(Digits::Six)
+        .with_attempts(5)
+        .unwrap()
+        .with_verifier_budget(2, 86_400)
+        .unwrap();
+    let service = Service::new(&keys, policy, ctx("decided-again"));
+    let code = service.issue(store, id("B"), UNTIL, T0).unwrap();
+    let other = service.issue(store, id("C"), UNTIL, T0).unwrap();
+    let v = who("mallory");
+    let req = |r: &'static str| RequestId::new(r).unwrap();
+    let others = || {
+        let p = service.verify_request(store, id("C"), &wrong(other.expose(), 2), v, req("p"), T0);
+        assert!(matches!(p, Ok(Outcome::Rejected { .. })), "P: {p:?}");
+        let q = service.verify_request(store, id("B"), &wrong(code.expose(), 3), v, req("q"), T0);
+        assert!(matches!(q, Ok(Outcome::Rejected { .. })), "Q: {q:?}");
+    };
+    // O's calls: load the verifier, load the booking, write both.
+    let paused = Pausing::new(store, 3, others);
+    let o = service.verify_request(&paused, id("B"), code.expose(), v, req("o"), T0);
+    assert!(
+        matches!(o, Ok(Outcome::VerifierSuspended { .. })),
+        "O was answered on a verifier that was suspended before its write: {o:?}"
+    );
+    let record = service.booking(store, id("B")).unwrap().unwrap();
+    assert_eq!(record.lifetime_failures, 1);
+    assert_eq!(record.state, handover_code::record::State::Active);
+    let verifier = verifier_record(store, "decided-again", "mallory");
+    assert_eq!((verifier.failures, verifier.held), (2, 0));
 }
 
 /// The second review's attack: O takes a slot for request `a` and pauses before its booking
@@ -831,11 +872,15 @@ pub fn nothing_that_compared_no_code_stays_charged<S: Store + Sync>(store: &S) {
         scope: ctx("charges"),
         id: VerifierId::new("asha").unwrap(),
     };
-    // Only the acceptance held a slot, and settled it freed: no failure, nothing held.
-    let Some((Record::Verifier(v), _)) = store.load(key).unwrap() else {
-        panic!("asha's acceptance held no slot")
-    };
-    assert_eq!((v.failures, v.held), (0, 0), "asha was charged: {v:?}");
+    // Only the acceptance compared a code: one key at a time it held a slot and settled it
+    // freed; with transactions it checked the record and wrote none. No failure, nothing held.
+    match store.load(key).unwrap() {
+        Some((Record::Verifier(v), _)) => {
+            assert_eq!((v.failures, v.held), (0, 0), "asha was charged: {v:?}");
+        }
+        None => assert!(S::TRANSACTIONS, "asha's acceptance held no slot"),
+        Some(other) => panic!("{other:?}"),
+    }
 }
 
 /// Sends per booking under the same atomic contract: 64 threads resend at once, and no more
@@ -1010,6 +1055,7 @@ impl<'s, S> Pausing<'s, S> {
 
 impl<S: Store> Store for Pausing<'_, S> {
     type Error = S::Error;
+    const TRANSACTIONS: bool = S::TRANSACTIONS;
 
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, S::Error> {
         self.pause();
@@ -1025,6 +1071,14 @@ impl<S: Store> Store for Pausing<'_, S> {
     ) -> Result<Swap, S::Error> {
         self.pause();
         self.inner.compare_and_swap(key, expected, record, new)
+    }
+    fn compare_and_swap_all(
+        &self,
+        writes: &[(handover_code::audit::Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, S::Error> {
+        self.pause();
+        self.inner.compare_and_swap_all(writes, unchanged)
     }
 }
 

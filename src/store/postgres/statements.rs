@@ -28,6 +28,8 @@ pub(crate) fn prefix_ok(prefix: &str) -> bool {
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub(crate) load: String,
+    /// A record's version alone: a transaction's check that a key is unchanged.
+    pub(crate) version: String,
     pub(crate) insert: String,
     pub(crate) update: String,
     pub(crate) prune: String,
@@ -60,6 +62,9 @@ impl Statements {
         Self {
             load: format!(
                 "SELECT record, version FROM {records} WHERE kind = $1 AND namespace = $2 AND id = $3"
+            ),
+            version: format!(
+                "SELECT version FROM {records} WHERE kind = $1 AND namespace = $2 AND id = $3"
             ),
             insert: format!(
                 "INSERT INTO {records} (kind, namespace, id, version, record, prune_at)

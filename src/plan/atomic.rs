@@ -1,0 +1,348 @@
+//! The verification on a store with transactions ([`Store::TRANSACTIONS`](crate::Store::TRANSACTIONS)):
+//! read, decide, and write the booking and the verifier's count together.
+//!
+//! | step | store call | why |
+//! |---|---|---|
+//! | 1 | load the verifier | a suspended (or busy) verifier is answered now, before anything about the booking or the input is read |
+//! | 2 | load the booking | the gate (unknown, replay, closed, clock, malformed) and the comparison, all pure |
+//! | 3 | [`compare_and_swap_all`](crate::Store::compare_and_swap_all): the booking, and the verifier | one transaction: the redemption, with the verifier's record checked unchanged; or the counted failure, with the verifier's failure written; each over the version it was decided on; then the answer |
+//!
+//! So a budgeted verification costs 3 store calls and one write transaction; without a
+//! budget, 2 calls, as in the reservation mode; answers that compare nothing cost 2 calls and
+//! write nothing. Nothing is reserved, so nothing is ever left held: a verification cut off
+//! anywhere (a dropped future, a timeout, a killed process) has written everything or
+//! nothing, and an honest verifier is never locked out by its own lost requests.
+//!
+//! The guarantees of the reservation mode hold here, for these reasons:
+//! - **Suspended first.** A suspended verifier is answered from step 1, with nothing about
+//!   the booking read.
+//! - **No answer before its count.** The answer is given only once step 3 has landed, and a
+//!   wrong code's failure is in that write, on the booking and on the verifier.
+//! - **At most the budget.** Every comparison's transaction is conditional on the
+//!   verifier's version it was decided on, and a wrong code's changes that version. Of the
+//!   wrong codes decided on one version, one lands; the others reload and decide again, and
+//!   a verifier whose failures reached its limit is answered suspended. So no more wrong
+//!   codes than the budget are answered in a window, however many are in flight. A right
+//!   code lands only while no failure has landed since it was decided (a suspension among
+//!   them), and counts nothing: right codes of one verifier never race each other.
+//! - **Replays by request id.** A retry of a request whose answer was written finds it on
+//!   the booking and replays it, counting nothing (its failure was counted with it).
+//!
+//! A lost race reloads both records and decides again, at most
+//! [`Policy::max_retries`](crate::Policy::max_retries) times; then [`Error::Contention`],
+//! with nothing written. A store error answers the error: the write landed whole or not at
+//! all, and a retry with the request id replays it if it landed.
+
+use super::{Slot, booking_of, verdict_action, verifier_of, version_after};
+use crate::audit::{Action, Audit, Entry, Event, Events};
+use crate::decide::{self, Compared, Outcome, Rules, Standing, Who};
+use crate::derive::BookingId;
+use crate::error::Error;
+use crate::plan::{Charge, Next, Plan};
+use crate::policy::VerifierBudget;
+use crate::record::{Record, Verifier, Version};
+use crate::store::{Key, Swap, Tries};
+use crate::time::Timestamp;
+
+/// Where an atomic verification stands.
+// The transaction is kept here and lent to the driver, so `Next` stays small.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum State<'a> {
+    /// Read the verifier (when a budget pays) and the booking, and decide.
+    Read,
+    /// The transaction of step 3 is in flight: answer `answer` once it lands.
+    Writing {
+        answer: Outcome,
+        booking: (Entry<'a>, Record),
+        verifier: Charge<'a>,
+    },
+    /// Answer.
+    Done(Result<Outcome, Error>),
+    /// Answer the last store call's error.
+    Failed,
+}
+
+/// What step 1 or 2 comes to when it is not the transaction: a load, or an answer that
+/// writes nothing.
+enum Early<'a> {
+    Load(Key<'a>),
+    Answer(Result<Outcome, Error>),
+}
+
+/// The verifier's record as step 1 read it: where it stands now, its version, its key.
+struct Read<'a> {
+    current: Verifier,
+    version: Option<Version>,
+    key: Key<'a>,
+}
+
+/// A verification on a store with transactions (see the [module docs](self)). Its `Debug`
+/// output leaves out what was typed.
+pub struct Atomic<'a, const N: usize> {
+    rules: Rules<'a, N>,
+    booking: BookingId<'a>,
+    typed: &'a str,
+    who: Who<'a>,
+    now: Timestamp,
+    /// The budget, when there is one and a verifier whose budget pays.
+    budget: Option<VerifierBudget>,
+    b: Slot<'a>,
+    v: Option<Slot<'a>>,
+    state: State<'a>,
+    tries: Tries,
+    /// Whether the writes landed (the answer was told with them).
+    wrote: bool,
+}
+
+impl<const N: usize> core::fmt::Debug for Atomic<'_, N> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Atomic")
+            .field("context", &self.rules.context)
+            .field("booking", &self.booking)
+            .field("typed", &"<redacted>")
+            .field("who", &self.who)
+            .field("now", &self.now)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, const N: usize> Atomic<'a, N> {
+    /// A verification of `typed` against `booking` in `rules.context`, by `who`, with the
+    /// verifier's budget record kept under `scope` when the policy has a budget.
+    #[must_use]
+    pub fn new(
+        rules: Rules<'a, N>,
+        scope: crate::Context<'a>,
+        booking: BookingId<'a>,
+        typed: &'a str,
+        who: Who<'a>,
+        now: Timestamp,
+    ) -> Self {
+        let budget = rules
+            .policy
+            .verifier_budget()
+            .filter(|_| who.verifier.is_some());
+        let v = who
+            .verifier
+            .filter(|_| budget.is_some())
+            .map(|id| Slot::new(Key::Verifier { scope, id }));
+        let tries = Tries::new(rules.policy.max_retries());
+        Self {
+            b: Slot::new(Key::Booking {
+                context: rules.context,
+                id: booking,
+            }),
+            rules,
+            booking,
+            typed,
+            who,
+            now,
+            budget,
+            v,
+            state: State::Read,
+            tries,
+            wrote: false,
+        }
+    }
+
+    /// What a write of this verification doing `action` is, for the audit log.
+    const fn audit(&self, action: Action) -> Audit<'a> {
+        Audit {
+            at: self.now,
+            context: self.rules.context,
+            booking: self.booking,
+            verifier: self.who.verifier,
+            request: self.who.request,
+            by: None,
+            action,
+        }
+    }
+
+    /// Step 1: the verifier as it stands now, once loaded (`None` without a budget), or the
+    /// load or answer that comes first.
+    fn verifier(&self) -> Result<Option<Read<'a>>, Early<'a>> {
+        let (Some(slot), Some(budget)) = (&self.v, &self.budget) else {
+            return Ok(None);
+        };
+        let Some(found) = &slot.known else {
+            return Err(Early::Load(slot.key));
+        };
+        let current = match verifier_of(found.as_ref()) {
+            Ok(v) => decide::current(v, budget, self.now),
+            Err(e) => return Err(Early::Answer(Err(e))),
+        };
+        match decide::standing(&current, None) {
+            Standing::Clear => Ok(Some(Read {
+                current,
+                version: slot.version(),
+                key: slot.key,
+            })),
+            Standing::Suspended(until) => {
+                Err(Early::Answer(Ok(Outcome::VerifierSuspended { until })))
+            }
+            Standing::Busy => Err(Early::Answer(Err(Error::BudgetBusy))),
+        }
+    }
+
+    /// Steps 1 to 3: the next load or the answer that writes nothing, or (`Ok`) the
+    /// transaction, kept in the state.
+    fn read(&mut self) -> Result<(), Early<'a>> {
+        let verifier = self.verifier()?;
+        let Some(found) = &self.b.known else {
+            return Err(Early::Load(self.b.key));
+        };
+        let record = booking_of(found.as_ref()).map_err(|e| Early::Answer(Err(e)))?;
+        let compared = decide::compare(
+            &self.rules,
+            self.booking,
+            record,
+            self.typed,
+            &self.who,
+            self.now,
+        );
+        let (mut next, answer) = match compared {
+            Compared::Answer(answer) | Compared::Replay(answer) => {
+                return Err(Early::Answer(answer));
+            }
+            Compared::Right(next) => (next, Outcome::Accepted),
+            Compared::Wrong(next, left) => (
+                next,
+                Outcome::Rejected {
+                    attempts_left: left,
+                },
+            ),
+        };
+        let prior = self.b.version();
+        let version = version_after(prior, self.now).map_err(|e| Early::Answer(Err(e)))?;
+        let booking = Entry {
+            key: self.b.key,
+            prior,
+            version,
+            audit: self.audit(verdict_action(answer)),
+        };
+        let verifier = match verifier {
+            None => None,
+            // A right code counts nothing: the verifier's record is only checked unchanged.
+            Some(read) if !answer.is_failure() => Some(Charge::Unchanged(read.key, read.version)),
+            Some(read) => {
+                let charged = decide::charge(&read.current)
+                    .map_err(|_| Early::Answer(Err(Error::Corrupt)))?;
+                let id =
+                    version_after(read.version, self.now).map_err(|e| Early::Answer(Err(e)))?;
+                let action = if charged.failures >= charged.limit {
+                    Action::Suspended {
+                        until: charged.window_end(),
+                    }
+                } else {
+                    Action::BudgetSettled { failed: true }
+                };
+                // The verifier version written with the rejection paid for its comparison.
+                if let Some(last) = next.last.as_mut() {
+                    last.paid_by = id;
+                }
+                let entry = Entry {
+                    key: read.key,
+                    prior: read.version,
+                    version: id,
+                    audit: self.audit(action),
+                };
+                Some(Charge::Write(entry, Record::Verifier(charged)))
+            }
+        };
+        let booking = (booking, Record::Booking(next));
+        self.state = match verifier {
+            Some(verifier) => State::Writing {
+                answer,
+                booking,
+                verifier,
+            },
+            // Without a budget: the booking's write alone, as a plain compare-and-swap.
+            None => State::Writing {
+                answer,
+                booking,
+                verifier: Charge::None,
+            },
+        };
+        Ok(())
+    }
+}
+
+impl<const N: usize> Plan for Atomic<'_, N> {
+    type Output = Outcome;
+
+    fn next(&mut self) -> Next<'_, Outcome> {
+        if let State::Read = self.state {
+            match self.read() {
+                Ok(()) => {}
+                Err(Early::Load(key)) => return Next::Load(key),
+                Err(Early::Answer(answer)) => return Next::Done(answer),
+            }
+        }
+        match &mut self.state {
+            State::Writing {
+                booking: (entry, record),
+                verifier: Charge::None,
+                ..
+            } => Next::Swap {
+                record: *record,
+                entry: *entry,
+            },
+            State::Writing {
+                booking, verifier, ..
+            } => Next::Commit { booking, verifier },
+            State::Done(answer) => Next::Done(core::mem::replace(answer, Err(Error::Corrupt))),
+            State::Failed => Next::Fail,
+            State::Read => Next::Done(Err(Error::Corrupt)),
+        }
+    }
+
+    fn loaded(&mut self, found: Option<(Record, Version)>) {
+        // The verifier is read first, the booking once it is known.
+        let slot = match self.v.as_mut() {
+            Some(v) if v.known.is_none() => v,
+            _ => &mut self.b,
+        };
+        slot.known = Some(found);
+    }
+
+    fn swapped(&mut self, swap: Swap) {
+        let state = core::mem::replace(&mut self.state, State::Failed);
+        self.state = match (state, swap) {
+            (State::Writing { answer, .. }, Swap::Swapped) => {
+                self.wrote = true;
+                State::Done(Ok(answer))
+            }
+            (State::Writing { .. }, Swap::Conflict) => {
+                self.b.known = None;
+                if let Some(v) = self.v.as_mut() {
+                    v.known = None;
+                }
+                if self.tries.lost() {
+                    State::Read
+                } else {
+                    State::Done(Err(Error::Contention))
+                }
+            }
+            _ => State::Done(Err(Error::Corrupt)),
+        };
+    }
+
+    fn failed(&mut self) {
+        self.state = State::Failed;
+    }
+
+    fn answered(&self, answer: &Result<Outcome, Error>, sink: &dyn Events) {
+        // An answer whose writes landed was told with them.
+        if let (Ok(outcome), false) = (answer, self.wrote) {
+            sink.event(&Event::Verified {
+                context: self.rules.context,
+                booking: self.booking,
+                outcome: *outcome,
+                verifier: self.who.verifier,
+                request: self.who.request,
+            });
+        }
+    }
+}
