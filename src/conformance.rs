@@ -39,14 +39,15 @@ use std::vec::Vec;
 
 use crate::audit::{Action, Audit, Entry};
 use crate::code::Digits;
-use crate::decide::Outcome;
 use crate::derive::{BookingId, Context};
+use crate::key::Key;
 use crate::keyring::{KeyId, Keyring};
+use crate::outcome::Outcome;
 use crate::policy::Policy;
 use crate::record::{Record, Verifier, Version};
 use crate::secret::Secret;
 use crate::service::Service;
-use crate::store::{Key, Store, Swap, VerifierId};
+use crate::store::{Store, Swap, VerifierId};
 use crate::time::Timestamp;
 
 /// A broken promise: which check, and what it saw.
@@ -151,6 +152,8 @@ where
 
 /// Increments per thread in one hammer on the counter.
 pub(crate) const ROUNDS: u32 = 20;
+/// Races one thread's batch may lose in a row before the kit calls the store stuck.
+pub(crate) const MAX_LOST: u32 = 100_000;
 /// Hammers on the counter before the kit gives up on seeing a race.
 pub(crate) const MAX_HAMMERS: u32 = 50;
 
@@ -266,13 +269,16 @@ pub(crate) fn pair_writes<'a>(
 /// The single calls [`check_concurrency`] makes of [`Store::compare_and_swap_all`] before
 /// its threads, with what each must answer on a store with transactions (a store without
 /// them must refuse the first and write nothing).
-pub(crate) const PAIR_CALLS: [(&str, Swap); 6] = [
+pub(crate) const PAIR_CALLS: [(&str, Swap); 7] = [
     ("creating two absent records", Swap::Swapped),
     (
         "a write beside one expecting a stale version",
         Swap::Conflict,
     ),
-    ("two writes of one key", Swap::Conflict),
+    (
+        "two writes of one key, the second over the first",
+        Swap::Conflict,
+    ),
     (
         "a write with another key checked at a stale version",
         Swap::Conflict,
@@ -282,6 +288,7 @@ pub(crate) const PAIR_CALLS: [(&str, Swap); 6] = [
         Swap::Swapped,
     ),
     ("a write with an absent key checked present", Swap::Conflict),
+    ("a write with its own key checked unchanged", Swap::Conflict),
 ];
 
 /// The batches of [`PAIR_CALLS`], in order, given the counters as loaded before each
@@ -299,12 +306,17 @@ pub(crate) fn pair_call<'k>(
     Ok(match n {
         0 => (pair_writes([ka, kb], [None, None])?.to_vec(), Vec::new()),
         1 => (pair_writes([ka, kb], [a, stale(b)])?.to_vec(), Vec::new()),
-        2 => (pair_writes([ka, ka], [a, a])?.to_vec(), Vec::new()),
+        // The second write expects the version the first one makes: one key, named twice.
+        2 => {
+            let next = a.map(|(r, v)| (r, Version(v.0.wrapping_add(1))));
+            (pair_writes([ka, ka], [a, next])?.to_vec(), Vec::new())
+        }
         3 => (std::vec![wa], std::vec![(kb, stale(b).map(|(_, v)| v))]),
         4 => (std::vec![wa], std::vec![(kb, version(b)), (kc, None)]),
+        5 => (std::vec![wa], std::vec![(kc, Some(Version(1)))]),
         _ => {
             let _ = wb;
-            (std::vec![wa], std::vec![(kc, Some(Version(1)))])
+            (std::vec![wa], std::vec![(ka, version(a))])
         }
     })
 }
@@ -379,11 +391,16 @@ fn hammer_transactions<S: Store + Sync>(store: &S) -> Result<(), Failure> {
     let answers = release(|_| {
         let mut landed = 0u64;
         for _ in 0..ROUNDS {
+            let mut lost = 0u32;
             loop {
                 let writes = pair_writes([ka, kb], [load(ka)?, load(kb)?])?;
                 if io(check, store.compare_and_swap_all(&writes, &[]))? == Swap::Swapped {
                     landed = landed.saturating_add(1);
                     break;
+                }
+                lost = lost.saturating_add(1);
+                if lost > MAX_LOST {
+                    return fail(check, format!("a batch lost {MAX_LOST} races in a row"));
                 }
             }
         }

@@ -11,9 +11,10 @@ use core::task::{Context as TaskContext, Poll, Waker};
 
 use crate::audit::{Entry, Events};
 use crate::error::Error;
+use crate::key::Key;
 use crate::plan::{Charge, Next, Plan};
 use crate::record::{Record, Version};
-use crate::store::{AsyncStore, Key, Store, Swap};
+use crate::store::{AsyncStore, Store, Swap};
 
 /// The two store primitives, as futures, for either kind of store.
 pub(crate) trait Backend {

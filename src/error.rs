@@ -12,7 +12,7 @@
 
 use core::convert::Infallible;
 
-use crate::policy::PolicyError;
+use crate::invalid::{Invalid, Malformed, PolicyError};
 use crate::time::Timestamp;
 
 /// The result of the crate's fallible operations.
@@ -147,91 +147,6 @@ pub enum Error<S = Infallible> {
     Store(#[source] S),
 }
 
-/// Why a value could not be made: what a constructor, a keyring change or typed-input
-/// reading answers. Nothing was written anywhere.
-///
-/// Each variant is also a variant of [`Error`] of the same name, and `?` converts one into
-/// the other for every store error type, so constructors and operations mix in one function:
-///
-/// ```
-/// use handover_code::{BookingId, Context, Digits, Error, KeyId, Keyring, MemoryStore};
-/// use handover_code::{Policy, Secret, Service, Timestamp, store::memory::Poisoned};
-///
-/// fn issue_one(store: &MemoryStore, id: &str) -> Result<(), Error<Poisoned>> {
-///     let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
-///     let policy = Policy::new(Digits::Four).with_attempts(3)?;
-///     let service = Service::new(&keys, policy, Context::new("cowin/dose")?);
-///     let now = Timestamp(1_700_000_000);
-///     service.issue(store, BookingId::new(id)?, Timestamp(now.0 + 600), now)?;
-///     Ok(())
-/// }
-///
-/// /// The same in a function returning `Box<dyn Error>` (or `anyhow::Error`).
-/// fn policy(attempts: u8) -> Result<Policy, Box<dyn std::error::Error + Send + Sync>> {
-///     Ok(Policy::new(Digits::Four).with_attempts(attempts)?)
-/// }
-///
-/// let store = MemoryStore::new();
-/// issue_one(&store, "SLOT-1")?;
-/// assert!(matches!(issue_one(&store, ""), Err(Error::BookingIdLength)));
-/// assert!(policy(3).is_ok() && policy(9).is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
-#[non_exhaustive]
-pub enum Invalid {
-    /// A booking id was empty or longer than [`BookingId::MAX_LEN`](crate::BookingId::MAX_LEN).
-    #[error("booking id must be 1 to 128 bytes long")]
-    BookingIdLength,
-    /// A context was empty or longer than [`Context::MAX_LEN`](crate::Context::MAX_LEN).
-    #[error("context must be 1 to 64 bytes long")]
-    ContextLength,
-    /// A secret was shorter than [`Secret::MIN_LEN`](crate::Secret::MIN_LEN) or longer than
-    /// [`Secret::MAX_LEN`](crate::Secret::MAX_LEN).
-    #[error("secret must be 32 to 256 bytes long; generate one with Secret::generate")]
-    SecretLength,
-    /// The caller's random number generator failed.
-    #[error("random number generator failed; check the entropy source and retry")]
-    Rng,
-    /// What the person typed is not a code of the expected length.
-    #[error("typed code is malformed: {0}")]
-    Malformed(Malformed),
-    /// The keyring holds no key with the id asked for.
-    #[error("no key with that id in the keyring")]
-    UnknownKey,
-    /// The keyring has no free slot.
-    #[error("keyring is full; remove a retired key first")]
-    KeyringFull,
-    /// The keyring already holds a key with that id.
-    #[error("keyring already holds a key with that id; choose a new id")]
-    DuplicateKey,
-    /// The current key cannot be removed from the keyring.
-    #[error("cannot remove the current key; make another key current first")]
-    CurrentKey,
-    /// A verifier id was empty or longer than
-    /// [`VerifierId::MAX_LEN`](crate::store::VerifierId::MAX_LEN).
-    #[error("verifier id must be 1 to 64 bytes long")]
-    VerifierIdLength,
-    /// A request id was empty or longer than
-    /// [`RequestId::MAX_LEN`](crate::RequestId::MAX_LEN).
-    #[error("request id must be 1 to 64 bytes long")]
-    RequestIdLength,
-    /// An override actor id was empty or longer than
-    /// [`ActorId::MAX_LEN`](crate::ActorId::MAX_LEN).
-    #[error("actor id must be 1 to 64 bytes long")]
-    ActorIdLength,
-    /// An override's note was longer than
-    /// [`Override::MAX_NOTE_LEN`](crate::audit::Override::MAX_NOTE_LEN) bytes.
-    #[error("override note must be at most 200 bytes long; shorten it")]
-    NoteLength,
-    /// A policy setting is out of range.
-    #[error("invalid policy: {0}")]
-    Policy(PolicyError),
-    /// A time before 1970 was given where a [`Timestamp`] was wanted.
-    #[error("time is before 1970; check the host's clock")]
-    BeforeEpoch,
-}
-
 impl<S> From<Invalid> for Error<S> {
     fn from(why: Invalid) -> Self {
         match why {
@@ -273,26 +188,6 @@ pub enum Inactive {
     /// Its lifetime cap on wrong codes, or its generation counter, is used up.
     #[error("out of attempts for good")]
     Exhausted,
-}
-
-/// Why typed input is not a code. Carries nothing of the input itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
-#[non_exhaustive]
-pub enum Malformed {
-    /// No digits at all.
-    #[error("no digits; ask for the code again")]
-    Empty,
-    /// More bytes than [`MAX_INPUT_LEN`](crate::input::MAX_INPUT_LEN).
-    #[error("input too long; ask for the code again")]
-    TooLong,
-    /// Digits were read, but not as many as the code has.
-    #[error("wrong number of digits; ask for the code again")]
-    WrongLength,
-    /// A character that is neither a digit of the scripts read nor a dropped space or
-    /// hyphen ([`input`](crate::input) lists both): a letter, other punctuation, a digit of
-    /// another script such as Thai.
-    #[error("not a digit, space or hyphen; ask for the code again")]
-    NotADigit,
 }
 
 impl Error {

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::error::Invalid;
+use crate::invalid::Invalid;
 
 /// Defines a borrowed, length-checked byte-string id. Ids are not secret: they print as
 /// text where they are UTF-8, as bytes otherwise.
@@ -43,7 +43,7 @@ macro_rules! bytes_id {
         #[cfg(feature = "serde")]
         impl serde::Serialize for $name<'_> {
             fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                crate::serialize::serialize_id(self.0, s)
+                crate::ids::serialize_id(self.0, s)
             }
         }
 
@@ -54,7 +54,7 @@ macro_rules! bytes_id {
         #[cfg(feature = "serde")]
         impl<'de: 'a, 'a> serde::Deserialize<'de> for $name<'a> {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                d.deserialize_str(crate::serialize::Borrowed(
+                d.deserialize_str(crate::ids::Borrowed(
                     |bytes: &'de [u8]| Self::new(bytes).ok(),
                     concat!($what, " of the right length, borrowed from the input"),
                 ))
@@ -184,5 +184,38 @@ impl<'a> arbitrary::Arbitrary<'a> for IdBuf {
         let len = u.int_in_range(1..=Self::MAX_LEN)?;
         let bytes = u.bytes(len)?;
         Self::new(bytes).ok_or(arbitrary::Error::IncorrectFormat)
+    }
+}
+
+/// An id as text where it is UTF-8, as bytes otherwise.
+#[cfg(feature = "serde")]
+pub(crate) fn serialize_id<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    match core::str::from_utf8(bytes) {
+        Ok(text) => s.serialize_str(text),
+        Err(_) => s.serialize_bytes(bytes),
+    }
+}
+
+/// Reads an id borrowed from the input, then checks its length.
+#[cfg(feature = "serde")]
+pub(crate) struct Borrowed<'de, T>(
+    pub(crate) fn(&'de [u8]) -> Option<T>,
+    pub(crate) &'static str,
+);
+
+#[cfg(feature = "serde")]
+impl<'de, T> serde::de::Visitor<'de> for Borrowed<'de, T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.1)
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<T, E> {
+        self.visit_borrowed_bytes(v.as_bytes())
+    }
+
+    fn visit_borrowed_bytes<E: serde::de::Error>(self, v: &'de [u8]) -> Result<T, E> {
+        (self.0)(v).ok_or_else(|| E::invalid_length(v.len(), &self))
     }
 }

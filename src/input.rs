@@ -29,7 +29,7 @@
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::code::{Code, Digits};
-use crate::error::{Invalid, Malformed};
+use crate::invalid::{Invalid, Malformed};
 
 /// The longest input read, in UTF-8 bytes. A six-digit code in a three-byte script with a
 /// three-byte separator between every two digits is 33 bytes; anything past 64 is not a

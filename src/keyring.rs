@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::error::Invalid;
+use crate::invalid::Invalid;
 use crate::secret::Secret;
 
 /// Names a secret in a [`Keyring`]. Records remember the id of the key that issued them.

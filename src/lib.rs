@@ -27,6 +27,20 @@
 #[cfg(any(feature = "std", test))]
 extern crate std;
 
+// Where each concept lives (the maintainers' map; `../shared/LAYOUT.md` is its plan). Data
+// flows one way: service → plan → driver → store, and a module imports only from the
+// layers above it here:
+// - values: `invalid` (what a constructor refuses: a leaf), `code` and `mac`, `time`,
+//   `secret` and `keyring`, `ids`, `key` (a stored record's key), `who` (an override's
+//   actor and reason), `input` and `derive`, `policy`, `record`, `outcome`, `error`;
+// - pure rules: `decide`;
+// - what happened: `audit` (what one write did, and the events a host is told);
+// - sans-IO plans: `plan` (the reservation mode, and `plan::atomic` for stores with
+//   transactions);
+// - I/O: `store` (the contract, the audit log's traits, the stores), `drive`, `service`.
+// One edge still points back: `audit` re-exports the audit log's traits, now defined in
+// `store`, under their old path.
+
 pub mod audit;
 mod code;
 #[cfg(feature = "conformance")]
@@ -37,8 +51,11 @@ mod drive;
 mod error;
 mod ids;
 pub mod input;
+mod invalid;
+mod key;
 mod keyring;
 mod mac;
+mod outcome;
 pub mod plan;
 mod policy;
 pub mod record;
@@ -48,14 +65,16 @@ mod serialize;
 mod service;
 pub mod store;
 mod time;
+mod who;
 
 pub use code::{Code, Digits};
-pub use decide::Outcome;
 pub use derive::{BookingId, Context};
-pub use error::{Error, Inactive, Invalid, Malformed, Result};
+pub use error::{Error, Inactive, Result};
 pub use ids::{ActorId, RequestId};
+pub use invalid::{Invalid, Malformed, PolicyError};
 pub use keyring::{KeyId, Keyring};
-pub use policy::{Overrides, Policy, PolicyError, VerifierBudget};
+pub use outcome::Outcome;
+pub use policy::{Overrides, Policy, VerifierBudget};
 pub use secret::Secret;
 pub use service::Service;
 #[cfg(feature = "std")]

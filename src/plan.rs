@@ -5,8 +5,9 @@
 //! or nothing more (the answer). The driver that runs plans on a [`Store`](crate::Store) or an
 //! [`AsyncStore`](crate::AsyncStore) only executes those calls and hands back their results;
 //! it never decides. So one plan serves blocking and async hosts, and the order of a
-//! verification's steps (suspension check, comparison, budget slot, write, settlement) is fixed
-//! here, where the model tests and the fuzz target see it.
+//! verification's steps (suspension check, comparison, then the writes: one transaction, or
+//! a budget slot, the booking and the settlement) is fixed here, where the model tests and
+//! the fuzz target see it.
 //!
 //! A verification runs in one of two modes, chosen by its store. On a store with
 //! transactions ([`Store::TRANSACTIONS`](crate::Store::TRANSACTIONS): the memory store,
@@ -71,15 +72,18 @@ pub mod atomic;
 
 pub use atomic::Atomic;
 
-use crate::audit::{Action, Audit, Entry, Event, Events, Override, Send};
+use crate::audit::{Action, Audit, Entry, Event, Events, Send};
 use crate::code::Code;
-use crate::decide::{self, Compared, Decision, Outcome, Rules, Standing, Who, Window};
+use crate::decide::{self, Compared, Decision, Rules, Standing, Who, Window};
 use crate::derive::BookingId;
 use crate::error::Error;
+use crate::key::Key;
+use crate::outcome::Outcome;
 use crate::policy::VerifierBudget;
 use crate::record::{Booking, Earlier, Hold, Record, Tag, Verifier, Version};
-use crate::store::{Key, Swap, Tries};
+use crate::store::{Swap, Tries};
 use crate::time::Timestamp;
+use crate::who::Override;
 
 /// What a plan needs next.
 // A record rides along with each write; the plan allocates nothing, so it is moved, not boxed.

@@ -3,36 +3,9 @@
 use core::num::NonZeroU32;
 
 use crate::code::Digits;
-use crate::error::Invalid;
+use crate::invalid::Invalid;
+use crate::invalid::PolicyError;
 use crate::record::Limits;
-
-/// Why a policy setting was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
-#[non_exhaustive]
-pub enum PolicyError {
-    /// Attempts per generation must be 1 to [`Policy::max_attempts_for`] the digit count.
-    #[error("attempts per generation must be 1 to 5 for 4-5 digits, 1 to 10 for 6")]
-    Attempts,
-    /// The lifetime cap must be at least the per-generation limit and at most 3 times the
-    /// hard maximum.
-    #[error(
-        "lifetime cap must be between the attempts per generation and 3 times the hard maximum"
-    )]
-    Lifetime,
-    /// A verifier budget needs at least one failure and a window of at least one second.
-    #[error("verifier budget needs at least 1 failure and a window of at least 1 second")]
-    Budget,
-    /// A send limit needs 1 to [`Policy::MAX_SENDS`] sends per window of at least
-    /// [`Policy::MIN_SEND_WINDOW`] seconds.
-    #[error("send limit must be 1 to 10 sends per window of at least 60 seconds")]
-    Sends,
-    /// The conflict retry count must be 1 to [`Policy::MAX_RETRIES`].
-    #[error("conflict retries must be 1 to 64")]
-    Retries,
-    /// The clock-skew tolerance must be at most [`Policy::MAX_CLOCK_SKEW`] seconds.
-    #[error("clock-skew tolerance must be 0 to 300 seconds")]
-    ClockSkew,
-}
 
 /// A verifier's failure budget: at most `failures` wrong codes across all bookings in each
 /// fixed window of `window_secs` seconds (windows start at multiples of `window_secs` since

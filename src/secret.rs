@@ -4,7 +4,7 @@ use core::fmt;
 use rand_core::TryCryptoRng;
 use zeroize::Zeroize;
 
-use crate::error::Invalid;
+use crate::invalid::Invalid;
 use crate::mac::KeyedMac;
 
 /// A key for deriving codes: 32 to 256 bytes, wiped on drop, never printed.

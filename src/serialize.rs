@@ -21,7 +21,7 @@ use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::code::Digits;
-use crate::decide::Outcome;
+use crate::outcome::Outcome;
 use crate::policy::{Policy, VerifierBudget};
 use crate::record::Earlier;
 use crate::time::Timestamp;
@@ -276,7 +276,7 @@ const fn default_clock_skew() -> u16 {
 impl Settings {
     /// The policy, through the same setters as in code, attempts before the lifetime cap
     /// it is checked against.
-    fn policy(self) -> Result<Policy, crate::error::Invalid> {
+    fn policy(self) -> Result<Policy, crate::invalid::Invalid> {
         let mut policy = Policy::new(self.digits).with_attempts(self.attempts)?;
         if let Some(cap) = self.lifetime_cap {
             policy = policy.with_lifetime_cap(cap)?;
@@ -318,35 +318,5 @@ impl<'de> Deserialize<'de> for Policy {
         Settings::deserialize(d)?
             .policy()
             .map_err(de::Error::custom)
-    }
-}
-
-/// An id as text where it is UTF-8, as bytes otherwise.
-pub(crate) fn serialize_id<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    match core::str::from_utf8(bytes) {
-        Ok(text) => s.serialize_str(text),
-        Err(_) => s.serialize_bytes(bytes),
-    }
-}
-
-/// Reads an id borrowed from the input, then checks its length.
-pub(crate) struct Borrowed<'de, T>(
-    pub(crate) fn(&'de [u8]) -> Option<T>,
-    pub(crate) &'static str,
-);
-
-impl<'de, T> Visitor<'de> for Borrowed<'de, T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.1)
-    }
-
-    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<T, E> {
-        self.visit_borrowed_bytes(v.as_bytes())
-    }
-
-    fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<T, E> {
-        (self.0)(v).ok_or_else(|| E::invalid_length(v.len(), &self))
     }
 }

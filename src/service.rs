@@ -3,19 +3,22 @@
 
 use core::ops::Deref;
 
-use crate::audit::{Events, NoEvents, Override, Sink};
+use crate::audit::{Events, NoEvents, Sink};
 use crate::code::Code;
-use crate::decide::{Outcome, Rules, Who};
+use crate::decide::{Rules, Who};
 use crate::derive::{BookingId, Context};
 use crate::drive::{Awaiting, Backend, Blocking, drive, ready};
 use crate::error::Error;
 use crate::ids::RequestId;
+use crate::key::Key;
 use crate::keyring::Keyring;
+use crate::outcome::Outcome;
 use crate::plan::{Atomic, Operation, Overrule, Single, Verify, booking_of};
 use crate::policy::Policy;
 use crate::record::{Booking, Record};
-use crate::store::{AsyncStore, Key, Store, VerifierId};
+use crate::store::{AsyncStore, Store, VerifierId};
 use crate::time::Timestamp;
+use crate::who::Override;
 
 /// Issues and verifies the codes of one kind of handover (one [`Context`]) under one
 /// [`Policy`] and [`Keyring`].

@@ -96,9 +96,11 @@
 //! **Audit logs.** The crate's operations write through [`Store::compare_and_swap_audited`],
 //! handing over an [`Entry`] that says what the write is for. The default ignores it; a
 //! store that can write two things atomically overrides it to append the entry in the same
-//! transaction as the swap and implements [`AuditLog`](crate::audit::AuditLog) to read it
+//! transaction as the swap and implements [`AuditLog`] to read it
 //! back. A store that wraps another (a cache, a tracer) must forward the audited call, or
-//! the inner store's log misses those writes.
+//! the inner store's log misses those writes, and [`Store::TRANSACTIONS`] with
+//! [`Store::compare_and_swap_all`], or its verifications silently fall back to reserving
+//! budget slots one key at a time.
 //!
 //! **Transactions.** A store that can land several compare-and-swaps in one transaction (a
 //! SQL database, a store behind one lock) says so with [`Store::TRANSACTIONS`] and
@@ -112,13 +114,18 @@
 //! checks the transaction under threads (`conformance::check_all`).
 //!
 //! The SQL recipe for [`Store::compare_and_swap_all`]: `BEGIN`, each write's statement
-//! above in the order given, then each unchanged key's version read (`SELECT version …`);
-//! `COMMIT` if every write changed a row and every version read is the one given,
-//! `ROLLBACK` and [`Swap::Conflict`] as soon as one is not.
+//! above in the order given, then each unchanged key's version read under a lock that keeps
+//! writers out until the commit (`SELECT version … FOR SHARE` on PostgreSQL; SQLite's
+//! `BEGIN IMMEDIATE` already holds the write lock); `COMMIT` if every write changed a row
+//! and every version read is the one given, `ROLLBACK` and [`Swap::Conflict`] as soon as
+//! one is not. A plain read would let a failure commit between the check and the commit,
+//! and the right code land after the suspension it should have seen.
 //!
 //! The crate's operations are [plans](crate::plan) of these calls, which every store gets
 //! right by honouring the primitives.
 
+#[cfg(feature = "std")]
+mod audit_log;
 #[cfg(feature = "std")]
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -136,74 +143,11 @@ use core::future::Future;
 
 use crate::audit::Entry;
 pub use crate::ids::VerifierId;
-use crate::ids::{ActorId, BookingId, Context};
+pub use crate::key::Key;
 use crate::record::{Record, Version};
 use crate::time::Timestamp;
-
-/// What a record is stored under: a kind, a namespace and an id.
-///
-/// Every key carries its namespace, so many kinds of handover share one store safely: a
-/// booking is stored under its [`Context`] (what is handed over), a verifier's budget under
-/// its budget scope (the context unless the host names a scope shared across contexts on
-/// purpose, see [`Service::with_budget_scope`](crate::Service::with_budget_scope)). Two
-/// services with different contexts never read, count, lock or redeem each other's records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Key<'a> {
-    /// A booking's record.
-    Booking {
-        /// What is handed over.
-        context: Context<'a>,
-        /// The booking.
-        id: BookingId<'a>,
-    },
-    /// A verifier's budget record.
-    Verifier {
-        /// The budget scope.
-        scope: Context<'a>,
-        /// The verifier.
-        id: VerifierId<'a>,
-    },
-    /// An override actor's budget record (a [`Record::Verifier`] whose `failures` count the
-    /// actor's overrides in the window).
-    Actor {
-        /// The budget scope.
-        scope: Context<'a>,
-        /// The actor.
-        id: ActorId<'a>,
-    },
-}
-
-impl Key<'_> {
-    /// 1 for a booking, 2 for a verifier, 3 for an override actor: the first part of the
-    /// stored key.
-    #[must_use]
-    pub const fn kind(&self) -> u8 {
-        match self {
-            Self::Booking { .. } => 1,
-            Self::Verifier { .. } => 2,
-            Self::Actor { .. } => 3,
-        }
-    }
-
-    /// The context or budget scope's bytes: the second part of the stored key.
-    #[must_use]
-    pub const fn namespace(&self) -> &[u8] {
-        match self {
-            Self::Booking { context, .. } => context.as_bytes(),
-            Self::Verifier { scope, .. } | Self::Actor { scope, .. } => scope.as_bytes(),
-        }
-    }
-
-    /// The id's bytes: the third part of the stored key.
-    #[must_use]
-    pub const fn id(&self) -> &[u8] {
-        match self {
-            Self::Booking { id, .. } => id.as_bytes(),
-            Self::Verifier { id, .. } => id.as_bytes(),
-            Self::Actor { id, .. } => id.as_bytes(),
-        }
-    }
-}
+#[cfg(feature = "std")]
+pub use audit_log::{AsyncAuditLog, AuditEntry, AuditLog, Cursor};
 
 /// What a compare-and-swap did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -270,7 +214,7 @@ pub trait Store {
     /// `entry.version`, told what the write is for. Every write the crate's operations make
     /// goes through here.
     ///
-    /// A store that keeps an audit log ([`AuditLog`](crate::audit::AuditLog)) overrides it
+    /// A store that keeps an audit log ([`AuditLog`]) overrides it
     /// to append `entry` in the same transaction as the swap, and only when it swaps: then
     /// no crash leaves a record version without its entry, or an entry without its version.
     /// The default keeps no log and only swaps.
@@ -388,6 +332,23 @@ pub trait AsyncStore: Sync {
             }
         }
     }
+}
+
+/// Whether a batch names every key once, among its writes and its keys checked unchanged;
+/// one that does not is a conflict ([`Store::compare_and_swap_all`]).
+pub(crate) fn distinct_keys(
+    writes: &[(Entry<'_>, Record)],
+    unchanged: &[(Key<'_>, Option<Version>)],
+) -> bool {
+    let keys = || {
+        writes
+            .iter()
+            .map(|(entry, _)| entry.key)
+            .chain(unchanged.iter().map(|(key, _)| *key))
+    };
+    keys()
+        .enumerate()
+        .all(|(i, a)| keys().skip(i.saturating_add(1)).all(|b| b != a))
 }
 
 /// Deleting records nobody needs any more (optional).

@@ -1,7 +1,7 @@
 //! Time as a value: seconds since the Unix epoch. The core never reads a clock.
 
 #[cfg(feature = "std")]
-use crate::error::Invalid;
+use crate::invalid::Invalid;
 
 use core::time::Duration;
 

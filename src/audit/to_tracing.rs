@@ -5,7 +5,7 @@ use core::fmt;
 use tracing::{info, warn};
 
 use super::{Event, Events};
-use crate::decide::Outcome;
+use crate::outcome::Outcome;
 use crate::record::Earlier;
 
 /// Emits every [`Event`] as a `tracing` event with target `handover_code`, its data as

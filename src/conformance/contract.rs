@@ -7,9 +7,10 @@ use crate::code::Digits;
 use crate::derive::{BookingId, Context};
 use crate::drive::{Awaiting, Backend, Blocking, poll_once};
 use crate::ids::IdBuf;
+use crate::key::Key;
 use crate::keyring::KeyId;
 use crate::record::{Booking, Earlier, Hold, Last, Limits, Record, State, Verifier, Version};
-use crate::store::{AsyncStore, Key, Store, Swap, VerifierId};
+use crate::store::{AsyncStore, Store, Swap, VerifierId};
 use crate::time::Timestamp;
 
 /// Records that exercise every field at its edges.

@@ -3,8 +3,9 @@
 use std::vec::Vec;
 
 use crate::audit::{AsyncAuditLog, AuditEntry, AuditLog, Cursor, Entry};
+use crate::key::Key;
 use crate::record::{Record, Version};
-use crate::store::{AsyncPrune, AsyncStore, Key, Prune, Store, Swap};
+use crate::store::{AsyncPrune, AsyncStore, Prune, Store, Swap};
 use crate::time::Timestamp;
 
 /// A store with its transactions hidden: [`Store::TRANSACTIONS`] is `false`, so the crate's

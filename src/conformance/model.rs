@@ -54,19 +54,23 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 use super::Failure;
-use crate::audit::{Action, AuditEntry, AuditLog, Cursor, Entry, Override, Reason};
+use crate::audit::{Action, AuditEntry, AuditLog, Cursor, Entry};
 use crate::code::{Code, Digits};
-use crate::decide::{Outcome, REPLAY_SECS, hold_tag};
+use crate::decide::{REPLAY_SECS, hold_tag};
 use crate::derive::{BookingId, Context, derive};
 use crate::error::Error;
 use crate::ids::{ActorId, IdBuf, RequestId};
+use crate::key::Key;
 use crate::keyring::{KeyId, Keyring};
+use crate::outcome::Outcome;
 use crate::policy::Policy;
 use crate::record::{Booking, Earlier, Record, State, Tag, Verifier, Version};
 use crate::secret::Secret;
 use crate::service::Service;
-use crate::store::{Key, Prune, Store, Swap, VerifierId};
+use crate::store::{Prune, Store, Swap, VerifierId};
 use crate::time::Timestamp;
+use crate::who::Override;
+use crate::who::Reason;
 
 /// What a verification types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -10,16 +10,18 @@ use std::string::String;
 use std::vec::Vec;
 
 use super::{
-    Failure, MAX_HAMMERS, NOW, PAIR_CALLS, ROUNDS, Report, THREADS, UNTIL, check_contract_async,
-    count_of, counter, ensure, fail, io, judge_booking, judge_pair_calls, judge_spray, kit_keys,
-    pair_call, pair_keys, pair_writes, setup_failure, sprayer_policy, wrong_code,
+    Failure, MAX_HAMMERS, MAX_LOST, NOW, PAIR_CALLS, ROUNDS, Report, THREADS, UNTIL,
+    check_contract_async, count_of, counter, ensure, fail, io, judge_booking, judge_pair_calls,
+    judge_spray, kit_keys, pair_call, pair_keys, pair_writes, setup_failure, sprayer_policy,
+    wrong_code,
 };
 use crate::code::Digits;
 use crate::derive::{BookingId, Context};
+use crate::key::Key;
 use crate::policy::Policy;
 use crate::record::{Record, Version};
 use crate::service::Service;
-use crate::store::{AsyncStore, Key, Swap, VerifierId};
+use crate::store::{AsyncStore, Swap, VerifierId};
 
 /// Every check on an [`AsyncStore`]: the contract one call at a time, then the concurrency
 /// hammer, awaited on the caller's runtime (`#[tokio::test]`, or any executor).
@@ -236,6 +238,7 @@ async fn hammer_transactions<S: AsyncStore>(store: &S) -> Result<(), Failure> {
     let answers = join(|_| async move {
         let mut landed = 0u64;
         for _ in 0..ROUNDS {
+            let mut lost = 0u32;
             loop {
                 let loaded = [load(ka).await?, load(kb).await?];
                 YieldNow(false).await;
@@ -243,6 +246,10 @@ async fn hammer_transactions<S: AsyncStore>(store: &S) -> Result<(), Failure> {
                 if io(check, store.compare_and_swap_all(&writes, &[]).await)? == Swap::Swapped {
                     landed = landed.saturating_add(1);
                     break;
+                }
+                lost = lost.saturating_add(1);
+                if lost > MAX_LOST {
+                    return fail(check, format!("a batch lost {MAX_LOST} races in a row"));
                 }
             }
         }

@@ -28,6 +28,13 @@
 //! - **Replays by request id.** A retry of a request whose answer was written finds it on
 //!   the booking and replays it, counting nothing (its failure was counted with it).
 //!
+//! One store, one mode: a verifier's record may still hold budget slots reserved by a
+//! service that ran the reservation mode on the same store (a host's wrapper, a switch of
+//! modes during a rolling upgrade). They count here as they do there (the verifier is busy
+//! while they fill its budget) and are settled by their own requests' retries in that mode,
+//! or end with their window; this plan neither takes nor settles them. Switching a store's
+//! mode takes at most one budget window to drain.
+//!
 //! A lost race reloads both records and decides again, at most
 //! [`Policy::max_retries`](crate::Policy::max_retries) times; then [`Error::Contention`],
 //! with nothing written. A store error answers the error: the write landed whole or not at
@@ -35,13 +42,15 @@
 
 use super::{Slot, booking_of, verdict_action, verifier_of, version_after};
 use crate::audit::{Action, Audit, Entry, Event, Events};
-use crate::decide::{self, Compared, Outcome, Rules, Standing, Who};
+use crate::decide::{self, Compared, Rules, Standing, Who};
 use crate::derive::BookingId;
 use crate::error::Error;
+use crate::key::Key;
+use crate::outcome::Outcome;
 use crate::plan::{Charge, Next, Plan};
 use crate::policy::VerifierBudget;
 use crate::record::{Record, Verifier, Version};
-use crate::store::{Key, Swap, Tries};
+use crate::store::{Swap, Tries};
 use crate::time::Timestamp;
 
 /// Where an atomic verification stands.

@@ -10,8 +10,9 @@ use core::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::audit::{AsyncAuditLog, AuditEntry, AuditLog, Cursor, Entry as Audited};
+use crate::key::Key;
 use crate::record::{Record, Version};
-use crate::store::{AsyncStore, Key, Prune, Store, Swap};
+use crate::store::{AsyncStore, Prune, Store, Swap};
 use crate::time::Timestamp;
 
 mod batch;
@@ -619,8 +620,9 @@ mod tests {
 
     use super::{Bucket, MemoryStore, Records, entries, load_from, swap_in};
     use crate::audit::{Action, Audit, Cursor, Entry};
+    use crate::key::Key;
     use crate::record::{Record, Verifier, Version};
-    use crate::store::{Key, Swap, VerifierId};
+    use crate::store::{Swap, VerifierId};
     use crate::time::Timestamp;
     use crate::{BookingId, Context};
 

@@ -22,7 +22,8 @@ use crate::store::sql::{self, AuditRow, SCHEMA_VERSION};
 use statements::Statements;
 
 mod statements;
-use crate::store::{AsyncPrune, AsyncStore, Key, Swap};
+use crate::key::Key;
+use crate::store::{AsyncPrune, AsyncStore, Swap};
 use crate::time::Timestamp;
 
 /// What can go wrong in a [`PostgresStore`]. Connection losses, timeouts and server
@@ -537,6 +538,9 @@ impl AsyncStore for PostgresStore {
         writes: &[(Entry<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
     ) -> Result<Swap, PostgresError> {
+        if !crate::store::distinct_keys(writes, unchanged) {
+            return Ok(Swap::Conflict);
+        }
         match self.swap_all(writes, unchanged).await {
             Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
             swapped => swapped,
@@ -674,9 +678,13 @@ impl PostgresStore {
     }
 
     /// Every write and its audit row in one transaction, in order, then every unchanged
-    /// key's version read: the first that finds another version rolls everything back as a
-    /// conflict. A plain read suffices for an unchanged key: the transaction writes none of
-    /// them, and a write that lands on one after the read is ordered after this transaction.
+    /// key's version read `FOR SHARE`: the first that finds another version rolls
+    /// everything back as a conflict. The share lock keeps a write to that key (a wrong
+    /// code's failure) out until this transaction ends, so at every isolation level the
+    /// check still holds when the transaction commits; a failure already written and not
+    /// yet committed is waited for and then seen. Locks are taken booking first, verifier
+    /// second, by every verification, so two of them never wait for each other in a
+    /// circle.
     async fn swap_all(
         &self,
         writes: &[(Entry<'_>, Record)],

@@ -54,8 +54,9 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, FromRedisValue, RetryMethod, Script};
 
+use crate::key::Key;
 use crate::record::{DecodeError, Record, Version};
-use crate::store::{AsyncPrune, AsyncStore, Key, Swap};
+use crate::store::{AsyncPrune, AsyncStore, Swap};
 use crate::time::Timestamp;
 
 /// What can go wrong in a [`RedisStore`]. Connection losses, timeouts and server restarts

@@ -40,7 +40,7 @@ use crate::record::{DecodeError, Record, Version};
 use crate::time::Timestamp;
 
 #[cfg(doc)]
-use crate::store::Key;
+use crate::key::Key;
 
 /// The schema version these stores write. A store refuses a database with another.
 /// Version 2 added the `namespace` column to the primary key and the self-describing

@@ -9,9 +9,10 @@ use std::vec::Vec;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::audit::{AuditEntry, AuditLog, Cursor, Entry};
+use crate::key::Key;
 use crate::record::{DecodeError, Record, Version};
 use crate::store::sql::{self, AuditRow, SCHEMA_VERSION};
-use crate::store::{Key, Prune, Store, Swap};
+use crate::store::{Prune, Store, Swap};
 use crate::time::Timestamp;
 
 /// How much a write survives. WAL mode either way.
@@ -282,7 +283,12 @@ impl SqliteStore {
         if self.path.is_none() {
             let idle = self.idle.lock()?;
             let conn = idle.first().ok_or(SqliteError::Poisoned)?;
-            return f(conn);
+            let result = f(conn);
+            if !conn.is_autocommit() {
+                // A transaction a failed rollback left open: its one connection must not keep it.
+                let _rolled_back = conn.execute_batch("ROLLBACK");
+            }
+            return result;
         }
         let taken = self.idle.lock()?.pop();
         let conn = match taken {
@@ -290,7 +296,11 @@ impl SqliteStore {
             None => self.connect()?,
         };
         let result = f(&conn);
-        self.idle.lock()?.push(conn);
+        // A connection still in a transaction (its rollback failed) would hold the write lock
+        // and show its own uncommitted writes to the next caller: closed, not pooled.
+        if conn.is_autocommit() {
+            self.idle.lock()?.push(conn);
+        }
         result
     }
 }
@@ -396,6 +406,9 @@ impl Store for SqliteStore {
         writes: &[(Entry<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
     ) -> Result<Swap, SqliteError> {
+        if !crate::store::distinct_keys(writes, unchanged) {
+            return Ok(Swap::Conflict);
+        }
         let rows: Vec<AuditRow> = writes
             .iter()
             .map(|(entry, _)| AuditRow::of(entry))
@@ -520,10 +533,6 @@ fn write_record(
     })
 }
 
-/// In batches of [`SqliteStore::with_prune_batch`] rows, each its own statement, with a
-/// pause after each as long as the batch took (at most 100 ms): the write lock is free half
-/// the time, so verifications waiting in other connections get in between batches instead
-/// of waiting out the whole prune.
 /// One audited write of a transaction: the key's parts, the expected and new versions, the
 /// record and its audit row.
 type Write<'w> = (
@@ -657,6 +666,10 @@ impl SqliteStore {
     }
 }
 
+/// In batches of [`SqliteStore::with_prune_batch`] rows, each its own statement, with a
+/// pause after each as long as the batch took (at most 100 ms): the write lock is free half
+/// the time, so verifications waiting in other connections get in between batches instead
+/// of waiting out the whole prune.
 impl Prune for SqliteStore {
     fn prune(&self, before: Timestamp) -> Result<u64, SqliteError> {
         let mut removed = 0u64;
@@ -832,6 +845,9 @@ impl crate::AsyncStore for AsyncSqliteStore {
         writes: &[(Entry<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
     ) -> Result<Swap, SqliteError> {
+        if !crate::store::distinct_keys(writes, unchanged) {
+            return Ok(Swap::Conflict);
+        }
         let owned: Vec<(OwnedKey, Option<Version>, Record, Version, AuditRow)> = writes
             .iter()
             .map(|(e, r)| (OwnedKey::of(e.key), e.prior, *r, e.version, AuditRow::of(e)))

@@ -13,6 +13,8 @@ pub struct Blocking<S> {
 
 impl<S: AsyncStore> Store for Blocking<S> {
     type Error = S::Error;
+    // The store's own mode: a wrapper that drops this runs the reservation mode instead.
+    const TRANSACTIONS: bool = S::TRANSACTIONS;
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, S::Error> {
         self.handle.block_on(AsyncStore::load(&self.store, key))
     }
@@ -40,6 +42,17 @@ impl<S: AsyncStore> Store for Blocking<S> {
             &self.store,
             entry,
             record,
+        ))
+    }
+    fn compare_and_swap_all(
+        &self,
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, S::Error> {
+        self.handle.block_on(AsyncStore::compare_and_swap_all(
+            &self.store,
+            writes,
+            unchanged,
         ))
     }
 }

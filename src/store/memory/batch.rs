@@ -8,8 +8,9 @@ use core::sync::atomic::Ordering;
 
 use super::{MemoryStore, Poisoned, Shard, load_from, swap_in};
 use crate::audit::Entry as Audited;
+use crate::key::Key;
 use crate::record::{Record, Version};
-use crate::store::{Key, Swap};
+use crate::store::{Swap, distinct_keys};
 
 impl MemoryStore {
     /// [`Store::compare_and_swap_all`](crate::Store::compare_and_swap_all): the shards of
@@ -32,12 +33,7 @@ impl MemoryStore {
             .chain(unchanged.iter().copied())
             .collect();
         let places: Vec<(u64, usize)> = expected.iter().map(|&(key, _)| self.place(key)).collect();
-        let distinct = expected.iter().enumerate().all(|(i, (a, _))| {
-            expected
-                .iter()
-                .skip(i.saturating_add(1))
-                .all(|(b, _)| b != a)
-        });
+        let distinct = distinct_keys(writes, unchanged);
         let mut indices: Vec<usize> = places.iter().map(|&(_, index)| index).collect();
         indices.sort_unstable();
         indices.dedup();

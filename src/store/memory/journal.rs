@@ -19,11 +19,12 @@ use std::vec::Vec;
 
 use core::fmt;
 
-use crate::audit::{Action, AuditEntry, Cursor, Entry, NAMES, Override};
+use crate::audit::{Action, AuditEntry, Cursor, Entry, NAMES};
 use crate::ids::{ActorId, BookingId, Context, RequestId, VerifierId};
+use crate::key::Key;
 use crate::record::Version;
-use crate::store::Key;
 use crate::time::Timestamp;
+use crate::who::Override;
 
 /// The most bytes a chunk is made with (a few hundred entries): below glibc's default
 /// threshold for mapping fresh pages, so the allocator can reuse freed chunks.
@@ -307,11 +308,13 @@ mod tests {
     use proptest::prelude::*;
 
     use super::{CHUNK, FIXED, Journal, NAMES};
-    use crate::audit::{Action, Audit, AuditEntry, Cursor, Entry, Override, Reason};
+    use crate::audit::{Action, Audit, AuditEntry, Cursor, Entry};
     use crate::ids::{ActorId, BookingId, Context, RequestId, VerifierId};
+    use crate::key::Key;
     use crate::record::Version;
-    use crate::store::Key;
     use crate::time::Timestamp;
+    use crate::who::Override;
+    use crate::who::Reason;
 
     /// One of every action, with `n` in its detail where it has one.
     fn actions(n: u64) -> [Action; 13] {

@@ -14,9 +14,9 @@
 use std::boxed::Box;
 
 use crate::code::Digits;
+use crate::key::Key;
 use crate::keyring::KeyId;
 use crate::record::{Booking, Earlier, IdBuf, Last, Limits, Record, State, Verifier, Version};
-use crate::store::Key;
 use crate::time::Timestamp;
 
 /// A stored key: its kind, and its namespace and id one after the other (short ones inline,

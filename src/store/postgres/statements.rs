@@ -28,7 +28,8 @@ pub(crate) fn prefix_ok(prefix: &str) -> bool {
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub(crate) load: String,
-    /// A record's version alone: a transaction's check that a key is unchanged.
+    /// A record's version alone, share-locked: a transaction's check that a key is
+    /// unchanged, which no other transaction may then change until this one ends.
     pub(crate) version: String,
     pub(crate) insert: String,
     pub(crate) update: String,
@@ -64,7 +65,7 @@ impl Statements {
                 "SELECT record, version FROM {records} WHERE kind = $1 AND namespace = $2 AND id = $3"
             ),
             version: format!(
-                "SELECT version FROM {records} WHERE kind = $1 AND namespace = $2 AND id = $3"
+                "SELECT version FROM {records} WHERE kind = $1 AND namespace = $2 AND id = $3 FOR SHARE"
             ),
             insert: format!(
                 "INSERT INTO {records} (kind, namespace, id, version, record, prune_at)

@@ -32,8 +32,8 @@
 
 use std::vec::Vec;
 
+use crate::key::Key;
 use crate::record::Record;
-use crate::store::Key;
 use crate::time::Timestamp;
 
 /// How many buckets (hash tags, so slots) the records spread over. Fixed: a store built with
@@ -192,7 +192,7 @@ return {deleted, dropped}
 mod tests {
     use super::{BUCKETS, bucket, decimal, index_key, padded, parse_decimal, record_key};
     use crate::ids::{BookingId, Context, VerifierId};
-    use crate::store::Key;
+    use crate::key::Key;
     use std::format;
 
     fn booking<'a>(context: &'a str, id: &'a str) -> Key<'a> {

@@ -5,9 +5,10 @@ use core::future::Future;
 use std::string::String;
 use std::vec::Vec;
 
-use super::{Action, Entry};
+use super::{AsyncStore, Store};
+use crate::audit::{Action, Entry};
+use crate::key::Key;
 use crate::record::Version;
-use crate::store::{AsyncStore, Key, Store};
 use crate::time::Timestamp;
 
 /// One audit log entry as read back: [`Entry`] with owned bytes, and its place in the log.
