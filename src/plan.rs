@@ -68,8 +68,10 @@
 //! [`Policy::max_retries`](crate::Policy::max_retries) times per operation, and a settlement
 //! as many more times as the budget's slots can write (twice each).
 
+mod asked;
 pub mod atomic;
 
+use asked::Asked;
 pub use atomic::Atomic;
 
 use crate::audit::{Action, Audit, Entry, Event, Events, Send};
@@ -487,16 +489,8 @@ enum Flow<'a> {
 /// A verification (see the [module docs](self) for its steps). Its `Debug` output leaves
 /// out what was typed.
 pub struct Verify<'a, const N: usize> {
-    rules: Rules<'a, N>,
-    booking: BookingId<'a>,
-    typed: &'a str,
-    who: Who<'a>,
-    now: Timestamp,
-    /// The budget, when there is one and a verifier whose budget pays.
-    budget: Option<VerifierBudget>,
+    ask: Asked<'a, N>,
     tag: Option<Tag>,
-    b: Slot<'a>,
-    v: Option<Slot<'a>>,
     stage: Stage,
     /// The budget slot this verification holds, until it is settled.
     held: Option<Slotted>,
@@ -514,15 +508,9 @@ pub struct Verify<'a, const N: usize> {
 
 impl<const N: usize> core::fmt::Debug for Verify<'_, N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Verify")
-            .field("context", &self.rules.context)
-            .field("booking", &self.booking)
-            .field("typed", &"<redacted>")
-            .field("who", &self.who)
-            .field("now", &self.now)
-            .field("stage", &self.stage)
-            .field("held", &self.held)
-            .finish_non_exhaustive()
+        self.ask.debug(f, "Verify", |d| {
+            d.field("stage", &self.stage).field("held", &self.held);
+        })
     }
 }
 
@@ -538,32 +526,15 @@ impl<'a, const N: usize> Verify<'a, N> {
         who: Who<'a>,
         now: Timestamp,
     ) -> Self {
-        let budget = rules
-            .policy
-            .verifier_budget()
-            .filter(|_| who.verifier.is_some());
-        let v = who
-            .verifier
-            .filter(|_| budget.is_some())
-            .map(|id| Slot::new(Key::Verifier { scope, id }));
+        let max_retries = rules.policy.max_retries();
+        let ask = Asked::new(rules, scope, booking, typed, who, now);
         let tag = who
             .request
-            .filter(|_| budget.is_some())
-            .map(|r| decide::hold_tag(rules.context, booking, r));
-        let max_retries = rules.policy.max_retries();
+            .filter(|_| ask.budget.is_some())
+            .map(|r| decide::hold_tag(ask.rules.context, booking, r));
         Self {
-            b: Slot::new(Key::Booking {
-                context: rules.context,
-                id: booking,
-            }),
-            rules,
-            booking,
-            typed,
-            who,
-            now,
-            budget,
+            ask,
             tag,
-            v,
             stage: Stage::Check,
             held: None,
             stale: None,
@@ -576,14 +547,14 @@ impl<'a, const N: usize> Verify<'a, N> {
 
     /// The verifier as it stands now, if loaded: `Err` to answer instead.
     fn verifier_now(&self) -> Option<Result<Verifier, Error>> {
-        let (slot, budget) = (self.v.as_ref()?, self.budget.as_ref()?);
+        let (slot, budget) = (self.ask.v.as_ref()?, self.ask.budget.as_ref()?);
         let found = slot.known.as_ref()?;
-        Some(verifier_of(found.as_ref()).map(|v| decide::current(v, budget, self.now)))
+        Some(verifier_of(found.as_ref()).map(|v| decide::current(v, budget, self.ask.now)))
     }
 
     /// Loads the verifier if its record is not known: the call to make, if any.
     fn load_verifier(&self) -> Option<Next<'a, Outcome>> {
-        let slot = self.v.as_ref()?;
+        let slot = self.ask.v.as_ref()?;
         slot.known.is_none().then_some(Next::Load(slot.key))
     }
 
@@ -622,7 +593,7 @@ impl<'a, const N: usize> Verify<'a, N> {
         };
         match slot {
             Some(slot) => {
-                self.tries = settle_tries(self.max_retries, self.budget.as_ref());
+                self.tries = settle_tries(self.max_retries, self.ask.budget.as_ref());
                 Stage::Settle {
                     answer,
                     slot,
@@ -637,36 +608,23 @@ impl<'a, const N: usize> Verify<'a, N> {
     /// After the comparison: write, once a budget slot is held for it (the Hold stage adopts
     /// the original's on a retry whose original took one on this very booking version).
     fn slot_then_write(&self, next: Booking, answer: Outcome, on: Version) -> Stage {
-        if self.v.is_none() || self.held.is_some() {
+        if self.ask.v.is_none() || self.held.is_some() {
             Stage::Write { next, answer }
         } else {
             Stage::Hold { next, answer, on }
         }
     }
 
-    /// What a write of this verification doing `action` is, for the audit log.
-    const fn audit(&self, action: Action) -> Audit<'a> {
-        Audit {
-            at: self.now,
-            context: self.rules.context,
-            booking: self.booking,
-            verifier: self.who.verifier,
-            request: self.who.request,
-            by: None,
-            action,
-        }
-    }
-
     /// A swap of `record` over the booking's (`booking`) or the verifier's known version.
     fn swap(&mut self, booking: bool, record: Record, action: Action) -> Next<'a, Outcome> {
-        let audit = self.audit(action);
+        let audit = self.ask.audit(action);
         if booking {
-            swap_slot(Some(&self.b), record, self.now, audit, None)
+            swap_slot(Some(&self.ask.b), record, self.ask.now, audit, None)
         } else {
             swap_slot(
-                self.v.as_ref(),
+                self.ask.v.as_ref(),
                 record,
-                self.now,
+                self.ask.now,
                 audit,
                 Some(&mut self.proposed),
             )
@@ -677,7 +635,7 @@ impl<'a, const N: usize> Verify<'a, N> {
     fn step(&mut self) -> Flow<'a> {
         match &mut self.stage {
             Stage::Check => {
-                if self.v.is_none() {
+                if self.ask.v.is_none() {
                     return Flow::Go(Stage::Compare);
                 }
                 if let Some(load) = self.load_verifier() {
@@ -696,10 +654,10 @@ impl<'a, const N: usize> Verify<'a, N> {
                 })
             }
             Stage::Compare => {
-                let Some(found) = &self.b.known else {
-                    return Flow::Call(Next::Load(self.b.key));
+                let Some(found) = &self.ask.b.known else {
+                    return Flow::Call(Next::Load(self.ask.b.key));
                 };
-                let on = self.b.version().unwrap_or_default();
+                let on = self.ask.b.version().unwrap_or_default();
                 let record = match booking_of(found.as_ref()) {
                     Ok(record) => record,
                     Err(e) => return Flow::Go(self.finish(Err(e), None)),
@@ -714,12 +672,12 @@ impl<'a, const N: usize> Verify<'a, N> {
                     })
                 });
                 let compared = decide::compare(
-                    &self.rules,
-                    self.booking,
+                    &self.ask.rules,
+                    self.ask.booking,
                     record,
-                    self.typed,
-                    &self.who,
-                    self.now,
+                    self.ask.typed,
+                    &self.ask.who,
+                    self.ask.now,
                 );
                 Flow::Go(match compared {
                     Compared::Answer(answer) => self.finish(answer, None),
@@ -783,11 +741,11 @@ impl<'a, const N: usize> Verify<'a, N> {
                     // Adopted by a retry, or settled: no longer this plan's to move or free.
                     self.stale = None;
                 }
-                let Some(slot) = &self.v else {
+                let Some(slot) = &self.ask.v else {
                     return Flow::Go(Stage::Done(Err(Error::Corrupt)));
                 };
                 let (key, expected) = (slot.key, slot.version());
-                let id = match version_after(expected, self.now) {
+                let id = match version_after(expected, self.ask.now) {
                     Ok(id) => id,
                     Err(e) => return Flow::Go(Stage::Done(Err(e))),
                 };
@@ -806,7 +764,7 @@ impl<'a, const N: usize> Verify<'a, N> {
                                 key,
                                 prior: expected,
                                 version: id,
-                                audit: self.audit(Action::BudgetHeld),
+                                audit: self.ask.audit(Action::BudgetHeld),
                             },
                         })
                     }
@@ -906,8 +864,8 @@ impl<const N: usize> Plan for Verify<'_, N> {
 
     fn loaded(&mut self, found: Option<(Record, Version)>) {
         let slot = match self.stage {
-            Stage::Compare if self.b.known.is_none() => Some(&mut self.b),
-            _ => self.v.as_mut(),
+            Stage::Compare if self.ask.b.known.is_none() => Some(&mut self.ask.b),
+            _ => self.ask.v.as_mut(),
         };
         if let Some(slot) = slot {
             slot.known = Some(found);
@@ -919,7 +877,7 @@ impl<const N: usize> Plan for Verify<'_, N> {
         let stage = core::mem::replace(&mut self.stage, Stage::Failed);
         self.stage = match (stage, swap) {
             (Stage::Hold { next, answer, .. }, Swap::Swapped) => {
-                if let (Some(slot), Some(known)) = (self.v.as_mut(), proposed) {
+                if let (Some(slot), Some(known)) = (self.ask.v.as_mut(), proposed) {
                     slot.known = Some(Some(known));
                 }
                 // A hold moved on, adopted or taken anew: whatever was let go is settled by
@@ -930,7 +888,7 @@ impl<const N: usize> Plan for Verify<'_, N> {
             (stage @ Stage::Hold { .. }, Swap::Conflict) => {
                 // The slot was not taken after all.
                 self.held = None;
-                if let Some(slot) = self.v.as_mut() {
+                if let Some(slot) = self.ask.v.as_mut() {
                     slot.known = None;
                 }
                 self.retry(stage)
@@ -940,7 +898,7 @@ impl<const N: usize> Plan for Verify<'_, N> {
                 self.finish(Ok(answer), None)
             }
             (Stage::Write { .. }, Swap::Conflict) => {
-                self.b.known = None;
+                self.ask.b.known = None;
                 // A remembered hold pays for one write over the booking version it was taken
                 // on, and a retry of the request may have adopted it: let it go for now. The
                 // Hold stage moves it on to the next comparison if it is still this plan's
@@ -961,7 +919,7 @@ impl<const N: usize> Plan for Verify<'_, N> {
                 },
                 Swap::Conflict,
             ) => {
-                if let Some(v) = self.v.as_mut() {
+                if let Some(v) = self.ask.v.as_mut() {
                     v.known = None;
                 }
                 if self.tries.lost() {
@@ -986,15 +944,7 @@ impl<const N: usize> Plan for Verify<'_, N> {
 
     fn answered(&self, answer: &Result<Outcome, Error>, sink: &dyn Events) {
         // An answer whose booking write landed was told with that write.
-        if let (Ok(outcome), false) = (answer, self.wrote) {
-            sink.event(&Event::Verified {
-                context: self.rules.context,
-                booking: self.booking,
-                outcome: *outcome,
-                verifier: self.who.verifier,
-                request: self.who.request,
-            });
-        }
+        self.ask.answered(answer, self.wrote, sink);
     }
 
     fn failed(&mut self) {

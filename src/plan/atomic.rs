@@ -40,15 +40,14 @@
 //! with nothing written. A store error answers the error: the write landed whole or not at
 //! all, and a retry with the request id replays it if it landed.
 
-use super::{Slot, booking_of, verdict_action, verifier_of, version_after};
-use crate::audit::{Action, Audit, Entry, Event, Events};
+use super::{Asked, booking_of, verdict_action, verifier_of, version_after};
+use crate::audit::{Action, Entry, Events};
 use crate::decide::{self, Compared, Rules, Standing, Who};
 use crate::derive::BookingId;
 use crate::error::Error;
 use crate::key::Key;
 use crate::outcome::Outcome;
 use crate::plan::{Charge, Next, Plan};
-use crate::policy::VerifierBudget;
 use crate::record::{Record, Verifier, Version};
 use crate::store::{Swap, Tries};
 use crate::time::Timestamp;
@@ -89,15 +88,7 @@ struct Read<'a> {
 /// A verification on a store with transactions (see the [module docs](self)). Its `Debug`
 /// output leaves out what was typed.
 pub struct Atomic<'a, const N: usize> {
-    rules: Rules<'a, N>,
-    booking: BookingId<'a>,
-    typed: &'a str,
-    who: Who<'a>,
-    now: Timestamp,
-    /// The budget, when there is one and a verifier whose budget pays.
-    budget: Option<VerifierBudget>,
-    b: Slot<'a>,
-    v: Option<Slot<'a>>,
+    ask: Asked<'a, N>,
     state: State<'a>,
     tries: Tries,
     /// Whether the writes landed (the answer was told with them).
@@ -106,14 +97,9 @@ pub struct Atomic<'a, const N: usize> {
 
 impl<const N: usize> core::fmt::Debug for Atomic<'_, N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Atomic")
-            .field("context", &self.rules.context)
-            .field("booking", &self.booking)
-            .field("typed", &"<redacted>")
-            .field("who", &self.who)
-            .field("now", &self.now)
-            .field("state", &self.state)
-            .finish_non_exhaustive()
+        self.ask.debug(f, "Atomic", |d| {
+            d.field("state", &self.state);
+        })
     }
 }
 
@@ -129,57 +115,26 @@ impl<'a, const N: usize> Atomic<'a, N> {
         who: Who<'a>,
         now: Timestamp,
     ) -> Self {
-        let budget = rules
-            .policy
-            .verifier_budget()
-            .filter(|_| who.verifier.is_some());
-        let v = who
-            .verifier
-            .filter(|_| budget.is_some())
-            .map(|id| Slot::new(Key::Verifier { scope, id }));
         let tries = Tries::new(rules.policy.max_retries());
         Self {
-            b: Slot::new(Key::Booking {
-                context: rules.context,
-                id: booking,
-            }),
-            rules,
-            booking,
-            typed,
-            who,
-            now,
-            budget,
-            v,
+            ask: Asked::new(rules, scope, booking, typed, who, now),
             state: State::Read,
             tries,
             wrote: false,
         }
     }
 
-    /// What a write of this verification doing `action` is, for the audit log.
-    const fn audit(&self, action: Action) -> Audit<'a> {
-        Audit {
-            at: self.now,
-            context: self.rules.context,
-            booking: self.booking,
-            verifier: self.who.verifier,
-            request: self.who.request,
-            by: None,
-            action,
-        }
-    }
-
     /// Step 1: the verifier as it stands now, once loaded (`None` without a budget), or the
     /// load or answer that comes first.
     fn verifier(&self) -> Result<Option<Read<'a>>, Early<'a>> {
-        let (Some(slot), Some(budget)) = (&self.v, &self.budget) else {
+        let (Some(slot), Some(budget)) = (&self.ask.v, &self.ask.budget) else {
             return Ok(None);
         };
         let Some(found) = &slot.known else {
             return Err(Early::Load(slot.key));
         };
         let current = match verifier_of(found.as_ref()) {
-            Ok(v) => decide::current(v, budget, self.now),
+            Ok(v) => decide::current(v, budget, self.ask.now),
             Err(e) => return Err(Early::Answer(Err(e))),
         };
         match decide::standing(&current, None) {
@@ -199,17 +154,17 @@ impl<'a, const N: usize> Atomic<'a, N> {
     /// transaction, kept in the state.
     fn read(&mut self) -> Result<(), Early<'a>> {
         let verifier = self.verifier()?;
-        let Some(found) = &self.b.known else {
-            return Err(Early::Load(self.b.key));
+        let Some(found) = &self.ask.b.known else {
+            return Err(Early::Load(self.ask.b.key));
         };
         let record = booking_of(found.as_ref()).map_err(|e| Early::Answer(Err(e)))?;
         let compared = decide::compare(
-            &self.rules,
-            self.booking,
+            &self.ask.rules,
+            self.ask.booking,
             record,
-            self.typed,
-            &self.who,
-            self.now,
+            self.ask.typed,
+            &self.ask.who,
+            self.ask.now,
         );
         let (mut next, answer) = match compared {
             Compared::Answer(answer) | Compared::Replay(answer) => {
@@ -223,13 +178,13 @@ impl<'a, const N: usize> Atomic<'a, N> {
                 },
             ),
         };
-        let prior = self.b.version();
-        let version = version_after(prior, self.now).map_err(|e| Early::Answer(Err(e)))?;
+        let prior = self.ask.b.version();
+        let version = version_after(prior, self.ask.now).map_err(|e| Early::Answer(Err(e)))?;
         let booking = Entry {
-            key: self.b.key,
+            key: self.ask.b.key,
             prior,
             version,
-            audit: self.audit(verdict_action(answer)),
+            audit: self.ask.audit(verdict_action(answer)),
         };
         let verifier = match verifier {
             None => None,
@@ -239,7 +194,7 @@ impl<'a, const N: usize> Atomic<'a, N> {
                 let charged = decide::charge(&read.current)
                     .map_err(|_| Early::Answer(Err(Error::Corrupt)))?;
                 let id =
-                    version_after(read.version, self.now).map_err(|e| Early::Answer(Err(e)))?;
+                    version_after(read.version, self.ask.now).map_err(|e| Early::Answer(Err(e)))?;
                 let action = if charged.failures >= charged.limit {
                     Action::Suspended {
                         until: charged.window_end(),
@@ -255,7 +210,7 @@ impl<'a, const N: usize> Atomic<'a, N> {
                     key: read.key,
                     prior: read.version,
                     version: id,
-                    audit: self.audit(action),
+                    audit: self.ask.audit(action),
                 };
                 Some(Charge::Write(entry, Record::Verifier(charged)))
             }
@@ -309,9 +264,9 @@ impl<const N: usize> Plan for Atomic<'_, N> {
 
     fn loaded(&mut self, found: Option<(Record, Version)>) {
         // The verifier is read first, the booking once it is known.
-        let slot = match self.v.as_mut() {
+        let slot = match self.ask.v.as_mut() {
             Some(v) if v.known.is_none() => v,
-            _ => &mut self.b,
+            _ => &mut self.ask.b,
         };
         slot.known = Some(found);
     }
@@ -324,8 +279,8 @@ impl<const N: usize> Plan for Atomic<'_, N> {
                 State::Done(Ok(answer))
             }
             (State::Writing { .. }, Swap::Conflict) => {
-                self.b.known = None;
-                if let Some(v) = self.v.as_mut() {
+                self.ask.b.known = None;
+                if let Some(v) = self.ask.v.as_mut() {
                     v.known = None;
                 }
                 if self.tries.lost() {
@@ -344,14 +299,6 @@ impl<const N: usize> Plan for Atomic<'_, N> {
 
     fn answered(&self, answer: &Result<Outcome, Error>, sink: &dyn Events) {
         // An answer whose writes landed was told with them.
-        if let (Ok(outcome), false) = (answer, self.wrote) {
-            sink.event(&Event::Verified {
-                context: self.rules.context,
-                booking: self.booking,
-                outcome: *outcome,
-                verifier: self.who.verifier,
-                request: self.who.request,
-            });
-        }
+        self.ask.answered(answer, self.wrote, sink);
     }
 }

@@ -406,31 +406,10 @@ impl Store for SqliteStore {
         writes: &[(Entry<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
     ) -> Result<Swap, SqliteError> {
-        if !crate::store::distinct_keys(writes, unchanged) {
-            return Ok(Swap::Conflict);
+        match Batch::of(writes, unchanged) {
+            Some(batch) => self.swap_batch(&batch),
+            None => Ok(Swap::Conflict),
         }
-        let rows: Vec<AuditRow> = writes
-            .iter()
-            .map(|(entry, _)| AuditRow::of(entry))
-            .collect();
-        let writes: Vec<Write<'_>> = writes
-            .iter()
-            .zip(&rows)
-            .map(|((entry, record), row)| {
-                (
-                    Parts::of(&entry.key),
-                    entry.prior,
-                    record,
-                    entry.version,
-                    row,
-                )
-            })
-            .collect();
-        let unchanged: Vec<(Parts<'_>, Option<Version>)> = unchanged
-            .iter()
-            .map(|(key, v)| (Parts::of(key), *v))
-            .collect();
-        self.swap_audited(&writes, &unchanged)
     }
 }
 
@@ -779,14 +758,57 @@ impl AsyncSqliteStore {
 }
 
 /// A key's parts, owned, to cross onto the blocking pool.
-#[cfg(feature = "sqlite-async")]
 struct OwnedKey {
     kind: u8,
     namespace: Vec<u8>,
     id: Vec<u8>,
 }
 
-#[cfg(feature = "sqlite-async")]
+/// A transaction's writes and unchanged keys, owned (to cross onto the blocking pool too).
+struct Batch {
+    writes: Vec<(OwnedKey, Option<Version>, Record, Version, AuditRow)>,
+    unchanged: Vec<(OwnedKey, Option<Version>)>,
+}
+
+impl Batch {
+    /// The batch, or `None` when it names a key twice (a conflict).
+    fn of(
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Option<Self> {
+        if !crate::store::distinct_keys(writes, unchanged) {
+            return None;
+        }
+        Some(Self {
+            writes: writes
+                .iter()
+                .map(|(e, r)| (OwnedKey::of(e.key), e.prior, *r, e.version, AuditRow::of(e)))
+                .collect(),
+            unchanged: unchanged
+                .iter()
+                .map(|(key, v)| (OwnedKey::of(*key), *v))
+                .collect(),
+        })
+    }
+}
+
+impl SqliteStore {
+    /// [`SqliteStore::swap_audited`] of a [`Batch`].
+    fn swap_batch(&self, batch: &Batch) -> Result<Swap, SqliteError> {
+        let writes: Vec<Write<'_>> = batch
+            .writes
+            .iter()
+            .map(|(key, expected, record, new, row)| (key.parts(), *expected, record, *new, row))
+            .collect();
+        let unchanged: Vec<(Parts<'_>, Option<Version>)> = batch
+            .unchanged
+            .iter()
+            .map(|(key, v)| (key.parts(), *v))
+            .collect();
+        self.swap_audited(&writes, &unchanged)
+    }
+}
+
 impl OwnedKey {
     fn of(key: Key<'_>) -> Self {
         Self {
@@ -845,29 +867,10 @@ impl crate::AsyncStore for AsyncSqliteStore {
         writes: &[(Entry<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
     ) -> Result<Swap, SqliteError> {
-        if !crate::store::distinct_keys(writes, unchanged) {
-            return Ok(Swap::Conflict);
+        match Batch::of(writes, unchanged) {
+            Some(batch) => self.run(move |store| store.swap_batch(&batch)).await,
+            None => Ok(Swap::Conflict),
         }
-        let owned: Vec<(OwnedKey, Option<Version>, Record, Version, AuditRow)> = writes
-            .iter()
-            .map(|(e, r)| (OwnedKey::of(e.key), e.prior, *r, e.version, AuditRow::of(e)))
-            .collect();
-        let checked: Vec<(OwnedKey, Option<Version>)> = unchanged
-            .iter()
-            .map(|(key, v)| (OwnedKey::of(*key), *v))
-            .collect();
-        self.run(move |store| {
-            let writes: Vec<Write<'_>> = owned
-                .iter()
-                .map(|(key, expected, record, new, row)| {
-                    (key.parts(), *expected, record, *new, row)
-                })
-                .collect();
-            let unchanged: Vec<(Parts<'_>, Option<Version>)> =
-                checked.iter().map(|(key, v)| (key.parts(), *v)).collect();
-            store.swap_audited(&writes, &unchanged)
-        })
-        .await
     }
 }
 
