@@ -335,7 +335,9 @@ pub trait AsyncStore: Sync {
 }
 
 /// Whether a batch names every key once, among its writes and its keys checked unchanged;
-/// one that does not is a conflict ([`Store::compare_and_swap_all`]).
+/// one that does not is a conflict ([`Store::compare_and_swap_all`]). For the crate's stores,
+/// all of which need std.
+#[cfg(feature = "std")]
 pub(crate) fn distinct_keys(
     writes: &[(Entry<'_>, Record)],
     unchanged: &[(Key<'_>, Option<Version>)],
