@@ -188,7 +188,6 @@ pub(crate) async fn drive<B: Backend, P: Plan>(
                     Charge::Unchanged(key, version) => {
                         b.compare_and_swap_all(&[booking], &[(key, version)]).await
                     }
-                    Charge::None => b.compare_and_swap_all(&[booking], &[]).await,
                 };
                 match result {
                     Ok(swap) => {

@@ -131,8 +131,6 @@ pub enum Charge<'a> {
     /// Its version (`None`: no record) still the one the answer was decided on, read and
     /// not written: a right code, which counts nothing.
     Unchanged(Key<'a>, Option<Version>),
-    /// No part: no budget pays (never in a [`Next::Commit`]).
-    None,
 }
 
 /// A sans-IO operation. Call [`Plan::next`], execute what it asks, report the result, and

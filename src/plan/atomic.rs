@@ -59,11 +59,12 @@ use crate::time::Timestamp;
 enum State<'a> {
     /// Read the verifier (when a budget pays) and the booking, and decide.
     Read,
-    /// The transaction of step 3 is in flight: answer `answer` once it lands.
+    /// The writes of step 3 are in flight: answer `answer` once they land. Without a
+    /// budget (`verifier` is `None`) the booking's write is a plain compare-and-swap.
     Writing {
         answer: Outcome,
         booking: (Entry<'a>, Record),
-        verifier: Charge<'a>,
+        verifier: Option<Charge<'a>>,
     },
     /// Answer.
     Done(Result<Outcome, Error>),
@@ -215,19 +216,10 @@ impl<'a, const N: usize> Atomic<'a, N> {
                 Some(Charge::Write(entry, Record::Verifier(charged)))
             }
         };
-        let booking = (booking, Record::Booking(next));
-        self.state = match verifier {
-            Some(verifier) => State::Writing {
-                answer,
-                booking,
-                verifier,
-            },
-            // Without a budget: the booking's write alone, as a plain compare-and-swap.
-            None => State::Writing {
-                answer,
-                booking,
-                verifier: Charge::None,
-            },
+        self.state = State::Writing {
+            answer,
+            booking: (booking, Record::Booking(next)),
+            verifier,
         };
         Ok(())
     }
@@ -247,14 +239,16 @@ impl<const N: usize> Plan for Atomic<'_, N> {
         match &mut self.state {
             State::Writing {
                 booking: (entry, record),
-                verifier: Charge::None,
+                verifier: None,
                 ..
             } => Next::Swap {
                 record: *record,
                 entry: *entry,
             },
             State::Writing {
-                booking, verifier, ..
+                booking,
+                verifier: Some(verifier),
+                ..
             } => Next::Commit { booking, verifier },
             State::Done(answer) => Next::Done(core::mem::replace(answer, Err(Error::Corrupt))),
             State::Failed => Next::Fail,
