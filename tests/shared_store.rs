@@ -188,3 +188,76 @@ fn round_trips<const TX: bool>(store: &Counting<TX>, compared: (usize, usize, us
     budgeted.resend(store, id("d"), T0).unwrap();
     assert_eq!(store.take(), (1, 1, 0));
 }
+
+/// A store with transactions whose every transaction loses its race.
+#[derive(Default)]
+struct Losing {
+    inner: MemoryStore,
+    batches: AtomicUsize,
+}
+
+impl Store for Losing {
+    type Error = <MemoryStore as Store>::Error;
+    const TRANSACTIONS: bool = true;
+    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
+        self.inner.load(key)
+    }
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, Self::Error> {
+        self.inner.compare_and_swap(key, expected, record, new)
+    }
+    fn compare_and_swap_all(
+        &self,
+        _writes: &[(handover_code::audit::Entry<'_>, Record)],
+        _unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, Self::Error> {
+        self.batches.fetch_add(1, Ordering::Relaxed);
+        Ok(Swap::Conflict)
+    }
+}
+
+/// A budgeted verification whose transaction loses every race, right code or wrong: tried
+/// once and again `max_retries` times, then answered `Contention`, with nothing written to
+/// the booking or the verifier.
+#[test]
+fn a_transaction_that_always_loses_answers_contention_and_writes_nothing() {
+    let keys = keys();
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(5, 86_400)
+        .unwrap()
+        .with_max_retries(3)
+        .unwrap();
+    let context = Context::new("losing").unwrap();
+    let service = Service::new(&keys, policy, context);
+    let store = Losing::default();
+    let id = BookingId::new("B").unwrap();
+    let code = service.issue(&store, id, UNTIL, T0).unwrap();
+    let v = Some(VerifierId::new("v").unwrap());
+    for typed in [wrong(code.expose(), 0), code.expose().to_owned()] {
+        let answer = service.verify(&store, id, &typed, v, T0);
+        assert!(
+            matches!(answer, Err(handover_code::Error::Contention)),
+            "{answer:?}"
+        );
+        assert_eq!(
+            store.batches.swap(0, Ordering::Relaxed),
+            4,
+            "1 try + 3 retries"
+        );
+    }
+    let booking = service.booking(&store, id).unwrap().unwrap();
+    assert_eq!(
+        (booking.lifetime_failures, booking.state),
+        (0, handover_code::record::State::Active)
+    );
+    let verifier = Key::Verifier {
+        scope: context,
+        id: VerifierId::new("v").unwrap(),
+    };
+    assert!(store.inner.load(verifier).unwrap().is_none());
+}
