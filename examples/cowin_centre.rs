@@ -16,7 +16,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use handover_code::audit::{Action, AuditLog, Event, Events, Override, Reason};
+use handover_code::audit::{Action, Event, Events, Override, Reason};
+use handover_code::store::AuditLog;
 use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::{
     ActorId, BookingId, Context, Digits, Error, Key, KeyId, Keyring, Outcome, Policy, Secret,

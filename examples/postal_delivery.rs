@@ -15,8 +15,9 @@
 //!
 //! With feature `postgres` the same calls take the `_async` form on `PostgresStore`.
 
-use handover_code::audit::{Action, AuditEntry, AuditLog, Override, Reason};
+use handover_code::audit::{Action, Override, Reason};
 use handover_code::store::sqlite::{Durability, SqliteStore};
+use handover_code::store::{AuditEntry, AuditLog};
 use handover_code::{
     ActorId, BookingId, Context, Digits, Key, KeyId, Keyring, Policy, Secret, Service, Timestamp,
     VerifierId,

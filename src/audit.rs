@@ -6,8 +6,8 @@
 //! verifier, the request, or the override actor) and the [`Action`]. The driver hands the
 //! entry to [`Store::compare_and_swap_audited`](crate::Store::compare_and_swap_audited), so
 //! a store that can write two things atomically appends it to its audit log in the same
-//! transaction as the record (see [`AuditLog`]); and once the write has landed it tells the
-//! service's [`Events`] sink what changed, as typed [`Event`]s.
+//! transaction as the record (see [`AuditLog`](crate::store::AuditLog)); and once the write has
+//! landed it tells the service's [`Events`] sink what changed, as typed [`Event`]s.
 //!
 //! Neither an entry nor an event ever carries a code, a typed input or a key: a booking's
 //! record keeps none, and an entry is made from the ids and the record's counters alone.
@@ -32,19 +32,21 @@
 //! Events are told at most once, the audit log holds every write exactly once: a write whose
 //! answer never came back (a dropped future, a connection lost after the commit, a killed
 //! process) is in the store's log but was told to no sink. Reconcile from the log
-//! ([`AuditLog::since`]), not from events, where every change must be accounted for.
+//! ([`AuditLog::since`](crate::store::AuditLog::since)), not from events, where every change must
+//! be accounted for.
+
+mod event;
+
+pub(crate) use event::Sink;
+pub use event::{Event, Events, NoEvents, Send};
 
 #[cfg(feature = "tracing")]
 mod to_tracing;
 
 #[cfg(feature = "tracing")]
 pub use to_tracing::TracingEvents;
-// The log's traits are store capabilities, kept in `store`; named here too, where hosts
-// have always found them.
-#[cfg(feature = "std")]
-pub use crate::store::{AsyncAuditLog, AuditEntry, AuditLog, Cursor};
 
-use crate::ids::{ActorId, BookingId, Context, RequestId, VerifierId};
+use crate::ids::{BookingId, Context, RequestId, VerifierId};
 use crate::key::Key;
 use crate::outcome::Outcome;
 use crate::record::{Record, Version};
@@ -342,163 +344,5 @@ impl Entry<'_> {
             | Action::OverrideCounted
             | Action::OverrideRefunded => {}
         }
-    }
-}
-
-/// Which send an event is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
-pub enum Send {
-    /// The first code, at issue.
-    Issue,
-    /// The same code again.
-    Resend,
-    /// A new code, at re-issue.
-    Reissue,
-}
-
-impl Send {
-    /// `issue`, `resend` or `reissue`.
-    #[must_use]
-    pub const fn name(self) -> &'static str {
-        match self {
-            Self::Issue => "issue",
-            Self::Resend => "resend",
-            Self::Reissue => "reissue",
-        }
-    }
-}
-
-/// What changed, told to the service's [`Events`] sink (see the [module docs](self) for
-/// when each is told). No event carries a code or a key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event<'a> {
-    /// A booking was issued.
-    Issued {
-        /// Its context.
-        context: Context<'a>,
-        /// The booking.
-        booking: BookingId<'a>,
-        /// The code's generation.
-        generation: u32,
-        /// When the code's validity ends.
-        expires_at: Timestamp,
-    },
-    /// A code was sent: the host's cue to deliver it (the code itself is the operation's
-    /// answer, never an event's).
-    Sent {
-        /// Its context.
-        context: Context<'a>,
-        /// The booking.
-        booking: BookingId<'a>,
-        /// Which send.
-        send: Send,
-        /// The code's generation.
-        generation: u32,
-    },
-    /// A send was refused by the booking's send limit; nothing was written.
-    SendRefused {
-        /// Its context.
-        context: Context<'a>,
-        /// The booking.
-        booking: BookingId<'a>,
-        /// Which send.
-        send: Send,
-        /// When a send is allowed again.
-        retry_at: Timestamp,
-    },
-    /// A booking was revoked.
-    Revoked {
-        /// Its context.
-        context: Context<'a>,
-        /// The booking.
-        booking: BookingId<'a>,
-    },
-    /// A verification was answered.
-    Verified {
-        /// Its context.
-        context: Context<'a>,
-        /// The booking.
-        booking: BookingId<'a>,
-        /// The answer (with the attempts left, for a rejection).
-        outcome: Outcome,
-        /// The verifier, if named.
-        verifier: Option<VerifierId<'a>>,
-        /// The request id, if given.
-        request: Option<RequestId<'a>>,
-    },
-    /// A wrong code locked a booking.
-    Locked {
-        /// Its context.
-        context: Context<'a>,
-        /// The booking.
-        booking: BookingId<'a>,
-        /// The verifier who typed the last wrong code, if named.
-        verifier: Option<VerifierId<'a>>,
-    },
-    /// A verifier used up its failure budget: it is suspended until `until`.
-    VerifierSuspended {
-        /// The budget scope.
-        scope: Context<'a>,
-        /// The verifier.
-        verifier: VerifierId<'a>,
-        /// When the window ends.
-        until: Timestamp,
-    },
-    /// A booking was redeemed without a code, by an override.
-    Overridden {
-        /// Its context.
-        context: Context<'a>,
-        /// The booking.
-        booking: BookingId<'a>,
-        /// Who overrode.
-        actor: ActorId<'a>,
-        /// Why.
-        reason: Reason,
-    },
-}
-
-/// Where a service tells its [`Event`]s: a metrics counter, an alert, a channel to the
-/// host's own log. Called synchronously after each write lands; keep it quick and never
-/// block in it.
-///
-/// ```
-/// use std::sync::atomic::{AtomicU32, Ordering};
-/// use handover_code::audit::{Event, Events};
-///
-/// /// Counts suspensions and locks, for an alert.
-/// #[derive(Default)]
-/// struct Alerts(AtomicU32);
-///
-/// impl Events for Alerts {
-///     fn event(&self, event: &Event<'_>) {
-///         if matches!(event, Event::VerifierSuspended { .. } | Event::Locked { .. }) {
-///             self.0.fetch_add(1, Ordering::Relaxed);
-///         }
-///     }
-/// }
-/// ```
-pub trait Events: Sync {
-    /// One event.
-    fn event(&self, event: &Event<'_>);
-}
-
-/// The sink that drops every event: a service's default.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct NoEvents;
-
-impl Events for NoEvents {
-    fn event(&self, _event: &Event<'_>) {}
-}
-
-/// A service's sink, kept by reference so a `Service` stays `Copy` with a borrowed keyring.
-#[derive(Clone, Copy)]
-pub(crate) struct Sink<'a>(pub(crate) &'a dyn Events);
-
-impl core::fmt::Debug for Sink<'_> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("Sink")
     }
 }

@@ -380,26 +380,3 @@ pub trait AsyncPrune: AsyncStore {
     /// As [`Prune::prune`].
     fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, Self::Error>> + Send;
 }
-
-/// Counts lost races against the retry bound of the plans' compare-and-swap steps.
-#[derive(Debug)]
-pub(crate) struct Tries {
-    left: u8,
-}
-
-impl Tries {
-    pub(crate) const fn new(max_retries: u8) -> Self {
-        Self { left: max_retries }
-    }
-
-    /// Counts a lost race; `false` once none are left.
-    pub(crate) fn lost(&mut self) -> bool {
-        match self.left.checked_sub(1) {
-            Some(left) => {
-                self.left = left;
-                true
-            }
-            None => false,
-        }
-    }
-}

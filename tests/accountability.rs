@@ -6,8 +6,9 @@
 
 use std::sync::{Arc, Barrier, Mutex};
 
-use handover_code::audit::{Action, AuditLog, Cursor, Event, Events, Override, Reason, Send};
+use handover_code::audit::{Action, Event, Events, Override, Reason, Send};
 use handover_code::record::{Earlier, Record, Version};
+use handover_code::store::{AuditLog, Cursor};
 use handover_code::store::{Key, Store, Swap};
 use handover_code::{
     ActorId, Digits, Error, Inactive, MemoryStore, Outcome, Policy, RequestId, Service, Timestamp,

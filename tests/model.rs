@@ -272,8 +272,9 @@ fn the_model_catches_a_store_that_keeps_no_audit_log() {
 #[test]
 fn the_model_catches_a_store_that_drops_some_audit_entries() {
     use handover_code::Timestamp;
-    use handover_code::audit::{AuditEntry, AuditLog, Cursor, Entry};
+    use handover_code::audit::Entry;
     use handover_code::record::{Record, Version};
+    use handover_code::store::{AuditEntry, AuditLog, Cursor};
     use handover_code::store::{Key, Prune, Store, Swap};
 
     struct Partial(MemoryStore);

@@ -679,7 +679,7 @@ fn the_audit_log_on_a_real_server() {
 /// entry is, in transaction order, the held one first.
 #[test]
 fn since_never_skips_an_entry_committed_out_of_order() {
-    use handover_code::audit::{AsyncAuditLog, Cursor};
+    use handover_code::store::{AsyncAuditLog, Cursor};
     let Some((cluster, rt, store)) = start(4) else {
         return;
     };
@@ -743,7 +743,7 @@ fn table_prefixes_keep_tenants_apart() {
         assert!(AsyncStore::load(&tenant_b, key).await.unwrap().is_none());
         assert!(AsyncStore::load(&store, key).await.unwrap().is_none());
         // Each tenant's writes are audited in its own table.
-        use handover_code::audit::AsyncAuditLog;
+        use handover_code::store::AsyncAuditLog;
         assert_eq!(tenant_a.audit_table(), "tenant_a_audit");
         assert_eq!(
             AsyncAuditLog::history(&tenant_a, key).await.unwrap().len(),

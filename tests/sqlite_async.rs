@@ -87,7 +87,8 @@ fn works_inside_a_local_set() {
 /// does, and reads it back.
 #[test]
 fn the_async_face_keeps_and_reads_the_audit_log() {
-    use handover_code::audit::{Action, AsyncAuditLog, Cursor};
+    use handover_code::audit::Action;
+    use handover_code::store::{AsyncAuditLog, Cursor};
     use handover_code::{
         BookingId, Context, Digits, Key, KeyId, Keyring, Policy, Secret, Service, Timestamp,
     };

@@ -2,9 +2,10 @@
 
 use std::vec::Vec;
 
-use crate::audit::{AsyncAuditLog, AuditEntry, AuditLog, Cursor, Entry};
+use crate::audit::Entry;
 use crate::key::Key;
 use crate::record::{Record, Version};
+use crate::store::{AsyncAuditLog, AuditEntry, AuditLog, Cursor};
 use crate::store::{AsyncPrune, AsyncStore, Prune, Store, Swap};
 use crate::time::Timestamp;
 

@@ -1,7 +1,6 @@
 //! What a verification was asked, in either mode: the rules, the booking, what was typed,
 //! who asks and when, the budget that pays, and the two records it reads.
 
-use super::Slot;
 use crate::audit::{Action, Audit, Event, Events};
 use crate::decide::{Rules, Who};
 use crate::derive::BookingId;
@@ -10,6 +9,8 @@ use crate::key::Key;
 use crate::outcome::Outcome;
 use crate::policy::VerifierBudget;
 use crate::time::Timestamp;
+
+use super::Slot;
 
 /// A verification's question and its records, shared by [`Verify`](super::Verify) and
 /// [`Atomic`](super::Atomic).

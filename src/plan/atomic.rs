@@ -40,7 +40,6 @@
 //! with nothing written. A store error answers the error: the write landed whole or not at
 //! all, and a retry with the request id replays it if it landed.
 
-use super::{Asked, booking_of, verdict_action, verifier_of, version_after};
 use crate::audit::{Action, Entry, Events};
 use crate::decide::{self, Compared, Rules, Standing, Who};
 use crate::derive::BookingId;
@@ -49,8 +48,10 @@ use crate::key::Key;
 use crate::outcome::Outcome;
 use crate::plan::{Charge, Next, Plan};
 use crate::record::{Record, Verifier, Version};
-use crate::store::{Swap, Tries};
+use crate::store::Swap;
 use crate::time::Timestamp;
+
+use super::{Asked, Tries, booking_of, verdict_action, verifier_of, version_after};
 
 /// Where an atomic verification stands.
 // The transaction is kept here and lent to the driver, so `Next` stays small.

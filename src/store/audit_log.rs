@@ -88,7 +88,7 @@ impl AuditEntry {
 /// resume shipping after a restart.
 ///
 /// ```
-/// use handover_code::audit::Cursor;
+/// use handover_code::store::Cursor;
 ///
 /// let resume = Cursor::from_bytes(Cursor::START.to_bytes());
 /// assert_eq!(resume, Cursor::START);

@@ -1,30 +1,24 @@
-//! [`PostgresStore`] (feature `postgres`): an [`AsyncStore`] on PostgreSQL, for tokio hosts.
+//! [`PostgresStore`] (feature `postgres`): an [`AsyncStore`](crate::store::AsyncStore) on
+//! PostgreSQL, for tokio hosts.
 
-use core::time::Duration;
-use std::format;
-use std::string::ToString;
+mod connect;
+mod faces;
+mod statements;
+mod tls;
+mod write;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
-use tokio_postgres::config::SslMode;
-use tokio_postgres_rustls::MakeRustlsConnect;
+use core::time::Duration;
 
-use std::vec;
-use std::vec::Vec;
+use deadpool_postgres::{GenericClient, Pool};
 
-use crate::audit::{AsyncAuditLog, AuditEntry, Cursor, Entry};
-use crate::record::{DecodeError, Record, Version};
-use crate::store::sql::{self, AuditRow, SCHEMA_VERSION};
-use statements::Statements;
-
-mod statements;
-use crate::key::Key;
-use crate::store::{AsyncPrune, AsyncStore, Swap};
+use crate::record::DecodeError;
+use crate::store::sql::{self, SCHEMA_VERSION};
 use crate::time::Timestamp;
+
+use statements::Statements;
+pub use tls::Tls;
 
 /// What can go wrong in a [`PostgresStore`]. Connection losses, timeouts and server
 /// restarts arrive here, as errors, never as an outcome.
@@ -51,72 +45,8 @@ pub enum PostgresError {
     Config(std::string::String),
 }
 
-/// How a [`PostgresStore`] reaches its server: with TLS (rustls; no OpenSSL) and whom it
-/// trusts, or without.
-///
-/// With TLS, the server's certificate is verified against the trusted roots and the host
-/// name (or IP address) in the parameters, whatever `sslmode` says (a `require` that
-/// accepted any certificate would be no protection against a server in the middle), except
-/// that a [`Tls::Config`] verifies as its own verifier says.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum Tls {
-    /// Plain TCP (`sslmode=disable`): a server on loopback or a private network only.
-    Off,
-    /// TLS trusting the operating system's root certificates: managed PostgreSQL services
-    /// whose certificates chain to a public CA.
-    SystemRoots,
-    /// TLS trusting the certificates in this PEM file: a private CA, or a cloud provider's
-    /// CA bundle that is not in the system store.
-    CaFile(PathBuf),
-    /// TLS with the host's own rustls configuration (client certificates, pinned roots).
-    Config(Arc<rustls::ClientConfig>),
-}
-
-impl Tls {
-    /// The connector for tokio-postgres, and whether TLS is on.
-    fn connector(&self) -> Result<(MakeRustlsConnect, bool), PostgresError> {
-        let roots = |certs: std::vec::Vec<CertificateDer<'static>>| {
-            let mut store = rustls::RootCertStore::empty();
-            let (added, _ignored) = store.add_parsable_certificates(certs);
-            if added == 0 {
-                return Err(PostgresError::Config(
-                    "no usable root certificate to trust; give a CA file".into(),
-                ));
-            }
-            client_config(store)
-        };
-        let (config, on) = match self {
-            // Never used to connect: the configuration says `sslmode=disable`.
-            Self::Off => (client_config(rustls::RootCertStore::empty())?, false),
-            Self::SystemRoots => (roots(rustls_native_certs::load_native_certs().certs)?, true),
-            Self::CaFile(path) => {
-                let certs = CertificateDer::pem_file_iter(path)
-                    .and_then(Iterator::collect::<Result<_, _>>)
-                    .map_err(|e| {
-                        PostgresError::Config(format!("CA file {}: {e}", path.display()))
-                    })?;
-                (roots(certs)?, true)
-            }
-            Self::Config(config) => (Arc::clone(config), true),
-        };
-        Ok((MakeRustlsConnect::new(Arc::unwrap_or_clone(config)), on))
-    }
-}
-
-/// A rustls configuration (the `ring` provider, safe default protocol versions) trusting
-/// `roots`; with none, for a connector that never makes TLS connections.
-fn client_config(roots: rustls::RootCertStore) -> Result<Arc<rustls::ClientConfig>, PostgresError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| PostgresError::Config(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-/// An [`AsyncStore`] and [`AsyncPrune`] on PostgreSQL, through a pool of connections.
+/// An [`AsyncStore`](crate::store::AsyncStore) and [`AsyncPrune`](crate::store::AsyncPrune) on
+/// PostgreSQL, through a pool of connections.
 ///
 /// It works at any default isolation level of the server: read committed, repeatable read
 /// or serializable (the only level of PostgreSQL-wire distributed databases). A statement
@@ -250,8 +180,8 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
 
     /// The name of the audit log's table (`handover_audit`, or the prefix's): one row per
     /// record write, inserted in the write's own statement
-    /// ([`AsyncAuditLog`]). Never pruned with the records; see
-    /// [`AsyncAuditLog::prune_audit`].
+    /// ([`AsyncAuditLog`](crate::store::AsyncAuditLog)). Never pruned with the records; see
+    /// [`AsyncAuditLog::prune_audit`](crate::store::AsyncAuditLog::prune_audit).
     #[must_use]
     pub fn audit_table(&self) -> &str {
         &self.sql.audit
@@ -264,10 +194,10 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
     }
 
     /// One batch of a prune, for the default table names ([`PostgresStore::prune_statement`]
-    /// gives it for a store's own): at most `$2` rows, found through the `prune_at` index. The outer
-    /// `prune_at < $1` is what keeps a live record: at read committed, a row the subquery picked
-    /// that a write renews meanwhile (a verifier's record rolled into a new window) is checked
-    /// again against the outer condition only, and must then be left alone.
+    /// gives it for a store's own): at most `$2` rows, found through the `prune_at` index. The
+    /// outer `prune_at < $1` is what keeps a live record: at read committed, a row the subquery
+    /// picked that a write renews meanwhile (a verifier's record rolled into a new window) is
+    /// checked again against the outer condition only, and must then be left alone.
     /// Public for hosts that prune from their own maintenance jobs.
     pub const PRUNE: &'static str =
         "DELETE FROM handover_records WHERE prune_at < $1 AND (kind, namespace, id) IN
@@ -284,9 +214,10 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
         self
     }
 
-    /// Deletes at most `limit` records whose [`Record::prune_at`] is before `before`, in one
-    /// statement, and answers how many went. [`AsyncPrune::prune`] repeats this until a batch
-    /// comes back short.
+    /// Deletes at most `limit` records whose [`Record::prune_at`](crate::record::Record::prune_at)
+    /// is before `before`, in one statement, and answers how many went.
+    /// [`AsyncPrune::prune`](crate::store::AsyncPrune::prune) repeats this until a batch comes back
+    /// short.
     ///
     /// # Errors
     ///
@@ -310,128 +241,6 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
         after: impl FnMut(Result<u64, PostgresError>) + Send,
     ) {
         crate::store::schedule::prune_every(&self, every, after).await;
-    }
-
-    /// A store with its own pool of at most `max_connections` connections, given
-    /// `tokio_postgres` connection parameters (`host=127.0.0.1 port=5432 user=app
-    /// dbname=app`). Options in them are kept, with `-c statement_timeout` appended: a
-    /// tenant's `options='-c search_path=tenant_a'` puts the tables in schema `tenant_a`.
-    /// TLS follows the parameters' `sslmode`: `sslmode=require` connects over TLS, trusting
-    /// the system's root certificates and checking the certificate and host name (what libpq
-    /// calls `verify-full`); `disable`, `prefer` or none connect in plain text, as this store
-    /// always did. For a private CA, or to be sure TLS is never skipped, use
-    /// [`PostgresStore::connect_with`]. (`verify-ca` and `verify-full` are refused by the
-    /// parameter parser: say `require`, which verifies.)
-    /// `timeout` bounds connecting, waiting for a pooled connection, and
-    /// every statement. Needs a tokio runtime when used.
-    ///
-    /// # Errors
-    ///
-    /// [`PostgresError::Config`] for parameters `tokio_postgres` cannot parse or a pool it
-    /// cannot build.
-    pub fn connect(
-        params: &str,
-        max_connections: usize,
-        timeout: Duration,
-    ) -> Result<Self, PostgresError> {
-        Self::open(params, max_connections, timeout, &Tls::SystemRoots, false)
-    }
-
-    /// [`PostgresStore::connect`] with TLS as given. With [`Tls::Off`] the connection is
-    /// plain (`sslmode=require` with it is refused); with TLS on, every connection is TLS
-    /// (`prefer` means `require` here, and `sslmode=disable` is refused): the store never
-    /// falls back to plain text once told to use TLS.
-    ///
-    /// ```no_run
-    /// use std::time::Duration;
-    /// use handover_code::store::postgres::{PostgresStore, Tls};
-    ///
-    /// // A managed database whose certificate chains to the provider's CA bundle.
-    /// let params = "host=db.example.net user=app dbname=app sslmode=require";
-    /// let ca = Tls::CaFile("/etc/ssl/provider-ca.pem".into());
-    /// let store = PostgresStore::connect_with(params, 16, Duration::from_secs(3), &ca)?;
-    /// # Ok::<(), handover_code::store::postgres::PostgresError>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// [`PostgresError::Config`] for parameters `tokio_postgres` cannot parse, a CA file
-    /// that cannot be read or holds no certificate, no system roots, `sslmode=disable` with
-    /// TLS on, or a pool it cannot build.
-    pub fn connect_with(
-        params: &str,
-        max_connections: usize,
-        timeout: Duration,
-        tls: &Tls,
-    ) -> Result<Self, PostgresError> {
-        Self::open(params, max_connections, timeout, tls, true)
-    }
-
-    /// Builds the pool. `strict` (`connect_with`): TLS as given, never plain text once TLS
-    /// is configured (`prefer`, given or not, means `require`). Not strict (`connect`): the
-    /// parameters' `sslmode` decides, `require` taking TLS with the system's roots and
-    /// anything else plain text, as before TLS was offered.
-    fn open(
-        params: &str,
-        max_connections: usize,
-        timeout: Duration,
-        tls: &Tls,
-        strict: bool,
-    ) -> Result<Self, PostgresError> {
-        let mut config: tokio_postgres::Config = params
-            .parse()
-            .map_err(|e: tokio_postgres::Error| PostgresError::Config(e.to_string()))?;
-        let tls = match (strict, config.get_ssl_mode()) {
-            (false, SslMode::Require) => tls,
-            (false, _) => &Tls::Off,
-            (true, _) => tls,
-        };
-        let (connector, on) = tls.connector()?;
-        match (on, config.get_ssl_mode()) {
-            (false, SslMode::Require) => {
-                return Err(PostgresError::Config(
-                    "sslmode=require with Tls::Off; configure TLS or drop the sslmode".into(),
-                ));
-            }
-            (false, _) => {
-                config.ssl_mode(SslMode::Disable);
-            }
-            (true, SslMode::Disable) => {
-                return Err(PostgresError::Config(
-                    "sslmode=disable with TLS configured; use Tls::Off for plain text".into(),
-                ));
-            }
-            (true, _) => {
-                // `prefer` would take plain text from a server (or a machine in the middle)
-                // that declines TLS: once TLS is configured, it is required.
-                config.ssl_mode(SslMode::Require);
-            }
-        }
-        config.connect_timeout(timeout);
-        // The caller's options stay (a search path, a pinned synchronous_commit); ours come
-        // last, so a statement timeout of the caller's own is replaced by `timeout`.
-        let ours = format!("-c statement_timeout={}", timeout.as_millis());
-        let options = match config.get_options() {
-            Some(theirs) if !theirs.trim().is_empty() => format!("{theirs} {ours}"),
-            _ => ours,
-        };
-        config.options(options);
-        let manager = Manager::from_config(
-            config,
-            connector,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(max_connections.max(1))
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(timeout))
-            .create_timeout(Some(timeout))
-            .recycle_timeout(Some(timeout))
-            .build()
-            .map_err(|e| PostgresError::Config(e.to_string()))?;
-        Ok(Self::new(pool))
     }
 
     /// Creates the schema if it is not there and checks its version. Idempotent; an
@@ -467,316 +276,5 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
     #[must_use]
     pub const fn pool(&self) -> &Pool {
         &self.pool
-    }
-}
-
-/// Whether the server refused a statement only because a concurrent transaction won
-/// (serialization failure 40001, deadlock 40P01): nothing was written, and trying again is
-/// the answer. At repeatable read and serializable these are how a lost race arrives.
-fn lost_race(e: &tokio_postgres::Error) -> bool {
-    use tokio_postgres::error::SqlState;
-    e.code().is_some_and(|c| {
-        *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
-    })
-}
-
-/// How many times a load refused by a serialization failure is tried again before the
-/// failure is answered.
-const LOAD_TRIES: u32 = 16;
-
-impl AsyncStore for PostgresStore {
-    type Error = PostgresError;
-    const TRANSACTIONS: bool = true;
-
-    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, PostgresError> {
-        let mut tries: u32 = 1;
-        loop {
-            match self.load_once(key).await {
-                Err(PostgresError::Postgres(e)) if lost_race(&e) && tries < LOAD_TRIES => {
-                    // A short pause that grows, so that the winners finish first.
-                    tokio::time::sleep(Duration::from_millis(u64::from(tries))).await;
-                    tries = tries.saturating_add(1);
-                }
-                found => return found,
-            }
-        }
-    }
-
-    async fn compare_and_swap(
-        &self,
-        key: Key<'_>,
-        expected: Option<Version>,
-        record: &Record,
-        new: Version,
-    ) -> Result<Swap, PostgresError> {
-        match self.swap_once(key, expected, record, new).await {
-            // The statement's transaction was rolled back: nothing was written.
-            Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
-            swapped => swapped,
-        }
-    }
-
-    /// The write and its audit row in one statement (a data-modifying `WITH`): one
-    /// transaction, so a killed backend or a lost connection leaves both or neither.
-    async fn compare_and_swap_audited(
-        &self,
-        entry: &Entry<'_>,
-        record: &Record,
-    ) -> Result<Swap, PostgresError> {
-        match self.swap_audited(entry, record).await {
-            Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
-            swapped => swapped,
-        }
-    }
-
-    /// Every write and its audit row in one transaction, at the pool's isolation level: each
-    /// write is a conditional statement, so read committed suffices (a row another
-    /// transaction changed meanwhile fails its version check). A serialization failure or a
-    /// deadlock rolled the transaction back: a conflict.
-    async fn compare_and_swap_all(
-        &self,
-        writes: &[(Entry<'_>, Record)],
-        unchanged: &[(Key<'_>, Option<Version>)],
-    ) -> Result<Swap, PostgresError> {
-        if !crate::store::distinct_keys(writes, unchanged) {
-            return Ok(Swap::Conflict);
-        }
-        match self.swap_all(writes, unchanged).await {
-            Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
-            swapped => swapped,
-        }
-    }
-}
-
-impl AsyncAuditLog for PostgresStore {
-    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, PostgresError> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&self.sql.history).await?;
-        let rows = client
-            .query(
-                &stmt,
-                &[&i16::from(key.kind()), &key.namespace(), &key.id()],
-            )
-            .await?;
-        rows.iter().map(read_row).collect()
-    }
-
-    /// Entries of transactions that have all finished, in transaction order: an entry of a
-    /// transaction older than one still running waits for the next call. A session that
-    /// keeps a transaction open for long (with a transaction id) holds shipping back.
-    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, PostgresError> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&self.sql.since).await?;
-        let (tx, seq) = cursor.parts();
-        let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(&stmt, &[&signed(tx), &signed(seq), &limit])
-            .await?;
-        rows.iter().map(read_row).collect()
-    }
-
-    async fn prune_audit(&self, before: Timestamp) -> Result<u64, PostgresError> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&self.sql.prune_audit).await?;
-        Ok(client.execute(&stmt, &[&sql::time_to_sql(before)]).await?)
-    }
-}
-
-/// An audit row as read by the history and since statements.
-fn read_row(row: &tokio_postgres::Row) -> Result<AuditEntry, PostgresError> {
-    Ok(sql::ReadRow {
-        tx: row.try_get(0)?,
-        seq: row.try_get(1)?,
-        row: AuditRow {
-            at: row.try_get(2)?,
-            kind: row.try_get(3)?,
-            namespace: row.try_get(4)?,
-            id: row.try_get(5)?,
-            context: row.try_get(6)?,
-            booking: row.try_get(7)?,
-            verifier: row.try_get(8)?,
-            request: row.try_get(9)?,
-            actor: row.try_get(10)?,
-            action: row.try_get(11)?,
-            detail: row.try_get(12)?,
-            note: row.try_get(13)?,
-            prior: row.try_get(14)?,
-            version: row.try_get(15)?,
-        },
-    }
-    .entry()?)
-}
-
-impl PostgresStore {
-    async fn load_once(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, PostgresError> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&self.sql.load).await?;
-        let row = client
-            .query_opt(
-                &stmt,
-                &[&i16::from(key.kind()), &key.namespace(), &key.id()],
-            )
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let bytes: &[u8] = row.try_get(0)?;
-        let version: i64 = row.try_get(1)?;
-        Ok(Some((sql::decode(bytes)?, sql::version_from_sql(version))))
-    }
-
-    async fn swap_once(
-        &self,
-        key: Key<'_>,
-        expected: Option<Version>,
-        record: &Record,
-        new: Version,
-    ) -> Result<Swap, PostgresError> {
-        let (buf, len) = sql::encode(record);
-        let bytes = buf.get(..len).unwrap_or_default();
-        let kind = i16::from(key.kind());
-        let (namespace, id) = (key.namespace(), key.id());
-        let new_sql = sql::version_to_sql(new);
-        let prune_at = sql::prune_at(record);
-        let client = self.pool.get().await?;
-        let changed = match expected {
-            None => {
-                let stmt = client.prepare_cached(&self.sql.insert).await?;
-                client
-                    .execute(
-                        &stmt,
-                        &[&kind, &namespace, &id, &new_sql, &bytes, &prune_at],
-                    )
-                    .await?
-            }
-            Some(v) => {
-                let stmt = client.prepare_cached(&self.sql.update).await?;
-                let expected = sql::version_to_sql(v);
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-                    &kind, &namespace, &id, &new_sql, &bytes, &prune_at, &expected,
-                ];
-                client.execute(&stmt, &params).await?
-            }
-        };
-        Ok(if changed == 1 {
-            Swap::Swapped
-        } else {
-            Swap::Conflict
-        })
-    }
-}
-
-/// In batches of [`PostgresStore::with_prune_batch`] rows, each its own statement within the
-/// statement timeout; a batch refused by a serialization failure is tried again.
-impl PostgresStore {
-    async fn swap_audited(
-        &self,
-        entry: &Entry<'_>,
-        record: &Record,
-    ) -> Result<Swap, PostgresError> {
-        let client = self.pool.get().await?;
-        self.write_audited(&client, entry, record).await
-    }
-
-    /// Every write and its audit row in one transaction, in order, then every unchanged
-    /// key's version read `FOR SHARE`: the first that finds another version rolls
-    /// everything back as a conflict. The share lock keeps a write to that key (a wrong
-    /// code's failure) out until this transaction ends, so at every isolation level the
-    /// check still holds when the transaction commits; a failure already written and not
-    /// yet committed is waited for and then seen. Locks are taken booking first, verifier
-    /// second, by every verification, so two of them never wait for each other in a
-    /// circle.
-    async fn swap_all(
-        &self,
-        writes: &[(Entry<'_>, Record)],
-        unchanged: &[(Key<'_>, Option<Version>)],
-    ) -> Result<Swap, PostgresError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        for (entry, record) in writes {
-            if self.write_audited(&tx, entry, record).await? == Swap::Conflict {
-                tx.rollback().await?;
-                return Ok(Swap::Conflict);
-            }
-        }
-        for (key, expected) in unchanged {
-            let stmt = tx.prepare_cached(&self.sql.version).await?;
-            let stored: Option<i64> = tx
-                .query_opt(
-                    &stmt,
-                    &[&i16::from(key.kind()), &key.namespace(), &key.id()],
-                )
-                .await?
-                .map(|row| row.try_get(0))
-                .transpose()?;
-            if stored != expected.map(sql::version_to_sql) {
-                tx.rollback().await?;
-                return Ok(Swap::Conflict);
-            }
-        }
-        tx.commit().await?;
-        Ok(Swap::Swapped)
-    }
-
-    /// The write and its audit row in one statement (a data-modifying `WITH`), on `client`
-    /// (a pooled connection, or a transaction).
-    async fn write_audited(
-        &self,
-        client: &impl GenericClient,
-        entry: &Entry<'_>,
-        record: &Record,
-    ) -> Result<Swap, PostgresError> {
-        let (buf, len) = sql::encode(record);
-        let bytes = buf.get(..len).unwrap_or_default();
-        let prune_at = sql::prune_at(record);
-        let row = AuditRow::of(entry);
-        let (kind, namespace, id, new_sql) = (row.kind, &row.namespace, &row.id, row.version);
-        // The record's columns, the expected version for an update, then the audit row's:
-        // the statements number their parameters in this order.
-        let (statement, expected) = match &row.prior {
-            None => (&self.sql.insert_audited, None),
-            Some(v) => (&self.sql.update_audited, Some(v)),
-        };
-        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-            vec![&kind, namespace, id, &new_sql, &bytes, &prune_at];
-        params.extend(expected.map(|v| v as &(dyn tokio_postgres::types::ToSql + Sync)));
-        params.extend([
-            &row.at as &(dyn tokio_postgres::types::ToSql + Sync),
-            &row.context,
-            &row.booking,
-            &row.verifier,
-            &row.request,
-            &row.actor,
-            &row.action,
-            &row.detail,
-            &row.note,
-        ]);
-        let stmt = client.prepare_cached(statement).await?;
-        let changed = client.execute(&stmt, &params).await?;
-        Ok(if changed == 1 {
-            Swap::Swapped
-        } else {
-            Swap::Conflict
-        })
-    }
-}
-
-impl AsyncPrune for PostgresStore {
-    async fn prune(&self, before: Timestamp) -> Result<u64, PostgresError> {
-        let mut removed = 0u64;
-        let mut lost = 0;
-        loop {
-            match self.prune_batch(before, self.prune_batch).await {
-                Ok(batch) => {
-                    removed = removed.saturating_add(batch);
-                    if batch < u64::from(self.prune_batch) {
-                        return Ok(removed);
-                    }
-                }
-                Err(PostgresError::Postgres(e)) if lost_race(&e) && lost < LOAD_TRIES => {
-                    lost = lost.saturating_add(1);
-                }
-                Err(e) => return Err(e),
-            }
-        }
     }
 }

@@ -1,5 +1,5 @@
-//! [`RedisStore`] (feature `redis`): an [`AsyncStore`] on Redis or a Redis Cluster, for
-//! tokio hosts whose verification traffic outgrows one database machine.
+//! [`RedisStore`] (feature `redis`): an [`AsyncStore`](crate::store::AsyncStore) on Redis or a
+//! Redis Cluster, for tokio hosts whose verification traffic outgrows one database machine.
 //!
 //! Each record is a Redis hash; the compare-and-swap is one Lua script, so the version check
 //! and the write are one atomic step on the server. Keys are namespaced by a prefix (one per
@@ -38,12 +38,13 @@
 //!
 //! # Prune
 //!
-//! [`AsyncPrune::prune`] walks the [`layout::BUCKETS`] prune indexes, deleting in batches
-//! of [`RedisStore::with_prune_batch`] records, each batch one short script (the server runs
-//! nothing else meanwhile, so batches are kept small). [`RedisStore::prune_task`] runs it
-//! on an interval. Redis's own key expiry is not used: it runs on the server's clock, and a
-//! server clock ahead of the hosts' would delete live records.
+//! [`AsyncPrune::prune`](crate::store::AsyncPrune::prune) walks the [`layout::BUCKETS`] prune
+//! indexes, deleting in batches of [`RedisStore::with_prune_batch`] records, each batch one short
+//! script (the server runs nothing else meanwhile, so batches are kept small).
+//! [`RedisStore::prune_task`] runs it on an interval. Redis's own key expiry is not used: it runs
+//! on the server's clock, and a server clock ahead of the hosts' would delete live records.
 
+mod faces;
 pub mod layout;
 
 use core::time::Duration;
@@ -55,8 +56,7 @@ use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, FromRedisValue, RetryMethod, Script};
 
 use crate::key::Key;
-use crate::record::{DecodeError, Record, Version};
-use crate::store::{AsyncPrune, AsyncStore, Swap};
+use crate::record::DecodeError;
 use crate::time::Timestamp;
 
 /// What can go wrong in a [`RedisStore`]. Connection losses, timeouts and server restarts
@@ -87,8 +87,9 @@ enum Connection {
     Cluster(ClusterConnection),
 }
 
-/// An [`AsyncStore`] and [`AsyncPrune`] on Redis (or a Redis Cluster): one hash per record,
-/// the compare-and-swap as one Lua script. Cheap to clone: clones share the connection.
+/// An [`AsyncStore`](crate::store::AsyncStore) and [`AsyncPrune`](crate::store::AsyncPrune) on
+/// Redis (or a Redis Cluster): one hash per record, the compare-and-swap as one Lua script. Cheap
+/// to clone: clones share the connection.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -348,7 +349,7 @@ impl RedisStore {
 /// Runs `attempt` (one command or script sent once), again while the server refuses it
 /// unrun, never after an error that leaves it unknown whether it ran; between tries a
 /// short pause that grows, for a slot map to settle.
-async fn until_run<T, Fut>(mut attempt: impl FnMut() -> Fut) -> Result<T, RedisError>
+pub(super) async fn until_run<T, Fut>(mut attempt: impl FnMut() -> Fut) -> Result<T, RedisError>
 where
     Fut: core::future::Future<Output = Result<T, ::redis::RedisError>>,
 {
@@ -362,67 +363,5 @@ where
             }
             answer => return Ok(answer?),
         }
-    }
-}
-
-impl AsyncStore for RedisStore {
-    type Error = RedisError;
-
-    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, RedisError> {
-        let name = layout::record_key(&self.prefix, key);
-        let mut cmd = ::redis::cmd("HMGET");
-        cmd.arg(&name).arg("v").arg("r");
-        let (version, record): (Option<Vec<u8>>, Option<Vec<u8>>) =
-            until_run(|| self.send(&cmd)).await?;
-        match (version, record) {
-            (None, None) => Ok(None),
-            (Some(version), Some(record)) => {
-                let version = layout::parse_decimal(&version).ok_or(RedisError::Incomplete)?;
-                Ok(Some((Record::decode(&record)?, Version(version))))
-            }
-            _ => Err(RedisError::Incomplete),
-        }
-    }
-
-    async fn compare_and_swap(
-        &self,
-        key: Key<'_>,
-        expected: Option<Version>,
-        record: &Record,
-        new: Version,
-    ) -> Result<Swap, RedisError> {
-        let name = layout::record_key(&self.prefix, key);
-        let index = layout::index_key(&self.prefix, layout::bucket(key));
-        let mut buf = [0u8; Record::MAX_LEN];
-        let len = record.encode(&mut buf);
-        let bytes = buf.get(..len).unwrap_or_default();
-        let expected = expected.map(|v| layout::decimal(v.0)).unwrap_or_default();
-        let new = layout::decimal(new.0);
-        let prune_at = layout::prune_at(record);
-        let args: [&[u8]; 4] = [&expected, &new, bytes, &prune_at];
-        let swapped: i64 = self.run(&self.swap, &[&name, &index], &args).await?;
-        Ok(if swapped == 1 {
-            Swap::Swapped
-        } else {
-            Swap::Conflict
-        })
-    }
-}
-
-/// Walks every bucket's prune index, in batches of [`RedisStore::with_prune_batch`]
-/// records, each batch one script.
-impl AsyncPrune for RedisStore {
-    async fn prune(&self, before: Timestamp) -> Result<u64, RedisError> {
-        let mut removed = 0u64;
-        for bucket in 0..layout::BUCKETS {
-            loop {
-                let (deleted, more) = self.prune_bucket(bucket, before).await?;
-                removed = removed.saturating_add(deleted);
-                if !more {
-                    break;
-                }
-            }
-        }
-        Ok(removed)
     }
 }

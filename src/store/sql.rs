@@ -15,7 +15,7 @@
 //! compared for equality), times with the top bit flipped so that their order survives.
 //!
 //! The audit log is a second table, `handover_audit`, one row per record write, inserted in
-//! the same transaction as the write ([`AuditLog`](crate::audit::AuditLog)):
+//! the same transaction as the write ([`AuditLog`](crate::store::AuditLog)):
 //!
 //! | column | type | holds |
 //! |---|---|---|
@@ -30,13 +30,14 @@
 //! | `prior`, `version` | 64-bit integers (`prior` null for a creation) | the versions the write went from and to |
 //!
 //! PostgreSQL adds `tx`, the writing transaction's id, so that entries are read in an order
-//! no later commit can fall behind ([`AuditLog::since`](crate::audit::AuditLog::since)).
+//! no later commit can fall behind ([`AuditLog::since`](crate::store::AuditLog::since)).
 
 use std::string::String;
 use std::vec::Vec;
 
-use crate::audit::{Action, AuditEntry, Cursor, Entry};
+use crate::audit::{Action, Entry};
 use crate::record::{DecodeError, Record, Version};
+use crate::store::{AuditEntry, Cursor};
 use crate::time::Timestamp;
 
 #[cfg(doc)]

@@ -2,8 +2,9 @@
 //! verifier budget's, chained; the log in order and in pages; record pruning and log
 //! retention apart; and the key, ids and times the accountability tests share.
 
-use handover_code::audit::{Action, AuditEntry, AuditLog, Cursor};
+use handover_code::audit::Action;
 use handover_code::record::Record;
+use handover_code::store::{AuditEntry, AuditLog, Cursor};
 use handover_code::store::{Key, Prune};
 use handover_code::{
     BookingId, Context, Digits, KeyId, Keyring, Policy, Secret, Service, Timestamp, VerifierId,

@@ -1,8 +1,9 @@
 //! An async store driven from plain threads, for the (synchronous) conformance kit and the
 //! model's sequences.
 
-use handover_code::audit::{AsyncAuditLog, AuditEntry, AuditLog, Cursor, Entry};
+use handover_code::audit::Entry;
 use handover_code::record::{Record, Version};
+use handover_code::store::{AsyncAuditLog, AuditEntry, AuditLog, Cursor};
 use handover_code::store::{AsyncStore, Key, Store, Swap};
 use handover_code::{AsyncPrune, Prune, Timestamp};
 

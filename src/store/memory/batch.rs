@@ -6,11 +6,12 @@ use std::vec::Vec;
 
 use core::sync::atomic::Ordering;
 
-use super::{MemoryStore, Poisoned, Shard, load_from, swap_in};
 use crate::audit::Entry as Audited;
 use crate::key::Key;
 use crate::record::{Record, Version};
 use crate::store::{Swap, distinct_keys};
+
+use super::{MemoryStore, Poisoned, Shard, load_from, swap_in};
 
 impl MemoryStore {
     /// [`Store::compare_and_swap_all`](crate::Store::compare_and_swap_all): the shards of

@@ -1,0 +1,315 @@
+//! The audited override: a booking redeemed without a code on an actor's word, counted
+//! against the actor's override budget first when the policy has one.
+
+use crate::audit::{Action, Audit};
+use crate::decide::{self, Decision, Rules, Window};
+use crate::derive::BookingId;
+use crate::error::Error;
+use crate::key::Key;
+use crate::policy::VerifierBudget;
+use crate::record::{Booking, Record, Verifier, Version};
+use crate::store::Swap;
+use crate::time::Timestamp;
+use crate::who::Override;
+
+use super::{Next, Plan, Slot, Tries, booking_of, swap_slot, verifier_of};
+
+/// Where an override stands.
+#[derive(Debug)]
+enum Overruling {
+    /// Read the booking and decide.
+    Decide,
+    /// Count the override against the actor's budget, then redeem.
+    Count(Booking),
+    /// Redeem the booking.
+    Redeem(Booking),
+    /// Give back the override counted, then answer the refusal.
+    Refund(Error),
+    /// Answer.
+    Done(Result<(), Error>),
+    /// Answer the last store call's error.
+    Failed,
+}
+
+/// The audited override: redeems a booking without a code on an actor's word
+/// ([`decide::overrule`]), counted first against the actor's override budget when the policy
+/// has one.
+///
+/// | step | store call | why |
+/// |---|---|---|
+/// | 1 | load the booking | refusals (unknown, redeemed, closed, turned off) cost nothing |
+/// | 2 | load the actor's budget | a used-up budget is answered now |
+/// | 3 | swap the actor's budget | the override is counted before it is made |
+/// | 4 | swap the booking | redeemed, marked as by override |
+///
+/// Without a budget, steps 2 and 3 are skipped. If the booking write loses a race, the
+/// booking is read and decided again (the override stays counted); if it is no longer
+/// overridable, the count is given back before the refusal is answered. An override cut off
+/// between steps 3 and 4 stays counted until the window ends: over-counted, never under, so
+/// an actor never makes more overrides than the budget in a window.
+#[derive(Debug)]
+pub struct Overrule<'a, const N: usize> {
+    rules: Rules<'a, N>,
+    booking: BookingId<'a>,
+    by: Override<'a>,
+    now: Timestamp,
+    budget: Option<VerifierBudget>,
+    b: Slot<'a>,
+    a: Option<Slot<'a>>,
+    stage: Overruling,
+    /// The window the override was counted in, once it is.
+    counted: Option<Window>,
+    /// The actor's record in flight.
+    proposed: Option<(Record, Version)>,
+    tries: Tries,
+}
+
+impl<'a, const N: usize> Overrule<'a, N> {
+    /// An override of `booking` in `rules.context` by `by`, with the actor's budget record
+    /// kept under `scope` when the policy has an override budget.
+    #[must_use]
+    pub fn new(
+        rules: Rules<'a, N>,
+        scope: crate::Context<'a>,
+        booking: BookingId<'a>,
+        by: Override<'a>,
+        now: Timestamp,
+    ) -> Self {
+        let budget = rules.policy.overrides().budget;
+        let a = budget.map(|_| {
+            Slot::new(Key::Actor {
+                scope,
+                id: by.actor(),
+            })
+        });
+        let stage = if rules.policy.overrides().enabled {
+            Overruling::Decide
+        } else {
+            Overruling::Done(Err(Error::OverridesOff))
+        };
+        let tries = Tries::new(rules.policy.max_retries());
+        Self {
+            b: Slot::new(Key::Booking {
+                context: rules.context,
+                id: booking,
+            }),
+            rules,
+            booking,
+            by,
+            now,
+            budget,
+            a,
+            stage,
+            counted: None,
+            proposed: None,
+            tries,
+        }
+    }
+
+    const fn audit(&self, action: Action) -> Audit<'a> {
+        Audit {
+            at: self.now,
+            context: self.rules.context,
+            booking: self.booking,
+            verifier: None,
+            request: None,
+            by: Some(self.by),
+            action,
+        }
+    }
+
+    /// A swap of the booking (`booking`) or the actor's record.
+    fn swap(&mut self, booking: bool, record: Record, action: Action) -> Next<'a, ()> {
+        let audit = self.audit(action);
+        if booking {
+            swap_slot(Some(&self.b), record, self.now, audit, None)
+        } else {
+            swap_slot(
+                self.a.as_ref(),
+                record,
+                self.now,
+                audit,
+                Some(&mut self.proposed),
+            )
+        }
+    }
+
+    /// The actor's budget key, while its record is still to be loaded.
+    fn actor_to_load(&self) -> Option<Key<'a>> {
+        self.a.as_ref().filter(|a| a.known.is_none()).map(|a| a.key)
+    }
+
+    /// The actor's budget record as loaded (`Corrupt` without a budget or before the load).
+    fn actor(&self) -> Result<Option<Verifier>, Error> {
+        let known = self.a.as_ref().and_then(|a| a.known.as_ref());
+        let known = known.ok_or(Error::Corrupt)?;
+        verifier_of(known.as_ref()).map(Option::<&Verifier>::copied)
+    }
+
+    /// After a refusal: give back what was counted, then answer it.
+    fn refuse(&self, e: Error) -> Overruling {
+        if self.counted.is_some() {
+            Overruling::Refund(e)
+        } else {
+            Overruling::Done(Err(e))
+        }
+    }
+}
+
+impl<const N: usize> Plan for Overrule<'_, N> {
+    type Output = ();
+
+    fn next(&mut self) -> Next<'_, ()> {
+        loop {
+            // Counting and giving back both read the actor's budget first.
+            if matches!(self.stage, Overruling::Count(_) | Overruling::Refund(_))
+                && let Some(key) = self.actor_to_load()
+            {
+                return Next::Load(key);
+            }
+            let stage = core::mem::replace(&mut self.stage, Overruling::Failed);
+            self.stage = match stage {
+                Overruling::Failed => return Next::Fail,
+                Overruling::Done(answer) => {
+                    self.stage = Overruling::Done(Err(Error::Corrupt));
+                    return Next::Done(answer);
+                }
+                Overruling::Decide => {
+                    let Some(found) = &self.b.known else {
+                        self.stage = Overruling::Decide;
+                        return Next::Load(self.b.key);
+                    };
+                    let decided = booking_of(found.as_ref()).map(|record| {
+                        decide::overrule(self.rules.policy, record, &self.by, self.now)
+                    });
+                    match decided {
+                        Err(e) => self.refuse(e),
+                        Ok(Decision { answer: Err(e), .. }) => self.refuse(e),
+                        Ok(Decision {
+                            next: Some(next), ..
+                        }) if self.a.is_some() && self.counted.is_none() => Overruling::Count(next),
+                        Ok(Decision {
+                            next: Some(next), ..
+                        }) => Overruling::Redeem(next),
+                        Ok(Decision { next: None, .. }) => Overruling::Done(Err(Error::Corrupt)),
+                    }
+                }
+                Overruling::Count(next) => {
+                    let current = match self.actor() {
+                        Ok(current) => current,
+                        Err(e) => {
+                            self.stage = Overruling::Done(Err(e));
+                            continue;
+                        }
+                    };
+                    let Some(budget) = self.budget else {
+                        self.stage = Overruling::Done(Err(Error::Corrupt));
+                        continue;
+                    };
+                    match decide::count_override(current.as_ref(), &budget, self.now) {
+                        Ok(v) => {
+                            self.stage = Overruling::Count(next);
+                            return self.swap(false, Record::Verifier(v), Action::OverrideCounted);
+                        }
+                        Err(retry_at) => Overruling::Done(Err(Error::OverrideLimit { retry_at })),
+                    }
+                }
+                Overruling::Redeem(next) => {
+                    self.stage = Overruling::Redeem(next);
+                    let action = Action::Overridden {
+                        reason: self.by.reason(),
+                    };
+                    return self.swap(true, Record::Booking(next), action);
+                }
+                Overruling::Refund(answer) => {
+                    let current = match self.actor() {
+                        Ok(current) => current,
+                        Err(e) => {
+                            self.stage = Overruling::Done(Err(e));
+                            continue;
+                        }
+                    };
+                    let refunded = match (current, self.counted) {
+                        (Some(v), Some(window)) => decide::refund_override(&v, window),
+                        _ => None,
+                    };
+                    match refunded {
+                        Some(v) => {
+                            self.stage = Overruling::Refund(answer);
+                            return self.swap(false, Record::Verifier(v), Action::OverrideRefunded);
+                        }
+                        None => Overruling::Done(Err(answer)),
+                    }
+                }
+            };
+        }
+    }
+
+    fn loaded(&mut self, found: Option<(Record, Version)>) {
+        let slot = match self.stage {
+            Overruling::Decide => Some(&mut self.b),
+            _ => self.a.as_mut(),
+        };
+        if let Some(slot) = slot {
+            slot.known = Some(found);
+        }
+    }
+
+    fn swapped(&mut self, swap: Swap) {
+        let proposed = self.proposed.take();
+        let stage = core::mem::replace(&mut self.stage, Overruling::Failed);
+        self.stage = match (stage, swap) {
+            (Overruling::Count(next), Swap::Swapped) => {
+                if let (Some(a), Some((record, version))) = (self.a.as_mut(), proposed) {
+                    if let Record::Verifier(v) = record {
+                        self.counted = Some(Window::of(&v));
+                    }
+                    a.known = Some(Some((record, version)));
+                }
+                Overruling::Redeem(next)
+            }
+            (Overruling::Redeem(_), Swap::Swapped) => Overruling::Done(Ok(())),
+            (Overruling::Refund(answer), Swap::Swapped) => Overruling::Done(Err(answer)),
+            (stage, Swap::Conflict) => {
+                let again = self.tries.lost();
+                match stage {
+                    Overruling::Count(next) => {
+                        if let Some(a) = self.a.as_mut() {
+                            a.known = None;
+                        }
+                        if again {
+                            Overruling::Count(next)
+                        } else {
+                            Overruling::Done(Err(Error::Contention))
+                        }
+                    }
+                    Overruling::Redeem(_) => {
+                        self.b.known = None;
+                        if again {
+                            Overruling::Decide
+                        } else {
+                            self.refuse(Error::Contention)
+                        }
+                    }
+                    Overruling::Refund(answer) => {
+                        if let Some(a) = self.a.as_mut() {
+                            a.known = None;
+                        }
+                        if again {
+                            Overruling::Refund(answer)
+                        } else {
+                            // Left counted: over-counted, never under.
+                            Overruling::Done(Err(answer))
+                        }
+                    }
+                    _ => Overruling::Done(Err(Error::Corrupt)),
+                }
+            }
+            (_, Swap::Swapped) => Overruling::Done(Err(Error::Corrupt)),
+        };
+    }
+
+    fn failed(&mut self) {
+        self.stage = Overruling::Failed;
+    }
+}

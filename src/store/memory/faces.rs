@@ -1,0 +1,116 @@
+//! The store traits on the memory store, sync and async, each a forwarder to its inherent
+//! method (the async ones ready at once: the store never waits on I/O).
+
+use std::vec::Vec;
+
+use crate::audit::Entry as Audited;
+use crate::key::Key;
+use crate::record::{Record, Version};
+use crate::store::{AsyncAuditLog, AsyncStore, AuditEntry, AuditLog, Cursor, Prune, Store, Swap};
+use crate::time::Timestamp;
+
+use super::{MemoryStore, Poisoned};
+
+impl Store for MemoryStore {
+    type Error = Poisoned;
+    const TRANSACTIONS: bool = true;
+
+    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Poisoned> {
+        Self::load(self, key)
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, Poisoned> {
+        Self::compare_and_swap(self, key, expected, record, new)
+    }
+
+    fn compare_and_swap_audited(
+        &self,
+        entry: &Audited<'_>,
+        record: &Record,
+    ) -> Result<Swap, Poisoned> {
+        Self::compare_and_swap_audited(self, entry, record)
+    }
+
+    fn compare_and_swap_all(
+        &self,
+        writes: &[(Audited<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, Poisoned> {
+        Self::compare_and_swap_all(self, writes, unchanged)
+    }
+}
+
+impl AuditLog for MemoryStore {
+    fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Poisoned> {
+        Self::history(self, key)
+    }
+
+    fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Poisoned> {
+        Self::since(self, cursor, limit)
+    }
+
+    fn prune_audit(&self, before: Timestamp) -> Result<u64, Poisoned> {
+        Self::prune_audit(self, before)
+    }
+}
+
+impl AsyncAuditLog for MemoryStore {
+    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Poisoned> {
+        Self::history(self, key)
+    }
+
+    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Poisoned> {
+        Self::since(self, cursor, limit)
+    }
+
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, Poisoned> {
+        Self::prune_audit(self, before)
+    }
+}
+
+impl AsyncStore for MemoryStore {
+    type Error = Poisoned;
+    const TRANSACTIONS: bool = true;
+
+    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Poisoned> {
+        Self::load(self, key)
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, Poisoned> {
+        Self::compare_and_swap(self, key, expected, record, new)
+    }
+
+    async fn compare_and_swap_audited(
+        &self,
+        entry: &Audited<'_>,
+        record: &Record,
+    ) -> Result<Swap, Poisoned> {
+        Self::compare_and_swap_audited(self, entry, record)
+    }
+
+    async fn compare_and_swap_all(
+        &self,
+        writes: &[(Audited<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, Poisoned> {
+        Self::compare_and_swap_all(self, writes, unchanged)
+    }
+}
+
+impl Prune for MemoryStore {
+    fn prune(&self, cut: Timestamp) -> Result<u64, Poisoned> {
+        Self::prune(self, cut)
+    }
+}

@@ -1,0 +1,156 @@
+//! The store traits on [`PostgresStore`](super::PostgresStore): loads retried past lost races,
+//! compare-and-swaps, transactions, and the audit log read back.
+
+use std::vec::Vec;
+
+use core::time::Duration;
+
+use deadpool_postgres::GenericClient;
+
+use crate::audit::Entry;
+use crate::key::Key;
+use crate::record::{Record, Version};
+use crate::store::sql::{self, AuditRow};
+use crate::store::{AsyncAuditLog, AuditEntry, Cursor};
+use crate::store::{AsyncStore, Swap};
+use crate::time::Timestamp;
+
+use super::{PostgresError, PostgresStore};
+
+/// Whether the server refused a statement only because a concurrent transaction won
+/// (serialization failure 40001, deadlock 40P01): nothing was written, and trying again is
+/// the answer. At repeatable read and serializable these are how a lost race arrives.
+pub(super) fn lost_race(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    })
+}
+
+/// How many times a load refused by a serialization failure is tried again before the
+/// failure is answered.
+pub(super) const LOAD_TRIES: u32 = 16;
+
+impl AsyncStore for PostgresStore {
+    type Error = PostgresError;
+    const TRANSACTIONS: bool = true;
+
+    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, PostgresError> {
+        let mut tries: u32 = 1;
+        loop {
+            match self.load_once(key).await {
+                Err(PostgresError::Postgres(e)) if lost_race(&e) && tries < LOAD_TRIES => {
+                    // A short pause that grows, so that the winners finish first.
+                    tokio::time::sleep(Duration::from_millis(u64::from(tries))).await;
+                    tries = tries.saturating_add(1);
+                }
+                found => return found,
+            }
+        }
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, PostgresError> {
+        match self.swap_once(key, expected, record, new).await {
+            // The statement's transaction was rolled back: nothing was written.
+            Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
+            swapped => swapped,
+        }
+    }
+
+    /// The write and its audit row in one statement (a data-modifying `WITH`): one
+    /// transaction, so a killed backend or a lost connection leaves both or neither.
+    async fn compare_and_swap_audited(
+        &self,
+        entry: &Entry<'_>,
+        record: &Record,
+    ) -> Result<Swap, PostgresError> {
+        match self.swap_audited(entry, record).await {
+            Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
+            swapped => swapped,
+        }
+    }
+
+    /// Every write and its audit row in one transaction, at the pool's isolation level: each
+    /// write is a conditional statement, so read committed suffices (a row another
+    /// transaction changed meanwhile fails its version check). A serialization failure or a
+    /// deadlock rolled the transaction back: a conflict.
+    async fn compare_and_swap_all(
+        &self,
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, PostgresError> {
+        if !crate::store::distinct_keys(writes, unchanged) {
+            return Ok(Swap::Conflict);
+        }
+        match self.swap_all(writes, unchanged).await {
+            Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
+            swapped => swapped,
+        }
+    }
+}
+
+impl AsyncAuditLog for PostgresStore {
+    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, PostgresError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.history).await?;
+        let rows = client
+            .query(
+                &stmt,
+                &[&i16::from(key.kind()), &key.namespace(), &key.id()],
+            )
+            .await?;
+        rows.iter().map(read_row).collect()
+    }
+
+    /// Entries of transactions that have all finished, in transaction order: an entry of a
+    /// transaction older than one still running waits for the next call. A session that
+    /// keeps a transaction open for long (with a transaction id) holds shipping back.
+    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, PostgresError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.since).await?;
+        let (tx, seq) = cursor.parts();
+        let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = client
+            .query(&stmt, &[&signed(tx), &signed(seq), &limit])
+            .await?;
+        rows.iter().map(read_row).collect()
+    }
+
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, PostgresError> {
+        let client = self.pool.get().await?;
+        let stmt = client.prepare_cached(&self.sql.prune_audit).await?;
+        Ok(client.execute(&stmt, &[&sql::time_to_sql(before)]).await?)
+    }
+}
+
+/// An audit row as read by the history and since statements.
+pub(super) fn read_row(row: &tokio_postgres::Row) -> Result<AuditEntry, PostgresError> {
+    Ok(sql::ReadRow {
+        tx: row.try_get(0)?,
+        seq: row.try_get(1)?,
+        row: AuditRow {
+            at: row.try_get(2)?,
+            kind: row.try_get(3)?,
+            namespace: row.try_get(4)?,
+            id: row.try_get(5)?,
+            context: row.try_get(6)?,
+            booking: row.try_get(7)?,
+            verifier: row.try_get(8)?,
+            request: row.try_get(9)?,
+            actor: row.try_get(10)?,
+            action: row.try_get(11)?,
+            detail: row.try_get(12)?,
+            note: row.try_get(13)?,
+            prior: row.try_get(14)?,
+            version: row.try_get(15)?,
+        },
+    }
+    .entry()?)
+}

@@ -1,0 +1,72 @@
+//! The store traits on [`RedisStore`](super::RedisStore), each a forwarder to its script call.
+
+use std::vec::Vec;
+
+use crate::key::Key;
+use crate::record::{Record, Version};
+use crate::store::{AsyncPrune, AsyncStore, Swap};
+use crate::time::Timestamp;
+
+use super::{RedisError, RedisStore, layout, until_run};
+
+impl AsyncStore for RedisStore {
+    type Error = RedisError;
+
+    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, RedisError> {
+        let name = layout::record_key(&self.prefix, key);
+        let mut cmd = ::redis::cmd("HMGET");
+        cmd.arg(&name).arg("v").arg("r");
+        let (version, record): (Option<Vec<u8>>, Option<Vec<u8>>) =
+            until_run(|| self.send(&cmd)).await?;
+        match (version, record) {
+            (None, None) => Ok(None),
+            (Some(version), Some(record)) => {
+                let version = layout::parse_decimal(&version).ok_or(RedisError::Incomplete)?;
+                Ok(Some((Record::decode(&record)?, Version(version))))
+            }
+            _ => Err(RedisError::Incomplete),
+        }
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, RedisError> {
+        let name = layout::record_key(&self.prefix, key);
+        let index = layout::index_key(&self.prefix, layout::bucket(key));
+        let mut buf = [0u8; Record::MAX_LEN];
+        let len = record.encode(&mut buf);
+        let bytes = buf.get(..len).unwrap_or_default();
+        let expected = expected.map(|v| layout::decimal(v.0)).unwrap_or_default();
+        let new = layout::decimal(new.0);
+        let prune_at = layout::prune_at(record);
+        let args: [&[u8]; 4] = [&expected, &new, bytes, &prune_at];
+        let swapped: i64 = self.run(&self.swap, &[&name, &index], &args).await?;
+        Ok(if swapped == 1 {
+            Swap::Swapped
+        } else {
+            Swap::Conflict
+        })
+    }
+}
+
+/// Walks every bucket's prune index, in batches of [`RedisStore::with_prune_batch`]
+/// records, each batch one script.
+impl AsyncPrune for RedisStore {
+    async fn prune(&self, before: Timestamp) -> Result<u64, RedisError> {
+        let mut removed = 0u64;
+        for bucket in 0..layout::BUCKETS {
+            loop {
+                let (deleted, more) = self.prune_bucket(bucket, before).await?;
+                removed = removed.saturating_add(deleted);
+                if !more {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}

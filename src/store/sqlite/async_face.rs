@@ -1,0 +1,172 @@
+//! [`AsyncSqliteStore`] (feature `sqlite-async`): the store's async face, its blocking calls
+//! run off the async workers.
+
+use std::vec::Vec;
+
+use crate::audit::Entry;
+use crate::key::Key;
+use crate::record::{Record, Version};
+use crate::store::sql::AuditRow;
+use crate::store::{AuditEntry, Cursor};
+use crate::store::{Prune, Swap};
+use crate::time::Timestamp;
+
+use super::write::{Batch, OwnedKey};
+use super::{SqliteError, SqliteStore};
+
+/// [`SqliteStore`] as an [`AsyncStore`](crate::AsyncStore) and
+/// [`AsyncPrune`](crate::AsyncPrune) for tokio hosts (feature `sqlite-async`): every call
+/// runs off the async workers, on tokio's blocking pool (`spawn_blocking`), so a write
+/// waiting out a busy timeout or a `Full` sync never holds up other tasks. The two hand-offs
+/// per verification cost most of the sync store's speed (see the throughput example);
+/// [`AsyncSqliteStore::blocking_in_place`] gets it back where the host's runtime allows.
+/// Cheap to clone; clones share one store.
+///
+/// A call on the blocking pool runs to its end whatever happens to the future, and one in
+/// place completes within one poll: either way a compare-and-swap lands or not as it would
+/// have, which is what the plans expect of a cut-off call.
+///
+/// ```
+/// use handover_code::store::sqlite::{AsyncSqliteStore, SqliteStore};
+/// use handover_code::{BookingId, Context, Digits, KeyId, Keyring, Outcome, Policy, Secret};
+/// use handover_code::{Service, Timestamp};
+///
+/// let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
+/// let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("cowin/dose")?);
+/// let store = AsyncSqliteStore::new(SqliteStore::open_in_memory()?);
+/// let runtime = tokio::runtime::Builder::new_multi_thread().build()?;
+/// runtime.block_on(async {
+///     let (slot, now) = (BookingId::new("SLOT-1")?, Timestamp(1_700_000_000));
+///     let code = service.issue_async(&store, slot, Timestamp(now.0 + 600), now).await?;
+///     let answer = service.verify_async(&store, slot, code.expose(), None, now).await?;
+///     assert_eq!(answer, Outcome::Accepted);
+///     Ok::<(), Box<dyn std::error::Error>>(())
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct AsyncSqliteStore {
+    store: std::sync::Arc<SqliteStore>,
+    in_place: bool,
+}
+
+impl AsyncSqliteStore {
+    /// The async face of `store`.
+    #[must_use]
+    pub fn new(store: SqliteStore) -> Self {
+        Self {
+            store: std::sync::Arc::new(store),
+            in_place: false,
+        }
+    }
+
+    /// Runs calls in place (`tokio::task::block_in_place`) on a multi-thread runtime
+    /// instead of on the blocking pool: about as fast as the sync store (the pool's two
+    /// hand-offs per verification cost most of its speed), but only for hosts that never
+    /// poll this store's futures inside a `LocalSet` or from a `Handle::block_on` on a
+    /// current-thread runtime, where tokio panics on blocking in place; and a call blocking
+    /// in place also stalls futures joined with it in the same task. Off by default.
+    #[must_use]
+    pub fn blocking_in_place(self, on: bool) -> Self {
+        Self {
+            in_place: on,
+            ..self
+        }
+    }
+
+    /// The store underneath, for its sync calls.
+    #[must_use]
+    pub fn blocking(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    /// Runs `f` on the store off the async workers: on the blocking pool (`spawn_blocking`),
+    /// or, when [`AsyncSqliteStore::blocking_in_place`] asked for it and the runtime is a
+    /// multi-thread one, in place; outside any runtime, as a plain blocking call. A panic or
+    /// cancellation of a blocking-pool task is [`SqliteError::Task`].
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SqliteStore) -> Result<T, SqliteError> + Send + 'static,
+    ) -> Result<T, SqliteError> {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        match Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(RuntimeFlavor::MultiThread) if self.in_place => {
+                tokio::task::block_in_place(|| f(&self.store))
+            }
+            Ok(_) => {
+                let store = std::sync::Arc::clone(&self.store);
+                tokio::task::spawn_blocking(move || f(&store))
+                    .await
+                    .unwrap_or(Err(SqliteError::Task))
+            }
+            Err(_) => f(&self.store),
+        }
+    }
+}
+
+impl crate::AsyncStore for AsyncSqliteStore {
+    type Error = SqliteError;
+    const TRANSACTIONS: bool = true;
+
+    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, SqliteError> {
+        let owned = OwnedKey::of(key);
+        self.run(move |store| store.load_at(owned.parts())).await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, SqliteError> {
+        let (owned, record) = (OwnedKey::of(key), *record);
+        self.run(move |store| store.swap_at(owned.parts(), expected, &record, new))
+            .await
+    }
+
+    async fn compare_and_swap_audited(
+        &self,
+        entry: &Entry<'_>,
+        record: &Record,
+    ) -> Result<Swap, SqliteError> {
+        let (owned, record, row) = (OwnedKey::of(entry.key), *record, AuditRow::of(entry));
+        let (expected, new) = (entry.prior, entry.version);
+        self.run(move |store| {
+            store.swap_audited(&[(owned.parts(), expected, &record, new, &row)], &[])
+        })
+        .await
+    }
+
+    async fn compare_and_swap_all(
+        &self,
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, SqliteError> {
+        match Batch::of(writes, unchanged) {
+            Some(batch) => self.run(move |store| store.swap_batch(&batch)).await,
+            None => Ok(Swap::Conflict),
+        }
+    }
+}
+
+impl crate::store::AsyncAuditLog for AsyncSqliteStore {
+    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, SqliteError> {
+        let owned = OwnedKey::of(key);
+        self.run(move |store| store.history_at(owned.parts())).await
+    }
+
+    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, SqliteError> {
+        self.run(move |store| store.since_at(cursor, limit)).await
+    }
+
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, SqliteError> {
+        self.run(move |store| store.prune_audit_at(before)).await
+    }
+}
+
+impl crate::AsyncPrune for AsyncSqliteStore {
+    async fn prune(&self, before: Timestamp) -> Result<u64, SqliteError> {
+        self.run(move |store| Prune::prune(store, before)).await
+    }
+}
