@@ -10,30 +10,52 @@
 //! assert!(report.conflicts > 0, "the hammer really contended");
 //! ```
 //!
+//! | check | what it proves | sync | async |
+//! |---|---|---|---|
+//! | the contract | each primitive, one call at a time | [`check_contract`] | [`check_contract_async`] |
+//! | the hammers | nothing lost under 64 threads (or tasks) at once | [`check_concurrency`] | [`check_concurrency_async`] |
+//! | both of those | | [`check_all`] | [`check_all_async`] |
+//! | the scenarios | services, policies, budgets and the reviews' attacks on one store | [`check_scenarios`] | `check_scenarios_async` (feature `conformance-tokio`) |
+//! | the model | operation sequences, faults and cut-off operations against a plain model | [`model::check_sequence`] and its siblings | through `Blocking` (feature `conformance-tokio`) |
+//!
 //! [`check_contract`] checks the primitives one call at a time; [`check_concurrency`]
 //! releases many threads at once (a [`Barrier`]) on one record, on two records moved
-//! together by [`Store::compare_and_swap_all`] (for a store with
-//! [`Store::TRANSACTIONS`]), on one booking and on one verifier, and checks that nothing was lost:
-//! every landed swap is visible, no booking answered more wrong guesses than its limit, no code was
-//! accepted twice and no verifier was answered past its budget. A store that checks and then writes
-//! in two steps fails it; the crate's own tests keep such a store to prove that.
+//! together by [`Store::compare_and_swap_all`] (for a store with [`Store::TRANSACTIONS`]), on
+//! one booking and on one verifier, and checks that nothing was lost: every landed swap is
+//! visible, no booking answered more wrong guesses than its limit, no code was accepted twice
+//! and no verifier was answered past its budget. A store that checks and then writes in two
+//! steps fails it; the crate's own tests keep such a store to prove that.
 //!
 //! An [`AsyncStore`](crate::AsyncStore) is checked directly, on the caller's runtime, by
 //! [`check_all_async`] ([`check_contract_async`], [`check_concurrency_async`]): many tasks
-//! joined on one, interleaving at every await.
+//! joined on one, interleaving at every await. The scenarios and the model run threads; with
+//! feature `conformance-tokio`, `Blocking` drives an async store from them through a
+//! multi-thread runtime, and `check_scenarios_async` runs the scenarios that way.
+//!
+//! A store with transactions runs the verification in one transaction; run each check once
+//! more through [`WithoutTransactions`] for the one-key-at-a-time mode it falls back to (a
+//! host that switches modes has both on one store for a while).
 
+#[cfg(feature = "conformance-tokio")]
+mod blocking;
 mod contract;
 mod doubles;
 pub mod model;
 mod pair;
+mod scenarios;
 mod tasks;
 
+#[cfg(feature = "conformance-tokio")]
+pub use blocking::Blocking;
 pub use contract::{check_contract, check_contract_async};
 pub use doubles::WithoutTransactions;
 pub(crate) use pair::{
     PAIR_CALLS, count_of, counter, hammer_transactions, judge_pair_calls, pair_call, pair_keys,
     pair_writes,
 };
+pub use scenarios::check_scenarios;
+#[cfg(feature = "conformance-tokio")]
+pub use scenarios::check_scenarios_async;
 pub use tasks::{check_all_async, check_concurrency_async};
 
 use std::format;

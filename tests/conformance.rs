@@ -243,3 +243,73 @@ fn the_kit_passes_a_store_without_transactions_that_keeps_the_default() {
     }))
     .unwrap();
 }
+
+/// A store whose every write of a verifier's record says it landed and lands nothing: the
+/// failures a budget counts are forgotten, and wrong codes past the budget are answered.
+#[derive(Default)]
+struct ForgetsVerifiers(MemoryStore);
+
+impl Store for ForgetsVerifiers {
+    type Error = <MemoryStore as Store>::Error;
+
+    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
+        Store::load(&self.0, key)
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, Self::Error> {
+        if matches!(record, Record::Verifier(_)) {
+            return Ok(Swap::Swapped);
+        }
+        Store::compare_and_swap(&self.0, key, expected, record, new)
+    }
+}
+
+impl handover_code::Prune for ForgetsVerifiers {
+    fn prune(&self, before: handover_code::Timestamp) -> Result<u64, Self::Error> {
+        handover_code::Prune::prune(&self.0, before)
+    }
+}
+
+#[test]
+fn the_scenarios_pass_the_memory_store_in_both_modes() {
+    conformance::check_scenarios(MemoryStore::new).unwrap();
+    conformance::check_scenarios(|| conformance::WithoutTransactions(MemoryStore::new())).unwrap();
+}
+
+#[test]
+fn the_scenarios_catch_a_store_that_forgets_a_verifiers_failures() {
+    let failure = conformance::check_scenarios(ForgetsVerifiers::default).unwrap_err();
+    assert!(failure.check.starts_with("scenario "), "{failure}");
+    assert!(
+        failure.detail.contains("scenarios/"),
+        "names the kit's line: {failure}"
+    );
+}
+
+#[cfg(feature = "conformance-tokio")]
+#[test]
+fn the_async_scenarios_pass_the_memory_store_and_refuse_what_would_hang() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    conformance::check_scenarios_async(MemoryStore::new, runtime.handle()).unwrap();
+    // From inside the runtime, Handle::block_on would panic: the kit says so instead.
+    let inside = runtime.block_on(async {
+        conformance::check_scenarios_async(MemoryStore::new, &tokio::runtime::Handle::current())
+    });
+    assert_eq!(inside.unwrap_err().check, "setup");
+    // A current-thread runtime cannot serve the kit's threads: it would hang.
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let failure = conformance::check_scenarios_async(MemoryStore::new, current.handle());
+    assert_eq!(failure.unwrap_err().check, "setup");
+}

@@ -1,7 +1,7 @@
 //! The PostgreSQL store against a real server that each test starts for itself: the
 //! conformance kit, several OS processes on one database, terminated backends and a server
 //! restart. Without PostgreSQL installed the tests skip with a message (and fail under CI).
-#![cfg(all(feature = "postgres", feature = "conformance"))]
+#![cfg(all(feature = "postgres", feature = "conformance-tokio"))]
 #![allow(unreachable_pub)]
 
 #[path = "support/pg_cluster.rs"]
@@ -17,9 +17,6 @@ mod cancel;
 #[path = "support/ops.rs"]
 mod ops;
 
-#[path = "support/blocking.rs"]
-mod blocking;
-
 #[path = "support/roles.rs"]
 mod roles;
 
@@ -31,16 +28,12 @@ mod written;
 #[allow(dead_code)]
 mod audited;
 
-#[path = "support/scenarios.rs"]
-#[allow(dead_code)]
-mod scenarios;
-
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use blocking::Blocking;
 use fixtures::{NOW, UNTIL, answers, check_processes, keys, service, start_at, wait_for_start};
+use handover_code::conformance::{Blocking, WithoutTransactions};
 use handover_code::store::AsyncStore;
 use handover_code::store::postgres::{PostgresError, PostgresStore};
 use handover_code::{AsyncPrune, BookingId, Timestamp, conformance};
@@ -123,6 +116,19 @@ fn a_real_server_agrees_with_the_model() {
         return;
     };
     agrees_with_the_model(&rt, &store, 24, 50, "");
+    // One key at a time, as a store that does not opt in to transactions runs it.
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let mut runner = TestRunner::new(Config {
+        cases: 12,
+        ..Config::default()
+    });
+    runner
+        .run(&proptest::collection::vec(ops::op(), 1..40), |ops| {
+            let store = WithoutTransactions(emptied(&rt, &store));
+            conformance::model::check_sequence_audited(store, &ops)
+                .map_err(|failure| TestCaseError::fail(format!("one key at a time: {failure}")))
+        })
+        .unwrap();
 }
 
 /// `cases` of the model's operation sequences (up to `longest` operations, prunes
@@ -154,7 +160,8 @@ fn every_shared_store_scenario_on_a_real_server() {
     let Some((_cluster, rt, store)) = start(70) else {
         return;
     };
-    scenarios::run_all(|| emptied(&rt, &store));
+    conformance::check_scenarios(|| emptied(&rt, &store)).unwrap();
+    conformance::check_scenarios(|| WithoutTransactions(emptied(&rt, &store))).unwrap();
 }
 
 #[test]
@@ -463,7 +470,7 @@ fn every_proof_holds_at_every_isolation_level() {
         assert_eq!(seen, level, "the server's default isolation is set");
         let report = conformance::check_all(|| emptied(&rt, &store)).unwrap();
         assert!(report.conflicts > 0, "{level}: the hammer did not contend");
-        scenarios::run_all(|| emptied(&rt, &store));
+        conformance::check_scenarios(|| emptied(&rt, &store)).unwrap();
         agrees_with_the_model(&rt, &store, 8, 40, &format!("{level}: "));
     }
 }

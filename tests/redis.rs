@@ -4,7 +4,7 @@
 //! under `appendfsync always` and `everysec`, and the conformance kit and the process race
 //! once more through the cluster client on a 3-master Redis Cluster. Without `redis-server`
 //! installed the tests skip with a message (and fail under CI).
-#![cfg(all(feature = "redis", feature = "conformance"))]
+#![cfg(all(feature = "redis", feature = "conformance-tokio"))]
 #![allow(unreachable_pub)]
 
 #[path = "support/redis_server.rs"]
@@ -20,13 +20,6 @@ mod cancel;
 #[path = "support/ops.rs"]
 mod ops;
 
-#[path = "support/scenarios.rs"]
-#[allow(dead_code)]
-mod scenarios;
-
-#[path = "support/blocking.rs"]
-mod blocking;
-
 #[path = "support/settlement.rs"]
 mod settlement;
 
@@ -41,10 +34,10 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use blocking::Blocking;
 use fixtures::{
     NOW, UNTIL, answers, booking_key, check_processes, keys, service, start_at, wait_for_start,
 };
+use handover_code::conformance::Blocking;
 use handover_code::record::{Record, Version};
 use handover_code::store::redis::{RedisError, RedisStore};
 use handover_code::{AsyncPrune, AsyncStore, BookingId, Timestamp, conformance};
@@ -137,10 +130,7 @@ fn every_shared_store_scenario_on_a_real_server() {
     let Some((_server, rt, store)) = start() else {
         return;
     };
-    scenarios::run_all(|| Blocking {
-        store: fresh(&store),
-        handle: rt.handle().clone(),
-    });
+    conformance::check_scenarios_async(|| fresh(&store), rt.handle()).unwrap();
 }
 
 /// A rejection waits for its settlement however many races it loses, and a sprayer's wrong
@@ -477,10 +467,7 @@ fn a_three_master_cluster_passes_the_same_proof() {
     })
     .unwrap();
     assert!(report.conflicts > 0);
-    scenarios::run_all(|| Blocking {
-        store: fresh(&store),
-        handle: rt.handle().clone(),
-    });
+    conformance::check_scenarios_async(|| fresh(&store), rt.handle()).unwrap();
     several_processes_keep_every_limit(&rt, &store, &urls, true);
     // A prune through the cluster reaches every master.
     let flow = fresh(&store);

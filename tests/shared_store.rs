@@ -1,10 +1,8 @@
-//! Many handovers on one store, on the reference store and on SQLite: every scenario of
-//! `support/scenarios.rs` (the PostgreSQL test file runs them on a real server too), and the
-//! store round trips a verification costs.
+//! Many handovers on one store, on the reference store and on SQLite: every scenario of the
+//! conformance kit (`conformance::check_scenarios`, in both verification modes; the
+//! PostgreSQL, Redis and async SQLite test files run them too), the settlements that lose
+//! races, and the store round trips a verification costs.
 #![allow(unreachable_pub, dead_code)]
-
-#[path = "support/scenarios.rs"]
-mod scenarios;
 
 #[path = "support/settlement.rs"]
 mod settlement;
@@ -16,20 +14,22 @@ use handover_code::store::{Key, Swap};
 use handover_code::{
     BookingId, Context, Digits, MemoryStore, Outcome, Policy, Service, Store, VerifierId,
 };
-use scenarios::{T0, UNTIL, keys, run_all, wrong};
+use settlement::{T0, UNTIL, keys, wrong};
 
+#[cfg(feature = "conformance")]
 #[test]
 fn every_scenario_on_the_memory_store() {
-    run_all(MemoryStore::new);
-    run_all(|| MemoryStore::with_shards(1));
+    use handover_code::conformance::check_scenarios;
+    check_scenarios(MemoryStore::new).unwrap();
+    check_scenarios(|| MemoryStore::with_shards(1)).unwrap();
 }
 
 #[cfg(feature = "conformance")]
 #[test]
 fn every_scenario_on_the_memory_store_without_transactions() {
-    use handover_code::conformance::WithoutTransactions;
-    run_all(|| WithoutTransactions(MemoryStore::new()));
-    run_all(|| WithoutTransactions(MemoryStore::with_shards(1)));
+    use handover_code::conformance::{WithoutTransactions, check_scenarios};
+    check_scenarios(|| WithoutTransactions(MemoryStore::new())).unwrap();
+    check_scenarios(|| WithoutTransactions(MemoryStore::with_shards(1))).unwrap();
 }
 
 /// Runs `f` with a maker of fresh SQLite stores, each its own file in a folder of its own
@@ -47,18 +47,20 @@ fn on_sqlite(what: &str, f: impl FnOnce(&dyn Fn() -> handover_code::store::sqlit
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-#[cfg(feature = "sqlite")]
+#[cfg(all(feature = "sqlite", feature = "conformance"))]
 #[test]
 fn every_scenario_on_sqlite() {
-    on_sqlite("shared", |fresh| run_all(fresh));
+    on_sqlite("shared", |fresh| {
+        handover_code::conformance::check_scenarios(fresh).unwrap();
+    });
 }
 
 #[cfg(all(feature = "sqlite", feature = "conformance"))]
 #[test]
 fn every_scenario_on_sqlite_without_transactions() {
-    use handover_code::conformance::WithoutTransactions;
+    use handover_code::conformance::{WithoutTransactions, check_scenarios};
     on_sqlite("shared-one-key", |fresh| {
-        run_all(|| WithoutTransactions(fresh()))
+        check_scenarios(|| WithoutTransactions(fresh())).unwrap();
     });
 }
 

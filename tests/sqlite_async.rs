@@ -1,15 +1,19 @@
 //! The SQLite store's async face (`AsyncSqliteStore`, feature `sqlite-async`): the async
-//! conformance kit, and verifications dropped at each of their store calls then retried, on a
-//! real file, with its calls on tokio's blocking pool.
-#![cfg(all(feature = "sqlite-async", feature = "conformance"))]
+//! conformance kit, every scenario and the model in both verification modes, and
+//! verifications dropped at each of their store calls then retried, on a real file, with its
+//! calls on tokio's blocking pool.
+#![cfg(all(feature = "sqlite-async", feature = "conformance-tokio"))]
 #![allow(unreachable_pub)]
 
 #[path = "support/cancel.rs"]
 mod cancel;
 
+#[path = "support/ops.rs"]
+mod ops;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use handover_code::conformance;
+use handover_code::conformance::{self, Blocking, WithoutTransactions};
 use handover_code::store::sqlite::{AsyncSqliteStore, Durability, SqliteStore};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -35,6 +39,47 @@ fn passes_the_async_conformance_kit() {
         .block_on(conformance::check_all_async(fresh))
         .unwrap();
     assert!(report.conflicts > 0, "the tasks never contended");
+    let one_key = runtime()
+        .block_on(conformance::check_all_async(
+            || WithoutTransactions(fresh()),
+        ))
+        .unwrap();
+    assert!(
+        one_key.conflicts > 0,
+        "the tasks never contended one key at a time"
+    );
+}
+
+#[test]
+fn every_scenario_on_the_async_face_in_both_modes() {
+    let rt = runtime();
+    conformance::check_scenarios_async(fresh, rt.handle()).unwrap();
+    conformance::check_scenarios_async(|| WithoutTransactions(fresh()), rt.handle()).unwrap();
+}
+
+/// The model's operation sequences (four services, prunes, faults, cut-off operations, the
+/// audit log read back) on the async face, each on a fresh file, in both modes.
+#[test]
+fn the_async_face_agrees_with_the_model_in_both_modes() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let rt = runtime();
+    let mut runner = TestRunner::new(Config {
+        cases: 24,
+        ..Config::default()
+    });
+    let sequences = proptest::collection::vec(ops::op(), 1..50);
+    runner
+        .run(&sequences, |ops| {
+            let blocking = || Blocking {
+                store: fresh(),
+                handle: rt.handle().clone(),
+            };
+            conformance::model::check_sequence_audited(blocking(), &ops)
+                .map_err(|failure| TestCaseError::fail(format!("transactions: {failure}")))?;
+            conformance::model::check_sequence_audited(WithoutTransactions(blocking()), &ops)
+                .map_err(|failure| TestCaseError::fail(format!("one key at a time: {failure}")))
+        })
+        .unwrap();
 }
 
 #[test]

@@ -348,7 +348,7 @@ enum FaultyError<E> {
 /// A store call, as the trace records it: `true` for a compare-and-swap, and the key kind.
 type Call = (bool, u8);
 
-/// The key kinds of a booking's and a verifier's record, as [`Key::kind`] numbers them.
+/// The key kinds of a booking's and a verifier's record, as [`Key::kind`](crate::Key::kind) numbers them.
 const BOOKING_KIND: u8 = 1;
 const VERIFIER_KIND: u8 = 2;
 

@@ -61,7 +61,7 @@ pub(crate) fn pair_writes<'a>(
     Ok([write(ka, la)?, write(kb, lb)?])
 }
 
-/// The single calls [`check_concurrency`] makes of [`Store::compare_and_swap_all`] before
+/// The single calls [`check_concurrency`](super::check_concurrency) makes of [`Store::compare_and_swap_all`] before
 /// its threads, with what each must answer on a store with transactions (a store without
 /// them must refuse the first and write nothing).
 pub(crate) const PAIR_CALLS: [(&str, Swap); 7] = [

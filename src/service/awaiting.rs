@@ -1,4 +1,4 @@
-//! The operations for an [`AsyncStore`](crate::store::AsyncStore): each one plan, its store calls
+//! The operations for an [`AsyncStore`]: each one plan, its store calls
 //! awaited.
 
 use core::ops::Deref;
@@ -20,7 +20,7 @@ use crate::who::Override;
 use super::{Service, booking_in, code};
 
 impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
-    /// [`Service::issue`] on an [`AsyncStore`](crate::store::AsyncStore).
+    /// [`Service::issue`] on an [`AsyncStore`].
     ///
     /// ```
     /// # use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};
@@ -58,7 +58,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         )
     }
 
-    /// [`Service::resend`] on an [`AsyncStore`](crate::store::AsyncStore).
+    /// [`Service::resend`] on an [`AsyncStore`].
     ///
     /// ```
     /// # use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};
@@ -96,7 +96,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         )
     }
 
-    /// [`Service::reissue`] on an [`AsyncStore`](crate::store::AsyncStore).
+    /// [`Service::reissue`] on an [`AsyncStore`].
     ///
     /// ```
     /// # use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};
@@ -140,7 +140,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         )
     }
 
-    /// [`Service::revoke`] on an [`AsyncStore`](crate::store::AsyncStore).
+    /// [`Service::revoke`] on an [`AsyncStore`].
     ///
     /// ```
     /// # use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};
@@ -177,7 +177,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         .map(drop)
     }
 
-    /// [`Service::verify`] on an [`AsyncStore`](crate::store::AsyncStore).
+    /// [`Service::verify`] on an [`AsyncStore`].
     ///
     /// Dropping the future at any await point never leaves a comparison unpaid: it can leave
     /// one budget slot held, which a retry with the same request id
@@ -220,7 +220,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
             .await
     }
 
-    /// [`Service::verify_request`] on an [`AsyncStore`](crate::store::AsyncStore).
+    /// [`Service::verify_request`] on an [`AsyncStore`].
     ///
     /// ```
     /// # use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};
@@ -263,7 +263,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
             .await
     }
 
-    /// [`Service::overrule`] on an [`AsyncStore`](crate::store::AsyncStore).
+    /// [`Service::overrule`] on an [`AsyncStore`].
     ///
     /// # Errors
     ///
@@ -283,7 +283,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         .await
     }
 
-    /// [`Service::booking`] on an [`AsyncStore`](crate::store::AsyncStore).
+    /// [`Service::booking`] on an [`AsyncStore`].
     ///
     /// ```
     /// # use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};

@@ -1,4 +1,4 @@
-//! The operations for a blocking [`Store`](crate::store::Store): each one plan run to its answer on
+//! The operations for a blocking [`Store`]: each one plan run to its answer on
 //! the calling //! thread.
 
 use core::ops::Deref;

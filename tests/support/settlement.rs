@@ -4,18 +4,16 @@
 //! many wrong codes race each other's settlements. Generic over any store, so each store's
 //! test file runs them.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Barrier, Mutex};
 
 use handover_code::audit::{Action, Entry, Event, Events};
 use handover_code::record::{Earlier, Record, Version};
 use handover_code::store::{Key, Swap};
 use handover_code::{
-    BookingId, Context, Digits, Error, Keyring, Outcome, Policy, RequestId, Service, Store,
-    Timestamp, VerifierId,
+    BookingId, Context, Digits, Error, KeyId, Keyring, Outcome, Policy, RequestId, Secret, Service,
+    Store, Timestamp, VerifierId,
 };
-
-use crate::scenarios::{T0, THREADS, UNTIL, keys, release, verifier_record, wrong};
 
 /// Makes the next `lose` settlements of a verifier's budget (and the suspensions they write)
 /// lose their race: another write to the verifier's record lands just before each.
@@ -249,4 +247,61 @@ pub fn contention_never_hides_a_sprayer<S: Store + Sync>(store: &S) {
         1,
         "the suspension told once"
     );
+}
+
+// What these proofs and the round-trip count share.
+
+pub const T0: Timestamp = Timestamp(1_700_000_000);
+
+pub const UNTIL: Timestamp = Timestamp(1_700_086_400);
+
+/// Threads released together.
+pub const THREADS: usize = 64;
+
+pub fn keys() -> Keyring {
+    Keyring::new(KeyId(1), Secret::from_bytes(&[0x37; 32]).unwrap())
+}
+
+/// A code of the same length other than `right`, different for each `k`.
+pub fn wrong(right: &str, k: usize) -> String {
+    let width = right.len();
+    let modulus = 10u64.pow(width as u32);
+    let value: u64 = right.parse().unwrap();
+    format!(
+        "{:0width$}",
+        (value + 1 + k as u64 % (modulus - 1)) % modulus
+    )
+}
+
+/// Runs `f(i)` on [`THREADS`] threads released together.
+pub fn release<T: Send>(f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let barrier = Barrier::new(THREADS);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (barrier, f) = (&barrier, &f);
+                s.spawn(move || {
+                    barrier.wait();
+                    f(i)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// The verifier's record under `scope`; panics when there is none.
+pub fn verifier_record<S: Store>(
+    store: &S,
+    scope: &str,
+    verifier: &str,
+) -> handover_code::record::Verifier {
+    let key = Key::Verifier {
+        scope: Context::new(scope).unwrap(),
+        id: VerifierId::new(verifier).unwrap(),
+    };
+    match store.load(key).unwrap() {
+        Some((Record::Verifier(v), _)) => v,
+        other => panic!("{verifier}: {other:?}"),
+    }
 }

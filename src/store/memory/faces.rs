@@ -6,7 +6,9 @@ use std::vec::Vec;
 use crate::audit::Entry as Audited;
 use crate::key::Key;
 use crate::record::{Record, Version};
-use crate::store::{AsyncAuditLog, AsyncStore, AuditEntry, AuditLog, Cursor, Prune, Store, Swap};
+use crate::store::{
+    AsyncAuditLog, AsyncPrune, AsyncStore, AuditEntry, AuditLog, Cursor, Prune, Store, Swap,
+};
 use crate::time::Timestamp;
 
 use super::{MemoryStore, Poisoned};
@@ -112,5 +114,11 @@ impl AsyncStore for MemoryStore {
 impl Prune for MemoryStore {
     fn prune(&self, cut: Timestamp) -> Result<u64, Poisoned> {
         Self::prune(self, cut)
+    }
+}
+
+impl AsyncPrune for MemoryStore {
+    async fn prune(&self, before: Timestamp) -> Result<u64, Poisoned> {
+        Self::prune(self, before)
     }
 }

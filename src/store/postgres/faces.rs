@@ -1,4 +1,4 @@
-//! The store traits on [`PostgresStore`](super::PostgresStore): loads retried past lost races,
+//! The store traits on [`PostgresStore`]: loads retried past lost races,
 //! compare-and-swaps, transactions, and the audit log read back.
 
 use std::vec::Vec;

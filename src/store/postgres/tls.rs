@@ -1,4 +1,4 @@
-//! TLS to the server: [`Tls`](super::Tls), and the rustls configuration each choice makes.
+//! TLS to the server: [`Tls`], and the rustls configuration each choice makes.
 
 use std::format;
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! The store traits on [`RedisStore`](super::RedisStore), each a forwarder to its script call.
+//! The store traits on [`RedisStore`], each a forwarder to its script call.
 
 use std::vec::Vec;
 
