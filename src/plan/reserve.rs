@@ -55,23 +55,33 @@
 //! replays the rejection and leaves the slot held until the window ends: over-counted, never
 //! under, but not a failure towards suspension.
 //!
+//! The plan is one enum of stages read top to bottom, each carrying what it needs and each
+//! with its store call and what follows its result: `Check` and `Compare` here, `Reserve`
+//! in `reserve/slot.rs`, `Write` in `reserve/write.rs`, `Settle` (and `finish`, which picks
+//! the slot to settle) in `reserve/settle.rs`.
+//!
 //! Each lost compare-and-swap reloads that record and decides again, at most
 //! [`Policy::max_retries`](crate::Policy::max_retries) times per operation, and a settlement
 //! as many more times as the budget's slots can write (twice each).
 
-use crate::audit::{Action, Entry, Events};
+use crate::audit::{Action, Events};
 use crate::decide::{self, Compared, Rules, Standing, Who, Window};
 use crate::derive::BookingId;
 use crate::error::Error;
 use crate::outcome::Outcome;
-use crate::policy::VerifierBudget;
-use crate::record::{Booking, Earlier, Hold, Record, Tag, Verifier, Version};
+use crate::record::{Booking, Hold, Record, Tag, Verifier, Version};
 use crate::store::Swap;
 use crate::time::Timestamp;
 
-use super::{
-    Asked, Next, Plan, Tries, booking_of, swap_slot, verdict_action, verifier_of, version_after,
-};
+use super::{Asked, Next, Plan, Tries, booking_of, swap_slot, verifier_of};
+
+mod settle;
+mod slot;
+mod write;
+
+use settle::Settle;
+use slot::Reserve;
+use write::Write;
 
 /// The budget slot a verification holds: the window it was taken in, for a request with an
 /// id the [`Hold`] remembered for it, and its id (the verifier version that took it).
@@ -82,29 +92,19 @@ struct Slotted {
     id: Version,
 }
 
-/// Where a verification stands.
+/// Where a verification stands: its stages in order, each with what it carries.
 #[derive(Debug)]
 enum Stage {
     /// Is the verifier suspended or busy?
     Check,
     /// Read the booking and compare.
     Compare,
-    /// Take a budget slot for the comparison made on booking version `on`, then write.
-    Hold {
-        next: Booking,
-        answer: Outcome,
-        on: Version,
-    },
+    /// Hold a budget slot for the comparison ([`slot`]).
+    Reserve(Reserve),
     /// Write the booking, then settle and answer.
-    Write { next: Booking, answer: Outcome },
-    /// Settle a slot (a failure if `failed`, else freed), then answer. A `stale` slot is
-    /// only freed, and only while no retry has adopted it.
-    Settle {
-        answer: Result<Outcome, Error>,
-        slot: Slotted,
-        failed: bool,
-        stale: bool,
-    },
+    Write(Write),
+    /// Settle the slot, then answer ([`settle`]).
+    Settle(Settle),
     /// Answer.
     Done(Result<Outcome, Error>),
     /// Answer the last store call's error.
@@ -112,9 +112,11 @@ enum Stage {
 }
 
 /// What one step of a verification comes to.
+// A record rides along with each call; the plan allocates nothing, so it is moved, not boxed.
+#[allow(clippy::large_enum_variant)]
 enum Flow<'a> {
-    /// A store call to make.
-    Call(Next<'a, Outcome>),
+    /// A store call to make, and the stage its result goes to.
+    Call(Next<'a, Outcome>, Stage),
     /// The stage to go on to.
     Go(Stage),
 }
@@ -191,60 +193,13 @@ impl<'a, const N: usize> Verify<'a, N> {
         slot.known.is_none().then_some(Next::Load(slot.key))
     }
 
-    /// Ends with `answer`, settling first the slot this verification holds or, for a
-    /// replay, the one that paid for the original's comparison. A slot becomes a failure if it
-    /// paid for a wrong code: this answer's, or the replayed rejection's (the very hold the
-    /// booking names); any other slot is freed. `replayed` is the paying hold, for a replay.
-    fn finish(&mut self, answer: Result<Outcome, Error>, replayed: Option<Hold>) -> Stage {
-        let paid = match (self.held, replayed) {
-            (None, _) => true,
-            (Some(slot), Some(hold)) => slot.id == hold.id,
-            (Some(_), None) => false,
-        };
-        let failed = match answer {
-            Ok(Outcome::Rejected { .. }) => true,
-            Ok(Outcome::Replayed(Earlier::Rejected { .. })) => paid,
-            _ => false,
-        };
-        let window = match self.verifier_now() {
-            Some(Ok(v)) => Some(Window::of(&v)),
-            _ => None,
-        };
-        let stale = self.stale.take();
-        let slot = self.held.take().or_else(|| {
-            let hold = replayed.filter(|_| self.tag.is_some())?;
-            Some(Slotted {
-                window: window?,
-                hold: Some(hold),
-                id: hold.id,
-            })
-        });
-        let (slot, failed, stale) = match (slot, stale) {
-            (Some(slot), _) => (Some(slot), failed, false),
-            (None, Some(stale)) => (Some(stale), false, true),
-            (None, None) => (None, false, false),
-        };
-        match slot {
-            Some(slot) => {
-                self.tries = settle_tries(self.max_retries, self.ask.budget.as_ref());
-                Stage::Settle {
-                    answer,
-                    slot,
-                    failed,
-                    stale,
-                }
-            }
-            None => Stage::Done(answer),
-        }
-    }
-
-    /// After the comparison: write, once a budget slot is held for it (the Hold stage adopts
-    /// the original's on a retry whose original took one on this very booking version).
+    /// After the comparison: write, once a budget slot is held for it (the Reserve stage
+    /// adopts the original's on a retry whose original took one on this very booking version).
     fn slot_then_write(&self, next: Booking, answer: Outcome, on: Version) -> Stage {
         if self.ask.v.is_none() || self.held.is_some() {
-            Stage::Write { next, answer }
+            Stage::Write(Write { next, answer })
         } else {
-            Stage::Hold { next, answer, on }
+            Stage::Reserve(Reserve { next, answer, on })
         }
     }
 
@@ -264,212 +219,78 @@ impl<'a, const N: usize> Verify<'a, N> {
         }
     }
 
-    /// One step of the state machine: a call to make, or the next stage.
-    fn step(&mut self) -> Flow<'a> {
-        match &mut self.stage {
-            Stage::Check => {
-                if self.ask.v.is_none() {
-                    return Flow::Go(Stage::Compare);
-                }
-                if let Some(load) = self.load_verifier() {
-                    return Flow::Call(load);
-                }
-                Flow::Go(match self.verifier_now() {
-                    Some(Ok(v)) => match decide::standing(&v, self.tag.as_ref()) {
-                        Standing::Suspended(until) => {
-                            Stage::Done(Ok(Outcome::VerifierSuspended { until }))
-                        }
-                        Standing::Busy => Stage::Done(Err(Error::BudgetBusy)),
-                        Standing::Clear => Stage::Compare,
-                    },
-                    Some(Err(e)) => Stage::Done(Err(e)),
-                    None => Stage::Done(Err(Error::Corrupt)),
-                })
-            }
-            Stage::Compare => {
-                let Some(found) = &self.ask.b.known else {
-                    return Flow::Call(Next::Load(self.ask.b.key));
-                };
-                let on = self.ask.b.version().unwrap_or_default();
-                let record = match booking_of(found.as_ref()) {
-                    Ok(record) => record,
-                    Err(e) => return Flow::Go(self.finish(Err(e), None)),
-                };
-                let replayed = record.and_then(|r| r.last).and_then(|last| {
-                    let tag = self.tag?;
-                    Some(Hold {
-                        tag,
-                        on: Version::default(),
-                        id: last.paid_by,
-                        shared: false,
-                    })
-                });
-                let compared = decide::compare(
-                    &self.ask.rules,
-                    self.ask.booking,
-                    record,
-                    self.ask.typed,
-                    &self.ask.who,
-                    self.ask.now,
-                );
-                Flow::Go(match compared {
-                    Compared::Answer(answer) => self.finish(answer, None),
-                    Compared::Replay(answer) => self.finish(answer, replayed),
-                    Compared::Right(next) => self.slot_then_write(next, Outcome::Accepted, on),
-                    Compared::Wrong(next, left) => self.slot_then_write(
-                        next,
-                        Outcome::Rejected {
-                            attempts_left: left,
-                        },
-                        on,
-                    ),
-                })
-            }
-            Stage::Hold { next, answer, on } => {
-                let (next, answer, on) = (*next, *answer, *on);
-                if let Some(load) = self.load_verifier() {
-                    return Flow::Call(load);
-                }
-                let current = match self.verifier_now() {
-                    Some(Ok(v)) => v,
-                    Some(Err(e)) => return Flow::Go(Stage::Done(Err(e))),
-                    None => return Flow::Go(Stage::Done(Err(Error::Corrupt))),
-                };
-                let window = Window::of(&current);
-                if let Some(tag) = self.tag
-                    && let Some(hold) = decide::adoptable(&current, &tag, on)
-                {
-                    let shared = Hold {
-                        shared: true,
-                        ..hold
-                    };
-                    self.held = Some(Slotted {
-                        window,
-                        hold: Some(shared),
-                        id: hold.id,
-                    });
-                    // Marked shared in the write that adopts it, so the original can no
-                    // longer move it on or free it; already shared, it is adopted as it is.
-                    return match decide::share(&current, &hold).filter(|_| !hold.shared) {
-                        Some(v) => {
-                            Flow::Call(self.swap(false, Record::Verifier(v), Action::BudgetHeld))
-                        }
-                        None => Flow::Go(Stage::Write { next, answer }),
-                    };
-                }
-                if let Some(stale) = self.stale.filter(|s| s.window == window)
-                    && let Some(hold) = stale.hold
-                {
-                    if let Some((v, moved)) = decide::carry(&current, &hold, on) {
-                        self.held = Some(Slotted {
-                            hold: Some(moved),
-                            ..stale
-                        });
-                        return Flow::Call(self.swap(
-                            false,
-                            Record::Verifier(v),
-                            Action::BudgetHeld,
-                        ));
-                    }
-                    // Adopted by a retry, or settled: no longer this plan's to move or free.
-                    self.stale = None;
-                }
-                let Some(slot) = &self.ask.v else {
-                    return Flow::Go(Stage::Done(Err(Error::Corrupt)));
-                };
-                let (key, expected) = (slot.key, slot.version());
-                let id = match version_after(expected, self.ask.now) {
-                    Ok(id) => id,
-                    Err(e) => return Flow::Go(Stage::Done(Err(e))),
-                };
-                match decide::hold(&current, self.tag.as_ref(), on, id) {
-                    Ok((v, hold)) => {
-                        self.held = Some(Slotted {
-                            window: Window::of(&v),
-                            hold,
-                            id,
-                        });
-                        let record = Record::Verifier(v);
-                        self.proposed = Some((record, id));
-                        Flow::Call(Next::Swap {
-                            record,
-                            entry: Entry {
-                                key,
-                                prior: expected,
-                                version: id,
-                                audit: self.ask.audit(Action::BudgetHeld),
-                            },
-                        })
-                    }
-                    Err(Standing::Suspended(until)) => {
-                        Flow::Go(Stage::Done(Ok(Outcome::VerifierSuspended { until })))
-                    }
-                    Err(Standing::Busy) => Flow::Go(Stage::Done(Err(Error::BudgetBusy))),
-                    Err(Standing::Clear) => Flow::Go(Stage::Done(Err(Error::Corrupt))),
-                }
-            }
-            Stage::Write { next, answer } => {
-                let mut next = *next;
-                let action = verdict_action(*answer);
-                if let (Some(slot), Some(last)) = (self.held, next.last.as_mut()) {
-                    last.paid_by = slot.id;
-                }
-                Flow::Call(self.swap(true, Record::Booking(next), action))
-            }
-            Stage::Settle {
-                answer,
-                slot,
-                failed,
-                stale,
-            } => {
-                let (slot, failed, stale) = (*slot, *failed, *stale);
-                let answer = core::mem::replace(answer, Err(Error::Corrupt));
-                let again = |answer| Stage::Settle {
-                    answer,
-                    slot,
-                    failed,
-                    stale,
-                };
-                if let Some(load) = self.load_verifier() {
-                    self.stage = again(answer);
-                    return Flow::Call(load);
-                }
-                let settled = match (self.verifier_now(), slot.hold.as_ref()) {
-                    (Some(Ok(v)), Some(hold)) if stale => decide::release(&v, slot.window, hold)
-                        .map(|next| (next, Action::BudgetSettled { failed: false })),
-                    (Some(Ok(v)), hold) => {
-                        decide::settle(&v, slot.window, hold, failed).map(|next| {
-                            let suspends =
-                                failed && v.failures < v.limit && next.failures >= next.limit;
-                            let action = if suspends {
-                                Action::Suspended {
-                                    until: next.window_end(),
-                                }
-                            } else {
-                                Action::BudgetSettled { failed }
-                            };
-                            (next, action)
-                        })
-                    }
-                    // A failure that cannot be settled is not answered as a rejection.
-                    (Some(Err(e)), _) if failed => return Flow::Go(Stage::Done(Err(e))),
-                    _ => None,
-                };
-                match settled {
-                    Some((v, action)) => {
-                        self.stage = again(answer);
-                        Flow::Call(self.swap(false, Record::Verifier(v), action))
-                    }
-                    // Nothing to write: the slot was settled already (by a retry replaying
-                    // this answer), or its window has ended and the failure with it.
-                    None => Flow::Go(Stage::Done(answer)),
-                }
-            }
-            Stage::Done(answer) => {
-                Flow::Call(Next::Done(core::mem::replace(answer, Err(Error::Corrupt))))
-            }
-            Stage::Failed => Flow::Call(Next::Fail),
+    /// One step: the stage's store call, or the next stage.
+    fn step(&mut self, stage: Stage) -> Flow<'a> {
+        match stage {
+            Stage::Check => self.check(),
+            Stage::Compare => self.compare(),
+            Stage::Reserve(r) => self.reserve(r),
+            Stage::Write(w) => self.write(w),
+            Stage::Settle(s) => self.settle(s),
+            Stage::Done(answer) => Flow::Call(Next::Done(answer), Stage::Done(Err(Error::Corrupt))),
+            Stage::Failed => Flow::Call(Next::Fail, Stage::Failed),
         }
+    }
+
+    /// Answers a suspended or busy verifier before anything about the booking is read.
+    fn check(&mut self) -> Flow<'a> {
+        if self.ask.v.is_none() {
+            return Flow::Go(Stage::Compare);
+        }
+        if let Some(load) = self.load_verifier() {
+            return Flow::Call(load, Stage::Check);
+        }
+        Flow::Go(match self.verifier_now() {
+            Some(Ok(v)) => match decide::standing(&v, self.tag.as_ref()) {
+                Standing::Suspended(until) => Stage::Done(Ok(Outcome::VerifierSuspended { until })),
+                Standing::Busy => Stage::Done(Err(Error::BudgetBusy)),
+                Standing::Clear => Stage::Compare,
+            },
+            Some(Err(e)) => Stage::Done(Err(e)),
+            None => Stage::Done(Err(Error::Corrupt)),
+        })
+    }
+
+    /// Reads the booking and compares: an answer that compares nothing, a replay, or a
+    /// comparison to write once a slot is held for it.
+    fn compare(&mut self) -> Flow<'a> {
+        let Some(found) = &self.ask.b.known else {
+            return Flow::Call(Next::Load(self.ask.b.key), Stage::Compare);
+        };
+        let on = self.ask.b.version().unwrap_or_default();
+        let record = match booking_of(found.as_ref()) {
+            Ok(record) => record,
+            Err(e) => return Flow::Go(self.finish(Err(e), None)),
+        };
+        let replayed = record.and_then(|r| r.last).and_then(|last| {
+            let tag = self.tag?;
+            Some(Hold {
+                tag,
+                on: Version::default(),
+                id: last.paid_by,
+                shared: false,
+            })
+        });
+        let compared = decide::compare(
+            &self.ask.rules,
+            self.ask.booking,
+            record,
+            self.ask.typed,
+            &self.ask.who,
+            self.ask.now,
+        );
+        Flow::Go(match compared {
+            Compared::Answer(answer) => self.finish(answer, None),
+            Compared::Replay(answer) => self.finish(answer, replayed),
+            Compared::Right(next) => self.slot_then_write(next, Outcome::Accepted, on),
+            Compared::Wrong(next, left) => self.slot_then_write(
+                next,
+                Outcome::Rejected {
+                    attempts_left: left,
+                },
+                on,
+            ),
+        })
     }
 
     /// After a lost race: try again from `stage`, or give up with contention (settling the
@@ -488,8 +309,12 @@ impl<const N: usize> Plan for Verify<'_, N> {
 
     fn next(&mut self) -> Next<'_, Outcome> {
         loop {
-            match self.step() {
-                Flow::Call(next) => return next,
+            let stage = core::mem::replace(&mut self.stage, Stage::Failed);
+            match self.step(stage) {
+                Flow::Call(next, stage) => {
+                    self.stage = stage;
+                    return next;
+                }
                 Flow::Go(stage) => self.stage = stage,
             }
         }
@@ -507,71 +332,11 @@ impl<const N: usize> Plan for Verify<'_, N> {
 
     fn swapped(&mut self, swap: Swap) {
         let proposed = self.proposed.take();
-        let stage = core::mem::replace(&mut self.stage, Stage::Failed);
-        self.stage = match (stage, swap) {
-            (Stage::Hold { next, answer, .. }, Swap::Swapped) => {
-                if let (Some(slot), Some(known)) = (self.ask.v.as_mut(), proposed) {
-                    slot.known = Some(Some(known));
-                }
-                // A hold moved on, adopted or taken anew: whatever was let go is settled by
-                // now (moved on: it is the slot held), or no longer this plan's.
-                self.stale = None;
-                Stage::Write { next, answer }
-            }
-            (stage @ Stage::Hold { .. }, Swap::Conflict) => {
-                // The slot was not taken after all.
-                self.held = None;
-                if let Some(slot) = self.ask.v.as_mut() {
-                    slot.known = None;
-                }
-                self.retry(stage)
-            }
-            (Stage::Write { answer, .. }, Swap::Swapped) => {
-                self.wrote = true;
-                self.finish(Ok(answer), None)
-            }
-            (Stage::Write { .. }, Swap::Conflict) => {
-                self.ask.b.known = None;
-                // A remembered hold pays for one write over the booking version it was taken
-                // on, and a retry of the request may have adopted it: let it go for now. The
-                // Hold stage moves it on to the next comparison if it is still this plan's
-                // alone (unshared), and `finish` frees it if nothing more is compared. A slot
-                // only counted is this plan's alone and pays for the new comparison.
-                if self.held.is_some_and(|slot| slot.hold.is_some()) {
-                    self.stale = self.held.take();
-                }
-                self.retry(Stage::Compare)
-            }
-            (Stage::Settle { answer, .. }, Swap::Swapped) => Stage::Done(answer),
-            (
-                Stage::Settle {
-                    answer,
-                    slot,
-                    failed,
-                    stale,
-                },
-                Swap::Conflict,
-            ) => {
-                if let Some(v) = self.ask.v.as_mut() {
-                    v.known = None;
-                }
-                if self.tries.lost() {
-                    Stage::Settle {
-                        answer,
-                        slot,
-                        failed,
-                        stale,
-                    }
-                } else if failed {
-                    // A wrong code whose failure is not on the verifier's record is not
-                    // answered: a retry with the request id settles it and replays the answer.
-                    Stage::Done(Err(Error::Contention))
-                } else {
-                    // A slot left held is over-counted, never under: the answer stands.
-                    Stage::Done(answer)
-                }
-            }
-            (_, _) => Stage::Done(Err(Error::Corrupt)),
+        self.stage = match core::mem::replace(&mut self.stage, Stage::Failed) {
+            Stage::Reserve(r) => self.reserved(r, swap, proposed),
+            Stage::Write(w) => self.written(w, swap),
+            Stage::Settle(s) => self.settled(s, swap, proposed),
+            _ => Stage::Done(Err(Error::Corrupt)),
         };
     }
 
@@ -586,25 +351,13 @@ impl<const N: usize> Plan for Verify<'_, N> {
         // it): over-counted, never under, so the answer stands. A failure that cannot be
         // settled is not answered: the store's error is, and a retry with the request id
         // settles it and replays the answer.
-        if let Stage::Settle {
+        if let Stage::Settle(Settle {
             answer,
             failed: false,
             ..
-        } = stage
+        }) = stage
         {
             self.stage = Stage::Done(answer);
         }
     }
-}
-
-/// The races a settlement may lose before it gives up: the policy's retries and, on top of
-/// them, two writes (a take and a settlement) for every slot of the budget: what the other
-/// verifications holding its slots may write to the verifier's record while this one waits
-/// (at most 255 in all). Honest verifications taking freed slots again and again can still
-/// outlast it; then a wrong code is answered [`Error::Contention`], never a rejection whose
-/// failure is not on the record.
-fn settle_tries(max_retries: u8, budget: Option<&VerifierBudget>) -> Tries {
-    let holders = budget.map_or(0, |b| b.failures.get());
-    let races = u32::from(max_retries).saturating_add(holders.saturating_mul(2));
-    Tries::new(u8::try_from(races).unwrap_or(u8::MAX))
 }
