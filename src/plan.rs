@@ -16,7 +16,7 @@
 //! | [`single`] | issue, resend, re-issue, revoke: one booking, one compare-and-swap |
 //! | [`atomic`] | a verification on a store with transactions: both records in one write |
 //! | [`reserve`] | a verification on a store that writes one key at a time: reserve, write, settle |
-//! | [`overrule`] | the audited override: count, redeem, give back on a refusal |
+//! | [`overrule`] | the audited override: count and redeem (one transaction where the store has them), give back on a refusal |
 //!
 //! A verification's mode is chosen by its store:
 //! [`Store::TRANSACTIONS`](crate::Store::TRANSACTIONS) (the memory store, SQLite, PostgreSQL) runs
@@ -25,6 +25,7 @@
 
 mod asked;
 pub mod atomic;
+mod charge;
 pub mod overrule;
 pub mod reserve;
 pub mod single;

@@ -290,8 +290,9 @@ impl Policy {
 
     /// Gives each override actor a budget: at most `overrides` overrides per window of
     /// `window_secs` seconds (windows start at multiples of it since the epoch), across
-    /// all bookings of the service's budget scope, counted before the booking is redeemed
-    /// under the same compare-and-swap contract as a verifier's failures.
+    /// all bookings of the service's budget scope, counted with the booking's redemption in
+    /// one transaction on a store with transactions, and before it, under the same
+    /// compare-and-swap contract as a verifier's failures, on a store without.
     ///
     /// # Errors
     ///

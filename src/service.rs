@@ -210,13 +210,21 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         Single::new(self.rules(), booking, operation, now)
     }
 
+    /// An override on a store with transactions (`transactions`) or without: the count and
+    /// the redemption in one transaction, or one after the other.
     pub(super) fn overrule_plan<'p>(
         &'p self,
         booking: BookingId<'p>,
         by: Override<'p>,
         now: Timestamp,
+        transactions: bool,
     ) -> Overrule<'p, N> {
-        Overrule::new(self.rules(), self.scope, booking, by, now)
+        let plan = Overrule::new(self.rules(), self.scope, booking, by, now);
+        if transactions {
+            plan.in_one_transaction()
+        } else {
+            plan
+        }
     }
 
     /// A verification on `b`, in the mode its store supports: one transaction where it has

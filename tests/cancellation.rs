@@ -30,3 +30,14 @@ async fn dropped_verifications_are_charged_and_settled_by_a_retry() {
 async fn dropped_right_codes_never_suspend_a_verifier() {
     cancel::dropped_right_codes_cost_nothing(&WithoutTransactions(MemoryStore::new())).await;
 }
+
+#[tokio::test]
+async fn dropped_overrides_count_nothing_with_transactions() {
+    cancel::dropped_overrides_count_only_what_landed(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn dropped_overrides_stay_counted_one_key_at_a_time() {
+    cancel::dropped_overrides_count_only_what_landed(&WithoutTransactions(MemoryStore::new()))
+        .await;
+}

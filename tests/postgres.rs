@@ -172,6 +172,7 @@ fn dropped_verifications_settle_on_a_real_server() {
     rt.block_on(async {
         cancel::dropped_verifications_settle(&store).await;
         cancel::dropped_right_codes_cost_nothing(&store).await;
+        cancel::dropped_overrides_count_only_what_landed(&store).await;
     });
 }
 

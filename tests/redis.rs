@@ -158,6 +158,7 @@ fn dropped_verifications_settle_on_a_real_server() {
     rt.block_on(async {
         cancel::dropped_verifications_settle(&fresh(&store)).await;
         cancel::dropped_right_codes_cost_nothing(&fresh(&store)).await;
+        cancel::dropped_overrides_count_only_what_landed(&fresh(&store)).await;
     });
 }
 

@@ -87,6 +87,7 @@ fn dropped_verifications_settle_on_the_async_face() {
     runtime().block_on(async {
         cancel::dropped_verifications_settle(&fresh()).await;
         cancel::dropped_right_codes_cost_nothing(&fresh()).await;
+        cancel::dropped_overrides_count_only_what_landed(&fresh()).await;
     });
 }
 

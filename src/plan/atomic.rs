@@ -51,7 +51,7 @@ use crate::record::{Record, Verifier, Version};
 use crate::store::Swap;
 use crate::time::Timestamp;
 
-use super::{Asked, Tries, booking_of, verdict_action, verifier_of, version_after};
+use super::{Asked, Tries, booking_of, charge, verdict_action, verifier_of, version_after};
 
 /// Where an atomic verification stands.
 // The transaction is kept here and lent to the driver, so `Next` stays small.
@@ -195,8 +195,6 @@ impl<'a, const N: usize> Atomic<'a, N> {
             Some(read) => {
                 let charged = decide::charge(&read.current)
                     .map_err(|_| Early::Answer(Err(Error::Corrupt)))?;
-                let id =
-                    version_after(read.version, self.ask.now).map_err(|e| Early::Answer(Err(e)))?;
                 let action = if charged.failures >= charged.limit {
                     Action::Suspended {
                         until: charged.window_end(),
@@ -204,17 +202,15 @@ impl<'a, const N: usize> Atomic<'a, N> {
                 } else {
                     Action::BudgetSettled { failed: true }
                 };
+                let audit = self.ask.audit(action);
+                let (charge, id) =
+                    charge::write(read.key, read.version, charged, self.ask.now, audit)
+                        .map_err(|e| Early::Answer(Err(e)))?;
                 // The verifier version written with the rejection paid for its comparison.
                 if let Some(last) = next.last.as_mut() {
                     last.paid_by = id;
                 }
-                let entry = Entry {
-                    key: read.key,
-                    prior: read.version,
-                    version: id,
-                    audit: self.ask.audit(action),
-                };
-                Some(Charge::Write(entry, Record::Verifier(charged)))
+                Some(charge)
             }
         };
         self.state = State::Writing {

@@ -1,7 +1,7 @@
 //! The audited override: a booking redeemed without a code on an actor's word, counted
 //! against the actor's override budget first when the policy has one.
 
-use crate::audit::{Action, Audit};
+use crate::audit::{Action, Audit, Entry};
 use crate::decide::{self, Decision, Rules, Window};
 use crate::derive::BookingId;
 use crate::error::Error;
@@ -12,7 +12,9 @@ use crate::store::Swap;
 use crate::time::Timestamp;
 use crate::who::Override;
 
-use super::{Next, Plan, Slot, Tries, booking_of, swap_slot, verifier_of};
+use super::{
+    Charge, Next, Plan, Slot, Tries, booking_of, charge, swap_slot, verifier_of, version_after,
+};
 
 /// Where an override stands.
 #[derive(Debug)]
@@ -27,6 +29,9 @@ enum Overruling {
     Refund(Error),
     /// Answer.
     Done(Result<(), Error>),
+    /// The count and the redemption in one transaction (a store with transactions): in
+    /// flight, kept in the plan and lent to the driver.
+    Commit,
     /// Answer the last store call's error.
     Failed,
 }
@@ -47,6 +52,12 @@ enum Overruling {
 /// overridable, the count is given back before the refusal is answered. An override cut off
 /// between steps 3 and 4 stays counted until the window ends: over-counted, never under, so
 /// an actor never makes more overrides than the budget in a window.
+///
+/// On a store with transactions ([`Overrule::in_one_transaction`], which the service picks
+/// by [`Store::TRANSACTIONS`](crate::Store::TRANSACTIONS)) steps 3 and 4 are one
+/// transaction ([`Next::Commit`], through the budget charge verifications share): the count
+/// and the redemption land together or not at all, so a cut-off override counts nothing, and
+/// a lost race reads both records and decides again with nothing to give back.
 #[derive(Debug)]
 pub struct Overrule<'a, const N: usize> {
     rules: Rules<'a, N>,
@@ -62,6 +73,10 @@ pub struct Overrule<'a, const N: usize> {
     /// The actor's record in flight.
     proposed: Option<(Record, Version)>,
     tries: Tries,
+    /// Whether the count and the redemption are one transaction.
+    atomic: bool,
+    /// That transaction, while in flight: the booking's write and the actor's count.
+    commit: Option<((Entry<'a>, Record), Charge<'a>)>,
 }
 
 impl<'a, const N: usize> Overrule<'a, N> {
@@ -103,7 +118,39 @@ impl<'a, const N: usize> Overrule<'a, N> {
             counted: None,
             proposed: None,
             tries,
+            atomic: false,
+            commit: None,
         }
+    }
+
+    /// The same override with its count and redemption in one transaction, for a store with
+    /// [`Store::TRANSACTIONS`](crate::Store::TRANSACTIONS): nothing is counted unless the
+    /// booking is redeemed with it.
+    #[must_use]
+    pub fn in_one_transaction(self) -> Self {
+        Self {
+            atomic: true,
+            ..self
+        }
+    }
+
+    /// The count and the redemption of `next` as one transaction, kept in the plan: the
+    /// actor's record as counted over the version read, and the booking redeemed.
+    fn transaction(&mut self, counted: Verifier, next: Booking) -> Result<(), Error> {
+        let a = self.a.as_ref().ok_or(Error::Corrupt)?;
+        let audit = self.audit(Action::OverrideCounted);
+        let (charge, _) = charge::write(a.key, a.version(), counted, self.now, audit)?;
+        let prior = self.b.version();
+        let booking = Entry {
+            key: self.b.key,
+            prior,
+            version: version_after(prior, self.now)?,
+            audit: self.audit(Action::Overridden {
+                reason: self.by.reason(),
+            }),
+        };
+        self.commit = Some(((booking, Record::Booking(next)), charge));
+        Ok(())
     }
 
     const fn audit(&self, action: Action) -> Audit<'a> {
@@ -170,6 +217,10 @@ impl<const N: usize> Plan for Overrule<'_, N> {
             let stage = core::mem::replace(&mut self.stage, Overruling::Failed);
             self.stage = match stage {
                 Overruling::Failed => return Next::Fail,
+                Overruling::Commit => {
+                    self.stage = Overruling::Commit;
+                    break;
+                }
                 Overruling::Done(answer) => {
                     self.stage = Overruling::Done(Err(Error::Corrupt));
                     return Next::Done(answer);
@@ -207,6 +258,13 @@ impl<const N: usize> Plan for Overrule<'_, N> {
                         continue;
                     };
                     match decide::count_override(current.as_ref(), &budget, self.now) {
+                        Ok(v) if self.atomic => match self.transaction(v, next) {
+                            Ok(()) => {
+                                self.stage = Overruling::Commit;
+                                break;
+                            }
+                            Err(e) => Overruling::Done(Err(e)),
+                        },
                         Ok(v) => {
                             self.stage = Overruling::Count(next);
                             return self.swap(false, Record::Verifier(v), Action::OverrideCounted);
@@ -243,6 +301,14 @@ impl<const N: usize> Plan for Overrule<'_, N> {
                 }
             };
         }
+        // The transaction, lent to the driver from where it is kept.
+        match &self.commit {
+            Some((booking, charge)) => Next::Commit {
+                booking,
+                verifier: charge,
+            },
+            None => Next::Done(Err(Error::Corrupt)),
+        }
     }
 
     fn loaded(&mut self, found: Option<(Record, Version)>) {
@@ -268,7 +334,23 @@ impl<const N: usize> Plan for Overrule<'_, N> {
                 }
                 Overruling::Redeem(next)
             }
-            (Overruling::Redeem(_), Swap::Swapped) => Overruling::Done(Ok(())),
+            (Overruling::Redeem(_) | Overruling::Commit, Swap::Swapped) => {
+                self.commit = None;
+                Overruling::Done(Ok(()))
+            }
+            (Overruling::Commit, Swap::Conflict) => {
+                // Neither landed: read both again and decide again, nothing to give back.
+                self.commit = None;
+                self.b.known = None;
+                if let Some(a) = self.a.as_mut() {
+                    a.known = None;
+                }
+                if self.tries.lost() {
+                    Overruling::Decide
+                } else {
+                    Overruling::Done(Err(Error::Contention))
+                }
+            }
             (Overruling::Refund(answer), Swap::Swapped) => Overruling::Done(Err(answer)),
             (stage, Swap::Conflict) => {
                 let again = self.tries.lost();

@@ -278,7 +278,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         drive(
             &Awaiting(store),
             self.events.0,
-            self.overrule_plan(booking, by, now),
+            self.overrule_plan(booking, by, now, S::TRANSACTIONS),
         )
         .await
     }

@@ -263,7 +263,7 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
         ready(drive(
             &Blocking(store),
             self.events.0,
-            self.overrule_plan(booking, by, now),
+            self.overrule_plan(booking, by, now, S::TRANSACTIONS),
         ))
     }
 

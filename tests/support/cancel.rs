@@ -317,3 +317,92 @@ pub async fn dropped_right_codes_cost_nothing<S: AsyncStore>(store: &S) {
         }
     }
 }
+
+/// For every store call `k` of an override with a budget (the call landing or not): cut the
+/// future off there and drop it. With transactions the count and the redemption land
+/// together or not at all: the actor's count equals the redemptions. One key at a time the
+/// count lands first, so a cut between the two leaves it counted (over-counted, never
+/// under). Either way a second override then redeems the booking at most once, and the
+/// actor is never counted more than once for a redemption beyond the cut.
+pub async fn dropped_overrides_count_only_what_landed<S: AsyncStore>(store: &S) {
+    use handover_code::audit::{Override, Reason};
+    use handover_code::{ActorId, Error};
+    let keys = keys();
+    let policy = Policy::new(Digits::Four)
+        .with_override_budget(10, 86_400)
+        .unwrap();
+    let service = Service::new(&keys, policy, Context::new("cancel-override").unwrap());
+    for lands in [false, true] {
+        for k in 0..4 {
+            let b = format!("o-{lands}-{k}");
+            let a = format!("a-{lands}-{k}");
+            let booking = BookingId::new(&b).unwrap();
+            let by = Override::new(ActorId::new(&a).unwrap(), Reason::NoPhone, "").unwrap();
+            service
+                .issue_async(store, booking, UNTIL, T0)
+                .await
+                .unwrap();
+            let stalled = Notify::new();
+            let stalling = Stalling {
+                inner: store,
+                calls: AtomicUsize::new(0),
+                at: k,
+                lands,
+                stalled: &stalled,
+            };
+            let first = service.overrule_async(&stalling, booking, by, T0);
+            let finished = tokio::select! {
+                answer = first => Some(answer),
+                () = stalled.notified() => None,
+            };
+            let counted = || async {
+                let key = Key::Actor {
+                    scope: service.budget_scope(),
+                    id: ActorId::new(&a).unwrap(),
+                };
+                match AsyncStore::load(store, key).await.unwrap() {
+                    Some((Record::Verifier(v), _)) => v.failures,
+                    None => 0,
+                    Some(other) => panic!("{other:?}"),
+                }
+            };
+            let redeemed = || async {
+                let record = service
+                    .booking_async(store, booking)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                u32::from(record.state == handover_code::record::State::Redeemed)
+            };
+            if let Some(answer) = finished {
+                // Fewer than k + 1 calls: nothing was cut.
+                answer.unwrap();
+                assert_eq!((counted().await, redeemed().await), (1, 1), "{b}");
+                continue;
+            }
+            let (count, done) = (counted().await, redeemed().await);
+            if S::TRANSACTIONS {
+                assert_eq!(count, done, "{b}: a cut transaction left a part");
+            } else {
+                assert!(
+                    done <= count && count <= 1,
+                    "{b}: {count} counted, {done} redeemed"
+                );
+            }
+            // Again, uncut: redeemed now, or already by the cut override's landed write.
+            let again = service.overrule_async(store, booking, by, T0).await;
+            match again {
+                Ok(()) => assert_eq!(done, 0, "{b}: redeemed twice"),
+                Err(Error::Inactive(_)) => assert_eq!(done, 1, "{b}: {again:?}"),
+                Err(e) => panic!("{b}: {e:?}"),
+            }
+            let count_after = counted().await;
+            assert_eq!(redeemed().await, 1, "{b}");
+            if S::TRANSACTIONS {
+                assert_eq!(count_after, 1, "{b}: one redemption, {count_after} counted");
+            } else {
+                assert!((1..=2).contains(&count_after), "{b}: {count_after} counted");
+            }
+        }
+    }
+}
