@@ -219,17 +219,28 @@ fn verifier_of(found: Option<&(Record, Version)>) -> Result<Option<&Verifier>, E
 
 /// Counts lost races against the retry bound of the plans' compare-and-swap steps.
 #[derive(Debug)]
-pub(crate) struct Tries {
+struct Tries {
     left: u8,
 }
 
 impl Tries {
-    pub(crate) const fn new(max_retries: u8) -> Self {
+    const fn new(max_retries: u8) -> Self {
         Self { left: max_retries }
     }
 
+    /// The step every plan takes after a lost compare-and-swap: what it read of the `stale`
+    /// records is forgotten (the store holds newer versions: they are loaded again), the
+    /// race is counted, and `true` says to decide again; `false`, that the retries are spent
+    /// and the operation answers contention.
+    fn lost_race<const K: usize>(&mut self, stale: [Option<&mut Slot<'_>>; K]) -> bool {
+        for slot in stale.into_iter().flatten() {
+            slot.known = None;
+        }
+        self.lost()
+    }
+
     /// Counts a lost race; `false` once none are left.
-    pub(crate) fn lost(&mut self) -> bool {
+    fn lost(&mut self) -> bool {
         match self.left.checked_sub(1) {
             Some(left) => {
                 self.left = left;

@@ -270,11 +270,10 @@ impl<const N: usize> Plan for Atomic<'_, N> {
                 State::Done(Ok(answer))
             }
             (State::Writing { .. }, Swap::Conflict) => {
-                self.ask.b.known = None;
-                if let Some(v) = self.ask.v.as_mut() {
-                    v.known = None;
-                }
-                if self.tries.lost() {
+                if self
+                    .tries
+                    .lost_race([Some(&mut self.ask.b), self.ask.v.as_mut()])
+                {
                     State::Read
                 } else {
                     State::Done(Err(Error::Contention))

@@ -341,11 +341,7 @@ impl<const N: usize> Plan for Overrule<'_, N> {
             (Overruling::Commit, Swap::Conflict) => {
                 // Neither landed: read both again and decide again, nothing to give back.
                 self.commit = None;
-                self.b.known = None;
-                if let Some(a) = self.a.as_mut() {
-                    a.known = None;
-                }
-                if self.tries.lost() {
+                if self.tries.lost_race([Some(&mut self.b), self.a.as_mut()]) {
                     Overruling::Decide
                 } else {
                     Overruling::Done(Err(Error::Contention))
@@ -353,31 +349,23 @@ impl<const N: usize> Plan for Overrule<'_, N> {
             }
             (Overruling::Refund(answer), Swap::Swapped) => Overruling::Done(Err(answer)),
             (stage, Swap::Conflict) => {
-                let again = self.tries.lost();
                 match stage {
                     Overruling::Count(next) => {
-                        if let Some(a) = self.a.as_mut() {
-                            a.known = None;
-                        }
-                        if again {
+                        if self.tries.lost_race([self.a.as_mut()]) {
                             Overruling::Count(next)
                         } else {
                             Overruling::Done(Err(Error::Contention))
                         }
                     }
                     Overruling::Redeem(_) => {
-                        self.b.known = None;
-                        if again {
+                        if self.tries.lost_race([Some(&mut self.b)]) {
                             Overruling::Decide
                         } else {
                             self.refuse(Error::Contention)
                         }
                     }
                     Overruling::Refund(answer) => {
-                        if let Some(a) = self.a.as_mut() {
-                            a.known = None;
-                        }
-                        if again {
+                        if self.tries.lost_race([self.a.as_mut()]) {
                             Overruling::Refund(answer)
                         } else {
                             // Left counted: over-counted, never under.

@@ -293,10 +293,16 @@ impl<'a, const N: usize> Verify<'a, N> {
         })
     }
 
-    /// After a lost race: try again from `stage`, or give up with contention (settling the
+    /// After a lost race for the booking's record (`booking`) or the verifier's: try again
+    /// from `stage` with that record read again, or give up with contention (settling the
     /// slot held, freed: nothing was answered).
-    fn retry(&mut self, stage: Stage) -> Stage {
-        if self.tries.lost() {
+    fn retry(&mut self, booking: bool, stage: Stage) -> Stage {
+        let stale = if booking {
+            Some(&mut self.ask.b)
+        } else {
+            self.ask.v.as_mut()
+        };
+        if self.tries.lost_race([stale]) {
             stage
         } else {
             self.finish(Err(Error::Contention), None)

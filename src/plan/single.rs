@@ -167,8 +167,7 @@ impl<const N: usize> Plan for Single<'_, N> {
             (Swap::Swapped, Some(answer)) => self.done = Some(Ok(answer)),
             (Swap::Swapped, None) => self.done = Some(Err(Error::Corrupt)),
             (Swap::Conflict, _) => {
-                self.slot.known = None;
-                if !self.tries.lost() {
+                if !self.tries.lost_race([Some(&mut self.slot)]) {
                     self.done = Some(Err(Error::Contention));
                 }
             }

@@ -114,10 +114,7 @@ impl<'a, const N: usize> Verify<'a, N> {
         if swap == Swap::Swapped {
             return Stage::Done(s.answer);
         }
-        if let Some(v) = self.ask.v.as_mut() {
-            v.known = None;
-        }
-        if self.tries.lost() {
+        if self.tries.lost_race([self.ask.v.as_mut()]) {
             Stage::Settle(s)
         } else if s.failed {
             // A wrong code whose failure is not on the verifier's record is not answered: a

@@ -133,10 +133,7 @@ impl<'a, const N: usize> Verify<'a, N> {
             Swap::Conflict => {
                 // The slot was not taken after all.
                 self.held = None;
-                if let Some(slot) = self.ask.v.as_mut() {
-                    slot.known = None;
-                }
-                self.retry(Stage::Reserve(r))
+                self.retry(false, Stage::Reserve(r))
             }
         }
     }

@@ -38,7 +38,6 @@ impl<'a, const N: usize> Verify<'a, N> {
                 self.finish(Ok(w.answer), None)
             }
             Swap::Conflict => {
-                self.ask.b.known = None;
                 // A remembered hold pays for one write over the booking version it was taken
                 // on, and a retry of the request may have adopted it: let it go for now. The
                 // Reserve stage moves it on to the next comparison if it is still this plan's
@@ -47,7 +46,7 @@ impl<'a, const N: usize> Verify<'a, N> {
                 if self.held.is_some_and(|slot| slot.hold.is_some()) {
                     self.stale = self.held.take();
                 }
-                self.retry(Stage::Compare)
+                self.retry(true, Stage::Compare)
             }
         }
     }
