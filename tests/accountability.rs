@@ -108,19 +108,24 @@ impl Collect {
 
 #[test]
 fn a_sink_sees_issue_resend_wrong_right_replay_exactly() {
+    sink_sees_issue_resend_wrong_right_replay(&MemoryStore::new());
+    sink_sees_issue_resend_wrong_right_replay(&handover_code::conformance::WithoutTransactions(
+        MemoryStore::new(),
+    ));
+}
+
+/// The test above on `store`, in its mode (one transaction, or one key at a time).
+fn sink_sees_issue_resend_wrong_right_replay<S: Store>(store: &S) {
     let keys = keys();
     let sink = Collect::default();
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(5, 86_400)
         .unwrap();
     let service = Service::new(&keys, policy, context()).with_events(&sink);
-    let store = MemoryStore::new();
     let booking = id("SLOT-1");
     let vaccinator = Some(VerifierId::new("vaccinator-7").unwrap());
-    let code = service.issue(&store, booking, UNTIL, T0).unwrap();
-    let again = service
-        .resend(&store, booking, Timestamp(T0.0 + 5))
-        .unwrap();
+    let code = service.issue(store, booking, UNTIL, T0).unwrap();
+    let again = service.resend(store, booking, Timestamp(T0.0 + 5)).unwrap();
     assert_eq!(code.expose(), again.expose());
     let at = Timestamp(T0.0 + 60);
     let (r1, r2) = (
@@ -130,19 +135,19 @@ fn a_sink_sees_issue_resend_wrong_right_replay_exactly() {
     let bad = wrong(code.expose());
     assert_eq!(
         service
-            .verify_request(&store, booking, &bad, vaccinator, r1, at)
+            .verify_request(store, booking, &bad, vaccinator, r1, at)
             .unwrap(),
         Outcome::Rejected { attempts_left: 2 }
     );
     assert_eq!(
         service
-            .verify_request(&store, booking, code.expose(), vaccinator, r2, at)
+            .verify_request(store, booking, code.expose(), vaccinator, r2, at)
             .unwrap(),
         Outcome::Accepted
     );
     assert_eq!(
         service
-            .verify_request(&store, booking, code.expose(), vaccinator, r2, at)
+            .verify_request(store, booking, code.expose(), vaccinator, r2, at)
             .unwrap(),
         Outcome::Replayed(Earlier::Accepted)
     );
@@ -162,6 +167,14 @@ fn a_sink_sees_issue_resend_wrong_right_replay_exactly() {
 
 #[test]
 fn locks_suspensions_refusals_revokes_and_overrides_are_told() {
+    locks_suspensions_refusals_revokes_and_overrides_told(&MemoryStore::new());
+    locks_suspensions_refusals_revokes_and_overrides_told(
+        &handover_code::conformance::WithoutTransactions(MemoryStore::new()),
+    );
+}
+
+/// The test above on `store`, in its mode (one transaction, or one key at a time).
+fn locks_suspensions_refusals_revokes_and_overrides_told<S: Store>(store: &S) {
     let keys = keys();
     let sink = Collect::default();
     let policy = Policy::new(Digits::Four)
@@ -170,26 +183,25 @@ fn locks_suspensions_refusals_revokes_and_overrides_are_told() {
         .with_send_limit(1, 600)
         .unwrap();
     let service = Service::new(&keys, policy, context()).with_events(&sink);
-    let store = MemoryStore::new();
     let v = Some(VerifierId::new("v").unwrap());
-    let code = service.issue(&store, id("A"), UNTIL, T0).unwrap();
-    let refused = service.resend(&store, id("A"), T0).unwrap_err();
+    let code = service.issue(store, id("A"), UNTIL, T0).unwrap();
+    let refused = service.resend(store, id("A"), T0).unwrap_err();
     assert!(matches!(refused, Error::SendLimit { .. }));
     let bad = wrong(code.expose());
     for _ in 0..3 {
-        service.verify(&store, id("A"), &bad, v, T0).unwrap();
+        service.verify(store, id("A"), &bad, v, T0).unwrap();
     }
     assert_eq!(
-        service.verify(&store, id("A"), &bad, v, T0).unwrap(),
+        service.verify(store, id("A"), &bad, v, T0).unwrap(),
         Outcome::VerifierSuspended {
             until: Timestamp(1_036_800)
         }
     );
-    service.issue(&store, id("B"), UNTIL, T0).unwrap();
-    service.revoke(&store, id("B"), T0).unwrap();
-    service.issue(&store, id("C"), UNTIL, T0).unwrap();
+    service.issue(store, id("B"), UNTIL, T0).unwrap();
+    service.revoke(store, id("B"), T0).unwrap();
+    service.issue(store, id("C"), UNTIL, T0).unwrap();
     let by = Override::new(ActorId::new("supervisor").unwrap(), Reason::NoPhone, "").unwrap();
-    service.overrule(&store, id("C"), by, T0).unwrap();
+    service.overrule(store, id("C"), by, T0).unwrap();
     let g = T0.0;
     let by_v = "by Some(\"v\") request None";
     assert_eq!(

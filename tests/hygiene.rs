@@ -149,9 +149,19 @@ fn plans_records_replays_and_send_refusals_carry_no_code() {
         context,
     };
     let mut plan = Verify::new(rules, context, id, &digits, who, Timestamp(2));
-    rendered.push(format!("{plan:?}"));
-    let _ = plan.next();
-    rendered.push(format!("{plan:?}"));
+    for stage in ["stage: Check", "stage: Check"] {
+        let shown = format!("{plan:?}");
+        assert!(
+            shown.starts_with("Verify {") && shown.contains("typed: \"<redacted>\""),
+            "{shown}"
+        );
+        assert!(
+            shown.contains(stage) && shown.contains("EE123456789IN"),
+            "{shown}"
+        );
+        rendered.push(shown);
+        let _ = plan.next();
+    }
     // Each mode's plan says what it is and where it stands, and leaves out what was typed.
     let rules = Rules {
         keys: &keys,

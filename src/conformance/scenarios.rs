@@ -154,6 +154,7 @@ where
             races::a_lost_race_moves_the_hold_on,
             races::a_lost_race_with_nothing_to_compare_frees_the_hold,
             races::a_hold_adopted_in_the_race_is_not_moved,
+            races::a_retry_holding_the_paying_slot_settles_it_as_the_failure,
         );
     }
     Ok(())

@@ -328,7 +328,8 @@ impl<const N: usize> Plan for Verify<'_, N> {
 
     fn loaded(&mut self, found: Option<(Record, Version)>) {
         let slot = match self.stage {
-            Stage::Compare if self.ask.b.known.is_none() => Some(&mut self.ask.b),
+            // The booking is the only record a comparison loads.
+            Stage::Compare => Some(&mut self.ask.b),
             _ => self.ask.v.as_mut(),
         };
         if let Some(slot) = slot {

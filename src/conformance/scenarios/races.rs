@@ -272,3 +272,82 @@ pub(super) fn a_hold_adopted_in_the_race_is_not_moved<S: Store + Sync>(store: &S
     ensure!(v.failures.saturating_add(v.held) <= v.limit, "{v:?}");
     Ok(())
 }
+
+/// O takes a slot for request `a` and pauses before its booking write; P, O's own retry,
+/// adopts the slot and pauses before its write. O's rejection lands, and before O settles
+/// its slot P resumes: its write loses, it lets the shared slot go and compares again, and
+/// finds O's rejection, paid for by that very slot. P settles it as the failure it paid for
+/// (O then finds it settled), so the verifier's failures equal the booking's: had P freed
+/// the slot as one that paid for nothing, a wrong code would be answered and never counted.
+pub(super) fn a_retry_holding_the_paying_slot_settles_it_as_the_failure<S: Store + Sync>(
+    store: &S,
+) -> Checked {
+    let keys = keys()?;
+    let policy = budgeted(3, 86_400)?.with_attempts(5).or_fail()?;
+    let service = Service::new(&keys, policy, ctx("paying-retry")?);
+    let code = service.issue(store, id("B")?, UNTIL, T0).or_fail()?;
+    let (booking, req, ann) = (id("B")?, request("a")?, who("ann")?);
+    let (typed_o, typed_p) = (wrong(code.expose(), 1), wrong(code.expose(), 2));
+    let (paused_tx, paused) = std::sync::mpsc::channel::<()>();
+    let (resume, resume_rx) = std::sync::mpsc::channel::<()>();
+    let (paused_tx, resume_rx) = (Mutex::new(paused_tx), Mutex::new(resume_rx));
+    let (paused, resume) = (Mutex::new(paused), Mutex::new(resume));
+    let o = std::thread::scope(|scope| -> Result<_, String> {
+        let p_thread = Mutex::new(None);
+        // Before O's booking write: P runs until it has adopted the slot and reached its own.
+        let before_write = || -> Checked {
+            let p = scope.spawn(|| {
+                // P's calls: load the verifier, load the booking, adopt, write the booking.
+                let at_write = Pausing::new(store, 4, || {
+                    paused_tx.lock().or_fail()?.send(()).or_fail()?;
+                    let _ = resume_rx.lock().or_fail()?.recv_timeout(HANDOFF);
+                    Ok(())
+                });
+                let answer = service.verify_request(&at_write, booking, &typed_p, ann, req, T0);
+                at_write.ran()?;
+                Ok::<_, String>(answer)
+            });
+            *p_thread.lock().or_fail()? = Some(p);
+            paused
+                .lock()
+                .or_fail()?
+                .recv_timeout(HANDOFF)
+                .map_err(|_| String::from("P never reached its booking write"))?;
+            Ok(())
+        };
+        // Before O's settlement: P resumes and finishes.
+        let before_settle = || -> Checked {
+            resume.lock().or_fail()?.send(()).or_fail()?;
+            Ok(())
+        };
+        // O's calls: load the verifier, load the booking, hold a slot, write the booking,
+        // settle.
+        let at_settle = Pausing::new(store, 5, || {
+            before_settle()?;
+            let p = p_thread.lock().or_fail()?.take().or_fail()?;
+            let p = p
+                .join()
+                .map_err(|_| String::from("P's thread panicked"))??;
+            *p_thread.lock().or_fail()? = None;
+            ensure!(matches!(p, Ok(Outcome::Replayed(_))), "P: {p:?}");
+            Ok(())
+        });
+        let at_write = Pausing::new(&at_settle, 4, before_write);
+        let o = service.verify_request(&at_write, booking, &typed_o, ann, req, T0);
+        // Whatever happened, P is released and joined before the scope ends.
+        let _ = resume.lock().or_fail()?.send(());
+        at_write.ran()?;
+        at_settle.ran()?;
+        Ok(o)
+    })?;
+    ensure!(matches!(o, Ok(Outcome::Rejected { .. })), "O: {o:?}");
+    let record = service.booking(store, booking).or_fail()?.or_fail()?;
+    let v = verifier_record(store, "paying-retry", "ann")?;
+    ensure_eq!(record.lifetime_failures, 1);
+    ensure_eq!(
+        (v.failures, v.held),
+        (1, 0),
+        "the rejection's slot was not settled as its failure: {v:?}"
+    );
+    Ok(())
+}
