@@ -82,6 +82,8 @@ fn passes_the_conformance_kit() {
     rt.block_on(store.create_schema()).unwrap(); // idempotent
     let report = conformance::check_all(|| emptied(&rt, &store)).unwrap();
     assert!(report.conflicts > 0);
+    let one_key = conformance::check_all(|| WithoutTransactions(emptied(&rt, &store))).unwrap();
+    assert!(one_key.conflicts > 0);
 }
 
 #[test]

@@ -58,6 +58,15 @@ fn passes_the_conformance_kit_on_a_file() {
     })
     .unwrap();
     assert!(report.conflicts > 0);
+    // One key at a time, as a store that does not opt in to transactions runs it.
+    let one_key = conformance::check_all(|| {
+        let path = dir
+            .0
+            .join(format!("kit-{}.db", n.fetch_add(1, Ordering::Relaxed)));
+        conformance::WithoutTransactions(SqliteStore::open(path, Durability::Normal).unwrap())
+    })
+    .unwrap();
+    assert!(one_key.conflicts > 0);
 }
 
 #[test]
@@ -528,6 +537,15 @@ proptest::proptest! {
     #[test]
     fn sqlite_agrees_with_the_model(ops in proptest::collection::vec(ops::op(), 1..60)) {
         let store = SqliteStore::open_in_memory().unwrap();
+        if let Err(failure) = handover_code::conformance::model::check_sequence_audited(store, &ops) {
+            proptest::prop_assert!(false, "{}", failure);
+        }
+    }
+
+    /// The same, one key at a time (the reservation mode).
+    #[test]
+    fn sqlite_agrees_with_the_model_one_key_at_a_time(ops in proptest::collection::vec(ops::op(), 1..60)) {
+        let store = conformance::WithoutTransactions(SqliteStore::open_in_memory().unwrap());
         if let Err(failure) = handover_code::conformance::model::check_sequence_audited(store, &ops) {
             proptest::prop_assert!(false, "{}", failure);
         }
