@@ -27,7 +27,6 @@
 
 use std::format;
 use std::string::String;
-use std::sync::Barrier;
 use std::thread;
 use std::vec::Vec;
 
@@ -300,24 +299,15 @@ fn wrong(right: &str, k: usize) -> String {
     format!("{next:0width$}")
 }
 
-/// Runs `f(i)` on [`THREADS`] threads released together.
+/// Runs `f(i)` on [`THREADS`] threads released together (the kit's release, its failure
+/// told as a scenario's).
 fn release<T: Send>(f: impl Fn(usize) -> T + Sync) -> Result<Vec<T>, String> {
-    let barrier = Barrier::new(THREADS);
-    thread::scope(|s| {
-        let handles: Vec<_> = (0..THREADS)
-            .map(|i| {
-                let (barrier, f) = (&barrier, &f);
-                s.spawn(move || {
-                    barrier.wait();
-                    f(i)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().map_err(|_| String::from("a thread panicked")))
-            .collect()
-    })
+    super::release(f).map_err(|failure| failure.detail)
+}
+
+/// The booking ids of `names`.
+fn ids(names: &[String]) -> Result<Vec<BookingId<'_>>, String> {
+    names.iter().map(|n| id(n)).collect()
 }
 
 /// Retries `verify` while the budget is busy, as a host would, for at most [`RETRY_FOR`] (a

@@ -15,7 +15,7 @@ use crate::store::Store;
 use crate::time::Timestamp;
 
 use super::{
-    Checked, OrFail, T0, THREADS, UNTIL, budgeted, ctx, id, keys, release, request,
+    Checked, OrFail, T0, THREADS, UNTIL, budgeted, ctx, id, ids, keys, release, request,
     verifier_record, verifier_record_if_any, verify_retrying, who, wrong,
 };
 
@@ -131,7 +131,7 @@ pub(super) fn a_nearly_spent_budget_allows_one_comparison_at_a_time<S: Store + S
         .iter()
         .map(|n| service.issue(store, id(n)?, UNTIL, T0).or_fail())
         .collect::<Result<Vec<_>, _>>()?;
-    let ids = names.iter().map(|n| id(n)).collect::<Result<Vec<_>, _>>()?;
+    let ids = ids(&names)?;
     let eve = who("eve")?;
     let right = THREADS / 3;
     let answers = release(|i| {
@@ -192,7 +192,7 @@ pub(super) fn mixed_budgets_on_one_scope_under_threads<S: Store + Sync>(store: &
             Ok(wrong(code.expose(), i))
         })
         .collect::<Result<Vec<String>, String>>()?;
-    let ids = names.iter().map(|n| id(n)).collect::<Result<Vec<_>, _>>()?;
+    let ids = ids(&names)?;
     let vac = who("vac")?;
     let answers = release(|i| {
         let service = if i % 2 == 0 { &a } else { &b };
@@ -290,7 +290,7 @@ pub(super) fn a_busy_honest_verifier_is_never_suspended<S: Store + Sync>(store: 
                 })
             })
             .collect::<Result<Vec<String>, String>>()?;
-        let ids = names.iter().map(|n| id(n)).collect::<Result<Vec<_>, _>>()?;
+        let ids = ids(&names)?;
         let vaccinator = who("vaccinator-17")?;
         // A busy budget (slots held by the verifier's own verifications in flight) is a
         // retryable error: each request retries it until it is answered.
