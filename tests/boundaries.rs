@@ -441,3 +441,87 @@ fn a_store_without_transactions_lands_a_lone_write_and_refuses_more() {
         }
     }
 }
+
+/// The reservation plan driven by hand: its settlement loses one race, and the verifier's
+/// key then reads as a booking's record (corrupt). A wrong code is answered
+/// `Error::Corrupt`, never a rejection whose failure is not counted; a right code keeps its
+/// acceptance (its slot is only left held: over-counted, never under).
+#[test]
+fn a_settlement_that_reads_a_corrupt_verifier_record() {
+    use handover_code::decide::{Rules, Who};
+    use handover_code::plan::{Next, Plan, Verify};
+    use handover_code::store::Key;
+    use handover_code::{
+        BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Outcome, Policy, Secret, Service,
+        Store, Swap, Timestamp, VerifierId,
+    };
+    let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[0x21; 32]).unwrap());
+    let policy = Policy::new(Digits::Four)
+        .with_verifier_budget(3, 86_400)
+        .unwrap();
+    let context = Context::new("corrupt-settle").unwrap();
+    let service = Service::new(&keys, policy, context);
+    for right in [false, true] {
+        let store = MemoryStore::new();
+        let booking = BookingId::new("B").unwrap();
+        let code = service
+            .issue(&store, booking, Timestamp(2_000), Timestamp(1_000))
+            .unwrap();
+        let typed = if right {
+            code.expose().to_owned()
+        } else {
+            let n: u32 = code.expose().parse().unwrap();
+            format!("{:04}", (n + 1) % 10_000)
+        };
+        let booking_record = Store::load(
+            &store,
+            Key::Booking {
+                context,
+                id: booking,
+            },
+        )
+        .unwrap()
+        .unwrap();
+        let rules = Rules {
+            keys: &keys,
+            policy: &policy,
+            context,
+        };
+        let who = Who {
+            verifier: Some(VerifierId::new("v").unwrap()),
+            request: None,
+        };
+        let mut plan = Verify::new(rules, context, booking, &typed, who, Timestamp(1_000));
+        let (mut swaps, mut settling) = (0, false);
+        let answer = loop {
+            match plan.next() {
+                Next::Load(Key::Verifier { .. }) if settling => plan.loaded(Some(booking_record)),
+                Next::Load(key) => {
+                    let found = Store::load(&store, key).unwrap();
+                    plan.loaded(found);
+                }
+                Next::Swap { record, entry } => {
+                    swaps += 1;
+                    // The third swap is the settlement: it loses its race once.
+                    if swaps == 3 {
+                        settling = true;
+                        plan.swapped(Swap::Conflict);
+                    } else {
+                        let swap = store.compare_and_swap_audited(&entry, &record).unwrap();
+                        plan.swapped(swap);
+                    }
+                }
+                Next::Done(answer) => break answer,
+                other => panic!("{other:?}"),
+            }
+        };
+        if right {
+            assert_eq!(answer.unwrap(), Outcome::Accepted);
+        } else {
+            assert!(
+                matches!(answer, Err(handover_code::Error::Corrupt)),
+                "a rejection answered uncounted: {answer:?}"
+            );
+        }
+    }
+}
