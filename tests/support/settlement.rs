@@ -237,6 +237,15 @@ pub fn contention_never_hides_a_sprayer<S: Store + Sync>(store: &S) {
         .filter(|r| **r)
         .count();
     let v = verifier_record(store, "contend", "sprayer");
+    // The figure issue 22's closing note reports (`--nocapture` shows it).
+    println!(
+        "contention: {rejections} rejections answered; the verifier ends at failures {} + \
+         held {} of {}, suspended until {:?}",
+        v.failures,
+        v.held,
+        v.limit,
+        v.window_end()
+    );
     assert_eq!(
         v.failures as usize, rejections,
         "every rejection answered is counted"
