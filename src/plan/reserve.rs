@@ -342,7 +342,7 @@ impl<const N: usize> Plan for Verify<'_, N> {
         self.stage = match core::mem::replace(&mut self.stage, Stage::Failed) {
             Stage::Reserve(r) => self.reserved(r, swap, proposed),
             Stage::Write(w) => self.written(w, swap),
-            Stage::Settle(s) => self.settled(s, swap, proposed),
+            Stage::Settle(s) => self.settled(s, swap),
             _ => Stage::Done(Err(Error::Corrupt)),
         };
     }

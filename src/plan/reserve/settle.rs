@@ -6,7 +6,7 @@ use crate::decide::{self, Window};
 use crate::error::Error;
 use crate::outcome::Outcome;
 use crate::policy::VerifierBudget;
-use crate::record::{Earlier, Hold, Record, Version};
+use crate::record::{Earlier, Hold, Record};
 use crate::store::Swap;
 
 use super::super::Tries;
@@ -110,7 +110,7 @@ impl<'a, const N: usize> Verify<'a, N> {
 
     /// After the settlement's write: the answer, or the settlement decided again after a
     /// lost race, until the races it may lose run out.
-    pub(super) fn settled(&mut self, s: Settle, swap: Swap, _: Option<(Record, Version)>) -> Stage {
+    pub(super) fn settled(&mut self, s: Settle, swap: Swap) -> Stage {
         if swap == Swap::Swapped {
             return Stage::Done(s.answer);
         }
