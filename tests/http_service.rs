@@ -2,8 +2,11 @@
 //! on shared bookings, on SQLite and on PostgreSQL: no answer over a limit, every booking
 //! redeemed at most once and only with its code, the store agreeing with the answers, and
 //! the p50/p99 latency and throughput printed.
-#![cfg(all(feature = "sqlite", feature = "postgres", feature = "serde"))]
 #![allow(unreachable_pub, missing_docs, missing_debug_implementations)]
+
+#[path = "support/harness.rs"]
+#[macro_use]
+mod harness;
 
 #[path = "../examples/http_service.rs"]
 #[allow(dead_code)]
@@ -421,8 +424,7 @@ async fn app_booking(app: &App, id: &str) -> Option<handover_code::record::Booki
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sixty_four_clients_on_sqlite() {
+async fn on_sqlite() {
     let path = std::env::temp_dir().join(format!("http-service-{}.db", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let store = SqliteStore::open(&path, Durability::Normal).unwrap();
@@ -436,8 +438,7 @@ async fn sixty_four_clients_on_sqlite() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sixty_four_clients_on_postgres() {
+async fn on_postgres() {
     let Some(cluster) = pg_cluster::Cluster::start() else {
         return;
     };
@@ -448,4 +449,30 @@ async fn sixty_four_clients_on_postgres() {
         drive(Backend::Postgres(Arc::new(store)), "PostgreSQL"),
     );
     run.await.expect("the load ran within 120 s");
+}
+
+/// Runs `f` on a multi-thread runtime of 4 workers, as the service's host would.
+fn on_runtime(f: impl std::future::Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f);
+}
+
+fn sixty_four_clients_on_sqlite() {
+    on_runtime(on_sqlite());
+}
+
+fn sixty_four_clients_on_postgres() {
+    on_runtime(on_postgres());
+}
+
+/// Both loads; the PostgreSQL one is ignored, with the reason, where PostgreSQL is missing.
+fn main() {
+    harness::run(
+        pg_cluster::missing(),
+        trials!(server: sixty_four_clients_on_postgres; plain: sixty_four_clients_on_sqlite),
+    );
 }

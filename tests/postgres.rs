@@ -1,8 +1,12 @@
 //! The PostgreSQL store against a real server that each test starts for itself: the
 //! conformance kit, several OS processes on one database, terminated backends and a server
-//! restart. Without PostgreSQL installed the tests skip with a message (and fail under CI).
-#![cfg(all(feature = "postgres", feature = "conformance-tokio"))]
+//! restart. Without PostgreSQL installed every test is reported ignored, with the reason (and
+//! the run fails under `CI=true`): `tests/support/harness.rs`.
 #![allow(unreachable_pub)]
+
+#[path = "support/harness.rs"]
+#[macro_use]
+mod harness;
 
 #[path = "support/pg_cluster.rs"]
 #[allow(dead_code)]
@@ -74,7 +78,6 @@ fn start(connections: usize) -> Option<(Cluster, tokio::runtime::Runtime, Postgr
     Some((cluster, rt, store))
 }
 
-#[test]
 fn passes_the_conformance_kit() {
     let Some((_cluster, rt, store)) = start(70) else {
         return;
@@ -86,7 +89,6 @@ fn passes_the_conformance_kit() {
     assert!(one_key.conflicts > 0);
 }
 
-#[test]
 fn passes_the_async_conformance_kit_as_an_async_store() {
     let Some((_cluster, rt, store)) = start(70) else {
         return;
@@ -112,7 +114,6 @@ fn passes_the_async_conformance_kit_as_an_async_store() {
 
 /// The model's operation sequences (four services, prunes, faults, cut-off operations) on a
 /// real server, each on an emptied table.
-#[test]
 fn a_real_server_agrees_with_the_model() {
     let Some((_cluster, rt, store)) = start(8) else {
         return;
@@ -157,7 +158,6 @@ fn agrees_with_the_model(
         .unwrap();
 }
 
-#[test]
 fn every_shared_store_scenario_on_a_real_server() {
     let Some((_cluster, rt, store)) = start(70) else {
         return;
@@ -166,7 +166,6 @@ fn every_shared_store_scenario_on_a_real_server() {
     conformance::check_scenarios(|| WithoutTransactions(emptied(&rt, &store))).unwrap();
 }
 
-#[test]
 fn dropped_verifications_settle_on_a_real_server() {
     let Some((_cluster, rt, store)) = start(8) else {
         return;
@@ -178,7 +177,6 @@ fn dropped_verifications_settle_on_a_real_server() {
     });
 }
 
-#[test]
 fn the_flow_and_prune_on_a_real_server() {
     let Some((_cluster, rt, store)) = start(4) else {
         return;
@@ -202,7 +200,6 @@ fn the_flow_and_prune_on_a_real_server() {
 }
 
 /// What a child process does, when this binary is started as one.
-#[test]
 fn child() {
     let Ok(role) = std::env::var("HANDOVER_PG_CHILD") else {
         return;
@@ -242,7 +239,6 @@ fn spawn_child(
         .unwrap()
 }
 
-#[test]
 fn several_processes_on_one_database_keep_every_limit() {
     let Some((cluster, rt, store)) = start(4) else {
         return;
@@ -291,7 +287,6 @@ fn several_processes_on_one_database_keep_every_limit() {
     check_processes(&shared, &sprayed, stored);
 }
 
-#[test]
 fn terminated_backends_give_errors_never_unwritten_answers_and_the_store_recovers() {
     let Some((cluster, rt, store)) = start(4) else {
         return;
@@ -426,7 +421,6 @@ async fn check_audit_agrees(cluster: &Cluster) {
     );
 }
 
-#[test]
 fn a_server_restart_gives_errors_then_the_store_recovers() {
     let Some((cluster, rt, store)) = start(4) else {
         return;
@@ -446,7 +440,6 @@ fn a_server_restart_gives_errors_then_the_store_recovers() {
 /// serializable (the only level of the PostgreSQL-wire distributed databases): conformance,
 /// every shared-store scenario and the model's sequences. Serialization failures and
 /// deadlocks are conflicts to retry, never faults answered.
-#[test]
 fn every_proof_holds_at_every_isolation_level() {
     for level in ["repeatable read", "serializable"] {
         let Some(cluster) = Cluster::start() else {
@@ -480,7 +473,6 @@ fn every_proof_holds_at_every_isolation_level() {
 
 /// The caller's connection options are kept, ours appended: a tenant's search path puts the
 /// tables in its own schema, and a pinned `synchronous_commit` stays pinned.
-#[test]
 fn connect_keeps_the_callers_options() {
     let Some(cluster) = Cluster::start() else {
         return;
@@ -533,7 +525,6 @@ fn connect_keeps_the_callers_options() {
 /// A server that takes TLS only: the store connects with the server's CA and every proof
 /// holds over TLS; plain text, and TLS trusting only the system's roots, are refused with
 /// an error (never a hang, never a silent fall-back to plain text).
-#[test]
 fn tls_to_a_server_that_requires_it() {
     use handover_code::store::postgres::Tls;
     let Some(cluster) = Cluster::start() else {
@@ -575,7 +566,6 @@ fn tls_to_a_server_that_requires_it() {
 
 /// A store told to use TLS never takes plain text from a server that declines it, even when
 /// the parameters say `sslmode=prefer`: that is how a machine in the middle would downgrade.
-#[test]
 fn tls_is_never_downgraded_to_plain_text() {
     use handover_code::store::postgres::Tls;
     let Some(cluster) = Cluster::start() else {
@@ -601,7 +591,6 @@ fn tls_is_never_downgraded_to_plain_text() {
 
 /// Prune deletes in batches, each its own statement (never one statement past the timeout,
 /// however much expired), and `prune_task` prunes on its interval until it is aborted.
-#[test]
 fn prune_deletes_in_batches_and_the_task_keeps_pruning() {
     let Some((_cluster, rt, store)) = start(4) else {
         return;
@@ -675,7 +664,6 @@ fn prune_deletes_in_batches_and_the_task_keeps_pruning() {
 /// a plain identifier is refused.
 /// The audit log read back from a real server: a booking's and a verifier's history, the
 /// log in pages, pruning and retention apart.
-#[test]
 fn the_audit_log_on_a_real_server() {
     let Some((_cluster, rt, store)) = start(4) else {
         return;
@@ -687,7 +675,6 @@ fn the_audit_log_on_a_real_server() {
 /// an entry uncommitted (its transaction older than the store's writes), the store writes and
 /// commits more; until the old transaction ends, nothing past it is returned, and then every
 /// entry is, in transaction order, the held one first.
-#[test]
 fn since_never_skips_an_entry_committed_out_of_order() {
     use handover_code::store::{AsyncAuditLog, Cursor};
     let Some((cluster, rt, store)) = start(4) else {
@@ -730,7 +717,6 @@ fn since_never_skips_an_entry_committed_out_of_order() {
     });
 }
 
-#[test]
 fn table_prefixes_keep_tenants_apart() {
     let Some((_cluster, rt, store)) = start(70) else {
         return;
@@ -811,7 +797,6 @@ fn table_prefixes_keep_tenants_apart() {
 
 /// Each batch of a prune finds its rows through the `prune_at` index, on a table large
 /// enough that the planner would rather scan it otherwise.
-#[test]
 fn prune_batches_use_the_prune_at_index() {
     let Some((_cluster, rt, store)) = start(2) else {
         return;
@@ -847,5 +832,13 @@ fn prune_batches_use_the_prune_at_index() {
     assert!(
         !plan.contains("Seq Scan"),
         "the prune scans the table:\n{plan}"
+    );
+}
+
+/// Every test, each ignored (with the reason printed) where the server is missing.
+fn main() {
+    harness::run(
+        pg_cluster::missing(),
+        trials!(server: passes_the_conformance_kit, passes_the_async_conformance_kit_as_an_async_store, a_real_server_agrees_with_the_model, every_shared_store_scenario_on_a_real_server, dropped_verifications_settle_on_a_real_server, the_flow_and_prune_on_a_real_server, child, several_processes_on_one_database_keep_every_limit, terminated_backends_give_errors_never_unwritten_answers_and_the_store_recovers, a_server_restart_gives_errors_then_the_store_recovers, every_proof_holds_at_every_isolation_level, connect_keeps_the_callers_options, tls_to_a_server_that_requires_it, tls_is_never_downgraded_to_plain_text, prune_deletes_in_batches_and_the_task_keeps_pruning, the_audit_log_on_a_real_server, since_never_skips_an_entry_committed_out_of_order, table_prefixes_keep_tenants_apart, prune_batches_use_the_prune_at_index),
     );
 }

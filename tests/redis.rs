@@ -3,9 +3,13 @@
 //! futures, several OS processes on one server, a server killed with SIGKILL and restarted
 //! under `appendfsync always` and `everysec`, and the conformance kit and the process race
 //! once more through the cluster client on a 3-master Redis Cluster. Without `redis-server`
-//! installed the tests skip with a message (and fail under CI).
-#![cfg(all(feature = "redis", feature = "conformance-tokio"))]
+//! installed every test is reported ignored, with the reason (and the run fails under
+//! `CI=true`): `tests/support/harness.rs`.
 #![allow(unreachable_pub)]
+
+#[path = "support/harness.rs"]
+#[macro_use]
+mod harness;
 
 #[path = "support/redis_server.rs"]
 #[allow(dead_code)]
@@ -75,7 +79,6 @@ fn start() -> Option<(Server, tokio::runtime::Runtime, RedisStore)> {
     Some((server, rt, store))
 }
 
-#[test]
 fn passes_the_conformance_kit() {
     let Some((_server, rt, store)) = start() else {
         return;
@@ -89,7 +92,6 @@ fn passes_the_conformance_kit() {
     assert!(report.conflicts > 0);
 }
 
-#[test]
 fn passes_the_async_conformance_kit_as_an_async_store() {
     let Some((_server, rt, store)) = start() else {
         return;
@@ -102,7 +104,6 @@ fn passes_the_async_conformance_kit_as_an_async_store() {
 
 /// The model's operation sequences (four services, prunes, faults, cut-off operations) on a
 /// real server, each under a fresh prefix.
-#[test]
 fn a_real_server_agrees_with_the_model() {
     let Some((_server, rt, store)) = start() else {
         return;
@@ -125,7 +126,6 @@ fn a_real_server_agrees_with_the_model() {
         .unwrap();
 }
 
-#[test]
 fn every_shared_store_scenario_on_a_real_server() {
     let Some((_server, rt, store)) = start() else {
         return;
@@ -136,7 +136,6 @@ fn every_shared_store_scenario_on_a_real_server() {
 /// A rejection waits for its settlement however many races it loses, and a sprayer's wrong
 /// codes racing each other's settlements on one server all count: the verifier ends
 /// suspended with its failures equal to the rejections answered.
-#[test]
 fn settlements_that_lose_races_on_a_real_server() {
     let Some((_server, rt, store)) = start() else {
         return;
@@ -150,7 +149,6 @@ fn settlements_that_lose_races_on_a_real_server() {
     settlement::contention_never_hides_a_sprayer(&blocking());
 }
 
-#[test]
 fn dropped_verifications_settle_on_a_real_server() {
     let Some((_server, rt, store)) = start() else {
         return;
@@ -165,7 +163,6 @@ fn dropped_verifications_settle_on_a_real_server() {
 /// Issue, resend, a wrong code, the right one, a replay; prune in batches over many records
 /// (the live ones stay, and so do their index entries); prefixes keep stores apart; the key
 /// layout is the documented one; a hash something else wrote is an error, not a record.
-#[test]
 fn the_flow_prune_and_layout_on_a_real_server() {
     let Some((server, rt, store)) = start() else {
         return;
@@ -236,7 +233,6 @@ fn the_flow_prune_and_layout_on_a_real_server() {
 }
 
 /// `prune_task` prunes on its interval until it is aborted.
-#[test]
 fn the_prune_task_prunes_on_its_interval() {
     let Some((_server, rt, store)) = start() else {
         return;
@@ -262,7 +258,6 @@ fn the_prune_task_prunes_on_its_interval() {
 }
 
 /// What a child process does, when this binary is started as one.
-#[test]
 fn child() {
     let Ok(role) = std::env::var("HANDOVER_REDIS_CHILD") else {
         return;
@@ -346,7 +341,6 @@ fn several_processes_keep_every_limit(
     check_processes(&shared, &sprayed, stored);
 }
 
-#[test]
 fn several_processes_on_one_server_keep_every_limit() {
     let Some((server, rt, store)) = start() else {
         return;
@@ -400,7 +394,6 @@ fn kill_mid_run(fsync: &'static str) -> Option<(Vec<String>, usize)> {
     Some((lost, answered))
 }
 
-#[test]
 fn a_killed_server_with_appendfsync_always_loses_no_answered_guess() {
     for _ in 0..3 {
         let Some((lost, _)) = kill_mid_run("always") else {
@@ -413,7 +406,6 @@ fn a_killed_server_with_appendfsync_always_loses_no_answered_guess() {
 /// `everysec` is measured, not promised: a process kill leaves the file written (only the
 /// fsync is late), so the count is expected to be 0 unless the disk stalled; a machine crash
 /// (not tested here) can lose the last 1–2 s.
-#[test]
 fn a_killed_server_with_appendfsync_everysec_is_measured() {
     let mut lost_total = 0;
     let mut answered_total = 0;
@@ -429,7 +421,6 @@ fn a_killed_server_with_appendfsync_everysec_is_measured() {
     );
 }
 
-#[test]
 fn a_stopped_server_gives_errors_then_the_store_recovers() {
     let Some((mut server, rt, store)) = start() else {
         return;
@@ -444,7 +435,6 @@ fn a_stopped_server_gives_errors_then_the_store_recovers() {
 /// The conformance kit (async, and the sync kit's threads through the cluster client) and
 /// the several-processes race on a real 3-master Redis Cluster: every record lands on its
 /// slot's master, and all three masters hold some.
-#[test]
 fn a_three_master_cluster_passes_the_same_proof() {
     let Some(cluster) = Cluster::start() else {
         return;
@@ -490,7 +480,6 @@ fn a_three_master_cluster_passes_the_same_proof() {
 
 /// A record that is not this store's is never taken for one: stored bytes that do not
 /// decode are an error.
-#[test]
 fn corrupt_bytes_are_an_error() {
     let Some((server, rt, store)) = start() else {
         return;
@@ -501,4 +490,12 @@ fn corrupt_bytes_are_an_error() {
     let found: Result<Option<(Record, Version)>, RedisError> =
         rt.block_on(AsyncStore::load(&store, booking_key("bad")));
     assert!(matches!(found, Err(RedisError::Decode(_))), "{found:?}");
+}
+
+/// Every test, each ignored (with the reason printed) where the server is missing.
+fn main() {
+    harness::run(
+        redis_server::missing(),
+        trials!(server: passes_the_conformance_kit, passes_the_async_conformance_kit_as_an_async_store, a_real_server_agrees_with_the_model, every_shared_store_scenario_on_a_real_server, settlements_that_lose_races_on_a_real_server, dropped_verifications_settle_on_a_real_server, the_flow_prune_and_layout_on_a_real_server, the_prune_task_prunes_on_its_interval, child, several_processes_on_one_server_keep_every_limit, a_killed_server_with_appendfsync_always_loses_no_answered_guess, a_killed_server_with_appendfsync_everysec_is_measured, a_stopped_server_gives_errors_then_the_store_recovers, a_three_master_cluster_passes_the_same_proof, corrupt_bytes_are_an_error),
+    );
 }

@@ -34,6 +34,13 @@ fn binaries() -> Option<PathBuf> {
     })
 }
 
+/// Why the tests cannot start a cluster here, if they cannot: no PostgreSQL binaries.
+pub fn missing() -> Option<&'static str> {
+    binaries().is_none().then_some(
+        "no PostgreSQL binaries (initdb, pg_ctl) found; install postgresql to run these tests",
+    )
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")

@@ -27,6 +27,13 @@ fn installed(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Why the tests cannot start a server here, if they cannot: no `redis-server` or
+/// `redis-cli`.
+pub fn missing() -> Option<&'static str> {
+    (!(installed("redis-server") && installed("redis-cli")))
+        .then_some("redis-server or redis-cli not found; install redis-server to run these tests")
+}
+
 /// Whether `redis-server` and `redis-cli` can be run; under `CI=true` their absence fails.
 fn available() -> bool {
     if installed("redis-server") && installed("redis-cli") {
