@@ -169,6 +169,73 @@ impl<S> From<Invalid> for Error<S> {
     }
 }
 
+impl<S> Error<S> {
+    /// Whether the same call may succeed if made again later, unchanged: the store failed
+    /// ([`Error::Store`]), races or a busy budget held it up ([`Error::Contention`],
+    /// [`Error::BudgetBusy`]), the random number generator failed, or a limit ends at a time
+    /// ([`Error::SendLimit`], [`Error::OverrideLimit`]; see [`Error::retry_after`]).
+    /// Nothing else changes by waiting: bad input, a booking's state, the clock, a corrupt
+    /// store. A host answers the first group 503 (or 429 with `Retry-After` where
+    /// [`Error::retry_after`] has a time), and the rest 4xx or 500.
+    ///
+    /// ```
+    /// use handover_code::{Error, Timestamp};
+    ///
+    /// let busy: Error = Error::BudgetBusy;
+    /// assert!(busy.is_retryable() && busy.retry_after().is_none());
+    /// let limit: Error = Error::SendLimit { retry_at: Timestamp(1_700_000_600) };
+    /// assert_eq!(limit.retry_after(), Some(Timestamp(1_700_000_600)));
+    /// // Seconds for a `Retry-After` header, from the host's clock:
+    /// let now = Timestamp(1_700_000_000);
+    /// let secs = limit.retry_after().map(|at| at.0.saturating_sub(now.0));
+    /// assert_eq!(secs, Some(600));
+    /// assert!(!Error::<core::convert::Infallible>::Clock.is_retryable());
+    /// ```
+    #[must_use]
+    pub const fn is_retryable(&self) -> bool {
+        match self {
+            Self::Store(_)
+            | Self::Contention
+            | Self::BudgetBusy
+            | Self::Rng
+            | Self::SendLimit { .. }
+            | Self::OverrideLimit { .. } => true,
+            Self::BookingIdLength
+            | Self::ContextLength
+            | Self::SecretLength
+            | Self::Malformed(_)
+            | Self::UnknownKey
+            | Self::KeyringFull
+            | Self::DuplicateKey
+            | Self::CurrentKey
+            | Self::VerifierIdLength
+            | Self::RequestIdLength
+            | Self::ActorIdLength
+            | Self::NoteLength
+            | Self::Policy(_)
+            | Self::BeforeEpoch
+            | Self::Validity
+            | Self::Clock
+            | Self::AlreadyIssued
+            | Self::UnknownBooking
+            | Self::Inactive(_)
+            | Self::OverridesOff
+            | Self::Corrupt => false,
+        }
+    }
+
+    /// The first instant a retry may succeed, where a limit says so: a send limit's or an
+    /// override budget's window end. `None` for every other error (a retryable one may be
+    /// retried at once, after a short backoff).
+    #[must_use]
+    pub const fn retry_after(&self) -> Option<Timestamp> {
+        match self {
+            Self::SendLimit { retry_at } | Self::OverrideLimit { retry_at } => Some(*retry_at),
+            _ => None,
+        }
+    }
+}
+
 /// Why a booking cannot be resent, re-issued or revoked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]

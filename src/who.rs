@@ -7,7 +7,7 @@ use crate::invalid::Invalid;
 /// counted and reviewed by reason. Say more in the override's note.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 pub enum Reason {
     /// The person has no phone (common at vaccination camps).
@@ -39,6 +39,22 @@ impl Reason {
             Self::CannotAccess => "cannot_access",
             Self::Other => "other",
         }
+    }
+
+    /// The reason [`Reason::name`] gives `name`, read back (from a log, a form, a query
+    /// string); `None` for any other text. With feature `serde` a reason also reads back
+    /// from its JSON, the same name as a string.
+    ///
+    /// ```
+    /// use handover_code::audit::Reason;
+    ///
+    /// assert_eq!(Reason::from_name("not_received"), Some(Reason::NotReceived));
+    /// assert!(Reason::ALL.iter().all(|r| Reason::from_name(r.name()) == Some(*r)));
+    /// assert_eq!(Reason::from_name("NoPhone"), None);
+    /// ```
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.name() == name)
     }
 
     /// The reason's number, as stored in an audit entry's detail: 0 to 3.

@@ -525,3 +525,41 @@ fn a_settlement_that_reads_a_corrupt_verifier_record() {
         }
     }
 }
+
+/// What a host maps to 503, or to 429 with `Retry-After`: the errors a retry may clear, and
+/// the time a limit names; nothing else is retryable.
+#[test]
+fn retryable_errors_and_their_times() {
+    use handover_code::{Error, Inactive, Malformed, Timestamp};
+    #[derive(Debug, thiserror::Error)]
+    #[error("down")]
+    struct Down;
+    let at = Timestamp(1_700_000_600);
+    let retryable: [Error<Down>; 6] = [
+        Error::Store(Down),
+        Error::Contention,
+        Error::BudgetBusy,
+        Error::Rng,
+        Error::SendLimit { retry_at: at },
+        Error::OverrideLimit { retry_at: at },
+    ];
+    for e in &retryable {
+        assert!(e.is_retryable(), "{e:?}");
+    }
+    let times: Vec<_> = retryable.iter().map(Error::retry_after).collect();
+    assert_eq!(times, [None, None, None, None, Some(at), Some(at)]);
+    let not: [Error<Down>; 9] = [
+        Error::Clock,
+        Error::Corrupt,
+        Error::Validity,
+        Error::UnknownBooking,
+        Error::AlreadyIssued,
+        Error::OverridesOff,
+        Error::UnknownKey,
+        Error::Inactive(Inactive::Redeemed),
+        Error::Malformed(Malformed::WrongLength),
+    ];
+    for e in &not {
+        assert!(!e.is_retryable() && e.retry_after().is_none(), "{e:?}");
+    }
+}

@@ -223,3 +223,16 @@ fn policies_digits_and_times_round_trip_in_a_format_that_does_not_describe_itsel
     let back: (Digits, Timestamp, KeyId) = postcard::from_bytes(&bytes).unwrap();
     assert_eq!(back, (Digits::Six, Timestamp(9), KeyId(3)));
 }
+
+/// An override's reason reads back from its JSON, a string of its name, and nothing else.
+#[test]
+fn reasons_read_back_from_their_json() {
+    use handover_code::audit::Reason;
+    for reason in Reason::ALL {
+        let json = serde_json::to_string(&reason).unwrap();
+        assert_eq!(json, format!("\"{}\"", reason.name()));
+        assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), reason);
+    }
+    assert!(serde_json::from_str::<Reason>("\"NoPhone\"").is_err());
+    assert!(serde_json::from_str::<Reason>("0").is_err());
+}
