@@ -40,6 +40,10 @@ pub enum Error<S = Infallible> {
     /// [`Secret::MAX_LEN`](crate::Secret::MAX_LEN).
     #[error("secret must be 32 to 256 bytes long; generate one with Secret::generate")]
     SecretLength,
+    /// A secret's text was not hex ([`Secret::from_hex`](crate::Secret::from_hex)) or
+    /// standard padded base64 ([`Secret::from_base64`](crate::Secret::from_base64)).
+    #[error("secret text is not valid hex or base64 as asked; check how the secret was stored")]
+    SecretEncoding,
     /// The caller's random number generator failed.
     #[error("random number generator failed; check the entropy source and retry")]
     Rng,
@@ -153,6 +157,7 @@ impl<S> From<Invalid> for Error<S> {
             Invalid::BookingIdLength => Self::BookingIdLength,
             Invalid::ContextLength => Self::ContextLength,
             Invalid::SecretLength => Self::SecretLength,
+            Invalid::SecretEncoding => Self::SecretEncoding,
             Invalid::Rng => Self::Rng,
             Invalid::Malformed(why) => Self::Malformed(why),
             Invalid::UnknownKey => Self::UnknownKey,
@@ -203,6 +208,7 @@ impl<S> Error<S> {
             Self::BookingIdLength
             | Self::ContextLength
             | Self::SecretLength
+            | Self::SecretEncoding
             | Self::Malformed(_)
             | Self::UnknownKey
             | Self::KeyringFull
@@ -264,6 +270,7 @@ impl Error {
             Self::BookingIdLength => Error::BookingIdLength,
             Self::ContextLength => Error::ContextLength,
             Self::SecretLength => Error::SecretLength,
+            Self::SecretEncoding => Error::SecretEncoding,
             Self::Rng => Error::Rng,
             Self::Malformed(why) => Error::Malformed(why),
             Self::UnknownKey => Error::UnknownKey,

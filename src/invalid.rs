@@ -46,6 +46,10 @@ pub enum Invalid {
     /// [`Secret::MAX_LEN`](crate::Secret::MAX_LEN).
     #[error("secret must be 32 to 256 bytes long; generate one with Secret::generate")]
     SecretLength,
+    /// A secret's text was not hex ([`Secret::from_hex`](crate::Secret::from_hex)) or
+    /// standard padded base64 ([`Secret::from_base64`](crate::Secret::from_base64)).
+    #[error("secret text is not valid hex or base64 as asked; check how the secret was stored")]
+    SecretEncoding,
     /// The caller's random number generator failed.
     #[error("random number generator failed; check the entropy source and retry")]
     Rng,

@@ -35,6 +35,8 @@ impl Secret {
     pub const MIN_LEN: usize = 32;
     /// The most bytes a secret may have.
     pub const MAX_LEN: usize = 256;
+    /// The longest padded base64 text of a secret: [`Secret::MAX_LEN`] bytes' worth.
+    const MAX_BASE64_LEN: usize = Self::MAX_LEN.div_ceil(3) * 4;
     /// How many bytes [`Secret::generate`] draws.
     pub const GENERATED_LEN: usize = 32;
 
@@ -75,6 +77,68 @@ impl Secret {
             len: bytes.len(),
             mac: KeyedMac::new(bytes),
         })
+    }
+
+    /// A secret from its hex text (either case; 64 to 512 digits), as secret managers and
+    /// `openssl rand -hex 32` give it; one trailing newline or more (a secret file's) is
+    /// ignored. Decoded in constant time (`base16ct`): how long it takes does not depend on
+    /// the digits. The decoded bytes are wiped before this returns.
+    ///
+    /// ```
+    /// use handover_code::Secret;
+    ///
+    /// let hex = "42".repeat(32);
+    /// assert_eq!(Secret::from_hex(&hex)?.expose_bytes(), &[0x42; 32]);
+    /// assert!(Secret::from_hex("not hex").is_err());
+    /// # Ok::<(), handover_code::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Invalid::SecretEncoding`] when `text` is not hex (whitespace included), and
+    /// [`Invalid::SecretLength`] when it decodes to too few or too many bytes.
+    pub fn from_hex(text: &str) -> Result<Self, Invalid> {
+        let mut buf = [0u8; Self::MAX_LEN];
+        let secret = match base16ct::mixed::decode(text.trim_end_matches('\n'), &mut buf) {
+            Ok(bytes) => Self::from_bytes(bytes),
+            Err(base16ct::Error::InvalidLength) if text.len() > 2 * Self::MAX_LEN => {
+                Err(Invalid::SecretLength)
+            }
+            Err(_) => Err(Invalid::SecretEncoding),
+        };
+        buf.zeroize();
+        secret
+    }
+
+    /// A secret from its standard, padded base64 text (RFC 4648, as `openssl rand -base64
+    /// 32` gives it); trailing newlines are ignored. Decoded in constant time (`base64ct`).
+    /// The decoded bytes are wiped before this returns.
+    ///
+    /// ```
+    /// use handover_code::Secret;
+    ///
+    /// let secret = Secret::from_base64("QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=")?;
+    /// assert_eq!(secret.expose_bytes(), &[0x42; 32]);
+    /// assert!(Secret::from_base64("QkJC!").is_err());
+    /// # Ok::<(), handover_code::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Invalid::SecretEncoding`] when `text` is not padded standard base64, and
+    /// [`Invalid::SecretLength`] when it decodes to too few or too many bytes.
+    pub fn from_base64(text: &str) -> Result<Self, Invalid> {
+        use base64ct::Encoding;
+        let mut buf = [0u8; Self::MAX_LEN];
+        let secret = match base64ct::Base64::decode(text.trim_end_matches('\n'), &mut buf) {
+            Ok(bytes) => Self::from_bytes(bytes),
+            Err(base64ct::Error::InvalidLength) if text.len() > Self::MAX_BASE64_LEN => {
+                Err(Invalid::SecretLength)
+            }
+            Err(_) => Err(Invalid::SecretEncoding),
+        };
+        buf.zeroize();
+        secret
     }
 
     /// The secret's bytes, to save in a secret manager. Never log them.

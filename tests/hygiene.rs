@@ -211,6 +211,7 @@ fn invalid_and_error_say_the_same() {
         Invalid::BookingIdLength,
         Invalid::ContextLength,
         Invalid::SecretLength,
+        Invalid::SecretEncoding,
         Invalid::Rng,
         Invalid::Malformed(Malformed::WrongLength),
         Invalid::UnknownKey,

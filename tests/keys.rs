@@ -150,3 +150,60 @@ fn keyring_rotation() {
     assert!(matches!(keys.remove(KeyId(1)), Err(Invalid::UnknownKey)));
     keys.insert(KeyId(4), key(4)).unwrap();
 }
+
+/// Secrets load from the text secret managers and `openssl rand` give: hex in either case
+/// and padded base64, a trailing newline ignored; other text, or text of the wrong length,
+/// is refused with a clear error and no secret.
+#[test]
+fn secrets_load_from_hex_and_base64_text() {
+    let bytes: Vec<u8> = (0u8..48).collect();
+    let lower: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    for text in [lower.clone(), lower.to_uppercase(), format!("{lower}\n")] {
+        assert_eq!(Secret::from_hex(&text).unwrap().expose_bytes(), &bytes[..]);
+    }
+    // 48 bytes in base64, as `openssl rand -base64 48` prints them.
+    let b64 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4v";
+    for text in [b64.to_owned(), format!("{b64}\n")] {
+        assert_eq!(
+            Secret::from_base64(&text).unwrap().expose_bytes(),
+            &bytes[..]
+        );
+    }
+    let refused = |r: Result<Secret, Invalid>| r.err();
+    assert_eq!(
+        refused(Secret::from_hex("zz".repeat(32).as_str())),
+        Some(Invalid::SecretEncoding)
+    );
+    assert_eq!(
+        refused(Secret::from_hex(&lower[1..])),
+        Some(Invalid::SecretEncoding)
+    );
+    assert_eq!(
+        refused(Secret::from_hex(&format!(" {lower}"))),
+        Some(Invalid::SecretEncoding)
+    );
+    assert_eq!(
+        refused(Secret::from_hex(&lower[..62])),
+        Some(Invalid::SecretLength)
+    );
+    assert_eq!(
+        refused(Secret::from_hex(&"ab".repeat(257))),
+        Some(Invalid::SecretLength)
+    );
+    assert_eq!(
+        refused(Secret::from_base64("AAEC!wQF")),
+        Some(Invalid::SecretEncoding)
+    );
+    assert_eq!(
+        refused(Secret::from_base64(&b64[..63])),
+        Some(Invalid::SecretEncoding)
+    );
+    assert_eq!(
+        refused(Secret::from_base64("AAECAwQFBgcI")),
+        Some(Invalid::SecretLength)
+    );
+    assert_eq!(
+        refused(Secret::from_base64(&"QUFB".repeat(100))),
+        Some(Invalid::SecretLength)
+    );
+}
