@@ -455,12 +455,7 @@ fn secret() -> Result<Secret, Box<dyn std::error::Error>> {
         eprintln!("HANDOVER_SECRET is not set: using the fixed demo secret; never in production");
         return Ok(Secret::from_bytes(&[0x42; 32])?);
     };
-    let bytes = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("x"), 16))
-        .collect::<Result<Vec<u8>, _>>()
-        .map_err(|_| "HANDOVER_SECRET must be hex digits")?;
-    Ok(Secret::from_bytes(&bytes)?)
+    Ok(Secret::from_hex(&hex)?)
 }
 
 #[tokio::main]
