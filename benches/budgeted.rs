@@ -32,7 +32,7 @@ const VERIFIERS: u32 = 16;
 /// Times `PER_ROUND` verifications on `store`, bookings named from `round`, one in
 /// `wrong_every` a wrong code; a verifier pays for each when `budgeted`.
 fn round<S: Store>(
-    service: &Service<'_>,
+    service: &Service,
     store: &S,
     (round, wrong_every): (u32, u32),
     budgeted: bool,
@@ -78,7 +78,7 @@ fn main() {
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(1_000_000, 86_400)
         .unwrap();
-    let service = Service::new(&keys, policy, context);
+    let service = Service::new(keys, policy, context).unwrap();
     let (plain, atomic, one_key) = (
         open("plain.db"),
         open("atomic.db"),

@@ -64,7 +64,7 @@ const HOT: u64 = 1_000;
 /// Issues `n` bookings named `{prefix}{i}` (untimed) and returns them with a right and a
 /// wrong code each.
 fn pool(
-    service: &Service<'_>,
+    service: &Service,
     store: &MemoryStore,
     prefix: &str,
     n: u64,
@@ -84,7 +84,7 @@ fn pool(
 
 /// Time to verify each booking of `items` once, right or wrong.
 fn verify_all(
-    service: &Service<'_>,
+    service: &Service,
     store: &MemoryStore,
     items: &[(String, String, String)],
     hit: bool,
@@ -109,13 +109,13 @@ fn verify_all(
 
 /// Times `iters` verifications in fresh batches of `batch` bookings, each on its own store
 /// (keeping its audit log, as `MemoryStore::new` does).
-fn timed_verifies(service: &Service<'_>, iters: u64, batch: u64, hit: bool) -> Duration {
+fn timed_verifies(service: &Service, iters: u64, batch: u64, hit: bool) -> Duration {
     timed_verifies_on(service, iters, batch, hit, MemoryStore::new)
 }
 
 /// [`timed_verifies`] on stores made by `fresh`.
 fn timed_verifies_on(
-    service: &Service<'_>,
+    service: &Service,
     iters: u64,
     batch: u64,
     hit: bool,
@@ -133,16 +133,17 @@ fn timed_verifies_on(
     total
 }
 
-fn keys() -> Keyring {
-    Keyring::new(KeyId(1), secret())
+fn keys() -> std::sync::Arc<Keyring> {
+    Keyring::new(KeyId(1), secret()).into()
 }
 
-fn service(keys: &Keyring) -> Service<'_> {
+fn service(keys: &std::sync::Arc<Keyring>) -> Service {
     Service::new(
-        keys,
+        std::sync::Arc::clone(keys),
         Policy::new(Digits::Four),
-        Context::new("cowin/dose").unwrap(),
+        "cowin/dose",
     )
+    .unwrap()
 }
 
 fn bench_verify(c: &mut Criterion) {

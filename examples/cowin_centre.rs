@@ -20,8 +20,8 @@ use handover_code::audit::{Action, Event, Events, Override, Reason};
 use handover_code::store::AuditLog;
 use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::{
-    ActorId, BookingId, Context, Digits, Error, Key, KeyId, Keyring, Outcome, Policy, Secret,
-    Service, Timestamp, VerifierId,
+    ActorId, BookingId, Digits, Error, Key, KeyId, Keyring, Outcome, Policy, Secret, Service,
+    Timestamp, VerifierId,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -85,7 +85,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn count(&self, answer: &Result<Outcome, Error<handover_code::store::sqlite::SqliteError>>) {
+    fn count(&self, answer: &Result<Outcome, Error>) {
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let counter = match answer {
             Ok(Outcome::Accepted) => &self.handovers,
@@ -103,18 +103,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("cowin-centre-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let store = SqliteStore::open(dir.join("centre.db"), Durability::Normal)?;
-    let keys: Keyring = Keyring::new(
+    let keys: std::sync::Arc<Keyring> = Keyring::new(
         KeyId(1),
         Secret::from_bytes(b"cowin demo key: load yours from a vault")?,
-    );
+    )
+    .into();
     // 4 digits, 3 tries per code, at most 30 wrong codes per vaccinator per hour: room for
     // honest slips (about 12 an hour at this centre's pace), little for spraying.
     // Overrides for people with no phone: at most 300 per supervisor per day.
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(30, 3_600)?
         .with_override_budget(300, 86_400)?;
-    let alerts = Alerts::default();
-    let service = Service::new(&keys, policy, Context::new("cowin/dose")?).with_events(&alerts);
+    let alerts = std::sync::Arc::new(Alerts::default());
+    let service = Service::new(keys.clone(), policy, "cowin/dose")?
+        .with_events(std::sync::Arc::clone(&alerts));
     let supervisor = ActorId::new("supervisor-centre-17")?;
     let close = Timestamp(OPEN + HOURS * 3_600);
 

@@ -21,7 +21,7 @@
 //! Issuing and resending need the issuer's token (the booking system's, `--issuer-token`):
 //! every send is an SMS someone pays for.
 //!
-//! One [`SharedService`] lives in the router's state for every request. Each operation runs
+//! One [`Service`] lives in the router's state for every request. Each operation runs
 //! in a task of its own (SQLite's blocking calls in `spawn_blocking`, PostgreSQL's async
 //! ones in `tokio::spawn`), so a client that hangs up cannot cut an operation off half-way
 //! or leave an issued code unsent. Ctrl-C shuts down gracefully: requests in flight are
@@ -43,12 +43,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Router, serve};
+use handover_code::Attempt;
 use handover_code::record::Earlier;
 use handover_code::store::postgres::PostgresStore;
 use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::{
-    AsyncStore, BookingId, Code, Context, Digits, Error, KeyId, Keyring, Outcome, Policy,
-    RequestId, Secret, SharedService, Store, Timestamp, VerifierId,
+    AsyncStore, Code, Digits, Error, KeyId, Keyring, Outcome, Policy, Secret, Service, Store,
+    Timestamp,
 };
 use serde::Deserialize;
 use tokio::net::TcpListener;
@@ -69,7 +70,7 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct App {
     /// The centre's one service.
-    pub service: SharedService,
+    pub service: Service,
     /// Its store.
     pub backend: Backend,
     /// Bearer token → verifier id. A real host checks tokens with its identity provider.
@@ -98,19 +99,12 @@ pub const MAX_VALID_SECS: u64 = 7 * 86_400;
 ///
 /// # Errors
 ///
-/// [`handover_code::Invalid::Policy`] for a budget of 0.
-pub fn centre_service(
-    keys: Arc<Keyring>,
-    budget: u32,
-) -> Result<SharedService, handover_code::Invalid> {
+/// [`handover_code::Error::Policy`] for a budget of 0.
+pub fn centre_service(keys: Arc<Keyring>, budget: u32) -> Result<Service, handover_code::Error> {
     let policy = Policy::new(Digits::Four)
         .with_attempts(3)?
         .with_verifier_budget(budget, 86_400)?;
-    Ok(SharedService::new(
-        keys,
-        policy,
-        Context::new("cowin/dose")?,
-    ))
+    Service::new(keys, policy, "cowin/dose")
 }
 
 /// The routes, over `app`.
@@ -294,13 +288,12 @@ impl App {
 }
 
 fn on_store<S: Store>(
-    service: &SharedService,
+    service: &Service,
     store: &S,
     booking: &str,
     op: &Op,
     now: Timestamp,
-) -> Result<Finished, Error<S::Error>> {
-    let booking = BookingId::new(booking)?;
+) -> Result<Finished, Error> {
     Ok(match op {
         Op::Issue { until } => Finished::Sent(service.issue(store, booking, *until, now)?),
         Op::Resend => Finished::Sent(service.resend(store, booking, now)?),
@@ -308,27 +301,23 @@ fn on_store<S: Store>(
             typed,
             verifier,
             request,
-        } => {
-            let verifier = Some(VerifierId::new(verifier)?);
-            Finished::Answered(match request {
-                Some(id) => {
-                    let id = RequestId::new(id)?;
-                    service.verify_request(store, booking, typed, verifier, id, now)?
-                }
-                None => service.verify(store, booking, typed, verifier, now)?,
-            })
-        }
+        } => Finished::Answered(service.verify(
+            store,
+            booking,
+            typed,
+            attempt(verifier, request),
+            now,
+        )?),
     })
 }
 
 async fn on_async_store<S: AsyncStore>(
-    service: &SharedService,
+    service: &Service,
     store: &S,
     booking: &str,
     op: &Op,
     now: Timestamp,
-) -> Result<Finished, Error<S::Error>> {
-    let booking = BookingId::new(booking)?;
+) -> Result<Finished, Error> {
     Ok(match op {
         Op::Issue { until } => {
             Finished::Sent(service.issue_async(store, booking, *until, now).await?)
@@ -339,22 +328,22 @@ async fn on_async_store<S: AsyncStore>(
             verifier,
             request,
         } => {
-            let verifier = Some(VerifierId::new(verifier)?);
-            Finished::Answered(match request {
-                Some(id) => {
-                    let id = RequestId::new(id)?;
-                    service
-                        .verify_request_async(store, booking, typed, verifier, id, now)
-                        .await?
-                }
-                None => {
-                    service
-                        .verify_async(store, booking, typed, verifier, now)
-                        .await?
-                }
-            })
+            let attempt = attempt(verifier, request);
+            Finished::Answered(
+                service
+                    .verify_async(store, booking, typed, attempt, now)
+                    .await?,
+            )
         }
     })
+}
+
+/// The verifier, under the request's `Idempotency-Key` when it has one.
+fn attempt<'a>(verifier: &'a str, request: &'a Option<String>) -> Attempt<'a> {
+    match request {
+        Some(id) => Attempt::by(verifier).request(id),
+        None => Attempt::by(verifier),
+    }
 }
 
 /// An outcome as JSON with its status; a suspension with `Retry-After`.
@@ -412,17 +401,18 @@ impl Failure {
     }
 }
 
-impl<S: std::error::Error> From<Error<S>> for Failure {
-    fn from(e: Error<S>) -> Self {
+/// The crate's error as an answer: what a retry may clear is 503 (429 with the limit's time
+/// where there is one), an unknown booking 404, a booking in the wrong state 409, what
+/// the host must fix (its clock, its keyring, its store) 500, bad input 400.
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
         let now = Timestamp::now();
         let (status, retry_after) = match &e {
-            Error::SendLimit { retry_at } => (
+            e if e.retry_after().is_some() => (
                 StatusCode::TOO_MANY_REQUESTS,
-                Some(retry_at.0.saturating_sub(now.0)),
+                e.retry_after().map(|at| at.0.saturating_sub(now.0)),
             ),
-            Error::BudgetBusy | Error::Contention | Error::Store(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, Some(1))
-            }
+            e if e.is_retryable() => (StatusCode::SERVICE_UNAVAILABLE, Some(1)),
             Error::UnknownBooking => (StatusCode::NOT_FOUND, None),
             Error::AlreadyIssued | Error::Inactive(_) => (StatusCode::CONFLICT, None),
             Error::Clock | Error::Corrupt | Error::UnknownKey => {

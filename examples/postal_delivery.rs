@@ -19,8 +19,7 @@ use handover_code::audit::{Action, Override, Reason};
 use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::store::{AuditEntry, AuditLog};
 use handover_code::{
-    ActorId, BookingId, Context, Digits, Key, KeyId, Keyring, Policy, Secret, Service, Timestamp,
-    VerifierId,
+    ActorId, BookingId, Digits, Key, KeyId, Keyring, Policy, Secret, Service, Timestamp, VerifierId,
 };
 
 /// One audit entry as a line of the dispute's answer, its time from the booking.
@@ -60,15 +59,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("postal-delivery-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let store = SqliteStore::open(dir.join("post.db"), Durability::Full)?;
-    let keys: Keyring = Keyring::new(
+    let keys: std::sync::Arc<Keyring> = Keyring::new(
         KeyId(2026),
         Secret::from_bytes(b"india post demo key: load yours from a vault")?,
-    );
+    )
+    .into();
     // Six digits, as India Post sends; 5 tries at the door, 15 over the parcel's life.
     let policy = Policy::new(Digits::Six)
         .with_attempts(5)?
         .with_verifier_budget(20, 86_400)?;
-    let service = Service::new(&keys, policy, Context::new("post/parcel")?);
+    let service = Service::new(keys.clone(), policy, "post/parcel")?;
     let day = 86_400;
     let booked = Timestamp(1_700_000_000);
 

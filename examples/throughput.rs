@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::{
-    BookingId, Code, Context, Digits, KeyId, Keyring, Policy, Secret, Service, Store, Timestamp,
+    BookingId, Code, Digits, KeyId, Keyring, Policy, Secret, Service, Store, Timestamp,
 };
 
 const NOW: Timestamp = Timestamp(1_000_000);
@@ -36,7 +36,7 @@ fn typed(i: u32, code: &Code) -> String {
 }
 
 /// Issues `n` bookings (untimed), then times verifying each once, in one thread.
-fn run<S: Store>(service: &Service<'_>, store: &S, n: u32) -> f64 {
+fn run<S: Store>(service: &Service, store: &S, n: u32) -> f64 {
     let items: Vec<(String, String)> = (0..n)
         .map(|i| {
             let id = format!("SLOT-{i:08}");
@@ -63,11 +63,7 @@ fn run<S: Store>(service: &Service<'_>, store: &S, n: u32) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[0x42; 32])?);
-    let service = Service::new(
-        &keys,
-        Policy::new(Digits::Four),
-        Context::new("cowin/dose")?,
-    );
+    let service = Service::new(keys, Policy::new(Digits::Four), "cowin/dose")?;
     let dir = std::env::temp_dir().join(format!("handover-throughput-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     for (durability, n, target) in [
@@ -103,7 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// place.
 #[cfg(feature = "sqlite-async")]
 fn sqlite_async(
-    service: &Service<'_>,
+    service: &Service,
     dir: &std::path::Path,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use handover_code::store::sqlite::AsyncSqliteStore;
@@ -148,7 +144,7 @@ fn sqlite_async(
 /// Issues `n` bookings named `{prefix}-{i}` on an async store: each id with what is typed.
 #[cfg(any(feature = "sqlite-async", feature = "postgres", feature = "redis"))]
 async fn issued<S: handover_code::AsyncStore>(
-    service: &Service<'_>,
+    service: &Service,
     store: &S,
     prefix: &str,
     n: u32,
@@ -169,7 +165,7 @@ async fn issued<S: handover_code::AsyncStore>(
 /// Verifies each of `items` once, in turn.
 #[cfg(any(feature = "sqlite-async", feature = "postgres", feature = "redis"))]
 async fn verify_each<S: handover_code::AsyncStore>(
-    service: &Service<'_>,
+    service: &Service,
     store: &S,
     items: &[(String, String)],
 ) {
@@ -184,7 +180,7 @@ async fn verify_each<S: handover_code::AsyncStore>(
 
 /// Issues `n` bookings (untimed), then times verifying each once, in one task.
 #[cfg(feature = "sqlite-async")]
-async fn async_rate<S: handover_code::AsyncStore>(service: &Service<'_>, store: &S, n: u32) -> f64 {
+async fn async_rate<S: handover_code::AsyncStore>(service: &Service, store: &S, n: u32) -> f64 {
     let items = issued(service, store, "SLOT", n).await;
     let start = Instant::now();
     verify_each(service, store, &items).await;
@@ -208,7 +204,7 @@ mod pg_cluster;
 /// calls and context switches were 80% of the client's time in `perf record`; it measured
 /// 67–73% of pgbench, against 91% on one thread).
 #[cfg(feature = "postgres")]
-fn postgres(service: &Service<'_>) -> Result<(), Box<dyn std::error::Error>> {
+fn postgres(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
     use handover_code::store::postgres::{PostgresStore, Tls};
     let Some(cluster) = pg_cluster::Cluster::start() else {
         return Ok(());
@@ -270,7 +266,7 @@ fn postgres(service: &Service<'_>) -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(any(feature = "postgres", feature = "redis"))]
 fn concurrent_rate<S: handover_code::AsyncStore>(
     rt: &tokio::runtime::Runtime,
-    service: &Service<'_>,
+    service: &Service,
     store: &S,
     clients: usize,
     tag: &str,
@@ -303,7 +299,7 @@ mod redis_server;
 /// `appendfsync everysec`, and at `always` for the cost of never losing an answer; on a
 /// current-thread runtime, as for PostgreSQL.
 #[cfg(feature = "redis")]
-fn redis(service: &Service<'_>) -> Result<(), Box<dyn std::error::Error>> {
+fn redis(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
     use handover_code::store::redis::RedisStore;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

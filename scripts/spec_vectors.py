@@ -2,14 +2,14 @@
 """An independent implementation of SPEC.md, using only Python's standard library.
 
 It computes codes (SPEC.md's derivation) and reads typed input (SPEC.md's "Typed input"),
-and generates every part of SPEC.md and README.md that states what those do: the derivation
+and generates every part of SPEC.md, README.md and docs/derivation.md that states what those do: the derivation
 vectors, the table of characters read and dropped, the typed-input vectors, the figures for
 wrong arithmetic, and README's summary of typed input. Each part sits between a
 `<!-- NAME:begin -->` and a `<!-- NAME:end -->` marker.
 
     python3 scripts/spec_vectors.py                          print every part
-    python3 scripts/spec_vectors.py --check SPEC.md README.md  exit 1 if a copy differs
-    python3 scripts/spec_vectors.py --write SPEC.md README.md  rewrite the copies
+    python3 scripts/spec_vectors.py --check SPEC.md README.md docs/derivation.md  exit 1 if a copy differs
+    python3 scripts/spec_vectors.py --write SPEC.md README.md docs/derivation.md  rewrite the copies
 
 So the text in the spec is always what this script computes; the crate's test
 `tests/vectors.rs` checks the Rust implementation against the same text.
@@ -501,7 +501,7 @@ def render_readme_input() -> str:
     not_dropped = [f"{cp(c)} {name}" for c, name in NOT_DROPPED[:2] + NOT_DROPPED[7:8]]
     not_dropped += ["a tab or a line break"]
     paragraphs = [
-        f"[`input::normalize`] reads typed input exactly as SPEC.md specifies. Input longer "
+        f"[`input::normalize`](crate::input::normalize) reads typed input exactly as SPEC.md specifies. Input longer "
         f"than {MAX_INPUT_LEN} bytes of UTF-8 is refused (`TooLong`) before it is read. Then "
         f"each character in turn is dropped, read as a digit, or refused:",
         f"- **Dropped:** {dropped}. Nothing else: not "
@@ -532,7 +532,7 @@ PARTS = [
     ("SPEC.md", "typed-input-table", render_input_table, False),
     ("SPEC.md", "typed-input-vectors", render_input_vectors, False),
     ("README.md", "typed-input-summary", readme_summary, True),
-    ("README.md", "typed-input", render_readme_input, False),
+    ("derivation.md", "typed-input", render_readme_input, False),
 ]
 
 

@@ -245,7 +245,7 @@ fn hammer_counter<S: Store + Sync>(store: &S, before: u64) -> Result<Report, Fai
     Ok(total)
 }
 
-fn kit_keys() -> Result<Keyring<0>, Failure> {
+fn kit_keys() -> Result<Keyring, Failure> {
     let secret = Secret::from_bytes(&[0x4b; 32]).map_err(setup_failure)?;
     Ok(Keyring::new(KeyId(1), secret))
 }
@@ -297,7 +297,7 @@ fn hammer_booking<S: Store + Sync>(store: &S) -> Result<(), Failure> {
     let policy = Policy::new(Digits::Four)
         .with_max_retries(Policy::MAX_RETRIES)
         .map_err(setup_failure)?;
-    let service = Service::new(&keys, policy, context);
+    let service = Service::new(keys, policy, context).map_err(setup_failure)?;
     let id = BookingId::new("hammered").map_err(setup_failure)?;
     let code = io("booking hammer", service.issue(store, id, UNTIL, NOW))?;
     let wrong = wrong_code(code.expose());
@@ -322,8 +322,8 @@ fn hammer_booking<S: Store + Sync>(store: &S) -> Result<(), Failure> {
 /// The booking hammer's verdict: whether each thread or task typed the right code and what
 /// it was answered, against the failures stored after. At most 3 rejections, at most one
 /// acceptance and only of the right code, and every rejection answered counted.
-pub(crate) fn judge_booking<E>(
-    answers: &[(bool, Result<Outcome, crate::Error<E>>)],
+pub(crate) fn judge_booking(
+    answers: &[(bool, Result<Outcome, crate::Error>)],
     failures: usize,
 ) -> Result<(), Failure> {
     let rejected = answers
@@ -357,7 +357,7 @@ fn hammer_verifier<S: Store + Sync>(store: &S) -> Result<(), Failure> {
     let keys = kit_keys()?;
     let context = Context::new("conformance").map_err(setup_failure)?;
     let policy = sprayer_policy()?;
-    let service = Service::new(&keys, policy, context);
+    let service = Service::new(keys, policy, context).map_err(setup_failure)?;
     let ids: Vec<String> = (0..THREADS).map(|i| format!("sprayed-{i}")).collect();
     let mut wrong = Vec::new();
     for id in &ids {
@@ -385,7 +385,7 @@ pub(crate) fn sprayer_policy() -> Result<Policy, Failure> {
 }
 
 /// The verifier hammer's verdict: no more wrong codes answered than the budget.
-pub(crate) fn judge_spray<E>(answers: &[Result<Outcome, crate::Error<E>>]) -> Result<(), Failure> {
+pub(crate) fn judge_spray(answers: &[Result<Outcome, crate::Error>]) -> Result<(), Failure> {
     let rejected = answers
         .iter()
         .filter(|a| matches!(a, Ok(o) if o.is_failure()))

@@ -12,7 +12,7 @@ use crate::derive::{BookingId, Context, derive};
 use crate::error::Error;
 use crate::ids::{IdBuf, RequestId, VerifierId};
 use crate::keyring::Keyring;
-pub use crate::outcome::Outcome;
+
 use crate::policy::Policy;
 use crate::record::{Booking, Earlier, Last, Version};
 use crate::time::Timestamp;
@@ -20,11 +20,11 @@ use crate::time::Timestamp;
 /// A decision on one booking: the answer, and the record to write first (`None`: write
 /// nothing).
 #[derive(Debug)]
-pub struct Decision<T> {
+pub(crate) struct Decision<T> {
     /// What to answer once `next` (if any) has landed.
-    pub answer: Result<T, Error>,
+    pub(crate) answer: Result<T, Error>,
     /// The booking's next record.
-    pub next: Option<Booking>,
+    pub(crate) next: Option<Booking>,
 }
 
 impl<T> Decision<T> {
@@ -42,22 +42,22 @@ impl<T> Decision<T> {
 
 /// What a code is checked against: the keys, the policy and the handover it belongs to.
 #[derive(Debug)]
-pub struct Rules<'a, const N: usize> {
+pub(crate) struct Rules<'a> {
     /// The keys records may name.
-    pub keys: &'a Keyring<N>,
+    pub(crate) keys: &'a Keyring,
     /// The limits for records this service creates.
-    pub policy: &'a Policy,
+    pub(crate) policy: &'a Policy,
     /// What is handed over.
-    pub context: Context<'a>,
+    pub(crate) context: Context<'a>,
 }
 
 /// Who is asking: the verifier and the request id, each optional.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Who<'a> {
+pub(crate) struct Who<'a> {
     /// The verifier, whose budget pays for each comparison when the policy has one.
-    pub verifier: Option<VerifierId<'a>>,
+    pub(crate) verifier: Option<VerifierId<'a>>,
     /// The request id that makes a retry idempotent.
-    pub request: Option<RequestId<'a>>,
+    pub(crate) request: Option<RequestId<'a>>,
 }
 
 impl Who<'_> {
@@ -86,7 +86,7 @@ impl Who<'_> {
     }
 }
 
-impl<const N: usize> Rules<'_, N> {
+impl Rules<'_> {
     /// The code of `booking` for the record's key, generation and digits.
     fn code(&self, booking: BookingId<'_>, record: &Booking) -> Result<Code, Error> {
         let secret = self.keys.get(record.key_id).ok_or(Error::UnknownKey)?;
@@ -103,10 +103,8 @@ impl<const N: usize> Rules<'_, N> {
 mod booking;
 mod budget;
 
-pub use booking::{
-    Compared, REPLAY_SECS, attempts_left, compare, issue, overrule, reissue, resend, revoke,
-};
-pub use budget::{
+pub(crate) use booking::{Compared, compare, issue, overrule, reissue, resend, revoke};
+pub(crate) use budget::{
     Standing, Window, adoptable, carry, charge, count_override, current, hold, hold_tag,
     refund_override, release, settle, share, standing,
 };

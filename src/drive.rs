@@ -18,7 +18,7 @@ use crate::store::{AsyncStore, Store, Swap};
 
 /// The two store primitives, as futures, for either kind of store.
 pub(crate) trait Backend {
-    type Error;
+    type Error: core::error::Error + Send + Sync + 'static;
 
     /// Whether the store lands [`Backend::compare_and_swap_all`] in one transaction.
     const TRANSACTIONS: bool;
@@ -146,7 +146,7 @@ pub(crate) async fn drive<B: Backend, P: Plan>(
     b: &B,
     sink: &dyn Events,
     mut plan: P,
-) -> Result<P::Output, Error<B::Error>> {
+) -> Result<P::Output, Error> {
     let mut last = None;
     let mut calls: u32 = 0;
     loop {
@@ -207,9 +207,9 @@ pub(crate) async fn drive<B: Backend, P: Plan>(
             }
             Next::Done(answer) => {
                 plan.answered(&answer, sink);
-                return answer.map_err(Error::widen);
+                return answer;
             }
-            Next::Fail => return Err(last.map_or(Error::Corrupt, Error::Store)),
+            Next::Fail => return Err(last.map_or(Error::Corrupt, Error::store)),
         }
     }
 }
@@ -219,9 +219,7 @@ pub(crate) async fn drive<B: Backend, P: Plan>(
 // Inlined into each operation, so the driver's future (over a kilobyte for a verification)
 // is built where it is polled instead of being moved there: a verification copies less.
 #[inline(always)]
-pub(crate) fn ready<T, S>(
-    future: impl Future<Output = Result<T, Error<S>>>,
-) -> Result<T, Error<S>> {
+pub(crate) fn ready<T>(future: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
     poll_once(future).unwrap_or(Err(Error::Contention))
 }
 

@@ -1,35 +1,52 @@
-//! The crate's one error story.
+//! The crate's one error story: [`Error`], what every fallible call answers, constructors
+//! and operations alike, whichever store an operation used.
 //!
-//! Operations answer [`Error<S>`](Error), where `S` is the error of the store they used.
-//! Constructors (ids, secrets, policies, keyrings, typed input) touch no store and answer
-//! [`Invalid`], the part of [`Error`] that bad input can cause: it converts into every
-//! `Error<S>` with `?` (variant for variant: `Invalid::ContextLength` becomes
-//! `Error::ContextLength`), and, like `Error<S>`, into `Box<dyn Error>` and `anyhow::Error`.
+//! So a host writes one `From<handover_code::Error>` for its own error type (or uses
+//! `Box<dyn Error>` or `anyhow::Error`), `?` works on constructors and operations in one
+//! function, and switching the store changes no signature. The store's own error is kept
+//! inside [`Error::Store`] as a [`StoreError`], and is its
+//! [`source`](core::error::Error::source).
 //!
 //! No variant carries a code, a secret, a booking id or what a person typed: an error is safe
 //! to log as it is. Each message says what went wrong and, where there is something to do,
 //! what to do.
 
 use core::convert::Infallible;
+use core::fmt;
 
-use crate::invalid::{Invalid, Malformed, PolicyError};
+use crate::invalid::{Malformed, PolicyError};
 use crate::time::Timestamp;
 
-/// The result of the crate's fallible operations.
-pub type Result<T, S = Infallible> = core::result::Result<T, Error<S>>;
+/// The result of the crate's fallible calls.
+pub(crate) type Result<T> = core::result::Result<T, Error>;
 
-/// Everything that can go wrong.
+/// Everything that can go wrong, in constructors and operations alike.
 ///
-/// `S` is the error type of the store an operation used; it is kept
-/// as this error's [`source`](core::error::Error::source). Operations that touch no store use
-/// the default, [`Infallible`]. The variants bad input causes are also in [`Invalid`], which
-/// constructors answer and `?` converts into this type.
+/// The variants from [`Error::BookingIdLength`] to [`Error::BeforeEpoch`] are bad input: a
+/// constructor, a keyring change or typed-input reading refused it, and nothing was written
+/// anywhere. The rest come from operations. [`Error::is_retryable`] and
+/// [`Error::retry_after`] say which a host answers 503 or 429 with `Retry-After`.
 ///
-/// A variant named on its own, outside a function whose return type fixes `S`, needs the
-/// store error named too (`Error::<Infallible>::Validity`); matching on an answer never does.
+/// ```
+/// use handover_code::{Error, MemoryStore, Policy, Secret, Service};
+///
+/// // One error type for constructors and operations, whatever the store.
+/// fn issue_one(store: &MemoryStore, id: &str) -> Result<(), Error> {
+///     let secret = Secret::from_bytes(&[7; 32])?;
+///     let service = Service::new(secret, Policy::default().with_attempts(3)?, "cowin/dose")?;
+///     service.issue(store, id, 1_700_000_600, 1_700_000_000)?;
+///     Ok(())
+/// }
+///
+/// let store = MemoryStore::new();
+/// issue_one(&store, "SLOT-1")?;
+/// assert!(matches!(issue_one(&store, ""), Err(Error::BookingIdLength)));
+/// assert!(matches!(issue_one(&store, "SLOT-1"), Err(Error::AlreadyIssued)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error<S = Infallible> {
+pub enum Error {
     /// A booking id was empty or longer than [`BookingId::MAX_LEN`](crate::BookingId::MAX_LEN).
     #[error("booking id must be 1 to 128 bytes long")]
     BookingIdLength,
@@ -47,7 +64,8 @@ pub enum Error<S = Infallible> {
     /// The caller's random number generator failed.
     #[error("random number generator failed; check the entropy source and retry")]
     Rng,
-    /// What the person typed is not a code of the expected length. No attempt was counted.
+    /// What the person typed is not a code of the expected length. No attempt was counted,
+    /// nothing was written.
     #[error("typed code is malformed: {0}")]
     Malformed(Malformed),
     /// The keyring holds no key with the id asked for.
@@ -135,7 +153,7 @@ pub enum Error<S = Infallible> {
     /// Also the answer to a wrong code whose failure could not be settled on the verifier's
     /// budget record (it lost more races than the budget's other slots can cause): the
     /// booking counted the guess, and a retry with the same request id
-    /// ([`Service::verify_request`](crate::Service::verify_request)) settles the failure and
+    /// ([`Attempt::request`](crate::Attempt::request)) settles the failure and
     /// replays the answer (if its slot was one of the holds the record remembers by request;
     /// one only counted stays held until the window ends). A first answer is never a
     /// rejection whose failure is not settled.
@@ -148,33 +166,10 @@ pub enum Error<S = Infallible> {
     Corrupt,
     /// The store failed; its error is the source. Nothing was answered.
     #[error("store failed; nothing was answered, retry once the store is back")]
-    Store(#[source] S),
+    Store(#[source] StoreError),
 }
 
-impl<S> From<Invalid> for Error<S> {
-    fn from(why: Invalid) -> Self {
-        match why {
-            Invalid::BookingIdLength => Self::BookingIdLength,
-            Invalid::ContextLength => Self::ContextLength,
-            Invalid::SecretLength => Self::SecretLength,
-            Invalid::SecretEncoding => Self::SecretEncoding,
-            Invalid::Rng => Self::Rng,
-            Invalid::Malformed(why) => Self::Malformed(why),
-            Invalid::UnknownKey => Self::UnknownKey,
-            Invalid::KeyringFull => Self::KeyringFull,
-            Invalid::DuplicateKey => Self::DuplicateKey,
-            Invalid::CurrentKey => Self::CurrentKey,
-            Invalid::VerifierIdLength => Self::VerifierIdLength,
-            Invalid::RequestIdLength => Self::RequestIdLength,
-            Invalid::ActorIdLength => Self::ActorIdLength,
-            Invalid::NoteLength => Self::NoteLength,
-            Invalid::Policy(why) => Self::Policy(why),
-            Invalid::BeforeEpoch => Self::BeforeEpoch,
-        }
-    }
-}
-
-impl<S> Error<S> {
+impl Error {
     /// Whether the same call may succeed if made again later, unchanged: the store failed
     /// ([`Error::Store`]), races or a busy budget held it up ([`Error::Contention`],
     /// [`Error::BudgetBusy`]), the random number generator failed, or a limit ends at a time
@@ -194,7 +189,7 @@ impl<S> Error<S> {
     /// let now = Timestamp(1_700_000_000);
     /// let secs = limit.retry_after().map(|at| at.0.saturating_sub(now.0));
     /// assert_eq!(secs, Some(600));
-    /// assert!(!Error::<core::convert::Infallible>::Clock.is_retryable());
+    /// assert!(!Error::Clock.is_retryable());
     /// ```
     #[must_use]
     pub const fn is_retryable(&self) -> bool {
@@ -263,38 +258,135 @@ pub enum Inactive {
     Exhausted,
 }
 
+/// Whole seconds since the epoch (feature `std`); [`Error::BeforeEpoch`] for an earlier
+/// time. (Here, not beside [`Timestamp`], so that `time` stays below `error`.)
+#[cfg(feature = "std")]
+impl TryFrom<std::time::SystemTime> for Timestamp {
+    type Error = Error;
+
+    fn try_from(t: std::time::SystemTime) -> Result<Self> {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .map(Self::from)
+            .map_err(|_| Error::BeforeEpoch)
+    }
+}
+
+/// `?` on a conversion that cannot fail (a value already of the type asked for).
+impl From<Infallible> for Error {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}
+
 impl Error {
-    /// Converts an error that involved no store into the error type of any store.
-    pub fn widen<S>(self) -> Error<S> {
-        match self {
-            Self::BookingIdLength => Error::BookingIdLength,
-            Self::ContextLength => Error::ContextLength,
-            Self::SecretLength => Error::SecretLength,
-            Self::SecretEncoding => Error::SecretEncoding,
-            Self::Rng => Error::Rng,
-            Self::Malformed(why) => Error::Malformed(why),
-            Self::UnknownKey => Error::UnknownKey,
-            Self::KeyringFull => Error::KeyringFull,
-            Self::DuplicateKey => Error::DuplicateKey,
-            Self::CurrentKey => Error::CurrentKey,
-            Self::VerifierIdLength => Error::VerifierIdLength,
-            Self::RequestIdLength => Error::RequestIdLength,
-            Self::ActorIdLength => Error::ActorIdLength,
-            Self::NoteLength => Error::NoteLength,
-            Self::OverridesOff => Error::OverridesOff,
-            Self::OverrideLimit { retry_at } => Error::OverrideLimit { retry_at },
-            Self::SendLimit { retry_at } => Error::SendLimit { retry_at },
-            Self::Policy(why) => Error::Policy(why),
-            Self::BeforeEpoch => Error::BeforeEpoch,
-            Self::Validity => Error::Validity,
-            Self::Clock => Error::Clock,
-            Self::AlreadyIssued => Error::AlreadyIssued,
-            Self::UnknownBooking => Error::UnknownBooking,
-            Self::Inactive(why) => Error::Inactive(why),
-            Self::BudgetBusy => Error::BudgetBusy,
-            Self::Contention => Error::Contention,
-            Self::Corrupt => Error::Corrupt,
-            Self::Store(never) => match never {},
+    /// A store's failure, kept as this error's source.
+    pub(crate) fn store<E: core::error::Error + Send + Sync + 'static>(error: E) -> Self {
+        Self::Store(StoreError::new(error))
+    }
+}
+
+/// A store's own failure, kept inside [`Error::Store`].
+///
+/// With feature `std` it holds the store's error itself: its message is this error's
+/// message, [`StoreError::downcast_ref`] gets it back by type, and its source is this
+/// error's source. Without `std` there is no allocator to keep it in, and it holds only the
+/// name of the store error's type: a `no_std` store logs its own failures.
+///
+/// ```
+/// use handover_code::{Error, MemoryStore, Policy, Secret, Service, store::memory::Poisoned};
+///
+/// let service = Service::new(Secret::from_bytes(&[7; 32])?, Policy::default(), "post/parcel")?;
+/// let answer = service.resend(&MemoryStore::new(), "EE123456789IN", 1_700_000_000);
+/// // A healthy store: no store error, the booking is just unknown.
+/// assert!(matches!(answer, Err(Error::UnknownBooking)));
+/// # let _ = |e: &Error| match e { Error::Store(e) => e.downcast_ref::<Poisoned>().is_some(), _ => false };
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct StoreError {
+    #[cfg(feature = "std")]
+    inner: std::boxed::Box<dyn core::error::Error + Send + Sync + 'static>,
+    #[cfg(not(feature = "std"))]
+    type_name: &'static str,
+}
+
+impl StoreError {
+    /// Keeps a store's error: what the service does with the error of every store call that
+    /// fails. A store author's test double builds one to answer an [`Error::Store`].
+    ///
+    /// ```
+    /// use handover_code::{Error, StoreError};
+    ///
+    /// #[derive(Debug, thiserror::Error)]
+    /// #[error("disk full")]
+    /// struct DiskFull;
+    ///
+    /// let error = Error::Store(StoreError::new(DiskFull));
+    /// assert!(error.is_retryable());
+    /// if let Error::Store(inner) = &error {
+    ///     assert_eq!(inner.to_string(), "disk full");
+    ///     assert!(inner.downcast_ref::<DiskFull>().is_some());
+    /// }
+    /// ```
+    pub fn new<E: core::error::Error + Send + Sync + 'static>(error: E) -> Self {
+        #[cfg(feature = "std")]
+        {
+            Self {
+                inner: std::boxed::Box::new(error),
+            }
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            let _ = error;
+            Self {
+                type_name: core::any::type_name::<E>(),
+            }
+        }
+    }
+
+    /// The store's error, if it is of type `E` (feature `std`): a host that wants to tell a
+    /// broken connection from a full disk looks at its store's own error type.
+    #[cfg(feature = "std")]
+    #[must_use]
+    pub fn downcast_ref<E: core::error::Error + 'static>(&self) -> Option<&E> {
+        self.inner.downcast_ref::<E>()
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        #[cfg(feature = "std")]
+        {
+            fmt::Display::fmt(&self.inner, f)
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            write!(f, "a store error ({})", self.type_name)
+        }
+    }
+}
+
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        #[cfg(feature = "std")]
+        {
+            fmt::Debug::fmt(&self.inner, f)
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            f.write_str(self.type_name)
+        }
+    }
+}
+
+impl core::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        #[cfg(feature = "std")]
+        {
+            self.inner.source()
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            None
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::invalid::Invalid;
+use crate::error::Error;
 
 /// Defines a borrowed, length-checked byte-string id. Ids are not secret: they print as
 /// text where they are UTF-8, as bytes otherwise.
@@ -22,13 +22,13 @@ macro_rules! bytes_id {
             ///
             /// # Errors
             ///
-            #[doc = concat!("[`Invalid::", stringify!($error), "`] when it is empty or longer than [`", stringify!($name), "::MAX_LEN`].")]
-            pub fn new<B: AsRef<[u8]> + ?Sized>(bytes: &'a B) -> Result<Self, Invalid> {
+            #[doc = concat!("[`Error::", stringify!($error), "`] when it is empty or longer than [`", stringify!($name), "::MAX_LEN`].")]
+            pub fn new<B: AsRef<[u8]> + ?Sized>(bytes: &'a B) -> Result<Self, Error> {
                 let bytes = bytes.as_ref();
                 if (Self::MIN_LEN..=Self::MAX_LEN).contains(&bytes.len()) {
                     Ok(Self(bytes))
                 } else {
-                    Err(Invalid::$error)
+                    Err(Error::$error)
                 }
             }
 
@@ -58,6 +58,20 @@ macro_rules! bytes_id {
                     |bytes: &'de [u8]| Self::new(bytes).ok(),
                     concat!($what, " of the right length, borrowed from the input"),
                 ))
+            }
+        }
+
+        impl AsRef<[u8]> for $name<'_> {
+            fn as_ref(&self) -> &[u8] {
+                self.0
+            }
+        }
+
+        impl<'a> TryFrom<&'a str> for $name<'a> {
+            type Error = Error;
+
+            fn try_from(text: &'a str) -> Result<Self, Error> {
+                Self::new(text)
             }
         }
 
@@ -96,7 +110,7 @@ bytes_id! {
     /// Names one verification request, chosen by the host (a request header, a job id):
     /// 1 to 64 bytes. A verification retried with the same request id after a timeout gets
     /// the original answer instead of being counted again; see
-    /// [`Service::verify_request`](crate::Service::verify_request).
+    /// [`Attempt::request`](crate::Attempt::request).
     RequestId, 64, RequestIdLength, "a request id"
 }
 

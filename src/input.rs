@@ -29,7 +29,8 @@
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::code::{Code, Digits};
-use crate::invalid::{Invalid, Malformed};
+use crate::error::Error;
+use crate::invalid::Malformed;
 
 /// The longest input read, in UTF-8 bytes. A six-digit code in a three-byte script with a
 /// three-byte separator between every two digits is 33 bytes; anything past 64 is not a
@@ -122,7 +123,7 @@ fn decode_at(bytes: &[u8], at: usize) -> (u32, usize) {
 ///
 /// # Errors
 ///
-/// [`Invalid::Malformed`], the first that applies, in this order (the module docs and
+/// [`Error::Malformed`], the first that applies, in this order (the module docs and
 /// `SPEC.md` give the characters): [`Malformed::TooLong`] for more than [`MAX_INPUT_LEN`]
 /// bytes; then, reading left to right, [`Malformed::NotADigit`] at a character that is
 /// neither dropped nor a digit read, or [`Malformed::WrongLength`] at a digit past
@@ -138,9 +139,9 @@ fn decode_at(bytes: &[u8], at: usize) -> (u32, usize) {
 /// assert!(input::normalize("0427", Digits::Six).is_err());
 /// # Ok::<(), handover_code::Error>(())
 /// ```
-pub fn normalize(typed: &str, digits: Digits) -> Result<Code, Invalid> {
+pub fn normalize(typed: &str, digits: Digits) -> Result<Code, Error> {
     if typed.len() > MAX_INPUT_LEN {
-        return Err(Invalid::Malformed(Malformed::TooLong));
+        return Err(Error::Malformed(Malformed::TooLong));
     }
     let width = usize::from(digits.count());
     // The typed digits, wiped when this returns (the code keeps its own copy).
@@ -158,11 +159,11 @@ pub fn normalize(typed: &str, digits: Digits) -> Result<Code, Invalid> {
             if SEPARATORS.iter().any(|s| u32::from(*s) == c) {
                 continue;
             }
-            return Err(Invalid::Malformed(Malformed::NotADigit));
+            return Err(Error::Malformed(Malformed::NotADigit));
         }
         if read >= width {
             value.zeroize();
-            return Err(Invalid::Malformed(Malformed::WrongLength));
+            return Err(Error::Malformed(Malformed::WrongLength));
         }
         if let Some(slot) = ascii.get_mut(read) {
             *slot = b'0'.wrapping_add(u8::try_from(value & 0xf).unwrap_or(0));
@@ -171,20 +172,20 @@ pub fn normalize(typed: &str, digits: Digits) -> Result<Code, Invalid> {
         read = read.saturating_add(1);
     }
     match read {
-        0 => Err(Invalid::Malformed(Malformed::Empty)),
+        0 => Err(Error::Malformed(Malformed::Empty)),
         n if n == width => Ok(Code::from_ascii(*ascii, digits)),
-        _ => Err(Invalid::Malformed(Malformed::WrongLength)),
+        _ => Err(Error::Malformed(Malformed::WrongLength)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::{MAX_INPUT_LEN, digit_value, normalize};
-    use crate::{Digits, Invalid, Malformed};
+    use crate::{Digits, Error, Malformed};
 
     fn malformed(typed: &str, digits: Digits) -> Malformed {
         match normalize(typed, digits) {
-            Err(Invalid::Malformed(why)) => why,
+            Err(Error::Malformed(why)) => why,
             other => panic!("expected malformed, got {other:?}"),
         }
     }

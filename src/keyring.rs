@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::invalid::Invalid;
+use crate::error::Error;
 use crate::secret::Secret;
 
 /// Names a secret in a [`Keyring`]. Records remember the id of the key that issued them.
@@ -12,7 +12,8 @@ use crate::secret::Secret;
 #[cfg_attr(feature = "serde", serde(transparent))]
 pub struct KeyId(pub u32);
 
-/// The current secret and up to `N` others by [`KeyId`]; no allocation.
+/// The current secret and up to three others by [`KeyId`] ([`Keyring::CAPACITY`] in all):
+/// the old key, the current one and the next are what a rotation holds. No allocation.
 ///
 /// New codes are issued under the current key. Each record remembers its key's id, and a
 /// code is only ever checked under that key, so rotating keys never invalidates codes
@@ -22,7 +23,7 @@ pub struct KeyId(pub u32);
 /// ```
 /// use handover_code::{KeyId, Keyring, Secret};
 ///
-/// let mut keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[1; 32])?);
+/// let mut keys = Keyring::new(KeyId(1), Secret::from_bytes(&[1; 32])?);
 /// keys.insert(KeyId(2), Secret::from_bytes(&[2; 32])?)?;
 /// keys.set_current(KeyId(2))?;
 /// assert_eq!(keys.current().0, KeyId(2));
@@ -30,12 +31,18 @@ pub struct KeyId(pub u32);
 /// assert!(keys.get(KeyId(1)).is_none());
 /// # Ok::<(), handover_code::Error>(())
 /// ```
-pub struct Keyring<const N: usize = 3> {
+pub struct Keyring {
     current: (KeyId, Secret),
-    others: [Option<(KeyId, Secret)>; N],
+    others: [Option<(KeyId, Secret)>; OTHERS],
 }
 
-impl<const N: usize> Keyring<N> {
+/// The keys a keyring holds beside its current one.
+const OTHERS: usize = 3;
+
+impl Keyring {
+    /// How many keys a keyring holds, the current one included.
+    pub const CAPACITY: usize = OTHERS + 1;
+
     /// A keyring holding `secret` as its current key.
     #[must_use]
     pub fn new(id: KeyId, secret: Secret) -> Self {
@@ -49,14 +56,14 @@ impl<const N: usize> Keyring<N> {
     ///
     /// # Errors
     ///
-    /// [`Invalid::DuplicateKey`] when the id is taken, [`Invalid::KeyringFull`] when all `N`
-    /// slots beside the current key are.
-    pub fn insert(&mut self, id: KeyId, secret: Secret) -> Result<(), Invalid> {
+    /// [`Error::DuplicateKey`] when the id is taken, [`Error::KeyringFull`] when it holds
+    /// [`Keyring::CAPACITY`] keys already.
+    pub fn insert(&mut self, id: KeyId, secret: Secret) -> Result<(), Error> {
         if self.get(id).is_some() {
-            return Err(Invalid::DuplicateKey);
+            return Err(Error::DuplicateKey);
         }
         let free = self.others.iter_mut().find(|slot| slot.is_none());
-        let slot = free.ok_or(Invalid::KeyringFull)?;
+        let slot = free.ok_or(Error::KeyringFull)?;
         *slot = Some((id, secret));
         Ok(())
     }
@@ -65,14 +72,14 @@ impl<const N: usize> Keyring<N> {
     ///
     /// # Errors
     ///
-    /// [`Invalid::UnknownKey`] when the keyring has no such key.
-    pub fn set_current(&mut self, id: KeyId) -> Result<(), Invalid> {
+    /// [`Error::UnknownKey`] when the keyring has no such key.
+    pub fn set_current(&mut self, id: KeyId) -> Result<(), Error> {
         if id == self.current.0 {
             return Ok(());
         }
         let Self { current, others } = self;
         let slot = others.iter_mut().flatten().find(|(held, _)| *held == id);
-        let next = slot.ok_or(Invalid::UnknownKey)?;
+        let next = slot.ok_or(Error::UnknownKey)?;
         core::mem::swap(next, current);
         Ok(())
     }
@@ -81,15 +88,15 @@ impl<const N: usize> Keyring<N> {
     ///
     /// # Errors
     ///
-    /// [`Invalid::CurrentKey`] for the current key, [`Invalid::UnknownKey`] for an id not held.
-    pub fn remove(&mut self, id: KeyId) -> Result<Secret, Invalid> {
+    /// [`Error::CurrentKey`] for the current key, [`Error::UnknownKey`] for an id not held.
+    pub fn remove(&mut self, id: KeyId) -> Result<Secret, Error> {
         if id == self.current.0 {
-            return Err(Invalid::CurrentKey);
+            return Err(Error::CurrentKey);
         }
-        let slot = self.slot_of(id).ok_or(Invalid::UnknownKey)?;
+        let slot = self.slot_of(id).ok_or(Error::UnknownKey)?;
         slot.take()
             .map(|(_, secret)| secret)
-            .ok_or(Invalid::UnknownKey)
+            .ok_or(Error::UnknownKey)
     }
 
     /// The key with this id, if held.
@@ -119,7 +126,7 @@ impl<const N: usize> Keyring<N> {
     }
 }
 
-impl<const N: usize> fmt::Debug for Keyring<N> {
+impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Keyring")
             .field("current", &self.current.0)
@@ -129,10 +136,26 @@ impl<const N: usize> fmt::Debug for Keyring<N> {
 }
 
 /// Prints a keyring's ids and nothing else.
-struct IdList<'a, const N: usize>(&'a Keyring<N>);
+struct IdList<'a>(&'a Keyring);
 
-impl<const N: usize> fmt::Debug for IdList<'_, N> {
+impl fmt::Debug for IdList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.0.ids()).finish()
+    }
+}
+
+/// A keyring of one key, with id 1: what a service starts with. Rotate later by building a
+/// [`Keyring`] that holds this key as `KeyId(1)` beside the new one.
+impl From<Secret> for Keyring {
+    fn from(secret: Secret) -> Self {
+        Self::new(KeyId(1), secret)
+    }
+}
+
+/// For [`Service::new`](crate::Service::new), which holds its keyring in an `Arc`.
+#[cfg(feature = "std")]
+impl From<Secret> for std::sync::Arc<Keyring> {
+    fn from(secret: Secret) -> Self {
+        Self::new(Keyring::from(secret))
     }
 }

@@ -45,10 +45,11 @@ pub mod audit;
 mod code;
 #[cfg(feature = "conformance")]
 pub mod conformance;
-pub mod decide;
+mod decide;
 pub mod derive;
 mod drive;
 mod error;
+pub mod guide;
 mod ids;
 pub mod input;
 mod invalid;
@@ -56,7 +57,7 @@ mod key;
 mod keyring;
 mod mac;
 mod outcome;
-pub mod plan;
+mod plan;
 mod policy;
 pub mod record;
 mod secret;
@@ -69,22 +70,19 @@ mod who;
 
 pub use code::{Code, Digits};
 pub use derive::{BookingId, Context};
-pub use error::{Error, Inactive, Result};
+pub use error::{Error, Inactive, StoreError};
 pub use ids::{ActorId, RequestId};
-pub use invalid::{Invalid, Malformed, PolicyError};
+pub use invalid::{Malformed, PolicyError};
 pub use keyring::{KeyId, Keyring};
 pub use outcome::Outcome;
 pub use policy::{Overrides, Policy, VerifierBudget};
 pub use secret::Secret;
 pub use service::Service;
 #[cfg(feature = "std")]
-pub use service::SharedService;
-#[cfg(feature = "std")]
 pub use store::memory::MemoryStore;
 pub use store::{AsyncPrune, AsyncStore, Key, Prune, Store, Swap, VerifierId};
-#[cfg(feature = "std")]
-pub use time::SystemClock;
-pub use time::{Clock, Timestamp};
+pub use time::Timestamp;
+pub use who::Attempt;
 
 /// The SQLite crate [`SqliteStore`](store::sqlite::SqliteStore) is built on, at the version
 /// it was built with: use it to name `rusqlite` types without matching versions by hand.

@@ -24,17 +24,17 @@
 //! runs [`Verify`].
 
 mod asked;
-pub mod atomic;
+pub(crate) mod atomic;
 mod charge;
-pub mod overrule;
-pub mod reserve;
-pub mod single;
+pub(crate) mod overrule;
+pub(crate) mod reserve;
+pub(crate) mod single;
 
 use asked::Asked;
-pub use atomic::Atomic;
-pub use overrule::Overrule;
-pub use reserve::Verify;
-pub use single::{Operation, Single};
+pub(crate) use atomic::Atomic;
+pub(crate) use overrule::Overrule;
+pub(crate) use reserve::Verify;
+pub(crate) use single::{Operation, Single};
 
 use crate::audit::{Action, Audit, Entry, Events};
 use crate::error::Error;
@@ -48,7 +48,7 @@ use crate::time::Timestamp;
 // A record rides along with each write; the plan allocates nothing, so it is moved, not boxed.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
-pub enum Next<'a, T> {
+pub(crate) enum Next<'a, T> {
     /// Load this key's record and pass it to [`Plan::loaded`].
     Load(Key<'a>),
     /// Compare-and-swap and pass the result to [`Plan::swapped`]: store `record` under
@@ -82,7 +82,7 @@ pub enum Next<'a, T> {
 // Kept in the plan and lent to the driver, never moved around: not boxed.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug)]
-pub enum Charge<'a> {
+pub(crate) enum Charge<'a> {
     /// Its record written with the answer: a wrong code's failure counted.
     Write(Entry<'a>, Record),
     /// Its version (`None`: no record) still the one the answer was decided on, read and
@@ -92,7 +92,7 @@ pub enum Charge<'a> {
 
 /// A sans-IO operation. Call [`Plan::next`], execute what it asks, report the result, and
 /// repeat until it says [`Next::Done`] or [`Next::Fail`].
-pub trait Plan {
+pub(crate) trait Plan {
     /// What the operation answers.
     type Output;
 
@@ -250,3 +250,6 @@ impl Tries {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

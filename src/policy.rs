@@ -3,7 +3,7 @@
 use core::num::NonZeroU32;
 
 use crate::code::Digits;
-use crate::invalid::Invalid;
+use crate::error::Error;
 use crate::invalid::PolicyError;
 use crate::record::Limits;
 
@@ -48,6 +48,20 @@ pub struct Policy {
     retries: u8,
     overrides: Overrides,
     skew: u16,
+}
+
+/// 4-digit codes (CoWIN's) with [`Policy::new`]'s defaults: `Policy::new(Digits::Four)`.
+///
+/// ```
+/// use handover_code::{Digits, Policy};
+///
+/// assert_eq!(Policy::default(), Policy::new(Digits::Four));
+/// assert_eq!(Policy::default().attempts(), 3);
+/// ```
+impl Default for Policy {
+    fn default() -> Self {
+        Self::new(Digits::Four)
+    }
 }
 
 impl Policy {
@@ -110,9 +124,9 @@ impl Policy {
     ///
     /// [`PolicyError::Attempts`] outside 1..=[`Policy::max_attempts_for`] the digits, and
     /// [`PolicyError::Lifetime`] if an explicit lifetime cap set earlier is now below it.
-    pub fn with_attempts(self, attempts: u8) -> Result<Self, Invalid> {
+    pub fn with_attempts(self, attempts: u8) -> Result<Self, Error> {
         if attempts == 0 || attempts > Self::max_attempts_for(self.digits) {
-            return Err(Invalid::Policy(PolicyError::Attempts));
+            return Err(Error::Policy(PolicyError::Attempts));
         }
         Self { attempts, ..self }.checked()
     }
@@ -123,7 +137,7 @@ impl Policy {
     ///
     /// [`PolicyError::Lifetime`] below the attempts per generation or above 3 × the hard
     /// maximum.
-    pub fn with_lifetime_cap(self, cap: u16) -> Result<Self, Invalid> {
+    pub fn with_lifetime_cap(self, cap: u16) -> Result<Self, Error> {
         Self {
             lifetime: Some(cap),
             ..self
@@ -137,10 +151,10 @@ impl Policy {
     /// # Errors
     ///
     /// [`PolicyError::Budget`] when `failures` or `window_secs` is 0.
-    pub fn with_verifier_budget(self, failures: u32, window_secs: u64) -> Result<Self, Invalid> {
-        let failures = NonZeroU32::new(failures).ok_or(Invalid::Policy(PolicyError::Budget))?;
+    pub fn with_verifier_budget(self, failures: u32, window_secs: u64) -> Result<Self, Error> {
+        let failures = NonZeroU32::new(failures).ok_or(Error::Policy(PolicyError::Budget))?;
         let window_secs =
-            core::num::NonZeroU64::new(window_secs).ok_or(Invalid::Policy(PolicyError::Budget))?;
+            core::num::NonZeroU64::new(window_secs).ok_or(Error::Policy(PolicyError::Budget))?;
         let budget = Some(VerifierBudget {
             failures,
             window_secs,
@@ -157,9 +171,9 @@ impl Policy {
     ///
     /// [`PolicyError::Sends`] for 0 or more than [`Policy::MAX_SENDS`] sends, or a window
     /// shorter than [`Policy::MIN_SEND_WINDOW`].
-    pub fn with_send_limit(self, sends: u8, window_secs: u32) -> Result<Self, Invalid> {
+    pub fn with_send_limit(self, sends: u8, window_secs: u32) -> Result<Self, Error> {
         if sends == 0 || sends > Self::MAX_SENDS || window_secs < Self::MIN_SEND_WINDOW {
-            return Err(Invalid::Policy(PolicyError::Sends));
+            return Err(Error::Policy(PolicyError::Sends));
         }
         Ok(Self {
             sends,
@@ -174,9 +188,9 @@ impl Policy {
     /// # Errors
     ///
     /// [`PolicyError::Retries`] outside 1..=[`Policy::MAX_RETRIES`].
-    pub fn with_max_retries(self, retries: u8) -> Result<Self, Invalid> {
+    pub fn with_max_retries(self, retries: u8) -> Result<Self, Error> {
         if retries == 0 || retries > Self::MAX_RETRIES {
-            return Err(Invalid::Policy(PolicyError::Retries));
+            return Err(Error::Policy(PolicyError::Retries));
         }
         Ok(Self { retries, ..self })
     }
@@ -196,15 +210,15 @@ impl Policy {
     /// assert_eq!(Policy::new(Digits::Four).clock_skew(), 5);
     /// assert_eq!(Policy::new(Digits::Four).with_clock_skew(0)?.clock_skew(), 0);
     /// assert!(Policy::new(Digits::Four).with_clock_skew(301).is_err());
-    /// # Ok::<(), handover_code::Invalid>(())
+    /// # Ok::<(), handover_code::Error>(())
     /// ```
     ///
     /// # Errors
     ///
     /// [`PolicyError::ClockSkew`] above [`Policy::MAX_CLOCK_SKEW`].
-    pub fn with_clock_skew(self, secs: u16) -> Result<Self, Invalid> {
+    pub fn with_clock_skew(self, secs: u16) -> Result<Self, Error> {
         if secs > Self::MAX_CLOCK_SKEW {
-            return Err(Invalid::Policy(PolicyError::ClockSkew));
+            return Err(Error::Policy(PolicyError::ClockSkew));
         }
         Ok(Self { skew: secs, ..self })
     }
@@ -215,12 +229,12 @@ impl Policy {
         self.skew
     }
 
-    fn checked(self) -> Result<Self, Invalid> {
+    fn checked(self) -> Result<Self, Error> {
         let hard = u16::from(Self::max_attempts_for(self.digits));
         let ceiling = hard.saturating_mul(Self::LIFETIME_FACTOR);
         let cap = self.lifetime_cap();
         if cap < u16::from(self.attempts) || cap > ceiling {
-            return Err(Invalid::Policy(PolicyError::Lifetime));
+            return Err(Error::Policy(PolicyError::Lifetime));
         }
         Ok(self)
     }
@@ -297,10 +311,10 @@ impl Policy {
     /// # Errors
     ///
     /// [`PolicyError::Budget`] when `overrides` or `window_secs` is 0.
-    pub fn with_override_budget(self, overrides: u32, window_secs: u64) -> Result<Self, Invalid> {
-        let failures = NonZeroU32::new(overrides).ok_or(Invalid::Policy(PolicyError::Budget))?;
+    pub fn with_override_budget(self, overrides: u32, window_secs: u64) -> Result<Self, Error> {
+        let failures = NonZeroU32::new(overrides).ok_or(Error::Policy(PolicyError::Budget))?;
         let window_secs =
-            core::num::NonZeroU64::new(window_secs).ok_or(Invalid::Policy(PolicyError::Budget))?;
+            core::num::NonZeroU64::new(window_secs).ok_or(Error::Policy(PolicyError::Budget))?;
         let mut o = self.overrides;
         o.budget = Some(VerifierBudget {
             failures,

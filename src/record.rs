@@ -137,7 +137,8 @@ pub type Tag = [u8; 16];
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Hold {
-    /// The request's tag ([`decide::hold_tag`](crate::decide::hold_tag)).
+    /// The request's tag: 128 bits of a SHA-256 over the context, the booking and the request
+    /// id, so a verifier cannot make two different requests meet one hold.
     pub tag: Tag,
     /// The booking's version when the slot was taken (or last moved on).
     pub on: Version,

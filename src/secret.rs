@@ -4,7 +4,7 @@ use core::fmt;
 use rand_core::TryCryptoRng;
 use zeroize::Zeroize;
 
-use crate::invalid::Invalid;
+use crate::error::Error;
 use crate::mac::KeyedMac;
 
 /// A key for deriving codes: 32 to 256 bytes, wiped on drop, never printed.
@@ -47,12 +47,12 @@ impl Secret {
     ///
     /// # Errors
     ///
-    /// [`Invalid::Rng`] when the generator fails.
-    pub fn generate<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<Self, Invalid> {
+    /// [`Error::Rng`] when the generator fails.
+    pub fn generate<R: TryCryptoRng + ?Sized>(rng: &mut R) -> Result<Self, Error> {
         let mut bytes = [0u8; Self::GENERATED_LEN];
         let filled = rng.try_fill_bytes(&mut bytes);
         let secret = filled
-            .map_err(|_| Invalid::Rng)
+            .map_err(|_| Error::Rng)
             .and_then(|()| Self::from_bytes(&bytes));
         bytes.zeroize();
         secret
@@ -62,11 +62,11 @@ impl Secret {
     ///
     /// # Errors
     ///
-    /// [`Invalid::SecretLength`] when `bytes` is shorter than [`Secret::MIN_LEN`] or longer
+    /// [`Error::SecretLength`] when `bytes` is shorter than [`Secret::MIN_LEN`] or longer
     /// than [`Secret::MAX_LEN`].
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Invalid> {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
         if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&bytes.len()) {
-            return Err(Invalid::SecretLength);
+            return Err(Error::SecretLength);
         }
         let mut stored = [0u8; Self::MAX_LEN];
         for (s, b) in stored.iter_mut().zip(bytes) {
@@ -95,16 +95,16 @@ impl Secret {
     ///
     /// # Errors
     ///
-    /// [`Invalid::SecretEncoding`] when `text` is not hex (whitespace included), and
-    /// [`Invalid::SecretLength`] when it decodes to too few or too many bytes.
-    pub fn from_hex(text: &str) -> Result<Self, Invalid> {
+    /// [`Error::SecretEncoding`] when `text` is not hex (whitespace included), and
+    /// [`Error::SecretLength`] when it decodes to too few or too many bytes.
+    pub fn from_hex(text: &str) -> Result<Self, Error> {
         let mut buf = [0u8; Self::MAX_LEN];
         let secret = match base16ct::mixed::decode(text.trim_end_matches('\n'), &mut buf) {
             Ok(bytes) => Self::from_bytes(bytes),
             Err(base16ct::Error::InvalidLength) if text.len() > 2 * Self::MAX_LEN => {
-                Err(Invalid::SecretLength)
+                Err(Error::SecretLength)
             }
-            Err(_) => Err(Invalid::SecretEncoding),
+            Err(_) => Err(Error::SecretEncoding),
         };
         buf.zeroize();
         secret
@@ -125,17 +125,17 @@ impl Secret {
     ///
     /// # Errors
     ///
-    /// [`Invalid::SecretEncoding`] when `text` is not padded standard base64, and
-    /// [`Invalid::SecretLength`] when it decodes to too few or too many bytes.
-    pub fn from_base64(text: &str) -> Result<Self, Invalid> {
+    /// [`Error::SecretEncoding`] when `text` is not padded standard base64, and
+    /// [`Error::SecretLength`] when it decodes to too few or too many bytes.
+    pub fn from_base64(text: &str) -> Result<Self, Error> {
         use base64ct::Encoding;
         let mut buf = [0u8; Self::MAX_LEN];
         let secret = match base64ct::Base64::decode(text.trim_end_matches('\n'), &mut buf) {
             Ok(bytes) => Self::from_bytes(bytes),
             Err(base64ct::Error::InvalidLength) if text.len() > Self::MAX_BASE64_LEN => {
-                Err(Invalid::SecretLength)
+                Err(Error::SecretLength)
             }
-            Err(_) => Err(Invalid::SecretEncoding),
+            Err(_) => Err(Error::SecretEncoding),
         };
         buf.zeroize();
         secret

@@ -276,7 +276,7 @@ const fn default_clock_skew() -> u16 {
 impl Settings {
     /// The policy, through the same setters as in code, attempts before the lifetime cap
     /// it is checked against.
-    fn policy(self) -> Result<Policy, crate::invalid::Invalid> {
+    fn policy(self) -> Result<Policy, crate::error::Error> {
         let mut policy = Policy::new(self.digits).with_attempts(self.attempts)?;
         if let Some(cap) = self.lifetime_cap {
             policy = policy.with_lifetime_cap(cap)?;

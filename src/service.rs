@@ -2,14 +2,13 @@
 //! hands it to the driver, on a [`Store`](crate::store::Store) or an
 //! [`AsyncStore`](crate::store::AsyncStore).
 
-use core::ops::Deref;
-
 use crate::audit::{Events, NoEvents, Sink};
 use crate::code::Code;
 use crate::decide::{Rules, Who};
 use crate::derive::{BookingId, Context};
 use crate::drive::{Backend, drive};
-use crate::error::Error;
+use crate::error::{Error, Result};
+use crate::ids::{RequestId, VerifierId};
 use crate::key::Key;
 use crate::keyring::Keyring;
 use crate::outcome::Outcome;
@@ -17,112 +16,156 @@ use crate::plan::{Atomic, Operation, Overrule, Single, Verify, booking_of};
 use crate::policy::Policy;
 use crate::record::{Booking, Record};
 use crate::time::Timestamp;
-use crate::who::Override;
+use crate::who::{Attempt, Override};
 
 mod awaiting;
 mod blocking;
 
-/// Issues and verifies the codes of one kind of handover (one [`Context`]) under one
+/// Issues and verifies the codes of one kind of handover (one context) under one
 /// [`Policy`] and [`Keyring`].
 ///
-/// Every method takes the store to use and the current time as values; see the crate docs
-/// for the whole flow. Sync methods take a [`Store`](crate::store::Store); the `_async` ones an
-/// [`AsyncStore`](crate::store::AsyncStore).
+/// Every operation takes the store to use and the current time as values; see the crate
+/// docs for the whole flow. The plain methods take a [`Store`](crate::store::Store), the
+/// `_async` ones an [`AsyncStore`](crate::store::AsyncStore). Bookings are named by any
+/// bytes (`&str`, `String`, a [`BookingId`]), times by a [`Timestamp`] or a `u64` of
+/// seconds since the epoch.
+///
+/// A service is `'static`, `Send + Sync` and cheap to clone (with feature `std` it holds its
+/// keyring and its event sink by `Arc`): build it once at start-up, put it in an axum
+/// `State`, move clones into `tokio::spawn` and `spawn_blocking`. Without `std` (no
+/// allocator) it holds a `&'static Keyring` and a `&'static` sink instead: see
+/// [`Service::with_static_keys`].
 ///
 /// Many services share one store safely: a booking's record is stored under its context and
 /// a verifier's budget under the service's budget scope (the context unless set with
 /// [`Service::with_budget_scope`]), and every record keeps the limits it was written under.
 ///
-/// A `Service` holds its keyring through any handle that derefs to it: a borrow, as below,
-/// or an `Arc` ([`SharedService`]) for a service that lives in async state. It is cheap to
-/// clone either way, and `Copy` with a borrow.
-///
 /// ```
-/// use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Outcome};
-/// use handover_code::{Policy, Secret, Service, Timestamp, VerifierId};
+/// use handover_code::{MemoryStore, Outcome, Policy, Secret, Service};
 ///
-/// let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
-/// let policy = Policy::new(Digits::Six).with_verifier_budget(10, 86_400)?;
-/// let parcels = Service::new(&keys, policy, Context::new("post/parcel")?);
+/// let policy = Policy::default().with_verifier_budget(10, 86_400)?;
+/// let parcels = Service::new(Secret::from_bytes(&[7; 32])?, policy, "post/parcel")?;
 /// let store = MemoryStore::new();
-/// let (parcel, now) = (BookingId::new("EE123456789IN")?, Timestamp(1_700_000_000));
+/// let now = 1_700_000_000;
 ///
-/// let code = parcels.issue(&store, parcel, Timestamp(now.0 + 86_400), now)?; // send by SMS
-/// let postman = Some(VerifierId::new("postman-7")?);
-/// let wrong = if code.expose() == "000000" { "000001" } else { "000000" };
-/// assert_eq!(parcels.verify(&store, parcel, wrong, postman, now)?, Outcome::Rejected { attempts_left: 2 });
-/// assert_eq!(parcels.verify(&store, parcel, code.expose(), postman, now)?, Outcome::Accepted);
+/// let code = parcels.issue(&store, "EE123456789IN", now + 86_400, now)?; // send by SMS
+/// let wrong = if code.expose() == "0000" { "0001" } else { "0000" };
+/// let answer = parcels.verify(&store, "EE123456789IN", wrong, "postman-7", now)?;
+/// assert_eq!(answer, Outcome::Rejected { attempts_left: 2 });
+/// let answer = parcels.verify(&store, "EE123456789IN", code.expose(), "postman-7", now)?;
+/// assert_eq!(answer, Outcome::Accepted);
+///
+/// // One service serves every thread: clone it.
+/// let worker = parcels.clone();
+/// std::thread::spawn(move || worker.policy().digits()).join().unwrap();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Copy)]
-pub struct Service<'a, const N: usize = 3, K = &'a Keyring<N>> {
-    keys: K,
+#[derive(Debug, Clone)]
+pub struct Service {
+    keys: Keys,
     policy: Policy,
-    context: Context<'a>,
-    scope: Context<'a>,
-    events: Sink<'a>,
+    context: Context<'static>,
+    scope: Context<'static>,
+    events: Sink,
 }
 
-/// A [`Service`] that owns a share of its keyring: `'static`, cheap to clone (one reference
-/// count), `Send + Sync`, so it sits in an axum `State`, moves into `tokio::spawn` and
-/// `spawn_blocking`, and is shared by every request without being built per request.
-///
-/// Its context must be `'static` too: a string literal, as contexts usually are. Name the
-/// keyring's type where it is made (`let keys: Arc<Keyring> = …`, as below): `Keyring::new`
-/// alone does not say how many keys it holds. A borrowing [`Service`] takes `&*keys`.
-///
-/// ```
-/// use std::sync::Arc;
-/// use handover_code::{Context, Digits, KeyId, Keyring, MemoryStore, Policy, Secret};
-/// use handover_code::{BookingId, SharedService, Timestamp};
-///
-/// let keys: Arc<Keyring> = Arc::new(Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?));
-/// let service: SharedService =
-///     SharedService::new(keys, Policy::new(Digits::Four), Context::new("cowin/dose")?);
-/// let store = Arc::new(MemoryStore::new());
-/// let now = Timestamp(1_700_000_000);
-///
-/// let (worker, shared) = (service.clone(), Arc::clone(&store));
-/// let code = std::thread::spawn(move || {
-///     let booking = BookingId::new("SLOT-1")?;
-///     worker.issue(&*shared, booking, Timestamp(now.0 + 600), now)
-/// })
-/// .join()
-/// .expect("the thread ran")?;
-/// let booking = BookingId::new("SLOT-1")?;
-/// assert!(service.verify(&*store, booking, code.expose(), None, now)?.is_accepted());
-/// # Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
-/// ```
-#[cfg(feature = "std")]
-pub type SharedService<const N: usize = 3> = Service<'static, N, std::sync::Arc<Keyring<N>>>;
+/// Where a service keeps its keyring: shared (feature `std`), or a `'static` borrow.
+#[derive(Clone)]
+enum Keys {
+    Static(&'static Keyring),
+    #[cfg(feature = "std")]
+    Shared(std::sync::Arc<Keyring>),
+}
 
-impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
-    /// A service for one context. Its verifiers' budgets are kept under the same context.
+impl core::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(self.get(), f)
+    }
+}
+
+impl Keys {
+    fn get(&self) -> &Keyring {
+        match self {
+            Self::Static(keys) => keys,
+            #[cfg(feature = "std")]
+            Self::Shared(keys) => keys,
+        }
+    }
+}
+
+impl Service {
+    /// A service for one context: what is handed over, e.g. `"cowin/dose"` or
+    /// `"post/parcel"` (1 to 64 bytes). Its verifiers' budgets are kept under the same
+    /// context.
     ///
-    /// `keys` is anything that derefs to the [`Keyring`]: a borrow for a service that lives
-    /// in one scope, an [`Arc`](std::sync::Arc) for one that lives in shared async state
-    /// ([`SharedService`]).
-    #[must_use]
-    pub const fn new(keys: K, policy: Policy, context: Context<'a>) -> Self {
-        Self {
+    /// `keys` is the keyring the way you hold it: a [`Keyring`], an `Arc<Keyring>` shared
+    /// with other services, or a single [`Secret`](crate::Secret) (a keyring of one key,
+    /// id 1). `context` is a `&'static str` or a [`Context`]. Feature `std`; without it see
+    /// [`Service::with_static_keys`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ContextLength`] for an empty or too long context.
+    #[cfg(feature = "std")]
+    pub fn new(
+        keys: impl Into<std::sync::Arc<Keyring>>,
+        policy: Policy,
+        context: impl TryInto<Context<'static>, Error: Into<Error>>,
+    ) -> Result<Self> {
+        Self::with_keys(Keys::Shared(keys.into()), policy, context)
+    }
+
+    /// [`Service::new`] with a keyring that lives for the whole program: what a `no_std`
+    /// host without an allocator uses (a keyring in a `static`, or one put in a static cell
+    /// at start-up). Its event sink is `'static` too ([`Service::with_static_events`]).
+    ///
+    /// ```
+    /// use std::sync::OnceLock;
+    /// use handover_code::{Keyring, Policy, Secret, Service};
+    ///
+    /// static KEYS: OnceLock<Keyring> = OnceLock::new();
+    /// let keys = KEYS.get_or_init(|| Keyring::from(Secret::from_bytes(&[7; 32]).unwrap()));
+    /// let service = Service::with_static_keys(keys, Policy::default(), "ride/start")?;
+    /// assert_eq!(service.context().as_bytes(), b"ride/start");
+    /// # Ok::<(), handover_code::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ContextLength`] for an empty or too long context.
+    pub fn with_static_keys(
+        keys: &'static Keyring,
+        policy: Policy,
+        context: impl TryInto<Context<'static>, Error: Into<Error>>,
+    ) -> Result<Self> {
+        Self::with_keys(Keys::Static(keys), policy, context)
+    }
+
+    fn with_keys(
+        keys: Keys,
+        policy: Policy,
+        context: impl TryInto<Context<'static>, Error: Into<Error>>,
+    ) -> Result<Self> {
+        let context = context.try_into().map_err(Into::into)?;
+        Ok(Self {
             keys,
             policy,
             context,
             scope: context,
-            events: Sink(&NoEvents),
-        }
+            events: Sink::Static(&NoEvents),
+        })
     }
 
     /// Tells `sink` of every state change once its write has landed, and of answers that
     /// write nothing (see [`audit`](crate::audit) for the events and when). The default
-    /// sink drops them. A [`SharedService`] needs a `'static` sink: a unit struct such as
-    /// [`TracingEvents`](crate::audit) (feature `tracing`), a `static`, or a leaked box.
+    /// sink drops them. Keep an `Arc` clone of the sink to read what it collected; a unit
+    /// struct such as [`TracingEvents`](crate::audit) (feature `tracing`) goes in as it is.
+    /// Feature `std`; without it see [`Service::with_static_events`].
     ///
     /// ```
-    /// use std::sync::Mutex;
+    /// use std::sync::{Arc, Mutex};
     /// use handover_code::audit::{Event, Events};
-    /// use handover_code::{BookingId, Context, Digits, KeyId, Keyring, MemoryStore, Policy};
-    /// use handover_code::{Secret, Service, Timestamp};
+    /// use handover_code::{MemoryStore, Policy, Secret, Service};
     ///
     /// #[derive(Default)]
     /// struct Log(Mutex<Vec<String>>);
@@ -132,19 +175,28 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
     ///     }
     /// }
     ///
-    /// let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
-    /// let log = Log::default();
-    /// let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("cowin/dose")?)
-    ///     .with_events(&log);
-    /// let now = Timestamp(1_700_000_000);
-    /// service.issue(&MemoryStore::new(), BookingId::new("SLOT-1")?, Timestamp(now.0 + 600), now)?;
+    /// let log = Arc::new(Log::default());
+    /// let service = Service::new(Secret::from_bytes(&[7; 32])?, Policy::default(), "cowin/dose")?
+    ///     .with_events(Arc::clone(&log));
+    /// service.issue(&MemoryStore::new(), "SLOT-1", 1_700_000_600, 1_700_000_000)?;
     /// assert_eq!(log.0.lock().unwrap().len(), 2); // Issued, then Sent
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[cfg(feature = "std")]
     #[must_use]
-    pub fn with_events(self, sink: &'a dyn Events) -> Self {
+    pub fn with_events(self, sink: impl Events + Send + 'static) -> Self {
         Self {
-            events: Sink(sink),
+            events: Sink::Shared(std::sync::Arc::new(sink)),
+            ..self
+        }
+    }
+
+    /// [`Service::with_events`] for a sink that lives for the whole program, without an
+    /// allocator.
+    #[must_use]
+    pub fn with_static_events(self, sink: &'static dyn Events) -> Self {
+        Self {
+            events: Sink::Static(sink),
             ..self
         }
     }
@@ -154,15 +206,22 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
     /// vaccinator's wrong codes at first, second and precaution doses count together. The
     /// budget record keeps the window and limit it was opened with, so give services that
     /// share a scope the same budget.
-    #[must_use]
-    pub fn with_budget_scope(self, scope: Context<'a>) -> Self {
-        Self { scope, ..self }
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ContextLength`] for an empty or too long scope.
+    pub fn with_budget_scope(
+        self,
+        scope: impl TryInto<Context<'static>, Error: Into<Error>>,
+    ) -> Result<Self> {
+        let scope = scope.try_into().map_err(Into::into)?;
+        Ok(Self { scope, ..self })
     }
 
     /// The keyring codes are issued and checked under.
     #[must_use]
-    pub fn keys(&self) -> &Keyring<N> {
-        &self.keys
+    pub fn keys(&self) -> &Keyring {
+        self.keys.get()
     }
 
     /// The policy for records this service creates.
@@ -173,72 +232,83 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
 
     /// What this service hands over.
     #[must_use]
-    pub const fn context(&self) -> Context<'a> {
+    pub const fn context(&self) -> Context<'static> {
         self.context
     }
 
     /// Where this service keeps verifiers' budgets.
     #[must_use]
-    pub const fn budget_scope(&self) -> Context<'a> {
+    pub const fn budget_scope(&self) -> Context<'static> {
         self.scope
     }
 
-    pub(super) fn rules(&self) -> Rules<'_, N> {
+    /// Where this service tells its events.
+    fn sink(&self) -> &dyn Events {
+        self.events.get()
+    }
+
+    fn rules(&self) -> Rules<'_> {
         Rules {
-            keys: &self.keys,
+            keys: self.keys.get(),
             policy: &self.policy,
             context: self.context,
         }
     }
 
-    pub(super) fn key<'k>(&self, booking: BookingId<'k>) -> Key<'k>
-    where
-        'a: 'k,
-    {
+    fn key<'k>(&self, booking: BookingId<'k>) -> Key<'k> {
         Key::Booking {
             context: self.context,
             id: booking,
         }
     }
 
-    pub(super) fn single<'p>(
+    /// Issue, resend, re-issue or revoke `booking`.
+    fn single<'p>(
         &'p self,
-        booking: BookingId<'p>,
+        booking: &'p (impl AsRef<[u8]> + ?Sized),
         operation: Operation,
         now: Timestamp,
-    ) -> Single<'p, N> {
-        Single::new(self.rules(), booking, operation, now)
+    ) -> Result<Single<'p>> {
+        let booking = BookingId::new(booking)?;
+        Ok(Single::new(self.rules(), booking, operation, now))
     }
 
     /// An override on a store with transactions (`transactions`) or without: the count and
     /// the redemption in one transaction, or one after the other.
-    pub(super) fn overrule_plan<'p>(
+    fn overrule_plan<'p>(
         &'p self,
-        booking: BookingId<'p>,
+        booking: &'p (impl AsRef<[u8]> + ?Sized),
         by: Override<'p>,
         now: Timestamp,
         transactions: bool,
-    ) -> Overrule<'p, N> {
+    ) -> Result<Overrule<'p>> {
+        let booking = BookingId::new(booking)?;
         let plan = Overrule::new(self.rules(), self.scope, booking, by, now);
-        if transactions {
+        Ok(if transactions {
             plan.in_one_transaction()
         } else {
             plan
-        }
+        })
     }
 
     /// A verification on `b`, in the mode its store supports: one transaction where it has
     /// them ([`Atomic`]), a reserved budget slot where it writes one key at a time
-    /// ([`Verify`]).
-    pub(super) async fn verifying<B: Backend>(
+    /// ([`Verify`]). The ids are checked first: bad ones count nothing.
+    async fn verifying<B: Backend>(
         &self,
         b: &B,
-        booking: BookingId<'_>,
+        booking: &[u8],
         typed: &str,
-        who: Who<'_>,
+        attempt: Attempt<'_>,
         now: Timestamp,
-    ) -> Result<Outcome, Error<B::Error>> {
-        let (rules, sink) = (self.rules(), self.events.0);
+    ) -> Result<Outcome> {
+        let booking = BookingId::new(booking)?;
+        let who = Who {
+            verifier: attempt.verifier.map(VerifierId::new).transpose()?,
+            request: attempt.request.map(RequestId::new).transpose()?,
+        };
+        let (rules, sink) = (self.rules(), self.sink());
+        // Each plan is built in the call that runs it, so the future holds it once.
         if B::TRANSACTIONS {
             drive(
                 b,
@@ -258,14 +328,11 @@ impl<'a, const N: usize, K: Deref<Target = Keyring<N>>> Service<'a, N, K> {
 }
 
 /// The code a send answered; one that answered none is corrupt.
-pub(super) fn code<S>(sent: Result<Option<Code>, Error<S>>) -> Result<Code, Error<S>> {
+fn code(sent: Result<Option<Code>>) -> Result<Code> {
     sent?.ok_or(Error::Corrupt)
 }
 
-pub(super) fn booking_in<S>(
-    found: Option<(Record, crate::record::Version)>,
-) -> Result<Option<Booking>, Error<S>> {
-    booking_of(found.as_ref())
-        .map(Option::<&Booking>::copied)
-        .map_err(Error::widen)
+/// The booking a load found, if any; a verifier's record under a booking's key is corrupt.
+fn booking_in(found: Option<(Record, crate::record::Version)>) -> Result<Option<Booking>> {
+    booking_of(found.as_ref()).map(Option::<&Booking>::copied)
 }

@@ -6,7 +6,7 @@
 //! A store keeps one [`Record`] and its [`Version`] per [`Key`]: a kind, a namespace (the
 //! booking's context or the verifier's budget scope) and an id, all three part of the stored
 //! key. It implements two primitives, and may add a third (transactions, below). The crate's
-//! operations run as [plans](crate::plan) on them.
+//! operations run as plans of store calls on them.
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -106,11 +106,11 @@
 //! SQL database, a store behind one lock) says so with [`Store::TRANSACTIONS`] and
 //! implements [`Store::compare_and_swap_all`]. Then a verification with a verifier budget
 //! writes the booking and the verifier's count together, in one transaction, and reserves
-//! nothing ([the atomic plan](crate::plan::atomic)): 3 store calls instead of 5, and a
+//! nothing: 3 store calls instead of 5, and a
 //! dropped future or a killed process leaves everything or nothing. A store without them
 //! (one key at a time: Redis, DynamoDB items) keeps the default, and its verifications
 //! reserve a budget slot, write the booking, then settle the slot
-//! ([the reservation plan](crate::plan)). Both keep every guarantee; the conformance kit
+//! ([the storage guide](crate::guide::storage) says how). Both keep every guarantee; the conformance kit
 //! checks the transaction under threads (`conformance::check_all`).
 //!
 //! The SQL recipe for [`Store::compare_and_swap_all`]: `BEGIN`, each write's statement
@@ -121,8 +121,8 @@
 //! one is not. A plain read would let a failure commit between the check and the commit,
 //! and the right code land after the suspension it should have seen.
 //!
-//! The crate's operations are [plans](crate::plan) of these calls, which every store gets
-//! right by honouring the primitives.
+//! The crate's operations are plans of these calls, which every store gets right by
+//! honouring the primitives.
 
 #[cfg(feature = "std")]
 mod audit_log;

@@ -1,8 +1,5 @@
 //! Time as a value: seconds since the Unix epoch. The core never reads a clock.
 
-#[cfg(feature = "std")]
-use crate::invalid::Invalid;
-
 use core::time::Duration;
 
 /// Seconds since 1970-01-01T00:00:00Z. With feature `serde`, a bare number of seconds.
@@ -17,7 +14,7 @@ use core::time::Duration;
 /// assert_eq!(Timestamp::from(Duration::from_secs(90)), Timestamp(90));
 /// assert_eq!(Duration::from(Timestamp(90)), Duration::from_secs(90));
 /// assert_eq!(Timestamp(90).to_system_time(), SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(90)));
-/// # Ok::<(), handover_code::Invalid>(())
+/// # Ok::<(), handover_code::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
@@ -26,12 +23,12 @@ use core::time::Duration;
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
-    /// The system clock's reading (feature `std`), as [`SystemClock`] reads it: a clock set
-    /// before 1970 reads as 0.
+    /// The system clock's reading (feature `std`): a clock set before 1970 reads as 0.
     #[cfg(feature = "std")]
     #[must_use]
     pub fn now() -> Self {
-        SystemClock.now()
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        Self(since.map(|d| d.as_secs()).unwrap_or(0))
     }
 
     /// The same instant as a `SystemTime` (feature `std`), or `None` where the platform's
@@ -66,49 +63,9 @@ impl From<Timestamp> for Duration {
     }
 }
 
-/// Whole seconds since the epoch (feature `std`); [`Invalid::BeforeEpoch`] for an earlier
-/// time.
-#[cfg(feature = "std")]
-impl TryFrom<std::time::SystemTime> for Timestamp {
-    type Error = Invalid;
-
-    fn try_from(t: std::time::SystemTime) -> Result<Self, Invalid> {
-        t.duration_since(std::time::UNIX_EPOCH)
-            .map(Self::from)
-            .map_err(|_| Invalid::BeforeEpoch)
-    }
-}
-
-/// A source of the current time, injected where the host wants one; tests use a fixed value.
-pub trait Clock {
-    /// The current time.
-    fn now(&self) -> Timestamp;
-}
-
-/// The system clock (feature `std`). A clock set before 1970 reads as 0.
-#[cfg(feature = "std")]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-#[cfg(feature = "std")]
-impl SystemClock {
-    /// The current time; the same as [`Clock::now`], without importing the trait.
-    #[must_use]
-    pub fn now(&self) -> Timestamp {
-        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-        Timestamp(since.map(|d| d.as_secs()).unwrap_or(0))
-    }
-}
-
-#[cfg(feature = "std")]
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Self::now(self)
-    }
-}
-
-impl<C: Clock + ?Sized> Clock for &C {
-    fn now(&self) -> Timestamp {
-        (**self).now()
+/// Seconds since the epoch: `issue(&store, booking, now + 600, now)` with `now: u64`.
+impl From<u64> for Timestamp {
+    fn from(secs: u64) -> Self {
+        Self(secs)
     }
 }

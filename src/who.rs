@@ -1,7 +1,7 @@
 //! Who asks for an override and why: [`Override`], [`Reason`].
 
-use crate::ids::ActorId;
-use crate::invalid::Invalid;
+use crate::error::Error;
+use crate::ids::{ActorId, VerifierId};
 
 /// Why a booking was handed over without a code: a small closed set, so overrides can be
 /// counted and reviewed by reason. Say more in the override's note.
@@ -110,10 +110,10 @@ impl<'a> Override<'a> {
     ///
     /// # Errors
     ///
-    /// [`Invalid::NoteLength`] when the note is longer than [`Override::MAX_NOTE_LEN`].
-    pub const fn new(actor: ActorId<'a>, reason: Reason, note: &'a str) -> Result<Self, Invalid> {
+    /// [`Error::NoteLength`] when the note is longer than [`Override::MAX_NOTE_LEN`].
+    pub const fn new(actor: ActorId<'a>, reason: Reason, note: &'a str) -> Result<Self, Error> {
         if note.len() > Self::MAX_NOTE_LEN {
-            return Err(Invalid::NoteLength);
+            return Err(Error::NoteLength);
         }
         Ok(Self {
             actor,
@@ -138,5 +138,93 @@ impl<'a> Override<'a> {
     #[must_use]
     pub const fn note(&self) -> &'a str {
         self.note
+    }
+}
+
+/// Who is verifying, and under which request: the optional parts of
+/// [`Service::verify`](crate::Service::verify).
+///
+/// A verifier (the vaccinator, the postman's device) pays for wrong codes from its failure
+/// budget when the policy has one. A request id makes a retry after a timeout get the
+/// original answer again ([`Outcome::Replayed`](crate::Outcome::Replayed)) instead of
+/// counting twice: give each verification its own id and reuse it only to retry that one.
+///
+/// Anything that names a verifier converts into an attempt: a `&str`, a
+/// [`VerifierId`](crate::VerifierId), an `Option` of one (`None` is nobody in particular).
+/// The ids are checked when the verification runs, before anything is read:
+/// [`Error::VerifierIdLength`] or [`Error::RequestIdLength`], nothing counted.
+///
+/// ```
+/// use handover_code::Attempt;
+///
+/// let anyone = Attempt::default();
+/// let postman = Attempt::by("postman-7");
+/// let retryable = Attempt::by("postman-7").request("req-42");
+/// assert_ne!(anyone, postman);
+/// assert_eq!(Attempt::from("postman-7"), postman);
+/// # let _ = retryable;
+/// ```
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Attempt<'a> {
+    pub(crate) verifier: Option<&'a [u8]>,
+    pub(crate) request: Option<&'a [u8]>,
+}
+
+impl<'a> Attempt<'a> {
+    /// How long after a verification a retry of it is answered as a replay: 15 minutes, ample for
+    /// a client's timeout and retry. Later, the same request id is a new verification.
+    pub const REPLAY_SECS: u64 = 900;
+
+    /// An attempt by `verifier`, whose budget pays for its wrong codes.
+    #[must_use]
+    pub fn by<V: AsRef<[u8]> + ?Sized>(verifier: &'a V) -> Self {
+        Self {
+            verifier: Some(verifier.as_ref()),
+            request: None,
+        }
+    }
+
+    /// The same attempt under a request id, so that a retry is answered, not counted again.
+    #[must_use]
+    pub fn request<R: AsRef<[u8]> + ?Sized>(self, request: &'a R) -> Self {
+        Self {
+            request: Some(request.as_ref()),
+            ..self
+        }
+    }
+}
+
+/// Ids print as their length only, like the ids themselves.
+impl core::fmt::Debug for Attempt<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Attempt")
+            .field("verifier", &self.verifier.map(<[u8]>::len))
+            .field("request", &self.request.map(<[u8]>::len))
+            .finish()
+    }
+}
+
+impl<'a> From<&'a str> for Attempt<'a> {
+    fn from(verifier: &'a str) -> Self {
+        Self::by(verifier)
+    }
+}
+
+#[cfg(feature = "std")]
+impl<'a> From<&'a std::string::String> for Attempt<'a> {
+    fn from(verifier: &'a std::string::String) -> Self {
+        Self::by(verifier)
+    }
+}
+
+impl<'a> From<VerifierId<'a>> for Attempt<'a> {
+    fn from(verifier: VerifierId<'a>) -> Self {
+        Self::by(verifier.as_bytes())
+    }
+}
+
+impl<'a> From<Option<VerifierId<'a>>> for Attempt<'a> {
+    fn from(verifier: Option<VerifierId<'a>>) -> Self {
+        verifier.map_or_else(Self::default, Self::from)
     }
 }

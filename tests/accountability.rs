@@ -6,6 +6,7 @@
 
 use std::sync::{Arc, Barrier, Mutex};
 
+use handover_code::Attempt;
 use handover_code::audit::{Action, Event, Events, Override, Reason, Send};
 use handover_code::record::{Earlier, Record, Version};
 use handover_code::store::{AuditLog, Cursor};
@@ -117,11 +118,13 @@ fn a_sink_sees_issue_resend_wrong_right_replay_exactly() {
 /// The test above on `store`, in its mode (one transaction, or one key at a time).
 fn sink_sees_issue_resend_wrong_right_replay<S: Store>(store: &S) {
     let keys = keys();
-    let sink = Collect::default();
+    let sink = std::sync::Arc::new(Collect::default());
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(5, 86_400)
         .unwrap();
-    let service = Service::new(&keys, policy, context()).with_events(&sink);
+    let service = Service::new(keys.clone(), policy, context())
+        .unwrap()
+        .with_events(std::sync::Arc::clone(&sink));
     let booking = id("SLOT-1");
     let vaccinator = Some(VerifierId::new("vaccinator-7").unwrap());
     let code = service.issue(store, booking, UNTIL, T0).unwrap();
@@ -135,19 +138,37 @@ fn sink_sees_issue_resend_wrong_right_replay<S: Store>(store: &S) {
     let bad = wrong(code.expose());
     assert_eq!(
         service
-            .verify_request(store, booking, &bad, vaccinator, r1, at)
+            .verify(
+                store,
+                booking,
+                &bad,
+                Attempt::from(vaccinator).request(&r1),
+                at
+            )
             .unwrap(),
         Outcome::Rejected { attempts_left: 2 }
     );
     assert_eq!(
         service
-            .verify_request(store, booking, code.expose(), vaccinator, r2, at)
+            .verify(
+                store,
+                booking,
+                code.expose(),
+                Attempt::from(vaccinator).request(&r2),
+                at
+            )
             .unwrap(),
         Outcome::Accepted
     );
     assert_eq!(
         service
-            .verify_request(store, booking, code.expose(), vaccinator, r2, at)
+            .verify(
+                store,
+                booking,
+                code.expose(),
+                Attempt::from(vaccinator).request(&r2),
+                at
+            )
             .unwrap(),
         Outcome::Replayed(Earlier::Accepted)
     );
@@ -176,13 +197,15 @@ fn locks_suspensions_refusals_revokes_and_overrides_are_told() {
 /// The test above on `store`, in its mode (one transaction, or one key at a time).
 fn locks_suspensions_refusals_revokes_and_overrides_told<S: Store>(store: &S) {
     let keys = keys();
-    let sink = Collect::default();
+    let sink = std::sync::Arc::new(Collect::default());
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(3, 86_400)
         .unwrap()
         .with_send_limit(1, 600)
         .unwrap();
-    let service = Service::new(&keys, policy, context()).with_events(&sink);
+    let service = Service::new(keys.clone(), policy, context())
+        .unwrap()
+        .with_events(std::sync::Arc::clone(&sink));
     let v = Some(VerifierId::new("v").unwrap());
     let code = service.issue(store, id("A"), UNTIL, T0).unwrap();
     let refused = service.resend(store, id("A"), T0).unwrap_err();
@@ -259,12 +282,12 @@ impl Store for Refusing {
 #[test]
 fn nothing_is_told_for_a_write_that_failed_or_lost_its_race() {
     let keys = keys();
-    let sink = Collect::default();
+    let sink = std::sync::Arc::new(Collect::default());
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(5, 86_400)
         .unwrap();
-    let quiet = Service::new(&keys, policy, context());
-    let service = quiet.with_events(&sink);
+    let quiet = Service::new(keys.clone(), policy, context()).unwrap();
+    let service = quiet.clone().with_events(std::sync::Arc::clone(&sink));
     for fail in [true, false] {
         let store = Refusing {
             inner: MemoryStore::new(),
@@ -332,7 +355,7 @@ fn an_override_redeems_once_marks_the_record_and_is_audited() {
     let policy = Policy::new(Digits::Four)
         .with_override_budget(5, 86_400)
         .unwrap();
-    let service = Service::new(&keys, policy, context());
+    let service = Service::new(keys.clone(), policy, context()).unwrap();
     let store = MemoryStore::new();
     let code = service.issue(&store, id("P"), UNTIL, T0).unwrap();
     let supervisor = ActorId::new("supervisor-3").unwrap();
@@ -386,7 +409,7 @@ fn an_override_redeems_once_marks_the_record_and_is_audited() {
 fn overrides_are_refused_for_what_they_may_not_redeem_and_change_nothing() {
     let keys = keys();
     let store = MemoryStore::new();
-    let strict = Service::new(&keys, Policy::new(Digits::Four), context());
+    let strict = Service::new(keys.clone(), Policy::new(Digits::Four), context()).unwrap();
     let by = Override::new(ActorId::new("s").unwrap(), Reason::Other, "x").unwrap();
     let code = strict.issue(&store, id("L"), UNTIL, T0).unwrap();
     for _ in 0..3 {
@@ -417,10 +440,11 @@ fn overrides_are_refused_for_what_they_may_not_redeem_and_change_nothing() {
         assert_eq!(format!("{got:?}"), format!("{want:?}"), "{b}");
     }
     let off = Service::new(
-        &keys,
+        keys.clone(),
         Policy::new(Digits::Four).without_overrides(),
         context(),
-    );
+    )
+    .unwrap();
     assert!(matches!(
         off.overrule(&store, id("E"), by, T0),
         Err(Error::OverridesOff)
@@ -428,10 +452,11 @@ fn overrides_are_refused_for_what_they_may_not_redeem_and_change_nothing() {
     assert_eq!(store.since(Cursor::START, usize::MAX).unwrap(), before);
     // What a policy allows: locked, expired and revoked bookings; never a redeemed one.
     let lenient = Service::new(
-        &keys,
+        keys.clone(),
         Policy::new(Digits::Four).with_overrides_of(true, true, true),
         context(),
-    );
+    )
+    .unwrap();
     for b in ["L", "R", "E"] {
         lenient.overrule(&store, id(b), by, later).unwrap();
         assert_eq!(
@@ -459,7 +484,7 @@ fn budget_under_threads<S: Store + AuditLog + Sync>(store: &S) {
         .unwrap()
         .with_max_retries(Policy::MAX_RETRIES)
         .unwrap();
-    let service = Service::new(&keys, policy, context());
+    let service = Service::new(keys.clone(), policy, context()).unwrap();
     let names: Vec<String> = (0..THREADS).map(|i| format!("CAMP-{i}")).collect();
     for name in &names {
         service.issue(store, id(name), UNTIL, T0).unwrap();
@@ -583,7 +608,9 @@ fn no_event_audit_entry_or_debug_output_holds_a_code() {
         .unwrap()
         .with_override_budget(3, 86_400)
         .unwrap();
-    let service = Service::new(&keys, policy, context()).with_events(&*sink);
+    let service = Service::new(keys.clone(), policy, context())
+        .unwrap()
+        .with_events(std::sync::Arc::clone(&sink));
     let store = MemoryStore::new();
     let v = Some(VerifierId::new("v").unwrap());
     let mut codes = Vec::new();
@@ -689,7 +716,9 @@ mod tracing_sink {
         let policy = Policy::new(Digits::Four)
             .with_verifier_budget(3, 86_400)
             .unwrap();
-        let service = Service::new(&keys, policy, super::context()).with_events(&TracingEvents);
+        let service = Service::new(keys.clone(), policy, super::context())
+            .unwrap()
+            .with_events(TracingEvents);
         let store = MemoryStore::new();
         let v = Some(VerifierId::new("vaccinator-7").unwrap());
         let code = tracing::subscriber::with_default(capture, || {
@@ -847,11 +876,13 @@ impl Store for Interloper {
 #[test]
 fn an_override_that_loses_its_booking_gives_its_count_back_and_tells_nothing() {
     let keys = keys();
-    let sink = Collect::default();
+    let sink = std::sync::Arc::new(Collect::default());
     let policy = Policy::new(Digits::Four)
         .with_override_budget(3, 86_400)
         .unwrap();
-    let service = Service::new(&keys, policy, context()).with_events(&sink);
+    let service = Service::new(keys.clone(), policy, context())
+        .unwrap()
+        .with_events(std::sync::Arc::clone(&sink));
     let supervisor = ActorId::new("supervisor").unwrap();
     let actor = Key::Actor {
         scope: context(),

@@ -5,16 +5,16 @@ use std::sync::Barrier;
 use std::thread;
 
 use handover_code::{
-    BookingId, Context, Digits, Error, KeyId, Keyring, MemoryStore, Outcome, Policy, Secret,
-    Service, Timestamp, VerifierId,
+    BookingId, Digits, Error, KeyId, Keyring, MemoryStore, Outcome, Policy, Secret, Service,
+    Timestamp, VerifierId,
 };
 
 const THREADS: usize = 64;
 const NOW: Timestamp = Timestamp(1_000);
 const UNTIL: Timestamp = Timestamp(2_000);
 
-fn keys() -> Keyring {
-    Keyring::new(KeyId(1), Secret::from_bytes(&[3; 32]).unwrap())
+fn keys() -> std::sync::Arc<Keyring> {
+    Keyring::new(KeyId(1), Secret::from_bytes(&[3; 32]).unwrap()).into()
 }
 
 fn release<T: Send>(f: impl Fn(usize) -> T + Sync) -> Vec<T> {
@@ -49,7 +49,7 @@ fn wrong_codes_and_one_right_one_on_one_booking() {
         }
         let keys = keys();
         let policy = Policy::new(Digits::Four).with_max_retries(64).unwrap();
-        let service = Service::new(&keys, policy, Context::new("c").unwrap());
+        let service = Service::new(keys.clone(), policy, "c").unwrap();
         let store = MemoryStore::new();
         let id = BookingId::new("one").unwrap();
         let code = service.issue(&store, id, UNTIL, NOW).unwrap();
@@ -119,7 +119,7 @@ fn many_right_codes_redeem_exactly_once() {
             break;
         }
         let keys = keys();
-        let service = Service::new(&keys, Policy::new(Digits::Six), Context::new("c").unwrap());
+        let service = Service::new(keys.clone(), Policy::new(Digits::Six), "c").unwrap();
         let store = MemoryStore::new();
         let id = BookingId::new("parcel").unwrap();
         let code = service.issue(&store, id, UNTIL, NOW).unwrap();
@@ -156,7 +156,7 @@ fn a_spraying_verifier_never_exceeds_its_budget() {
             .unwrap()
             .with_max_retries(64)
             .unwrap();
-        let service = Service::new(&keys, policy, Context::new("c").unwrap());
+        let service = Service::new(keys.clone(), policy, "c").unwrap();
         let store = MemoryStore::new();
         let ids: Vec<String> = (0..THREADS).map(|i| format!("parcel-{i}")).collect();
         let codes: Vec<String> = ids

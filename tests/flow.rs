@@ -7,8 +7,8 @@ use handover_code::{
     Outcome, Policy, Secret, Service, Timestamp, VerifierId,
 };
 
-fn keys() -> Keyring {
-    Keyring::new(KeyId(1), Secret::from_bytes(&[9; 32]).unwrap())
+fn keys() -> std::sync::Arc<Keyring> {
+    Keyring::new(KeyId(1), Secret::from_bytes(&[9; 32]).unwrap()).into()
 }
 
 const T0: Timestamp = Timestamp(1_700_000_000);
@@ -33,11 +33,7 @@ fn id(s: &str) -> BookingId<'_> {
 #[test]
 fn the_whole_flow() {
     let keys = keys();
-    let service = Service::new(
-        &keys,
-        Policy::new(Digits::Four),
-        Context::new("cowin/dose").unwrap(),
-    );
+    let service = Service::new(keys.clone(), Policy::new(Digits::Four), "cowin/dose").unwrap();
     let store = MemoryStore::new();
     let code = service.issue(&store, id("B1"), LATER, T0).unwrap();
     assert_eq!(service.resend(&store, id("B1"), T0).unwrap(), code);
@@ -87,7 +83,7 @@ fn locking_reissue_and_the_lifetime_cap() {
         .unwrap()
         .with_lifetime_cap(3)
         .unwrap();
-    let service = Service::new(&keys, policy, Context::new("post/parcel").unwrap());
+    let service = Service::new(keys.clone(), policy, "post/parcel").unwrap();
     let store = MemoryStore::new();
     let code = service.issue(&store, id("P"), LATER, T0).unwrap();
     let bad = wrong(code.expose());
@@ -133,11 +129,7 @@ fn locking_reissue_and_the_lifetime_cap() {
 #[test]
 fn expiry_and_clock_edges() {
     let keys = keys();
-    let service = Service::new(
-        &keys,
-        Policy::new(Digits::Six),
-        Context::new("ride/start").unwrap(),
-    );
+    let service = Service::new(keys.clone(), Policy::new(Digits::Six), "ride/start").unwrap();
     let store = MemoryStore::new();
     assert!(matches!(
         service.issue(&store, id("R"), T0, T0),
@@ -204,7 +196,7 @@ fn expiry_and_clock_edges() {
 #[test]
 fn revoke_ends_a_booking() {
     let keys = keys();
-    let service = Service::new(&keys, Policy::new(Digits::Five), Context::new("c").unwrap());
+    let service = Service::new(keys.clone(), Policy::new(Digits::Five), "c").unwrap();
     let store = MemoryStore::new();
     let code = service.issue(&store, id("V"), LATER, T0).unwrap();
     service.revoke(&store, id("V"), T0).unwrap();
@@ -224,7 +216,7 @@ fn revoke_ends_a_booking() {
 #[test]
 fn counters_at_their_maximum_fail_closed() {
     let keys = keys();
-    let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("c").unwrap());
+    let service = Service::new(keys.clone(), Policy::new(Digits::Four), "c").unwrap();
     let store = MemoryStore::new();
     let booking = Booking {
         key_id: KeyId(1),
@@ -302,7 +294,7 @@ fn a_spraying_verifier_is_suspended_without_locking_anyone_out() {
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(3, 86_400)
         .unwrap();
-    let service = Service::new(&keys, policy, Context::new("c").unwrap());
+    let service = Service::new(keys.clone(), policy, "c").unwrap();
     let store = MemoryStore::new();
     let ids: Vec<String> = (0..10).map(|i| format!("B{i}")).collect();
     let codes: Vec<_> = ids
@@ -383,7 +375,7 @@ fn async_operations_agree_and_are_send() {
         t
     }
     let keys = keys();
-    let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("c").unwrap());
+    let service = Service::new(keys.clone(), Policy::new(Digits::Four), "c").unwrap();
     let store = MemoryStore::new();
     let code = block_on(assert_send(service.issue_async(&store, id("A"), LATER, T0))).unwrap();
     assert_eq!(code, service.resend(&store, id("A"), T0).unwrap());
@@ -407,7 +399,7 @@ fn configuration_at_its_edges_is_clamped_never_a_panic() {
     let store = MemoryStore::with_shards(usize::MAX);
     assert!(store.is_empty().unwrap());
     let keys = keys();
-    let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("c").unwrap());
+    let service = Service::new(keys.clone(), Policy::new(Digits::Four), "c").unwrap();
     service.issue(&store, id("edge"), LATER, T0).unwrap();
     assert_eq!(store.len().unwrap(), 1);
     assert!(MemoryStore::with_shards(0).is_empty().unwrap());
@@ -424,17 +416,19 @@ fn a_clock_a_little_behind_the_issuers_is_judged() {
     let keys = keys();
     let store = MemoryStore::new();
     let ctx = Context::new("ride/start").unwrap();
-    let lenient = Service::new(&keys, Policy::new(Digits::Four), ctx);
+    let lenient = Service::new(keys.clone(), Policy::new(Digits::Four), ctx).unwrap();
     let strict = Service::new(
-        &keys,
+        keys.clone(),
         Policy::new(Digits::Four).with_clock_skew(0).unwrap(),
         ctx,
-    );
+    )
+    .unwrap();
     let wide = Service::new(
-        &keys,
+        keys.clone(),
         Policy::new(Digits::Four).with_clock_skew(300).unwrap(),
         ctx,
-    );
+    )
+    .unwrap();
     let at = |behind: u64| Timestamp(T0.0 - behind);
     let code = lenient
         .issue(&store, id("S"), Timestamp(T0.0 + 600), T0)

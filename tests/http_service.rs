@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use handover_code::record::State;
 use handover_code::store::postgres::PostgresStore;
 use handover_code::store::sqlite::{Durability, SqliteStore};
-use handover_code::{BookingId, KeyId, Keyring, Secret, SharedService};
+use handover_code::{BookingId, KeyId, Keyring, Secret, Service};
 use http_service::{App, Backend, Sms};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -110,7 +110,7 @@ fn app(backend: Backend, outbox: &Outbox) -> App {
         KeyId(1),
         Secret::from_bytes(&[9; 32]).unwrap(),
     ));
-    let service: SharedService = http_service::centre_service(keys, BUDGET as u32).unwrap();
+    let service: Service = http_service::centre_service(keys, BUDGET as u32).unwrap();
     let verifiers = (0..CLIENTS)
         .map(|i| (format!("token-{i}"), format!("vaccinator-{i}")))
         .chain([("token-spray".to_owned(), "sprayer".to_owned())])

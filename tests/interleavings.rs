@@ -31,7 +31,7 @@ use handover_code::record::{Record, State, Version};
 use handover_code::store::{Key, Swap};
 use handover_code::{
     AsyncStore, BookingId, Context, Digits, Error, KeyId, Keyring, MemoryStore, Outcome, Policy,
-    Prune, Secret, SharedService, Store, Timestamp, VerifierId,
+    Prune, Secret, Service, Store, Timestamp, VerifierId,
 };
 
 const NOW: Timestamp = Timestamp(1_700_000_000);
@@ -158,7 +158,7 @@ impl Prune for CheckThenWrite {
     }
 }
 
-fn service() -> SharedService {
+fn service() -> Service {
     let keys = Arc::new(Keyring::new(
         KeyId(1),
         Secret::from_bytes(&[0x17; 32]).unwrap(),
@@ -168,7 +168,7 @@ fn service() -> SharedService {
         .unwrap()
         .with_max_retries(Policy::MAX_RETRIES)
         .unwrap();
-    SharedService::new(keys, policy, Context::new("cowin/dose").unwrap())
+    Service::new(keys, policy, "cowin/dose").unwrap()
 }
 
 fn wrong(right: &str, k: u32) -> String {
@@ -178,11 +178,7 @@ fn wrong(right: &str, k: u32) -> String {
 
 type Answers = Arc<Mutex<Vec<(&'static str, Result<Outcome, String>)>>>;
 
-fn record(
-    answers: &Answers,
-    who: &'static str,
-    answer: Result<Outcome, Error<impl std::fmt::Debug>>,
-) {
+fn record(answers: &Answers, who: &'static str, answer: Result<Outcome, Error>) {
     let answer = answer.map_err(|e| format!("{e:?}"));
     answers.lock().unwrap().push((who, answer));
 }

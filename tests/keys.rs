@@ -3,7 +3,7 @@
 use core::convert::Infallible;
 
 use handover_code::derive::derive;
-use handover_code::{BookingId, Context, Digits, Invalid, KeyId, Keyring, Secret};
+use handover_code::{BookingId, Context, Digits, Error, KeyId, Keyring, Secret};
 use rand_core::{TryCryptoRng, TryRng};
 
 /// A deterministic stand-in for a CSPRNG: counts up. Only for tests.
@@ -72,17 +72,14 @@ fn generate_draws_32_bytes_from_the_callers_rng() {
 
 #[test]
 fn a_failing_rng_is_an_error_not_a_weak_key() {
-    assert!(matches!(Secret::generate(&mut Broken), Err(Invalid::Rng)));
+    assert!(matches!(Secret::generate(&mut Broken), Err(Error::Rng)));
 }
 
 #[test]
 fn secret_lengths_are_checked() {
     for len in [0, 1, 31, 257, 1000] {
         assert!(
-            matches!(
-                Secret::from_bytes(&vec![7; len]),
-                Err(Invalid::SecretLength)
-            ),
+            matches!(Secret::from_bytes(&vec![7; len]), Err(Error::SecretLength)),
             "{len}"
         );
     }
@@ -99,16 +96,16 @@ fn secret_lengths_are_checked() {
 
 #[test]
 fn field_lengths_are_checked() {
-    assert!(matches!(Context::new(""), Err(Invalid::ContextLength)));
+    assert!(matches!(Context::new(""), Err(Error::ContextLength)));
     assert!(matches!(
         Context::new(&[0u8; 65]),
-        Err(Invalid::ContextLength)
+        Err(Error::ContextLength)
     ));
     assert!(Context::new(&[0u8; 64]).is_ok());
-    assert!(matches!(BookingId::new(""), Err(Invalid::BookingIdLength)));
+    assert!(matches!(BookingId::new(""), Err(Error::BookingIdLength)));
     assert!(matches!(
         BookingId::new(&[0u8; 129]),
-        Err(Invalid::BookingIdLength)
+        Err(Error::BookingIdLength)
     ));
     assert!(BookingId::new(&[0u8; 128]).is_ok());
 }
@@ -119,21 +116,21 @@ fn key(byte: u8) -> Secret {
 
 #[test]
 fn keyring_rotation() {
-    let mut keys: Keyring<2> = Keyring::new(KeyId(1), key(1));
+    let mut keys: Keyring = Keyring::new(KeyId(1), key(1));
     assert!(matches!(
         keys.insert(KeyId(1), key(9)),
-        Err(Invalid::DuplicateKey)
+        Err(Error::DuplicateKey)
     ));
     keys.insert(KeyId(2), key(2)).unwrap();
     keys.insert(KeyId(3), key(3)).unwrap();
+    keys.insert(KeyId(4), key(4)).unwrap();
+    assert_eq!(Keyring::CAPACITY, 4);
     assert!(matches!(
-        keys.insert(KeyId(4), key(4)),
-        Err(Invalid::KeyringFull)
+        keys.insert(KeyId(5), key(5)),
+        Err(Error::KeyringFull)
     ));
-    assert!(matches!(
-        keys.set_current(KeyId(9)),
-        Err(Invalid::UnknownKey)
-    ));
+    keys.remove(KeyId(4)).unwrap();
+    assert!(matches!(keys.set_current(KeyId(9)), Err(Error::UnknownKey)));
 
     keys.set_current(KeyId(2)).unwrap();
     assert_eq!(keys.current().0, KeyId(2));
@@ -145,9 +142,9 @@ fn keyring_rotation() {
         [KeyId(2), KeyId(1), KeyId(3)]
     );
 
-    assert!(matches!(keys.remove(KeyId(2)), Err(Invalid::CurrentKey)));
+    assert!(matches!(keys.remove(KeyId(2)), Err(Error::CurrentKey)));
     assert_eq!(keys.remove(KeyId(1)).unwrap().expose_bytes(), &[1; 32]);
-    assert!(matches!(keys.remove(KeyId(1)), Err(Invalid::UnknownKey)));
+    assert!(matches!(keys.remove(KeyId(1)), Err(Error::UnknownKey)));
     keys.insert(KeyId(4), key(4)).unwrap();
 }
 
@@ -169,41 +166,41 @@ fn secrets_load_from_hex_and_base64_text() {
             &bytes[..]
         );
     }
-    let refused = |r: Result<Secret, Invalid>| r.err();
+    let refused = |r: Result<Secret, Error>| r.err().map(|e| e.to_string());
     assert_eq!(
         refused(Secret::from_hex("zz".repeat(32).as_str())),
-        Some(Invalid::SecretEncoding)
+        Some(Error::SecretEncoding.to_string())
     );
     assert_eq!(
         refused(Secret::from_hex(&lower[1..])),
-        Some(Invalid::SecretEncoding)
+        Some(Error::SecretEncoding.to_string())
     );
     assert_eq!(
         refused(Secret::from_hex(&format!(" {lower}"))),
-        Some(Invalid::SecretEncoding)
+        Some(Error::SecretEncoding.to_string())
     );
     assert_eq!(
         refused(Secret::from_hex(&lower[..62])),
-        Some(Invalid::SecretLength)
+        Some(Error::SecretLength.to_string())
     );
     assert_eq!(
         refused(Secret::from_hex(&"ab".repeat(257))),
-        Some(Invalid::SecretLength)
+        Some(Error::SecretLength.to_string())
     );
     assert_eq!(
         refused(Secret::from_base64("AAEC!wQF")),
-        Some(Invalid::SecretEncoding)
+        Some(Error::SecretEncoding.to_string())
     );
     assert_eq!(
         refused(Secret::from_base64(&b64[..63])),
-        Some(Invalid::SecretEncoding)
+        Some(Error::SecretEncoding.to_string())
     );
     assert_eq!(
         refused(Secret::from_base64("AAECAwQFBgcI")),
-        Some(Invalid::SecretLength)
+        Some(Error::SecretLength.to_string())
     );
     assert_eq!(
         refused(Secret::from_base64(&"QUFB".repeat(100))),
-        Some(Invalid::SecretLength)
+        Some(Error::SecretLength.to_string())
     );
 }

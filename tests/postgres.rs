@@ -314,7 +314,8 @@ fn terminated_backends_give_errors_never_unwritten_answers_and_the_store_recover
             .policy()
             .with_override_budget(1_000, 86_400)
             .unwrap();
-        let overrides = handover_code::Service::new(&keys, policy, service.context());
+        let overrides =
+            handover_code::Service::new(keys.clone(), policy, service.context()).unwrap();
         let more = issue_many(&service, &store, "over", 200).await;
         let killer = terminate_backends(&cluster, 20, Duration::from_millis(10)).await;
         let by = handover_code::audit::Override::new(

@@ -99,7 +99,7 @@ proptest! {
     fn normalising_never_panics_and_errors_are_all_or_nothing(typed in "\\PC{0,70}", d in digits()) {
         match input::normalize(&typed, d) {
             Ok(code) => prop_assert_eq!(code.expose().len(), usize::from(d.count())),
-            Err(e) => prop_assert!(matches!(e, handover_code::Invalid::Malformed(_))),
+            Err(e) => prop_assert!(matches!(e, handover_code::Error::Malformed(_))),
         }
     }
 }

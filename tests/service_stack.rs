@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use handover_code::store::memory::Poisoned;
+use handover_code::Attempt;
 use handover_code::{
-    BookingId, Context, Digits, Error, Invalid, KeyId, Keyring, MemoryStore, Outcome, Policy,
-    RequestId, Secret, Service, SharedService, Timestamp, VerifierId,
+    BookingId, Digits, Error, KeyId, Keyring, MemoryStore, Outcome, Policy, RequestId, Secret,
+    Service, Timestamp, VerifierId,
 };
 
 const NOW: Timestamp = Timestamp(1_700_000_000);
@@ -14,14 +14,10 @@ const NOW: Timestamp = Timestamp(1_700_000_000);
 /// What axum asks of `State`, and `tokio::spawn` of what moves into a task.
 fn state<T: Clone + Send + Sync + 'static>(_: &T) {}
 
-fn shared() -> Result<SharedService, Invalid> {
+fn shared() -> Result<Service, Error> {
     let keys = Arc::new(Keyring::new(KeyId(1), Secret::from_bytes(&[3; 32])?));
     let policy = Policy::new(Digits::Four).with_verifier_budget(5, 3_600)?;
-    Ok(SharedService::new(
-        keys,
-        policy,
-        Context::new("cowin/dose")?,
-    ))
+    Service::new(keys, policy, "cowin/dose")
 }
 
 #[test]
@@ -67,7 +63,7 @@ fn a_shared_service_is_state_for_tasks_and_threads() {
 #[test]
 fn a_borrowing_service_still_works_in_one_scope() {
     let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[3; 32]).unwrap());
-    let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("c").unwrap());
+    let service = Service::new(keys, Policy::new(Digits::Four), "c").unwrap();
     let store = MemoryStore::new();
     let booking = BookingId::new("b").unwrap();
     let code = service
@@ -82,12 +78,18 @@ fn a_borrowing_service_still_works_in_one_scope() {
 }
 
 /// Constructors and operations in one function returning the operations' error.
-fn redeem(store: &MemoryStore, id: &str, typed: &str) -> Result<Outcome, Error<Poisoned>> {
+fn redeem(store: &MemoryStore, id: &str, typed: &str) -> Result<Outcome, Error> {
     let service = shared()?;
     let booking = BookingId::new(id)?;
     let request = RequestId::new("req-1")?;
     let vaccinator = Some(VerifierId::new("vaccinator-1")?);
-    service.verify_request(store, booking, typed, vaccinator, request, NOW)
+    service.verify(
+        store,
+        booking,
+        typed,
+        Attempt::from(vaccinator).request(&request),
+        NOW,
+    )
 }
 
 /// The same in functions returning `Box<dyn Error>` and `anyhow::Error`.

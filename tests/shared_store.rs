@@ -143,18 +143,15 @@ fn round_trips_per_verification() {
 /// budgeted one that compares a code costs.
 fn round_trips<const TX: bool>(store: &Counting<TX>, compared: (usize, usize, usize)) {
     let keys = keys();
-    let plain = Service::new(
-        &keys,
-        Policy::new(Digits::Four),
-        Context::new("rt").unwrap(),
-    );
+    let plain = Service::new(keys.clone(), Policy::new(Digits::Four), "rt").unwrap();
     let budgeted = Service::new(
-        &keys,
+        keys.clone(),
         Policy::new(Digits::Four)
             .with_verifier_budget(5, 86_400)
             .unwrap(),
-        Context::new("rt").unwrap(),
-    );
+        "rt",
+    )
+    .unwrap();
     let v = Some(VerifierId::new("v").unwrap());
     let mut codes = Vec::new();
     for n in ["a", "b", "c", "d"] {
@@ -235,7 +232,7 @@ fn a_transaction_that_always_loses_answers_contention_and_writes_nothing() {
         .with_max_retries(3)
         .unwrap();
     let context = Context::new("losing").unwrap();
-    let service = Service::new(&keys, policy, context);
+    let service = Service::new(keys.clone(), policy, context).unwrap();
     let store = Losing::default();
     let id = BookingId::new("B").unwrap();
     let code = service.issue(&store, id, UNTIL, T0).unwrap();

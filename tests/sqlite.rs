@@ -153,7 +153,7 @@ fn a_corrupt_row_is_an_error_never_an_answer() {
         .unwrap();
     let answer = service.verify(&store, id, code.expose(), None, NOW);
     assert!(
-        matches!(answer, Err(Error::Store(SqliteError::Decode(_)))),
+        matches!(&answer, Err(Error::Store(e)) if matches!(e.downcast_ref::<SqliteError>(), Some(SqliteError::Decode(_)))),
         "{answer:?}"
     );
 }
@@ -255,7 +255,8 @@ fn child() {
                 .policy()
                 .with_override_budget(1_000_000, 86_400)
                 .unwrap();
-            let overrides = handover_code::Service::new(&keys, policy, service.context());
+            let overrides =
+                handover_code::Service::new(keys.clone(), policy, service.context()).unwrap();
             let supervisor = handover_code::ActorId::new("supervisor").unwrap();
             let by = handover_code::audit::Override::new(
                 supervisor,

@@ -136,10 +136,10 @@ fn the_async_face_keeps_and_reads_the_audit_log() {
     use handover_code::audit::Action;
     use handover_code::store::{AsyncAuditLog, Cursor};
     use handover_code::{
-        BookingId, Context, Digits, Key, KeyId, Keyring, Policy, Secret, Service, Timestamp,
+        BookingId, Digits, Key, KeyId, Keyring, Policy, Secret, Service, Timestamp,
     };
     let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[9; 32]).unwrap());
-    let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("c").unwrap());
+    let service = Service::new(keys, Policy::new(Digits::Four), "c").unwrap();
     let store = fresh();
     let id = BookingId::new("B").unwrap();
     let now = Timestamp(1_000_000);

@@ -8,7 +8,7 @@ use handover_code::input::{self, MAX_INPUT_LEN};
 use handover_code::{BookingId, Context, Digits, Malformed, Secret};
 
 /// The error type of `input::normalize`: the one line that names it.
-type NormalizeError = handover_code::Invalid;
+type NormalizeError = handover_code::Error;
 
 /// Why `input::normalize` refused an input.
 fn why(e: NormalizeError) -> Malformed {

@@ -2,7 +2,7 @@
 //! normalising the output again gives the same code.
 #![no_main]
 
-use handover_code::{Digits, Invalid, input};
+use handover_code::{Digits, Error, input};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: (u8, &str)| {
@@ -16,7 +16,7 @@ fuzz_target!(|data: (u8, &str)| {
             let again = input::normalize(text, digits).expect("a normalised code reads again");
             assert!(again == code, "normalising is idempotent");
         }
-        Err(Invalid::Malformed(_)) => {}
+        Err(Error::Malformed(_)) => {}
         Err(other) => panic!("typed input gave a non-input error: {other:?}"),
     }
 });

@@ -154,11 +154,40 @@ impl Events for NoEvents {
     fn event(&self, _event: &Event<'_>) {}
 }
 
-/// A service's sink, kept by reference so a `Service` stays `Copy` with a borrowed keyring.
-#[derive(Clone, Copy)]
-pub(crate) struct Sink<'a>(pub(crate) &'a dyn Events);
+/// Events to a sink behind a reference: a `static` sink, or one the host keeps a handle on.
+impl<E: Events + ?Sized> Events for &E {
+    fn event(&self, event: &Event<'_>) {
+        (**self).event(event);
+    }
+}
 
-impl core::fmt::Debug for Sink<'_> {
+/// Events to a shared sink: the host keeps an `Arc` clone to read what it collected.
+#[cfg(feature = "std")]
+impl<E: Events + ?Sized + core::marker::Send> Events for std::sync::Arc<E> {
+    fn event(&self, event: &Event<'_>) {
+        (**self).event(event);
+    }
+}
+
+/// A service's sink: a `'static` borrow, or (feature `std`) a shared one.
+#[derive(Clone)]
+pub(crate) enum Sink {
+    Static(&'static dyn Events),
+    #[cfg(feature = "std")]
+    Shared(std::sync::Arc<dyn Events + core::marker::Send>),
+}
+
+impl Sink {
+    pub(crate) fn get(&self) -> &dyn Events {
+        match self {
+            Self::Static(sink) => *sink,
+            #[cfg(feature = "std")]
+            Self::Shared(sink) => &**sink,
+        }
+    }
+}
+
+impl core::fmt::Debug for Sink {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("Sink")
     }

@@ -19,11 +19,10 @@ use crate::record::Earlier;
 ///
 /// ```
 /// use handover_code::audit::TracingEvents;
-/// use handover_code::{Context, Digits, KeyId, Keyring, Policy, Secret, Service};
+/// use handover_code::{Policy, Secret, Service};
 ///
-/// let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
-/// let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("cowin/dose")?)
-///     .with_events(&TracingEvents);
+/// let service = Service::new(Secret::from_bytes(&[7; 32])?, Policy::default(), "cowin/dose")?
+///     .with_events(TracingEvents);
 /// # Ok::<(), handover_code::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -369,7 +369,7 @@ type Pruner<S> = fn(&S, Timestamp) -> Result<u64, String>;
 type Reader<S> = fn(&S, Cursor) -> Result<Vec<AuditEntry>, String>;
 
 struct Harness<S> {
-    keys: Keyring,
+    keys: std::sync::Arc<Keyring>,
     store: Faulty<S>,
     prune: Option<Pruner<S>>,
     /// The store's audit log, read after every operation, from `cursor` on.

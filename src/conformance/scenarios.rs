@@ -43,6 +43,7 @@ use crate::secret::Secret;
 use crate::service::Service;
 use crate::store::{Prune, Store, VerifierId};
 use crate::time::Timestamp;
+use crate::who::Attempt;
 
 use super::Failure;
 
@@ -245,11 +246,8 @@ impl<T> OrFail<T> for Option<T> {
     }
 }
 
-fn keys() -> Result<Keyring, String> {
-    Ok(Keyring::new(
-        KeyId(1),
-        Secret::from_bytes(&[0x37; 32]).or_fail()?,
-    ))
+fn keys() -> Result<std::sync::Arc<Keyring>, String> {
+    Ok(Keyring::new(KeyId(1), Secret::from_bytes(&[0x37; 32]).or_fail()?).into())
 }
 
 fn id(s: &str) -> Result<BookingId<'_>, String> {
@@ -314,18 +312,24 @@ fn ids(names: &[String]) -> Result<Vec<BookingId<'_>>, String> {
 /// slot leaked by a store fault would otherwise keep it busy until the window ends; the busy
 /// answer then fails the scenario instead of hanging it).
 fn verify_retrying<S: Store>(
-    service: &Service<'_>,
+    service: &Service,
     store: &S,
     booking: BookingId<'_>,
     typed: &str,
     verifier: Option<VerifierId<'_>>,
     request: Option<RequestId<'_>>,
     now: Timestamp,
-) -> Result<Outcome, Error<S::Error>> {
+) -> Result<Outcome, Error> {
     let started = std::time::Instant::now();
     loop {
         let answer = match request {
-            Some(r) => service.verify_request(store, booking, typed, verifier, r, now),
+            Some(r) => service.verify(
+                store,
+                booking,
+                typed,
+                Attempt::from(verifier).request(&r),
+                now,
+            ),
             None => service.verify(store, booking, typed, verifier, now),
         };
         if !matches!(answer, Err(Error::BudgetBusy)) || started.elapsed() > RETRY_FOR {

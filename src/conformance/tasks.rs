@@ -279,7 +279,7 @@ async fn hammer_booking<S: AsyncStore>(store: &S) -> Result<(), Failure> {
     let policy = Policy::new(Digits::Four)
         .with_max_retries(Policy::MAX_RETRIES)
         .map_err(setup_failure)?;
-    let service = Service::new(&keys, policy, context);
+    let service = Service::new(keys, policy, context).map_err(setup_failure)?;
     let id = BookingId::new("hammered").map_err(setup_failure)?;
     let code = io(
         "booking hammer",
@@ -305,7 +305,7 @@ async fn hammer_verifier<S: AsyncStore>(store: &S) -> Result<(), Failure> {
     let keys = kit_keys()?;
     let context = Context::new("conformance").map_err(setup_failure)?;
     let policy = sprayer_policy()?;
-    let service = Service::new(&keys, policy, context);
+    let service = Service::new(keys, policy, context).map_err(setup_failure)?;
     let ids: Vec<String> = (0..THREADS).map(|i| format!("sprayed-{i}")).collect();
     let mut wrong = Vec::new();
     for id in &ids {

@@ -16,7 +16,7 @@ use super::{Decision, Rules, Who};
 /// Wrong codes still allowed for a record, under its own limits: the lesser of what the
 /// generation and the lifetime cap leave.
 #[must_use]
-pub fn attempts_left(record: &Booking) -> u8 {
+pub(crate) fn attempts_left(record: &Booking) -> u8 {
     let generation = record.limits.attempts.saturating_sub(record.failures);
     let lifetime = record
         .limits
@@ -42,7 +42,7 @@ fn closed(record: &Booking, now: Timestamp) -> Option<Outcome> {
 
 /// What comparing typed input with a booking's code came to, before anything is written.
 #[derive(Debug)]
-pub enum Compared {
+pub(crate) enum Compared {
     /// Answer this and write nothing: nothing was compared and nothing is counted (unknown,
     /// closed, clock, malformed, unknown key).
     Answer(Result<Outcome, Error>),
@@ -57,10 +57,7 @@ pub enum Compared {
     /// a verifier budget a slot is held for it first.
     Wrong(Booking, u8),
 }
-
-/// How long after a verification a retry of it is answered as a replay: 15 minutes, ample for
-/// a client's timeout and retry. Later, the same request id is a new verification.
-pub const REPLAY_SECS: u64 = 900;
+pub(crate) const REPLAY_SECS: u64 = crate::who::Attempt::REPLAY_SECS;
 
 /// Verification's decision on the booking: the gate, then the comparison. The record it writes
 /// names no hold ([`Last::paid_by`] is 0): the plan that pays for the comparison fills it in.
@@ -72,8 +69,8 @@ pub const REPLAY_SECS: u64 = 900;
 /// not a code of the booking's length; then a key that has left the keyring. Only what
 /// passes is compared.
 #[must_use]
-pub fn compare<const N: usize>(
-    rules: &Rules<'_, N>,
+pub(crate) fn compare(
+    rules: &Rules<'_>,
     booking: BookingId<'_>,
     record: Option<&Booking>,
     typed: &str,
@@ -95,7 +92,7 @@ pub fn compare<const N: usize>(
     }
     let presented = match input::normalize(typed, record.digits) {
         Ok(code) => code,
-        Err(e) => return Compared::Answer(Err(e.into())),
+        Err(e) => return Compared::Answer(Err(e)),
     };
     let expected = match rules.code(booking, record) {
         Ok(code) => code,
@@ -134,8 +131,8 @@ fn before_issue(now: Timestamp, record: &Booking, policy: &Policy) -> bool {
 
 /// The answer to a retried request: a rejection again as it was, an acceptance again only
 /// to the right code (anything else is answered as the redeemed booking it is).
-fn replay<const N: usize>(
-    rules: &Rules<'_, N>,
+fn replay(
+    rules: &Rules<'_>,
     booking: BookingId<'_>,
     record: &Booking,
     earlier: Earlier,
@@ -188,8 +185,8 @@ pub(super) fn count_send(record: &Booking, now: Timestamp) -> Result<Booking, Er
 /// Issuing: a new record under the current key and the policy's limits, its generation the
 /// issue time, one send counted. Refuses if any record exists.
 #[must_use]
-pub fn issue<const N: usize>(
-    rules: &Rules<'_, N>,
+pub(crate) fn issue(
+    rules: &Rules<'_>,
     booking: BookingId<'_>,
     record: Option<&Booking>,
     expires_at: Timestamp,
@@ -222,8 +219,8 @@ pub fn issue<const N: usize>(
 
 /// Resending: the same code again, for a booking that can still take it. Counts a send.
 #[must_use]
-pub fn resend<const N: usize>(
-    rules: &Rules<'_, N>,
+pub(crate) fn resend(
+    rules: &Rules<'_>,
     booking: BookingId<'_>,
     record: Option<&Booking>,
     now: Timestamp,
@@ -256,8 +253,8 @@ pub fn resend<const N: usize>(
 /// generation starts again, the lifetime count stays; the digits and limits stay as issued.
 /// Counts a send.
 #[must_use]
-pub fn reissue<const N: usize>(
-    rules: &Rules<'_, N>,
+pub(crate) fn reissue(
+    rules: &Rules<'_>,
     booking: BookingId<'_>,
     record: Option<&Booking>,
     expires_at: Timestamp,
@@ -302,8 +299,8 @@ pub fn reissue<const N: usize>(
 
 /// Writes a new generation `next` (already stamped with the current key) and answers its
 /// code, if its validity ends after `now`. Issue and re-issue both end here.
-fn new_generation<const N: usize>(
-    rules: &Rules<'_, N>,
+fn new_generation(
+    rules: &Rules<'_>,
     booking: BookingId<'_>,
     next: Booking,
     expires_at: Timestamp,
@@ -320,7 +317,7 @@ fn new_generation<const N: usize>(
 /// Revoking: ends the booking. Revoking a revoked booking changes nothing; a redeemed one
 /// cannot be revoked.
 #[must_use]
-pub fn revoke(record: Option<&Booking>) -> Decision<()> {
+pub(crate) fn revoke(record: Option<&Booking>) -> Decision<()> {
     match record.map(|r| (r, r.state)) {
         None => Decision::answer(Err(Error::UnknownBooking)),
         Some((_, State::Revoked)) => Decision::answer(Ok(())),
@@ -341,7 +338,7 @@ pub fn revoke(record: Option<&Booking>) -> Decision<()> {
 /// revoked, expired or locked one. The record is marked redeemed by override: its
 /// [`Last`] names the actor, with [`Earlier::Overridden`] and no request id.
 #[must_use]
-pub fn overrule(
+pub(crate) fn overrule(
     policy: &Policy,
     record: Option<&Booking>,
     by: &crate::who::Override<'_>,

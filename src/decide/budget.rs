@@ -14,7 +14,7 @@ use crate::time::Timestamp;
 /// # Errors
 ///
 /// The time the actor may override again.
-pub fn count_override(
+pub(crate) fn count_override(
     record: Option<&Verifier>,
     budget: &VerifierBudget,
     now: Timestamp,
@@ -33,7 +33,7 @@ pub fn count_override(
 /// overridable: the record's next state, or `None` if the window has moved on (nothing to
 /// give back) or nothing is counted.
 #[must_use]
-pub fn refund_override(v: &Verifier, window: Window) -> Option<Verifier> {
+pub(crate) fn refund_override(v: &Verifier, window: Window) -> Option<Verifier> {
     if Window::of(v) != window || v.failures == 0 {
         return None;
     }
@@ -47,7 +47,11 @@ pub fn refund_override(v: &Verifier, window: Window) -> Option<Verifier> {
 /// (or the clock reads before it), else a fresh window under `budget`, aligned to
 /// multiples of its length since the epoch.
 #[must_use]
-pub fn current(record: Option<&Verifier>, budget: &VerifierBudget, now: Timestamp) -> Verifier {
+pub(crate) fn current(
+    record: Option<&Verifier>,
+    budget: &VerifierBudget,
+    now: Timestamp,
+) -> Verifier {
     match record {
         Some(v) if now < v.window_end() => *v,
         _ => {
@@ -68,7 +72,11 @@ pub fn current(record: Option<&Verifier>, budget: &VerifierBudget, now: Timestam
 /// The tag of a hold for `request` on `booking` in `context`: a 128-bit digest, so a verifier
 /// cannot make two different requests meet one hold.
 #[must_use]
-pub fn hold_tag(context: Context<'_>, booking: BookingId<'_>, request: RequestId<'_>) -> Tag {
+pub(crate) fn hold_tag(
+    context: Context<'_>,
+    booking: BookingId<'_>,
+    request: RequestId<'_>,
+) -> Tag {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
     h.update(b"handover-code/hold");
@@ -86,7 +94,7 @@ pub fn hold_tag(context: Context<'_>, booking: BookingId<'_>, request: RequestId
 
 /// Where a verifier stands before it may compare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Standing {
+pub(crate) enum Standing {
     /// It may take a slot.
     Clear,
     /// Its failures fill the budget:
@@ -106,7 +114,7 @@ fn holds_tag(v: &Verifier, tag: Option<&Tag>) -> bool {
 /// failures only; busy while slots in flight fill the rest, unless this very request holds
 /// one (a retry coming to complete or settle its original).
 #[must_use]
-pub fn standing(v: &Verifier, tag: Option<&Tag>) -> Standing {
+pub(crate) fn standing(v: &Verifier, tag: Option<&Tag>) -> Standing {
     if v.failures >= v.limit {
         Standing::Suspended(v.window_end())
     } else if v.failures.saturating_add(v.held) >= v.limit && !holds_tag(v, tag) {
@@ -119,7 +127,7 @@ pub fn standing(v: &Verifier, tag: Option<&Tag>) -> Standing {
 /// The slot of request `tag` taken on booking version `on`, if `v` holds one: a retry may
 /// complete its original's comparison on it, since the booking has not moved since.
 #[must_use]
-pub fn adoptable(v: &Verifier, tag: &Tag, on: Version) -> Option<Hold> {
+pub(crate) fn adoptable(v: &Verifier, tag: &Tag, on: Version) -> Option<Hold> {
     let found = v.holds.iter().find(|h| h.tag == *tag && h.on == on);
     found.filter(|_| *tag != Tag::default()).copied()
 }
@@ -127,7 +135,7 @@ pub fn adoptable(v: &Verifier, tag: &Tag, on: Version) -> Option<Hold> {
 /// Adopting `hold` for a retry: the verifier's next record, with the hold marked shared.
 /// `None` when the record no longer holds it.
 #[must_use]
-pub fn share(v: &Verifier, hold: &Hold) -> Option<Verifier> {
+pub(crate) fn share(v: &Verifier, hold: &Hold) -> Option<Verifier> {
     let mut next = *v;
     let place = next.holds.iter_mut().find(|h| held_as(h, hold))?;
     place.shared = true;
@@ -139,7 +147,7 @@ pub fn share(v: &Verifier, hold: &Hold) -> Option<Verifier> {
 /// as moved. `None` when the record no longer holds it, or a retry has adopted it (then it
 /// stays for the write it may pay for, and the verification takes a new slot).
 #[must_use]
-pub fn carry(v: &Verifier, hold: &Hold, on: Version) -> Option<(Verifier, Hold)> {
+pub(crate) fn carry(v: &Verifier, hold: &Hold, on: Version) -> Option<(Verifier, Hold)> {
     let mut next = *v;
     let place = next
         .holds
@@ -163,7 +171,7 @@ fn held_as(h: &Hold, hold: &Hold) -> bool {
 /// # Errors
 ///
 /// [`Standing::Suspended`] or [`Standing::Busy`].
-pub fn hold(
+pub(crate) fn hold(
     v: &Verifier,
     tag: Option<&Tag>,
     on: Version,
@@ -203,7 +211,7 @@ pub fn hold(
 /// # Errors
 ///
 /// [`Standing::Suspended`] or [`Standing::Busy`].
-pub fn charge(v: &Verifier) -> Result<Verifier, Standing> {
+pub(crate) fn charge(v: &Verifier) -> Result<Verifier, Standing> {
     match standing(v, None) {
         Standing::Clear => Ok(Verifier {
             failures: v.failures.saturating_add(1),
@@ -216,17 +224,17 @@ pub fn charge(v: &Verifier) -> Result<Verifier, Standing> {
 /// A budget window: its start and length. Two windows of different lengths can start at the
 /// same second, so a slot is settled only in a window equal in both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Window {
+pub(crate) struct Window {
     /// When it starts.
-    pub start: Timestamp,
+    pub(crate) start: Timestamp,
     /// How long it lasts, in seconds.
-    pub secs: u64,
+    pub(crate) secs: u64,
 }
 
 impl Window {
     /// The window a verifier's record counts in.
     #[must_use]
-    pub const fn of(v: &Verifier) -> Self {
+    pub(crate) const fn of(v: &Verifier) -> Self {
         Self {
             start: v.window_start,
             secs: v.window_secs,
@@ -239,7 +247,12 @@ impl Window {
 /// remembered [`Hold`] only if it is still there (whoever settles it first does, once: its
 /// owner or a retry replaying its answer). `None`: nothing to write.
 #[must_use]
-pub fn settle(v: &Verifier, window: Window, hold: Option<&Hold>, failed: bool) -> Option<Verifier> {
+pub(crate) fn settle(
+    v: &Verifier,
+    window: Window,
+    hold: Option<&Hold>,
+    failed: bool,
+) -> Option<Verifier> {
     if Window::of(v) != window || v.held == 0 {
         return None;
     }
@@ -262,7 +275,7 @@ pub fn settle(v: &Verifier, window: Window, hold: Option<&Hold>, failed: bool) -
 /// Freeing `hold` for a verification that let it go after a lost race and then compared
 /// nothing more: as [`settle`] with no failure, but only while no retry has adopted it.
 #[must_use]
-pub fn release(v: &Verifier, window: Window, hold: &Hold) -> Option<Verifier> {
+pub(crate) fn release(v: &Verifier, window: Window, hold: &Hold) -> Option<Verifier> {
     let unshared = v.holds.iter().any(|h| held_as(h, hold) && !h.shared);
     settle(v, window, Some(hold), false).filter(|_| unshared)
 }

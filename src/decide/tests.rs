@@ -11,7 +11,8 @@ use crate::time::Timestamp;
 
 use super::booking::count_send;
 use super::{
-    Standing, Window, adoptable, count_override, current, hold, refund_override, settle, standing,
+    Standing, Window, adoptable, count_override, current, hold, refund_override, release, settle,
+    standing,
 };
 
 fn budget(failures: u32, secs: u64) -> VerifierBudget {
@@ -197,4 +198,57 @@ fn versions_start_from_the_time_and_never_cross_into_the_next_second() {
     assert_eq!(Version((3 << 24) - 1).next(), None);
     assert_eq!(Version(u64::MAX).next(), None);
     assert_eq!(Version::first_at(Timestamp(u64::MAX)), None);
+}
+
+fn verifier_holding(holds: [Hold; 4], held: u32) -> Verifier {
+    Verifier {
+        window_start: Timestamp(1_000),
+        window_secs: 86_400,
+        limit: 5,
+        failures: 0,
+        held,
+        holds,
+    }
+}
+
+/// Kills `*tag != Tag::default()` → `true` in `decide::hold`: an all-zero tag marks an empty
+/// place, so a slot taken under it is counted but never remembered (it would be lost among
+/// the empty places).
+#[test]
+fn a_zero_tag_is_never_remembered() {
+    let v = verifier_holding([Hold::default(); 4], 0);
+    let (next, remembered) = hold(&v, Some(&Tag::default()), Version(7), Version(8)).unwrap();
+    assert_eq!(remembered, None);
+    assert_eq!(next.held, 1);
+    assert_eq!(next.holds, [Hold::default(); 4]);
+    let (_, remembered) = hold(&v, Some(&[1; 16]), Version(7), Version(8)).unwrap();
+    assert!(remembered.is_some());
+}
+
+/// Kills `&&` → `||` in `decide::release`: a hold a retry has adopted (shared) is not
+/// released by the verification that let it go; an unshared one is.
+#[test]
+fn only_an_unshared_hold_is_released() {
+    let window = Window {
+        start: Timestamp(1_000),
+        secs: 86_400,
+    };
+    let mine = Hold {
+        tag: [2; 16],
+        on: Version(1),
+        id: Version(2),
+        shared: false,
+    };
+    let unshared = verifier_holding([mine, Hold::default(), Hold::default(), Hold::default()], 1);
+    let freed = release(&unshared, window, &mine).expect("an unshared hold is released");
+    assert_eq!(freed.held, 0);
+    let shared = Hold {
+        shared: true,
+        ..mine
+    };
+    let adopted = verifier_holding(
+        [shared, Hold::default(), Hold::default(), Hold::default()],
+        1,
+    );
+    assert_eq!(release(&adopted, window, &mine), None);
 }

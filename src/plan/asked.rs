@@ -14,8 +14,8 @@ use super::Slot;
 
 /// A verification's question and its records, shared by [`Verify`](super::Verify) and
 /// [`Atomic`](super::Atomic).
-pub(super) struct Asked<'a, const N: usize> {
-    pub(super) rules: Rules<'a, N>,
+pub(super) struct Asked<'a> {
+    pub(super) rules: Rules<'a>,
     pub(super) booking: BookingId<'a>,
     pub(super) typed: &'a str,
     pub(super) who: Who<'a>,
@@ -28,11 +28,11 @@ pub(super) struct Asked<'a, const N: usize> {
     pub(super) v: Option<Slot<'a>>,
 }
 
-impl<'a, const N: usize> Asked<'a, N> {
+impl<'a> Asked<'a> {
     /// A verification of `typed` against `booking` in `rules.context`, by `who`, with the
     /// verifier's budget record kept under `scope` when the policy has a budget.
     pub(super) fn new(
-        rules: Rules<'a, N>,
+        rules: Rules<'a>,
         scope: crate::Context<'a>,
         booking: BookingId<'a>,
         typed: &'a str,

@@ -89,15 +89,15 @@ struct Read<'a> {
 
 /// A verification on a store with transactions (see the [module docs](self)). Its `Debug`
 /// output leaves out what was typed.
-pub struct Atomic<'a, const N: usize> {
-    ask: Asked<'a, N>,
+pub(crate) struct Atomic<'a> {
+    ask: Asked<'a>,
     state: State<'a>,
     tries: Tries,
     /// Whether the writes landed (the answer was told with them).
     wrote: bool,
 }
 
-impl<const N: usize> core::fmt::Debug for Atomic<'_, N> {
+impl core::fmt::Debug for Atomic<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         self.ask.debug(f, "Atomic", |d| {
             d.field("state", &self.state);
@@ -105,12 +105,12 @@ impl<const N: usize> core::fmt::Debug for Atomic<'_, N> {
     }
 }
 
-impl<'a, const N: usize> Atomic<'a, N> {
+impl<'a> Atomic<'a> {
     /// A verification of `typed` against `booking` in `rules.context`, by `who`, with the
     /// verifier's budget record kept under `scope` when the policy has a budget.
     #[must_use]
-    pub fn new(
-        rules: Rules<'a, N>,
+    pub(crate) fn new(
+        rules: Rules<'a>,
         scope: crate::Context<'a>,
         booking: BookingId<'a>,
         typed: &'a str,
@@ -222,7 +222,7 @@ impl<'a, const N: usize> Atomic<'a, N> {
     }
 }
 
-impl<const N: usize> Plan for Atomic<'_, N> {
+impl Plan for Atomic<'_> {
     type Output = Outcome;
 
     fn next(&mut self) -> Next<'_, Outcome> {

@@ -59,8 +59,8 @@ enum Overruling {
 /// and the redemption land together or not at all, so a cut-off override counts nothing, and
 /// a lost race reads both records and decides again with nothing to give back.
 #[derive(Debug)]
-pub struct Overrule<'a, const N: usize> {
-    rules: Rules<'a, N>,
+pub(crate) struct Overrule<'a> {
+    rules: Rules<'a>,
     booking: BookingId<'a>,
     by: Override<'a>,
     now: Timestamp,
@@ -79,12 +79,12 @@ pub struct Overrule<'a, const N: usize> {
     commit: Option<((Entry<'a>, Record), Charge<'a>)>,
 }
 
-impl<'a, const N: usize> Overrule<'a, N> {
+impl<'a> Overrule<'a> {
     /// An override of `booking` in `rules.context` by `by`, with the actor's budget record
     /// kept under `scope` when the policy has an override budget.
     #[must_use]
-    pub fn new(
-        rules: Rules<'a, N>,
+    pub(crate) fn new(
+        rules: Rules<'a>,
         scope: crate::Context<'a>,
         booking: BookingId<'a>,
         by: Override<'a>,
@@ -127,7 +127,7 @@ impl<'a, const N: usize> Overrule<'a, N> {
     /// [`Store::TRANSACTIONS`](crate::Store::TRANSACTIONS): nothing is counted unless the
     /// booking is redeemed with it.
     #[must_use]
-    pub fn in_one_transaction(self) -> Self {
+    pub(crate) fn in_one_transaction(self) -> Self {
         Self {
             atomic: true,
             ..self
@@ -203,7 +203,7 @@ impl<'a, const N: usize> Overrule<'a, N> {
     }
 }
 
-impl<const N: usize> Plan for Overrule<'_, N> {
+impl Plan for Overrule<'_> {
     type Output = ();
 
     fn next(&mut self) -> Next<'_, ()> {

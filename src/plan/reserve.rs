@@ -123,8 +123,8 @@ enum Flow<'a> {
 
 /// A verification (see the [module docs](self) for its steps). Its `Debug` output leaves
 /// out what was typed.
-pub struct Verify<'a, const N: usize> {
-    ask: Asked<'a, N>,
+pub(crate) struct Verify<'a> {
+    ask: Asked<'a>,
     tag: Option<Tag>,
     stage: Stage,
     /// The budget slot this verification holds, until it is settled.
@@ -141,7 +141,7 @@ pub struct Verify<'a, const N: usize> {
     wrote: bool,
 }
 
-impl<const N: usize> core::fmt::Debug for Verify<'_, N> {
+impl core::fmt::Debug for Verify<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         self.ask.debug(f, "Verify", |d| {
             d.field("stage", &self.stage).field("held", &self.held);
@@ -149,12 +149,12 @@ impl<const N: usize> core::fmt::Debug for Verify<'_, N> {
     }
 }
 
-impl<'a, const N: usize> Verify<'a, N> {
+impl<'a> Verify<'a> {
     /// A verification of `typed` against `booking` in `rules.context`, by `who`, with the
     /// verifier's budget record kept under `scope` when the policy has a budget.
     #[must_use]
-    pub fn new(
-        rules: Rules<'a, N>,
+    pub(crate) fn new(
+        rules: Rules<'a>,
         scope: crate::Context<'a>,
         booking: BookingId<'a>,
         typed: &'a str,
@@ -310,7 +310,7 @@ impl<'a, const N: usize> Verify<'a, N> {
     }
 }
 
-impl<const N: usize> Plan for Verify<'_, N> {
+impl Plan for Verify<'_> {
     type Output = Outcome;
 
     fn next(&mut self) -> Next<'_, Outcome> {

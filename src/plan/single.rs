@@ -15,7 +15,7 @@ use super::{Next, Plan, Slot, Tries, booking_of, swap_of};
 
 /// What a [`Single`] plan does to its booking.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operation {
+pub(crate) enum Operation {
     /// [`decide::issue`], valid until the time given.
     Issue(Timestamp),
     /// [`decide::resend`].
@@ -52,8 +52,8 @@ impl Operation {
 /// An operation on one booking's record: issue, resend, re-issue or revoke. It answers the
 /// code to send (`None` for a revoke).
 #[derive(Debug)]
-pub struct Single<'a, const N: usize> {
-    rules: Rules<'a, N>,
+pub(crate) struct Single<'a> {
+    rules: Rules<'a>,
     booking: BookingId<'a>,
     operation: Operation,
     slot: Slot<'a>,
@@ -66,13 +66,13 @@ pub struct Single<'a, const N: usize> {
     failed: bool,
 }
 
-impl<'a, const N: usize> Single<'a, N> {
+impl<'a> Single<'a> {
     /// A plan that loads the booking's record, decides `operation` on it, and writes what it
     /// decides. On a lost race it reloads and decides again, at most
     /// [`Policy::max_retries`](crate::Policy::max_retries) times.
     #[must_use]
-    pub fn new(
-        rules: Rules<'a, N>,
+    pub(crate) fn new(
+        rules: Rules<'a>,
         booking: BookingId<'a>,
         operation: Operation,
         now: Timestamp,
@@ -116,7 +116,7 @@ impl<'a, const N: usize> Single<'a, N> {
     }
 }
 
-impl<const N: usize> Plan for Single<'_, N> {
+impl Plan for Single<'_> {
     type Output = Option<Code>;
 
     fn next(&mut self) -> Next<'_, Option<Code>> {

@@ -50,16 +50,15 @@ use shard::{Bucket, Shard, entries, load_from, swap_in};
 /// it (a benchmark, a long-running demo) can turn it off with [`MemoryStore::without_audit`].
 ///
 /// ```
-/// use handover_code::{AsyncStore, BookingId, Context, Digits, Key, KeyId, Keyring};
-/// use handover_code::{MemoryStore, Outcome, Policy, Secret, Service, Store, Timestamp};
+/// use handover_code::{AsyncStore, BookingId, Context, Key, MemoryStore, Outcome, Policy};
+/// use handover_code::{Secret, Service, Store, Timestamp};
 /// use handover_code::record::{Record, Version};
 ///
-/// let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
 /// let context = Context::new("ride/start")?;
-/// let service = Service::new(&keys, Policy::new(Digits::Four), context);
+/// let service = Service::new(Secret::from_bytes(&[7; 32])?, Policy::default(), context)?;
 /// let store = MemoryStore::new();
 /// let (ride, now) = (BookingId::new("ride-7f3a")?, Timestamp(1_700_000_000));
-/// let code = service.issue(&store, ride, Timestamp(now.0 + 900), now)?;
+/// let code = service.issue(&store, ride, now.0 + 900, now)?;
 ///
 /// // Both traits are in scope; the inherent method answers, with no ambiguity.
 /// let (record, version) = store.load(Key::Booking { context, id: ride })?.expect("issued");

@@ -64,23 +64,19 @@ pub enum PostgresError {
 /// processes at once), or run [`PostgresStore::SCHEMA`] from your own migrations.
 ///
 /// ```no_run
-/// use std::sync::Arc;
 /// use std::time::Duration;
 /// use handover_code::store::postgres::PostgresStore;
-/// use handover_code::{BookingId, Context, Digits, KeyId, Keyring, Policy, Secret};
-/// use handover_code::{SharedService, Timestamp};
+/// use handover_code::{Policy, Secret, Service, Timestamp};
 ///
 /// #[tokio::main]
 /// async fn main() -> Result<(), Box<dyn std::error::Error>> {
 ///     let params = "host=127.0.0.1 user=app dbname=app";
 ///     let store = PostgresStore::connect(params, 16, Duration::from_secs(3))?;
 ///     store.create_schema().await?;
-///     let keys: Arc<Keyring> = Arc::new(Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?));
-///     let service = SharedService::new(keys, Policy::new(Digits::Four), Context::new("cowin/dose")?);
+///     let secret = Secret::from_hex(&std::env::var("HANDOVER_SECRET")?)?;
+///     let service = Service::new(secret, Policy::default(), "cowin/dose")?;
 ///     let now = Timestamp::now();
-///     let code = service
-///         .issue_async(&store, BookingId::new("SLOT-1")?, Timestamp(now.0 + 3_600), now)
-///         .await?;
+///     let code = service.issue_async(&store, "SLOT-1", now.0 + 3_600, now).await?;
 ///     # drop(code);
 ///     Ok(())
 /// }

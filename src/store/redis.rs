@@ -94,18 +94,16 @@ enum Connection {
 /// ```no_run
 /// use std::time::Duration;
 /// use handover_code::store::redis::RedisStore;
-/// use handover_code::{BookingId, Context, Digits, KeyId, Keyring, Policy, Secret, Service, Timestamp};
+/// use handover_code::{Policy, Secret, Service, Timestamp};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = RedisStore::connect("redis://127.0.0.1:6379/", Duration::from_secs(3))
 ///     .await?
 ///     .with_prefix("cowin:")?;
-/// let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
-/// let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("cowin/dose")?);
+/// let secret = Secret::from_hex(&std::env::var("HANDOVER_SECRET")?)?;
+/// let service = Service::new(secret, Policy::default(), "cowin/dose")?;
 /// let now = Timestamp::now();
-/// let code = service
-///     .issue_async(&store, BookingId::new("SLOT-1")?, Timestamp(now.0 + 3_600), now)
-///     .await?;
+/// let code = service.issue_async(&store, "SLOT-1", now.0 + 3_600, now).await?;
 /// # drop(code);
 /// # Ok(())
 /// # }

@@ -13,8 +13,8 @@ use handover_code::{
 pub const T0: Timestamp = Timestamp(1_000_000);
 pub const UNTIL: Timestamp = Timestamp(1_003_600);
 
-pub fn keys() -> Keyring {
-    Keyring::new(KeyId(1), Secret::from_bytes(&[0x42; 32]).unwrap())
+pub fn keys() -> std::sync::Arc<Keyring> {
+    Keyring::new(KeyId(1), Secret::from_bytes(&[0x42; 32]).unwrap()).into()
 }
 
 pub fn id(s: &str) -> BookingId<'_> {
@@ -44,7 +44,7 @@ pub fn check_history<S: AuditLog + Prune>(store: &S) {
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(5, 86_400)
         .unwrap();
-    let service = Service::new(&keys, policy, context());
+    let service = Service::new(keys.clone(), policy, context()).unwrap();
     let v = Some(VerifierId::new("vaccinator-7").unwrap());
     let code = service.issue(store, id("H"), UNTIL, T0).unwrap();
     service.resend(store, id("H"), T0).unwrap();

@@ -7,11 +7,12 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use handover_code::Attempt;
 use handover_code::record::{Earlier, Record, Version};
 use handover_code::store::{Key, Swap};
 use handover_code::{
-    AsyncStore, BookingId, Context, Digits, KeyId, Keyring, Outcome, Policy, RequestId, Secret,
-    Service, Timestamp, VerifierId,
+    AsyncStore, BookingId, Digits, KeyId, Keyring, Outcome, Policy, RequestId, Secret, Service,
+    Timestamp, VerifierId,
 };
 use tokio::sync::Notify;
 
@@ -85,17 +86,12 @@ impl<S: AsyncStore> AsyncStore for Stalling<'_, S> {
     }
 }
 
-fn keys() -> Keyring {
-    Keyring::new(KeyId(1), Secret::from_bytes(&[0x55; 32]).unwrap())
+fn keys() -> std::sync::Arc<Keyring> {
+    Keyring::new(KeyId(1), Secret::from_bytes(&[0x55; 32]).unwrap()).into()
 }
 
 /// The failures counted on the booking, and the verifier's settled failures and held slots.
-async fn counts<S: AsyncStore>(
-    store: &S,
-    service: &Service<'_>,
-    b: &str,
-    v: &str,
-) -> (u16, u32, u32) {
+async fn counts<S: AsyncStore>(store: &S, service: &Service, b: &str, v: &str) -> (u16, u32, u32) {
     let booking = service
         .booking_async(store, BookingId::new(b).unwrap())
         .await
@@ -123,7 +119,7 @@ pub async fn dropped_verifications_settle<S: AsyncStore>(store: &S) {
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(3, 86_400)
         .unwrap();
-    let service = Service::new(&keys, policy, Context::new("cancel").unwrap());
+    let service = Service::new(keys.clone(), policy, "cancel").unwrap();
     let mut cut = 0;
     for right in [true, false] {
         for lands in [false, true] {
@@ -156,8 +152,13 @@ pub async fn dropped_verifications_settle<S: AsyncStore>(store: &S) {
                     lands,
                     stalled: &stalled,
                 };
-                let first =
-                    service.verify_request_async(&stalling, booking, &typed, verifier, request, T0);
+                let first = service.verify_async(
+                    &stalling,
+                    booking,
+                    &typed,
+                    Attempt::from(verifier).request(&request),
+                    T0,
+                );
                 let finished = tokio::select! {
                     answer = first => Some(answer.unwrap()),
                     () = stalled.notified() => None,
@@ -189,7 +190,13 @@ pub async fn dropped_verifications_settle<S: AsyncStore>(store: &S) {
                     assert_eq!(failures, 0, "{b}: a right code was counted as a failure");
                 }
                 let retry = service
-                    .verify_request_async(store, booking, &typed, verifier, request, T0)
+                    .verify_async(
+                        store,
+                        booking,
+                        &typed,
+                        Attempt::from(verifier).request(&request),
+                        T0,
+                    )
                     .await
                     .unwrap();
                 let replay = Outcome::Replayed(match uncut {
@@ -226,7 +233,7 @@ pub async fn dropped_right_codes_cost_nothing<S: AsyncStore>(store: &S) {
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(3, 86_400)
         .unwrap();
-    let service = Service::new(&keys, policy, Context::new("cancel-right").unwrap());
+    let service = Service::new(keys.clone(), policy, "cancel-right").unwrap();
     for with_id in [true, false] {
         let who = if with_id { "honest" } else { "no-ids" };
         let verifier = Some(VerifierId::new(who).unwrap());
@@ -258,12 +265,11 @@ pub async fn dropped_right_codes_cost_nothing<S: AsyncStore>(store: &S) {
             let cut = async {
                 if with_id {
                     service
-                        .verify_request_async(
+                        .verify_async(
                             &stalling,
                             booking,
                             code.expose(),
-                            verifier,
-                            request,
+                            Attempt::from(verifier).request(&request),
                             T0,
                         )
                         .await
@@ -279,7 +285,13 @@ pub async fn dropped_right_codes_cost_nothing<S: AsyncStore>(store: &S) {
             }
             if with_id {
                 let retry = service
-                    .verify_request_async(store, booking, code.expose(), verifier, request, T0)
+                    .verify_async(
+                        store,
+                        booking,
+                        code.expose(),
+                        Attempt::from(verifier).request(&request),
+                        T0,
+                    )
                     .await
                     .unwrap();
                 assert!(retry.is_accepted(), "{b}: {retry:?}");
@@ -331,7 +343,7 @@ pub async fn dropped_overrides_count_only_what_landed<S: AsyncStore>(store: &S) 
     let policy = Policy::new(Digits::Four)
         .with_override_budget(10, 86_400)
         .unwrap();
-    let service = Service::new(&keys, policy, Context::new("cancel-override").unwrap());
+    let service = Service::new(keys.clone(), policy, "cancel-override").unwrap();
     for lands in [false, true] {
         for k in 0..4 {
             let b = format!("o-{lands}-{k}");

@@ -11,7 +11,7 @@ use super::fixtures::{NOW, describe, wrong};
 
 pub async fn play<S: AsyncStore>(
     role: &str,
-    service: &Service<'_>,
+    service: &Service,
     store: &S,
     index: u32,
     code: &str,

@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Barrier, Mutex};
 
+use handover_code::Attempt;
 use handover_code::audit::{Action, Entry, Event, Events};
 use handover_code::record::{Earlier, Record, Version};
 use handover_code::store::{Key, Swap};
@@ -114,7 +115,7 @@ pub fn a_rejection_waits_for_its_settlement<S: Store>(fresh: impl Fn() -> S) {
     let limit = 3;
     let policy = budgeted(limit);
     let bound = u32::from(policy.max_retries()) + 2 * limit;
-    let service = Service::new(&keys, policy, Context::new("settle").unwrap());
+    let service = Service::new(keys.clone(), policy, "settle").unwrap();
     let verifier = Some(VerifierId::new("postman").unwrap());
     for k in 0..=bound + 3 {
         let store = fresh();
@@ -123,7 +124,13 @@ pub fn a_rejection_waits_for_its_settlement<S: Store>(fresh: impl Fn() -> S) {
         let code = service.issue(&store, booking, UNTIL, T0).unwrap();
         let request = RequestId::new("req").unwrap();
         let typed = wrong(code.expose(), 0);
-        let answer = service.verify_request(&racing, booking, &typed, verifier, request, T0);
+        let answer = service.verify(
+            &racing,
+            booking,
+            &typed,
+            Attempt::from(verifier).request(&request),
+            T0,
+        );
         let v = verifier_record(&store, "settle", "postman");
         if k <= bound {
             assert_eq!(
@@ -144,7 +151,13 @@ pub fn a_rejection_waits_for_its_settlement<S: Store>(fresh: impl Fn() -> S) {
             "k = {k}: the failure is held, unsettled"
         );
         // The retry with the request id, its races no longer lost, settles and answers.
-        let retried = service.verify_request(&racing, booking, &typed, verifier, request, T0);
+        let retried = service.verify(
+            &racing,
+            booking,
+            &typed,
+            Attempt::from(verifier).request(&request),
+            T0,
+        );
         assert!(rejection(&retried), "k = {k}: {retried:?}");
         let v = verifier_record(&store, "settle", "postman");
         assert_eq!((v.failures, v.held), (1, 0), "k = {k}");
@@ -158,9 +171,10 @@ pub fn a_rejection_waits_for_its_settlement<S: Store>(fresh: impl Fn() -> S) {
 pub fn a_sprayer_whose_settlements_lose_is_suspended<S: Store>(store: &S) {
     let keys = keys();
     let limit = 4;
-    let told = Suspensions::default();
-    let service =
-        Service::new(&keys, budgeted(limit), Context::new("spray").unwrap()).with_events(&told);
+    let told = std::sync::Arc::new(Suspensions::default());
+    let service = Service::new(keys.clone(), budgeted(limit), "spray")
+        .unwrap()
+        .with_events(std::sync::Arc::clone(&told));
     let verifier = Some(VerifierId::new("sprayer").unwrap());
     let racing = Racing::new(store, 0);
     let mut rejections = 0;
@@ -171,7 +185,13 @@ pub fn a_sprayer_whose_settlements_lose_is_suspended<S: Store>(store: &S) {
         let typed = wrong(code.expose(), i as usize);
         let request = RequestId::new(&id).unwrap();
         racing.lose.store(u32::from(u8::MAX) + 1, Ordering::Relaxed);
-        let first = service.verify_request(&racing, booking, &typed, verifier, request, T0);
+        let first = service.verify(
+            &racing,
+            booking,
+            &typed,
+            Attempt::from(verifier).request(&request),
+            T0,
+        );
         racing.lose.store(0, Ordering::Relaxed);
         if i >= limit {
             assert!(
@@ -181,7 +201,13 @@ pub fn a_sprayer_whose_settlements_lose_is_suspended<S: Store>(store: &S) {
             continue;
         }
         assert!(matches!(first, Err(Error::Contention)), "{i}: {first:?}");
-        let retried = service.verify_request(&racing, booking, &typed, verifier, request, T0);
+        let retried = service.verify(
+            &racing,
+            booking,
+            &typed,
+            Attempt::from(verifier).request(&request),
+            T0,
+        );
         assert!(rejection(&retried), "{i}: {retried:?}");
         rejections += 1;
         let v = verifier_record(store, "spray", "sprayer");
@@ -196,12 +222,14 @@ pub fn a_sprayer_whose_settlements_lose_is_suspended<S: Store>(store: &S) {
 /// suspension told once.
 pub fn contention_never_hides_a_sprayer<S: Store + Sync>(store: &S) {
     const PER_THREAD: usize = 10;
-    let keys: Keyring = keys();
+    let keys = keys();
     let limit = 25;
-    let told = Suspensions::default();
+    let told = std::sync::Arc::new(Suspensions::default());
     // One retry for every other race: the settlement's own bound is what keeps it counted.
     let policy = budgeted(limit).with_max_retries(1).unwrap();
-    let service = Service::new(&keys, policy, Context::new("contend").unwrap()).with_events(&told);
+    let service = Service::new(keys.clone(), policy, "contend")
+        .unwrap()
+        .with_events(std::sync::Arc::clone(&told));
     let codes: Vec<String> = (0..THREADS * PER_THREAD)
         .map(|i| {
             let id = format!("parcel-{i}");
@@ -219,13 +247,23 @@ pub fn contention_never_hides_a_sprayer<S: Store + Sync>(store: &S) {
             let booking = BookingId::new(&id).unwrap();
             let request = RequestId::new(&id).unwrap();
             let now = Timestamp(T0.0 + 1);
-            let mut answer =
-                service.verify_request(store, booking, &codes[i], verifier, request, now);
-            let retryable = |e: &Error<S::Error>| {
-                matches!(e, Error::Contention | Error::BudgetBusy | Error::Store(_))
-            };
+            let mut answer = service.verify(
+                store,
+                booking,
+                &codes[i],
+                Attempt::from(verifier).request(&request),
+                now,
+            );
+            let retryable =
+                |e: &Error| matches!(e, Error::Contention | Error::BudgetBusy | Error::Store(_));
             if answer.as_ref().is_err_and(retryable) {
-                answer = service.verify_request(store, booking, &codes[i], verifier, request, now);
+                answer = service.verify(
+                    store,
+                    booking,
+                    &codes[i],
+                    Attempt::from(verifier).request(&request),
+                    now,
+                );
             }
             answered.lock().unwrap().push(rejection(&answer));
         }
@@ -267,8 +305,8 @@ pub const UNTIL: Timestamp = Timestamp(1_700_086_400);
 /// Threads released together.
 pub const THREADS: usize = 64;
 
-pub fn keys() -> Keyring {
-    Keyring::new(KeyId(1), Secret::from_bytes(&[0x37; 32]).unwrap())
+pub fn keys() -> std::sync::Arc<Keyring> {
+    Keyring::new(KeyId(1), Secret::from_bytes(&[0x37; 32]).unwrap()).into()
 }
 
 /// A code of the same length other than `right`, different for each `k`.

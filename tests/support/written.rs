@@ -13,7 +13,7 @@ use super::fixtures::{NOW, UNTIL, booking_key, wrong};
 
 /// Issues `n` bookings named `{prefix}-{i}`; answers their ids and codes.
 pub async fn issue_many<S: AsyncStore>(
-    service: &Service<'_>,
+    service: &Service,
     store: &S,
     prefix: &str,
     n: usize,
@@ -33,11 +33,11 @@ pub async fn issue_many<S: AsyncStore>(
 /// Verifies each booking once (right for every fifth, wrong otherwise), `pause` apart,
 /// keeping every answer.
 pub async fn verify_all<S: AsyncStore>(
-    service: &Service<'_>,
+    service: &Service,
     store: &S,
     codes: &[(String, String)],
     pause: Duration,
-) -> Vec<Result<Outcome, Error<S::Error>>> {
+) -> Vec<Result<Outcome, Error>> {
     let mut answers = Vec::new();
     for (i, (id, code)) in codes.iter().enumerate() {
         let typed = if i % 5 == 0 {
@@ -63,7 +63,7 @@ pub async fn verify_all<S: AsyncStore>(
 pub async fn unwritten<S: AsyncStore>(
     store: &S,
     codes: &[(String, String)],
-    answers: &[Result<Outcome, Error<S::Error>>],
+    answers: &[Result<Outcome, Error>],
 ) -> Vec<String> {
     let mut lost = Vec::new();
     for ((id, _), answer) in codes.iter().zip(answers) {
@@ -92,7 +92,7 @@ pub async fn unwritten<S: AsyncStore>(
 pub async fn check_written<S: AsyncStore>(
     store: &S,
     codes: &[(String, String)],
-    answers: &[Result<Outcome, Error<S::Error>>],
+    answers: &[Result<Outcome, Error>],
 ) {
     let lost = unwritten(store, codes, answers).await;
     assert!(lost.is_empty(), "answers without their write: {lost:?}");
@@ -100,7 +100,7 @@ pub async fn check_written<S: AsyncStore>(
 
 /// Issue, resend (the same code), a wrong code, the right one, and the right one again, on
 /// booking `id`.
-pub async fn the_flow<S: AsyncStore>(service: &Service<'_>, store: &S, id: &str)
+pub async fn the_flow<S: AsyncStore>(service: &Service, store: &S, id: &str)
 where
     S::Error: std::fmt::Debug,
 {
@@ -124,7 +124,7 @@ where
 
 /// Issues `n` bookings named `{prefix}-{i}` that expire at `expires`.
 pub async fn issue_expiring<S: AsyncStore>(
-    service: &Service<'_>,
+    service: &Service,
     store: &S,
     prefix: &str,
     n: usize,
@@ -144,7 +144,7 @@ pub async fn issue_expiring<S: AsyncStore>(
 /// replaced, which may take a few calls), every one is answered and written.
 pub fn down_then_back<S: AsyncStore>(
     rt: &tokio::runtime::Runtime,
-    service: &Service<'_>,
+    service: &Service,
     store: &S,
     mut power: impl FnMut(bool),
 ) where

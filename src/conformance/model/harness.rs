@@ -11,6 +11,8 @@ use crate::conformance::Failure;
 use crate::derive::{BookingId, Context, derive};
 use crate::ids::ActorId;
 use crate::key::Key;
+use std::sync::Arc;
+
 use crate::keyring::{KeyId, Keyring};
 use crate::policy::Policy;
 use crate::record::Record;
@@ -25,7 +27,10 @@ use super::{ACTORS, BOOKINGS, Faulty, Harness, Lane, NAMESPACES, Pruner, Space, 
 impl<S: Store> Harness<S> {
     pub(super) fn new(store: S, prune: Option<Pruner<S>>) -> Result<Self, Failure> {
         Ok(Self {
-            keys: Keyring::new(KeyId(1), setup(Secret::from_bytes(&[0x6d; 32]))?),
+            keys: Arc::new(Keyring::new(
+                KeyId(1),
+                setup(Secret::from_bytes(&[0x6d; 32]))?,
+            )),
             store: Faulty {
                 inner: store,
                 armed: Cell::new(None),
@@ -41,7 +46,7 @@ impl<S: Store> Harness<S> {
         })
     }
 
-    pub(super) fn service(&self, lane: &Lane) -> Result<Service<'_>, Failure> {
+    pub(super) fn service(&self, lane: &Lane) -> Result<Service, Failure> {
         let policy = Policy::new(lane.digits)
             .with_attempts(lane.attempts)
             .and_then(|p| p.with_lifetime_cap(lane.cap))
@@ -60,12 +65,10 @@ impl<S: Store> Harness<S> {
                 }
             });
         let scope = NAMESPACES.get(lane.scope).copied().unwrap_or_default();
-        Ok(Service::new(
-            &self.keys,
-            setup(policy)?,
-            setup(Context::new(lane.context))?,
+        setup(
+            Service::new(Arc::clone(&self.keys), setup(policy)?, lane.context)
+                .and_then(|service| service.with_budget_scope(scope)),
         )
-        .with_budget_scope(setup(Context::new(scope))?))
     }
 
     pub(super) fn code(

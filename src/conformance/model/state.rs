@@ -109,7 +109,7 @@ pub(super) fn closed(m: &Model, now: u64) -> Option<Outcome> {
     }
 }
 
-pub(super) fn error_name<S>(e: &Error<S>) -> &'static str {
+pub(super) fn error_name(e: &Error) -> &'static str {
     match e {
         Error::Malformed(_) => "malformed",
         Error::Clock => "clock",

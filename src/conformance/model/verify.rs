@@ -6,13 +6,13 @@ use std::format;
 use std::string::String;
 
 use crate::conformance::Failure;
-use crate::decide::REPLAY_SECS;
 use crate::derive::BookingId;
 use crate::ids::RequestId;
 use crate::outcome::Outcome;
 use crate::record::{Earlier, State, Verifier};
 use crate::store::{Store, VerifierId};
 use crate::time::Timestamp;
+use crate::who::Attempt;
 
 use super::state::{bump, closed, error_name, left, name_of, setup};
 use super::{
@@ -66,12 +66,11 @@ impl<S: Store> Harness<S> {
         let svc = self.service(lane)?;
         let id = setup(BookingId::new(&bname))?;
         let real = match &rname {
-            Some(n) => svc.verify_request(
+            Some(n) => svc.verify(
                 &self.store,
                 id,
                 &typed,
-                vid,
-                setup(RequestId::new(n))?,
+                Attempt::from(vid).request(&setup(RequestId::new(n))?),
                 Timestamp(now),
             ),
             None => svc.verify(&self.store, id, &typed, vid, Timestamp(now)),
@@ -191,7 +190,7 @@ impl<S: Store> Harness<S> {
         if let (Some(rq), Some((lv, lr, at, paid, earlier))) = (r, m.last)
             && lr == Some(rq)
             && lv == v
-            && now < at.saturating_add(REPLAY_SECS)
+            && now < at.saturating_add(Attempt::REPLAY_SECS)
         {
             let answer = match earlier {
                 Earlier::Rejected { .. } => Outcome::Replayed(earlier),

@@ -28,7 +28,7 @@ pub(super) fn one_request_id_many_codes_at_once_gets_one_comparison<S: Store + S
 ) -> Checked {
     let keys = keys()?;
     let policy = budgeted(3, 86_400)?;
-    let service = Service::new(&keys, policy, ctx("same-id")?);
+    let service = Service::new(keys.clone(), policy, ctx("same-id")?).or_fail()?;
     let code = service.issue(store, id("S")?, UNTIL, T0).or_fail()?;
     let (booking, mallory, one_id) = (id("S")?, who("mallory")?, request("one-id")?);
     let answers = release(|i| {
@@ -90,7 +90,7 @@ pub(super) fn alternating_request_ids_pay_for_every_comparison<S: Store + Sync>(
         .or_fail()?
         .with_verifier_budget(20, 86_400)
         .or_fail()?;
-    let service = Service::new(&keys, policy, ctx("alternate")?);
+    let service = Service::new(keys.clone(), policy, ctx("alternate")?).or_fail()?;
     let code = service.issue(store, id("A")?, UNTIL, T0).or_fail()?;
     let (booking, mallory) = (id("A")?, who("mallory")?);
     let mut compared = 0u32;
@@ -119,7 +119,7 @@ pub(super) fn a_nearly_spent_budget_allows_one_comparison_at_a_time<S: Store + S
 ) -> Checked {
     let keys = keys()?;
     let policy = budgeted(5, 86_400)?;
-    let service = Service::new(&keys, policy, ctx("last-slot")?);
+    let service = Service::new(keys.clone(), policy, ctx("last-slot")?).or_fail()?;
     for k in 0..4 {
         let name = format!("spent-{k}");
         let code = service.issue(store, id(&name)?, UNTIL, T0).or_fail()?;
@@ -180,8 +180,14 @@ pub(super) fn mixed_budgets_on_one_scope_under_threads<S: Store + Sync>(store: &
     let four = budgeted(4, 86_400)?;
     let nine = budgeted(9, 3_600)?;
     let scope = ctx("mixed-scope")?;
-    let a = Service::new(&keys, four, ctx("mixed/a")?).with_budget_scope(scope);
-    let b = Service::new(&keys, nine, ctx("mixed/b")?).with_budget_scope(scope);
+    let a = Service::new(keys.clone(), four, ctx("mixed/a")?)
+        .or_fail()?
+        .with_budget_scope(scope)
+        .or_fail()?;
+    let b = Service::new(keys.clone(), nine, ctx("mixed/b")?)
+        .or_fail()?
+        .with_budget_scope(scope)
+        .or_fail()?;
     let names: Vec<String> = (0..THREADS).map(|i| format!("m-{i}")).collect();
     let typed = names
         .iter()
@@ -219,7 +225,7 @@ pub(super) fn a_suspended_verifier_learns_nothing<S: Store + Sync>(store: &S) ->
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(2, 86_400)
         .or_fail()?;
-    let service = Service::new(&keys, policy, ctx("enum")?);
+    let service = Service::new(keys.clone(), policy, ctx("enum")?).or_fail()?;
     let codes = ["active", "redeemed", "locked", "spray-0", "spray-1"]
         .into_iter()
         .map(|n| Ok((n, service.issue(store, id(n)?, UNTIL, T0).or_fail()?)))
@@ -275,7 +281,7 @@ pub(super) fn a_suspended_verifier_learns_nothing<S: Store + Sync>(store: &S) ->
 pub(super) fn a_busy_honest_verifier_is_never_suspended<S: Store + Sync>(store: &S) -> Checked {
     let keys = keys()?;
     let policy = budgeted(5, 86_400)?;
-    let service = Service::new(&keys, policy, ctx("busy")?);
+    let service = Service::new(keys.clone(), policy, ctx("busy")?).or_fail()?;
     for round in ["right", "wrong"] {
         let names: Vec<String> = (0..THREADS).map(|i| format!("{round}-{i}")).collect();
         let typed = names

@@ -10,7 +10,7 @@ use crate::code::Digits;
 use crate::error::Error;
 use crate::invalid::Malformed;
 use crate::key::Key;
-use crate::keyring::KeyId;
+use crate::keyring::{KeyId, Keyring};
 use crate::outcome::Outcome;
 use crate::policy::Policy;
 use crate::record::Record;
@@ -25,8 +25,10 @@ use super::{Checked, OrFail, T0, UNTIL, ctx, id, keys, release, who, wrong};
 /// store, with the same booking ids.
 pub(super) fn contexts_never_touch_each_other<S: Store + Sync>(store: &S) -> Checked {
     let keys = keys()?;
-    let cowin = Service::new(&keys, Policy::new(Digits::Four), ctx("cowin/dose")?);
-    let post = Service::new(&keys, Policy::new(Digits::Six), ctx("post/parcel")?);
+    let cowin =
+        Service::new(keys.clone(), Policy::new(Digits::Four), ctx("cowin/dose")?).or_fail()?;
+    let post =
+        Service::new(keys.clone(), Policy::new(Digits::Six), ctx("post/parcel")?).or_fail()?;
     let slot = id("SLOT-1")?;
     let cowin_code = cowin.issue(store, slot, UNTIL, T0).or_fail()?;
     // The parcel service does not know the cowin booking ...
@@ -68,8 +70,8 @@ pub(super) fn contexts_never_touch_each_other<S: Store + Sync>(store: &S) -> Che
     let budget = Policy::new(Digits::Four)
         .with_verifier_budget(2, 86_400)
         .or_fail()?;
-    let a = Service::new(&keys, budget, ctx("cowin/dose1")?);
-    let b = Service::new(&keys, budget, ctx("cowin/dose2")?);
+    let a = Service::new(keys.clone(), budget, ctx("cowin/dose1")?).or_fail()?;
+    let b = Service::new(keys.clone(), budget, ctx("cowin/dose2")?).or_fail()?;
     let (ca, cb) = (
         a.issue(store, id("X")?, UNTIL, T0).or_fail()?,
         b.issue(store, id("X")?, UNTIL, T0).or_fail()?,
@@ -104,8 +106,8 @@ pub(super) fn the_record_limits_win_both_ways<S: Store + Sync>(store: &S) -> Che
         .or_fail()?
         .with_max_retries(Policy::MAX_RETRIES)
         .or_fail()?;
-    let strict = Service::new(&keys, strict, ctx("mixed")?);
-    let loose = Service::new(&keys, loose, ctx("mixed")?);
+    let strict = Service::new(keys.clone(), strict, ctx("mixed")?).or_fail()?;
+    let loose = Service::new(keys.clone(), loose, ctx("mixed")?).or_fail()?;
     for (issuer, limit, name) in [(&strict, 2usize, "by-strict"), (&loose, 8, "by-loose")] {
         let booking = id(name)?;
         let code = issuer.issue(store, booking, UNTIL, T0).or_fail()?;
@@ -146,13 +148,19 @@ pub(super) fn a_verifier_record_keeps_its_window_and_limit<S: Store + Sync>(stor
         .with_verifier_budget(5, 86_400)
         .or_fail()?;
     let scope = ctx("post")?;
-    let hourly = Service::new(&keys, hourly, ctx("post/parcel")?).with_budget_scope(scope);
-    let daily = Service::new(&keys, daily, ctx("post/cod")?).with_budget_scope(scope);
+    let hourly = Service::new(keys.clone(), hourly, ctx("post/parcel")?)
+        .or_fail()?
+        .with_budget_scope(scope)
+        .or_fail()?;
+    let daily = Service::new(keys.clone(), daily, ctx("post/cod")?)
+        .or_fail()?
+        .with_budget_scope(scope)
+        .or_fail()?;
     let mut n = 0u32;
     // Three wrong codes through `service` at `now`: how many were answered, and the
     // suspensions' end.
     let postman = who("postman")?;
-    let mut spray = |service: &Service<'_>, now: Timestamp| -> Result<_, String> {
+    let mut spray = |service: &Service, now: Timestamp| -> Result<_, String> {
         let (mut rejected, mut until) = (0u32, Vec::new());
         for k in 0..3 {
             n = n.saturating_add(1);
@@ -200,8 +208,13 @@ pub(super) fn a_named_scope_shares_one_budget_across_contexts<S: Store + Sync>(
     let scope = ctx("cowin")?;
     let doses = ["cowin/dose1", "cowin/dose2", "cowin/precaution"]
         .into_iter()
-        .map(|c| Ok(Service::new(&keys, policy, ctx(c)?).with_budget_scope(scope)))
-        .collect::<Result<Vec<Service<'_>>, String>>()?;
+        .map(|c| {
+            Service::new(keys.clone(), policy, ctx(c)?)
+                .or_fail()?
+                .with_budget_scope(scope)
+                .or_fail()
+        })
+        .collect::<Result<Vec<Service>, String>>()?;
     let mut answers = Vec::new();
     for (i, service) in doses.iter().cycle().take(9).enumerate() {
         let name = format!("S{i}");
@@ -232,20 +245,20 @@ pub(super) fn a_named_scope_shares_one_budget_across_contexts<S: Store + Sync>(
 /// Unknown key, malformed input, a clock before the issue, acceptances and closed bookings
 /// compare no wrong code: none of them charges the verifier.
 pub(super) fn nothing_that_compared_no_code_stays_charged<S: Store + Sync>(store: &S) -> Checked {
-    let mut keys = keys()?;
-    keys.insert(KeyId(2), Secret::from_bytes(&[0x38; 32]).or_fail()?)
+    // Key 2 issues a booking, then leaves the keyring: a service on key 1 alone.
+    let mut rotated = Keyring::new(KeyId(1), Secret::from_bytes(&[0x37; 32]).or_fail()?);
+    rotated
+        .insert(KeyId(2), Secret::from_bytes(&[0x38; 32]).or_fail()?)
         .or_fail()?;
-    keys.set_current(KeyId(2)).or_fail()?;
+    rotated.set_current(KeyId(2)).or_fail()?;
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(3, 86_400)
         .or_fail()?;
     let old = {
-        let service = Service::new(&keys, policy, ctx("charges")?);
+        let service = Service::new(rotated, policy, ctx("charges")?).or_fail()?;
         service.issue(store, id("orphan")?, UNTIL, T0).or_fail()?
     };
-    keys.set_current(KeyId(1)).or_fail()?;
-    keys.remove(KeyId(2)).or_fail()?;
-    let service = Service::new(&keys, policy, ctx("charges")?);
+    let service = Service::new(keys()?, policy, ctx("charges")?).or_fail()?;
     let code = service.issue(store, id("open")?, UNTIL, T0).or_fail()?;
     for _ in 0..5 {
         ensure!(matches!(

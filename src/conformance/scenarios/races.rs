@@ -12,6 +12,7 @@ use crate::policy::Policy;
 use crate::record::{Booking, Verifier};
 use crate::service::Service;
 use crate::store::Store;
+use crate::who::Attempt;
 
 use super::pausing::Pausing;
 use super::{
@@ -34,24 +35,40 @@ pub(super) fn a_comparison_decided_on_an_old_verifier_is_decided_again<S: Store 
         .or_fail()?
         .with_verifier_budget(2, 86_400)
         .or_fail()?;
-    let service = Service::new(&keys, policy, ctx("decided-again")?);
+    let service = Service::new(keys.clone(), policy, ctx("decided-again")?).or_fail()?;
     let code = service.issue(store, id("B")?, UNTIL, T0).or_fail()?;
     let c = service.issue(store, id("C")?, UNTIL, T0).or_fail()?;
     let d = service.issue(store, id("D")?, UNTIL, T0).or_fail()?;
     let v = who("mallory")?;
     // On other bookings: only the verifier's record ties their writes to O's.
     let others = || {
-        let p =
-            service.verify_request(store, id("C")?, &wrong(c.expose(), 2), v, request("p")?, T0);
+        let p = service.verify(
+            store,
+            id("C")?,
+            &wrong(c.expose(), 2),
+            Attempt::from(v).request(&request("p")?),
+            T0,
+        );
         ensure!(matches!(p, Ok(Outcome::Rejected { .. })), "P: {p:?}");
-        let q =
-            service.verify_request(store, id("D")?, &wrong(d.expose(), 3), v, request("q")?, T0);
+        let q = service.verify(
+            store,
+            id("D")?,
+            &wrong(d.expose(), 3),
+            Attempt::from(v).request(&request("q")?),
+            T0,
+        );
         ensure!(matches!(q, Ok(Outcome::Rejected { .. })), "Q: {q:?}");
         Ok(())
     };
     // O's calls: load the verifier, load the booking, write both.
     let paused = Pausing::new(store, 3, others);
-    let o = service.verify_request(&paused, id("B")?, code.expose(), v, request("o")?, T0);
+    let o = service.verify(
+        &paused,
+        id("B")?,
+        code.expose(),
+        Attempt::from(v).request(&request("o")?),
+        T0,
+    );
     paused.ran()?;
     ensure!(
         matches!(o, Ok(Outcome::VerifierSuspended { .. })),
@@ -76,25 +93,23 @@ pub(super) fn a_shared_hold_pays_for_one_write_only<S: Store + Sync>(store: &S) 
         .or_fail()?
         .with_verifier_budget(2, 86_400)
         .or_fail()?;
-    let service = Service::new(&keys, policy, ctx("shared-hold")?);
+    let service = Service::new(keys.clone(), policy, ctx("shared-hold")?).or_fail()?;
     let code = service.issue(store, id("B")?, UNTIL, T0).or_fail()?;
     let v = who("mallory")?;
     let others = || {
-        let p = service.verify_request(
+        let p = service.verify(
             store,
             id("B")?,
             &wrong(code.expose(), 2),
-            v,
-            request("a")?,
+            Attempt::from(v).request(&request("a")?),
             T0,
         );
         ensure!(matches!(p, Ok(Outcome::Rejected { .. })), "P: {p:?}");
-        let q = service.verify_request(
+        let q = service.verify(
             store,
             id("B")?,
             &wrong(code.expose(), 3),
-            v,
-            request("b")?,
+            Attempt::from(v).request(&request("b")?),
             T0,
         );
         ensure!(matches!(q, Ok(Outcome::Rejected { .. })), "Q: {q:?}");
@@ -102,12 +117,11 @@ pub(super) fn a_shared_hold_pays_for_one_write_only<S: Store + Sync>(store: &S) 
     };
     // O's calls: load the verifier, load the booking, hold a slot, write the booking.
     let paused = Pausing::new(store, 4, others);
-    let o = service.verify_request(
+    let o = service.verify(
         &paused,
         id("B")?,
         &wrong(code.expose(), 1),
-        v,
-        request("a")?,
+        Attempt::from(v).request(&request("a")?),
         T0,
     );
     paused.ran()?;
@@ -127,12 +141,12 @@ pub(super) fn a_shared_hold_pays_for_one_write_only<S: Store + Sync>(store: &S) 
 /// loses the race. Ann's answer, bob's, ann's budget record and the booking's record.
 fn ann_loses_a_race<S: Store + Sync>(
     store: &S,
-    scope: &str,
+    scope: &'static str,
     ann_types: fn(&str) -> String,
     bob_types: fn(&str) -> String,
 ) -> Result<(Outcome, Outcome, Verifier, Booking), String> {
     let keys = keys()?;
-    let service = Service::new(&keys, budgeted(1, 86_400)?, ctx(scope)?);
+    let service = Service::new(keys.clone(), budgeted(1, 86_400)?, ctx(scope)?).or_fail()?;
     let code = service.issue(store, id("B")?, UNTIL, T0).or_fail()?;
     let bobs = Mutex::new(None);
     let other = || {
@@ -143,7 +157,13 @@ fn ann_loses_a_race<S: Store + Sync>(
     // Ann's calls: load the verifier, load the booking, hold a slot, write the booking.
     let paused = Pausing::new(store, 4, other);
     let typed = ann_types(code.expose());
-    let ann = service.verify_request(&paused, id("B")?, &typed, who("ann")?, request("a")?, T0);
+    let ann = service.verify(
+        &paused,
+        id("B")?,
+        &typed,
+        Attempt::from(who("ann")?).request(&request("a")?),
+        T0,
+    );
     paused.ran()?;
     let bob = bobs.lock().or_fail()?.take().or_fail()?;
     let record = service.booking(store, id("B")?).or_fail()?.or_fail()?;
@@ -198,7 +218,7 @@ pub(super) fn a_lost_race_with_nothing_to_compare_frees_the_hold<S: Store + Sync
 pub(super) fn a_hold_adopted_in_the_race_is_not_moved<S: Store + Sync>(store: &S) -> Checked {
     let keys = keys()?;
     let policy = budgeted(3, 86_400)?.with_attempts(5).or_fail()?;
-    let service = Service::new(&keys, policy, ctx("adopted-race")?);
+    let service = Service::new(keys.clone(), policy, ctx("adopted-race")?).or_fail()?;
     let code = service.issue(store, id("B")?, UNTIL, T0).or_fail()?;
     let (booking, req, ann, bob_id) = (id("B")?, request("a")?, who("ann")?, who("bob")?);
     let bob = |k| -> Checked {
@@ -225,7 +245,13 @@ pub(super) fn a_hold_adopted_in_the_race_is_not_moved<S: Store + Sync>(store: &S
                 let at_settle = Pausing::new(store, 8, wait);
                 let at_write = Pausing::new(&at_settle, 4, || bob(3));
                 let typed = wrong(code.expose(), 2);
-                let answer = service.verify_request(&at_write, booking, &typed, ann, req, T0);
+                let answer = service.verify(
+                    &at_write,
+                    booking,
+                    &typed,
+                    Attempt::from(ann).request(&req),
+                    T0,
+                );
                 at_write.ran()?;
                 at_settle.ran()?;
                 Ok::<_, String>(answer)
@@ -246,7 +272,13 @@ pub(super) fn a_hold_adopted_in_the_race_is_not_moved<S: Store + Sync>(store: &S
             *handle.lock().or_fail()? = Some(p);
             Ok(())
         });
-        let o = service.verify_request(&o_store, booking, &wrong(code.expose(), 1), ann, req, T0);
+        let o = service.verify(
+            &o_store,
+            booking,
+            &wrong(code.expose(), 1),
+            Attempt::from(ann).request(&req),
+            T0,
+        );
         let _ = resume.send(());
         let ran = o_store.ran();
         let p = handle.lock().or_fail()?.take();
@@ -284,7 +316,7 @@ pub(super) fn a_retry_holding_the_paying_slot_settles_it_as_the_failure<S: Store
 ) -> Checked {
     let keys = keys()?;
     let policy = budgeted(3, 86_400)?.with_attempts(5).or_fail()?;
-    let service = Service::new(&keys, policy, ctx("paying-retry")?);
+    let service = Service::new(keys.clone(), policy, ctx("paying-retry")?).or_fail()?;
     let code = service.issue(store, id("B")?, UNTIL, T0).or_fail()?;
     let (booking, req, ann) = (id("B")?, request("a")?, who("ann")?);
     let (typed_o, typed_p) = (wrong(code.expose(), 1), wrong(code.expose(), 2));
@@ -303,7 +335,13 @@ pub(super) fn a_retry_holding_the_paying_slot_settles_it_as_the_failure<S: Store
                     let _ = resume_rx.lock().or_fail()?.recv_timeout(HANDOFF);
                     Ok(())
                 });
-                let answer = service.verify_request(&at_write, booking, &typed_p, ann, req, T0);
+                let answer = service.verify(
+                    &at_write,
+                    booking,
+                    &typed_p,
+                    Attempt::from(ann).request(&req),
+                    T0,
+                );
                 at_write.ran()?;
                 Ok::<_, String>(answer)
             });
@@ -333,7 +371,13 @@ pub(super) fn a_retry_holding_the_paying_slot_settles_it_as_the_failure<S: Store
             Ok(())
         });
         let at_write = Pausing::new(&at_settle, 4, before_write);
-        let o = service.verify_request(&at_write, booking, &typed_o, ann, req, T0);
+        let o = service.verify(
+            &at_write,
+            booking,
+            &typed_o,
+            Attempt::from(ann).request(&req),
+            T0,
+        );
         // Whatever happened, P is released and joined before the scope ends.
         let _ = resume.lock().or_fail()?.send(());
         at_write.ran()?;

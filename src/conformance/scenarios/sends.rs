@@ -12,6 +12,7 @@ use crate::record::{Earlier, Record};
 use crate::service::Service;
 use crate::store::{Prune, Store, VerifierId};
 use crate::time::Timestamp;
+use crate::who::Attempt;
 
 use super::pausing::Pausing;
 use super::{Checked, OrFail, T0, UNTIL, ctx, id, keys, release, request, who, wrong};
@@ -25,7 +26,7 @@ pub(super) fn send_limits_hold_under_threads<S: Store + Sync>(store: &S) -> Chec
         .or_fail()?
         .with_max_retries(Policy::MAX_RETRIES)
         .or_fail()?;
-    let service = Service::new(&keys, policy, ctx("sms")?);
+    let service = Service::new(keys.clone(), policy, ctx("sms")?).or_fail()?;
     let code = service.issue(store, id("P")?, UNTIL, T0).or_fail()?;
     let booking = id("P")?;
     let answers = release(|_| service.resend(store, booking, T0))?;
@@ -73,18 +74,30 @@ pub(super) fn retries_with_a_request_id_get_the_original_answer<S: Store + Sync>
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(5, 86_400)
         .or_fail()?;
-    let service = Service::new(&keys, policy, ctx("retry")?);
+    let service = Service::new(keys.clone(), policy, ctx("retry")?).or_fail()?;
     let code = service.issue(store, id("R")?, UNTIL, T0).or_fail()?;
     let req = |s: &'static str| request(s);
     let bad = wrong(code.expose(), 0);
     let first = service
-        .verify_request(store, id("R")?, &bad, who("v1")?, req("a")?, T0)
+        .verify(
+            store,
+            id("R")?,
+            &bad,
+            Attempt::from(who("v1")?).request(&req("a")?),
+            T0,
+        )
         .or_fail()?;
     ensure_eq!(first, Outcome::Rejected { attempts_left: 2 });
     for typed in [bad.as_str(), code.expose(), "x"] {
         ensure_eq!(
             service
-                .verify_request(store, id("R")?, typed, who("v1")?, req("a")?, T0)
+                .verify(
+                    store,
+                    id("R")?,
+                    typed,
+                    Attempt::from(who("v1")?).request(&req("a")?),
+                    T0
+                )
                 .or_fail()?,
             Outcome::Replayed(Earlier::Rejected { attempts_left: 2 })
         );
@@ -92,17 +105,35 @@ pub(super) fn retries_with_a_request_id_get_the_original_answer<S: Store + Sync>
     // Another verifier reusing the request id is a new request.
     ensure_eq!(
         service
-            .verify_request(store, id("R")?, &bad, who("v2")?, req("a")?, T0)
+            .verify(
+                store,
+                id("R")?,
+                &bad,
+                Attempt::from(who("v2")?).request(&req("a")?),
+                T0
+            )
             .or_fail()?,
         Outcome::Rejected { attempts_left: 1 }
     );
     let accepted = service
-        .verify_request(store, id("R")?, code.expose(), who("v1")?, req("b")?, T0)
+        .verify(
+            store,
+            id("R")?,
+            code.expose(),
+            Attempt::from(who("v1")?).request(&req("b")?),
+            T0,
+        )
         .or_fail()?;
     ensure_eq!(accepted, Outcome::Accepted);
     let at = Timestamp(T0.0 + 60);
     let replay = service
-        .verify_request(store, id("R")?, code.expose(), who("v1")?, req("b")?, at)
+        .verify(
+            store,
+            id("R")?,
+            code.expose(),
+            Attempt::from(who("v1")?).request(&req("b")?),
+            at,
+        )
         .or_fail()?;
     ensure_eq!(replay, Outcome::Replayed(Earlier::Accepted));
     ensure!(replay.is_accepted());
@@ -114,7 +145,13 @@ pub(super) fn retries_with_a_request_id_get_the_original_answer<S: Store + Sync>
     ] {
         ensure_eq!(
             service
-                .verify_request(store, id("R")?, typed, who(v)?, req(r)?, at)
+                .verify(
+                    store,
+                    id("R")?,
+                    typed,
+                    Attempt::from(who(v)?).request(&req(r)?),
+                    at
+                )
                 .or_fail()?,
             Outcome::AlreadyRedeemed { by_override: false }
         );
@@ -144,7 +181,7 @@ pub(super) fn retries_with_a_request_id_get_the_original_answer<S: Store + Sync>
 /// A re-issue before the current generation's issue time is a clock fault; nothing moves.
 pub(super) fn reissue_refuses_a_clock_before_the_issue<S: Store + Sync>(store: &S) -> Checked {
     let keys = keys()?;
-    let service = Service::new(&keys, Policy::new(Digits::Four), ctx("clock")?);
+    let service = Service::new(keys.clone(), Policy::new(Digits::Four), ctx("clock")?).or_fail()?;
     service.issue(store, id("C")?, UNTIL, T0).or_fail()?;
     ensure!(matches!(
         service.reissue(store, id("C")?, UNTIL, Timestamp(T0.0 - 1)),
@@ -170,7 +207,7 @@ pub(super) fn prune_between_load_and_write_lands_nothing<S: Store + Prune + Sync
     store: &S,
 ) -> Checked {
     let keys = keys()?;
-    let service = Service::new(&keys, Policy::new(Digits::Six), ctx("aba")?);
+    let service = Service::new(keys.clone(), Policy::new(Digits::Six), ctx("aba")?).or_fail()?;
     let (t1, t2) = (Timestamp(100), Timestamp(200));
     let first = service
         .issue(store, id("A")?, Timestamp(150), t1)

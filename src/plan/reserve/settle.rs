@@ -22,7 +22,7 @@ pub(super) struct Settle {
     pub(super) stale: bool,
 }
 
-impl<'a, const N: usize> Verify<'a, N> {
+impl<'a> Verify<'a> {
     /// Ends with `answer`, settling first the slot this verification holds or, for a
     /// replay, the one that paid for the original's comparison. A slot becomes a failure if it
     /// paid for a wrong code: this answer's, or the replayed rejection's (the very hold the

@@ -20,7 +20,7 @@ pub(super) struct Reserve {
     pub(super) on: Version,
 }
 
-impl<'a, const N: usize> Verify<'a, N> {
+impl<'a> Verify<'a> {
     /// Holds a slot: adopts the original's (a retry on the booking version it was taken on),
     /// carries this plan's own on from a lost race, or takes a new one; a suspended or busy
     /// verifier is answered instead.

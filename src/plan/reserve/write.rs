@@ -15,7 +15,7 @@ pub(super) struct Write {
     pub(super) answer: Outcome,
 }
 
-impl<'a, const N: usize> Verify<'a, N> {
+impl<'a> Verify<'a> {
     /// The booking's write, paid for by the slot held.
     pub(super) fn write(&mut self, w: Write) -> Flow<'a> {
         let mut next = w.next;

@@ -28,16 +28,14 @@ use super::{SqliteError, SqliteStore};
 ///
 /// ```
 /// use handover_code::store::sqlite::{AsyncSqliteStore, SqliteStore};
-/// use handover_code::{BookingId, Context, Digits, KeyId, Keyring, Outcome, Policy, Secret};
-/// use handover_code::{Service, Timestamp};
+/// use handover_code::{Outcome, Policy, Secret, Service};
 ///
-/// let keys: Keyring = Keyring::new(KeyId(1), Secret::from_bytes(&[7; 32])?);
-/// let service = Service::new(&keys, Policy::new(Digits::Four), Context::new("cowin/dose")?);
+/// let service = Service::new(Secret::from_bytes(&[7; 32])?, Policy::default(), "cowin/dose")?;
 /// let store = AsyncSqliteStore::new(SqliteStore::open_in_memory()?);
 /// let runtime = tokio::runtime::Builder::new_multi_thread().build()?;
 /// runtime.block_on(async {
-///     let (slot, now) = (BookingId::new("SLOT-1")?, Timestamp(1_700_000_000));
-///     let code = service.issue_async(&store, slot, Timestamp(now.0 + 600), now).await?;
+///     let (slot, now) = ("SLOT-1", 1_700_000_000);
+///     let code = service.issue_async(&store, slot, now + 600, now).await?;
 ///     let answer = service.verify_async(&store, slot, code.expose(), None, now).await?;
 ///     assert_eq!(answer, Outcome::Accepted);
 ///     Ok::<(), Box<dyn std::error::Error>>(())
