@@ -37,8 +37,9 @@
 
 mod event;
 
+pub(crate) use event::NoEvents;
 pub(crate) use event::Sink;
-pub use event::{Event, Events, NoEvents, Send};
+pub use event::{Event, Events, Send};
 
 #[cfg(feature = "tracing")]
 mod to_tracing;
@@ -227,23 +228,23 @@ pub(crate) const NAMES: [&str; 13] = [
 ];
 
 /// What a plan knows of a write it asks for, beyond the key and versions: when, for which
-/// booking, on whose word, and what it does.
+/// booking, on whose word, and what it does. A store reads it through [`Entry`]'s methods.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Audit<'a> {
+pub(crate) struct Audit<'a> {
     /// When the operation ran (its `now`).
-    pub at: Timestamp,
+    pub(crate) at: Timestamp,
     /// The context of the booking the operation was for.
-    pub context: Context<'a>,
+    pub(crate) context: Context<'a>,
     /// The booking the operation was for.
-    pub booking: BookingId<'a>,
+    pub(crate) booking: BookingId<'a>,
     /// The verifier who typed the code, for a verification.
-    pub verifier: Option<VerifierId<'a>>,
+    pub(crate) verifier: Option<VerifierId<'a>>,
     /// The verification's request id, if it had one.
-    pub request: Option<RequestId<'a>>,
+    pub(crate) request: Option<RequestId<'a>>,
     /// The override, for an override.
-    pub by: Option<Override<'a>>,
+    pub(crate) by: Option<Override<'a>>,
     /// What the write does.
-    pub action: Action,
+    pub(crate) action: Action,
 }
 
 /// One write and what it did: what a store appends to its audit log in the same transaction
@@ -258,8 +259,52 @@ pub struct Entry<'a> {
     pub prior: Option<Version>,
     /// The version it produced.
     pub version: Version,
-    /// The rest.
-    pub audit: Audit<'a>,
+    /// The rest, read through the methods below.
+    pub(crate) audit: Audit<'a>,
+}
+
+impl<'a> Entry<'a> {
+    /// When the operation ran (its `now`).
+    #[must_use]
+    pub const fn at(&self) -> Timestamp {
+        self.audit.at
+    }
+
+    /// The context of the booking the operation was for.
+    #[must_use]
+    pub const fn context(&self) -> Context<'a> {
+        self.audit.context
+    }
+
+    /// The booking the operation was for.
+    #[must_use]
+    pub const fn booking(&self) -> BookingId<'a> {
+        self.audit.booking
+    }
+
+    /// The verifier who typed the code, for a verification that named one.
+    #[must_use]
+    pub const fn verifier(&self) -> Option<VerifierId<'a>> {
+        self.audit.verifier
+    }
+
+    /// The verification's request id, if it had one.
+    #[must_use]
+    pub const fn request(&self) -> Option<RequestId<'a>> {
+        self.audit.request
+    }
+
+    /// The override's actor, reason and note, for an override.
+    #[must_use]
+    pub const fn by(&self) -> Option<Override<'a>> {
+        self.audit.by
+    }
+
+    /// What the write does.
+    #[must_use]
+    pub const fn action(&self) -> Action {
+        self.audit.action
+    }
 }
 
 impl Entry<'_> {

@@ -75,7 +75,7 @@ pub use ids::{ActorId, RequestId};
 pub use invalid::{Malformed, PolicyError};
 pub use keyring::{KeyId, Keyring};
 pub use outcome::Outcome;
-pub use policy::{Overrides, Policy, VerifierBudget};
+pub use policy::Policy;
 pub use secret::Secret;
 pub use service::Service;
 #[cfg(feature = "std")]

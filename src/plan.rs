@@ -251,5 +251,6 @@ impl Tries {
     }
 }
 
-#[cfg(test)]
+// The plans driven by hand need the memory store.
+#[cfg(all(test, feature = "std"))]
 mod tests;

@@ -8,8 +8,10 @@ use crate::invalid::PolicyError;
 use crate::record::Limits;
 
 mod budget;
+#[cfg(feature = "arbitrary")]
+mod fuzz;
 
-pub use budget::{Overrides, VerifierBudget};
+pub(crate) use budget::{Overrides, VerifierBudget};
 
 /// How many guesses a booking and a verifier get. Every value is checked when it is set, so a
 /// `Policy` in hand is always valid.
@@ -23,7 +25,7 @@ pub use budget::{Overrides, VerifierBudget};
 /// | sends per booking (issue, resend, re-issue) | 5 per 600 s | 1..=10 per window of 60 s or more |
 /// | conflict retries | 16 | 1..=64 |
 /// | clock-skew tolerance | 5 s | 0..=300 s |
-/// | overrides | allowed, for active bookings, no budget | see [`Overrides`] |
+/// | overrides | allowed, for active bookings, no budget | see [`Policy::with_overrides_of`] |
 ///
 /// A booking's record keeps the attempt limits and send limit it was issued under, and a
 /// verifier's record the budget its window was opened under: a service whose policy
@@ -258,10 +260,29 @@ impl Policy {
             .unwrap_or_else(|| u16::from(self.attempts).saturating_mul(Self::LIFETIME_FACTOR))
     }
 
-    /// The verifier budget, if one is set.
+    /// The verifier budget, if one is set: wrong codes per window, and the window in
+    /// seconds, as [`Policy::with_verifier_budget`] took them.
     #[must_use]
-    pub const fn verifier_budget(&self) -> Option<VerifierBudget> {
+    pub const fn verifier_budget(&self) -> Option<(u32, u64)> {
+        match self.budget {
+            Some(b) => Some((b.failures.get(), b.window_secs.get())),
+            None => None,
+        }
+    }
+
+    /// The verifier budget, as the plans read it.
+    pub(crate) const fn budget(&self) -> Option<VerifierBudget> {
         self.budget
+    }
+
+    /// The override budget, if one is set: overrides per actor per window, and the window
+    /// in seconds, as [`Policy::with_override_budget`] took them.
+    #[must_use]
+    pub const fn override_budget(&self) -> Option<(u32, u64)> {
+        match self.overrides.budget {
+            Some(b) => Some((b.failures.get(), b.window_secs.get())),
+            None => None,
+        }
     }
 
     /// Sends allowed per send window, and the window's length in seconds.
@@ -341,47 +362,14 @@ impl Policy {
     /// Sets everything overrides may do at once (valid by construction: a budget's counts
     /// are non-zero).
     #[must_use]
-    pub const fn with_overrides(self, overrides: Overrides) -> Self {
+    #[cfg(feature = "serde")]
+    pub(crate) const fn with_overrides(self, overrides: Overrides) -> Self {
         Self { overrides, ..self }
     }
 
     /// What overrides may do.
     #[must_use]
-    pub const fn overrides(&self) -> Overrides {
+    pub(crate) const fn overrides(&self) -> Overrides {
         self.overrides
-    }
-}
-
-#[cfg(feature = "arbitrary")]
-impl<'a> arbitrary::Arbitrary<'a> for Policy {
-    /// Any valid policy: out-of-range draws are folded into range, never refused.
-    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
-        let digits = *u.choose(&[Digits::Four, Digits::Five, Digits::Six])?;
-        let hard = Self::max_attempts_for(digits);
-        let attempts = u.int_in_range(1..=hard)?;
-        let ceiling = u16::from(hard).saturating_mul(Self::LIFETIME_FACTOR);
-        let lifetime = u.int_in_range(u16::from(attempts)..=ceiling)?;
-        let budget = Option::<VerifierBudget>::arbitrary(u)?;
-        let retries = u.int_in_range(1..=Self::MAX_RETRIES)?;
-        let sends = u.int_in_range(1..=Self::MAX_SENDS)?;
-        let send_window = u.int_in_range(Self::MIN_SEND_WINDOW..=86_400)?;
-        let overrides = Overrides {
-            enabled: bool::arbitrary(u)?,
-            budget: Option::<VerifierBudget>::arbitrary(u)?,
-            locked: bool::arbitrary(u)?,
-            expired: bool::arbitrary(u)?,
-            revoked: bool::arbitrary(u)?,
-        };
-        Ok(Self {
-            digits,
-            attempts,
-            lifetime: Some(lifetime),
-            budget,
-            sends,
-            send_window,
-            retries,
-            overrides,
-            skew: u.int_in_range(0..=Self::MAX_CLOCK_SKEW)?,
-        })
     }
 }

@@ -121,7 +121,7 @@ pub struct Booking {
 
 /// A hold's tag: which (context, booking, request) a budget slot was taken for. All zeros is
 /// an empty slot.
-pub type Tag = [u8; 16];
+pub(crate) type Tag = [u8; 16];
 
 /// A budget slot taken by a verification with a request id, before it compared: the request's
 /// tag, the version of the booking's record it was taken on, and its id (the version of the
@@ -139,7 +139,7 @@ pub type Tag = [u8; 16];
 pub struct Hold {
     /// The request's tag: 128 bits of a SHA-256 over the context, the booking and the request
     /// id, so a verifier cannot make two different requests meet one hold.
-    pub tag: Tag,
+    pub tag: [u8; 16],
     /// The booking's version when the slot was taken (or last moved on).
     pub on: Version,
     /// The hold's id: the version of the verifier's record that took it, unique for the key.

@@ -301,7 +301,7 @@ impl Serialize for Policy {
         out.serialize_field("digits", &self.digits())?;
         out.serialize_field("attempts", &self.attempts())?;
         out.serialize_field("lifetime_cap", &self.explicit_lifetime_cap())?;
-        out.serialize_field("verifier_budget", &self.verifier_budget())?;
+        out.serialize_field("verifier_budget", &self.budget())?;
         out.serialize_field("sends", &sends)?;
         out.serialize_field("send_window_secs", &window)?;
         out.serialize_field("max_retries", &self.max_retries())?;

@@ -833,7 +833,7 @@ impl Store for Interloper {
         record: &Record,
     ) -> Result<Swap, Self::Error> {
         if self.race_refund
-            && entry.audit.action == Action::OverrideRefunded
+            && entry.action() == Action::OverrideRefunded
             && !self
                 .refund_raced
                 .swap(true, std::sync::atomic::Ordering::SeqCst)
@@ -848,7 +848,7 @@ impl Store for Interloper {
             );
         }
         let first = !self.done.swap(true, std::sync::atomic::Ordering::SeqCst);
-        if first && matches!(entry.audit.action, Action::Overridden { .. }) {
+        if first && matches!(entry.action(), Action::Overridden { .. }) {
             let Some((Record::Booking(mut b), v)) = Store::load(&self.inner, entry.key)? else {
                 panic!("no booking to get to first");
             };

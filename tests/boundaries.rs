@@ -239,24 +239,30 @@ fn a_reissue_sets_its_own_validity() {
     );
 }
 
-fn verifier(holds: [handover_code::record::Hold; 4], held: u32) -> handover_code::record::Verifier {
-    handover_code::record::Verifier {
-        window_start: NOW,
-        window_secs: 86_400,
-        limit: 5,
-        failures: 0,
-        held,
-        holds,
-    }
-}
-
 /// Kills the boundary mutants of `Policy::with_send_limit`, `with_max_retries` and the
 /// lifetime check, and the getters `send_limit` and `max_retries`: each setting is taken at
 /// its edges, refused just past them, and read back as set.
+/// A budget as `Policy` reads it back: count and window in seconds.
+type Budget = Option<(u32, u64)>;
+
+/// A policy with both budgets, read back: (verifier budget, override budget).
+fn p_budgets() -> (Budget, Budget) {
+    let p = Policy::default()
+        .with_verifier_budget(10, 86_400)
+        .and_then(|p| p.with_override_budget(20, 3_600))
+        .unwrap();
+    (p.verifier_budget(), p.override_budget())
+}
+
 #[test]
 fn policy_settings_hold_at_their_edges() {
     use handover_code::{Error, PolicyError};
     assert_eq!(Policy::default(), Policy::new(Digits::Four));
+    // The budgets read back as they were set, and as nothing when unset.
+    assert_eq!(p_budgets().0, Some((10, 86_400)));
+    assert_eq!(p_budgets().1, Some((20, 3_600)));
+    assert_eq!(Policy::default().verifier_budget(), None);
+    assert_eq!(Policy::default().override_budget(), None);
     let p = Policy::new(Digits::Four);
     let sends = |n, w| p.with_send_limit(n, w).map(|q| q.send_limit());
     assert_eq_debug!(
@@ -341,80 +347,6 @@ fn arbitrary_policies_vary_and_are_valid() {
         non_default > 200,
         "{non_default} of 256 differ from the default"
     );
-}
-
-/// The provided `compare_and_swap_all`, on a store without transactions: nothing to do lands;
-/// a lone write lands as `compare_and_swap_audited`; anything more (two writes, or a write
-/// with a key checked unchanged) is refused and writes nothing, on both faces.
-#[cfg(feature = "conformance")]
-#[test]
-fn a_store_without_transactions_lands_a_lone_write_and_refuses_more() {
-    use handover_code::audit::{Action, Audit, Entry};
-    use handover_code::conformance::WithoutTransactions;
-    use handover_code::record::Version;
-    use handover_code::{AsyncStore, MemoryStore, Swap};
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let scope = Context::new("cowin/dose").unwrap();
-    let key = |id| Key::Verifier {
-        scope,
-        id: VerifierId::new(id).unwrap(),
-    };
-    let entry = |k, prior, version| Entry {
-        key: k,
-        prior,
-        version: Version(version),
-        audit: Audit {
-            at: handover_code::Timestamp(1),
-            context: scope,
-            booking: handover_code::BookingId::new("b").unwrap(),
-            verifier: None,
-            request: None,
-            by: None,
-            action: Action::BudgetSettled { failed: false },
-        },
-    };
-    let record = Record::Verifier(verifier([handover_code::record::Hold::default(); 4], 0));
-    for run_async in [false, true] {
-        let store = WithoutTransactions(MemoryStore::new());
-        let all = |writes: &[(Entry<'_>, Record)], unchanged: &[(Key<'_>, Option<Version>)]| {
-            if run_async {
-                runtime.block_on(AsyncStore::compare_and_swap_all(&store, writes, unchanged))
-            } else {
-                Store::compare_and_swap_all(&store, writes, unchanged)
-            }
-            .unwrap()
-        };
-        assert_eq!(all(&[], &[]), Swap::Swapped, "async: {run_async}");
-        assert_eq!(
-            all(&[(entry(key("a"), None, 5), record)], &[]),
-            Swap::Swapped
-        );
-        let (_, stored) = Store::load(&store, key("a")).unwrap().unwrap();
-        assert_eq!(stored, Version(5), "async: {run_async}");
-        assert_eq!(
-            all(&[(entry(key("a"), None, 6), record)], &[]),
-            Swap::Conflict,
-            "a lone write still checks its version"
-        );
-        let two = [
-            (entry(key("b"), None, 5), record),
-            (entry(key("c"), None, 5), record),
-        ];
-        assert_eq!(all(&two, &[]), Swap::Conflict, "async: {run_async}");
-        let checked = [(key("a"), Some(Version(5)))];
-        assert_eq!(
-            all(&[(entry(key("d"), None, 5), record)], &checked),
-            Swap::Conflict
-        );
-        for id in ["b", "c", "d"] {
-            assert!(
-                Store::load(&store, key(id)).unwrap().is_none(),
-                "{id} was written"
-            );
-        }
-    }
 }
 
 /// What a host maps to 503, or to 429 with `Retry-After`: the errors a retry may clear, and

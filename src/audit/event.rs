@@ -148,7 +148,7 @@ pub trait Events: Sync {
 
 /// The sink that drops every event: a service's default.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct NoEvents;
+pub(crate) struct NoEvents;
 
 impl Events for NoEvents {
     fn event(&self, _event: &Event<'_>) {}

@@ -115,3 +115,6 @@ impl<S: AsyncAuditLog> AsyncAuditLog for WithoutTransactions<S> {
         self.0.prune_audit(before).await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -39,10 +39,7 @@ impl<'a> Asked<'a> {
         who: Who<'a>,
         now: Timestamp,
     ) -> Self {
-        let budget = rules
-            .policy
-            .verifier_budget()
-            .filter(|_| who.verifier.is_some());
+        let budget = rules.policy.budget().filter(|_| who.verifier.is_some());
         let v = who
             .verifier
             .filter(|_| budget.is_some())

@@ -13,11 +13,11 @@ use core::num::NonZeroU32;
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(deny_unknown_fields))]
-pub struct VerifierBudget {
+pub(crate) struct VerifierBudget {
     /// Wrong codes allowed per window.
-    pub failures: NonZeroU32,
+    pub(crate) failures: NonZeroU32,
     /// The window's length in seconds.
-    pub window_secs: core::num::NonZeroU64,
+    pub(crate) window_secs: core::num::NonZeroU64,
 }
 
 /// What the audited override ([`Service::overrule`](crate::Service::overrule)) may do under a
@@ -28,18 +28,18 @@ pub struct VerifierBudget {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
-pub struct Overrides {
+pub(crate) struct Overrides {
     /// Whether overrides are allowed (default: yes).
-    pub enabled: bool,
+    pub(crate) enabled: bool,
     /// Overrides each actor may make per window, across all bookings of the budget scope
     /// (default: no budget; overrides are still audited).
-    pub budget: Option<VerifierBudget>,
+    pub(crate) budget: Option<VerifierBudget>,
     /// Whether a booking locked by wrong codes may be overridden (default: no).
-    pub locked: bool,
+    pub(crate) locked: bool,
     /// Whether a booking whose code's validity has ended may be overridden (default: no).
-    pub expired: bool,
+    pub(crate) expired: bool,
     /// Whether a revoked booking may be overridden (default: no).
-    pub revoked: bool,
+    pub(crate) revoked: bool,
 }
 
 impl Default for Overrides {
@@ -50,7 +50,7 @@ impl Default for Overrides {
 
 impl Overrides {
     /// Allowed, without a budget, for active bookings only.
-    pub const DEFAULT: Self = Self {
+    pub(crate) const DEFAULT: Self = Self {
         enabled: true,
         budget: None,
         locked: false,

@@ -61,7 +61,7 @@ impl<S: Store> Store for Racing<'_, S> {
         record: &Record,
     ) -> Result<Swap, S::Error> {
         let settles = matches!(
-            entry.audit.action,
+            entry.action(),
             Action::BudgetSettled { .. } | Action::Suspended { .. }
         );
         if settles && self.take_one() {
