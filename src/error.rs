@@ -12,10 +12,14 @@
 //! what to do.
 
 use core::convert::Infallible;
-use core::fmt;
 
 use crate::invalid::{Malformed, PolicyError};
+
+mod store_error;
+
 use crate::time::Timestamp;
+pub use store_error::StoreError;
+use store_error::take_as;
 
 /// The result of the crate's fallible calls.
 pub(crate) type Result<T> = core::result::Result<T, Error>;
@@ -167,6 +171,11 @@ pub enum Error {
     /// The store failed; its error is the source. Nothing was answered.
     #[error("store failed; nothing was answered, retry once the store is back")]
     Store(#[source] StoreError),
+    /// A store could not be set up as asked: settings it cannot use (a table prefix, a URL,
+    /// a CA file) or a database written by another schema version. Its error is the
+    /// source. Nothing was written; fix the settings or migrate, then start again.
+    #[error("store settings refused; fix them (see the source) and start again")]
+    Setup(#[source] StoreError),
 }
 
 impl Error {
@@ -221,6 +230,7 @@ impl Error {
             | Self::UnknownBooking
             | Self::Inactive(_)
             | Self::OverridesOff
+            | Self::Setup(_)
             | Self::Corrupt => false,
         }
     }
@@ -280,113 +290,14 @@ impl From<Infallible> for Error {
 
 impl Error {
     /// A store's failure, kept as this error's source.
+    ///
+    /// A store whose own error type is this one (the crate's stores are) answers it as it
+    /// is: its store errors are already inside, and nothing is wrapped twice.
     pub(crate) fn store<E: core::error::Error + Send + Sync + 'static>(error: E) -> Self {
-        Self::Store(StoreError::new(error))
-    }
-}
-
-/// A store's own failure, kept inside [`Error::Store`].
-///
-/// With feature `std` it holds the store's error itself: its message is this error's
-/// message, [`StoreError::downcast_ref`] gets it back by type, and its source is this
-/// error's source. Without `std` there is no allocator to keep it in, and it holds only the
-/// name of the store error's type: a `no_std` store logs its own failures.
-///
-/// ```
-/// use handover_code::{Error, MemoryStore, Policy, Secret, Service, store::memory::Poisoned};
-///
-/// let service = Service::new(Secret::from_bytes(&[7; 32])?, Policy::default(), "post/parcel")?;
-/// let answer = service.resend(&MemoryStore::new(), "EE123456789IN", 1_700_000_000);
-/// // A healthy store: no store error, the booking is just unknown.
-/// assert!(matches!(answer, Err(Error::UnknownBooking)));
-/// # let _ = |e: &Error| match e { Error::Store(e) => e.downcast_ref::<Poisoned>().is_some(), _ => false };
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct StoreError {
-    #[cfg(feature = "std")]
-    inner: std::boxed::Box<dyn core::error::Error + Send + Sync + 'static>,
-    #[cfg(not(feature = "std"))]
-    type_name: &'static str,
-}
-
-impl StoreError {
-    /// Keeps a store's error: what the service does with the error of every store call that
-    /// fails. A store author's test double builds one to answer an [`Error::Store`].
-    ///
-    /// ```
-    /// use handover_code::{Error, StoreError};
-    ///
-    /// #[derive(Debug, thiserror::Error)]
-    /// #[error("disk full")]
-    /// struct DiskFull;
-    ///
-    /// let error = Error::Store(StoreError::new(DiskFull));
-    /// assert!(error.is_retryable());
-    /// if let Error::Store(inner) = &error {
-    ///     assert_eq!(inner.to_string(), "disk full");
-    ///     assert!(inner.downcast_ref::<DiskFull>().is_some());
-    /// }
-    /// ```
-    pub fn new<E: core::error::Error + Send + Sync + 'static>(error: E) -> Self {
-        #[cfg(feature = "std")]
-        {
-            Self {
-                inner: std::boxed::Box::new(error),
-            }
+        let mut slot = Some(error);
+        if let Some(own) = take_as::<Self, E>(&mut slot) {
+            return own;
         }
-        #[cfg(not(feature = "std"))]
-        {
-            let _ = error;
-            Self {
-                type_name: core::any::type_name::<E>(),
-            }
-        }
-    }
-
-    /// The store's error, if it is of type `E` (feature `std`): a host that wants to tell a
-    /// broken connection from a full disk looks at its store's own error type.
-    #[cfg(feature = "std")]
-    #[must_use]
-    pub fn downcast_ref<E: core::error::Error + 'static>(&self) -> Option<&E> {
-        self.inner.downcast_ref::<E>()
-    }
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        #[cfg(feature = "std")]
-        {
-            fmt::Display::fmt(&self.inner, f)
-        }
-        #[cfg(not(feature = "std"))]
-        {
-            write!(f, "a store error ({})", self.type_name)
-        }
-    }
-}
-
-impl fmt::Debug for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        #[cfg(feature = "std")]
-        {
-            fmt::Debug::fmt(&self.inner, f)
-        }
-        #[cfg(not(feature = "std"))]
-        {
-            f.write_str(self.type_name)
-        }
-    }
-}
-
-impl core::error::Error for StoreError {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        #[cfg(feature = "std")]
-        {
-            self.inner.source()
-        }
-        #[cfg(not(feature = "std"))]
-        {
-            None
-        }
+        slot.map_or(Self::Corrupt, |error| Self::Store(StoreError::new(error)))
     }
 }

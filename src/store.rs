@@ -124,6 +124,16 @@
 //! The crate's operations are plans of these calls, which every store gets right by
 //! honouring the primitives.
 
+/// Runs a store's call written with its own error type, and answers the crate's [`Error`]
+/// (the stores' inherent methods and trait faces answer that, their helpers their own).
+#[cfg(feature = "std")]
+pub(crate) fn own_error<T, E>(call: impl FnOnce() -> Result<T, E>) -> Result<T, crate::Error>
+where
+    crate::Error: From<E>,
+{
+    Ok(call()?)
+}
+
 #[cfg(feature = "std")]
 mod audit_log;
 #[cfg(feature = "std")]

@@ -43,8 +43,8 @@ use fixtures::{
 };
 use handover_code::conformance::Blocking;
 use handover_code::record::{Record, Version};
-use handover_code::store::redis::{RedisError, RedisStore};
-use handover_code::{AsyncPrune, AsyncStore, BookingId, Timestamp, conformance};
+use handover_code::store::redis::RedisStore;
+use handover_code::{AsyncPrune, AsyncStore, BookingId, Error, Timestamp, conformance};
 use redis_server::{Cluster, Server, cli};
 use written::{issue_expiring, issue_many, unwritten, verify_all};
 
@@ -221,14 +221,15 @@ fn the_flow_prune_and_layout_on_a_real_server() {
         // A hash with a version and no record was not written by this store.
         let stray = String::from_utf8(store.key_name(booking_key("stray"))).unwrap();
         cli(server.port, &["HSET", &stray, "v", "5"]);
-        assert!(matches!(
-            AsyncStore::load(&store, booking_key("stray")).await,
-            Err(RedisError::Incomplete)
-        ));
+        let stray = AsyncStore::load(&store, booking_key("stray")).await;
+        assert!(
+            matches!(&stray, Err(Error::Store(e)) if e.to_string().contains("incomplete")),
+            "{stray:?}"
+        );
     });
     assert!(matches!(
         RedisStore::with_prefix(store.clone(), "a{b}"),
-        Err(RedisError::Config(_))
+        Err(Error::Setup(_))
     ));
 }
 
@@ -487,9 +488,12 @@ fn corrupt_bytes_are_an_error() {
     let store = fresh(&store);
     let name = String::from_utf8(store.key_name(booking_key("bad"))).unwrap();
     cli(server.port, &["HSET", &name, "v", "7", "r", "not a record"]);
-    let found: Result<Option<(Record, Version)>, RedisError> =
+    let found: Result<Option<(Record, Version)>, Error> =
         rt.block_on(AsyncStore::load(&store, booking_key("bad")));
-    assert!(matches!(found, Err(RedisError::Decode(_))), "{found:?}");
+    assert!(
+        matches!(&found, Err(Error::Store(e)) if e.find::<handover_code::record::DecodeError>().is_some()),
+        "{found:?}"
+    );
 }
 
 /// Every test, each ignored (with the reason printed) where the server is missing.

@@ -2,7 +2,6 @@
 //! as no real store would.
 
 use std::borrow::ToOwned;
-use std::boxed::Box;
 use std::format;
 use std::vec::Vec;
 
@@ -28,15 +27,13 @@ use super::{Atomic, Next, Plan, Verify};
 /// acceptance (its slot is only left held: over-counted, never under).
 #[test]
 fn a_settlement_that_reads_a_corrupt_verifier_record() {
-    let keys: &'static Keyring = Box::leak(Box::new(Keyring::new(
-        KeyId(1),
-        Secret::from_bytes(&[0x21; 32]).unwrap(),
-    )));
+    let keys = Keyring::new(KeyId(1), Secret::from_bytes(&[0x21; 32]).unwrap());
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(3, 86_400)
         .unwrap();
     let context = Context::new("corrupt-settle").unwrap();
-    let service = Service::with_static_keys(keys, policy, context).unwrap();
+    let service = Service::new(keys, policy, context).unwrap();
+    let keys = service.keys();
     for right in [false, true] {
         let store = MemoryStore::new();
         let booking = BookingId::new("B").unwrap();
@@ -111,7 +108,7 @@ fn plans_carry_no_code() {
         .with_verifier_budget(3, 60)
         .unwrap();
     let context = Context::new("post/parcel").unwrap();
-    let service = Service::with_static_keys(Box::leak(Box::new(keys)), policy, context).unwrap();
+    let service = Service::new(keys, policy, context).unwrap();
     let keys = service.keys();
     let store = MemoryStore::new();
     let id = BookingId::new("EE123456789IN").unwrap();

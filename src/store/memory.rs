@@ -9,6 +9,7 @@ use core::hash::{BuildHasher, Hasher};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::audit::Entry as Audited;
+use crate::error::Error;
 use crate::key::Key;
 use crate::record::{Record, Version};
 use crate::store::{AuditEntry, Cursor, Swap};
@@ -89,10 +90,17 @@ pub struct Stats {
     pub conflicts: u64,
 }
 
-/// A poisoned shard: a thread panicked while holding its lock.
+/// A poisoned shard: a thread panicked while holding its lock. Answered as
+/// [`Error::Store`], with this as its source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("memory store shard poisoned by a panicking thread; rebuild the store")]
-pub struct Poisoned;
+pub(crate) struct Poisoned;
+
+impl From<Poisoned> for Error {
+    fn from(poisoned: Poisoned) -> Self {
+        Self::store(poisoned)
+    }
+}
 
 impl<T> From<PoisonError<T>> for Poisoned {
     fn from(_: PoisonError<T>) -> Self {
@@ -146,12 +154,12 @@ impl MemoryStore {
     ///
     /// # Errors
     ///
-    /// [`Poisoned`] if a thread panicked while holding the shard.
+    /// [`Error::Store`] if a thread panicked while holding the shard.
     pub fn compare_and_swap_audited(
         &self,
         entry: &Audited<'_>,
         record: &Record,
-    ) -> Result<Swap, Poisoned> {
+    ) -> Result<Swap, Error> {
         if !self.audit {
             return self.compare_and_swap(entry.key, entry.prior, record, entry.version);
         }
@@ -177,8 +185,8 @@ impl MemoryStore {
     ///
     /// # Errors
     ///
-    /// [`Poisoned`] if a thread panicked while holding the shard.
-    pub fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Poisoned> {
+    /// [`Error::Store`] if a thread panicked while holding the shard.
+    pub fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Error> {
         let (_, shard) = self.shard(key)?;
         let found = shard
             .journal
@@ -196,55 +204,59 @@ impl MemoryStore {
     ///
     /// # Errors
     ///
-    /// [`Poisoned`] if a thread panicked while holding a shard.
-    pub fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Poisoned> {
-        let shards = self
-            .shards
-            .iter()
-            .map(Mutex::lock)
-            .collect::<Result<Vec<_>, _>>()?;
-        let after = |e: &View<'_>| Cursor::new(0, e.seq()) > cursor;
-        let mut streams: Vec<_> = shards
-            .iter()
-            .map(|shard| shard.journal.entries().filter(after).peekable())
-            .collect();
-        let mut next: BinaryHeap<Reverse<(u64, usize)>> = streams
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(i, stream)| stream.peek().map(|e| Reverse((e.seq(), i))))
-            .collect();
-        let mut entries = Vec::new();
-        while entries.len() < limit {
-            let Some(Reverse((_, i))) = next.pop() else {
-                break;
-            };
-            let Some(stream) = streams.get_mut(i) else {
-                break;
-            };
-            if let Some(e) = stream.next() {
-                entries.push(e.read());
+    /// [`Error::Store`] if a thread panicked while holding a shard.
+    pub fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Error> {
+        crate::store::own_error::<_, Poisoned>(|| {
+            let shards = self
+                .shards
+                .iter()
+                .map(Mutex::lock)
+                .collect::<Result<Vec<_>, _>>()?;
+            let after = |e: &View<'_>| Cursor::new(0, e.seq()) > cursor;
+            let mut streams: Vec<_> = shards
+                .iter()
+                .map(|shard| shard.journal.entries().filter(after).peekable())
+                .collect();
+            let mut next: BinaryHeap<Reverse<(u64, usize)>> = streams
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(i, stream)| stream.peek().map(|e| Reverse((e.seq(), i))))
+                .collect();
+            let mut entries = Vec::new();
+            while entries.len() < limit {
+                let Some(Reverse((_, i))) = next.pop() else {
+                    break;
+                };
+                let Some(stream) = streams.get_mut(i) else {
+                    break;
+                };
+                if let Some(e) = stream.next() {
+                    entries.push(e.read());
+                }
+                if let Some(e) = stream.peek() {
+                    next.push(Reverse((e.seq(), i)));
+                }
             }
-            if let Some(e) = stream.peek() {
-                next.push(Reverse((e.seq(), i)));
-            }
-        }
-        drop(streams);
-        drop(shards);
-        Ok(entries)
+            drop(streams);
+            drop(shards);
+            Ok(entries)
+        })
     }
 
     /// [`AuditLog::prune_audit`](crate::store::AuditLog::prune_audit).
     ///
     /// # Errors
     ///
-    /// [`Poisoned`] if a thread panicked while holding a shard.
-    pub fn prune_audit(&self, before: Timestamp) -> Result<u64, Poisoned> {
-        let mut removed = 0u64;
-        for shard in &self.shards {
-            let gone = shard.lock()?.journal.retain(|e| e.at >= before);
-            removed = removed.saturating_add(gone);
-        }
-        Ok(removed)
+    /// [`Error::Store`] if a thread panicked while holding a shard.
+    pub fn prune_audit(&self, before: Timestamp) -> Result<u64, Error> {
+        crate::store::own_error::<_, Poisoned>(|| {
+            let mut removed = 0u64;
+            for shard in &self.shards {
+                let gone = shard.lock()?.journal.retain(|e| e.at >= before);
+                removed = removed.saturating_add(gone);
+            }
+            Ok(removed)
+        })
     }
 
     /// The traffic so far, summed over the shards (a poisoned shard's counts included: they
@@ -265,11 +277,13 @@ impl MemoryStore {
     ///
     /// # Errors
     ///
-    /// [`Poisoned`] if a shard's lock is.
-    pub fn len(&self) -> Result<usize, Poisoned> {
-        self.shards.iter().try_fold(0usize, |n, shard| {
-            let shard = shard.lock()?;
-            Ok(n.saturating_add(entries(&shard.records)))
+    /// [`Error::Store`] if a shard's lock is.
+    pub fn len(&self) -> Result<usize, Error> {
+        crate::store::own_error::<_, Poisoned>(|| {
+            self.shards.iter().try_fold(0usize, |n, shard| {
+                let shard = shard.lock()?;
+                Ok(n.saturating_add(entries(&shard.records)))
+            })
         })
     }
 
@@ -277,8 +291,8 @@ impl MemoryStore {
     ///
     /// # Errors
     ///
-    /// [`Poisoned`] if a shard's lock is.
-    pub fn is_empty(&self) -> Result<bool, Poisoned> {
+    /// [`Error::Store`] if a shard's lock is.
+    pub fn is_empty(&self) -> Result<bool, Error> {
         self.len().map(|n| n == 0)
     }
 
@@ -289,8 +303,8 @@ impl MemoryStore {
     ///
     /// # Errors
     ///
-    /// [`Poisoned`] if the key's shard lock is.
-    pub fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Poisoned> {
+    /// [`Error::Store`] if the key's shard lock is.
+    pub fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Error> {
         let (hash, mut shard) = self.shard(key)?;
         Ok(load_from(&mut shard.records, hash, key))
     }
@@ -300,14 +314,14 @@ impl MemoryStore {
     ///
     /// # Errors
     ///
-    /// [`Poisoned`] if the key's shard lock is.
+    /// [`Error::Store`] if the key's shard lock is.
     pub fn compare_and_swap(
         &self,
         key: Key<'_>,
         expected: Option<Version>,
         record: &Record,
         new: Version,
-    ) -> Result<Swap, Poisoned> {
+    ) -> Result<Swap, Error> {
         let (hash, mut shard) = self.shard(key)?;
         let swap = swap_in(&mut shard.records, hash, key, expected, record, new);
         shard.count(swap);
@@ -319,31 +333,33 @@ impl MemoryStore {
     ///
     /// # Errors
     ///
-    /// [`Poisoned`] if a shard lock is.
-    pub fn prune(&self, cut: Timestamp) -> Result<u64, Poisoned> {
-        let mut removed = 0u64;
-        for shard in &self.shards {
-            let mut shard = shard.lock()?;
-            let shard = &mut shard.records;
-            let before = entries(shard);
-            let old = core::mem::take(shard);
-            for (hash, bucket) in old {
-                for entry in bucket.into_entries() {
-                    if entry.record.unpack().prune_at() >= cut {
-                        match shard.get_mut(&hash) {
-                            Some(bucket) => bucket.collide(entry),
-                            None => {
-                                shard.insert(hash, Bucket::new(entry));
+    /// [`Error::Store`] if a shard lock is.
+    pub fn prune(&self, cut: Timestamp) -> Result<u64, Error> {
+        crate::store::own_error::<_, Poisoned>(|| {
+            let mut removed = 0u64;
+            for shard in &self.shards {
+                let mut shard = shard.lock()?;
+                let shard = &mut shard.records;
+                let before = entries(shard);
+                let old = core::mem::take(shard);
+                for (hash, bucket) in old {
+                    for entry in bucket.into_entries() {
+                        if entry.record.unpack().prune_at() >= cut {
+                            match shard.get_mut(&hash) {
+                                Some(bucket) => bucket.collide(entry),
+                                None => {
+                                    shard.insert(hash, Bucket::new(entry));
+                                }
                             }
                         }
                     }
                 }
+                let after = entries(shard);
+                let gone = u64::try_from(before.saturating_sub(after)).unwrap_or(u64::MAX);
+                removed = removed.saturating_add(gone);
             }
-            let after = entries(shard);
-            let gone = u64::try_from(before.saturating_sub(after)).unwrap_or(u64::MAX);
-            removed = removed.saturating_add(gone);
-        }
-        Ok(removed)
+            Ok(removed)
+        })
     }
 
     /// The key's hash (computed once per call: it picks the shard and the bucket) and its

@@ -13,6 +13,7 @@ use core::time::Duration;
 
 use deadpool_postgres::{GenericClient, Pool};
 
+use crate::error::Error;
 use crate::record::DecodeError;
 use crate::store::sql::{self, SCHEMA_VERSION};
 use crate::time::Timestamp;
@@ -23,8 +24,7 @@ pub use tls::Tls;
 /// What can go wrong in a [`PostgresStore`]. Connection losses, timeouts and server
 /// restarts arrive here, as errors, never as an outcome.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PostgresError {
+pub(crate) enum PostgresError {
     /// No connection could be had from the pool in time, or a new one failed.
     #[error("no database connection; check the server and retry")]
     Pool(#[from] deadpool_postgres::PoolError),
@@ -149,17 +149,19 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
     ///
     /// # Errors
     ///
-    /// [`PostgresError::Config`] unless the prefix is at most 40 bytes of lowercase ASCII
+    /// [`Error::Setup`] unless the prefix is at most 40 bytes of lowercase ASCII
     /// letters, digits and `_`, not starting with a digit: it becomes part of unquoted SQL
     /// identifiers.
-    pub fn with_table_prefix(mut self, prefix: &str) -> Result<Self, PostgresError> {
-        if !statements::prefix_ok(prefix) {
-            return Err(PostgresError::Config(
-                "a table prefix is at most 40 lowercase ASCII letters, digits and '_', not starting with a digit".into(),
-            ));
-        }
-        self.sql = Arc::new(Statements::new(prefix));
-        Ok(self)
+    pub fn with_table_prefix(mut self, prefix: &str) -> Result<Self, Error> {
+        crate::store::own_error::<_, PostgresError>(|| {
+            if !statements::prefix_ok(prefix) {
+                return Err(PostgresError::Config(
+                    "a table prefix is at most 40 lowercase ASCII letters, digits and '_', not starting with a digit".into(),
+                ));
+            }
+            self.sql = Arc::new(Statements::new(prefix));
+            Ok(self)
+        })
     }
 
     /// The schema [`PostgresStore::create_schema`] runs for this store's table names.
@@ -218,7 +220,16 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
     /// # Errors
     ///
     /// Connection and server errors, a statement timeout among them.
-    pub async fn prune_batch(&self, before: Timestamp, limit: u32) -> Result<u64, PostgresError> {
+    pub async fn prune_batch(&self, before: Timestamp, limit: u32) -> Result<u64, Error> {
+        Ok(self.prune_one_batch(before, limit).await?)
+    }
+
+    /// [`PostgresStore::prune_batch`], with the store's own error.
+    pub(super) async fn prune_one_batch(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, PostgresError> {
         let client = self.pool.get().await?;
         let stmt = client.prepare_cached(&self.sql.prune).await?;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
@@ -231,11 +242,7 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
     /// pass prunes, in batches, what expired before the system clock's reading at its start,
     /// and hands its result to `after` (for the host's log and metrics); a failed pass is
     /// tried again at the next interval. Like the session stores' `continuously_delete_expired`.
-    pub async fn prune_task(
-        self,
-        every: Duration,
-        after: impl FnMut(Result<u64, PostgresError>) + Send,
-    ) {
+    pub async fn prune_task(self, every: Duration, after: impl FnMut(Result<u64, Error>) + Send) {
         crate::store::schedule::prune_every(&self, every, after).await;
     }
 
@@ -244,33 +251,50 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
     ///
     /// # Errors
     ///
-    /// [`PostgresError::Schema`] for a database of another schema version; connection and
+    /// [`Error::Setup`] for a database of another schema version; connection and
     /// server errors.
-    pub async fn create_schema(&self) -> Result<(), PostgresError> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock(7243107)", &[])
-            .await?;
-        tx.batch_execute(&self.sql.schema).await?;
-        let found: Option<i64> = tx
-            .query_opt(&self.sql.read_version, &[])
-            .await?
-            .map(|row| row.get(0));
-        match found {
-            None => {
-                tx.execute(&self.sql.write_version, &[&SCHEMA_VERSION])
-                    .await?;
+    pub async fn create_schema(&self) -> Result<(), Error> {
+        let result: Result<(), PostgresError> = async {
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock(7243107)", &[])
+                .await?;
+            tx.batch_execute(&self.sql.schema).await?;
+            let found: Option<i64> = tx
+                .query_opt(&self.sql.read_version, &[])
+                .await?
+                .map(|row| row.get(0));
+            match found {
+                None => {
+                    tx.execute(&self.sql.write_version, &[&SCHEMA_VERSION])
+                        .await?;
+                }
+                Some(SCHEMA_VERSION) => {}
+                Some(found) => return Err(PostgresError::Schema { found }),
             }
-            Some(SCHEMA_VERSION) => {}
-            Some(found) => return Err(PostgresError::Schema { found }),
+            tx.commit().await?;
+            Ok(())
         }
-        tx.commit().await?;
-        Ok(())
+        .await;
+        Ok(result?)
     }
 
     /// The pool, for the host's own health checks.
     #[must_use]
     pub const fn pool(&self) -> &Pool {
         &self.pool
+    }
+}
+
+/// Settings it cannot use (and a database of another schema version) are setup errors; the
+/// rest are store failures.
+impl From<PostgresError> for Error {
+    fn from(e: PostgresError) -> Self {
+        match e {
+            PostgresError::Schema { .. } | PostgresError::Config(_) => {
+                Self::Setup(crate::error::StoreError::new(e))
+            }
+            _ => Self::store(e),
+        }
     }
 }

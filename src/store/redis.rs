@@ -55,6 +55,7 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, FromRedisValue, RetryMethod, Script};
 
+use crate::error::Error;
 use crate::key::Key;
 use crate::record::DecodeError;
 use crate::time::Timestamp;
@@ -62,8 +63,7 @@ use crate::time::Timestamp;
 /// What can go wrong in a [`RedisStore`]. Connection losses, timeouts and server restarts
 /// arrive here, as errors, never as an outcome.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RedisError {
+pub(crate) enum RedisError {
     /// The server or the connection failed (refused, timed out, restarted, script error, …):
     /// check the server and retry.
     #[error("redis failed")]
@@ -174,21 +174,26 @@ impl RedisStore {
     ///
     /// # Errors
     ///
-    /// [`RedisError::Config`] for a URL the client cannot parse; [`RedisError::Redis`] when
+    /// [`Error::Setup`] for a URL the client cannot parse; [`Error::Store`] when
     /// the first connection fails.
-    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, RedisError> {
-        let client = ::redis::Client::open(url).map_err(|e| RedisError::Config(e.to_string()))?;
-        // Reconnecting: 3 tries, 50 ms apart and doubling (jittered), so a call made while
-        // the server is down answers an error within about half a second plus `timeout`,
-        // and a restart within that time is ridden out.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(Some(timeout))
-            .set_number_of_retries(3)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_millis(400));
-        let manager = ConnectionManager::new_with_config(client, config).await?;
-        Ok(Self::from_manager(manager))
+    pub async fn connect(url: &str, timeout: Duration) -> Result<Self, Error> {
+        let result: Result<Self, RedisError> = async {
+            let client =
+                ::redis::Client::open(url).map_err(|e| RedisError::Config(e.to_string()))?;
+            // Reconnecting: 3 tries, 50 ms apart and doubling (jittered), so a call made while
+            // the server is down answers an error within about half a second plus `timeout`,
+            // and a restart within that time is ridden out.
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(3)
+                .set_min_delay(Duration::from_millis(50))
+                .set_max_delay(Duration::from_millis(400));
+            let manager = ConnectionManager::new_with_config(client, config).await?;
+            Ok(Self::from_manager(manager))
+        }
+        .await;
+        Ok(result?)
     }
 
     /// A store on a Redis Cluster, given some of its nodes' URLs; the client discovers the
@@ -197,17 +202,21 @@ impl RedisStore {
     ///
     /// # Errors
     ///
-    /// [`RedisError::Config`] for URLs the client cannot parse; [`RedisError::Redis`] when no
+    /// [`Error::Setup`] for URLs the client cannot parse; [`Error::Store`] when no
     /// node can be reached.
-    pub async fn connect_cluster(nodes: &[&str], timeout: Duration) -> Result<Self, RedisError> {
-        let client = ::redis::cluster::ClusterClient::builder(nodes.iter().copied())
-            .retries(0)
-            .connection_timeout(timeout)
-            .response_timeout(timeout)
-            .build()
-            .map_err(|e| RedisError::Config(e.to_string()))?;
-        let connection = client.get_async_connection().await?;
-        Ok(Self::from_cluster(connection))
+    pub async fn connect_cluster(nodes: &[&str], timeout: Duration) -> Result<Self, Error> {
+        let result: Result<Self, RedisError> = async {
+            let client = ::redis::cluster::ClusterClient::builder(nodes.iter().copied())
+                .retries(0)
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .build()
+                .map_err(|e| RedisError::Config(e.to_string()))?;
+            let connection = client.get_async_connection().await?;
+            Ok(Self::from_cluster(connection))
+        }
+        .await;
+        Ok(result?)
     }
 
     /// A store on a connection manager the host built (for TLS, authentication providers or
@@ -232,16 +241,18 @@ impl RedisStore {
     ///
     /// # Errors
     ///
-    /// [`RedisError::Config`] for a prefix longer than 64 bytes or holding `{` or `}` (which
+    /// [`Error::Setup`] for a prefix longer than 64 bytes or holding `{` or `}` (which
     /// would change the keys' cluster hash tags).
-    pub fn with_prefix(mut self, prefix: &str) -> Result<Self, RedisError> {
-        if !layout::prefix_ok(prefix.as_bytes()) {
-            return Err(RedisError::Config(
-                "a key prefix is at most 64 bytes and holds no '{' or '}'".to_string(),
-            ));
-        }
-        self.prefix = prefix.as_bytes().to_vec();
-        Ok(self)
+    pub fn with_prefix(mut self, prefix: &str) -> Result<Self, Error> {
+        crate::store::own_error::<_, RedisError>(|| {
+            if !layout::prefix_ok(prefix.as_bytes()) {
+                return Err(RedisError::Config(
+                    "a key prefix is at most 64 bytes and holds no '{' or '}'".to_string(),
+                ));
+            }
+            self.prefix = prefix.as_bytes().to_vec();
+            Ok(self)
+        })
     }
 
     /// Sets how many records each of a prune's scripts deletes (at least 1).
@@ -269,11 +280,7 @@ impl RedisStore {
     /// pass prunes, in batches, what expired before the system clock's reading at its start,
     /// and hands its result to `after` (for the host's log and metrics); a failed pass is
     /// tried again at the next interval.
-    pub async fn prune_task(
-        self,
-        every: Duration,
-        after: impl FnMut(Result<u64, RedisError>) + Send,
-    ) {
+    pub async fn prune_task(self, every: Duration, after: impl FnMut(Result<u64, Error>) + Send) {
         crate::store::schedule::prune_every(&self, every, after).await;
     }
 
@@ -360,6 +367,17 @@ where
                 tries = tries.saturating_add(1);
             }
             answer => return Ok(answer?),
+        }
+    }
+}
+
+/// Settings it cannot use (and a database of another schema version) are setup errors; the
+/// rest are store failures.
+impl From<RedisError> for Error {
+    fn from(e: RedisError) -> Self {
+        match e {
+            RedisError::Config(_) => Self::Setup(crate::error::StoreError::new(e)),
+            _ => Self::store(e),
         }
     }
 }

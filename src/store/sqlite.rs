@@ -10,6 +10,7 @@ use core::time::Duration;
 use rusqlite::{Connection, params};
 
 use crate::audit::Entry;
+use crate::error::Error;
 use crate::key::Key;
 use crate::record::{DecodeError, Record, Version};
 use crate::store::sql::{self, AuditRow, SCHEMA_VERSION};
@@ -43,10 +44,10 @@ pub enum Durability {
     Normal,
 }
 
-/// What can go wrong in a [`SqliteStore`].
+/// What can go wrong in a [`SqliteStore`]: answered as [`Error::Store`] (or
+/// [`Error::Setup`]), with this as its source and SQLite's own error as the next.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SqliteError {
+pub(crate) enum SqliteError {
     /// SQLite failed (busy past the timeout, disk full, I/O error, …).
     #[error("sqlite failed")]
     Sqlite(#[from] rusqlite::Error),
@@ -66,6 +67,16 @@ pub enum SqliteError {
     /// down (`AsyncSqliteStore`); whether a write it made landed is unknown.
     #[error("blocking task failed or was cancelled; nothing was answered, retry")]
     Task,
+}
+
+/// A database of another schema version is a setup error; the rest are store failures.
+impl From<SqliteError> for Error {
+    fn from(e: SqliteError) -> Self {
+        match e {
+            SqliteError::Schema { .. } => Self::Setup(crate::error::StoreError::new(e)),
+            _ => Self::store(e),
+        }
+    }
 }
 
 impl<T> From<PoisonError<T>> for SqliteError {
@@ -131,19 +142,19 @@ impl SqliteStore {
     ///
     /// # Errors
     ///
-    /// [`SqliteError::Sqlite`] when the file cannot be opened or written,
-    /// [`SqliteError::Schema`] when it holds another schema version.
-    pub fn open(path: impl AsRef<Path>, durability: Durability) -> Result<Self, SqliteError> {
-        Self::start(Some(path.as_ref().to_path_buf()), durability)
+    /// [`Error::Store`] when the file cannot be opened or written,
+    /// [`Error::Setup`] when it holds another schema version.
+    pub fn open(path: impl AsRef<Path>, durability: Durability) -> Result<Self, Error> {
+        Ok(Self::start(Some(path.as_ref().to_path_buf()), durability)?)
     }
 
     /// A private in-memory database, for tests: one connection, gone when dropped.
     ///
     /// # Errors
     ///
-    /// [`SqliteError::Sqlite`] if SQLite cannot allocate it.
-    pub fn open_in_memory() -> Result<Self, SqliteError> {
-        Self::start(None, Durability::Normal)
+    /// [`Error::Store`] if SQLite cannot allocate it.
+    pub fn open_in_memory() -> Result<Self, Error> {
+        Ok(Self::start(None, Durability::Normal)?)
     }
 
     /// Opens the first connection, creates the schema and pools the connection.
@@ -205,8 +216,8 @@ impl SqliteStore {
     ///
     /// # Errors
     ///
-    /// [`SqliteError::Sqlite`] when the file cannot be written.
-    pub fn prune_batch(&self, before: Timestamp, limit: u32) -> Result<u64, SqliteError> {
+    /// [`Error::Store`] when the file cannot be written.
+    pub fn prune_batch(&self, before: Timestamp, limit: u32) -> Result<u64, Error> {
         let removed = self.with(|conn| {
             Ok(conn
                 .prepare_cached(Self::PRUNE)?
@@ -274,11 +285,11 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    type Error = SqliteError;
+    type Error = Error;
     const TRANSACTIONS: bool = true;
 
-    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, SqliteError> {
-        self.load_at(Parts::of(&key))
+    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Error> {
+        Ok(self.load_at(Parts::of(&key))?)
     }
 
     fn compare_and_swap(
@@ -287,26 +298,24 @@ impl Store for SqliteStore {
         expected: Option<Version>,
         record: &Record,
         new: Version,
-    ) -> Result<Swap, SqliteError> {
-        self.swap_at(Parts::of(&key), expected, record, new)
+    ) -> Result<Swap, Error> {
+        Ok(self.swap_at(Parts::of(&key), expected, record, new)?)
     }
 
     /// The swap and its audit row in one `BEGIN IMMEDIATE` transaction: both land or
     /// neither does, whatever kills the process.
-    fn compare_and_swap_audited(
-        &self,
-        entry: &Entry<'_>,
-        record: &Record,
-    ) -> Result<Swap, SqliteError> {
-        let row = AuditRow::of(entry);
-        let write = (
-            Parts::of(&entry.key),
-            entry.prior,
-            record,
-            entry.version,
-            &row,
-        );
-        self.swap_audited(&[write], &[])
+    fn compare_and_swap_audited(&self, entry: &Entry<'_>, record: &Record) -> Result<Swap, Error> {
+        crate::store::own_error::<_, SqliteError>(|| {
+            let row = AuditRow::of(entry);
+            let write = (
+                Parts::of(&entry.key),
+                entry.prior,
+                record,
+                entry.version,
+                &row,
+            );
+            self.swap_audited(&[write], &[])
+        })
     }
 
     /// Every write and its audit row, and every unchanged key's version read, in one
@@ -315,24 +324,24 @@ impl Store for SqliteStore {
         &self,
         writes: &[(Entry<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
-    ) -> Result<Swap, SqliteError> {
-        match Batch::of(writes, unchanged) {
+    ) -> Result<Swap, Error> {
+        crate::store::own_error::<_, SqliteError>(|| match Batch::of(writes, unchanged) {
             Some(batch) => self.swap_batch(&batch),
             None => Ok(Swap::Conflict),
-        }
+        })
     }
 }
 
 impl AuditLog for SqliteStore {
-    fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, SqliteError> {
-        self.history_at(Parts::of(&key))
+    fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Error> {
+        Ok(self.history_at(Parts::of(&key))?)
     }
 
-    fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, SqliteError> {
-        self.since_at(cursor, limit)
+    fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Error> {
+        Ok(self.since_at(cursor, limit)?)
     }
 
-    fn prune_audit(&self, before: Timestamp) -> Result<u64, SqliteError> {
-        self.prune_audit_at(before)
+    fn prune_audit(&self, before: Timestamp) -> Result<u64, Error> {
+        Ok(self.prune_audit_at(before)?)
     }
 }

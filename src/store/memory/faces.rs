@@ -4,6 +4,7 @@
 use std::vec::Vec;
 
 use crate::audit::Entry as Audited;
+use crate::error::Error;
 use crate::key::Key;
 use crate::record::{Record, Version};
 use crate::store::{
@@ -11,13 +12,13 @@ use crate::store::{
 };
 use crate::time::Timestamp;
 
-use super::{MemoryStore, Poisoned};
+use super::MemoryStore;
 
 impl Store for MemoryStore {
-    type Error = Poisoned;
+    type Error = Error;
     const TRANSACTIONS: bool = true;
 
-    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Poisoned> {
+    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Error> {
         Self::load(self, key)
     }
 
@@ -27,7 +28,7 @@ impl Store for MemoryStore {
         expected: Option<Version>,
         record: &Record,
         new: Version,
-    ) -> Result<Swap, Poisoned> {
+    ) -> Result<Swap, Error> {
         Self::compare_and_swap(self, key, expected, record, new)
     }
 
@@ -35,7 +36,7 @@ impl Store for MemoryStore {
         &self,
         entry: &Audited<'_>,
         record: &Record,
-    ) -> Result<Swap, Poisoned> {
+    ) -> Result<Swap, Error> {
         Self::compare_and_swap_audited(self, entry, record)
     }
 
@@ -43,44 +44,44 @@ impl Store for MemoryStore {
         &self,
         writes: &[(Audited<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
-    ) -> Result<Swap, Poisoned> {
+    ) -> Result<Swap, Error> {
         Self::compare_and_swap_all(self, writes, unchanged)
     }
 }
 
 impl AuditLog for MemoryStore {
-    fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Poisoned> {
+    fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Error> {
         Self::history(self, key)
     }
 
-    fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Poisoned> {
+    fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Error> {
         Self::since(self, cursor, limit)
     }
 
-    fn prune_audit(&self, before: Timestamp) -> Result<u64, Poisoned> {
+    fn prune_audit(&self, before: Timestamp) -> Result<u64, Error> {
         Self::prune_audit(self, before)
     }
 }
 
 impl AsyncAuditLog for MemoryStore {
-    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Poisoned> {
+    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Error> {
         Self::history(self, key)
     }
 
-    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Poisoned> {
+    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Error> {
         Self::since(self, cursor, limit)
     }
 
-    async fn prune_audit(&self, before: Timestamp) -> Result<u64, Poisoned> {
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, Error> {
         Self::prune_audit(self, before)
     }
 }
 
 impl AsyncStore for MemoryStore {
-    type Error = Poisoned;
+    type Error = Error;
     const TRANSACTIONS: bool = true;
 
-    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Poisoned> {
+    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Error> {
         Self::load(self, key)
     }
 
@@ -90,7 +91,7 @@ impl AsyncStore for MemoryStore {
         expected: Option<Version>,
         record: &Record,
         new: Version,
-    ) -> Result<Swap, Poisoned> {
+    ) -> Result<Swap, Error> {
         Self::compare_and_swap(self, key, expected, record, new)
     }
 
@@ -98,7 +99,7 @@ impl AsyncStore for MemoryStore {
         &self,
         entry: &Audited<'_>,
         record: &Record,
-    ) -> Result<Swap, Poisoned> {
+    ) -> Result<Swap, Error> {
         Self::compare_and_swap_audited(self, entry, record)
     }
 
@@ -106,19 +107,19 @@ impl AsyncStore for MemoryStore {
         &self,
         writes: &[(Audited<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
-    ) -> Result<Swap, Poisoned> {
+    ) -> Result<Swap, Error> {
         Self::compare_and_swap_all(self, writes, unchanged)
     }
 }
 
 impl Prune for MemoryStore {
-    fn prune(&self, cut: Timestamp) -> Result<u64, Poisoned> {
+    fn prune(&self, cut: Timestamp) -> Result<u64, Error> {
         Self::prune(self, cut)
     }
 }
 
 impl AsyncPrune for MemoryStore {
-    async fn prune(&self, before: Timestamp) -> Result<u64, Poisoned> {
+    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
         Self::prune(self, before)
     }
 }

@@ -10,6 +10,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::config::SslMode;
 
 use super::{PostgresError, PostgresStore, Tls};
+use crate::error::Error;
 
 impl PostgresStore {
     /// A store with its own pool of at most `max_connections` connections, given
@@ -27,14 +28,16 @@ impl PostgresStore {
     ///
     /// # Errors
     ///
-    /// [`PostgresError::Config`] for parameters `tokio_postgres` cannot parse or a pool it
+    /// [`Error::Setup`] for parameters `tokio_postgres` cannot parse or a pool it
     /// cannot build.
-    pub fn connect(
-        params: &str,
-        max_connections: usize,
-        timeout: Duration,
-    ) -> Result<Self, PostgresError> {
-        Self::open(params, max_connections, timeout, &Tls::SystemRoots, false)
+    pub fn connect(params: &str, max_connections: usize, timeout: Duration) -> Result<Self, Error> {
+        Ok(Self::open(
+            params,
+            max_connections,
+            timeout,
+            &Tls::SystemRoots,
+            false,
+        )?)
     }
 
     /// [`PostgresStore::connect`] with TLS as given. With [`Tls::Off`] the connection is
@@ -50,12 +53,12 @@ impl PostgresStore {
     /// let params = "host=db.example.net user=app dbname=app sslmode=require";
     /// let ca = Tls::CaFile("/etc/ssl/provider-ca.pem".into());
     /// let store = PostgresStore::connect_with(params, 16, Duration::from_secs(3), &ca)?;
-    /// # Ok::<(), handover_code::store::postgres::PostgresError>(())
+    /// # Ok::<(), handover_code::Error>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// [`PostgresError::Config`] for parameters `tokio_postgres` cannot parse, a CA file
+    /// [`Error::Setup`] for parameters `tokio_postgres` cannot parse, a CA file
     /// that cannot be read or holds no certificate, no system roots, `sslmode=disable` with
     /// TLS on, or a pool it cannot build.
     pub fn connect_with(
@@ -63,8 +66,8 @@ impl PostgresStore {
         max_connections: usize,
         timeout: Duration,
         tls: &Tls,
-    ) -> Result<Self, PostgresError> {
-        Self::open(params, max_connections, timeout, tls, true)
+    ) -> Result<Self, Error> {
+        Ok(Self::open(params, max_connections, timeout, tls, true)?)
     }
 
     /// Builds the pool. `strict` (`connect_with`): TLS as given, never plain text once TLS

@@ -8,6 +8,7 @@ use core::time::Duration;
 use deadpool_postgres::GenericClient;
 
 use crate::audit::Entry;
+use crate::error::Error;
 use crate::key::Key;
 use crate::record::{Record, Version};
 use crate::store::sql::{self, AuditRow};
@@ -32,21 +33,25 @@ pub(super) fn lost_race(e: &tokio_postgres::Error) -> bool {
 pub(super) const LOAD_TRIES: u32 = 16;
 
 impl AsyncStore for PostgresStore {
-    type Error = PostgresError;
+    type Error = Error;
     const TRANSACTIONS: bool = true;
 
-    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, PostgresError> {
-        let mut tries: u32 = 1;
-        loop {
-            match self.load_once(key).await {
-                Err(PostgresError::Postgres(e)) if lost_race(&e) && tries < LOAD_TRIES => {
-                    // A short pause that grows, so that the winners finish first.
-                    tokio::time::sleep(Duration::from_millis(u64::from(tries))).await;
-                    tries = tries.saturating_add(1);
+    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Error> {
+        let result: Result<Option<(Record, Version)>, PostgresError> = async {
+            let mut tries: u32 = 1;
+            loop {
+                match self.load_once(key).await {
+                    Err(PostgresError::Postgres(e)) if lost_race(&e) && tries < LOAD_TRIES => {
+                        // A short pause that grows, so that the winners finish first.
+                        tokio::time::sleep(Duration::from_millis(u64::from(tries))).await;
+                        tries = tries.saturating_add(1);
+                    }
+                    found => return found,
                 }
-                found => return found,
             }
         }
+        .await;
+        Ok(result?)
     }
 
     async fn compare_and_swap(
@@ -55,12 +60,16 @@ impl AsyncStore for PostgresStore {
         expected: Option<Version>,
         record: &Record,
         new: Version,
-    ) -> Result<Swap, PostgresError> {
-        match self.swap_once(key, expected, record, new).await {
-            // The statement's transaction was rolled back: nothing was written.
-            Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
-            swapped => swapped,
+    ) -> Result<Swap, Error> {
+        let result: Result<Swap, PostgresError> = async {
+            match self.swap_once(key, expected, record, new).await {
+                // The statement's transaction was rolled back: nothing was written.
+                Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
+                swapped => swapped,
+            }
         }
+        .await;
+        Ok(result?)
     }
 
     /// The write and its audit row in one statement (a data-modifying `WITH`): one
@@ -69,11 +78,15 @@ impl AsyncStore for PostgresStore {
         &self,
         entry: &Entry<'_>,
         record: &Record,
-    ) -> Result<Swap, PostgresError> {
-        match self.swap_audited(entry, record).await {
-            Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
-            swapped => swapped,
+    ) -> Result<Swap, Error> {
+        let result: Result<Swap, PostgresError> = async {
+            match self.swap_audited(entry, record).await {
+                Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
+                swapped => swapped,
+            }
         }
+        .await;
+        Ok(result?)
     }
 
     /// Every write and its audit row in one transaction, at the pool's isolation level: each
@@ -84,49 +97,65 @@ impl AsyncStore for PostgresStore {
         &self,
         writes: &[(Entry<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
-    ) -> Result<Swap, PostgresError> {
-        if !crate::store::distinct_keys(writes, unchanged) {
-            return Ok(Swap::Conflict);
+    ) -> Result<Swap, Error> {
+        let result: Result<Swap, PostgresError> = async {
+            if !crate::store::distinct_keys(writes, unchanged) {
+                return Ok(Swap::Conflict);
+            }
+            match self.swap_all(writes, unchanged).await {
+                Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
+                swapped => swapped,
+            }
         }
-        match self.swap_all(writes, unchanged).await {
-            Err(PostgresError::Postgres(e)) if lost_race(&e) => Ok(Swap::Conflict),
-            swapped => swapped,
-        }
+        .await;
+        Ok(result?)
     }
 }
 
 impl AsyncAuditLog for PostgresStore {
-    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, PostgresError> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&self.sql.history).await?;
-        let rows = client
-            .query(
-                &stmt,
-                &[&i16::from(key.kind()), &key.namespace(), &key.id()],
-            )
-            .await?;
-        rows.iter().map(read_row).collect()
+    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Error> {
+        let result: Result<Vec<AuditEntry>, PostgresError> = async {
+            let client = self.pool.get().await?;
+            let stmt = client.prepare_cached(&self.sql.history).await?;
+            let rows = client
+                .query(
+                    &stmt,
+                    &[&i16::from(key.kind()), &key.namespace(), &key.id()],
+                )
+                .await?;
+            rows.iter().map(read_row).collect()
+        }
+        .await;
+        Ok(result?)
     }
 
     /// Entries of transactions that have all finished, in transaction order: an entry of a
     /// transaction older than one still running waits for the next call. A session that
     /// keeps a transaction open for long (with a transaction id) holds shipping back.
-    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, PostgresError> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&self.sql.since).await?;
-        let (tx, seq) = cursor.parts();
-        let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
-            .query(&stmt, &[&signed(tx), &signed(seq), &limit])
-            .await?;
-        rows.iter().map(read_row).collect()
+    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Error> {
+        let result: Result<Vec<AuditEntry>, PostgresError> = async {
+            let client = self.pool.get().await?;
+            let stmt = client.prepare_cached(&self.sql.since).await?;
+            let (tx, seq) = cursor.parts();
+            let signed = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = client
+                .query(&stmt, &[&signed(tx), &signed(seq), &limit])
+                .await?;
+            rows.iter().map(read_row).collect()
+        }
+        .await;
+        Ok(result?)
     }
 
-    async fn prune_audit(&self, before: Timestamp) -> Result<u64, PostgresError> {
-        let client = self.pool.get().await?;
-        let stmt = client.prepare_cached(&self.sql.prune_audit).await?;
-        Ok(client.execute(&stmt, &[&sql::time_to_sql(before)]).await?)
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, Error> {
+        let result: Result<u64, PostgresError> = async {
+            let client = self.pool.get().await?;
+            let stmt = client.prepare_cached(&self.sql.prune_audit).await?;
+            Ok(client.execute(&stmt, &[&sql::time_to_sql(before)]).await?)
+        }
+        .await;
+        Ok(result?)
     }
 }
 

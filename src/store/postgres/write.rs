@@ -7,6 +7,7 @@ use std::vec::Vec;
 use deadpool_postgres::GenericClient;
 
 use crate::audit::Entry;
+use crate::error::Error;
 use crate::key::Key;
 use crate::record::{Record, Version};
 use crate::store::sql::{self, AuditRow};
@@ -172,22 +173,26 @@ impl PostgresStore {
 }
 
 impl AsyncPrune for PostgresStore {
-    async fn prune(&self, before: Timestamp) -> Result<u64, PostgresError> {
-        let mut removed = 0u64;
-        let mut lost = 0;
-        loop {
-            match self.prune_batch(before, self.prune_batch).await {
-                Ok(batch) => {
-                    removed = removed.saturating_add(batch);
-                    if batch < u64::from(self.prune_batch) {
-                        return Ok(removed);
+    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+        let result: Result<u64, PostgresError> = async {
+            let mut removed = 0u64;
+            let mut lost = 0;
+            loop {
+                match self.prune_one_batch(before, self.prune_batch).await {
+                    Ok(batch) => {
+                        removed = removed.saturating_add(batch);
+                        if batch < u64::from(self.prune_batch) {
+                            return Ok(removed);
+                        }
                     }
+                    Err(PostgresError::Postgres(e)) if lost_race(&e) && lost < LOAD_TRIES => {
+                        lost = lost.saturating_add(1);
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(PostgresError::Postgres(e)) if lost_race(&e) && lost < LOAD_TRIES => {
-                    lost = lost.saturating_add(1);
-                }
-                Err(e) => return Err(e),
             }
         }
+        .await;
+        Ok(result?)
     }
 }

@@ -2,6 +2,7 @@
 
 use std::vec::Vec;
 
+use crate::error::Error;
 use crate::key::Key;
 use crate::record::{Record, Version};
 use crate::store::{AsyncPrune, AsyncStore, Swap};
@@ -10,22 +11,26 @@ use crate::time::Timestamp;
 use super::{RedisError, RedisStore, layout, until_run};
 
 impl AsyncStore for RedisStore {
-    type Error = RedisError;
+    type Error = Error;
 
-    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, RedisError> {
-        let name = layout::record_key(&self.prefix, key);
-        let mut cmd = ::redis::cmd("HMGET");
-        cmd.arg(&name).arg("v").arg("r");
-        let (version, record): (Option<Vec<u8>>, Option<Vec<u8>>) =
-            until_run(|| self.send(&cmd)).await?;
-        match (version, record) {
-            (None, None) => Ok(None),
-            (Some(version), Some(record)) => {
-                let version = layout::parse_decimal(&version).ok_or(RedisError::Incomplete)?;
-                Ok(Some((Record::decode(&record)?, Version(version))))
+    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Error> {
+        let result: Result<Option<(Record, Version)>, RedisError> = async {
+            let name = layout::record_key(&self.prefix, key);
+            let mut cmd = ::redis::cmd("HMGET");
+            cmd.arg(&name).arg("v").arg("r");
+            let (version, record): (Option<Vec<u8>>, Option<Vec<u8>>) =
+                until_run(|| self.send(&cmd)).await?;
+            match (version, record) {
+                (None, None) => Ok(None),
+                (Some(version), Some(record)) => {
+                    let version = layout::parse_decimal(&version).ok_or(RedisError::Incomplete)?;
+                    Ok(Some((Record::decode(&record)?, Version(version))))
+                }
+                _ => Err(RedisError::Incomplete),
             }
-            _ => Err(RedisError::Incomplete),
         }
+        .await;
+        Ok(result?)
     }
 
     async fn compare_and_swap(
@@ -34,7 +39,7 @@ impl AsyncStore for RedisStore {
         expected: Option<Version>,
         record: &Record,
         new: Version,
-    ) -> Result<Swap, RedisError> {
+    ) -> Result<Swap, Error> {
         let name = layout::record_key(&self.prefix, key);
         let index = layout::index_key(&self.prefix, layout::bucket(key));
         let mut buf = [0u8; Record::MAX_LEN];
@@ -56,7 +61,7 @@ impl AsyncStore for RedisStore {
 /// Walks every bucket's prune index, in batches of [`RedisStore::with_prune_batch`]
 /// records, each batch one script.
 impl AsyncPrune for RedisStore {
-    async fn prune(&self, before: Timestamp) -> Result<u64, RedisError> {
+    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
         let mut removed = 0u64;
         for bucket in 0..layout::BUCKETS {
             loop {

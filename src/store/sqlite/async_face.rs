@@ -4,6 +4,7 @@
 use std::vec::Vec;
 
 use crate::audit::Entry;
+use crate::error::Error;
 use crate::key::Key;
 use crate::record::{Record, Version};
 use crate::store::sql::AuditRow;
@@ -81,7 +82,7 @@ impl AsyncSqliteStore {
     /// Runs `f` on the store off the async workers: on the blocking pool (`spawn_blocking`),
     /// or, when [`AsyncSqliteStore::blocking_in_place`] asked for it and the runtime is a
     /// multi-thread one, in place; outside any runtime, as a plain blocking call. A panic or
-    /// cancellation of a blocking-pool task is [`SqliteError::Task`].
+    /// cancellation of a blocking-pool task is [`Error::Store`].
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&SqliteStore) -> Result<T, SqliteError> + Send + 'static,
@@ -103,12 +104,16 @@ impl AsyncSqliteStore {
 }
 
 impl crate::AsyncStore for AsyncSqliteStore {
-    type Error = SqliteError;
+    type Error = Error;
     const TRANSACTIONS: bool = true;
 
-    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, SqliteError> {
-        let owned = OwnedKey::of(key);
-        self.run(move |store| store.load_at(owned.parts())).await
+    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Error> {
+        let result: Result<Option<(Record, Version)>, SqliteError> = async {
+            let owned = OwnedKey::of(key);
+            self.run(move |store| store.load_at(owned.parts())).await
+        }
+        .await;
+        Ok(result?)
     }
 
     async fn compare_and_swap(
@@ -117,54 +122,72 @@ impl crate::AsyncStore for AsyncSqliteStore {
         expected: Option<Version>,
         record: &Record,
         new: Version,
-    ) -> Result<Swap, SqliteError> {
-        let (owned, record) = (OwnedKey::of(key), *record);
-        self.run(move |store| store.swap_at(owned.parts(), expected, &record, new))
-            .await
+    ) -> Result<Swap, Error> {
+        let result: Result<Swap, SqliteError> = async {
+            let (owned, record) = (OwnedKey::of(key), *record);
+            self.run(move |store| store.swap_at(owned.parts(), expected, &record, new))
+                .await
+        }
+        .await;
+        Ok(result?)
     }
 
     async fn compare_and_swap_audited(
         &self,
         entry: &Entry<'_>,
         record: &Record,
-    ) -> Result<Swap, SqliteError> {
-        let (owned, record, row) = (OwnedKey::of(entry.key), *record, AuditRow::of(entry));
-        let (expected, new) = (entry.prior, entry.version);
-        self.run(move |store| {
-            store.swap_audited(&[(owned.parts(), expected, &record, new, &row)], &[])
-        })
-        .await
+    ) -> Result<Swap, Error> {
+        let result: Result<Swap, SqliteError> = async {
+            let (owned, record, row) = (OwnedKey::of(entry.key), *record, AuditRow::of(entry));
+            let (expected, new) = (entry.prior, entry.version);
+            self.run(move |store| {
+                store.swap_audited(&[(owned.parts(), expected, &record, new, &row)], &[])
+            })
+            .await
+        }
+        .await;
+        Ok(result?)
     }
 
     async fn compare_and_swap_all(
         &self,
         writes: &[(Entry<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
-    ) -> Result<Swap, SqliteError> {
-        match Batch::of(writes, unchanged) {
-            Some(batch) => self.run(move |store| store.swap_batch(&batch)).await,
-            None => Ok(Swap::Conflict),
+    ) -> Result<Swap, Error> {
+        let result: Result<Swap, SqliteError> = async {
+            match Batch::of(writes, unchanged) {
+                Some(batch) => self.run(move |store| store.swap_batch(&batch)).await,
+                None => Ok(Swap::Conflict),
+            }
         }
+        .await;
+        Ok(result?)
     }
 }
 
 impl crate::store::AsyncAuditLog for AsyncSqliteStore {
-    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, SqliteError> {
-        let owned = OwnedKey::of(key);
-        self.run(move |store| store.history_at(owned.parts())).await
+    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Error> {
+        let result: Result<Vec<AuditEntry>, SqliteError> = async {
+            let owned = OwnedKey::of(key);
+            self.run(move |store| store.history_at(owned.parts())).await
+        }
+        .await;
+        Ok(result?)
     }
 
-    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, SqliteError> {
-        self.run(move |store| store.since_at(cursor, limit)).await
+    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Error> {
+        Ok(self.run(move |store| store.since_at(cursor, limit)).await?)
     }
 
-    async fn prune_audit(&self, before: Timestamp) -> Result<u64, SqliteError> {
-        self.run(move |store| store.prune_audit_at(before)).await
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, Error> {
+        Ok(self.run(move |store| store.prune_audit_at(before)).await?)
     }
 }
 
 impl crate::AsyncPrune for AsyncSqliteStore {
-    async fn prune(&self, before: Timestamp) -> Result<u64, SqliteError> {
-        self.run(move |store| Prune::prune(store, before)).await
+    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+        // The blocking prune answers the crate's error; the pool's own failure is the store's.
+        self.run(move |store| Ok(Prune::prune(store, before)))
+            .await?
     }
 }

@@ -8,6 +8,7 @@ use core::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::audit::Entry;
+use crate::error::Error;
 use crate::key::Key;
 use crate::record::{Record, Version};
 use crate::store::sql::{self, AuditRow};
@@ -245,7 +246,7 @@ impl SqliteStore {
 /// the time, so verifications waiting in other connections get in between batches instead
 /// of waiting out the whole prune.
 impl Prune for SqliteStore {
-    fn prune(&self, before: Timestamp) -> Result<u64, SqliteError> {
+    fn prune(&self, before: Timestamp) -> Result<u64, Error> {
         let mut removed = 0u64;
         loop {
             let started = std::time::Instant::now();
