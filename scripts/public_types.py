@@ -3,7 +3,8 @@
 user can name them, doc(hidden) ones included: rustdoc's JSON with hidden items, walked
 from the crate root through public modules and re-exports.
 
-Usage: python3 scripts/public_types.py [--list] [--max N]
+Usage: python3 scripts/public_types.py [--list] [--max N] [--default-features]
+Counts with every feature on unless --default-features (what `cargo add handover-code` gives).
 Needs nightly (rustdoc JSON). Exits 1 when --max is given and the count is above it."""
 import json, os, subprocess, sys
 
@@ -11,10 +12,13 @@ def main():
     args = sys.argv[1:]
     listing = "--list" in args
     limit = int(args[args.index("--max") + 1]) if "--max" in args else None
+    default = "--default-features" in args
+    features = [] if default else ["--all-features"]
+    target = "target/public-types" + ("-default" if default else "")
     env = dict(os.environ, RUSTDOCFLAGS="-Z unstable-options --output-format json --document-hidden-items")
-    subprocess.run(["cargo", "+nightly", "doc", "--no-deps", "--lib", "--all-features", "-q",
-                    "--target-dir", "target/public-types"], check=True, env=env)
-    doc = json.load(open("target/public-types/doc/handover_code.json"))
+    subprocess.run(["cargo", "+nightly", "doc", "--no-deps", "--lib", *features, "-q",
+                    "--target-dir", target], check=True, env=env)
+    doc = json.load(open(target + "/doc/handover_code.json"))
     index = doc["index"]
     seen, found = set(), {}
 
@@ -60,7 +64,7 @@ def main():
     paths = sorted(min(p, key=len) for p in found.values())
     if listing:
         print("\n".join(paths))
-    print(f"{len(paths)} public types")
+    print(f"{len(paths)} public types ({'default features' if default else 'all features'})")
     if limit is not None and len(paths) > limit:
         sys.exit(1)
 

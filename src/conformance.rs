@@ -73,7 +73,7 @@ use crate::policy::Policy;
 use crate::record::{Record, Version};
 use crate::secret::Secret;
 use crate::service::Service;
-use crate::store::{Store, Swap, VerifierId};
+use crate::store::{Stats, Store, Swap, VerifierId};
 use crate::time::Timestamp;
 
 /// A broken promise: which check, and what it saw.
@@ -84,15 +84,6 @@ pub struct Failure {
     pub check: &'static str,
     /// What it saw.
     pub detail: String,
-}
-
-/// What the concurrency checks measured.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Report {
-    /// Compare-and-swaps that landed during the hammer.
-    pub swaps: u64,
-    /// Compare-and-swaps that lost a race: proof that the threads really contended.
-    pub conflicts: u64,
 }
 
 /// Threads released together by each concurrency check.
@@ -123,7 +114,7 @@ fn io<T, E: core::fmt::Display>(check: &'static str, r: Result<T, E>) -> Result<
 /// # Errors
 ///
 /// The first [`Failure`].
-pub fn check_all<S, F>(factory: F) -> Result<Report, Failure>
+pub fn check_all<S, F>(factory: F) -> Result<Stats, Failure>
 where
     S: Store + Sync,
     F: Fn() -> S,
@@ -150,7 +141,7 @@ where
 /// # Errors
 ///
 /// The first [`Failure`], or one saying the threads never contended.
-pub fn check_concurrency<S, F>(factory: F) -> Result<Report, Failure>
+pub fn check_concurrency<S, F>(factory: F) -> Result<Stats, Failure>
 where
     S: Store + Sync,
     F: Fn() -> S,
@@ -158,7 +149,7 @@ where
     // A loaded machine can run every thread of a round to completion in turn; hammer again,
     // on the same counter, until the threads have raced.
     let counter_store = factory();
-    let mut report = Report::default();
+    let mut report = Stats::default();
     for _ in 0..MAX_HAMMERS {
         let round = hammer_counter(&counter_store, report.swaps)?;
         report.swaps = report.swaps.saturating_add(round.swaps);
@@ -184,18 +175,18 @@ pub(crate) const MAX_LOST: u32 = 100_000;
 pub(crate) const MAX_HAMMERS: u32 = 50;
 
 /// One hammer on the counter, which already holds `before` increments.
-fn hammer_counter<S: Store + Sync>(store: &S, before: u64) -> Result<Report, Failure> {
+fn hammer_counter<S: Store + Sync>(store: &S, before: u64) -> Result<Stats, Failure> {
     let key = Key::Verifier {
         scope: Context::new("conformance").map_err(setup_failure)?,
         id: VerifierId::new("counter").map_err(setup_failure)?,
     };
     let barrier = Barrier::new(THREADS);
-    let per_thread: Vec<Result<Report, Failure>> = thread::scope(|s| {
+    let per_thread: Vec<Result<Stats, Failure>> = thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
             .map(|_| {
                 s.spawn(|| {
                     barrier.wait();
-                    let mut mine = Report::default();
+                    let mut mine = Stats::default();
                     for _ in 0..ROUNDS {
                         loop {
                             let current = io("counter", store.load(key))?;
@@ -228,7 +219,7 @@ fn hammer_counter<S: Store + Sync>(store: &S, before: u64) -> Result<Report, Fai
             })
             .collect()
     });
-    let mut total = Report::default();
+    let mut total = Stats::default();
     for r in per_thread {
         let r = r?;
         total.swaps = total.swaps.saturating_add(r.swaps);

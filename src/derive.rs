@@ -28,39 +28,57 @@ pub use crate::ids::{BookingId, Context};
 use crate::mac;
 use crate::secret::Secret;
 
-/// The bytes that are MACed for one code, built without allocation.
+/// The bytes that are MACed for one code, built without allocation ([`message`] is its
+/// public face).
+#[derive(Clone)]
+pub(crate) struct Message {
+    buf: [u8; Message::MAX_LEN],
+    len: usize,
+}
+
+/// The domain tag every message starts with.
+pub const MESSAGE_TAG: &[u8; 16] = b"handover-code/v1";
+
+/// The longest message: tag, two length bytes, the longest context and booking id,
+/// generation and digits.
+pub const MESSAGE_MAX_LEN: usize = 16 + 1 + Context::MAX_LEN + 1 + BookingId::MAX_LEN + 4 + 1;
+
+/// The bytes that are MACed for one code: SPEC.md's message, at most [`MESSAGE_MAX_LEN`]
+/// bytes, built without allocation.
 ///
 /// Public so that tools and other implementations can check their encoding against this
 /// one; [`derive()`] is what issuing and verifying use.
 ///
 /// ```
-/// use handover_code::{derive::Message, BookingId, Context, Digits};
+/// use handover_code::{derive, BookingId, Context, Digits};
 ///
-/// let msg = Message::new(Context::new("cowin/dose")?, BookingId::new("B-1")?, 0, Digits::Four);
-/// assert_eq!(msg.as_bytes(), b"handover-code/v1\x0acowin/dose\x03B-1\0\0\0\0\x04");
+/// let msg = derive::message(Context::new("cowin/dose")?, BookingId::new("B-1")?, 0, Digits::Four);
+/// assert_eq!(msg.as_ref(), b"handover-code/v1\x0acowin/dose\x03B-1\0\0\0\0\x04");
+/// assert!(msg.as_ref().starts_with(derive::MESSAGE_TAG));
 /// # Ok::<(), handover_code::Error>(())
 /// ```
-#[derive(Clone)]
-pub struct Message {
-    buf: [u8; Message::MAX_LEN],
-    len: usize,
+#[must_use]
+pub fn message(
+    context: Context<'_>,
+    booking: BookingId<'_>,
+    generation: u32,
+    digits: Digits,
+) -> impl AsRef<[u8]> + Clone {
+    Message::new(context, booking, generation, digits)
+}
+
+impl AsRef<[u8]> for Message {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
 }
 
 impl Message {
-    /// The domain tag every message starts with.
-    pub const TAG: &'static [u8; 16] = b"handover-code/v1";
-    /// The longest message: tag, two length bytes, the longest context and booking id,
-    /// generation and digits.
-    pub const MAX_LEN: usize = 16 + 1 + Context::MAX_LEN + 1 + BookingId::MAX_LEN + 4 + 1;
+    const TAG: &'static [u8; 16] = MESSAGE_TAG;
+    const MAX_LEN: usize = MESSAGE_MAX_LEN;
 
     /// Encodes the fields.
-    #[must_use]
-    pub fn new(
-        context: Context<'_>,
-        booking: BookingId<'_>,
-        generation: u32,
-        digits: Digits,
-    ) -> Self {
+    fn new(context: Context<'_>, booking: BookingId<'_>, generation: u32, digits: Digits) -> Self {
         let mut buf = [0; Self::MAX_LEN];
         let len = encode(&mut buf, context, booking, generation, digits);
         Self { buf, len }
@@ -76,8 +94,7 @@ impl Message {
     }
 
     /// The encoded bytes.
-    #[must_use]
-    pub fn as_bytes(&self) -> &[u8] {
+    fn as_bytes(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or_default()
     }
 }

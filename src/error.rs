@@ -13,7 +13,7 @@
 
 use core::convert::Infallible;
 
-use crate::invalid::{Malformed, PolicyError};
+use crate::invalid::Malformed;
 
 mod store_error;
 
@@ -100,9 +100,30 @@ pub enum Error {
     /// [`Override::MAX_NOTE_LEN`](crate::audit::Override::MAX_NOTE_LEN) bytes.
     #[error("override note must be at most 200 bytes long; shorten it")]
     NoteLength,
-    /// A policy setting is out of range.
-    #[error("invalid policy: {0}")]
-    Policy(PolicyError),
+    /// Attempts per generation must be 1 to [`Policy::max_attempts_for`](crate::Policy::max_attempts_for) the digit count.
+    #[error("invalid policy: attempts per generation must be 1 to 5 for 4-5 digits, 1 to 10 for 6")]
+    PolicyAttempts,
+    /// The lifetime cap must be at least the per-generation limit and at most 3 times the
+    /// hard maximum.
+    #[error(
+        "invalid policy: lifetime cap must be between the attempts per generation and 3 times the hard maximum"
+    )]
+    PolicyLifetime,
+    /// A verifier budget needs at least one failure and a window of at least one second.
+    #[error(
+        "invalid policy: verifier budget needs at least 1 failure and a window of at least 1 second"
+    )]
+    PolicyBudget,
+    /// A send limit needs 1 to [`Policy::MAX_SENDS`](crate::Policy::MAX_SENDS) sends per window of at least
+    /// [`Policy::MIN_SEND_WINDOW`](crate::Policy::MIN_SEND_WINDOW) seconds.
+    #[error("invalid policy: send limit must be 1 to 10 sends per window of at least 60 seconds")]
+    PolicySends,
+    /// The conflict retry count must be 1 to [`Policy::MAX_RETRIES`](crate::Policy::MAX_RETRIES).
+    #[error("invalid policy: conflict retries must be 1 to 64")]
+    PolicyRetries,
+    /// The clock-skew tolerance must be at most [`Policy::MAX_CLOCK_SKEW`](crate::Policy::MAX_CLOCK_SKEW) seconds.
+    #[error("invalid policy: clock-skew tolerance must be 0 to 300 seconds")]
+    PolicyClockSkew,
     /// A time before 1970 was given where a [`Timestamp`] was wanted.
     #[error("time is before 1970; check the host's clock")]
     BeforeEpoch,
@@ -222,7 +243,12 @@ impl Error {
             | Self::RequestIdLength
             | Self::ActorIdLength
             | Self::NoteLength
-            | Self::Policy(_)
+            | Self::PolicyAttempts
+            | Self::PolicyLifetime
+            | Self::PolicyBudget
+            | Self::PolicySends
+            | Self::PolicyRetries
+            | Self::PolicyClockSkew
             | Self::BeforeEpoch
             | Self::Validity
             | Self::Clock

@@ -125,18 +125,18 @@ bytes_id! {
 /// An id kept inside a record (a verifier's or a request's): up to [`IdBuf::MAX_LEN`] bytes,
 /// inline, so records stay fixed-size and need no allocation.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct IdBuf {
+pub(crate) struct IdBuf {
     len: u8,
     bytes: [u8; IdBuf::MAX_LEN],
 }
 
 impl IdBuf {
     /// The longest id a record keeps: the longest [`VerifierId`] or [`RequestId`].
-    pub const MAX_LEN: usize = 64;
+    pub(crate) const MAX_LEN: usize = 64;
 
     /// A copy of `bytes`, or `None` if it is empty or longer than [`IdBuf::MAX_LEN`].
     #[must_use]
-    pub fn new(bytes: &[u8]) -> Option<Self> {
+    pub(crate) fn new(bytes: &[u8]) -> Option<Self> {
         let len = u8::try_from(bytes.len()).ok().filter(|l| *l > 0)?;
         let mut buf = [0u8; Self::MAX_LEN];
         buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
@@ -145,13 +145,13 @@ impl IdBuf {
 
     /// The id's bytes.
     #[must_use]
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         self.bytes.get(..usize::from(self.len)).unwrap_or_default()
     }
 
     /// Whether this is the id `bytes`.
     #[must_use]
-    pub fn is(&self, bytes: &[u8]) -> bool {
+    pub(crate) fn is(&self, bytes: &[u8]) -> bool {
         self.as_bytes() == bytes
     }
 }

@@ -72,7 +72,7 @@ pub use code::{Code, Digits};
 pub use derive::{BookingId, Context};
 pub use error::{Error, Inactive, StoreError};
 pub use ids::{ActorId, RequestId};
-pub use invalid::{Malformed, PolicyError};
+pub use invalid::Malformed;
 pub use keyring::{KeyId, Keyring};
 pub use outcome::Outcome;
 pub use policy::Policy;
@@ -80,7 +80,7 @@ pub use secret::Secret;
 pub use service::Service;
 #[cfg(feature = "std")]
 pub use store::memory::MemoryStore;
-pub use store::{AsyncPrune, AsyncStore, Key, Prune, Store, Swap, VerifierId};
+pub use store::{AsyncStore, Key, Store, Swap, VerifierId};
 pub use time::Timestamp;
 pub use who::Attempt;
 

@@ -45,10 +45,11 @@ pub enum Outcome {
     /// The code's validity has ended; nothing was compared.
     Expired,
     /// The booking was already redeemed; nothing was compared. The booking's record says
-    /// when, by which verifier and under which request ([`Booking::last`](crate::record::Booking::last)).
+    /// when, by which verifier and under which request
+    /// ([`Booking::last_at`](crate::record::Booking::last_at) and the getters beside it).
     AlreadyRedeemed {
         /// Whether it was redeemed by an override (no code was typed;
-        /// [`Booking::last`](crate::record::Booking::last) names the override actor) rather than by its code.
+        /// [`Booking::last_verifier`](crate::record::Booking::last_verifier) names the override actor) rather than by its code.
         by_override: bool,
     },
     /// The host ended the booking; nothing was compared.

@@ -4,7 +4,6 @@ use core::num::NonZeroU32;
 
 use crate::code::Digits;
 use crate::error::Error;
-use crate::invalid::PolicyError;
 use crate::record::Limits;
 
 mod budget;
@@ -29,7 +28,7 @@ pub(crate) use budget::{Overrides, VerifierBudget};
 ///
 /// A booking's record keeps the attempt limits and send limit it was issued under, and a
 /// verifier's record the budget its window was opened under: a service whose policy
-/// differs applies the record's limits, never its own (see [`Limits`]).
+/// differs applies the record's limits, never its own.
 ///
 /// ```
 /// use handover_code::{Digits, Policy};
@@ -124,11 +123,11 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// [`PolicyError::Attempts`] outside 1..=[`Policy::max_attempts_for`] the digits, and
-    /// [`PolicyError::Lifetime`] if an explicit lifetime cap set earlier is now below it.
+    /// [`Error::PolicyAttempts`] outside 1..=[`Policy::max_attempts_for`] the digits, and
+    /// [`Error::PolicyLifetime`] if an explicit lifetime cap set earlier is now below it.
     pub fn with_attempts(self, attempts: u8) -> Result<Self, Error> {
         if attempts == 0 || attempts > Self::max_attempts_for(self.digits) {
-            return Err(Error::Policy(PolicyError::Attempts));
+            return Err(Error::PolicyAttempts);
         }
         Self { attempts, ..self }.checked()
     }
@@ -137,7 +136,7 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// [`PolicyError::Lifetime`] below the attempts per generation or above 3 × the hard
+    /// [`Error::PolicyLifetime`] below the attempts per generation or above 3 × the hard
     /// maximum.
     pub fn with_lifetime_cap(self, cap: u16) -> Result<Self, Error> {
         Self {
@@ -152,11 +151,10 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// [`PolicyError::Budget`] when `failures` or `window_secs` is 0.
+    /// [`Error::PolicyBudget`] when `failures` or `window_secs` is 0.
     pub fn with_verifier_budget(self, failures: u32, window_secs: u64) -> Result<Self, Error> {
-        let failures = NonZeroU32::new(failures).ok_or(Error::Policy(PolicyError::Budget))?;
-        let window_secs =
-            core::num::NonZeroU64::new(window_secs).ok_or(Error::Policy(PolicyError::Budget))?;
+        let failures = NonZeroU32::new(failures).ok_or(Error::PolicyBudget)?;
+        let window_secs = core::num::NonZeroU64::new(window_secs).ok_or(Error::PolicyBudget)?;
         let budget = Some(VerifierBudget {
             failures,
             window_secs,
@@ -171,11 +169,11 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// [`PolicyError::Sends`] for 0 or more than [`Policy::MAX_SENDS`] sends, or a window
+    /// [`Error::PolicySends`] for 0 or more than [`Policy::MAX_SENDS`] sends, or a window
     /// shorter than [`Policy::MIN_SEND_WINDOW`].
     pub fn with_send_limit(self, sends: u8, window_secs: u32) -> Result<Self, Error> {
         if sends == 0 || sends > Self::MAX_SENDS || window_secs < Self::MIN_SEND_WINDOW {
-            return Err(Error::Policy(PolicyError::Sends));
+            return Err(Error::PolicySends);
         }
         Ok(Self {
             sends,
@@ -189,10 +187,10 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// [`PolicyError::Retries`] outside 1..=[`Policy::MAX_RETRIES`].
+    /// [`Error::PolicyRetries`] outside 1..=[`Policy::MAX_RETRIES`].
     pub fn with_max_retries(self, retries: u8) -> Result<Self, Error> {
         if retries == 0 || retries > Self::MAX_RETRIES {
-            return Err(Error::Policy(PolicyError::Retries));
+            return Err(Error::PolicyRetries);
         }
         Ok(Self { retries, ..self })
     }
@@ -217,10 +215,10 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// [`PolicyError::ClockSkew`] above [`Policy::MAX_CLOCK_SKEW`].
+    /// [`Error::PolicyClockSkew`] above [`Policy::MAX_CLOCK_SKEW`].
     pub fn with_clock_skew(self, secs: u16) -> Result<Self, Error> {
         if secs > Self::MAX_CLOCK_SKEW {
-            return Err(Error::Policy(PolicyError::ClockSkew));
+            return Err(Error::PolicyClockSkew);
         }
         Ok(Self { skew: secs, ..self })
     }
@@ -236,7 +234,7 @@ impl Policy {
         let ceiling = hard.saturating_mul(Self::LIFETIME_FACTOR);
         let cap = self.lifetime_cap();
         if cap < u16::from(self.attempts) || cap > ceiling {
-            return Err(Error::Policy(PolicyError::Lifetime));
+            return Err(Error::PolicyLifetime);
         }
         Ok(self)
     }
@@ -293,7 +291,7 @@ impl Policy {
 
     /// The limits a booking issued under this policy keeps in its record.
     #[must_use]
-    pub fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         Limits {
             attempts: self.attempts,
             lifetime_cap: self.lifetime_cap(),
@@ -331,11 +329,10 @@ impl Policy {
     ///
     /// # Errors
     ///
-    /// [`PolicyError::Budget`] when `overrides` or `window_secs` is 0.
+    /// [`Error::PolicyBudget`] when `overrides` or `window_secs` is 0.
     pub fn with_override_budget(self, overrides: u32, window_secs: u64) -> Result<Self, Error> {
-        let failures = NonZeroU32::new(overrides).ok_or(Error::Policy(PolicyError::Budget))?;
-        let window_secs =
-            core::num::NonZeroU64::new(window_secs).ok_or(Error::Policy(PolicyError::Budget))?;
+        let failures = NonZeroU32::new(overrides).ok_or(Error::PolicyBudget)?;
+        let window_secs = core::num::NonZeroU64::new(window_secs).ok_or(Error::PolicyBudget)?;
         let mut o = self.overrides;
         o.budget = Some(VerifierBudget {
             failures,

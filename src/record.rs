@@ -3,18 +3,20 @@
 //! A leaked database reveals no code: a booking's record holds the key *id*, the generation
 //! and the digit count, from which only the holder of the secret can derive the code.
 //!
-//! Records describe themselves: a booking keeps the [`Limits`] it was issued under and a
+//! Records describe themselves: a booking keeps the limits it was issued under and a
 //! verifier the budget its window was opened under, so services with different policies
 //! sharing one store each apply the limits the record was written with.
 
 use crate::code::Digits;
-pub use crate::ids::IdBuf;
+pub(crate) use crate::ids::IdBuf;
 use crate::keyring::KeyId;
 use crate::time::Timestamp;
 
 mod encoding;
+mod read;
 
-pub use encoding::DecodeError;
+#[cfg(feature = "std")]
+pub(crate) use encoding::DecodeError;
 
 /// Where a booking stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -35,7 +37,7 @@ pub enum State {
 /// them, as it keeps the digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Wrong codes allowed per generation.
     pub attempts: u8,
     /// Wrong codes allowed over the booking's life.
@@ -64,8 +66,8 @@ pub enum Earlier {
         attempts_left: u8,
     },
     /// No code was typed: the booking was redeemed by an override, and the record's
-    /// [`Last::verifier`] names the override actor (its [`Last::request`] is `None`, so no
-    /// verification ever replays it). Never inside an [`Outcome`](crate::Outcome).
+    /// [`Booking::last_verifier`] names the override actor (its [`Booking::last_request`] is
+    /// `None`, so no verification ever replays it). Never inside an [`Outcome`](crate::Outcome).
     Overridden,
 }
 
@@ -73,7 +75,7 @@ pub enum Earlier {
 /// was answered. On a redeemed booking it is the redemption.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub struct Last {
+pub(crate) struct Last {
     /// When it was answered.
     pub at: Timestamp,
     /// The id of the verifier's [`Hold`] that paid for its comparison (0: none). A retry of
@@ -92,31 +94,31 @@ pub struct Last {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Booking {
     /// The key the current generation's code is derived under.
-    pub key_id: KeyId,
+    pub(crate) key_id: KeyId,
     /// The current generation: part of the derivation, so old codes die. `issue` sets it
     /// to the issue time in seconds and every re-issue to `max(previous + 1, now)`, so a
     /// booking id issued again after a prune never meets an earlier generation's code.
-    pub generation: u32,
+    pub(crate) generation: u32,
     /// The code's digit count, fixed at issue.
-    pub digits: Digits,
+    pub(crate) digits: Digits,
     /// Wrong codes answered in this generation.
-    pub failures: u8,
+    pub(crate) failures: u8,
     /// Wrong codes answered over the booking's life; never reset.
-    pub lifetime_failures: u16,
+    pub(crate) lifetime_failures: u16,
     /// Where the booking stands.
-    pub state: State,
+    pub(crate) state: State,
     /// When the current generation was issued.
-    pub issued_at: Timestamp,
+    pub(crate) issued_at: Timestamp,
     /// The first instant at which the code is no longer valid.
-    pub expires_at: Timestamp,
+    pub(crate) expires_at: Timestamp,
     /// The limits it was issued under.
-    pub limits: Limits,
+    pub(crate) limits: Limits,
     /// Sends counted in the current send window.
-    pub sends: u8,
+    pub(crate) sends: u8,
     /// When the current send window opened.
-    pub send_window_start: Timestamp,
+    pub(crate) send_window_start: Timestamp,
     /// The last verification written: the redemption, once redeemed.
-    pub last: Option<Last>,
+    pub(crate) last: Option<Last>,
 }
 
 /// A hold's tag: which (context, booking, request) a budget slot was taken for. All zeros is
@@ -136,7 +138,7 @@ pub(crate) type Tag = [u8; 16];
 /// settles it, or the window ends.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub struct Hold {
+pub(crate) struct Hold {
     /// The request's tag: 128 bits of a SHA-256 over the context, the booking and the request
     /// id, so a verifier cannot make two different requests meet one hold.
     pub tag: [u8; 16],
@@ -160,18 +162,18 @@ pub struct Hold {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Verifier {
     /// The start of the window the count belongs to.
-    pub window_start: Timestamp,
+    pub(crate) window_start: Timestamp,
     /// The window's length in seconds (never 0 in a stored record).
-    pub window_secs: u64,
+    pub(crate) window_secs: u64,
     /// Wrong codes allowed in the window (never 0 in a stored record).
-    pub limit: u32,
+    pub(crate) limit: u32,
     /// Wrong codes compared and settled in that window.
-    pub failures: u32,
+    pub(crate) failures: u32,
     /// Slots held by comparisons not yet settled.
-    pub held: u32,
+    pub(crate) held: u32,
     /// The latest holds taken by requests with an id, newest first (an all-zero tag is an
     /// empty slot).
-    pub holds: [Hold; Verifier::HOLDS],
+    pub(crate) holds: [Hold; Verifier::HOLDS],
 }
 
 impl Verifier {

@@ -336,3 +336,6 @@ fn code(sent: Result<Option<Code>>) -> Result<Code> {
 fn booking_in(found: Option<(Record, crate::record::Version)>) -> Result<Option<Booking>> {
     booking_of(found.as_ref()).map(Option::<&Booking>::copied)
 }
+
+#[cfg(all(test, feature = "std"))]
+mod tests;

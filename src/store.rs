@@ -148,6 +148,9 @@ mod schedule;
 mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+mod stats;
+#[cfg(all(test, feature = "std"))]
+mod tests;
 
 use core::future::Future;
 
@@ -158,6 +161,7 @@ use crate::record::{Record, Version};
 use crate::time::Timestamp;
 #[cfg(feature = "std")]
 pub use audit_log::{AsyncAuditLog, AuditEntry, AuditLog, Cursor};
+pub use stats::Stats;
 
 /// What a compare-and-swap did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -277,6 +281,32 @@ pub trait Store {
             _ => Ok(Swap::Conflict),
         }
     }
+
+    /// Deletes every record whose [`Record::prune_at`] is before `before`: bookings whose
+    /// code expired (and whose generation, read as a time, is past), verifiers whose
+    /// window ended. Returns how many were deleted.
+    ///
+    /// Nothing else is kept: no tombstone. It is still safe, because nothing a pruned record
+    /// held can come back. A stale write decided on a pruned record never lands on a record
+    /// created again under its key (versions start from the creation time, see
+    /// [`Version`]), and a booking id issued again starts at a generation above every one it
+    /// had (generations start from the issue time), so it never repeats an earlier code.
+    /// Both hold as long as the clock of later operations reads at least `before`: pass a
+    /// time in the past. A pruned booking is unknown afterwards (its history, attempts and
+    /// redemption go with it), and a pruned verifier starts its next window afresh, which
+    /// it would have anyway.
+    ///
+    ///
+    /// The default deletes nothing and answers 0 (a store that grows without bound); the
+    /// crate's stores override it, and the conformance kit's scenarios fail a store that does not.
+    ///
+    /// # Errors
+    ///
+    /// The store's error.
+    fn prune(&self, before: Timestamp) -> Result<u64, Self::Error> {
+        let _ = before;
+        Ok(0)
+    }
 }
 
 /// The same contract for async hosts, with `Send` futures and no boxing.
@@ -342,6 +372,12 @@ pub trait AsyncStore: Sync {
             }
         }
     }
+
+    /// As [`Store::prune`], with the same default.
+    fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, Self::Error>> + Send {
+        let _ = before;
+        async { Ok(0) }
+    }
 }
 
 /// Whether a batch names every key once, among its writes and its keys checked unchanged;
@@ -361,32 +397,4 @@ pub(crate) fn distinct_keys(
     keys()
         .enumerate()
         .all(|(i, a)| keys().skip(i.saturating_add(1)).all(|b| b != a))
-}
-
-/// Deleting records nobody needs any more (optional).
-pub trait Prune: Store {
-    /// Deletes every record whose [`Record::prune_at`] is before `before`: bookings whose
-    /// code expired (and whose generation, read as a time, is past), verifiers whose
-    /// window ended. Returns how many were deleted.
-    ///
-    /// Nothing else is kept: no tombstone. It is still safe, because nothing a pruned record
-    /// held can come back. A stale write decided on a pruned record never lands on a record
-    /// created again under its key (versions start from the creation time, see
-    /// [`Version`]), and a booking id issued again starts at a generation above every one it
-    /// had (generations start from the issue time), so it never repeats an earlier code.
-    /// Both hold as long as the clock of later operations reads at least `before`: pass a
-    /// time in the past. A pruned booking is unknown afterwards (its history, attempts and
-    /// redemption go with it), and a pruned verifier starts its next window afresh, which
-    /// it would have anyway.
-    ///
-    /// # Errors
-    ///
-    /// The store's error.
-    fn prune(&self, before: Timestamp) -> Result<u64, Self::Error>;
-}
-
-/// [`Prune`] for an [`AsyncStore`].
-pub trait AsyncPrune: AsyncStore {
-    /// As [`Prune::prune`].
-    fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, Self::Error>> + Send;
 }

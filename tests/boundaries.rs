@@ -84,7 +84,7 @@ fn a_retry_without_a_verifier_is_replayed() {
     let Some((Record::Booking(b), _)) = Store::load(&store, key).unwrap() else {
         panic!("no booking")
     };
-    assert_eq!(b.failures, 1);
+    assert_eq!(b.failures(), 1);
 }
 
 /// Kills `<` → `<=` in the replay window: a retry `Attempt::REPLAY_SECS` after the answer is a new
@@ -190,7 +190,7 @@ fn a_reissue_after_a_rotation_uses_the_current_key() {
     let Some((Record::Booking(b), _)) = Store::load(&store, key).unwrap() else {
         panic!("no booking")
     };
-    assert_eq!(b.key_id, KeyId(2));
+    assert_eq!(b.key_id(), KeyId(2));
     assert_eq!(
         service
             .verify(&store, id, code.expose(), None, Timestamp(NOW.0 + 61))
@@ -256,7 +256,7 @@ fn p_budgets() -> (Budget, Budget) {
 
 #[test]
 fn policy_settings_hold_at_their_edges() {
-    use handover_code::{Error, PolicyError};
+    use handover_code::Error;
     assert_eq!(Policy::default(), Policy::new(Digits::Four));
     // The budgets read back as they were set, and as nothing when unset.
     assert_eq!(p_budgets().0, Some((10, 86_400)));
@@ -277,7 +277,7 @@ fn policy_settings_hold_at_their_edges() {
     ] {
         assert_eq_debug!(
             sends(n, w),
-            Err::<(u8, u32), _>(Error::Policy(PolicyError::Sends)),
+            Err::<(u8, u32), _>(Error::PolicySends),
             "{n} sends a {w} s"
         );
     }
@@ -287,7 +287,7 @@ fn policy_settings_hold_at_their_edges() {
     for bad in [0, Policy::MAX_RETRIES + 1] {
         assert_eq_debug!(
             p.with_max_retries(bad).map(|q| q.max_retries()),
-            Err::<u8, _>(Error::Policy(PolicyError::Retries))
+            Err::<u8, _>(Error::PolicyRetries)
         );
     }
     // The lifetime cap: from the attempts per generation up to 3 × the hard maximum.
@@ -299,7 +299,7 @@ fn policy_settings_hold_at_their_edges() {
     for bad in [attempts - 1, ceiling + 1] {
         assert_eq_debug!(
             p.with_lifetime_cap(bad).map(|q| q.lifetime_cap()),
-            Err::<u16, _>(Error::Policy(PolicyError::Lifetime))
+            Err::<u16, _>(Error::PolicyLifetime)
         );
     }
 }
@@ -308,7 +308,7 @@ fn policy_settings_hold_at_their_edges() {
 /// maximum are both refused.
 #[test]
 fn attempts_hold_at_their_edges() {
-    use handover_code::{Error, PolicyError};
+    use handover_code::Error;
     for digits in [Digits::Four, Digits::Six] {
         let p = Policy::new(digits);
         let max = Policy::max_attempts_for(digits);
@@ -318,7 +318,7 @@ fn attempts_hold_at_their_edges() {
         for bad in [0, max + 1] {
             assert_eq_debug!(
                 p.with_attempts(bad).map(|q| q.attempts()),
-                Err::<u8, _>(Error::Policy(PolicyError::Attempts))
+                Err::<u8, _>(Error::PolicyAttempts)
             );
         }
     }

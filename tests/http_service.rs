@@ -359,7 +359,7 @@ async fn drive(backend: Backend, label: &str) {
         );
         assert!(accepted <= 1, "booking {b} redeemed {accepted} times");
         let booking = app_booking(&app, &id(b)).await;
-        let state = booking.map(|bk| bk.state);
+        let state = booking.map(|bk| bk.state());
         assert_eq!(
             state == Some(State::Redeemed),
             accepted == 1,

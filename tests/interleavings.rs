@@ -31,7 +31,7 @@ use handover_code::record::{Record, State, Version};
 use handover_code::store::{Key, Swap};
 use handover_code::{
     AsyncStore, BookingId, Context, Digits, Error, KeyId, Keyring, MemoryStore, Outcome, Policy,
-    Prune, Secret, Service, Store, Timestamp, VerifierId,
+    Secret, Service, Store, Timestamp, VerifierId,
 };
 
 const NOW: Timestamp = Timestamp(1_700_000_000);
@@ -48,6 +48,11 @@ fn schedules() -> usize {
 struct Yielding<S>(S);
 
 impl<S: Store> Store for Yielding<S> {
+    fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
+        shuttle::thread::yield_now();
+        self.0.prune(before)
+    }
+
     type Error = S::Error;
     const TRANSACTIONS: bool = S::TRANSACTIONS;
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, S::Error> {
@@ -71,13 +76,6 @@ impl<S: Store> Store for Yielding<S> {
     ) -> Result<Swap, S::Error> {
         shuttle::thread::yield_now();
         self.0.compare_and_swap_all(writes, unchanged)
-    }
-}
-
-impl<S: Prune> Prune for Yielding<S> {
-    fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
-        shuttle::thread::yield_now();
-        self.0.prune(before)
     }
 }
 
@@ -132,6 +130,10 @@ where
 struct CheckThenWrite(MemoryStore);
 
 impl Store for CheckThenWrite {
+    fn prune(&self, before: Timestamp) -> Result<u64, Self::Error> {
+        self.0.prune(before)
+    }
+
     type Error = <MemoryStore as Store>::Error;
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
         self.0.load(key)
@@ -149,12 +151,6 @@ impl Store for CheckThenWrite {
         shuttle::thread::yield_now();
         let now = self.0.load(key)?.map(|(_, v)| v);
         self.0.compare_and_swap(key, now, record, new)
-    }
-}
-
-impl Prune for CheckThenWrite {
-    fn prune(&self, before: Timestamp) -> Result<u64, Self::Error> {
-        self.0.prune(before)
     }
 }
 
@@ -186,7 +182,7 @@ fn record(answers: &Answers, who: &'static str, answer: Result<Outcome, Error>) 
 /// One schedule of the scenario on `store`; panics on a broken invariant.
 fn scenario<S>(store: Arc<Yielding<S>>, full: bool)
 where
-    S: Store + Prune + Send + Sync + 'static,
+    S: Store + Send + Sync + 'static,
     S::Error: Send + std::fmt::Debug,
 {
     let service = Arc::new(service());
@@ -239,7 +235,7 @@ where
         }));
         let s = Arc::clone(&store);
         threads.push(shuttle::thread::spawn(move || {
-            let _ = s.prune(Timestamp(NOW.0 - 1));
+            let _ = Store::prune(&*s, Timestamp(NOW.0 - 1));
         }));
         // An async verification by carol, dropped after a random number of polls (or run
         // to its end): a cancelled request, cut off at any of its store calls.
@@ -294,7 +290,7 @@ where
     assert!(accepted <= 1, "accepted twice: {answers:?}");
     if accepted == 1 {
         assert_eq!(
-            b.state,
+            b.state(),
             State::Redeemed,
             "accepted, not redeemed: {answers:?}"
         );
@@ -304,9 +300,9 @@ where
         .filter(|(_, a)| matches!(a, Ok(Outcome::Rejected { .. })))
         .count();
     assert!(
-        usize::from(b.lifetime_failures) >= rejected,
+        usize::from(b.lifetime_failures()) >= rejected,
         "{rejected} rejections answered, {} counted: {answers:?}",
-        b.lifetime_failures
+        b.lifetime_failures()
     );
     let eve_rejected = answers
         .iter()
@@ -325,12 +321,12 @@ where
             panic!("eve's rejections are on no record: {answers:?}");
         };
         assert!(
-            v.failures as usize >= eve_rejected,
+            v.failures() as usize >= eve_rejected,
             "eve's record counts {} of {eve_rejected} rejections: {answers:?}",
-            v.failures
+            v.failures()
         );
         assert!(
-            v.failures <= v.limit,
+            v.failures() <= v.limit(),
             "eve's record is past her budget: {v:?}"
         );
     }
@@ -343,7 +339,7 @@ fn explore<S>(
     explored: &'static AtomicUsize,
 ) -> impl Fn() + Send + Sync + 'static
 where
-    S: Store + Prune + Send + Sync + 'static,
+    S: Store + Send + Sync + 'static,
     S::Error: Send + std::fmt::Debug,
 {
     move || {

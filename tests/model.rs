@@ -275,10 +275,14 @@ fn the_model_catches_a_store_that_drops_some_audit_entries() {
     use handover_code::audit::Entry;
     use handover_code::record::{Record, Version};
     use handover_code::store::{AuditEntry, AuditLog, Cursor};
-    use handover_code::store::{Key, Prune, Store, Swap};
+    use handover_code::store::{Key, Store, Swap};
 
     struct Partial(MemoryStore);
     impl Store for Partial {
+        fn prune(&self, before: Timestamp) -> Result<u64, Self::Error> {
+            self.0.prune(before)
+        }
+
         type Error = <MemoryStore as Store>::Error;
         fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
             self.0.load(key)
@@ -304,11 +308,6 @@ fn the_model_catches_a_store_that_drops_some_audit_entries() {
                 }
                 _ => self.0.compare_and_swap_audited(entry, record),
             }
-        }
-    }
-    impl Prune for Partial {
-        fn prune(&self, before: Timestamp) -> Result<u64, Self::Error> {
-            self.0.prune(before)
         }
     }
     impl AuditLog for Partial {

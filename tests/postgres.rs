@@ -40,7 +40,7 @@ use fixtures::{NOW, UNTIL, answers, check_processes, keys, service, start_at, wa
 use handover_code::conformance::{Blocking, WithoutTransactions};
 use handover_code::store::AsyncStore;
 use handover_code::store::postgres::PostgresStore;
-use handover_code::{AsyncPrune, BookingId, Error, Timestamp, conformance};
+use handover_code::{BookingId, Error, Timestamp, conformance};
 use pg_cluster::Cluster;
 use written::{check_written, issue_many, verify_all};
 
@@ -616,7 +616,7 @@ fn prune_deletes_in_batches_and_the_task_keeps_pruning() {
     fill(50_000);
     let started = std::time::Instant::now();
     let removed = rt
-        .block_on(AsyncPrune::prune(&store, Timestamp(1_000)))
+        .block_on(AsyncStore::prune(&store, Timestamp(1_000)))
         .unwrap();
     println!(
         "PostgreSQL prune of {removed} rows in batches of 2,000: {:.2?}",

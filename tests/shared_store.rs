@@ -251,7 +251,7 @@ fn a_transaction_that_always_loses_answers_contention_and_writes_nothing() {
     }
     let booking = service.booking(&store, id).unwrap().unwrap();
     assert_eq!(
-        (booking.lifetime_failures, booking.state),
+        (booking.lifetime_failures(), booking.state()),
         (0, handover_code::record::State::Active)
     );
     let verifier = Key::Verifier {

@@ -9,9 +9,7 @@ use tokio::runtime::Handle;
 use crate::audit::Entry;
 use crate::key::Key;
 use crate::record::{Record, Version};
-use crate::store::{
-    AsyncAuditLog, AsyncPrune, AsyncStore, AuditEntry, AuditLog, Cursor, Prune, Store, Swap,
-};
+use crate::store::{AsyncAuditLog, AsyncStore, AuditEntry, AuditLog, Cursor, Store, Swap};
 use crate::time::Timestamp;
 
 /// An [`AsyncStore`] as a [`Store`], each call waited for with [`Handle::block_on`]: for the
@@ -39,6 +37,10 @@ pub struct Blocking<S> {
 }
 
 impl<S: AsyncStore> Store for Blocking<S> {
+    fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
+        self.handle.block_on(AsyncStore::prune(&self.store, before))
+    }
+
     type Error = S::Error;
     const TRANSACTIONS: bool = S::TRANSACTIONS;
 
@@ -101,11 +103,5 @@ impl<S: AsyncAuditLog> AuditLog for Blocking<S> {
     fn prune_audit(&self, before: Timestamp) -> Result<u64, S::Error> {
         self.handle
             .block_on(AsyncAuditLog::prune_audit(&self.store, before))
-    }
-}
-
-impl<S: AsyncPrune> Prune for Blocking<S> {
-    fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
-        self.handle.block_on(AsyncPrune::prune(&self.store, before))
     }
 }

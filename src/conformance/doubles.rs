@@ -6,7 +6,7 @@ use crate::audit::Entry;
 use crate::key::Key;
 use crate::record::{Record, Version};
 use crate::store::{AsyncAuditLog, AuditEntry, AuditLog, Cursor};
-use crate::store::{AsyncPrune, AsyncStore, Prune, Store, Swap};
+use crate::store::{AsyncStore, Store, Swap};
 use crate::time::Timestamp;
 
 /// A store with its transactions hidden: [`Store::TRANSACTIONS`] is `false`, so the crate's
@@ -25,6 +25,10 @@ use crate::time::Timestamp;
 pub struct WithoutTransactions<S>(pub S);
 
 impl<S: Store> Store for WithoutTransactions<S> {
+    fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
+        self.0.prune(before)
+    }
+
     type Error = S::Error;
 
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, S::Error> {
@@ -51,6 +55,10 @@ impl<S: Store> Store for WithoutTransactions<S> {
 }
 
 impl<S: AsyncStore> AsyncStore for WithoutTransactions<S> {
+    async fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
+        self.0.prune(before).await
+    }
+
     type Error = S::Error;
 
     async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, S::Error> {
@@ -73,18 +81,6 @@ impl<S: AsyncStore> AsyncStore for WithoutTransactions<S> {
         record: &Record,
     ) -> Result<Swap, S::Error> {
         self.0.compare_and_swap_audited(entry, record).await
-    }
-}
-
-impl<S: Prune> Prune for WithoutTransactions<S> {
-    fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
-        self.0.prune(before)
-    }
-}
-
-impl<S: AsyncPrune> AsyncPrune for WithoutTransactions<S> {
-    async fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
-        self.0.prune(before).await
     }
 }
 

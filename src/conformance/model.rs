@@ -54,8 +54,8 @@ use super::Failure;
 use crate::code::Digits;
 use crate::keyring::Keyring;
 use crate::outcome::Outcome;
+use crate::store::Store;
 use crate::store::{AuditEntry, AuditLog, Cursor};
-use crate::store::{Prune, Store};
 use crate::time::Timestamp;
 
 /// What a verification types.
@@ -279,11 +279,11 @@ pub fn check_sequence<S: Store>(store: S, ops: &[Op]) -> Result<(), Failure> {
 /// # Errors
 ///
 /// As [`check_sequence`].
-pub fn check_sequence_pruning<S: Prune>(store: S, ops: &[Op]) -> Result<(), Failure> {
+pub fn check_sequence_pruning<S: Store>(store: S, ops: &[Op]) -> Result<(), Failure> {
     run(Harness::new(store, Some(prune_with::<S>))?, ops)
 }
 
-fn prune_with<S: Prune>(store: &S, before: Timestamp) -> Result<u64, String> {
+fn prune_with<S: Store>(store: &S, before: Timestamp) -> Result<u64, String> {
     store.prune(before).map_err(|e| e.to_string())
 }
 
@@ -302,7 +302,7 @@ fn prune_with<S: Prune>(store: &S, before: Timestamp) -> Result<u64, String> {
 /// # Errors
 ///
 /// As [`check_sequence`].
-pub fn check_sequence_audited<S: Prune + AuditLog>(store: S, ops: &[Op]) -> Result<(), Failure> {
+pub fn check_sequence_audited<S: AuditLog>(store: S, ops: &[Op]) -> Result<(), Failure> {
     let mut harness = Harness::new(store, Some(prune_with::<S>))?;
     harness.audit = Some(since_with::<S>);
     run(harness, ops)

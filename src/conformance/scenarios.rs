@@ -41,7 +41,7 @@ use crate::policy::Policy;
 use crate::record::{Record, Verifier};
 use crate::secret::Secret;
 use crate::service::Service;
-use crate::store::{Prune, Store, VerifierId};
+use crate::store::{Store, VerifierId};
 use crate::time::Timestamp;
 use crate::who::Attempt;
 
@@ -115,7 +115,7 @@ pub use check_async::check_scenarios_async;
 /// The first scenario's [`Failure`]: its name, and what it saw.
 pub fn check_scenarios<S, F>(factory: F) -> Result<(), Failure>
 where
-    S: Store + Prune + Sync,
+    S: Store + Sync,
     F: Fn() -> S,
 {
     macro_rules! run {
@@ -166,7 +166,7 @@ mod check_async {
 
     use super::check_scenarios;
     use crate::conformance::{Blocking, Failure};
-    use crate::store::{AsyncPrune, AsyncStore};
+    use crate::store::AsyncStore;
 
     /// [`check_scenarios`] on an [`AsyncStore`]: the scenarios' threads drive each store made
     /// by `factory` through `runtime` ([`Blocking`]). Call it from a plain thread (a
@@ -189,7 +189,7 @@ mod check_async {
     /// with a current-thread runtime (where the kit's threads could not be served).
     pub fn check_scenarios_async<S, F>(factory: F, runtime: &Handle) -> Result<(), Failure>
     where
-        S: AsyncStore + AsyncPrune + Sync,
+        S: AsyncStore + Sync,
         F: Fn() -> S,
     {
         if Handle::try_current().is_ok() {

@@ -10,10 +10,9 @@ use std::string::String;
 use std::vec::Vec;
 
 use super::{
-    Failure, MAX_HAMMERS, MAX_LOST, NOW, PAIR_CALLS, ROUNDS, Report, THREADS, UNTIL,
-    check_contract_async, count_of, counter, ensure, fail, io, judge_booking, judge_pair_calls,
-    judge_spray, kit_keys, pair_call, pair_keys, pair_writes, setup_failure, sprayer_policy,
-    wrong_code,
+    Failure, MAX_HAMMERS, MAX_LOST, NOW, PAIR_CALLS, ROUNDS, THREADS, UNTIL, check_contract_async,
+    count_of, counter, ensure, fail, io, judge_booking, judge_pair_calls, judge_spray, kit_keys,
+    pair_call, pair_keys, pair_writes, setup_failure, sprayer_policy, wrong_code,
 };
 use crate::code::Digits;
 use crate::derive::{BookingId, Context};
@@ -21,7 +20,7 @@ use crate::key::Key;
 use crate::policy::Policy;
 use crate::record::{Record, Version};
 use crate::service::Service;
-use crate::store::{AsyncStore, Swap, VerifierId};
+use crate::store::{AsyncStore, Stats, Swap, VerifierId};
 
 /// Every check on an [`AsyncStore`]: the contract one call at a time, then the concurrency
 /// hammer, awaited on the caller's runtime (`#[tokio::test]`, or any executor).
@@ -41,7 +40,7 @@ use crate::store::{AsyncStore, Swap, VerifierId};
 /// # Errors
 ///
 /// The first [`Failure`].
-pub async fn check_all_async<S, F>(factory: F) -> Result<Report, Failure>
+pub async fn check_all_async<S, F>(factory: F) -> Result<Stats, Failure>
 where
     S: AsyncStore,
     F: Fn() -> S,
@@ -69,13 +68,13 @@ where
 /// # Errors
 ///
 /// The first [`Failure`], or one saying the tasks never contended.
-pub async fn check_concurrency_async<S, F>(factory: F) -> Result<Report, Failure>
+pub async fn check_concurrency_async<S, F>(factory: F) -> Result<Stats, Failure>
 where
     S: AsyncStore,
     F: Fn() -> S,
 {
     let counter = factory();
-    let mut report = Report::default();
+    let mut report = Stats::default();
     for _ in 0..MAX_HAMMERS {
         let round = hammer_counter(&counter, report.swaps).await?;
         report.swaps = report.swaps.saturating_add(round.swaps);
@@ -165,10 +164,10 @@ async fn stored_count<S: AsyncStore>(store: &S, check: &'static str) -> Result<u
     }
 }
 
-async fn hammer_counter<S: AsyncStore>(store: &S, before: u64) -> Result<Report, Failure> {
+async fn hammer_counter<S: AsyncStore>(store: &S, before: u64) -> Result<Stats, Failure> {
     let key = counter_key()?;
     let per_task = join(|_| async move {
-        let mut mine = Report::default();
+        let mut mine = Stats::default();
         for _ in 0..ROUNDS {
             loop {
                 let current = io("counter", store.load(key).await)?;
@@ -195,7 +194,7 @@ async fn hammer_counter<S: AsyncStore>(store: &S, before: u64) -> Result<Report,
         Ok(mine)
     })
     .await;
-    let mut total = Report::default();
+    let mut total = Stats::default();
     for r in per_task {
         let r = r?;
         total.swaps = total.swaps.saturating_add(r.swaps);

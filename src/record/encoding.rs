@@ -9,7 +9,7 @@ use crate::time::Timestamp;
 /// Why stored bytes are not a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
-pub enum DecodeError {
+pub(crate) enum DecodeError {
     /// The bytes are not as long as the record kind they name.
     #[error("record has the wrong length")]
     Length,
@@ -108,11 +108,24 @@ impl Record {
 
     /// Reads a record back from [`Record::encode`]'s bytes.
     ///
+    /// ```
+    /// use handover_code::record::Record;
+    ///
+    /// assert!(matches!(Record::decode(&[0xff; 8]), Err(handover_code::Error::Corrupt)));
+    /// ```
+    ///
     /// # Errors
     ///
-    /// [`DecodeError`] for bytes of the wrong length, an unknown format or an out-of-range
-    /// field. Never panics, whatever the bytes.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+    /// [`Error::Corrupt`](crate::Error::Corrupt) for bytes of the wrong length, an unknown
+    /// format (written by a newer version of the crate) or an out-of-range field. Never
+    /// panics, whatever the bytes.
+    pub fn decode(bytes: &[u8]) -> Result<Self, crate::Error> {
+        Self::decode_checked(bytes).map_err(|_| crate::Error::Corrupt)
+    }
+
+    /// [`Record::decode`], saying why bytes are not a record (the crate's stores keep it as
+    /// their error's source).
+    pub(crate) fn decode_checked(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader(bytes);
         let format = r.byte()?;
         if format != Self::FORMAT && format != Self::FORMAT_3 {
@@ -301,3 +314,6 @@ impl Reader<'_> {
         IdBuf::new(bytes).map(Some).ok_or(DecodeError::Field)
     }
 }
+
+#[cfg(all(test, feature = "std"))]
+mod tests;

@@ -111,7 +111,7 @@ impl Service {
     /// whose original was cut off after taking its slot (a dropped future, a timeout) and
     /// before writing completes the comparison on that slot, as long as the booking has not
     /// moved since. The booking's record keeps the last such request
-    /// ([`Booking::last`](crate::record::Booking::last)): on a redeemed booking, when, by
+    /// ([`Booking::last_at`](crate::record::Booking::last_at) and the getters beside it): on a redeemed booking, when, by
     /// which verifier and under which request it was redeemed.
     ///
     /// ```
@@ -132,8 +132,8 @@ impl Service {
     /// // Anyone else is told it is already redeemed, and the record says by whom.
     /// let other = service.verify(&store, parcel, code.expose(), None, now)?;
     /// assert_eq!(other, Outcome::AlreadyRedeemed { by_override: false });
-    /// let last = service.booking(&store, parcel)?.and_then(|b| b.last).unwrap();
-    /// assert!(last.verifier.unwrap().is(b"postman-7"));
+    /// let booking = service.booking(&store, parcel)?.expect("issued above");
+    /// assert_eq!(booking.last_verifier(), Some(&b"postman-7"[..]));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
@@ -223,7 +223,8 @@ impl Service {
     }
 
     /// The booking's record in this context, if it has one: its state, counts, limits, and
-    /// its last verification ([`Booking::last`], the redemption once redeemed).
+    /// its last verification ([`Booking::last_answer`] and the getters beside it: the redemption
+    /// once redeemed).
     ///
     /// # Errors
     ///

@@ -145,7 +145,7 @@ impl Cursor {
 /// version. Entries for one record chain: each one's [`prior`](AuditEntry::prior) is the
 /// version the one before produced.
 ///
-/// The log is append-only: [`Prune::prune`](crate::Prune::prune) of records never touches
+/// The log is append-only: [`Store::prune`](crate::Store::prune) of records never touches
 /// it, and it shrinks only by [`AuditLog::prune_audit`], a separate call with its own
 /// retention.
 pub trait AuditLog: Store {

@@ -12,6 +12,7 @@ use crate::audit::Entry as Audited;
 use crate::error::Error;
 use crate::key::Key;
 use crate::record::{Record, Version};
+use crate::store::Stats;
 use crate::store::{AuditEntry, Cursor, Swap};
 use crate::time::Timestamp;
 
@@ -79,15 +80,6 @@ pub struct MemoryStore {
     seq: AtomicU64,
     audit: bool,
     hasher: std::hash::RandomState,
-}
-
-/// Traffic counters of a [`MemoryStore`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Compare-and-swaps that landed.
-    pub swaps: u64,
-    /// Compare-and-swaps that found another version: lost races.
-    pub conflicts: u64,
 }
 
 /// A poisoned shard: a thread panicked while holding its lock. Answered as
@@ -328,7 +320,7 @@ impl MemoryStore {
         Ok(swap)
     }
 
-    /// [`Prune::prune`](crate::store::Prune::prune), callable without importing a trait: removes
+    /// [`Store::prune`](crate::Store::prune), callable without importing a trait: removes
     /// every record whose [`Record::prune_at`] is before `cut`, and answers how many went.
     ///
     /// # Errors

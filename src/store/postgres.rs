@@ -45,7 +45,7 @@ pub(crate) enum PostgresError {
     Config(std::string::String),
 }
 
-/// An [`AsyncStore`](crate::store::AsyncStore) and [`AsyncPrune`](crate::store::AsyncPrune) on
+/// An [`AsyncStore`](crate::store::AsyncStore) on
 /// PostgreSQL, through a pool of connections.
 ///
 /// It works at any default isolation level of the server: read committed, repeatable read
@@ -214,7 +214,7 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
 
     /// Deletes at most `limit` records whose [`Record::prune_at`](crate::record::Record::prune_at)
     /// is before `before`, in one statement, and answers how many went.
-    /// [`AsyncPrune::prune`](crate::store::AsyncPrune::prune) repeats this until a batch comes back
+    /// [`AsyncStore::prune`](crate::store::AsyncStore::prune) repeats this until a batch comes back
     /// short.
     ///
     /// # Errors

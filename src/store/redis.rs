@@ -38,7 +38,7 @@
 //!
 //! # Prune
 //!
-//! [`AsyncPrune::prune`](crate::store::AsyncPrune::prune) walks the [`layout::BUCKETS`] prune
+//! [`AsyncStore::prune`](crate::store::AsyncStore::prune) walks the [`layout::BUCKETS`] prune
 //! indexes, deleting in batches of [`RedisStore::with_prune_batch`] records, each batch one short
 //! script (the server runs nothing else meanwhile, so batches are kept small).
 //! [`RedisStore::prune_task`] runs it on an interval. Redis's own key expiry is not used: it runs
@@ -87,7 +87,7 @@ enum Connection {
     Cluster(ClusterConnection),
 }
 
-/// An [`AsyncStore`](crate::store::AsyncStore) and [`AsyncPrune`](crate::store::AsyncPrune) on
+/// An [`AsyncStore`](crate::store::AsyncStore) on
 /// Redis (or a Redis Cluster): one hash per record, the compare-and-swap as one Lua script. Cheap
 /// to clone: clones share the connection.
 ///

@@ -2,12 +2,12 @@
 
 use core::time::Duration;
 
-use crate::store::AsyncPrune;
+use crate::store::AsyncStore;
 use crate::time::Timestamp;
 
 /// Every `every`, prunes what expired before the system clock's reading at the pass's start
 /// and hands the result to `after`; forever, until the future is dropped or aborted.
-pub(crate) async fn prune_every<S: AsyncPrune>(
+pub(crate) async fn prune_every<S: AsyncStore>(
     store: &S,
     every: Duration,
     mut after: impl FnMut(Result<u64, S::Error>) + Send,

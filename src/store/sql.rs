@@ -77,7 +77,7 @@ pub(crate) fn encode(record: &Record) -> ([u8; Record::MAX_LEN], usize) {
 
 /// The record in a `record` column.
 pub(crate) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
-    Record::decode(bytes)
+    Record::decode_checked(bytes)
 }
 
 /// An audit entry's values, as SQL parameters and as read back.

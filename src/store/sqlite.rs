@@ -85,7 +85,7 @@ impl<T> From<PoisonError<T>> for SqliteError {
     }
 }
 
-/// A [`Store`] and [`Prune`](crate::Prune) on a SQLite file, in WAL mode with a busy timeout.
+/// A [`Store`] on a SQLite file, in WAL mode with a busy timeout.
 ///
 /// Compare-and-swap is one statement: `INSERT … ON CONFLICT DO NOTHING` or
 /// `UPDATE … WHERE version = ?`, judged by the rows it changed. Any number of threads and
@@ -122,7 +122,7 @@ impl<T> From<PoisonError<T>> for SqliteError {
 /// write's own `BEGIN IMMEDIATE` transaction ([`AuditLog`]; created on open in older
 /// databases too): `seq INTEGER PRIMARY KEY AUTOINCREMENT`, `at`, `kind`, `namespace`,
 /// `id`, `context`, `booking`, `verifier`, `request`, `actor`, `action`, `detail`, `note`,
-/// `prior`, `version`, indexed by record and by time. [`Prune::prune`](crate::Prune::prune) never
+/// `prior`, `version`, indexed by record and by time. [`Store::prune`] never
 /// touches it; [`AuditLog::prune_audit`] does.
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -211,7 +211,7 @@ impl SqliteStore {
     }
 
     /// Deletes at most `limit` records whose [`Record::prune_at`] is before `before`, in one
-    /// statement, and answers how many went. [`Prune::prune`](crate::Prune::prune) repeats this
+    /// statement, and answers how many went. [`Store::prune`] repeats this
     /// until a batch comes back short.
     ///
     /// # Errors
@@ -285,6 +285,10 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+        self.prune_expired(before)
+    }
+
     type Error = Error;
     const TRANSACTIONS: bool = true;
 

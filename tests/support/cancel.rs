@@ -102,11 +102,11 @@ async fn counts<S: AsyncStore>(store: &S, service: &Service, b: &str, v: &str) -
         id: VerifierId::new(v).unwrap(),
     };
     let (failures, held) = match AsyncStore::load(store, key).await.unwrap() {
-        Some((Record::Verifier(r), _)) => (r.failures, r.held),
+        Some((Record::Verifier(r), _)) => (r.failures(), r.held()),
         None => (0, 0),
         Some(other) => panic!("{other:?}"),
     };
-    (booking.lifetime_failures, failures, held)
+    (booking.lifetime_failures(), failures, held)
 }
 
 /// For every store call `k` of a budgeted verification (right code and wrong code, the call
@@ -311,7 +311,7 @@ pub async fn dropped_right_codes_cost_nothing<S: AsyncStore>(store: &S) {
         };
         // With transactions right codes write no budget record; one key at a time they do.
         let (failures, held) = match AsyncStore::load(store, key).await.unwrap() {
-            Some((Record::Verifier(v), _)) => (v.failures, v.held),
+            Some((Record::Verifier(v), _)) => (v.failures(), v.held()),
             None if S::TRANSACTIONS => (0, 0),
             other => panic!("{who}: {other:?}"),
         };
@@ -373,7 +373,7 @@ pub async fn dropped_overrides_count_only_what_landed<S: AsyncStore>(store: &S) 
                     id: ActorId::new(&a).unwrap(),
                 };
                 match AsyncStore::load(store, key).await.unwrap() {
-                    Some((Record::Verifier(v), _)) => v.failures,
+                    Some((Record::Verifier(v), _)) => v.failures(),
                     None => 0,
                     Some(other) => panic!("{other:?}"),
                 }
@@ -384,7 +384,7 @@ pub async fn dropped_overrides_count_only_what_landed<S: AsyncStore>(store: &S) 
                     .await
                     .unwrap()
                     .unwrap();
-                u32::from(record.state == handover_code::record::State::Redeemed)
+                u32::from(record.state() == handover_code::record::State::Redeemed)
             };
             if let Some(answer) = finished {
                 // Fewer than k + 1 calls: nothing was cut.

@@ -102,7 +102,7 @@ pub fn check_processes(shared: &[String], sprayed: &[String], stored: Option<(Re
         panic!("no booking record: {stored:?}")
     };
     assert_eq!(
-        usize::from(b.failures),
+        usize::from(b.failures()),
         rejected,
         "answered and counted disagree"
     );
@@ -115,4 +115,17 @@ pub fn check_processes(shared: &[String], sprayed: &[String], stored: Option<(Re
         40,
         "{sprayed:?}"
     );
+}
+
+/// Every message down an error's source chain, the error's own first: where a store's error
+/// says why (a record that does not decode, say).
+#[allow(dead_code)] // not every test binary that includes the fixtures reads a chain
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut chain = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(next) = source {
+        chain.push(next.to_string());
+        source = next.source();
+    }
+    chain
 }

@@ -138,7 +138,7 @@ pub fn a_rejection_waits_for_its_settlement<S: Store>(fresh: impl Fn() -> S) {
                 Outcome::Rejected { attempts_left: 2 },
                 "k = {k}"
             );
-            assert_eq!((v.failures, v.held), (1, 0), "k = {k}");
+            assert_eq!((v.failures(), v.held()), (1, 0), "k = {k}");
             continue;
         }
         assert!(
@@ -146,7 +146,7 @@ pub fn a_rejection_waits_for_its_settlement<S: Store>(fresh: impl Fn() -> S) {
             "k = {k}: {answer:?}"
         );
         assert_eq!(
-            (v.failures, v.held),
+            (v.failures(), v.held()),
             (0, 1),
             "k = {k}: the failure is held, unsettled"
         );
@@ -160,7 +160,7 @@ pub fn a_rejection_waits_for_its_settlement<S: Store>(fresh: impl Fn() -> S) {
         );
         assert!(rejection(&retried), "k = {k}: {retried:?}");
         let v = verifier_record(&store, "settle", "postman");
-        assert_eq!((v.failures, v.held), (1, 0), "k = {k}");
+        assert_eq!((v.failures(), v.held()), (1, 0), "k = {k}");
     }
 }
 
@@ -211,7 +211,7 @@ pub fn a_sprayer_whose_settlements_lose_is_suspended<S: Store>(store: &S) {
         assert!(rejection(&retried), "{i}: {retried:?}");
         rejections += 1;
         let v = verifier_record(store, "spray", "sprayer");
-        assert_eq!((v.failures, v.held), (rejections, 0), "{i}");
+        assert_eq!((v.failures(), v.held()), (rejections, 0), "{i}");
     }
     assert_eq!(told.0.load(Ordering::Relaxed), 1, "one suspension told");
 }
@@ -279,16 +279,21 @@ pub fn contention_never_hides_a_sprayer<S: Store + Sync>(store: &S) {
     println!(
         "contention: {rejections} rejections answered; the verifier ends at failures {} + \
          held {} of {}, suspended until {:?}",
-        v.failures,
-        v.held,
-        v.limit,
+        v.failures(),
+        v.held(),
+        v.limit(),
         v.window_end()
     );
     assert_eq!(
-        v.failures as usize, rejections,
+        v.failures() as usize,
+        rejections,
         "every rejection answered is counted"
     );
-    assert_eq!((v.failures, v.held), (limit, 0), "suspended, nothing held");
+    assert_eq!(
+        (v.failures(), v.held()),
+        (limit, 0),
+        "suspended, nothing held"
+    );
     assert_eq!(
         told.0.load(Ordering::Relaxed),
         1,

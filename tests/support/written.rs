@@ -72,11 +72,11 @@ pub async fn unwritten<S: AsyncStore>(
             panic!("{id}: no record")
         };
         match answer {
-            Ok(Outcome::Accepted) if b.state != State::Redeemed => {
+            Ok(Outcome::Accepted) if b.state() != State::Redeemed => {
                 lost.push(format!("{id}: accepted, not redeemed"));
             }
-            Ok(Outcome::Rejected { .. }) if b.failures != 1 => {
-                lost.push(format!("{id}: rejected, {} failures stored", b.failures));
+            Ok(Outcome::Rejected { .. }) if b.failures() != 1 => {
+                lost.push(format!("{id}: rejected, {} failures stored", b.failures()));
             }
             Ok(Outcome::Accepted | Outcome::Rejected { .. }) => {}
             Ok(other) => panic!("{id}: unexpected {other:?}"),

@@ -10,7 +10,7 @@ use crate::outcome::Outcome;
 use crate::policy::Policy;
 use crate::record::{Earlier, Record};
 use crate::service::Service;
-use crate::store::{Prune, Store, VerifierId};
+use crate::store::{Store, VerifierId};
 use crate::time::Timestamp;
 use crate::who::Attempt;
 
@@ -203,9 +203,7 @@ pub(super) fn reissue_refuses_a_clock_before_the_issue<S: Store + Sync>(store: &
 
 /// Prune and re-issue between a verification's load and its compare-and-swap: the stale
 /// write never lands on the new record, and the new record's code is a new code.
-pub(super) fn prune_between_load_and_write_lands_nothing<S: Store + Prune + Sync>(
-    store: &S,
-) -> Checked {
+pub(super) fn prune_between_load_and_write_lands_nothing<S: Store + Sync>(store: &S) -> Checked {
     let keys = keys()?;
     let service = Service::new(keys.clone(), Policy::new(Digits::Six), ctx("aba")?).or_fail()?;
     let (t1, t2) = (Timestamp(100), Timestamp(200));

@@ -7,14 +7,16 @@ use crate::audit::Entry as Audited;
 use crate::error::Error;
 use crate::key::Key;
 use crate::record::{Record, Version};
-use crate::store::{
-    AsyncAuditLog, AsyncPrune, AsyncStore, AuditEntry, AuditLog, Cursor, Prune, Store, Swap,
-};
+use crate::store::{AsyncAuditLog, AsyncStore, AuditEntry, AuditLog, Cursor, Store, Swap};
 use crate::time::Timestamp;
 
 use super::MemoryStore;
 
 impl Store for MemoryStore {
+    fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+        Self::prune(self, before)
+    }
+
     type Error = Error;
     const TRANSACTIONS: bool = true;
 
@@ -78,6 +80,10 @@ impl AsyncAuditLog for MemoryStore {
 }
 
 impl AsyncStore for MemoryStore {
+    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+        Self::prune(self, before)
+    }
+
     type Error = Error;
     const TRANSACTIONS: bool = true;
 
@@ -109,17 +115,5 @@ impl AsyncStore for MemoryStore {
         unchanged: &[(Key<'_>, Option<Version>)],
     ) -> Result<Swap, Error> {
         Self::compare_and_swap_all(self, writes, unchanged)
-    }
-}
-
-impl Prune for MemoryStore {
-    fn prune(&self, cut: Timestamp) -> Result<u64, Error> {
-        Self::prune(self, cut)
-    }
-}
-
-impl AsyncPrune for MemoryStore {
-    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
-        Self::prune(self, before)
     }
 }

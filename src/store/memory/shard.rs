@@ -11,9 +11,9 @@ use crate::key::Key;
 use crate::record::{Record, Version};
 use crate::store::Swap;
 
-use super::Stats;
 use super::journal::Journal;
 use super::packed::{Name, Packed};
+use crate::store::Stats;
 
 /// One stored record with the key it is stored under, both packed ([`packed`](super::packed)).
 #[derive(Debug)]

@@ -183,7 +183,7 @@ fn prune_removes_only_what_has_passed_and_counts_it() {
     assert_eq!(lost.ok(), Some(Swap::Conflict));
     assert_eq!(
         store.stats(),
-        super::Stats {
+        crate::store::Stats {
             swaps: 4,
             conflicts: 1
         }

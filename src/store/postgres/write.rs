@@ -10,8 +10,8 @@ use crate::audit::Entry;
 use crate::error::Error;
 use crate::key::Key;
 use crate::record::{Record, Version};
+use crate::store::Swap;
 use crate::store::sql::{self, AuditRow};
-use crate::store::{AsyncPrune, Swap};
 use crate::time::Timestamp;
 
 use super::faces::{LOAD_TRIES, lost_race};
@@ -172,8 +172,9 @@ impl PostgresStore {
     }
 }
 
-impl AsyncPrune for PostgresStore {
-    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+impl PostgresStore {
+    /// What [`Store::prune`](crate::Store::prune) does on this store.
+    pub(crate) async fn prune_expired(&self, before: Timestamp) -> Result<u64, Error> {
         let result: Result<u64, PostgresError> = async {
             let mut removed = 0u64;
             let mut lost = 0;

@@ -5,12 +5,16 @@ use std::vec::Vec;
 use crate::error::Error;
 use crate::key::Key;
 use crate::record::{Record, Version};
-use crate::store::{AsyncPrune, AsyncStore, Swap};
+use crate::store::{AsyncStore, Swap};
 use crate::time::Timestamp;
 
 use super::{RedisError, RedisStore, layout, until_run};
 
 impl AsyncStore for RedisStore {
+    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+        self.prune_expired(before).await
+    }
+
     type Error = Error;
 
     async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Error> {
@@ -24,7 +28,7 @@ impl AsyncStore for RedisStore {
                 (None, None) => Ok(None),
                 (Some(version), Some(record)) => {
                     let version = layout::parse_decimal(&version).ok_or(RedisError::Incomplete)?;
-                    Ok(Some((Record::decode(&record)?, Version(version))))
+                    Ok(Some((Record::decode_checked(&record)?, Version(version))))
                 }
                 _ => Err(RedisError::Incomplete),
             }
@@ -60,8 +64,9 @@ impl AsyncStore for RedisStore {
 
 /// Walks every bucket's prune index, in batches of [`RedisStore::with_prune_batch`]
 /// records, each batch one script.
-impl AsyncPrune for RedisStore {
-    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+impl RedisStore {
+    /// What [`Store::prune`](crate::Store::prune) does on this store.
+    pub(crate) async fn prune_expired(&self, before: Timestamp) -> Result<u64, Error> {
         let mut removed = 0u64;
         for bucket in 0..layout::BUCKETS {
             loop {

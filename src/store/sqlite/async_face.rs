@@ -7,16 +7,15 @@ use crate::audit::Entry;
 use crate::error::Error;
 use crate::key::Key;
 use crate::record::{Record, Version};
+use crate::store::Swap;
 use crate::store::sql::AuditRow;
 use crate::store::{AuditEntry, Cursor};
-use crate::store::{Prune, Swap};
 use crate::time::Timestamp;
 
 use super::write::{Batch, OwnedKey};
 use super::{SqliteError, SqliteStore};
 
-/// [`SqliteStore`] as an [`AsyncStore`](crate::AsyncStore) and
-/// [`AsyncPrune`](crate::AsyncPrune) for tokio hosts (feature `sqlite-async`): every call
+/// [`SqliteStore`] as an [`AsyncStore`](crate::AsyncStore) for tokio hosts (feature `sqlite-async`): every call
 /// runs off the async workers, on tokio's blocking pool (`spawn_blocking`), so a write
 /// waiting out a busy timeout or a `Full` sync never holds up other tasks. The two hand-offs
 /// per verification cost most of the sync store's speed (see the throughput example);
@@ -104,6 +103,10 @@ impl AsyncSqliteStore {
 }
 
 impl crate::AsyncStore for AsyncSqliteStore {
+    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+        self.prune_expired(before).await
+    }
+
     type Error = Error;
     const TRANSACTIONS: bool = true;
 
@@ -184,10 +187,11 @@ impl crate::store::AsyncAuditLog for AsyncSqliteStore {
     }
 }
 
-impl crate::AsyncPrune for AsyncSqliteStore {
-    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+impl AsyncSqliteStore {
+    /// What [`Store::prune`](crate::Store::prune) does on this store.
+    pub(crate) async fn prune_expired(&self, before: Timestamp) -> Result<u64, Error> {
         // The blocking prune answers the crate's error; the pool's own failure is the store's.
-        self.run(move |store| Ok(Prune::prune(store, before)))
+        self.run(move |store| Ok(store.prune_expired(before)))
             .await?
     }
 }

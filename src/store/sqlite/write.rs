@@ -11,9 +11,9 @@ use crate::audit::Entry;
 use crate::error::Error;
 use crate::key::Key;
 use crate::record::{Record, Version};
+use crate::store::Swap;
 use crate::store::sql::{self, AuditRow};
 use crate::store::{AuditEntry, Cursor};
-use crate::store::{Prune, Swap};
 use crate::time::Timestamp;
 
 use super::schema::{AUDIT_INSERT, INSERT, LOAD, UPDATE, VERSION};
@@ -245,8 +245,9 @@ impl SqliteStore {
 /// pause after each as long as the batch took (at most 100 ms): the write lock is free half
 /// the time, so verifications waiting in other connections get in between batches instead
 /// of waiting out the whole prune.
-impl Prune for SqliteStore {
-    fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+impl SqliteStore {
+    /// What [`Store::prune`](crate::Store::prune) does on this store.
+    pub(crate) fn prune_expired(&self, before: Timestamp) -> Result<u64, Error> {
         let mut removed = 0u64;
         loop {
             let started = std::time::Instant::now();

@@ -1,10 +1,13 @@
 //! The record encoding: every record round-trips, and no byte string makes decoding panic.
 
-use handover_code::record::{
+use std::vec;
+
+use proptest::prelude::*;
+
+use crate::record::{
     Booking, DecodeError, Earlier, Hold, IdBuf, Last, Limits, Record, State, Verifier, Version,
 };
-use handover_code::{BookingId, Context, Digits, Key, KeyId, MemoryStore, Swap, Timestamp};
-use proptest::prelude::*;
+use crate::{BookingId, Context, Digits, Key, KeyId, MemoryStore, Swap, Timestamp};
 
 fn id() -> impl Strategy<Value = Option<IdBuf>> {
     proptest::option::of(proptest::collection::vec(any::<u8>(), 1..=64))
@@ -130,12 +133,12 @@ proptest! {
         let len = record.encode(&mut buf);
         prop_assert_eq!(len, length(&record));
         prop_assert!(len <= Record::MAX_LEN);
-        prop_assert_eq!(Record::decode(&buf[..len]), Ok(record));
+        prop_assert_eq!(Record::decode_checked(&buf[..len]), Ok(record));
         // One byte short or one byte long is an error.
-        prop_assert_eq!(Record::decode(&buf[..len - 1]), Err(DecodeError::Length));
+        prop_assert_eq!(Record::decode_checked(&buf[..len - 1]), Err(DecodeError::Length));
         let mut longer = buf[..len].to_vec();
         longer.push(0);
-        prop_assert_eq!(Record::decode(&longer), Err(DecodeError::Length));
+        prop_assert_eq!(Record::decode_checked(&longer), Err(DecodeError::Length));
     }
 
     /// The memory store keeps records packed (a booking's last ids out of line, a verifier's
@@ -173,7 +176,7 @@ proptest! {
 
     #[test]
     fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..250)) {
-        let _ = Record::decode(&bytes);
+        let _ = Record::decode_checked(&bytes);
     }
 
     #[test]
@@ -181,7 +184,7 @@ proptest! {
         let mut buf = [0u8; Record::MAX_LEN];
         let len = record.encode(&mut buf);
         buf[at % len] = byte;
-        if let Ok(decoded) = Record::decode(&buf[..len]) {
+        if let Ok(decoded) = Record::decode_checked(&buf[..len]) {
             let mut again = [0u8; Record::MAX_LEN];
             let n = decoded.encode(&mut again);
             if buf[0] == Record::FORMAT {
@@ -191,7 +194,7 @@ proptest! {
                 // booking's format byte turned 4 -> 3 decodes as the same booking).
                 prop_assert_eq!(buf[0], Record::FORMAT_3);
                 prop_assert_eq!(again[0], Record::FORMAT);
-                prop_assert_eq!(Record::decode(&again[..n]), Ok(decoded));
+                prop_assert_eq!(Record::decode_checked(&again[..n]), Ok(decoded));
             }
         }
     }
@@ -215,25 +218,28 @@ fn bad_fields_are_named() {
     let verifier = verifier_holding(Default::default());
     let len = Record::Verifier(verifier).encode(&mut buf);
     buf[0] = 9;
-    assert_eq!(Record::decode(&buf[..len]), Err(DecodeError::Format));
+    assert_eq!(
+        Record::decode_checked(&buf[..len]),
+        Err(DecodeError::Format)
+    );
     buf[0] = Record::FORMAT;
     buf[1] = 7;
-    assert_eq!(Record::decode(&buf[..len]), Err(DecodeError::Field));
-    assert_eq!(Record::decode(&[]), Err(DecodeError::Length));
+    assert_eq!(Record::decode_checked(&buf[..len]), Err(DecodeError::Field));
+    assert_eq!(Record::decode_checked(&[]), Err(DecodeError::Length));
     // A window of 0 seconds or a limit of 0 is no budget a record can have.
     buf[1] = 2;
     buf[10..18].fill(0);
-    assert_eq!(Record::decode(&buf[..len]), Err(DecodeError::Field));
+    assert_eq!(Record::decode_checked(&buf[..len]), Err(DecodeError::Field));
     let len = Record::Verifier(Verifier {
         limit: 0,
         ..verifier
     })
     .encode(&mut buf);
-    assert_eq!(Record::decode(&buf[..len]), Err(DecodeError::Field));
+    assert_eq!(Record::decode_checked(&buf[..len]), Err(DecodeError::Field));
     // A hold's shared byte is 0 or 1.
     let len = Record::Verifier(verifier).encode(&mut buf);
     buf[len - 1] = 2;
-    assert_eq!(Record::decode(&buf[..len]), Err(DecodeError::Field));
+    assert_eq!(Record::decode_checked(&buf[..len]), Err(DecodeError::Field));
 }
 
 /// Records of the previous format (3) still read: their holds had no shared byte, and none
@@ -256,7 +262,7 @@ fn format_3_verifier_records_still_read() {
         old.extend_from_slice(&place[..32]);
     }
     assert_eq!(old.len(), len - Verifier::HOLDS);
-    assert_eq!(Record::decode(&old), Ok(Record::Verifier(verifier)));
+    assert_eq!(Record::decode_checked(&old), Ok(Record::Verifier(verifier)));
     let shared = Verifier {
         holds: [
             Hold {
@@ -270,5 +276,8 @@ fn format_3_verifier_records_still_read() {
         ..verifier
     };
     let len = Record::Verifier(shared).encode(&mut buf);
-    assert_eq!(Record::decode(&buf[..len]), Ok(Record::Verifier(shared)));
+    assert_eq!(
+        Record::decode_checked(&buf[..len]),
+        Ok(Record::Verifier(shared))
+    );
 }
