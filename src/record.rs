@@ -15,7 +15,12 @@ use crate::time::Timestamp;
 mod encoding;
 mod read;
 
-#[cfg(feature = "std")]
+#[cfg(any(
+    feature = "sqlite",
+    feature = "postgres",
+    feature = "redis",
+    all(test, feature = "std")
+))]
 pub(crate) use encoding::DecodeError;
 
 /// Where a booking stands.

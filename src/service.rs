@@ -99,8 +99,9 @@ impl Service {
     /// context.
     ///
     /// `keys` is the keyring the way you hold it: a [`Keyring`], an `Arc<Keyring>` shared
-    /// with other services, or a single [`Secret`](crate::Secret) (a keyring of one key,
-    /// id 1). `context` is a `&'static str` or a [`Context`]. Feature `std`; without it see
+    /// with other services (pass a clone, `Arc::clone(&keys)`: a borrowed `&Arc<Keyring>`
+    /// is refused with E0277, as the service keeps its own handle), or a single
+    /// [`Secret`](crate::Secret) (a keyring of one key, id 1). `context` is a `&'static str` or a [`Context`]. Feature `std`; without it see
     /// [`Service::with_static_keys`].
     ///
     /// # Errors
