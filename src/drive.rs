@@ -15,6 +15,8 @@ use crate::key::Key;
 use crate::plan::{Charge, Next, Plan};
 use crate::record::{Record, Version};
 use crate::store::{AsyncStore, Store, Swap};
+#[cfg(feature = "conformance")]
+use crate::time::Timestamp;
 
 /// The two store primitives, as futures, for either kind of store.
 pub(crate) trait Backend {
@@ -43,6 +45,10 @@ pub(crate) trait Backend {
         entry: &Entry<'_>,
         record: &Record,
     ) -> impl Future<Output = Result<Swap, Self::Error>> + Send;
+
+    /// The store's prune, for the conformance kit's single-call checks.
+    #[cfg(feature = "conformance")]
+    fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, Self::Error>> + Send;
 
     fn compare_and_swap_all(
         &self,
@@ -77,6 +83,11 @@ impl<S: Store> Backend for Blocking<'_, S> {
         new: Version,
     ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
         core::future::ready(self.0.compare_and_swap(key, expected, record, new))
+    }
+
+    #[cfg(feature = "conformance")]
+    fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, S::Error>> + Send {
+        core::future::ready(self.0.prune(before))
     }
 
     fn compare_and_swap_audited(
@@ -116,6 +127,11 @@ impl<S: AsyncStore> Backend for Awaiting<'_, S> {
         new: Version,
     ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
         self.0.compare_and_swap(key, expected, record, new)
+    }
+
+    #[cfg(feature = "conformance")]
+    fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, S::Error>> + Send {
+        self.0.prune(before)
     }
 
     fn compare_and_swap_audited(

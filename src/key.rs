@@ -25,7 +25,7 @@ pub enum Key<'a> {
         /// The verifier.
         id: VerifierId<'a>,
     },
-    /// An override actor's budget record (a [`Record::Verifier`](crate::record::Record::Verifier) whose `failures` count the
+    /// An override actor's budget record (a [`Record::Verifier`](crate::record::Record::Verifier) whose [`failures()`](crate::record::Verifier::failures) count the
     /// actor's overrides in the window).
     Actor {
         /// The budget scope.

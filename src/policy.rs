@@ -364,6 +364,29 @@ impl Policy {
         Self { overrides, ..self }
     }
 
+    /// Whether the audited override is on (it is unless [`Policy::without_overrides`]).
+    ///
+    /// ```
+    /// use handover_code::Policy;
+    ///
+    /// let policy = Policy::default().with_overrides_of(true, false, false);
+    /// assert!(policy.overrides_allowed());
+    /// assert_eq!(policy.overrides_of(), (true, false, false));
+    /// assert!(!policy.without_overrides().overrides_allowed());
+    /// ```
+    #[must_use]
+    pub const fn overrides_allowed(&self) -> bool {
+        self.overrides.enabled
+    }
+
+    /// Which bookings closed to codes an override may still redeem, as
+    /// [`Policy::with_overrides_of`] took them: `(locked, expired, revoked)`.
+    #[must_use]
+    pub const fn overrides_of(&self) -> (bool, bool, bool) {
+        let o = self.overrides;
+        (o.locked, o.expired, o.revoked)
+    }
+
     /// What overrides may do.
     #[must_use]
     pub(crate) const fn overrides(&self) -> Overrides {

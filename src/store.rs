@@ -5,14 +5,15 @@
 //!
 //! A store keeps one [`Record`] and its [`Version`] per [`Key`]: a kind, a namespace (the
 //! booking's context or the verifier's budget scope) and an id, all three part of the stored
-//! key. It implements two primitives, and may add a third (transactions, below). The crate's
-//! operations run as plans of store calls on them.
+//! key. It implements two primitives and [`Store::prune`], and may add transactions (below).
+//! The crate's operations run as plans of store calls on them.
 //!
 //! ```
 //! use std::collections::HashMap;
 //! use std::sync::Mutex;
 //! use handover_code::record::{Record, Version};
 //! use handover_code::store::{Key, Store, Swap};
+//! use handover_code::Timestamp;
 //!
 //! /// Records by (kind, namespace, id). A real store would be a table or a hash in a database.
 //! #[derive(Default)]
@@ -53,6 +54,14 @@
 //!             }
 //!             _ => Ok(Swap::Conflict),
 //!         }
+//!     }
+//!
+//!     // Housekeeping: delete what has expired (the default deletes nothing).
+//!     fn prune(&self, before: Timestamp) -> Result<u64, Poisoned> {
+//!         let mut map = self.0.lock().map_err(|_| Poisoned)?;
+//!         let was = map.len();
+//!         map.retain(|_, (record, _)| record.prune_at() >= before);
+//!         Ok((was - map.len()) as u64)
 //!     }
 //! }
 //!
@@ -100,7 +109,7 @@
 //! back. A store that wraps another (a cache, a tracer) must forward the audited call, or
 //! the inner store's log misses those writes, and [`Store::TRANSACTIONS`] with
 //! [`Store::compare_and_swap_all`], or its verifications silently fall back to reserving
-//! budget slots one key at a time.
+//! budget slots one key at a time, and [`Store::prune`], or the inner store is never pruned.
 //!
 //! **Transactions.** A store that can land several compare-and-swaps in one transaction (a
 //! SQL database, a store behind one lock) says so with [`Store::TRANSACTIONS`] and
@@ -136,6 +145,10 @@ where
 
 #[cfg(feature = "std")]
 mod audit_log;
+#[cfg(feature = "std")]
+mod distinct;
+#[cfg(feature = "std")]
+pub(crate) use distinct::distinct_keys;
 #[cfg(feature = "std")]
 pub mod memory;
 #[cfg(feature = "postgres")]
@@ -298,7 +311,7 @@ pub trait Store {
     ///
     ///
     /// The default deletes nothing and answers 0 (a store that grows without bound); the
-    /// crate's stores override it, and the conformance kit's scenarios fail a store that does not.
+    /// crate's stores override it, and `conformance::check_contract` fails one that does not.
     ///
     /// # Errors
     ///
@@ -378,23 +391,4 @@ pub trait AsyncStore: Sync {
         let _ = before;
         async { Ok(0) }
     }
-}
-
-/// Whether a batch names every key once, among its writes and its keys checked unchanged;
-/// one that does not is a conflict ([`Store::compare_and_swap_all`]). For the crate's stores,
-/// all of which need std.
-#[cfg(feature = "std")]
-pub(crate) fn distinct_keys(
-    writes: &[(Entry<'_>, Record)],
-    unchanged: &[(Key<'_>, Option<Version>)],
-) -> bool {
-    let keys = || {
-        writes
-            .iter()
-            .map(|(entry, _)| entry.key)
-            .chain(unchanged.iter().map(|(key, _)| *key))
-    };
-    keys()
-        .enumerate()
-        .all(|(i, a)| keys().skip(i.saturating_add(1)).all(|b| b != a))
 }

@@ -64,6 +64,42 @@ impl Store for CheckThenWrite {
         );
         Ok(Swap::Swapped)
     }
+
+    fn prune(&self, before: handover_code::Timestamp) -> Result<u64, Poisoned> {
+        let mut records = self.0.lock().map_err(|_| Poisoned)?;
+        let was = records.len();
+        records.retain(|_, (record, _)| record.prune_at() >= before);
+        Ok((was - records.len()) as u64)
+    }
+}
+
+/// A correct store that keeps `Store::prune`'s default: it never deletes anything.
+#[derive(Default)]
+struct KeepsEverything(MemoryStore);
+
+impl Store for KeepsEverything {
+    type Error = handover_code::Error;
+
+    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
+        Store::load(&self.0, key)
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: Key<'_>,
+        expected: Option<Version>,
+        record: &Record,
+        new: Version,
+    ) -> Result<Swap, Self::Error> {
+        Store::compare_and_swap(&self.0, key, expected, record, new)
+    }
+}
+
+#[test]
+fn the_contract_check_refuses_a_store_that_never_prunes() {
+    let failure = conformance::check_contract(KeepsEverything::default).unwrap_err();
+    assert_eq!(failure.check, "prune", "{failure}");
+    assert!(failure.detail.contains("implement prune"), "{failure}");
 }
 
 #[test]
@@ -140,6 +176,10 @@ impl AsyncStore for CheckThenWrite {
             (*record, new),
         );
         Ok(Swap::Swapped)
+    }
+
+    async fn prune(&self, before: handover_code::Timestamp) -> Result<u64, Poisoned> {
+        Store::prune(self, before)
     }
 }
 

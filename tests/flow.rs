@@ -409,3 +409,119 @@ fn a_clock_a_little_behind_the_issuers_is_judged() {
         Err(Error::Clock)
     ));
 }
+
+#[test]
+fn a_booking_reads_back_what_was_written() {
+    use handover_code::record::{Earlier, Record, State};
+    use handover_code::{Attempt, Key, Store};
+
+    let policy = Policy::new(Digits::Five)
+        .with_attempts(4)
+        .unwrap()
+        .with_lifetime_cap(5)
+        .unwrap()
+        .with_send_limit(3, 600)
+        .unwrap()
+        .with_verifier_budget(7, 3_600)
+        .unwrap();
+    let service = Service::new(keys(), policy, "c").unwrap();
+    let store = MemoryStore::new();
+    let read = || service.booking(&store, "B-1").unwrap().unwrap();
+
+    let code = service.issue(&store, "B-1", LATER, T0).unwrap();
+    let b = read();
+    assert_eq!(b.state(), State::Active);
+    assert_eq!((b.issued_at(), b.expires_at()), (T0, LATER));
+    assert_eq!((b.digits(), b.key_id()), (Digits::Five, KeyId(1)));
+    assert_eq!(u64::from(b.generation()), T0.0);
+    assert_eq!(
+        (b.failures(), b.lifetime_failures(), b.attempts_left()),
+        (0, 0, 4)
+    );
+    assert_eq!((b.attempts_per_generation(), b.lifetime_cap()), (4, 5));
+    assert_eq!((b.send_limit(), b.sends()), ((3, 600), 1));
+    assert!(b.send_window_start().0 > 0 && b.send_window_start() <= T0);
+    assert_eq!((b.last_answer(), b.last_at()), (None, None));
+    assert_eq!((b.last_verifier(), b.last_request()), (None, None));
+
+    service.resend(&store, "B-1", Timestamp(T0.0 + 10)).unwrap();
+    assert_eq!(read().sends(), 2);
+
+    // Two wrong codes: the second leaves 2 of the generation's 4 and 3 of the lifetime's 5.
+    let bad = wrong(code.expose());
+    // (Each under its own request id: the same id again would be a replay, counted once.)
+    for (at, request) in [(20, "r-1"), (21, "r-2")] {
+        let by = Attempt::by("v-1").request(request);
+        service
+            .verify(&store, "B-1", &bad, by, Timestamp(T0.0 + at))
+            .unwrap();
+    }
+    let b = read();
+    assert_eq!(
+        (b.failures(), b.lifetime_failures(), b.attempts_left()),
+        (2, 2, 2)
+    );
+    assert_eq!(
+        b.last_answer(),
+        Some(Earlier::Rejected { attempts_left: 2 })
+    );
+    assert_eq!(b.last_at(), Some(Timestamp(T0.0 + 21)));
+    assert_eq!(b.last_verifier(), Some(&b"v-1"[..]));
+    assert_eq!(b.last_request(), Some(&b"r-2"[..]));
+
+    // A re-issue resets the generation's count, not the lifetime's: the lifetime now binds.
+    let code = service
+        .reissue(&store, "B-1", LATER, Timestamp(T0.0 + 30))
+        .unwrap();
+    let b = read();
+    assert_eq!(u64::from(b.generation()), T0.0 + 30);
+    assert_eq!(b.issued_at(), Timestamp(T0.0 + 30));
+    assert_eq!(
+        (b.failures(), b.lifetime_failures(), b.attempts_left()),
+        (0, 2, 3)
+    );
+    assert_eq!(b.sends(), 3);
+
+    let answer = service
+        .verify(&store, "B-1", code.expose(), "v-2", Timestamp(T0.0 + 40))
+        .unwrap();
+    assert_eq!(answer, Outcome::Accepted);
+    let b = read();
+    assert_eq!((b.state(), b.attempts_left()), (State::Redeemed, 0));
+    assert_eq!(b.last_answer(), Some(Earlier::Accepted));
+    assert_eq!(
+        (b.last_verifier(), b.last_request()),
+        (Some(&b"v-2"[..]), None)
+    );
+
+    // The first verifier's budget: two failures of 7, in an hour-long window holding them.
+    let key = Key::Verifier {
+        scope: Context::new("c").unwrap(),
+        id: VerifierId::new("v-1").unwrap(),
+    };
+    let Some((Record::Verifier(v), _)) = Store::load(&store, key).unwrap() else {
+        panic!("no verifier record")
+    };
+    assert_eq!((v.failures(), v.held(), v.limit()), (2, 0, 7));
+    assert_eq!(v.window_secs(), 3_600);
+    assert!(v.window_start().0 <= T0.0 + 20 && T0.0 + 21 < v.window_end().0);
+    assert_eq!(v.window_end().0, v.window_start().0 + 3_600);
+}
+
+#[test]
+fn a_policy_reads_back_what_overrides_may_do() {
+    let policy = Policy::default();
+    assert!(policy.overrides_allowed());
+    assert_eq!(policy.overrides_of(), (false, false, false));
+    for of in [
+        (true, false, false),
+        (false, true, false),
+        (false, false, true),
+    ] {
+        assert_eq!(
+            policy.with_overrides_of(of.0, of.1, of.2).overrides_of(),
+            of
+        );
+    }
+    assert!(!policy.without_overrides().overrides_allowed());
+}

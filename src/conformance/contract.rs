@@ -100,19 +100,25 @@ fn samples() -> [Record; 4] {
 }
 
 /// The primitives, one call at a time: a missing key, insert-if-absent, version conflicts,
-/// a round trip of every field, and keys kept apart.
+/// a round trip of every field, and keys kept apart; then, on a second store from
+/// `factory`, that [`Store::prune`] deletes the record whose time has passed and keeps the
+/// one whose time has not (a store that keeps the default, which deletes nothing, fails
+/// here, by name).
 ///
 /// # Errors
 ///
 /// The first [`Failure`].
 pub fn check_contract<S: Store, F: Fn() -> S>(factory: F) -> Result<(), Failure> {
-    let store = factory();
-    poll_once(primitives(&Blocking(&store))).unwrap_or_else(|| {
+    let not_at_once = || {
         fail(
             "contract",
             "a synchronous store's call did not complete at once".into(),
         )
-    })
+    };
+    let store = factory();
+    poll_once(primitives(&Blocking(&store))).unwrap_or_else(not_at_once)?;
+    let store = factory();
+    poll_once(pruning(&Blocking(&store))).unwrap_or_else(not_at_once)
 }
 
 /// [`check_contract`] for an [`AsyncStore`], awaited on the caller's runtime.
@@ -122,7 +128,64 @@ pub fn check_contract<S: Store, F: Fn() -> S>(factory: F) -> Result<(), Failure>
 /// The first [`Failure`].
 pub async fn check_contract_async<S: AsyncStore, F: Fn() -> S>(factory: F) -> Result<(), Failure> {
     let store = factory();
-    primitives(&Awaiting(&store)).await
+    primitives(&Awaiting(&store)).await?;
+    let store = factory();
+    pruning(&Awaiting(&store)).await
+}
+
+/// A verifier's record whose [`Record::prune_at`] is `at`.
+fn pruned_at(at: u64) -> Record {
+    Record::Verifier(Verifier {
+        window_start: Timestamp(at.saturating_sub(10)),
+        window_secs: 10,
+        limit: 1,
+        failures: 0,
+        held: 0,
+        holds: [Hold::default(); Verifier::HOLDS],
+    })
+}
+
+/// Prune on an empty store given two records: the one whose time is before the cut-off
+/// goes, the other stays, and the count says one.
+async fn pruning<B: Backend>(store: &B) -> Result<(), Failure>
+where
+    B::Error: core::fmt::Display,
+{
+    const CHECK: &str = "prune";
+    let scope = Context::new(b"conformance-prune").map_err(setup_failure)?;
+    let key = |id: &'static [u8]| -> Result<Key<'static>, Failure> {
+        Ok(Key::Verifier {
+            scope,
+            id: VerifierId::new(id).map_err(setup_failure)?,
+        })
+    };
+    let (gone, kept) = (key(b"gone")?, key(b"kept")?);
+    let (old, young) = (pruned_at(1_000), pruned_at(3_000));
+    for (k, record) in [(gone, old), (kept, young)] {
+        let swap = io(
+            CHECK,
+            store.compare_and_swap(k, None, &record, Version(1)).await,
+        )?;
+        ensure(swap == Swap::Swapped, CHECK, || {
+            "inserting into an empty store conflicted".into()
+        })?;
+    }
+    let deleted = io(CHECK, store.prune(Timestamp(2_000)).await)?;
+    ensure(deleted == 1, CHECK, || {
+        format!(
+            "prune before t=2000 answered {deleted} deleted, given one record due at t=1000 \
+             and one at t=3000 (a store that keeps Store::prune's default deletes nothing \
+             and grows without bound: implement prune)"
+        )
+    })?;
+    let left = io(CHECK, store.load(gone).await)?;
+    ensure(left.is_none(), CHECK, || {
+        format!("the record due at t=1000 is still there: {left:?}")
+    })?;
+    let stayed = io(CHECK, store.load(kept).await)?;
+    ensure(stayed == Some((young, Version(1))), CHECK, || {
+        format!("the record due at t=3000 did not stay as stored: {stayed:?}")
+    })
 }
 
 /// The single-call checks, on either kind of store.

@@ -17,12 +17,7 @@ use super::{Decision, Rules, Who};
 /// generation and the lifetime cap leave.
 #[must_use]
 pub(crate) fn attempts_left(record: &Booking) -> u8 {
-    let generation = record.limits.attempts.saturating_sub(record.failures);
-    let lifetime = record
-        .limits
-        .lifetime_cap
-        .saturating_sub(record.lifetime_failures);
-    generation.min(u8::try_from(lifetime).unwrap_or(u8::MAX))
+    record.remaining_attempts()
 }
 
 /// Why a record takes no comparison, or `None` if it takes one. Order matters: a final

@@ -72,7 +72,7 @@ impl StoreError {
     /// The first error of type `E` in the store's error and the chain of errors that caused
     /// it (feature `std`): a host that wants to tell a broken connection from a full disk
     /// looks for its store client's own error (`rusqlite::Error`, `tokio_postgres::Error`,
-    /// `redis::RedisError`, or a record that would not decode, `record::DecodeError`).
+    /// `redis::RedisError`); a record that would not decode says so in the chain's messages.
     #[cfg(feature = "std")]
     #[must_use]
     pub fn find<E: core::error::Error + 'static>(&self) -> Option<&E> {

@@ -26,7 +26,8 @@ use crate::time::Timestamp;
 /// assert_eq!(booking.state(), State::Redeemed);
 /// assert_eq!((booking.issued_at().0, booking.expires_at().0), (now, now + 3_600));
 /// assert_eq!(booking.digits().count(), 4);
-/// assert_eq!((booking.failures(), booking.attempts_left()), (1, 2));
+/// assert_eq!(booking.failures(), 1);
+/// assert_eq!(booking.attempts_left(), 0); // redeemed: nothing more is compared
 /// // The redemption: when, by whom, under which request.
 /// assert_eq!(booking.last_answer(), Some(Earlier::Accepted));
 /// assert_eq!(booking.last_at().map(|t| t.0), Some(now + 5));
@@ -86,8 +87,18 @@ impl Booking {
 
     /// Wrong codes still allowed before the booking locks: the fewer of what is left of the
     /// generation's attempts and of the lifetime cap, under the limits it was issued with.
+    /// 0 on a booking that is not [`State::Active`] (no code is compared on it). Expiry is
+    /// a time, not a state: an active booking past [`Booking::expires_at`] still counts here.
     #[must_use]
     pub fn attempts_left(&self) -> u8 {
+        match self.state {
+            State::Active => self.remaining_attempts(),
+            State::Redeemed | State::Locked | State::Revoked => 0,
+        }
+    }
+
+    /// [`Booking::attempts_left`] whatever the state: what the decisions count with.
+    pub(crate) fn remaining_attempts(&self) -> u8 {
         let Limits {
             attempts,
             lifetime_cap,
@@ -95,7 +106,33 @@ impl Booking {
         } = self.limits;
         let generation = attempts.saturating_sub(self.failures);
         let lifetime = lifetime_cap.saturating_sub(self.lifetime_failures);
-        u8::try_from(lifetime).map_or(generation, |left| generation.min(left))
+        generation.min(u8::try_from(lifetime).unwrap_or(u8::MAX))
+    }
+
+    /// Wrong codes allowed per generation, under the policy the booking was issued with
+    /// (a re-issue keeps it).
+    #[must_use]
+    pub const fn attempts_per_generation(&self) -> u8 {
+        self.limits.attempts
+    }
+
+    /// Wrong codes allowed over the booking's life, under the policy it was issued with.
+    #[must_use]
+    pub const fn lifetime_cap(&self) -> u16 {
+        self.limits.lifetime_cap
+    }
+
+    /// Sends allowed per send window and the window's length in seconds, under the policy
+    /// the booking was issued with.
+    #[must_use]
+    pub const fn send_limit(&self) -> (u8, u32) {
+        (self.limits.sends, self.limits.send_window_secs)
+    }
+
+    /// When the current send window opened.
+    #[must_use]
+    pub const fn send_window_start(&self) -> Timestamp {
+        self.send_window_start
     }
 
     /// Sends (issue, resend, re-issue) counted in the current send window.
@@ -187,5 +224,11 @@ impl Verifier {
     #[must_use]
     pub const fn window_start(&self) -> Timestamp {
         self.window_start
+    }
+
+    /// The window's length in seconds.
+    #[must_use]
+    pub const fn window_secs(&self) -> u64 {
+        self.window_secs
     }
 }

@@ -173,7 +173,8 @@ impl Service {
     /// revoked, expired or locked one unless the policy allows it
     /// ([`Policy::with_overrides_of`](crate::Policy::with_overrides_of)). The record is marked as
     /// redeemed by override, so later verifications answer [`Outcome::AlreadyRedeemed`] with
-    /// `by_override: true`, and [`Service::booking`]'s `last` names the actor. An
+    /// `by_override: true`, and [`Service::booking`]'s
+    /// [`last_verifier`](crate::record::Booking::last_verifier) names the actor. An
     /// [`Event::Overridden`](crate::audit::Event) is told and, on a store that keeps one, an audit
     /// entry is written with the redemption.
     ///

@@ -1,0 +1,23 @@
+//! Whether a batch of writes names each key once: the check every crate store makes.
+
+use super::Key;
+use crate::audit::Entry;
+use crate::record::{Record, Version};
+
+/// Whether a batch names every key once, among its writes and its keys checked unchanged;
+/// one that does not is a conflict ([`Store::compare_and_swap_all`]). For the crate's stores,
+/// all of which need std.
+pub(crate) fn distinct_keys(
+    writes: &[(Entry<'_>, Record)],
+    unchanged: &[(Key<'_>, Option<Version>)],
+) -> bool {
+    let keys = || {
+        writes
+            .iter()
+            .map(|(entry, _)| entry.key)
+            .chain(unchanged.iter().map(|(key, _)| *key))
+    };
+    keys()
+        .enumerate()
+        .all(|(i, a)| keys().skip(i.saturating_add(1)).all(|b| b != a))
+}
