@@ -290,10 +290,6 @@ fn the_kit_passes_a_store_without_transactions_that_keeps_the_default() {
 struct ForgetsVerifiers(MemoryStore);
 
 impl Store for ForgetsVerifiers {
-    fn prune(&self, before: handover_code::Timestamp) -> Result<u64, Self::Error> {
-        Store::prune(&self.0, before)
-    }
-
     type Error = <MemoryStore as Store>::Error;
 
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
@@ -311,6 +307,10 @@ impl Store for ForgetsVerifiers {
             return Ok(Swap::Swapped);
         }
         Store::compare_and_swap(&self.0, key, expected, record, new)
+    }
+
+    fn prune(&self, before: handover_code::Timestamp) -> Result<u64, Self::Error> {
+        Store::prune(&self.0, before)
     }
 }
 

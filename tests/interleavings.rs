@@ -48,11 +48,6 @@ fn schedules() -> usize {
 struct Yielding<S>(S);
 
 impl<S: Store> Store for Yielding<S> {
-    fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
-        shuttle::thread::yield_now();
-        self.0.prune(before)
-    }
-
     type Error = S::Error;
     const TRANSACTIONS: bool = S::TRANSACTIONS;
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, S::Error> {
@@ -76,6 +71,11 @@ impl<S: Store> Store for Yielding<S> {
     ) -> Result<Swap, S::Error> {
         shuttle::thread::yield_now();
         self.0.compare_and_swap_all(writes, unchanged)
+    }
+
+    fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
+        shuttle::thread::yield_now();
+        self.0.prune(before)
     }
 }
 
@@ -130,10 +130,6 @@ where
 struct CheckThenWrite(MemoryStore);
 
 impl Store for CheckThenWrite {
-    fn prune(&self, before: Timestamp) -> Result<u64, Self::Error> {
-        self.0.prune(before)
-    }
-
     type Error = <MemoryStore as Store>::Error;
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
         self.0.load(key)
@@ -151,6 +147,10 @@ impl Store for CheckThenWrite {
         shuttle::thread::yield_now();
         let now = self.0.load(key)?.map(|(_, v)| v);
         self.0.compare_and_swap(key, now, record, new)
+    }
+
+    fn prune(&self, before: Timestamp) -> Result<u64, Self::Error> {
+        self.0.prune(before)
     }
 }
 

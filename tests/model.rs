@@ -279,10 +279,6 @@ fn the_model_catches_a_store_that_drops_some_audit_entries() {
 
     struct Partial(MemoryStore);
     impl Store for Partial {
-        fn prune(&self, before: Timestamp) -> Result<u64, Self::Error> {
-            self.0.prune(before)
-        }
-
         type Error = <MemoryStore as Store>::Error;
         fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Self::Error> {
             self.0.load(key)
@@ -308,6 +304,9 @@ fn the_model_catches_a_store_that_drops_some_audit_entries() {
                 }
                 _ => self.0.compare_and_swap_audited(entry, record),
             }
+        }
+        fn prune(&self, before: Timestamp) -> Result<u64, Self::Error> {
+            self.0.prune(before)
         }
     }
     impl AuditLog for Partial {

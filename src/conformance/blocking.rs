@@ -37,10 +37,6 @@ pub struct Blocking<S> {
 }
 
 impl<S: AsyncStore> Store for Blocking<S> {
-    fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
-        self.handle.block_on(AsyncStore::prune(&self.store, before))
-    }
-
     type Error = S::Error;
     const TRANSACTIONS: bool = S::TRANSACTIONS;
 
@@ -86,6 +82,10 @@ impl<S: AsyncStore> Store for Blocking<S> {
             writes,
             unchanged,
         ))
+    }
+
+    fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
+        self.handle.block_on(AsyncStore::prune(&self.store, before))
     }
 }
 

@@ -25,10 +25,6 @@ use crate::time::Timestamp;
 pub struct WithoutTransactions<S>(pub S);
 
 impl<S: Store> Store for WithoutTransactions<S> {
-    fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
-        self.0.prune(before)
-    }
-
     type Error = S::Error;
 
     fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, S::Error> {
@@ -52,13 +48,13 @@ impl<S: Store> Store for WithoutTransactions<S> {
     ) -> Result<Swap, S::Error> {
         self.0.compare_and_swap_audited(entry, record)
     }
+
+    fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
+        self.0.prune(before)
+    }
 }
 
 impl<S: AsyncStore> AsyncStore for WithoutTransactions<S> {
-    async fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
-        self.0.prune(before).await
-    }
-
     type Error = S::Error;
 
     async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, S::Error> {
@@ -81,6 +77,10 @@ impl<S: AsyncStore> AsyncStore for WithoutTransactions<S> {
         record: &Record,
     ) -> Result<Swap, S::Error> {
         self.0.compare_and_swap_audited(entry, record).await
+    }
+
+    async fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
+        self.0.prune(before).await
     }
 }
 

@@ -285,10 +285,6 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
-    fn prune(&self, before: Timestamp) -> Result<u64, Error> {
-        self.prune_expired(before)
-    }
-
     type Error = Error;
     const TRANSACTIONS: bool = true;
 
@@ -333,6 +329,10 @@ impl Store for SqliteStore {
             Some(batch) => self.swap_batch(&batch),
             None => Ok(Swap::Conflict),
         })
+    }
+
+    fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+        self.prune_expired(before)
     }
 }
 

@@ -13,10 +13,6 @@ use crate::time::Timestamp;
 use super::MemoryStore;
 
 impl Store for MemoryStore {
-    fn prune(&self, before: Timestamp) -> Result<u64, Error> {
-        Self::prune(self, before)
-    }
-
     type Error = Error;
     const TRANSACTIONS: bool = true;
 
@@ -49,6 +45,10 @@ impl Store for MemoryStore {
     ) -> Result<Swap, Error> {
         Self::compare_and_swap_all(self, writes, unchanged)
     }
+
+    fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+        Self::prune(self, before)
+    }
 }
 
 impl AuditLog for MemoryStore {
@@ -80,10 +80,6 @@ impl AsyncAuditLog for MemoryStore {
 }
 
 impl AsyncStore for MemoryStore {
-    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
-        Self::prune(self, before)
-    }
-
     type Error = Error;
     const TRANSACTIONS: bool = true;
 
@@ -115,5 +111,9 @@ impl AsyncStore for MemoryStore {
         unchanged: &[(Key<'_>, Option<Version>)],
     ) -> Result<Swap, Error> {
         Self::compare_and_swap_all(self, writes, unchanged)
+    }
+
+    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+        Self::prune(self, before)
     }
 }

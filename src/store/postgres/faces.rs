@@ -33,10 +33,6 @@ pub(super) fn lost_race(e: &tokio_postgres::Error) -> bool {
 pub(super) const LOAD_TRIES: u32 = 16;
 
 impl AsyncStore for PostgresStore {
-    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
-        self.prune_expired(before).await
-    }
-
     type Error = Error;
     const TRANSACTIONS: bool = true;
 
@@ -113,6 +109,10 @@ impl AsyncStore for PostgresStore {
         }
         .await;
         Ok(result?)
+    }
+
+    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+        self.prune_expired(before).await
     }
 }
 

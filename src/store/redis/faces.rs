@@ -11,10 +11,6 @@ use crate::time::Timestamp;
 use super::{RedisError, RedisStore, layout, until_run};
 
 impl AsyncStore for RedisStore {
-    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
-        self.prune_expired(before).await
-    }
-
     type Error = Error;
 
     async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Error> {
@@ -59,6 +55,10 @@ impl AsyncStore for RedisStore {
         } else {
             Swap::Conflict
         })
+    }
+
+    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+        self.prune_expired(before).await
     }
 }
 

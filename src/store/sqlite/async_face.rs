@@ -103,10 +103,6 @@ impl AsyncSqliteStore {
 }
 
 impl crate::AsyncStore for AsyncSqliteStore {
-    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
-        self.prune_expired(before).await
-    }
-
     type Error = Error;
     const TRANSACTIONS: bool = true;
 
@@ -165,6 +161,10 @@ impl crate::AsyncStore for AsyncSqliteStore {
         }
         .await;
         Ok(result?)
+    }
+
+    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
+        self.prune_expired(before).await
     }
 }
 
