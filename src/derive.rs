@@ -32,7 +32,7 @@ use crate::secret::Secret;
 /// public face).
 #[derive(Clone)]
 pub(crate) struct Message {
-    buf: [u8; Message::MAX_LEN],
+    buf: [u8; MESSAGE_MAX_LEN],
     len: usize,
 }
 
@@ -74,12 +74,9 @@ impl AsRef<[u8]> for Message {
 }
 
 impl Message {
-    const TAG: &'static [u8; 16] = MESSAGE_TAG;
-    const MAX_LEN: usize = MESSAGE_MAX_LEN;
-
     /// Encodes the fields.
     fn new(context: Context<'_>, booking: BookingId<'_>, generation: u32, digits: Digits) -> Self {
-        let mut buf = [0; Self::MAX_LEN];
+        let mut buf = [0; MESSAGE_MAX_LEN];
         let len = encode(&mut buf, context, booking, generation, digits);
         Self { buf, len }
     }
@@ -101,7 +98,7 @@ impl Message {
 
 /// Writes the message's fields to the start of `out` and answers how many bytes they took.
 /// `out` must hold [`Message::len_of`] bytes (the field limits keep that within
-/// [`Message::MAX_LEN`]); the `get_mut`s keep this panic-free all the same.
+/// [`MESSAGE_MAX_LEN`]); the `get_mut`s keep this panic-free all the same.
 fn encode(
     out: &mut [u8],
     context: Context<'_>,
@@ -117,7 +114,7 @@ fn encode(
             len = end;
         }
     };
-    push(Message::TAG);
+    push(MESSAGE_TAG);
     // Fields are at most 128 bytes long: their lengths fit a byte.
     push(&[u8::try_from(context.as_bytes().len()).unwrap_or(u8::MAX)]);
     push(context.as_bytes());

@@ -250,7 +250,3 @@ impl Tries {
         }
     }
 }
-
-// The plans driven by hand need the memory store.
-#[cfg(all(test, feature = "std"))]
-mod tests;

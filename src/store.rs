@@ -162,8 +162,6 @@ mod sql;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 mod stats;
-#[cfg(all(test, feature = "std"))]
-mod tests;
 
 use core::future::Future;
 

@@ -97,6 +97,21 @@ impl Store for KeepsEverything {
 
 #[test]
 fn the_contract_check_refuses_a_store_that_never_prunes() {
+    // The default itself: nothing deleted, nothing reported deleted, the record kept.
+    let store = KeepsEverything::default();
+    let service = handover_code::Service::new(
+        handover_code::Secret::from_bytes(&[3; 32]).unwrap(),
+        handover_code::Policy::default(),
+        "c",
+    )
+    .unwrap();
+    service.issue(&store, "B-1", 200, 100).unwrap();
+    assert!(matches!(
+        Store::prune(&store, handover_code::Timestamp(1_000_000)),
+        Ok(0)
+    ));
+    assert!(service.booking(&store, "B-1").unwrap().is_some());
+
     let failure = conformance::check_contract(KeepsEverything::default).unwrap_err();
     assert_eq!(failure.check, "prune", "{failure}");
     assert!(failure.detail.contains("implement prune"), "{failure}");

@@ -13,13 +13,6 @@ use crate::time::Timestamp;
 
 use super::{Decision, Rules, Who};
 
-/// Wrong codes still allowed for a record, under its own limits: the lesser of what the
-/// generation and the lifetime cap leave.
-#[must_use]
-pub(crate) fn attempts_left(record: &Booking) -> u8 {
-    record.remaining_attempts()
-}
-
 /// Why a record takes no comparison, or `None` if it takes one. Order matters: a final
 /// state wins over expiry, expiry over the lock.
 fn closed(record: &Booking, now: Timestamp) -> Option<Outcome> {
@@ -30,7 +23,7 @@ fn closed(record: &Booking, now: Timestamp) -> Option<Outcome> {
         State::Revoked => Some(Outcome::Revoked),
         State::Locked => Some(Outcome::Locked),
         State::Active if now >= record.expires_at => Some(Outcome::Expired),
-        State::Active if attempts_left(record) == 0 => Some(Outcome::Locked),
+        State::Active if record.remaining_attempts() == 0 => Some(Outcome::Locked),
         State::Active => None,
     }
 }
@@ -105,7 +98,7 @@ pub(crate) fn compare(
         lifetime_failures: record.lifetime_failures.saturating_add(1),
         ..*record
     };
-    let left = attempts_left(&next);
+    let left = next.remaining_attempts();
     if left == 0 {
         next.state = State::Locked;
     }
