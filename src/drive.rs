@@ -55,6 +55,12 @@ pub(crate) trait Backend {
         writes: &[(Entry<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
     ) -> impl Future<Output = Result<Swap, Self::Error>> + Send;
+
+    fn make_durable(
+        &self,
+        key: Key<'_>,
+        version: Version,
+    ) -> impl Future<Output = Result<Swap, Self::Error>> + Send;
 }
 
 /// A synchronous store: every future is ready at once.
@@ -105,6 +111,14 @@ impl<S: Store> Backend for Blocking<'_, S> {
     ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
         core::future::ready(self.0.compare_and_swap_all(writes, unchanged))
     }
+
+    fn make_durable(
+        &self,
+        key: Key<'_>,
+        version: Version,
+    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
+        core::future::ready(self.0.make_durable(key, version))
+    }
 }
 
 impl<S: AsyncStore> Backend for Awaiting<'_, S> {
@@ -148,6 +162,14 @@ impl<S: AsyncStore> Backend for Awaiting<'_, S> {
         unchanged: &[(Key<'_>, Option<Version>)],
     ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
         self.0.compare_and_swap_all(writes, unchanged)
+    }
+
+    fn make_durable(
+        &self,
+        key: Key<'_>,
+        version: Version,
+    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
+        self.0.make_durable(key, version)
     }
 }
 
@@ -222,6 +244,18 @@ pub(crate) async fn drive<B: Backend, P: Plan>(
                 }
             }
             Next::Done(answer) => {
+                // An answer read from a record, not written, is given once that record is
+                // as durable as a write would have made it.
+                let answer = match (answer, plan.rests_on()) {
+                    (Ok(answer), Some((key, version))) => {
+                        match b.make_durable(key, version).await {
+                            Ok(Swap::Swapped) => Ok(answer),
+                            Ok(Swap::Conflict) => Err(Error::Contention),
+                            Err(e) => Err(Error::store(e)),
+                        }
+                    }
+                    (answer, _) => answer,
+                };
                 plan.answered(&answer, sink);
                 return answer;
             }

@@ -114,6 +114,15 @@ pub(crate) trait Plan {
     fn answered(&self, answer: &Result<Self::Output, Error>, sink: &dyn Events) {
         let _ = (answer, sink);
     }
+
+    /// The record (key and version) that the answer in [`Next::Done`] was read from, when it
+    /// hands something over without a write of its own (a replayed acceptance): the driver
+    /// makes it durable ([`Store::make_durable`](crate::Store::make_durable)) before the
+    /// answer is given, and answers the store's error, or [`Error::Contention`] if the record
+    /// moved, instead.
+    fn rests_on(&self) -> Option<(Key<'_>, Version)> {
+        None
+    }
 }
 
 /// A swap of `record` under `key` from `expected`, as of `now`, described by `audit`.
@@ -157,6 +166,16 @@ impl<'a> Slot<'a> {
             .and_then(Option::as_ref)
             .map(|(_, v)| *v)
     }
+}
+
+/// The booking version a replayed answer rests on, when it hands something over (a replayed
+/// acceptance): what [`Plan::rests_on`] names, for the driver to make durable first.
+fn replay_rests_on(booking: &Slot<'_>, answer: &Result<Outcome, Error>) -> Option<Version> {
+    answer
+        .as_ref()
+        .is_ok_and(Outcome::is_accepted)
+        .then(|| booking.version())
+        .flatten()
 }
 
 /// A swap of `record` over `slot`'s known version, as of `now`, described by `audit`; a

@@ -1,6 +1,9 @@
 //! The storage contract: two primitives every real store has (a load and a
 //! compare-and-swap), and a third for stores with transactions.
 //!
+//! Why this file is long: it is the contract a store author reads, in one place: the
+//! recipes below and each primitive's promise beside its signature, in both traits.
+//!
 //! # Implement your own store
 //!
 //! A store keeps one [`Record`] and its [`Version`] per [`Key`]: a kind, a namespace (the
@@ -109,7 +112,8 @@
 //! back. A store that wraps another (a cache, a tracer) must forward the audited call, or
 //! the inner store's log misses those writes, and [`Store::TRANSACTIONS`] with
 //! [`Store::compare_and_swap_all`], or its verifications silently fall back to reserving
-//! budget slots one key at a time, and [`Store::prune`], or the inner store is never pruned.
+//! budget slots one key at a time, [`Store::prune`], or the inner store is never pruned,
+//! and [`Store::make_durable`], or a replicated inner store's replays go unconfirmed.
 //!
 //! **Transactions.** A store that can land several compare-and-swaps in one transaction (a
 //! SQL database, a store behind one lock) says so with [`Store::TRANSACTIONS`] and
@@ -318,6 +322,31 @@ pub trait Store {
         let _ = before;
         Ok(0)
     }
+
+    /// Makes the record stored under `key` at `version` as durable as this store's
+    /// acknowledged writes before an answer read from it is given: a retried verification
+    /// whose original was accepted is answered
+    /// [`Replayed(Accepted)`](crate::record::Earlier::Accepted) from the booking's stored redemption,
+    /// with no write of its own, so the redemption must be as safe from a failover as the
+    /// original's acknowledged write would have been. [`Swap::Swapped`]: it is, and the record is
+    /// still at `version`; [`Swap::Conflict`]: another version is stored now (the service answers
+    /// [`Error::Contention`](crate::Error::Contention), and a retry reads again).
+    ///
+    /// The default answers `Swapped` and does nothing: right for a store whose records are
+    /// durable once another call can read them (the memory store, SQLite, one PostgreSQL
+    /// server). A replicated store overrides it: a record read from a primary may not have
+    /// reached the replica a failover promotes (its write's wait for the replicas failed, or
+    /// the primary restarted before they had it). `RedisStore` with replicated writes
+    /// rewrites the version and waits for the shard's replicas; `PostgresStore` commits a
+    /// write of the row, which waits for a synchronous standby like any commit.
+    ///
+    /// # Errors
+    ///
+    /// The store's error: the record's durability is not confirmed, and nothing is answered.
+    fn make_durable(&self, key: Key<'_>, version: Version) -> Result<Swap, Self::Error> {
+        let _ = (key, version);
+        Ok(Swap::Swapped)
+    }
 }
 
 /// The same contract for async hosts, with `Send` futures and no boxing.
@@ -388,5 +417,15 @@ pub trait AsyncStore: Sync {
     fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, Self::Error>> + Send {
         let _ = before;
         async { Ok(0) }
+    }
+
+    /// As [`Store::make_durable`].
+    fn make_durable(
+        &self,
+        key: Key<'_>,
+        version: Version,
+    ) -> impl Future<Output = Result<Swap, Self::Error>> + Send {
+        let _ = (key, version);
+        core::future::ready(Ok(Swap::Swapped))
     }
 }

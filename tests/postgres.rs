@@ -38,8 +38,9 @@ use std::time::Duration;
 
 use fixtures::{NOW, UNTIL, answers, check_processes, keys, service, start_at, wait_for_start};
 use handover_code::conformance::{Blocking, WithoutTransactions};
-use handover_code::store::AsyncStore;
+use handover_code::record::Version;
 use handover_code::store::postgres::PostgresStore;
+use handover_code::store::{AsyncStore, Swap};
 use handover_code::{BookingId, Error, Timestamp, conformance};
 use pg_cluster::Cluster;
 use written::{check_written, issue_many, verify_all};
@@ -837,10 +838,62 @@ fn prune_batches_use_the_prune_at_index() {
     );
 }
 
+/// `make_durable` commits a write of the row read (so on a synchronous standby its commit
+/// waits like any other): `Swapped` on the version stored, `Conflict` on any other, or on a
+/// booking that is not there; a replayed acceptance goes through it and is answered.
+fn make_durable_writes_the_row_it_read() {
+    let Some((_cluster, rt, store)) = start(2) else {
+        return;
+    };
+    let keys = keys();
+    let service = service(&keys);
+    rt.block_on(async {
+        let id = BookingId::new("EE1").unwrap();
+        let code = service.issue_async(&store, id, UNTIL, NOW).await.unwrap();
+        let attempt = handover_code::Attempt::by("v").request("r1");
+        let first = service
+            .verify_async(&store, id, code.expose(), attempt, NOW)
+            .await;
+        let retry = service
+            .verify_async(&store, id, code.expose(), attempt, NOW)
+            .await;
+        assert!(
+            matches!(first, Ok(handover_code::Outcome::Accepted)),
+            "{first:?}"
+        );
+        assert!(matches!(&retry, Ok(o) if o.is_accepted()), "{retry:?}");
+        let key = fixtures::booking_key("EE1");
+        let (_, version) = store.load(key).await.unwrap().unwrap();
+        let client = store.pool().get().await.unwrap();
+        let lsn = || async {
+            let row = client
+                .query_one("SELECT pg_current_wal_insert_lsn()::text", &[])
+                .await
+                .unwrap();
+            row.get::<_, String>(0)
+        };
+        let before = lsn().await;
+        let swap = store.make_durable(key, version).await.unwrap();
+        assert_eq!(swap, Swap::Swapped);
+        assert_ne!(lsn().await, before, "no write was made");
+        let stale = Version(version.0 - 1);
+        assert_eq!(
+            store.make_durable(key, stale).await.unwrap(),
+            Swap::Conflict
+        );
+        let none = fixtures::booking_key("none");
+        assert_eq!(
+            store.make_durable(none, version).await.unwrap(),
+            Swap::Conflict
+        );
+        assert_eq!(store.load(key).await.unwrap().unwrap().1, version);
+    });
+}
+
 /// Every test, each ignored (with the reason printed) where the server is missing.
 fn main() {
     harness::run(
         pg_cluster::missing(),
-        trials!(server: passes_the_conformance_kit, passes_the_async_conformance_kit_as_an_async_store, a_real_server_agrees_with_the_model, every_shared_store_scenario_on_a_real_server, dropped_verifications_settle_on_a_real_server, the_flow_and_prune_on_a_real_server, child, several_processes_on_one_database_keep_every_limit, terminated_backends_give_errors_never_unwritten_answers_and_the_store_recovers, a_server_restart_gives_errors_then_the_store_recovers, every_proof_holds_at_every_isolation_level, connect_keeps_the_callers_options, tls_to_a_server_that_requires_it, tls_is_never_downgraded_to_plain_text, prune_deletes_in_batches_and_the_task_keeps_pruning, the_audit_log_on_a_real_server, since_never_skips_an_entry_committed_out_of_order, table_prefixes_keep_tenants_apart, prune_batches_use_the_prune_at_index),
+        trials!(server: passes_the_conformance_kit, passes_the_async_conformance_kit_as_an_async_store, a_real_server_agrees_with_the_model, every_shared_store_scenario_on_a_real_server, dropped_verifications_settle_on_a_real_server, the_flow_and_prune_on_a_real_server, child, several_processes_on_one_database_keep_every_limit, terminated_backends_give_errors_never_unwritten_answers_and_the_store_recovers, a_server_restart_gives_errors_then_the_store_recovers, every_proof_holds_at_every_isolation_level, connect_keeps_the_callers_options, tls_to_a_server_that_requires_it, tls_is_never_downgraded_to_plain_text, prune_deletes_in_batches_and_the_task_keeps_pruning, the_audit_log_on_a_real_server, since_never_skips_an_entry_committed_out_of_order, table_prefixes_keep_tenants_apart, prune_batches_use_the_prune_at_index, make_durable_writes_the_row_it_read),
     );
 }

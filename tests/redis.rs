@@ -501,10 +501,48 @@ fn corrupt_bytes_are_an_error() {
     );
 }
 
+/// Replicated writes on a server with no replica: every write lands on the server but is
+/// never acknowledged by a replica, so each answers a retryable store error naming the
+/// count, never an outcome; a zero count or timeout is refused at setup.
+fn replicated_writes_without_a_replica_answer_errors_not_outcomes() {
+    let Some((_server, rt, store)) = start() else {
+        return;
+    };
+    assert!(matches!(
+        fresh(&store).with_replicated_writes(0, Duration::from_millis(50)),
+        Err(Error::Setup(_))
+    ));
+    assert!(matches!(
+        fresh(&store).with_replicated_writes(1, Duration::ZERO),
+        Err(Error::Setup(_))
+    ));
+    let waiting = fresh(&store)
+        .with_replicated_writes(1, Duration::from_millis(50))
+        .unwrap();
+    let keys = keys();
+    let service = service(&keys);
+    let issued = rt.block_on(service.issue_async(&waiting, "W1", UNTIL, NOW));
+    let Err(e) = &issued else {
+        panic!("answered without a replica: {issued:?}")
+    };
+    assert!(e.is_retryable());
+    let chain = fixtures::error_chain(e);
+    assert!(
+        chain.iter().any(|m| m.contains("0 of 1 replicas")),
+        "{chain:?}"
+    );
+    // The write itself landed on the master: a failover could lose it, so it was not answered.
+    assert!(
+        rt.block_on(AsyncStore::load(&waiting, booking_key("W1")))
+            .unwrap()
+            .is_some()
+    );
+}
+
 /// Every test, each ignored (with the reason printed) where the server is missing.
 fn main() {
     harness::run(
         redis_server::missing(),
-        trials!(server: passes_the_conformance_kit, passes_the_async_conformance_kit_as_an_async_store, a_real_server_agrees_with_the_model, every_shared_store_scenario_on_a_real_server, settlements_that_lose_races_on_a_real_server, dropped_verifications_settle_on_a_real_server, the_flow_prune_and_layout_on_a_real_server, the_prune_task_prunes_on_its_interval, child, several_processes_on_one_server_keep_every_limit, a_killed_server_with_appendfsync_always_loses_no_answered_guess, a_killed_server_with_appendfsync_everysec_is_measured, a_stopped_server_gives_errors_then_the_store_recovers, a_three_master_cluster_passes_the_same_proof, corrupt_bytes_are_an_error),
+        trials!(server: passes_the_conformance_kit, passes_the_async_conformance_kit_as_an_async_store, a_real_server_agrees_with_the_model, every_shared_store_scenario_on_a_real_server, settlements_that_lose_races_on_a_real_server, dropped_verifications_settle_on_a_real_server, the_flow_prune_and_layout_on_a_real_server, the_prune_task_prunes_on_its_interval, child, several_processes_on_one_server_keep_every_limit, a_killed_server_with_appendfsync_always_loses_no_answered_guess, a_killed_server_with_appendfsync_everysec_is_measured, a_stopped_server_gives_errors_then_the_store_recovers, a_three_master_cluster_passes_the_same_proof, corrupt_bytes_are_an_error, replicated_writes_without_a_replica_answer_errors_not_outcomes),
     );
 }

@@ -87,6 +87,11 @@ impl<S: AsyncStore> Store for Blocking<S> {
     fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
         self.handle.block_on(AsyncStore::prune(&self.store, before))
     }
+
+    fn make_durable(&self, key: Key<'_>, version: Version) -> Result<Swap, S::Error> {
+        self.handle
+            .block_on(AsyncStore::make_durable(&self.store, key, version))
+    }
 }
 
 impl<S: AsyncAuditLog> AuditLog for Blocking<S> {

@@ -52,6 +52,10 @@ impl<S: Store> Store for WithoutTransactions<S> {
     fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
         self.0.prune(before)
     }
+
+    fn make_durable(&self, key: Key<'_>, version: Version) -> Result<Swap, S::Error> {
+        self.0.make_durable(key, version)
+    }
 }
 
 impl<S: AsyncStore> AsyncStore for WithoutTransactions<S> {
@@ -81,6 +85,10 @@ impl<S: AsyncStore> AsyncStore for WithoutTransactions<S> {
 
     async fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
         self.0.prune(before).await
+    }
+
+    async fn make_durable(&self, key: Key<'_>, version: Version) -> Result<Swap, S::Error> {
+        self.0.make_durable(key, version).await
     }
 }
 

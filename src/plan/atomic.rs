@@ -51,7 +51,9 @@ use crate::record::{Record, Verifier, Version};
 use crate::store::Swap;
 use crate::time::Timestamp;
 
-use super::{Asked, Tries, booking_of, charge, verdict_action, verifier_of, version_after};
+use super::{
+    Asked, Tries, booking_of, charge, replay_rests_on, verdict_action, verifier_of, version_after,
+};
 
 /// Where an atomic verification stands.
 // The transaction is kept here and lent to the driver, so `Next` stays small.
@@ -95,6 +97,8 @@ pub(crate) struct Atomic<'a> {
     tries: Tries,
     /// Whether the writes landed (the answer was told with them).
     wrote: bool,
+    /// The booking version a replayed acceptance was read from.
+    rests: Option<Version>,
 }
 
 impl core::fmt::Debug for Atomic<'_> {
@@ -123,6 +127,7 @@ impl<'a> Atomic<'a> {
             state: State::Read,
             tries,
             wrote: false,
+            rests: None,
         }
     }
 
@@ -169,7 +174,9 @@ impl<'a> Atomic<'a> {
             self.ask.now,
         );
         let (mut next, answer) = match compared {
-            Compared::Answer(answer) | Compared::Replay(answer) => {
+            Compared::Answer(answer) => return Err(Early::Answer(answer)),
+            Compared::Replay(answer) => {
+                self.rests = replay_rests_on(&self.ask.b, &answer);
                 return Err(Early::Answer(answer));
             }
             Compared::Right(next) => (next, Outcome::Accepted),
@@ -290,5 +297,9 @@ impl Plan for Atomic<'_> {
     fn answered(&self, answer: &Result<Outcome, Error>, sink: &dyn Events) {
         // An answer whose writes landed was told with them.
         self.ask.answered(answer, self.wrote, sink);
+    }
+
+    fn rests_on(&self) -> Option<(Key<'_>, Version)> {
+        self.rests.map(|v| (self.ask.b.key, v))
     }
 }

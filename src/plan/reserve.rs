@@ -68,12 +68,13 @@ use crate::audit::{Action, Events};
 use crate::decide::{self, Compared, Rules, Standing, Who, Window};
 use crate::derive::BookingId;
 use crate::error::Error;
+use crate::key::Key;
 use crate::outcome::Outcome;
 use crate::record::{Booking, Hold, Record, Tag, Verifier, Version};
 use crate::store::Swap;
 use crate::time::Timestamp;
 
-use super::{Asked, Next, Plan, Tries, booking_of, swap_slot, verifier_of};
+use super::{Asked, Next, Plan, Tries, booking_of, replay_rests_on, swap_slot, verifier_of};
 
 mod settle;
 mod slot;
@@ -139,6 +140,8 @@ pub(crate) struct Verify<'a> {
     max_retries: u8,
     /// Whether the booking write landed (its answer was told with it).
     wrote: bool,
+    /// The booking version a replayed acceptance was read from.
+    rests: Option<Version>,
 }
 
 impl core::fmt::Debug for Verify<'_> {
@@ -177,6 +180,7 @@ impl<'a> Verify<'a> {
             tries: Tries::new(max_retries),
             max_retries,
             wrote: false,
+            rests: None,
         }
     }
 
@@ -281,7 +285,10 @@ impl<'a> Verify<'a> {
         );
         Flow::Go(match compared {
             Compared::Answer(answer) => self.finish(answer, None),
-            Compared::Replay(answer) => self.finish(answer, replayed),
+            Compared::Replay(answer) => {
+                self.rests = replay_rests_on(&self.ask.b, &answer);
+                self.finish(answer, replayed)
+            }
             Compared::Right(next) => self.slot_then_write(next, Outcome::Accepted, on),
             Compared::Wrong(next, left) => self.slot_then_write(
                 next,
@@ -350,6 +357,10 @@ impl Plan for Verify<'_> {
     fn answered(&self, answer: &Result<Outcome, Error>, sink: &dyn Events) {
         // An answer whose booking write landed was told with that write.
         self.ask.answered(answer, self.wrote, sink);
+    }
+
+    fn rests_on(&self) -> Option<(Key<'_>, Version)> {
+        self.rests.map(|v| (self.ask.b.key, v))
     }
 
     fn failed(&mut self) {

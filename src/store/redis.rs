@@ -22,10 +22,19 @@
 //! A lost write is a lost count: attempts and budget spent are forgotten, and a code
 //! accepted and handed over can be accepted **again**. Run with `appendfsync always` where
 //! a redemption must never be forgotten; `everysec` trades the last second or two on a
-//! machine crash for throughput. Replication does not help here: Redis replicates
-//! asynchronously, so a failover to a replica can lose acknowledged writes under any
-//! setting (`WAIT` narrows that window but does not close it). The crate's tests kill the
-//! server with SIGKILL mid-run under `always` and `everysec` and count what was lost.
+//! machine crash for throughput. The crate's tests kill the server with SIGKILL mid-run
+//! under `always` and `everysec` and count what was lost.
+//!
+//! # Replicas and failover: [`RedisStore::with_replicated_writes`]
+//!
+//! Redis replicates asynchronously: a master answers a write before its replicas have it,
+//! and a failover that promotes a replica which had not received the last writes loses
+//! them, acknowledged or not. By default this store answers once the master has the write,
+//! so a failover can undo answered verifications: a redeemed booking `Active` again, its
+//! code accepted a **second** time (`tests/failover.rs` shows it on a 3-master + 3-replica
+//! cluster). With [`RedisStore::with_replicated_writes`] a write is answered only once the
+//! shard's replicas have acknowledged it, and a replayed acceptance waits the same way;
+//! its docs say what that still cannot promise.
 //!
 //! # Cluster
 //!
@@ -46,6 +55,11 @@
 
 mod faces;
 pub mod layout;
+mod replicated;
+mod retry;
+
+use replicated::Replicated;
+use retry::until_run;
 
 use core::time::Duration;
 use std::string::{String, ToString};
@@ -53,7 +67,7 @@ use std::vec::Vec;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster_async::ClusterConnection;
-use ::redis::{Cmd, FromRedisValue, RetryMethod, Script};
+use ::redis::{Cmd, FromRedisValue, Script};
 
 use crate::error::Error;
 use crate::key::Key;
@@ -75,6 +89,18 @@ pub(crate) enum RedisError {
     /// other than this store wrote under its prefix.
     #[error("stored record is incomplete; check what else writes under this store's prefix")]
     Incomplete,
+    /// A write landed on the master but fewer of its shard's replicas than asked
+    /// acknowledged it in time: a failover now could lose it, so it answers nothing.
+    #[error(
+        "the write reached {acknowledged} of {wanted} replicas in time and a failover could lose it; \
+         check the shard's replicas and retry with the same request id"
+    )]
+    NotReplicated {
+        /// Replicas that acknowledged.
+        acknowledged: i64,
+        /// Replicas asked for.
+        wanted: u32,
+    },
     /// The URL, the node list or the prefix was refused.
     #[error("invalid redis settings: {0}")]
     Config(String),
@@ -113,6 +139,7 @@ pub struct RedisStore {
     connection: Connection,
     prefix: Vec<u8>,
     prune_batch: u32,
+    replicated: Option<Replicated>,
     swap: Script,
     prune: Script,
 }
@@ -129,23 +156,9 @@ impl core::fmt::Debug for RedisStore {
             )
             .field("prefix", &String::from_utf8_lossy(&self.prefix))
             .field("prune_batch", &self.prune_batch)
+            .field("replicated", &self.replicated)
             .finish_non_exhaustive()
     }
-}
-
-/// How many times a command the server refused without running it is sent again.
-const TRIES: u32 = 16;
-
-/// Whether the server refused a command without running it (a slot that moved, a cluster
-/// without a master for it, a server still loading): sending it again is safe.
-fn refused(e: &::redis::RedisError) -> bool {
-    matches!(
-        e.retry_method(),
-        RetryMethod::MovedRedirect
-            | RetryMethod::AskRedirect
-            | RetryMethod::WaitAndRetry
-            | RetryMethod::RefreshSlotsAndRetry
-    )
 }
 
 impl RedisStore {
@@ -161,6 +174,7 @@ impl RedisStore {
             connection,
             prefix: Self::DEFAULT_PREFIX.as_bytes().to_vec(),
             prune_batch: Self::DEFAULT_PRUNE_BATCH,
+            replicated: None,
             swap: Script::new(layout::SWAP),
             prune: Script::new(layout::PRUNE),
         }
@@ -348,26 +362,6 @@ impl RedisStore {
         // A full batch of which nothing left the index is all live records (scores rounded
         // down to the cut-off): the bucket is done.
         Ok((deleted, full && dropped > 0))
-    }
-}
-
-/// Runs `attempt` (one command or script sent once), again while the server refuses it
-/// unrun, never after an error that leaves it unknown whether it ran; between tries a
-/// short pause that grows, for a slot map to settle.
-pub(super) async fn until_run<T, Fut>(mut attempt: impl FnMut() -> Fut) -> Result<T, RedisError>
-where
-    Fut: core::future::Future<Output = Result<T, ::redis::RedisError>>,
-{
-    let mut tries: u32 = 1;
-    loop {
-        match attempt().await {
-            Err(e) if refused(&e) && tries < TRIES => {
-                let pause = u64::from(tries).saturating_mul(5);
-                tokio::time::sleep(Duration::from_millis(pause)).await;
-                tries = tries.saturating_add(1);
-            }
-            answer => return Ok(answer?),
-        }
     }
 }
 

@@ -33,6 +33,9 @@ pub(crate) struct Statements {
     pub(crate) version: String,
     pub(crate) insert: String,
     pub(crate) update: String,
+    /// A record's version written over itself, if it is still the one read: a write whose
+    /// commit waits for a synchronous standby like any other.
+    pub(crate) touch: String,
     pub(crate) prune: String,
     pub(crate) schema: String,
     pub(crate) read_version: String,
@@ -74,6 +77,10 @@ impl Statements {
             update: format!(
                 "UPDATE {records} SET version = $4, record = $5, prune_at = $6
     WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $7"
+            ),
+            touch: format!(
+                "UPDATE {records} SET version = version
+    WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $4"
             ),
             prune: format!(
                 "DELETE FROM {records} WHERE prune_at < $1 AND (kind, namespace, id) IN

@@ -49,7 +49,14 @@ impl AsyncStore for RedisStore {
         let new = layout::decimal(new.0);
         let prune_at = layout::prune_at(record);
         let args: [&[u8]; 4] = [&expected, &new, bytes, &prune_at];
-        let swapped: i64 = self.run(&self.swap, &[&name, &index], &args).await?;
+        let keys: [&[u8]; 2] = [&name, &index];
+        let swapped: i64 = match self.replicated {
+            None => self.run(&self.swap, &keys, &args).await?,
+            Some(wait) => {
+                self.run_replicated(wait, layout::SWAP, &keys, &args)
+                    .await?
+            }
+        };
         Ok(if swapped == 1 {
             Swap::Swapped
         } else {
@@ -59,6 +66,24 @@ impl AsyncStore for RedisStore {
 
     async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
         self.prune_expired(before).await
+    }
+
+    /// Without replicated writes, nothing (a failover may lose any write, answered or read).
+    /// With them, the version written over itself and waited for like any write.
+    async fn make_durable(&self, key: Key<'_>, version: Version) -> Result<Swap, Error> {
+        let Some(wait) = self.replicated else {
+            return Ok(Swap::Swapped);
+        };
+        let name = layout::record_key(&self.prefix, key);
+        let version = layout::decimal(version.0);
+        let touched = self
+            .run_replicated(wait, layout::TOUCH, &[&name], &[&version])
+            .await?;
+        Ok(if touched == 1 {
+            Swap::Swapped
+        } else {
+            Swap::Conflict
+        })
     }
 }
 

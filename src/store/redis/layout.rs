@@ -163,6 +163,18 @@ redis.call('ZADD', KEYS[2], ARGV[4], KEYS[1])
 return 1
 ";
 
+/// The write before a durability wait on a record read, not written
+/// ([`AsyncStore::make_durable`](crate::AsyncStore::make_durable) with replicated writes).
+/// KEYS: the record. ARGV: its version as read. Writes the version over itself (a write the
+/// server replicates, so a `WAIT` after it covers every earlier write to the record) and
+/// answers 1; answers 0, writing nothing, when another version or none is stored.
+pub const TOUCH: &str = r"
+local current = redis.call('HGET', KEYS[1], 'v')
+if current ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', current)
+return 1
+";
+
 /// One batch of a prune in one bucket. KEYS: the bucket's prune index, then the candidate
 /// records the index named. ARGV: the cut-off as 20 digits. Deletes each candidate whose
 /// stored `p` is before the cut-off (checked exactly, on the record itself: a record renewed

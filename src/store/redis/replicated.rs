@@ -1,0 +1,122 @@
+//! Replicated writes: each write followed by `WAIT` on its key's master, in one pipeline
+//! (see [`RedisStore::with_replicated_writes`]).
+
+use core::time::Duration;
+use std::string::ToString;
+
+use crate::error::Error;
+
+use super::{Connection, RedisError, RedisStore, until_run};
+
+/// How many replicas acknowledge a write before it is answered, and how long that may take.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Replicated {
+    pub(super) replicas: u32,
+    pub(super) timeout_ms: u64,
+}
+
+impl RedisStore {
+    /// Answers every write only once `replicas` replicas of its shard have acknowledged it,
+    /// waiting at most `timeout` for them (`WAIT replicas timeout` on the key's master,
+    /// right behind the write); a write they do not acknowledge in time answers a retryable
+    /// [`Error::Store`], never an outcome, and a replayed acceptance is made as durable
+    /// before it is answered. Give `replicas` as every replica each shard runs, and keep
+    /// `timeout` under the connection's response timeout. What it promises and what it
+    /// cannot:
+    ///
+    /// - `WAIT` confirms that the replicas **received** the write, not that they wrote it
+    ///   to disk (Redis 7.0 has no `WAITAOF`): losing a master together with every replica
+    ///   that acknowledged (a power cut across all of them) can lose it. Run each shard's
+    ///   machines apart, and `appendfsync always` where a machine crash must lose nothing.
+    /// - A replica that had not acknowledged (one beyond `replicas`, or one that was
+    ///   disconnected) and is promoted by hand (`CLUSTER FAILOVER TAKEOVER`) loses what it
+    ///   missed; the cluster's own failover promotes the replica with the most data.
+    /// - Answers that hand nothing over and write nothing (a replayed rejection, "already
+    ///   redeemed", a suspended verifier) are read from the master as it stands, unwaited.
+    /// - Every write waits a replica round trip (measured in `tests/failover.rs`).
+    ///
+    /// Pair it on the servers with `min-replicas-to-write` (and `min-replicas-max-lag`), so a
+    /// master that has lost its replicas refuses writes at once instead of timing each out.
+    /// `WAIT` is sent in one pipeline right behind the write, on the same connection to the
+    /// master of the key's slot: never fanned out to every master, which would answer for
+    /// other shards' writes.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use handover_code::store::redis::RedisStore;
+    ///
+    /// # async fn run() -> Result<(), handover_code::Error> {
+    /// let nodes = ["redis://10.0.0.1:6379/", "redis://10.0.0.2:6379/"];
+    /// // Each shard runs one master and one replica.
+    /// let store = RedisStore::connect_cluster(&nodes, Duration::from_secs(3))
+    ///     .await?
+    ///     .with_replicated_writes(1, Duration::from_millis(500))?;
+    /// # drop(store);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Setup`] for 0 replicas (which would wait for nothing) or a zero timeout
+    /// (which `WAIT` reads as "forever").
+    pub fn with_replicated_writes(
+        mut self,
+        replicas: u32,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
+        crate::store::own_error::<_, RedisError>(|| {
+            let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+            if replicas == 0 || timeout_ms == 0 {
+                return Err(RedisError::Config(
+                    "replicated writes wait for at least 1 replica, for at least 1 ms".to_string(),
+                ));
+            }
+            self.replicated = Some(Replicated {
+                replicas,
+                timeout_ms,
+            });
+            Ok(self)
+        })
+    }
+
+    /// Runs `source` (a script answering 1 when it wrote, 0 when it did not) with `keys`
+    /// and `args`, followed in one pipeline, on the connection to the master of the first
+    /// key's slot, by `WAIT` for `wait`'s replicas: answers the script's answer once they
+    /// have acknowledged what it wrote, [`RedisError::NotReplicated`] if they did not in
+    /// time. Sent again while the server refuses it unrun, as [`RedisStore::run`].
+    pub(super) async fn run_replicated(
+        &self,
+        wait: Replicated,
+        source: &str,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+    ) -> Result<i64, RedisError> {
+        let mut pipe = ::redis::pipe();
+        let eval = pipe.cmd("EVAL").arg(source).arg(keys.len());
+        for key in keys {
+            eval.arg(*key);
+        }
+        for arg in args {
+            eval.arg(*arg);
+        }
+        // WAIT covers every earlier write on its connection; behind the script on the same
+        // connection, it covers the script's. The cluster client routes the pipeline by the
+        // script's key, so WAIT goes to that master alone.
+        pipe.cmd("WAIT").arg(wait.replicas).arg(wait.timeout_ms);
+        let (wrote, acknowledged): (i64, i64) = until_run(|| async {
+            match &self.connection {
+                Connection::Single(c) => pipe.query_async(&mut c.clone()).await,
+                Connection::Cluster(c) => pipe.query_async(&mut c.clone()).await,
+            }
+        })
+        .await?;
+        if wrote == 1 && acknowledged < i64::from(wait.replicas) {
+            return Err(RedisError::NotReplicated {
+                acknowledged,
+                wanted: wait.replicas,
+            });
+        }
+        Ok(wrote)
+    }
+}
