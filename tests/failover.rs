@@ -37,19 +37,18 @@ mod redis_server;
 #[allow(dead_code)]
 mod fixtures;
 
-use std::collections::BTreeMap;
+#[path = "support/race.rs"]
+mod race;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use fixtures::{NOW, UNTIL, wrong};
-use handover_code::audit::{Override, Reason};
-use handover_code::record::{Earlier, State};
-
+use fixtures::NOW;
+use handover_code::record::{Earlier, Version};
 use handover_code::store::redis::RedisStore;
-use handover_code::{
-    ActorId, Attempt, Digits, Error, KeyId, Keyring, Outcome, Policy, Secret, Service,
-};
+use handover_code::store::{AsyncStore, Swap};
+use handover_code::{Attempt, Error, Outcome};
+use race::service;
 use redis_server::{Cluster, cli};
 
 /// How long a write waits for its replica before it answers an error.
@@ -61,16 +60,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// 4 digits, the default attempts, no verifier budget (each request is its own verifier), overrides.
-fn service() -> Service {
-    let keys: Arc<Keyring> =
-        Keyring::new(KeyId(1), Secret::from_bytes(&[0x24; 32]).unwrap()).into();
-    let policy = Policy::new(Digits::Four)
-        .with_max_retries(Policy::MAX_RETRIES)
-        .unwrap();
-    Service::new(keys, policy, "cowin/dose").unwrap()
 }
 
 /// A cluster of 3 masters with a replica each (`appendfsync always`, a node timeout of 1 s
@@ -91,15 +80,6 @@ fn start(rt: &tokio::runtime::Runtime, replicated: bool) -> Option<(Cluster, Red
         store
     };
     Some((cluster, store))
-}
-
-/// What one operation of a race was, and what it answered.
-#[derive(Debug)]
-enum Done {
-    /// A verification of a booking: its request id, the answer.
-    Verified(String, String, Result<Outcome, Error>),
-    Issued(String, Result<(), Error>),
-    Overridden(String, Result<(), Error>),
 }
 
 /// How a round fails its shard over.
@@ -128,119 +108,14 @@ fn round(
     let service = Arc::new(service());
     let shard = cluster.shards()[shard_index % 3].clone();
     let replica = shard.replicas[0];
-    // Bookings on every shard; only the failing one's are at risk. A replica still
-    // catching up after the last round's failover can time an issue out: it is tried again
-    // (a retry of one that landed is refused as issued, and the code sent again instead).
-    let codes: Vec<(String, String)> = rt.block_on(async {
-        let mut codes = Vec::new();
-        let mut retried = 0;
-        for i in 0..90 {
-            let id = format!("{name}-b{i}");
-            let code = loop {
-                let mut answer = service.issue_async(store, &id, UNTIL, NOW).await;
-                if matches!(answer, Err(Error::AlreadyIssued)) {
-                    answer = service.resend_async(store, &id, NOW).await;
-                }
-                match answer {
-                    Ok(code) => break code,
-                    Err(Error::Store(_)) if retried < 50 => {
-                        retried += 1;
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                    Err(e) => panic!("{id}: {e:?}"),
-                }
-            };
-            codes.push((id, code.expose().to_owned()));
-        }
-        if retried > 0 {
-            println!("{name}: {retried} issues before the race tried again");
-        }
-        codes
-    });
+    // Bookings on every shard; only the failing one's are at risk.
+    let codes = rt.block_on(race::issue_before(&service, store, name));
     cluster.settle();
     if failover == Failover::Frozen {
         cluster.node(replica).signal("STOP");
         cli(shard.master, &["CLIENT", "KILL", "TYPE", "replica"]);
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    // Three verifiers over the bookings, each code right for a third of them; one issuer;
-    // one overrider.
-    for lane in 0..3 {
-        let (store, service, stop) = (store.clone(), Arc::clone(&service), Arc::clone(&stop));
-        let mine: Vec<(String, String)> = codes.iter().skip(lane).step_by(3).cloned().collect();
-        tasks.push(rt.spawn(async move {
-            let mut done = Vec::new();
-            for (i, (id, code)) in mine.iter().enumerate() {
-                let right = i % 3 != 2;
-                let typed = if right { code.clone() } else { wrong(code, 0) };
-                let request = format!("{id}-r");
-                // An error is retried under the same request id: a retry replays what landed.
-                for _ in 0..4 {
-                    let answer = service
-                        .verify_async(
-                            &store,
-                            id,
-                            &typed,
-                            Attempt::default().request(&request),
-                            NOW,
-                        )
-                        .await;
-                    let failed = answer.is_err();
-                    done.push(Done::Verified(id.clone(), request.clone(), answer));
-                    if !failed {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(3)).await;
-            }
-            done
-        }));
-    }
-    {
-        let (store, service, stop) = (store.clone(), Arc::clone(&service), Arc::clone(&stop));
-        let name = name.to_owned();
-        tasks.push(rt.spawn(async move {
-            let mut done = Vec::new();
-            for i in 0..200 {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let id = format!("{name}-n{i}");
-                let answer = service.issue_async(&store, &id, UNTIL, NOW).await.map(drop);
-                done.push(Done::Issued(id, answer));
-                tokio::time::sleep(Duration::from_millis(3)).await;
-            }
-            done
-        }));
-    }
-    {
-        let (store, service, stop) = (store.clone(), Arc::clone(&service), Arc::clone(&stop));
-        let ids: Vec<String> = codes
-            .iter()
-            .rev()
-            .take(30)
-            .map(|(id, _)| id.clone())
-            .collect();
-        tasks.push(rt.spawn(async move {
-            let mut done = Vec::new();
-            for id in ids {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let by = Override::new(ActorId::new("supervisor").unwrap(), Reason::NoPhone, "")
-                    .unwrap();
-                let answer = service.overrule_async(&store, &id, by, NOW).await;
-                done.push(Done::Overridden(id, answer));
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            done
-        }));
-    }
+    let race = race::Race::start(rt, store, &service, &codes, name);
     std::thread::sleep(Duration::from_millis(300));
     match failover {
         Failover::Frozen => {
@@ -255,24 +130,14 @@ fn round(
         }
     }
     std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    let done: Vec<Done> = tasks
-        .into_iter()
-        .flat_map(|t| rt.block_on(t).unwrap())
-        .collect();
+    let done = race.stop(rt);
     // The old master comes back as the new master's replica.
     if !cluster.node(shard.master).running() {
         cluster.node(shard.master).restart();
     }
     cluster.settle();
-    let answered = done
-        .iter()
-        .filter(|d| match d {
-            Done::Verified(.., a) => a.is_ok(),
-            Done::Issued(_, a) | Done::Overridden(_, a) => a.is_ok(),
-        })
-        .count();
-    let lost = rt.block_on(lost(&service, store, &codes, &done));
+    let answered = race::answered(&done);
+    let lost = rt.block_on(race::lost(&service, store, &codes, &done));
     println!(
         "{name} ({failover:?} on the shard of master {}): {answered} answered, {} operations, {} answered writes lost",
         shard.master,
@@ -280,76 +145,6 @@ fn round(
         lost.len()
     );
     (lost, answered)
-}
-
-/// The answers whose writes the store no longer holds, and every right code accepted twice.
-async fn lost(
-    service: &Service,
-    store: &RedisStore,
-    codes: &[(String, String)],
-    done: &[Done],
-) -> Vec<String> {
-    let mut lost = Vec::new();
-    let mut rejected: BTreeMap<&str, u8> = BTreeMap::new();
-    let mut accepted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for d in done {
-        match d {
-            Done::Verified(id, request, Ok(answer)) => {
-                if answer.is_accepted() {
-                    let requests = accepted.entry(id).or_default();
-                    if !requests.contains(&request.as_str()) {
-                        requests.push(request);
-                    }
-                }
-                if matches!(answer, Outcome::Rejected { .. }) {
-                    *rejected.entry(id).or_default() += 1;
-                }
-            }
-            Done::Issued(id, Ok(()))
-                if service.booking_async(store, id).await.unwrap().is_none() =>
-            {
-                lost.push(format!("{id}: issued, unknown now"));
-            }
-            Done::Overridden(id, Ok(())) => {
-                let b = service.booking_async(store, id).await.unwrap();
-                if b.is_none_or(|b| b.state() != State::Redeemed) {
-                    lost.push(format!("{id}: overridden, not redeemed now: {b:?}"));
-                }
-            }
-            _ => {}
-        }
-    }
-    for (id, requests) in &accepted {
-        if requests.len() > 1 {
-            lost.push(format!("{id}: accepted for {} requests", requests.len()));
-        }
-        let b = service.booking_async(store, id).await.unwrap();
-        if b.is_none_or(|b| b.state() != State::Redeemed) {
-            lost.push(format!("{id}: accepted, not redeemed now"));
-        }
-    }
-    for (id, n) in &rejected {
-        let b = service.booking_async(store, id).await.unwrap();
-        let counted = b.map_or(0, |b| b.lifetime_failures());
-        if u32::from(counted) < u32::from(*n) {
-            lost.push(format!(
-                "{id}: {n} rejections answered, {counted} counted now"
-            ));
-        }
-    }
-    // Every code accepted once is refused to a new request: never a second acceptance.
-    for (id, code) in codes {
-        if !accepted.contains_key(id.as_str()) {
-            continue;
-        }
-        let again = service
-            .verify_async(store, id, code, Attempt::default().request("again"), NOW)
-            .await;
-        if matches!(again, Ok(Outcome::Accepted)) {
-            lost.push(format!("{id}: accepted a second time"));
-        }
-    }
-    lost
 }
 
 /// The control: a frozen replica, cut off, promoted after its master dies: without
@@ -383,7 +178,8 @@ fn a_frozen_replica_promoted_loses_nothing_answered_with_replicated_writes() {
 /// The replay door, on one booking: its acceptance lands on the master but never on the
 /// (frozen) replica, so it answers an error; the retry under the same request id must not
 /// answer the acceptance read from the master; after the failover (and the old master back
-/// as a replica) the request is answered its acceptance, and no other request ever is.
+/// as a replica) a new request is accepted, and the first is refused: one acceptance
+/// handed over. Without replicated writes (the control) both requests are handed one.
 fn the_replay_door_stays_shut() {
     for replicated in [false, true] {
         let rt = runtime();
@@ -392,9 +188,7 @@ fn the_replay_door_stays_shut() {
         };
         let service = service();
         let id = "door";
-        let code = rt
-            .block_on(service.issue_async(&store, id, UNTIL, NOW))
-            .unwrap();
+        let (code, _) = rt.block_on(race::issue_one(&service, &store, id));
         cluster.settle();
         let shard = cluster.shard_of(&store.key_name(fixtures_key(id)));
         let replica = shard.replicas[0];
@@ -404,7 +198,7 @@ fn the_replay_door_stays_shut() {
             rt.block_on(service.verify_async(
                 &store,
                 id,
-                code.expose(),
+                &code,
                 Attempt::default().request(request),
                 NOW,
             ))
@@ -419,22 +213,23 @@ fn the_replay_door_stays_shut() {
         cluster.node(shard.master).restart();
         cluster.settle();
         let deadline = Instant::now() + Duration::from_secs(20);
-        let after = loop {
-            match verify("r1") {
+        let fresh = loop {
+            match verify("r2") {
                 Err(_) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 answer => break answer,
             }
         };
-        let fresh = verify("r2");
+        let again = verify("r1");
         println!(
-            "replicated writes {replicated}: first {first:?}, retry {retry:?}, after the failover {after:?}, a new request {fresh:?}"
+            "replicated writes {replicated}: first {first:?}, retry {retry:?}; after the failover a new request {fresh:?}, the first again {again:?}"
         );
-        let acceptances = [&first, &retry, &after, &fresh]
+        // Requests handed an acceptance: r1 (first or retry) and r2.
+        let r1 = [&first, &retry]
             .iter()
-            .filter(|a| matches!(a, Ok(o) if o.is_accepted()))
-            .count();
+            .any(|a| matches!(a, Ok(o) if o.is_accepted()));
+        let r2 = matches!(&fresh, Ok(o) if o.is_accepted());
         if replicated {
             assert!(
                 matches!(first, Err(Error::Store(_))),
@@ -444,23 +239,55 @@ fn the_replay_door_stays_shut() {
                 matches!(retry, Err(Error::Store(_))),
                 "the retry answered from an unreplicated record: {retry:?}"
             );
-            assert!(matches!(&after, Ok(o) if o.is_accepted()), "{after:?}");
+            assert!(matches!(fresh, Ok(Outcome::Accepted)), "{fresh:?}");
             assert!(
-                matches!(fresh, Ok(Outcome::AlreadyRedeemed { by_override: false })),
-                "{fresh:?}"
+                matches!(again, Ok(Outcome::AlreadyRedeemed { by_override: false })),
+                "{again:?}"
             );
-            assert_eq!(acceptances, 1);
+            assert!(!(r1 && r2));
         } else {
-            // The control: the acceptance answered first is undone by the failover, and the
-            // same code is accepted again.
+            // The control: the acceptance handed to r1 is undone by the failover, and r2 is
+            // accepted too.
             assert!(matches!(first, Ok(Outcome::Accepted)), "{first:?}");
             assert!(
                 matches!(retry, Ok(Outcome::Replayed(Earlier::Accepted))),
                 "{retry:?}"
             );
-            assert!(acceptances > 2, "the control did not lose the acceptance");
+            assert!(r1 && r2, "the control did not accept twice: {fresh:?}");
         }
     }
+}
+
+/// `make_durable` with replicated writes: `Swapped` on the version stored (its rewrite
+/// acknowledged by the replica), `Conflict` on another version or a missing record, and the
+/// record unchanged; without replicated writes it checks nothing.
+fn make_durable_confirms_the_version_read() {
+    let rt = runtime();
+    let Some((_cluster, store)) = start(&rt, true) else {
+        return;
+    };
+    let service = service();
+    rt.block_on(async {
+        race::issue_one(&service, &store, "t1").await;
+        let key = fixtures_key("t1");
+        let (record, version) = store.load(key).await.unwrap().unwrap();
+        assert_eq!(
+            store.make_durable(key, version).await.unwrap(),
+            Swap::Swapped
+        );
+        let stale = Version(version.0 - 1);
+        assert_eq!(
+            store.make_durable(key, stale).await.unwrap(),
+            Swap::Conflict
+        );
+        let none = fixtures_key("none");
+        assert_eq!(
+            store.make_durable(none, version).await.unwrap(),
+            Swap::Conflict
+        );
+        assert!(store.load(none).await.unwrap().is_none());
+        assert_eq!(store.load(key).await.unwrap().unwrap(), (record, version));
+    });
 }
 
 fn fixtures_key(id: &str) -> handover_code::Key<'_> {
@@ -478,23 +305,15 @@ fn failovers_during_races_lose_nothing_answered_with_replicated_writes() {
     let Some((mut cluster, store)) = start(&rt, true) else {
         return;
     };
-    let mut lost = Vec::new();
-    let mut answered = 0;
-    for n in 0..failovers {
+    let rounds = (0..failovers).map(|n| {
         let kind = if n % 2 == 0 {
             Failover::Forced
         } else {
             Failover::Killed
         };
-        let (l, a) = round(&rt, &mut cluster, &store, &format!("f{n}"), n, kind);
-        lost.extend(l);
-        answered += a;
-    }
-    println!(
-        "{failovers} failovers with replicated writes: {answered} answered, {} answered writes lost",
-        lost.len()
-    );
-    assert!(lost.is_empty(), "answered writes lost: {lost:?}");
+        round(&rt, &mut cluster, &store, &format!("f{n}"), n, kind)
+    });
+    race::none_lost("failovers with replicated writes", rounds);
 }
 
 /// What replicated writes cost: verifications per second (right codes, 8 at a time, each
@@ -516,57 +335,28 @@ fn replicated_writes_cost_is_measured() {
             .clone()
             .with_prefix(&format!("{}:", name.len()))
             .unwrap();
-        let per_task = 250;
-        let started = Instant::now();
-        let issuing: Vec<_> = (0..8)
-            .map(|t| {
-                let (store, service) = (store.clone(), Arc::clone(&service));
-                rt.spawn(async move {
-                    let mut codes = Vec::new();
-                    for i in 0..per_task {
-                        let id = format!("m{t}-{i}");
-                        let code = service.issue_async(&store, &id, UNTIL, NOW).await.unwrap();
-                        codes.push((id, code.expose().to_owned()));
-                    }
-                    codes
-                })
-            })
-            .collect();
-        let codes: Vec<Vec<(String, String)>> = issuing
-            .into_iter()
-            .map(|t| rt.block_on(t).unwrap())
-            .collect();
-        let issued = started.elapsed();
-        let started = Instant::now();
-        let verifying: Vec<_> = codes
-            .into_iter()
-            .map(|codes| {
-                let (store, service) = (store.clone(), Arc::clone(&service));
-                rt.spawn(async move {
-                    for (id, code) in codes {
-                        let answer = service.verify_async(&store, &id, &code, None, NOW).await;
-                        assert!(matches!(answer, Ok(Outcome::Accepted)), "{answer:?}");
-                    }
-                })
-            })
-            .collect();
-        for task in verifying {
-            rt.block_on(task).unwrap();
-        }
-        let verified = started.elapsed();
-        let n = 8.0 * f64::from(per_task);
+        let (issues, verifications) = race::throughput(&rt, &store, &service, "m");
         println!(
-            "{name}: {:.0} issues/s, {:.0} verifications/s (right codes, 8 tasks, 3 masters + 3 replicas on loopback)",
-            n / issued.as_secs_f64(),
-            n / verified.as_secs_f64()
+            "{name}: {issues:.0} issues/s, {verifications:.0} verifications/s (right codes, 8 tasks, 3 masters + 3 replicas on loopback)"
         );
     }
     drop(cluster);
+    // One server (appendfsync always), no replica: the same harness.
+    let Some(server) = redis_server::Server::start("always") else {
+        return;
+    };
+    let one = rt
+        .block_on(RedisStore::connect(&server.url(), Duration::from_secs(2)))
+        .unwrap();
+    let (issues, verifications) = race::throughput(&rt, &one, &service, "m");
+    println!(
+        "one server, appendfsync always: {issues:.0} issues/s, {verifications:.0} verifications/s (right codes, 8 tasks)"
+    );
 }
 
 fn main() {
-    harness::run(
+    harness::run_one_at_a_time(
         redis_server::missing(),
-        trials!(server: a_frozen_replica_promoted_loses_answered_writes_without_replicated_writes, a_frozen_replica_promoted_loses_nothing_answered_with_replicated_writes, the_replay_door_stays_shut, failovers_during_races_lose_nothing_answered_with_replicated_writes, replicated_writes_cost_is_measured),
+        trials!(server: a_frozen_replica_promoted_loses_answered_writes_without_replicated_writes, a_frozen_replica_promoted_loses_nothing_answered_with_replicated_writes, the_replay_door_stays_shut, failovers_during_races_lose_nothing_answered_with_replicated_writes, replicated_writes_cost_is_measured, make_durable_confirms_the_version_read),
     );
 }

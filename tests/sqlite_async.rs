@@ -11,6 +11,14 @@ mod cancel;
 #[path = "support/ops.rs"]
 mod ops;
 
+#[path = "support/fixtures.rs"]
+#[allow(dead_code)]
+mod fixtures;
+
+#[path = "support/race.rs"]
+#[allow(dead_code)]
+mod race;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use handover_code::conformance::{self, Blocking, WithoutTransactions};
@@ -186,4 +194,22 @@ fn the_async_face_keeps_and_reads_the_audit_log() {
                 .is_empty()
         );
     });
+}
+
+/// What one SQLite file does with `Durability::Full` (each commit synced): verifications
+/// per second in the failover tests' harness (right codes, 8 at a time, each on its own
+/// booking). Printed, not asserted: the README's "Deploying" table's figure.
+#[test]
+fn full_durability_throughput_is_measured() {
+    let rt = runtime();
+    let dir = std::env::temp_dir().join(format!("handover-sqlite-full-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let _ = std::fs::remove_file(dir.join("full.db"));
+    let store =
+        AsyncSqliteStore::new(SqliteStore::open(dir.join("full.db"), Durability::Full).unwrap());
+    let service = std::sync::Arc::new(race::service());
+    let (issues, verifications) = race::throughput(&rt, &store, &service, "m");
+    println!(
+        "one SQLite file, Durability::Full: {issues:.0} issues/s, {verifications:.0} verifications/s (right codes, 8 tasks)"
+    );
 }

@@ -3,6 +3,7 @@
 
 mod connect;
 mod faces;
+mod standby;
 mod statements;
 mod tls;
 mod write;
@@ -39,6 +40,17 @@ pub(crate) enum PostgresError {
     Schema {
         /// The version found.
         found: i64,
+    },
+    /// A commit waited the store's commit wait for the synchronous standby and was not
+    /// confirmed: it may be visible on the primary but not on the standby, so a failover
+    /// could lose it, and it answers nothing.
+    #[error(
+        "the commit was not confirmed by the synchronous standby within {waited_ms} ms and a failover could lose it; \
+         check the standby and retry with the same request id"
+    )]
+    Unconfirmed {
+        /// How long it waited.
+        waited_ms: u128,
     },
     /// The connection parameters or pool settings were refused.
     #[error("invalid connection settings: {0}")]
@@ -86,6 +98,8 @@ pub struct PostgresStore {
     pool: Pool,
     prune_batch: u32,
     sql: Arc<Statements>,
+    /// With a synchronous standby: how long a commit may wait for it.
+    commit_wait: Option<Duration>,
 }
 
 impl PostgresStore {
@@ -139,6 +153,7 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
             pool,
             prune_batch: Self::DEFAULT_PRUNE_BATCH,
             sql: Arc::new(Statements::new(statements::DEFAULT_PREFIX)),
+            commit_wait: None,
         }
     }
 

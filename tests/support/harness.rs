@@ -9,8 +9,22 @@ use libtest_mimic::{Arguments, Trial};
 
 /// Runs `trials` (a name, whether it needs the server, the test), all of the server's
 /// ignored when `missing` says why it cannot be found; exits with the run's status.
+#[allow(dead_code)]
 pub fn run(missing: Option<&str>, trials: Vec<(&'static str, bool, fn())>) -> ! {
-    let args = Arguments::from_args();
+    run_with(Arguments::from_args(), missing, trials)
+}
+
+/// [`run`], one trial at a time unless `--test-threads` says otherwise: for trials that
+/// each start a cluster of servers and time their waits, which trials run beside each
+/// other on a small machine would starve.
+#[allow(dead_code)]
+pub fn run_one_at_a_time(missing: Option<&str>, trials: Vec<(&'static str, bool, fn())>) -> ! {
+    let mut args = Arguments::from_args();
+    args.test_threads.get_or_insert(1);
+    run_with(args, missing, trials)
+}
+
+fn run_with(args: Arguments, missing: Option<&str>, trials: Vec<(&'static str, bool, fn())>) -> ! {
     if let Some(reason) = missing {
         if std::env::var("CI").as_deref() == Ok("true") {
             eprintln!("CI=true but {reason}");

@@ -1,6 +1,8 @@
 //! A throwaway PostgreSQL cluster for tests and benchmarks: `initdb` and `pg_ctl` from the
 //! machine's PostgreSQL into a temporary directory, listening on 127.0.0.1 at a free port,
-//! stopped by its postmaster's pid when dropped.
+//! stopped by its postmaster's pid when dropped. Also a streaming standby of one, and what
+//! a failover test does to the pair: make the standby synchronous, cut it off, kill the
+//! primary, promote the standby.
 //!
 //! Where no PostgreSQL binaries are installed, [`Cluster::start`] answers `None` with a
 //! message, except under `CI=true`, where a missing server is a failure.
@@ -70,6 +72,34 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A fresh directory for a cluster, owned by `postgres` when we are root.
+fn new_dir() -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "handover-pg-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    if is_root() {
+        let ok = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "chown of the cluster directory failed");
+    }
+    dir
+}
+
+/// Sends `signal` (`STOP`, `CONT`, `KILL`) to process `pid`.
+pub fn signal(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status();
+}
+
 impl Cluster {
     /// Starts a fresh cluster, or answers `None` where PostgreSQL is not installed.
     pub fn start() -> Option<Self> {
@@ -83,22 +113,7 @@ impl Cluster {
             );
             return None;
         };
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "handover-pg-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        if is_root() {
-            let ok = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&dir)
-                .status()
-                .unwrap();
-            assert!(ok.success(), "chown of the cluster directory failed");
-        }
+        let dir = new_dir();
         let data = dir.join("data");
         let out = run(
             &bin.join("initdb"),
@@ -287,6 +302,137 @@ impl Cluster {
     pub fn restart(&self) {
         self.stop();
         self.pg_ctl_start();
+    }
+
+    /// Runs `sql` with `psql` and answers its unaligned output.
+    pub fn psql(&self, sql: &str) -> String {
+        let out = Command::new(self.program("psql"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "postgres", "-d", "postgres", "-Atqc", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// A streaming standby of this server (`pg_basebackup -R`), started on its own port,
+    /// streaming once this answers. Settings made on this server afterwards
+    /// (`synchronous_standby_names`) are not the standby's.
+    pub fn standby(&self) -> Self {
+        let dir = new_dir();
+        let data = dir.join("data");
+        let out = run(
+            &self.bin.join("pg_basebackup"),
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                data.to_str().unwrap(),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "pg_basebackup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let standby = Self {
+            dir,
+            bin: self.bin.clone(),
+            port: free_port(),
+        };
+        standby.pg_ctl_start();
+        self.wait_for(
+            "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
+            "1",
+        );
+        standby
+    }
+
+    /// Waits until `sql` answers `want` here (at most 30 s).
+    pub fn wait_for(&self, sql: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.psql(sql) != want {
+            assert!(Instant::now() < deadline, "{sql} never answered {want}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Makes every commit here wait for a standby (`synchronous_standby_names = '*'`) or
+    /// for none (`''`), and waits until the standby is seen as synchronous (or not).
+    pub fn synchronous(&self, on: bool) {
+        let names = if on { "*" } else { "" };
+        self.psql(&format!(
+            "ALTER SYSTEM SET synchronous_standby_names = '{names}'"
+        ));
+        self.psql("SELECT pg_reload_conf()");
+        let want = if on { "sync" } else { "async" };
+        self.wait_for(
+            "SELECT string_agg(sync_state, ',') FROM pg_stat_replication",
+            want,
+        );
+    }
+
+    /// Cuts this standby off its primary: its WAL receiver frozen (SIGSTOP, so it cannot
+    /// reconnect), then the primary's WAL sender to it terminated. From then on the primary
+    /// sends it nothing. Answers the receiver's pid, to thaw it with `signal(pid, "CONT")`.
+    pub fn cut_off_from(&self, primary: &Self) -> u32 {
+        let pid: u32 = self
+            .psql("SELECT pid FROM pg_stat_wal_receiver")
+            .parse()
+            .expect("the standby has a WAL receiver");
+        signal(pid, "STOP");
+        primary.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_replication");
+        primary.wait_for("SELECT count(*) FROM pg_stat_replication", "0");
+        pid
+    }
+
+    /// Kills the server as a crash would: the postmaster and every process it started, with
+    /// SIGKILL, nothing flushed or shut down.
+    pub fn kill(&self) {
+        let Some(pid) = self.pid() else { return };
+        let children = Command::new("pgrep")
+            .args(["-P", &pid.to_string()])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        signal(pid, "KILL");
+        for child in children.lines() {
+            if let Ok(child) = child.trim().parse() {
+                signal(child, "KILL");
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_file(self.dir.join("data").join("postmaster.pid"));
+    }
+
+    /// Promotes this standby (`pg_ctl promote`, waiting until it takes writes).
+    pub fn promote(&self) {
+        let data = self.dir.join("data");
+        let out = run(
+            &self.bin.join("pg_ctl"),
+            &["-D", data.to_str().unwrap(), "-w", "promote"],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl promote failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.wait_for("SELECT pg_is_in_recovery()", "f");
     }
 }
 

@@ -121,19 +121,17 @@ impl AsyncStore for PostgresStore {
     /// small write.
     async fn make_durable(&self, key: Key<'_>, version: Version) -> Result<Swap, Error> {
         let result: Result<Swap, PostgresError> = async {
-            let client = self.pool.get().await?;
-            let stmt = client.prepare_cached(&self.sql.touch).await?;
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
                 &i16::from(key.kind()),
                 &key.namespace(),
                 &key.id(),
                 &sql::version_to_sql(version),
             ];
-            Ok(match client.execute(&stmt, &params).await {
+            Ok(match self.write_one(&self.sql.touch, &params).await {
                 Ok(1) => Swap::Swapped,
                 Ok(_) => Swap::Conflict,
-                Err(e) if lost_race(&e) => Swap::Conflict,
-                Err(e) => return Err(e.into()),
+                Err(PostgresError::Postgres(e)) if lost_race(&e) => Swap::Conflict,
+                Err(e) => return Err(e),
             })
         }
         .await;

@@ -49,24 +49,23 @@ impl PostgresStore {
         let (namespace, id) = (key.namespace(), key.id());
         let new_sql = sql::version_to_sql(new);
         let prune_at = sql::prune_at(record);
-        let client = self.pool.get().await?;
         let changed = match expected {
             None => {
-                let stmt = client.prepare_cached(&self.sql.insert).await?;
-                client
-                    .execute(
-                        &stmt,
-                        &[&kind, &namespace, &id, &new_sql, &bytes, &prune_at],
-                    )
-                    .await?
+                self.write_one(
+                    &self.sql.insert,
+                    &[&kind, &namespace, &id, &new_sql, &bytes, &prune_at],
+                )
+                .await?
             }
             Some(v) => {
-                let stmt = client.prepare_cached(&self.sql.update).await?;
                 let expected = sql::version_to_sql(v);
-                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-                    &kind, &namespace, &id, &new_sql, &bytes, &prune_at, &expected,
-                ];
-                client.execute(&stmt, &params).await?
+                self.write_one(
+                    &self.sql.update,
+                    &[
+                        &kind, &namespace, &id, &new_sql, &bytes, &prune_at, &expected,
+                    ],
+                )
+                .await?
             }
         };
         Ok(if changed == 1 {
@@ -85,8 +84,12 @@ impl PostgresStore {
         entry: &Entry<'_>,
         record: &Record,
     ) -> Result<Swap, PostgresError> {
-        let client = self.pool.get().await?;
-        self.write_audited(&client, entry, record).await
+        let mut client = self.lend().await?;
+        let result = self
+            .bounded(async { self.write_audited(&*client.get()?, entry, record).await })
+            .await;
+        client.finished(&result);
+        result
     }
 
     /// Every write and its audit row in one transaction, in order, then every unchanged
@@ -102,7 +105,21 @@ impl PostgresStore {
         writes: &[(Entry<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
     ) -> Result<Swap, PostgresError> {
-        let mut client = self.pool.get().await?;
+        let mut client = self.lend().await?;
+        let result = self
+            .bounded(async { self.swap_all_on(client.get()?, writes, unchanged).await })
+            .await;
+        client.finished(&result);
+        result
+    }
+
+    /// [`PostgresStore::swap_all`] on `client`.
+    async fn swap_all_on(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        writes: &[(Entry<'_>, Record)],
+        unchanged: &[(Key<'_>, Option<Version>)],
+    ) -> Result<Swap, PostgresError> {
         let tx = client.transaction().await?;
         for (entry, record) in writes {
             if self.write_audited(&tx, entry, record).await? == Swap::Conflict {

@@ -20,26 +20,35 @@ impl RedisStore {
     /// waiting at most `timeout` for them (`WAIT replicas timeout` on the key's master,
     /// right behind the write); a write they do not acknowledge in time answers a retryable
     /// [`Error::Store`], never an outcome, and a replayed acceptance is made as durable
-    /// before it is answered. Give `replicas` as every replica each shard runs, and keep
-    /// `timeout` under the connection's response timeout. What it promises and what it
-    /// cannot:
+    /// before it is answered (a revoke of a revoked booking too). Give `replicas` as the
+    /// number of replicas every shard runs: one number for all shards, so a shard with more
+    /// replicas than `replicas` can promote one that never acknowledged. Keep `timeout` under
+    /// the connection's response timeout. What it promises and what it cannot:
     ///
     /// - `WAIT` confirms that the replicas **received** the write, not that they wrote it
-    ///   to disk (Redis 7.0 has no `WAITAOF`): losing a master together with every replica
-    ///   that acknowledged (a power cut across all of them) can lose it. Run each shard's
-    ///   machines apart, and `appendfsync always` where a machine crash must lose nothing.
+    ///   to disk (`WAITAOF` came in Redis 7.2; the tests here run 7.0): losing a master
+    ///   together with every replica that acknowledged (a power cut across all of them) can
+    ///   lose it. Run each shard's machines apart, and `appendfsync always` where a machine
+    ///   crash must lose nothing.
     /// - A replica that had not acknowledged (one beyond `replicas`, or one that was
-    ///   disconnected) and is promoted by hand (`CLUSTER FAILOVER TAKEOVER`) loses what it
-    ///   missed; the cluster's own failover promotes the replica with the most data.
+    ///   disconnected) and is promoted loses what it missed: by hand (`CLUSTER FAILOVER
+    ///   TAKEOVER`), or by the cluster's own failover, which lets the replica with the
+    ///   highest replication offset try first but does not promise it wins.
     /// - Answers that hand nothing over and write nothing (a replayed rejection, "already
     ///   redeemed", a suspended verifier) are read from the master as it stands, unwaited.
-    /// - Every write waits a replica round trip (measured in `tests/failover.rs`).
+    /// - Every write waits a replica round trip, and Redis holds the connection that sent
+    ///   a `WAIT` until it returns: the store shares one connection per master, so this
+    ///   process's other commands to that master queue behind each wait. With replicas up
+    ///   that is a round trip (measured in `tests/failover.rs`); with a replica gone, each
+    ///   write holds the connection for the whole `timeout`, and calls behind it answer
+    ///   errors once the response timeout passes.
     ///
-    /// Pair it on the servers with `min-replicas-to-write` (and `min-replicas-max-lag`), so a
-    /// master that has lost its replicas refuses writes at once instead of timing each out.
-    /// `WAIT` is sent in one pipeline right behind the write, on the same connection to the
-    /// master of the key's slot: never fanned out to every master, which would answer for
-    /// other shards' writes.
+    /// Pair it on the servers with `min-replicas-to-write` (and `min-replicas-max-lag`): a
+    /// master that has lost its replicas then refuses the write itself (`NOREPLICAS`), so it
+    /// never lands unconfirmed for a later replay to find; the refusal is still answered
+    /// after the pipeline's `WAIT` times out. `WAIT` is sent in one pipeline right behind the
+    /// write, on the same connection to the master of the key's slot: never fanned out to
+    /// every master, which would answer for other shards' writes.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -66,7 +75,10 @@ impl RedisStore {
         timeout: Duration,
     ) -> Result<Self, Error> {
         crate::store::own_error::<_, RedisError>(|| {
-            let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+            // WAIT takes a signed 64-bit count of milliseconds.
+            let timeout_ms = u64::try_from(timeout.as_millis())
+                .unwrap_or(u64::MAX)
+                .min(i64::MAX.unsigned_abs());
             if replicas == 0 || timeout_ms == 0 {
                 return Err(RedisError::Config(
                     "replicated writes wait for at least 1 replica, for at least 1 ms".to_string(),
