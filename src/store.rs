@@ -332,13 +332,17 @@ pub trait Store {
     /// still at `version`; [`Swap::Conflict`]: another version is stored now (the service answers
     /// [`Error::Contention`](crate::Error::Contention), and a retry reads again).
     ///
+    /// The service asks it before it answers a replayed acceptance, and before it answers a
+    /// revoke of a revoked booking (a retry whose first try landed) from the record.
+    ///
     /// The default answers `Swapped` and does nothing: right for a store whose records are
-    /// durable once another call can read them (the memory store, SQLite, one PostgreSQL
-    /// server). A replicated store overrides it: a record read from a primary may not have
-    /// reached the replica a failover promotes (its write's wait for the replicas failed, or
-    /// the primary restarted before they had it). `RedisStore` with replicated writes
-    /// rewrites the version and waits for the shard's replicas; `PostgresStore` commits a
-    /// write of the row, which waits for a synchronous standby like any commit.
+    /// durable once another call can read them (the memory store, SQLite). A replicated
+    /// store overrides it: a record read from a primary may not have reached the replica a
+    /// failover promotes (its write's wait for the replicas failed, or the primary
+    /// restarted before they had it). `RedisStore` with replicated writes rewrites the
+    /// version and waits for the shard's replicas; `PostgresStore` always commits a write of
+    /// the row (it cannot tell whether a synchronous standby is configured), which waits for
+    /// one like any commit: one small write per replay.
     ///
     /// # Errors
     ///

@@ -2,12 +2,13 @@
 //! given only once the store has made its record durable (`Store::make_durable`): on a
 //! store with transactions and on one that writes one key at a time, with and without a
 //! verifier budget. A store that cannot confirm answers its error, one whose record moved
-//! answers contention, and neither is ever the acceptance.
+//! answers contention, and neither is ever the acceptance. A revoke answered from a revoked
+//! record is confirmed the same way.
 
 use std::sync::Mutex;
 
 use handover_code::audit::Entry;
-use handover_code::record::{Record, Version};
+use handover_code::record::{Earlier, Record, Version};
 use handover_code::store::{Key, Store, Swap};
 use handover_code::{
     Attempt, BookingId, Digits, Error, KeyId, Keyring, MemoryStore, Outcome, Policy, Secret,
@@ -174,14 +175,25 @@ fn replays_rest_on_durable_records<S: Store>(
         "0000"
     };
     let before = calls(store).len();
-    for _ in 0..2 {
-        let answer = service.verify(store, other, wrong, attempt("r2"), NOW);
-        assert!(
-            matches!(answer, Ok(Outcome::Rejected { .. } | Outcome::Replayed(_))),
-            "{answer:?}"
-        );
-    }
+    let answer = service.verify(store, other, wrong, attempt("r2"), NOW);
+    assert!(matches!(answer, Ok(Outcome::Rejected { .. })), "{answer:?}");
+    let answer = service.verify(store, other, wrong, attempt("r2"), NOW);
+    assert!(
+        matches!(answer, Ok(Outcome::Replayed(Earlier::Rejected { .. }))),
+        "{answer:?}"
+    );
     assert_eq!(calls(store).len(), before);
+
+    // A revoke is written; its retry, answered from the revoked record, is confirmed first.
+    service.revoke(store, other, NOW).unwrap();
+    assert_eq!(calls(store).len(), before);
+    service.revoke(store, other, NOW).unwrap();
+    assert_eq!(calls(store).len(), before + 1);
+    set(store, Confirm::Fails);
+    assert!(matches!(
+        service.revoke(store, other, NOW),
+        Err(Error::Store(_))
+    ));
 }
 
 fn set(store: &Confirming, answer: Confirm) {

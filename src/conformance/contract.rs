@@ -103,7 +103,8 @@ fn samples() -> [Record; 4] {
 /// a round trip of every field, and keys kept apart; then, on a second store from
 /// `factory`, that [`Store::prune`] deletes the record whose time has passed and keeps the
 /// one whose time has not (a store that keeps the default, which deletes nothing, fails
-/// here, by name).
+/// here, by name), and that [`Store::make_durable`] of the record kept, at its version,
+/// answers [`Swap::Swapped`] and leaves it as a load sees it.
 ///
 /// # Errors
 ///
@@ -185,6 +186,16 @@ where
     let stayed = io(CHECK, store.load(kept).await)?;
     ensure(stayed == Some((young, Version(1))), CHECK, || {
         format!("the record due at t=3000 did not stay as stored: {stayed:?}")
+    })?;
+    // Making a stored record durable confirms it as it is, and changes nothing a load sees.
+    const DURABLE: &str = "make_durable";
+    let swap = io(DURABLE, store.make_durable(kept, Version(1)).await)?;
+    ensure(swap == Swap::Swapped, DURABLE, || {
+        "make_durable of a record at the version stored answered a conflict".into()
+    })?;
+    let still = io(DURABLE, store.load(kept).await)?;
+    ensure(still == Some((young, Version(1))), DURABLE, || {
+        format!("make_durable changed the record a load sees: {still:?}")
     })
 }
 

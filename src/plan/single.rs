@@ -64,6 +64,8 @@ pub(crate) struct Single<'a> {
     /// The answer to give.
     done: Option<Result<Option<Code>, Error>>,
     failed: bool,
+    /// The version of a revoked booking a revoke was answered from, without a write.
+    rests: Option<Version>,
 }
 
 impl<'a> Single<'a> {
@@ -92,6 +94,7 @@ impl<'a> Single<'a> {
             pending: None,
             done: None,
             failed: false,
+            rests: None,
         }
     }
 
@@ -136,7 +139,16 @@ impl Plan for Single<'_> {
         let Decision { answer, next } = self.decide(record);
         let (answer, next) = match (answer, next) {
             (Ok(answer), Some(next)) => (answer, next),
-            (answer, _) => return Next::Done(answer),
+            (answer, _) => {
+                // A revoke of a revoked booking (a retry whose first try landed) is answered
+                // from the record: it must be as durable as the write it stands for, or a
+                // failover could bring the code back. (The driver confirms only an `Ok`
+                // answer, so a refused revoke asks nothing.)
+                if self.operation == Operation::Revoke {
+                    self.rests = self.slot.version();
+                }
+                return Next::Done(answer);
+            }
         };
         let audit = Audit {
             at: self.now,
@@ -176,6 +188,10 @@ impl Plan for Single<'_> {
 
     fn failed(&mut self) {
         self.failed = true;
+    }
+
+    fn rests_on(&self) -> Option<(Key<'_>, Version)> {
+        self.rests.map(|v| (self.slot.key, v))
     }
 
     fn answered(&self, answer: &Result<Option<Code>, Error>, sink: &dyn Events) {

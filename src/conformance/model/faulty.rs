@@ -121,4 +121,11 @@ impl<S: Store> Store for Faulty<S> {
             Some(_) => Err(FaultyError::Injected),
         })
     }
+
+    /// Forwarded unfaulted: the model's stores confirm nothing.
+    fn make_durable(&self, key: Key<'_>, version: Version) -> Result<Swap, Self::Error> {
+        self.inner
+            .make_durable(key, version)
+            .map_err(FaultyError::Inner)
+    }
 }

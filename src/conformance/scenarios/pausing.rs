@@ -107,4 +107,8 @@ impl<S: Store> Store for Pausing<'_, S> {
         self.pause();
         self.inner.compare_and_swap_all(writes, unchanged)
     }
+
+    fn make_durable(&self, key: Key<'_>, version: Version) -> Result<Swap, S::Error> {
+        self.inner.make_durable(key, version)
+    }
 }
