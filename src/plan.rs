@@ -116,7 +116,8 @@ pub(crate) trait Plan {
     }
 
     /// The record (key and version) that the answer in [`Next::Done`] was read from, when it
-    /// hands something over without a write of its own (a replayed acceptance): the driver
+    /// stands for a write it did not make itself (a replayed acceptance or rejection, a
+    /// revoke of a revoked booking): the driver
     /// makes it durable ([`Store::make_durable`](crate::Store::make_durable)) before the
     /// answer is given, and answers the store's error, or [`Error::Contention`] if the record
     /// moved, instead.
@@ -168,12 +169,12 @@ impl<'a> Slot<'a> {
     }
 }
 
-/// The booking version a replayed answer rests on, when it hands something over (a replayed
-/// acceptance): what [`Plan::rests_on`] names, for the driver to make durable first.
+/// The booking version a replayed answer rests on: what [`Plan::rests_on`] names, for the
+/// driver to make durable first. A replayed acceptance hands the booking over again, and a
+/// replayed rejection tells the guesser a code is wrong: each stands for a write that must
+/// survive a failover (the redemption, the counted failure), as its first answer did.
 fn replay_rests_on(booking: &Slot<'_>, answer: &Result<Outcome, Error>) -> Option<Version> {
-    answer
-        .as_ref()
-        .is_ok_and(Outcome::is_accepted)
+    matches!(answer, Ok(Outcome::Replayed(_)))
         .then(|| booking.version())
         .flatten()
 }

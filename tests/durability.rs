@@ -165,7 +165,8 @@ fn replays_rest_on_durable_records<S: Store>(
     let moved = service.verify(store, id, code.expose(), attempt("r1"), NOW);
     assert!(matches!(moved, Err(Error::Contention)), "{moved:?}");
 
-    // A rejection replayed hands nothing over: no confirmation.
+    // A rejection is written; its replay tells the guesser the code is wrong again, so it
+    // is confirmed first too (a failover must not forget the failure it stands for).
     set(store, Confirm::Yes);
     let other = BookingId::new("SLOT-2").unwrap();
     let code = service.issue(store, other, NOW.0 + 3_600, NOW).unwrap();
@@ -177,14 +178,20 @@ fn replays_rest_on_durable_records<S: Store>(
     let before = calls(store).len();
     let answer = service.verify(store, other, wrong, attempt("r2"), NOW);
     assert!(matches!(answer, Ok(Outcome::Rejected { .. })), "{answer:?}");
+    assert_eq!(calls(store).len(), before);
     let answer = service.verify(store, other, wrong, attempt("r2"), NOW);
     assert!(
         matches!(answer, Ok(Outcome::Replayed(Earlier::Rejected { .. }))),
         "{answer:?}"
     );
-    assert_eq!(calls(store).len(), before);
+    assert_eq!(calls(store).len(), before + 1);
+    set(store, Confirm::Fails);
+    let failed = service.verify(store, other, wrong, attempt("r2"), NOW);
+    assert!(matches!(failed, Err(Error::Store(_))), "{failed:?}");
+    set(store, Confirm::Yes);
 
     // A revoke is written; its retry, answered from the revoked record, is confirmed first.
+    let before = calls(store).len();
     service.revoke(store, other, NOW).unwrap();
     assert_eq!(calls(store).len(), before);
     service.revoke(store, other, NOW).unwrap();

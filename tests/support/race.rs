@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use handover_code::audit::{Override, Reason};
-use handover_code::record::State;
+use handover_code::record::{Earlier, State};
 use handover_code::{
     ActorId, AsyncStore, Attempt, Digits, Error, KeyId, Keyring, Outcome, Policy, Secret, Service,
 };
@@ -219,7 +219,8 @@ where
     S::Error: std::fmt::Debug,
 {
     let mut lost = Vec::new();
-    let mut rejected: BTreeMap<&str, u8> = BTreeMap::new();
+    // The requests answered a rejection (first, or replayed) on each booking.
+    let mut rejected: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut accepted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for d in done {
         match d {
@@ -230,8 +231,14 @@ where
                         requests.push(request);
                     }
                 }
-                if matches!(answer, Outcome::Rejected { .. }) {
-                    *rejected.entry(id).or_default() += 1;
+                if matches!(
+                    answer,
+                    Outcome::Rejected { .. } | Outcome::Replayed(Earlier::Rejected { .. })
+                ) {
+                    let requests = rejected.entry(id).or_default();
+                    if !requests.contains(&request.as_str()) {
+                        requests.push(request);
+                    }
                 }
             }
             Done::Issued(id, Ok(()))
@@ -263,10 +270,11 @@ where
             lost.push(format!("{id}: accepted, not redeemed now"));
         }
     }
-    for (id, n) in &rejected {
+    for (id, requests) in &rejected {
+        let n = requests.len();
         let b = service.booking_async(store, id).await.unwrap();
         let counted = b.map_or(0, |b| b.lifetime_failures());
-        if u32::from(counted) < u32::from(*n) {
+        if usize::from(counted) < n {
             lost.push(format!(
                 "{id}: {n} rejections answered, {counted} counted now"
             ));
