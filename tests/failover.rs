@@ -213,6 +213,8 @@ fn the_replay_door_stays_shut() {
         cluster.node(shard.master).restart();
         cluster.settle();
         let deadline = Instant::now() + Duration::from_secs(20);
+        // r2 may meet errors while the client finds the new master, and a try that wrote
+        // but was not confirmed is answered by its retry as a replay: either way, once.
         let fresh = loop {
             match verify("r2") {
                 Err(_) if Instant::now() < deadline => {
@@ -221,7 +223,14 @@ fn the_replay_door_stays_shut() {
                 answer => break answer,
             }
         };
-        let again = verify("r1");
+        let again = loop {
+            match verify("r1") {
+                Err(_) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                answer => break answer,
+            }
+        };
         println!(
             "replicated writes {replicated}: first {first:?}, retry {retry:?}; after the failover a new request {fresh:?}, the first again {again:?}"
         );
@@ -239,7 +248,7 @@ fn the_replay_door_stays_shut() {
                 matches!(retry, Err(Error::Store(_))),
                 "the retry answered from an unreplicated record: {retry:?}"
             );
-            assert!(matches!(fresh, Ok(Outcome::Accepted)), "{fresh:?}");
+            assert!(matches!(&fresh, Ok(o) if o.is_accepted()), "{fresh:?}");
             assert!(
                 matches!(again, Ok(Outcome::AlreadyRedeemed { by_override: false })),
                 "{again:?}"
@@ -271,10 +280,15 @@ fn make_durable_confirms_the_version_read() {
         race::issue_one(&service, &store, "t1").await;
         let key = fixtures_key("t1");
         let (record, version) = store.load(key).await.unwrap().unwrap();
-        assert_eq!(
-            store.make_durable(key, version).await.unwrap(),
-            Swap::Swapped
-        );
+        // A replica slow to acknowledge on a loaded machine is an error: tried again.
+        let mut confirmed = store.make_durable(key, version).await;
+        for _ in 0..20 {
+            if confirmed.is_ok() {
+                break;
+            }
+            confirmed = store.make_durable(key, version).await;
+        }
+        assert_eq!(confirmed.unwrap(), Swap::Swapped);
         let stale = Version(version.0 - 1);
         assert_eq!(
             store.make_durable(key, stale).await.unwrap(),

@@ -342,13 +342,20 @@ where
     signal(receiver, "CONT");
     standby.promote();
     let deadline = Instant::now() + Duration::from_secs(20);
+    // r2 may meet errors while the store finds the new primary, and a try that wrote but
+    // was not confirmed is answered by its retry as a replay: either way, once.
     let fresh = loop {
         match verify("r2") {
             Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
             answer => break answer,
         }
     };
-    let again = verify("r1");
+    let again = loop {
+        match verify("r1") {
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            answer => break answer,
+        }
+    };
     println!(
         "first {first:?}, retry {retry:?}; after the failover a new request {fresh:?}, the first again {again:?}"
     );
@@ -365,7 +372,7 @@ fn the_replay_door_stays_shut() {
     let [first, retry, fresh, again] = replay_door(&rt, &primary, &standby, &store);
     assert!(matches!(first, Err(Error::Store(_))), "{first:?}");
     assert!(matches!(retry, Err(Error::Store(_))), "{retry:?}");
-    assert!(matches!(fresh, Ok(Outcome::Accepted)), "{fresh:?}");
+    assert!(matches!(&fresh, Ok(o) if o.is_accepted()), "{fresh:?}");
     assert!(
         matches!(again, Ok(Outcome::AlreadyRedeemed { .. })),
         "{again:?}"
@@ -380,7 +387,7 @@ fn the_replay_door_stays_shut() {
     assert!(matches!(first, Err(Error::Store(_))), "{first:?}");
     assert!(matches!(&retry, Ok(o) if o.is_accepted()), "{retry:?}");
     assert!(
-        matches!(fresh, Ok(Outcome::Accepted)),
+        matches!(&fresh, Ok(o) if o.is_accepted()),
         "the control did not accept twice: {fresh:?}"
     );
 }
