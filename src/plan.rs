@@ -116,8 +116,8 @@ pub(crate) trait Plan {
     }
 
     /// The record (key and version) that the answer in [`Next::Done`] was read from, when it
-    /// stands for a write it did not make itself (a replayed acceptance or rejection, a
-    /// revoke of a revoked booking): the driver
+    /// stands for a write it did not make itself (a replayed acceptance, a revoke of a
+    /// revoked booking): the driver
     /// makes it durable ([`Store::make_durable`](crate::Store::make_durable)) before the
     /// answer is given, and answers the store's error, or [`Error::Contention`] if the record
     /// moved, instead.
@@ -169,12 +169,14 @@ impl<'a> Slot<'a> {
     }
 }
 
-/// The booking version a replayed answer rests on: what [`Plan::rests_on`] names, for the
-/// driver to make durable first. A replayed acceptance hands the booking over again, and a
-/// replayed rejection tells the guesser a code is wrong: each stands for a write that must
-/// survive a failover (the redemption, the counted failure), as its first answer did.
+/// The booking version a replayed answer rests on, when it hands something over (a replayed
+/// acceptance): what [`Plan::rests_on`] names, for the driver to make durable first.
+/// (A replayed rejection is not confirmed: a store that confirms by writing, as PostgreSQL
+/// does, makes many concurrent replays of one request race each other's writes.)
 fn replay_rests_on(booking: &Slot<'_>, answer: &Result<Outcome, Error>) -> Option<Version> {
-    matches!(answer, Ok(Outcome::Replayed(_)))
+    answer
+        .as_ref()
+        .is_ok_and(Outcome::is_accepted)
         .then(|| booking.version())
         .flatten()
 }
