@@ -154,11 +154,27 @@ fn swap_of<'a, T>(
 struct Slot<'a> {
     key: Key<'a>,
     known: Option<Option<(Record, Version)>>,
+    /// Whether the answer is read from this record, standing for a write it did not make
+    /// (a replayed acceptance, a revoke of a revoked booking): [`Slot::rests_on`].
+    answered_from: bool,
 }
 
 impl<'a> Slot<'a> {
     const fn new(key: Key<'a>) -> Self {
-        Self { key, known: None }
+        Self {
+            key,
+            known: None,
+            answered_from: false,
+        }
+    }
+
+    /// The record (key and the version read) the answer rests on, if it was answered from
+    /// this record: what [`Plan::rests_on`] names, for the driver to make durable first.
+    fn rests_on(&self) -> Option<(Key<'a>, Version)> {
+        self.answered_from
+            .then(|| self.version())
+            .flatten()
+            .map(|v| (self.key, v))
     }
 
     fn version(&self) -> Option<Version> {
@@ -169,16 +185,12 @@ impl<'a> Slot<'a> {
     }
 }
 
-/// The booking version a replayed answer rests on, when it hands something over (a replayed
-/// acceptance): what [`Plan::rests_on`] names, for the driver to make durable first.
-/// (A replayed rejection is not confirmed: a store that confirms by writing, as PostgreSQL
-/// does, makes many concurrent replays of one request race each other's writes.)
-fn replay_rests_on(booking: &Slot<'_>, answer: &Result<Outcome, Error>) -> Option<Version> {
-    answer
-        .as_ref()
-        .is_ok_and(Outcome::is_accepted)
-        .then(|| booking.version())
-        .flatten()
+/// Whether a replayed answer rests on the booking it was read from: when it hands the
+/// booking over again (a replayed acceptance). (A replayed rejection is not confirmed: a
+/// store that confirms by writing, as PostgreSQL does, makes many concurrent replays of one
+/// request race each other's writes.)
+fn replay_hands_over(answer: &Result<Outcome, Error>) -> bool {
+    answer.as_ref().is_ok_and(Outcome::is_accepted)
 }
 
 /// A swap of `record` over `slot`'s known version, as of `now`, described by `audit`; a

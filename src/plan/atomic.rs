@@ -52,7 +52,7 @@ use crate::store::Swap;
 use crate::time::Timestamp;
 
 use super::{
-    Asked, Tries, booking_of, charge, replay_rests_on, verdict_action, verifier_of, version_after,
+    Asked, Tries, booking_of, charge, replay_hands_over, verdict_action, verifier_of, version_after,
 };
 
 /// Where an atomic verification stands.
@@ -97,8 +97,6 @@ pub(crate) struct Atomic<'a> {
     tries: Tries,
     /// Whether the writes landed (the answer was told with them).
     wrote: bool,
-    /// The booking version a replayed acceptance was read from.
-    rests: Option<Version>,
 }
 
 impl core::fmt::Debug for Atomic<'_> {
@@ -127,7 +125,6 @@ impl<'a> Atomic<'a> {
             state: State::Read,
             tries,
             wrote: false,
-            rests: None,
         }
     }
 
@@ -176,7 +173,7 @@ impl<'a> Atomic<'a> {
         let (mut next, answer) = match compared {
             Compared::Answer(answer) => return Err(Early::Answer(answer)),
             Compared::Replay(answer) => {
-                self.rests = replay_rests_on(&self.ask.b, &answer);
+                self.ask.b.answered_from = replay_hands_over(&answer);
                 return Err(Early::Answer(answer));
             }
             Compared::Right(next) => (next, Outcome::Accepted),
@@ -300,6 +297,6 @@ impl Plan for Atomic<'_> {
     }
 
     fn rests_on(&self) -> Option<(Key<'_>, Version)> {
-        self.rests.map(|v| (self.ask.b.key, v))
+        self.ask.b.rests_on()
     }
 }

@@ -74,7 +74,7 @@ use crate::record::{Booking, Hold, Record, Tag, Verifier, Version};
 use crate::store::Swap;
 use crate::time::Timestamp;
 
-use super::{Asked, Next, Plan, Tries, booking_of, replay_rests_on, swap_slot, verifier_of};
+use super::{Asked, Next, Plan, Tries, booking_of, replay_hands_over, swap_slot, verifier_of};
 
 mod settle;
 mod slot;
@@ -140,8 +140,6 @@ pub(crate) struct Verify<'a> {
     max_retries: u8,
     /// Whether the booking write landed (its answer was told with it).
     wrote: bool,
-    /// The booking version a replayed acceptance was read from.
-    rests: Option<Version>,
 }
 
 impl core::fmt::Debug for Verify<'_> {
@@ -180,7 +178,6 @@ impl<'a> Verify<'a> {
             tries: Tries::new(max_retries),
             max_retries,
             wrote: false,
-            rests: None,
         }
     }
 
@@ -286,7 +283,7 @@ impl<'a> Verify<'a> {
         Flow::Go(match compared {
             Compared::Answer(answer) => self.finish(answer, None),
             Compared::Replay(answer) => {
-                self.rests = replay_rests_on(&self.ask.b, &answer);
+                self.ask.b.answered_from = replay_hands_over(&answer);
                 self.finish(answer, replayed)
             }
             Compared::Right(next) => self.slot_then_write(next, Outcome::Accepted, on),
@@ -360,7 +357,7 @@ impl Plan for Verify<'_> {
     }
 
     fn rests_on(&self) -> Option<(Key<'_>, Version)> {
-        self.rests.map(|v| (self.ask.b.key, v))
+        self.ask.b.rests_on()
     }
 
     fn failed(&mut self) {

@@ -64,8 +64,6 @@ pub(crate) struct Single<'a> {
     /// The answer to give.
     done: Option<Result<Option<Code>, Error>>,
     failed: bool,
-    /// The version of a revoked booking a revoke was answered from, without a write.
-    rests: Option<Version>,
 }
 
 impl<'a> Single<'a> {
@@ -94,7 +92,6 @@ impl<'a> Single<'a> {
             pending: None,
             done: None,
             failed: false,
-            rests: None,
         }
     }
 
@@ -144,9 +141,7 @@ impl Plan for Single<'_> {
                 // from the record: it must be as durable as the write it stands for, or a
                 // failover could bring the code back. (The driver confirms only an `Ok`
                 // answer, so a refused revoke asks nothing.)
-                if self.operation == Operation::Revoke {
-                    self.rests = self.slot.version();
-                }
+                self.slot.answered_from = self.operation == Operation::Revoke;
                 return Next::Done(answer);
             }
         };
@@ -191,7 +186,7 @@ impl Plan for Single<'_> {
     }
 
     fn rests_on(&self) -> Option<(Key<'_>, Version)> {
-        self.rests.map(|v| (self.slot.key, v))
+        self.slot.rests_on()
     }
 
     fn answered(&self, answer: &Result<Option<Code>, Error>, sink: &dyn Events) {
