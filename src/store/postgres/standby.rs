@@ -54,20 +54,29 @@ impl PostgresStore {
         self
     }
 
-    /// Runs `call` (a write, its commit included) within the commit wait, if one is set.
-    pub(super) async fn bounded<T>(
+    /// Runs `write` (its commit included) on a pooled connection, within the commit wait if
+    /// one is set: a write cut off by it answers [`PostgresError::Unconfirmed`], and its
+    /// connection stays out of the pool ([`Lent`]).
+    pub(super) async fn write_on<T>(
         &self,
-        call: impl core::future::Future<Output = Result<T, PostgresError>>,
+        write: impl AsyncFnOnce(&mut Object) -> Result<T, PostgresError>,
     ) -> Result<T, PostgresError> {
-        let Some(wait) = self.commit_wait else {
-            return call.await;
+        let mut lent = Lent {
+            client: Some(self.pool.get().await?),
+            finished: self.commit_wait.is_none(),
         };
-        match tokio::time::timeout(wait, call).await {
-            Ok(done) => done,
-            Err(_) => Err(PostgresError::Unconfirmed {
-                waited_ms: wait.as_millis(),
-            }),
-        }
+        let call = async { write(lent.get()?).await };
+        let result =
+            match self.commit_wait {
+                None => call.await,
+                Some(wait) => tokio::time::timeout(wait, call).await.unwrap_or(Err(
+                    PostgresError::Unconfirmed {
+                        waited_ms: wait.as_millis(),
+                    },
+                )),
+            };
+        lent.finished = !matches!(result, Err(PostgresError::Unconfirmed { .. }));
+        result
     }
 
     /// Runs `statement` with `params` as one write (autocommit) within the commit wait, and
@@ -77,24 +86,11 @@ impl PostgresStore {
         statement: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, PostgresError> {
-        let mut client = self.lend().await?;
-        let result = self
-            .bounded(async {
-                let client = client.get()?;
-                let stmt = client.prepare_cached(statement).await?;
-                Ok(client.execute(&stmt, params).await?)
-            })
-            .await;
-        client.finished(&result);
-        result
-    }
-
-    /// A pooled connection for one write: see [`Lent`].
-    pub(super) async fn lend(&self) -> Result<Lent, PostgresError> {
-        Ok(Lent {
-            client: Some(self.pool.get().await?),
-            finished: self.commit_wait.is_none(),
+        self.write_on(async |client| {
+            let stmt = client.prepare_cached(statement).await?;
+            Ok(client.execute(&stmt, params).await?)
         })
+        .await
     }
 }
 
@@ -105,7 +101,7 @@ impl PostgresStore {
 /// is left to finish on its own, outside the pool. (Its backend waits until the standby
 /// confirms or the primary goes: during a long standby outage such backends add up towards
 /// `max_connections`, and new connections are then refused, as errors.)
-pub(super) struct Lent {
+struct Lent {
     client: Option<Object>,
     finished: bool,
 }
@@ -113,15 +109,10 @@ pub(super) struct Lent {
 impl Lent {
     /// The connection. (It is there until the guard drops; were it not, the answer is the
     /// pool's "closed".)
-    pub(super) fn get(&mut self) -> Result<&mut Object, PostgresError> {
+    fn get(&mut self) -> Result<&mut Object, PostgresError> {
         self.client
             .as_mut()
             .ok_or(PostgresError::Pool(deadpool_postgres::PoolError::Closed))
-    }
-
-    /// Marks the write finished unless `result` is a write cut off by the commit wait.
-    pub(super) fn finished<T>(&mut self, result: &Result<T, PostgresError>) {
-        self.finished = !matches!(result, Err(PostgresError::Unconfirmed { .. }));
     }
 }
 

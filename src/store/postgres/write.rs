@@ -84,12 +84,8 @@ impl PostgresStore {
         entry: &Entry<'_>,
         record: &Record,
     ) -> Result<Swap, PostgresError> {
-        let mut client = self.lend().await?;
-        let result = self
-            .bounded(async { self.write_audited(&*client.get()?, entry, record).await })
-            .await;
-        client.finished(&result);
-        result
+        self.write_on(async |client| self.write_audited(&*client, entry, record).await)
+            .await
     }
 
     /// Every write and its audit row in one transaction, in order, then every unchanged
@@ -105,12 +101,8 @@ impl PostgresStore {
         writes: &[(Entry<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
     ) -> Result<Swap, PostgresError> {
-        let mut client = self.lend().await?;
-        let result = self
-            .bounded(async { self.swap_all_on(client.get()?, writes, unchanged).await })
-            .await;
-        client.finished(&result);
-        result
+        self.write_on(async |client| self.swap_all_on(client, writes, unchanged).await)
+            .await
     }
 
     /// [`PostgresStore::swap_all`] on `client`.
