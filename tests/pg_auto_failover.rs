@@ -24,12 +24,17 @@ mod fixtures;
 #[allow(dead_code)]
 mod race;
 
+#[path = "support/pg_cluster.rs"]
+#[allow(dead_code)]
+mod pg_cluster;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use handover_code::store::postgres::PostgresStore;
+use pg_cluster::{free_port, is_root};
 
 /// The PostgreSQL binaries `pg_autoctl` runs.
 const BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -44,13 +49,6 @@ fn missing() -> Option<&'static str> {
     (!(found && Path::new(BIN).join("initdb").exists())).then_some(
         "pg_autoctl or PostgreSQL 15 not found; install postgresql-15-auto-failover and pg-auto-failover-cli",
     )
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
 /// `pg_autoctl args…`, as user `postgres` when we are root, with PostgreSQL 15 on PATH.
@@ -74,14 +72,6 @@ fn autoctl(args: &[&str]) -> Command {
     };
     cmd.args(args);
     cmd
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `psql -c sql` on `port`; `None` if the server does not answer.
@@ -278,11 +268,7 @@ impl Drop for Formation {
 /// standby: nothing answered is lost.
 fn a_pg_auto_failover_failover_loses_nothing_answered() {
     let formation = Formation::start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = race::runtime();
     let store = PostgresStore::connect(&formation.params(), 8, Duration::from_secs(2))
         .unwrap()
         .with_synchronous_standby(Duration::from_secs(1));

@@ -54,14 +54,6 @@ const TIMEOUT: Duration = Duration::from_secs(1);
 /// How long a commit waits for the synchronous standby, with the setting.
 const COMMIT_WAIT: Duration = Duration::from_millis(400);
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// A primary, its standby (synchronous if `synchronous`), and a store reaching whichever
 /// takes writes, with `with_synchronous_standby` if `setting`.
 fn start(
@@ -134,24 +126,19 @@ fn failover_round(
 
 /// The control: an asynchronous standby promoted loses answered writes.
 fn an_asynchronous_standby_promoted_loses_answered_writes() {
-    let rt = runtime();
+    let rt = race::runtime();
     let Some((primary, standby, store)) = start(&rt, false, false) else {
         return;
     };
     let (lost, _) = failover_round(&rt, &primary, &standby, &store, "async", true);
-    println!("lost: {lost:?}");
-    assert!(
-        lost.iter()
-            .any(|l| l.contains("second time") || l.contains("not redeemed")),
-        "the control found no lost acceptance: the test does not bite"
-    );
+    race::assert_an_acceptance_lost(&lost);
 }
 
 /// A synchronous standby without the setting: the statement timeout (1 s, shorter than
 /// the 1.5 s stall) does not cut the commits' waits short, so nothing answered is lost;
 /// the writes hang instead, until the primary dies.
 fn a_synchronous_standby_without_the_setting_loses_nothing_answered() {
-    let rt = runtime();
+    let rt = race::runtime();
     let Some((primary, standby, store)) = start(&rt, true, false) else {
         return;
     };
@@ -162,7 +149,7 @@ fn a_synchronous_standby_without_the_setting_loses_nothing_answered() {
 
 /// A synchronous standby with the setting: nothing answered is lost.
 fn a_synchronous_standby_with_the_setting_loses_nothing_answered() {
-    let rt = runtime();
+    let rt = race::runtime();
     let Some((primary, standby, store)) = start(&rt, true, true) else {
         return;
     };
@@ -191,7 +178,7 @@ fn repeated_failovers_lose_nothing_answered() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(2);
-    let rt = runtime();
+    let rt = race::runtime();
     let rounds = (0..rounds).map_while(|n| {
         let (primary, standby, store) = start(&rt, true, true)?;
         Some(failover_round(
@@ -210,7 +197,7 @@ fn repeated_failovers_lose_nothing_answered() {
 /// each on its own booking) with the standby asynchronous, then synchronous with the
 /// setting. Printed, not asserted: the figures are the README's "Deploying" table's.
 fn synchronous_standby_cost_is_measured() {
-    let rt = runtime();
+    let rt = race::runtime();
     // One server, no standby: the same harness.
     let Some(one) = Cluster::start() else {
         return;
@@ -344,18 +331,8 @@ where
     let deadline = Instant::now() + Duration::from_secs(20);
     // r2 may meet errors while the store finds the new primary, and a try that wrote but
     // was not confirmed is answered by its retry as a replay: either way, once.
-    let fresh = loop {
-        match verify("r2") {
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            answer => break answer,
-        }
-    };
-    let again = loop {
-        match verify("r1") {
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            answer => break answer,
-        }
-    };
+    let fresh = race::until_answered(deadline, || verify("r2"));
+    let again = race::until_answered(deadline, || verify("r1"));
     println!(
         "first {first:?}, retry {retry:?}; after the failover a new request {fresh:?}, the first again {again:?}"
     );
@@ -365,7 +342,7 @@ where
 fn the_replay_door_stays_shut() {
     // Confirming replays: the retry waits for the standby and answers an error, so no
     // acceptance was handed over before the failover; after it the code is accepted once.
-    let rt = runtime();
+    let rt = race::runtime();
     let Some((primary, standby, store)) = start(&rt, true, true) else {
         return;
     };

@@ -43,7 +43,7 @@ pub fn missing() -> Option<&'static str> {
     )
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
         .output()
@@ -64,7 +64,7 @@ fn run(program: &Path, args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("running {}: {e}", program.display()))
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -16,6 +16,42 @@ use handover_code::{
 
 use super::fixtures::{NOW, UNTIL, wrong};
 
+/// The tests' runtime: two workers, timers and I/O.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `call` tried again every 100 ms while it answers an error (a client still finding the
+/// new primary after a failover), until `deadline`; its last answer.
+pub fn until_answered<T>(
+    deadline: std::time::Instant,
+    mut call: impl FnMut() -> Result<T, Error>,
+) -> Result<T, Error> {
+    loop {
+        match call() {
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            answer => return answer,
+        }
+    }
+}
+
+/// A control's proof that it bites: among the answered writes `lost`, an acceptance undone
+/// (a booking accepted and no longer redeemed, or a code accepted a second time).
+pub fn assert_an_acceptance_lost(lost: &[String]) {
+    println!("lost: {lost:?}");
+    assert!(
+        lost.iter()
+            .any(|l| l.contains("second time") || l.contains("not redeemed")),
+        "the control found no lost acceptance: the test does not bite"
+    );
+}
+
 /// 4 digits, the default attempts, no verifier budget (each request is its own verifier),
 /// overrides.
 pub fn service() -> Service {
