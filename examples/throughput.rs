@@ -187,6 +187,11 @@ async fn async_rate<S: handover_code::AsyncStore>(service: &Service, store: &S, 
     f64::from(n) / start.elapsed().as_secs_f64()
 }
 
+#[path = "../tests/support/scratch.rs"]
+#[cfg(any(feature = "postgres", feature = "redis"))]
+#[allow(dead_code, unreachable_pub, clippy::all)]
+mod scratch;
+
 #[cfg(feature = "postgres")]
 #[path = "../tests/support/pg_cluster.rs"]
 #[allow(

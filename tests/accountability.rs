@@ -19,6 +19,11 @@ use handover_code::{
 #[path = "support/audited.rs"]
 mod audited;
 
+#[cfg(feature = "sqlite")]
+#[path = "support/scratch.rs"]
+#[allow(dead_code)]
+mod scratch;
+
 use audited::{T0, UNTIL, actions, check_history, context, id, keys, wrong};
 
 /// An event as an owned line, so the sequence can be compared whole.
@@ -335,18 +340,14 @@ fn the_memory_store_keeps_a_booking_history_and_a_log_to_ship() {
 #[cfg(feature = "sqlite")]
 #[test]
 fn the_sqlite_store_keeps_a_booking_history_and_a_log_to_ship() {
-    let dir = std::env::temp_dir().join(format!("hc-audit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch::ScratchDir::new("audit");
     let path = dir.join("audit.db");
-    let _ = std::fs::remove_file(&path);
     let store = handover_code::store::sqlite::SqliteStore::open(
         &path,
         handover_code::store::sqlite::Durability::Normal,
     )
     .unwrap();
     check_history(&store);
-    drop(store);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -585,18 +586,14 @@ fn override_budgets_hold_under_64_threads_one_key_at_a_time() {
 #[cfg(feature = "sqlite")]
 #[test]
 fn override_budgets_hold_under_64_threads_on_sqlite() {
-    let dir = std::env::temp_dir().join(format!("hc-override-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch::ScratchDir::new("override");
     let path = dir.join("override.db");
-    let _ = std::fs::remove_file(&path);
     let store = handover_code::store::sqlite::SqliteStore::open(
         &path,
         handover_code::store::sqlite::Durability::Normal,
     )
     .unwrap();
     budget_under_threads(&store);
-    drop(store);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

@@ -29,6 +29,10 @@
 #[macro_use]
 mod harness;
 
+#[path = "support/scratch.rs"]
+#[allow(dead_code)]
+mod scratch;
+
 #[path = "support/redis_server.rs"]
 #[allow(dead_code)]
 mod redis_server;

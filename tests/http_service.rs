@@ -12,6 +12,10 @@ mod harness;
 #[allow(dead_code)]
 mod http_service;
 
+#[path = "support/scratch.rs"]
+#[allow(dead_code)]
+mod scratch;
+
 #[path = "support/pg_cluster.rs"]
 #[allow(dead_code)]
 mod pg_cluster;
@@ -425,17 +429,14 @@ async fn app_booking(app: &App, id: &str) -> Option<handover_code::record::Booki
 }
 
 async fn on_sqlite() {
-    let path = std::env::temp_dir().join(format!("http-service-{}.db", std::process::id()));
-    let _ = std::fs::remove_file(&path);
+    let dir = scratch::ScratchDir::new("http-service");
+    let path = dir.join("http-service.db");
     let store = SqliteStore::open(&path, Durability::Normal).unwrap();
     let run = tokio::time::timeout(
         Duration::from_secs(120),
         drive(Backend::Sqlite(Arc::new(store)), "SQLite (Normal)"),
     );
     run.await.expect("the load ran within 120 s");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-    }
 }
 
 async fn on_postgres() {

@@ -28,13 +28,19 @@ mod race;
 #[allow(dead_code)]
 mod pg_cluster;
 
+#[path = "support/scratch.rs"]
+#[allow(dead_code)]
+mod scratch;
+
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use handover_code::store::postgres::PostgresStore;
 use pg_cluster::{free_port, is_root};
+use scratch::{ScratchDir, Undo, on_interrupt};
 
 /// The PostgreSQL binaries `pg_autoctl` runs.
 const BIN: &str = "/usr/lib/postgresql/15/bin";
@@ -46,28 +52,36 @@ fn missing() -> Option<&'static str> {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    (!(found && Path::new(BIN).join("initdb").exists())).then_some(
-        "pg_autoctl or PostgreSQL 15 not found; install postgresql-15-auto-failover and pg-auto-failover-cli",
-    )
+    if !(found && Path::new(BIN).join("initdb").exists()) {
+        return Some(
+            "pg_autoctl or PostgreSQL 15 not found; install postgresql-15-auto-failover and pg-auto-failover-cli",
+        );
+    }
+    pg_cluster::as_postgres_missing()
 }
 
-/// `pg_autoctl args…`, as user `postgres` when we are root, with PostgreSQL 15 on PATH.
-fn autoctl(args: &[&str]) -> Command {
-    let path = format!("{BIN}:{}", std::env::var("PATH").unwrap_or_default());
+/// `pg_autoctl args…`, as user `postgres` when we are root, with PostgreSQL 15 on PATH and
+/// its configuration, state and pid files kept under `home` (the XDG directories it uses),
+/// so that nothing of it outlives the formation's directory.
+fn autoctl(home: &Path, args: &[&str]) -> Command {
+    let env = [
+        (
+            "PATH",
+            format!("{BIN}:{}", std::env::var("PATH").unwrap_or_default()),
+        ),
+        ("XDG_CONFIG_HOME", home.join("config").display().to_string()),
+        ("XDG_DATA_HOME", home.join("data").display().to_string()),
+        ("XDG_RUNTIME_DIR", home.join("run").display().to_string()),
+    ];
     let mut cmd = if is_root() {
         let mut c = Command::new("runuser");
-        c.args([
-            "-u",
-            "postgres",
-            "--",
-            "env",
-            &format!("PATH={path}"),
-            "pg_autoctl",
-        ]);
+        c.args(["-u", "postgres", "--", "env"]);
+        c.args(env.iter().map(|(k, v)| format!("{k}={v}")));
+        c.arg("pg_autoctl");
         c
     } else {
         let mut c = Command::new("pg_autoctl");
-        c.env("PATH", path);
+        c.envs(env);
         c
     };
     cmd.args(args);
@@ -86,33 +100,41 @@ fn psql(port: u16, sql: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// A monitor and two nodes, each `pg_autoctl run` in the background.
+/// A monitor and two nodes, each `pg_autoctl run` in the background in a process group of
+/// its own, every PostgreSQL of theirs listening on 127.0.0.1 only (`--listen 127.0.0.1`,
+/// which sets `listen_addresses`). Dropped, or on Ctrl-C, it kills what it started by the
+/// ids it knows: each `pg_autoctl run` group, each pid in a `postmaster.pid` or a
+/// `pg_autoctl.pid` under its directory, and their children; then the directory goes.
 struct Formation {
-    dir: PathBuf,
+    /// The `pg_autoctl run` processes (each its group's leader), by node name.
+    runs: Arc<Mutex<Vec<(String, std::process::Child)>>>,
+    /// Stops everything on Ctrl-C; dropped (unregistered) before `dir`.
+    _undo: Undo,
+    dir: ScratchDir,
     monitor: u16,
     nodes: [u16; 2],
-    /// The `pg_autoctl run` processes, reaped when the formation is dropped.
-    runs: std::cell::RefCell<Vec<std::process::Child>>,
 }
 
 impl Formation {
     fn start() -> Self {
-        let dir = std::env::temp_dir().join(format!("handover-paf-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        if is_root() {
-            let ok = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&dir)
-                .status()
-                .unwrap();
-            assert!(ok.success());
+        let dir = ScratchDir::new("paf");
+        // pg_autoctl uses an XDG directory only if it exists (else ~/.config, ~/.local and
+        // /tmp/pg_autoctl, outside the formation's directory).
+        for xdg in ["config", "data", "run"] {
+            std::fs::create_dir(dir.join(xdg)).unwrap();
         }
+        dir.give_to_postgres();
+        let runs: Arc<Mutex<Vec<(String, std::process::Child)>>> = Arc::default();
+        let undo = on_interrupt({
+            let (path, runs) = (dir.path().to_owned(), Arc::clone(&runs));
+            move || stop_all(&path, &runs)
+        });
         let formation = Self {
+            runs,
+            _undo: undo,
             dir,
             monitor: free_port(),
             nodes: [free_port(), free_port()],
-            runs: std::cell::RefCell::new(Vec::new()),
         };
         formation.create("monitor", "monitor", formation.monitor);
         for (i, port) in formation.nodes.into_iter().enumerate() {
@@ -136,8 +158,11 @@ impl Formation {
         self.dir.join(name)
     }
 
-    /// `pg_autoctl create <what>` for `name` on `port`, then `pg_autoctl run` for it.
+    /// `pg_autoctl create <what>` for `name` on `port`, then `pg_autoctl run` for it. The
+    /// interrupt handler waits until both have started (each in a process group of its
+    /// own, out of reach of a Ctrl-C at the terminal) and `run` is recorded.
     fn create(&self, what: &str, name: &str, port: u16) {
+        let _starting = scratch::starting();
         let data = self.data(name);
         let (data, port) = (data.to_str().unwrap(), port.to_string());
         let monitor = format!(
@@ -153,6 +178,8 @@ impl Formation {
             &port,
             "--hostname",
             "127.0.0.1",
+            "--listen",
+            "127.0.0.1",
             "--auth",
             "trust",
             "--no-ssl",
@@ -160,19 +187,24 @@ impl Formation {
         if what == "postgres" {
             args.extend(["--monitor", &monitor, "--name", name]);
         }
-        let out = autoctl(&args).output().unwrap();
+        let out = autoctl(self.dir.path(), &args)
+            .process_group(0)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "pg_autoctl create {what}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).unwrap();
-        let run = autoctl(&["run", "--pgdata", data])
+        let run = autoctl(self.dir.path(), &["run", "--pgdata", data])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
+            .stdin(Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap();
-        self.runs.borrow_mut().push(run);
+        self.runs.lock().unwrap().push((name.to_owned(), run));
     }
 
     fn wait_for(&self, ready: impl Fn(&Self) -> bool) {
@@ -189,10 +221,13 @@ impl Formation {
 
     fn state(&self) -> String {
         let data = self.data("monitor");
-        autoctl(&["show", "state", "--pgdata", data.to_str().unwrap()])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default()
+        autoctl(
+            self.dir.path(),
+            &["show", "state", "--pgdata", data.to_str().unwrap()],
+        )
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
     }
 
     /// The port of the node that takes writes, if one does (out of recovery, and no longer
@@ -217,50 +252,75 @@ impl Formation {
     /// process, SIGKILL.
     fn crash(&self, port: u16) {
         let name = if port == self.nodes[0] { "n1" } else { "n2" };
-        let data = self.data(name);
-        let pattern = data.to_str().unwrap().to_owned();
-        let mut pids: Vec<String> = Vec::new();
-        for p in ["pg_autoctl", "postgres"] {
-            let out = Command::new("pgrep")
-                .args(["-f", &format!("{p}.*{pattern}")])
-                .output()
-                .unwrap();
-            pids.extend(
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .map(str::to_owned),
-            );
+        let mut runs = self.runs.lock().unwrap();
+        let at = runs.iter().position(|(n, _)| n == name).unwrap();
+        let (_, mut run) = runs.remove(at);
+        kill_node(&self.data(name), &mut run);
+    }
+}
+
+/// Every pid named in a pid file under `dir`, at any depth (`postmaster.pid`, and
+/// `pg_autoctl.pid` and its services' files under the XDG run directory), that is still a
+/// `postgres` or `pg_autoctl` process (a stale file's pid may be another's by now).
+fn pid_files(dir: &Path) -> Vec<u32> {
+    let mut pids = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return pids;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            pids.extend(pid_files(&path));
+        } else if path.extension().is_some_and(|e| e == "pid") {
+            pids.extend(scratch::pid_in(&path).filter(|&pid| {
+                matches!(
+                    scratch::comm(pid).as_deref(),
+                    Some("postgres" | "pg_autoctl")
+                )
+            }));
         }
-        let children: Vec<String> = pids
-            .iter()
-            .flat_map(|pid| {
-                let out = Command::new("pgrep").args(["-P", pid]).output().unwrap();
-                String::from_utf8_lossy(&out.stdout)
-                    .lines()
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .args(&pids)
-            .args(&children)
-            .stderr(Stdio::null())
-            .status();
+    }
+    pids
+}
+
+/// Kills, with SIGKILL, the `pg_autoctl run` group `run` leads and every process named in
+/// a pid file under `data` (the node's PostgreSQL, and its keeper's pid file), with their
+/// children; waits until they are gone and reaps `run`.
+fn kill_node(data: &Path, run: &mut std::process::Child) {
+    let mut pids = pid_files(data);
+    pids.extend(pids.clone().into_iter().flat_map(scratch::children));
+    scratch::signal(run.id(), "KILL", true);
+    for &pid in &pids {
+        scratch::signal(pid, "KILL", false);
+    }
+    let _ = run.wait();
+    for pid in pids {
+        scratch::wait_gone(pid, Duration::from_secs(10));
+    }
+}
+
+/// Stops the whole formation in `dir`: each remaining `pg_autoctl run` group, then anything
+/// still named in a pid file under `dir` (the keepers' pid files sit under its XDG run
+/// directory).
+fn stop_all(dir: &Path, runs: &Mutex<Vec<(String, std::process::Child)>>) {
+    let mut runs = runs.lock().unwrap_or_else(|e| e.into_inner());
+    for (name, mut run) in runs.drain(..) {
+        kill_node(&dir.join(name), &mut run);
+    }
+    let mut pids = pid_files(dir);
+    pids.extend(pids.clone().into_iter().flat_map(scratch::children));
+    for &pid in &pids {
+        scratch::signal(pid, "KILL", false);
+    }
+    for pid in pids {
+        scratch::wait_gone(pid, Duration::from_secs(10));
     }
 }
 
 impl Drop for Formation {
+    /// Stops every process of the formation; its directory goes when `dir` drops, after this.
     fn drop(&mut self) {
-        let pattern = self.dir.to_str().unwrap().to_owned();
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-f", &pattern])
-            .status();
-        for mut run in self.runs.borrow_mut().drain(..) {
-            let _ = run.kill();
-            let _ = run.wait();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        stop_all(self.dir.path(), &self.runs);
     }
 }
 

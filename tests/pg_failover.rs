@@ -26,6 +26,10 @@
 #[macro_use]
 mod harness;
 
+#[path = "support/scratch.rs"]
+#[allow(dead_code)]
+mod scratch;
+
 #[path = "support/pg_cluster.rs"]
 #[allow(dead_code)]
 mod pg_cluster;

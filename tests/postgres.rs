@@ -8,6 +8,10 @@
 #[macro_use]
 mod harness;
 
+#[path = "support/scratch.rs"]
+#[allow(dead_code)]
+mod scratch;
+
 #[path = "support/pg_cluster.rs"]
 #[allow(dead_code)]
 mod pg_cluster;
@@ -576,7 +580,8 @@ fn tls_is_never_downgraded_to_plain_text() {
     };
     let rt = runtime();
     let timeout = Duration::from_secs(3);
-    let ca = std::env::temp_dir().join(format!("handover-ca-{}.pem", std::process::id()));
+    let scratch = scratch::ScratchDir::new("ca");
+    let ca = scratch.join("ca.pem");
     // Any CA will do: this server offers no TLS at all.
     let other = Cluster::start().unwrap();
     std::fs::copy(other.require_tls(), &ca).unwrap();
@@ -589,7 +594,6 @@ fn tls_is_never_downgraded_to_plain_text() {
     // The plain store still reaches it, as `connect` always did.
     let plain = PostgresStore::connect(&cluster.params(), 1, timeout).unwrap();
     rt.block_on(plain.create_schema()).unwrap();
-    let _ = std::fs::remove_file(&ca);
 }
 
 /// Prune deletes in batches, each its own statement (never one statement past the timeout,

@@ -7,6 +7,11 @@
 #[path = "support/settlement.rs"]
 mod settlement;
 
+#[cfg(feature = "sqlite")]
+#[path = "support/scratch.rs"]
+#[allow(dead_code)]
+mod scratch;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use handover_code::record::{Record, Version};
@@ -37,14 +42,12 @@ fn every_scenario_on_the_memory_store_without_transactions() {
 #[cfg(feature = "sqlite")]
 fn on_sqlite(what: &str, f: impl FnOnce(&dyn Fn() -> handover_code::store::sqlite::SqliteStore)) {
     use handover_code::store::sqlite::{Durability, SqliteStore};
-    let dir = std::env::temp_dir().join(format!("hc-{what}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch::ScratchDir::new(what);
     let n = AtomicUsize::new(0);
     f(&|| {
         let file = dir.join(format!("{}.db", n.fetch_add(1, Ordering::Relaxed)));
         SqliteStore::open(file, Durability::Normal).unwrap()
     });
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[cfg(all(feature = "sqlite", feature = "conformance"))]

@@ -9,6 +9,10 @@ mod fixtures;
 #[path = "support/ops.rs"]
 mod ops;
 
+#[path = "support/scratch.rs"]
+#[allow(dead_code)]
+mod scratch;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -22,47 +26,26 @@ use fixtures::{
 use handover_code::record::{Record, State};
 use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::{BookingId, Error, Outcome, Store, Timestamp, VerifierId, conformance};
+use scratch::ScratchDir;
 
-/// A fresh directory under the system's temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("handover-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-    fn db(&self) -> PathBuf {
-        self.0.join("handover.db")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// The database file of a test's scratch directory.
+fn db(dir: &ScratchDir) -> PathBuf {
+    dir.join("handover.db")
 }
 
 #[test]
 fn passes_the_conformance_kit_on_a_file() {
-    let dir = TempDir::new("conformance");
+    let dir = ScratchDir::new("conformance");
     let n = AtomicU32::new(0);
     let report = conformance::check_all(|| {
-        let path = dir
-            .0
-            .join(format!("kit-{}.db", n.fetch_add(1, Ordering::Relaxed)));
+        let path = dir.join(format!("kit-{}.db", n.fetch_add(1, Ordering::Relaxed)));
         SqliteStore::open(path, Durability::Normal).unwrap()
     })
     .unwrap();
     assert!(report.conflicts > 0);
     // One key at a time, as a store that does not opt in to transactions runs it.
     let one_key = conformance::check_all(|| {
-        let path = dir
-            .0
-            .join(format!("kit-{}.db", n.fetch_add(1, Ordering::Relaxed)));
+        let path = dir.join(format!("kit-{}.db", n.fetch_add(1, Ordering::Relaxed)));
         conformance::WithoutTransactions(SqliteStore::open(path, Durability::Normal).unwrap())
     })
     .unwrap();
@@ -76,12 +59,12 @@ fn passes_the_conformance_contract_in_memory() {
 
 #[test]
 fn records_survive_reopening_and_prune() {
-    let dir = TempDir::new("reopen");
+    let dir = ScratchDir::new("reopen");
     let keys = keys();
     let service = service(&keys);
     let id = BookingId::new("SLOT-1").unwrap();
     let code = {
-        let store = SqliteStore::open(dir.db(), Durability::Full).unwrap();
+        let store = SqliteStore::open(db(&dir), Durability::Full).unwrap();
         let code = service.issue(&store, id, UNTIL, NOW).unwrap();
         assert_eq!(
             service
@@ -91,7 +74,7 @@ fn records_survive_reopening_and_prune() {
         );
         code
     };
-    let store = SqliteStore::open(dir.db(), Durability::Full).unwrap();
+    let store = SqliteStore::open(db(&dir), Durability::Full).unwrap();
     assert_eq!(
         service
             .verify(&store, id, code.expose(), None, NOW)
@@ -110,8 +93,8 @@ fn records_survive_reopening_and_prune() {
 
 #[test]
 fn a_busy_timeout_past_what_sqlite_takes_is_clamped_never_a_panic() {
-    let dir = TempDir::new("busy");
-    let store = SqliteStore::open(dir.db(), Durability::Normal)
+    let dir = ScratchDir::new("busy");
+    let store = SqliteStore::open(db(&dir), Durability::Normal)
         .unwrap()
         .with_busy_timeout(Duration::from_secs(30 * 86_400));
     let keys = keys();
@@ -128,13 +111,13 @@ fn a_busy_timeout_past_what_sqlite_takes_is_clamped_never_a_panic() {
 
 #[test]
 fn a_database_of_another_schema_version_is_refused() {
-    let dir = TempDir::new("schema");
-    drop(SqliteStore::open(dir.db(), Durability::Normal).unwrap());
-    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    let dir = ScratchDir::new("schema");
+    drop(SqliteStore::open(db(&dir), Durability::Normal).unwrap());
+    let conn = rusqlite::Connection::open(db(&dir)).unwrap();
     conn.execute("UPDATE handover_schema SET version = 99", [])
         .unwrap();
     drop(conn);
-    let refused = SqliteStore::open(dir.db(), Durability::Normal).map(drop);
+    let refused = SqliteStore::open(db(&dir), Durability::Normal).map(drop);
     assert!(
         matches!(&refused, Err(Error::Setup(e)) if e.to_string().contains("schema version 99")),
         "{refused:?}"
@@ -143,13 +126,13 @@ fn a_database_of_another_schema_version_is_refused() {
 
 #[test]
 fn a_corrupt_row_is_an_error_never_an_answer() {
-    let dir = TempDir::new("corrupt");
+    let dir = ScratchDir::new("corrupt");
     let keys = keys();
     let service = service(&keys);
-    let store = SqliteStore::open(dir.db(), Durability::Normal).unwrap();
+    let store = SqliteStore::open(db(&dir), Durability::Normal).unwrap();
     let id = BookingId::new("SLOT-2").unwrap();
     let code = service.issue(&store, id, UNTIL, NOW).unwrap();
-    let conn = rusqlite::Connection::open(dir.db()).unwrap();
+    let conn = rusqlite::Connection::open(db(&dir)).unwrap();
     conn.execute("UPDATE handover_records SET record = x'0101'", [])
         .unwrap();
     let answer = service.verify(&store, id, code.expose(), None, NOW);
@@ -319,10 +302,10 @@ fn child() {
 
 #[test]
 fn several_processes_on_one_file_keep_every_limit() {
-    let dir = TempDir::new("processes");
+    let dir = ScratchDir::new("processes");
     let keys = keys();
     let service = service(&keys);
-    let store = SqliteStore::open(dir.db(), Durability::Normal).unwrap();
+    let store = SqliteStore::open(db(&dir), Durability::Normal).unwrap();
     service
         .issue(&store, BookingId::new("shared").unwrap(), UNTIL, NOW)
         .unwrap();
@@ -342,7 +325,7 @@ fn several_processes_on_one_file_keep_every_limit() {
         let role = if i == 3 { "holder" } else { "guesser" };
         guessers.push(spawn_child(
             role,
-            &dir.db(),
+            &db(&dir),
             &[
                 ("HANDOVER_INDEX", i.to_string()),
                 ("HANDOVER_START", start.clone()),
@@ -353,7 +336,7 @@ fn several_processes_on_one_file_keep_every_limit() {
         .map(|i| {
             spawn_child(
                 "sprayer",
-                &dir.db(),
+                &db(&dir),
                 &[
                     ("HANDOVER_INDEX", i.to_string()),
                     ("HANDOVER_START", start.clone()),
@@ -371,8 +354,8 @@ fn several_processes_on_one_file_keep_every_limit() {
 
 #[test]
 fn processes_killed_mid_write_leave_consistent_records() {
-    let dir = TempDir::new("crash");
-    drop(SqliteStore::open(dir.db(), Durability::Normal).unwrap());
+    let dir = ScratchDir::new("crash");
+    drop(SqliteStore::open(db(&dir), Durability::Normal).unwrap());
     let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
     let mut answered: Vec<String> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -386,7 +369,7 @@ fn processes_killed_mid_write_leave_consistent_records() {
             ("HANDOVER_SEED", (seed | 1).to_string()),
             ("HANDOVER_RUN", kills.to_string()),
         ];
-        let mut child = spawn_child("crasher", &dir.db(), &env);
+        let mut child = spawn_child("crasher", &db(&dir), &env);
         let stdout = child.stdout.take().unwrap();
         let (first, started) = std::sync::mpsc::channel();
         let reader = std::thread::spawn(move || {
@@ -412,9 +395,9 @@ fn processes_killed_mid_write_leave_consistent_records() {
 
         // After every kill: the file opens, every record decodes and is consistent, and
         // the audit log and the records agree exactly.
-        drop(SqliteStore::open(dir.db(), Durability::Normal).unwrap());
-        check_consistent(&dir.db(), &answered);
-        entries = check_audit_agrees(&dir.db());
+        drop(SqliteStore::open(db(&dir), Durability::Normal).unwrap());
+        check_consistent(&db(&dir), &answered);
+        entries = check_audit_agrees(&db(&dir));
     }
     println!("{entries} audit entries, each chained to its record's versions");
     println!("{kills} kills, {} answers checked", answered.len());
@@ -563,8 +546,7 @@ proptest::proptest! {
 /// 12 times over, and every open succeeds (WAL switch and schema creation wait their turn).
 #[test]
 fn many_processes_open_a_fresh_file_at_once() {
-    let dir = std::env::temp_dir().join(format!("handover-open-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("open");
     let mut failures = Vec::new();
     for round in 0..12 {
         let db = dir.join(format!("fresh-{round}.db"));
@@ -586,7 +568,6 @@ fn many_processes_open_a_fresh_file_at_once() {
         let store = SqliteStore::open(&db, Durability::Normal).unwrap();
         assert_eq!(store.durability(), Durability::Normal);
     }
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         failures.is_empty(),
         "{} of 192 opens failed: {failures:#?}",
@@ -598,8 +579,7 @@ fn many_processes_open_a_fresh_file_at_once() {
 /// and a writer in another connection waits for one batch at most, never the whole prune.
 #[test]
 fn prune_deletes_in_batches() {
-    let dir = std::env::temp_dir().join(format!("handover-prune-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("prune");
     let db = dir.join("prune.db");
     let store = SqliteStore::open(&db, Durability::Normal)
         .unwrap()
@@ -676,5 +656,4 @@ fn prune_deletes_in_batches() {
             .any(|step| step.contains("INDEX handover_records_prune")),
         "the prune reads the whole table: {plan:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -19,7 +19,13 @@ mod fixtures;
 #[allow(dead_code)]
 mod race;
 
+#[path = "support/scratch.rs"]
+#[allow(dead_code)]
+mod scratch;
+
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use scratch::ScratchDir;
 
 use handover_code::conformance::{self, Blocking, WithoutTransactions};
 use handover_code::store::sqlite::{AsyncSqliteStore, Durability, SqliteStore};
@@ -32,17 +38,18 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-/// A fresh file's async store, in a directory of this process's.
-fn fresh() -> AsyncSqliteStore {
+/// A fresh file's async store, in the test's scratch directory (each test makes one, and
+/// calls `let fresh = || fresh_in(&dir)`).
+fn fresh_in(dir: &ScratchDir) -> AsyncSqliteStore {
     static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!("handover-sqlite-async-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join(format!("{}.db", N.fetch_add(1, Ordering::Relaxed)));
     AsyncSqliteStore::new(SqliteStore::open(db, Durability::Normal).unwrap())
 }
 
 #[test]
 fn passes_the_async_conformance_kit() {
+    let dir = ScratchDir::new("sqlite-async");
+    let fresh = || fresh_in(&dir);
     let report = runtime()
         .block_on(conformance::check_all_async(fresh))
         .unwrap();
@@ -60,6 +67,8 @@ fn passes_the_async_conformance_kit() {
 
 #[test]
 fn every_scenario_on_the_async_face_in_both_modes() {
+    let dir = ScratchDir::new("sqlite-async");
+    let fresh = || fresh_in(&dir);
     let rt = runtime();
     conformance::check_scenarios_async(fresh, rt.handle()).unwrap();
     conformance::check_scenarios_async(|| WithoutTransactions(fresh()), rt.handle()).unwrap();
@@ -69,6 +78,8 @@ fn every_scenario_on_the_async_face_in_both_modes() {
 /// audit log read back) on the async face, each on a fresh file, in both modes.
 #[test]
 fn the_async_face_agrees_with_the_model_in_both_modes() {
+    let dir = ScratchDir::new("sqlite-async");
+    let fresh = || fresh_in(&dir);
     use proptest::test_runner::{Config, TestCaseError, TestRunner};
     let rt = runtime();
     let mut runner = TestRunner::new(Config {
@@ -92,6 +103,8 @@ fn the_async_face_agrees_with_the_model_in_both_modes() {
 
 #[test]
 fn dropped_verifications_settle_on_the_async_face() {
+    let dir = ScratchDir::new("sqlite-async");
+    let fresh = || fresh_in(&dir);
     runtime().block_on(async {
         cancel::dropped_verifications_settle(&fresh()).await;
         cancel::dropped_right_codes_cost_nothing(&fresh()).await;
@@ -103,6 +116,8 @@ fn dropped_verifications_settle_on_the_async_face() {
 /// blocking pool instead: the same proofs hold.
 #[test]
 fn passes_on_a_current_thread_runtime() {
+    let dir = ScratchDir::new("sqlite-async");
+    let fresh = || fresh_in(&dir);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -118,6 +133,8 @@ fn passes_on_a_current_thread_runtime() {
 /// `LocalSet`): the same proofs hold.
 #[test]
 fn passes_blocking_in_place() {
+    let dir = ScratchDir::new("sqlite-async");
+    let fresh = || fresh_in(&dir);
     let in_place = || fresh().blocking_in_place(true);
     let report = runtime()
         .block_on(conformance::check_all_async(in_place))
@@ -130,6 +147,8 @@ fn passes_blocking_in_place() {
 /// `LocalSet` on a multi-thread runtime.
 #[test]
 fn works_inside_a_local_set() {
+    let dir = ScratchDir::new("sqlite-async");
+    let fresh = || fresh_in(&dir);
     let local = tokio::task::LocalSet::new();
     let report = local
         .block_on(&runtime(), conformance::check_all_async(fresh))
@@ -141,6 +160,8 @@ fn works_inside_a_local_set() {
 /// does, and reads it back.
 #[test]
 fn the_async_face_keeps_and_reads_the_audit_log() {
+    let dir = ScratchDir::new("sqlite-async");
+    let fresh = || fresh_in(&dir);
     use handover_code::audit::Action;
     use handover_code::store::{AsyncAuditLog, Cursor};
     use handover_code::{
@@ -202,9 +223,7 @@ fn the_async_face_keeps_and_reads_the_audit_log() {
 #[test]
 fn full_durability_throughput_is_measured() {
     let rt = runtime();
-    let dir = std::env::temp_dir().join(format!("handover-sqlite-full-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let _ = std::fs::remove_file(dir.join("full.db"));
+    let dir = ScratchDir::new("sqlite-full");
     let store =
         AsyncSqliteStore::new(SqliteStore::open(dir.join("full.db"), Durability::Full).unwrap());
     let service = std::sync::Arc::new(race::service());

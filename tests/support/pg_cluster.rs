@@ -6,14 +6,22 @@
 //!
 //! Where no PostgreSQL binaries are installed, [`Cluster::start`] answers `None` with a
 //! message, except under `CI=true`, where a missing server is a failure.
+//!
+//! Every cluster lives in a [`ScratchDir`] and is stopped by its postmaster's pid (from
+//! `postmaster.pid`) when dropped, on a pass, a failure or a panic, and on Ctrl-C through
+//! the interrupt handler of `scratch.rs`. Its directory goes with it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+pub use crate::scratch::is_root;
+use crate::scratch::{ScratchDir, Undo, on_interrupt, on_path, pid_in, stop_pid};
+
 pub struct Cluster {
-    dir: PathBuf,
+    /// Stops the server on Ctrl-C; dropped (unregistered) before `dir`.
+    _undo: Undo,
+    dir: ScratchDir,
     bin: PathBuf,
     pub port: u16,
 }
@@ -36,30 +44,67 @@ fn binaries() -> Option<PathBuf> {
     })
 }
 
-/// Why the tests cannot start a cluster here, if they cannot: no PostgreSQL binaries.
+/// Why the tests cannot start a cluster here, if they cannot: no PostgreSQL binaries, or
+/// (as root) no way to run them as user `postgres`.
 pub fn missing() -> Option<&'static str> {
-    binaries().is_none().then_some(
-        "no PostgreSQL binaries (initdb, pg_ctl) found; install postgresql to run these tests",
-    )
+    if binaries().is_none() {
+        return Some(
+            "no PostgreSQL binaries (initdb, pg_ctl) found; install postgresql to run these tests",
+        );
+    }
+    as_postgres_missing()
 }
 
-pub fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+/// Why PostgreSQL's programs cannot be run here as user `postgres` (the server refuses to
+/// run as root), if they cannot: as root, `runuser` must be on PATH and the user must exist.
+pub fn as_postgres_missing() -> Option<&'static str> {
+    if !is_root() {
+        return None;
+    }
+    if !on_path("runuser") {
+        return Some(
+            "`runuser` not found on PATH: as root the tests run PostgreSQL as user postgres \
+             through it; put /usr/sbin on PATH (util-linux installs it there)",
+        );
+    }
+    let user = Command::new("id").args(["-u", "postgres"]).output();
+    if !user.is_ok_and(|o| o.status.success()) {
+        return Some(
+            "no user `postgres`: as root the tests run PostgreSQL as that user; \
+             install postgresql, which creates it",
+        );
+    }
+    None
 }
 
-/// Runs a PostgreSQL program, as user `postgres` when we are root (the server refuses root).
-fn run(program: &Path, args: &[&str]) -> std::process::Output {
-    let mut cmd = if is_root() {
+/// `program`, as user `postgres` when we are root (the server refuses root).
+pub fn as_postgres(program: &Path) -> Command {
+    if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(program);
         c
     } else {
         Command::new(program)
-    };
-    cmd.args(args)
+    }
+}
+
+/// Runs a PostgreSQL program, as user `postgres` when we are root; a missing `runuser` or
+/// user is named as what it is, not as the program.
+fn run(program: &Path, args: &[&str]) -> std::process::Output {
+    output(as_postgres(program).args(args), program)
+}
+
+/// [`run`], in a process group of its own: a Ctrl-C at the terminal does not reach it.
+fn run_in_own_group(program: &Path, args: &[&str]) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    output(as_postgres(program).args(args).process_group(0), program)
+}
+
+fn output(command: &mut Command, program: &Path) -> std::process::Output {
+    if let Some(reason) = as_postgres_missing() {
+        panic!("cannot run {}: {reason}", program.display());
+    }
+    command
         .output()
         .unwrap_or_else(|e| panic!("running {}: {e}", program.display()))
 }
@@ -72,32 +117,17 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A fresh directory for a cluster, owned by `postgres` when we are root.
-fn new_dir() -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "handover-pg-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    if is_root() {
-        let ok = Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "chown of the cluster directory failed");
-    }
-    dir
-}
-
 /// Sends `signal` (`STOP`, `CONT`, `KILL`) to process `pid`.
 pub fn signal(pid: u32, signal: &str) {
-    let _ = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status();
+    crate::scratch::signal(pid, signal, false);
+}
+
+/// Stops the server whose data directory is `data`, by the postmaster's pid: a fast
+/// shutdown (SIGINT), SIGKILL after 20 s, and waits until it is gone.
+fn stop_server(data: &Path) {
+    if let Some(pid) = pid_in(&data.join("postmaster.pid")) {
+        stop_pid(pid, "INT", Duration::from_secs(20));
+    }
 }
 
 impl Cluster {
@@ -113,7 +143,7 @@ impl Cluster {
             );
             return None;
         };
-        let dir = new_dir();
+        let dir = ScratchDir::for_postgres("pg");
         let data = dir.join("data");
         let out = run(
             &bin.join("initdb"),
@@ -132,24 +162,36 @@ impl Cluster {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let cluster = Self {
-            dir,
-            bin,
-            port: free_port(),
-        };
+        let cluster = Self::new(dir, bin);
         cluster.pg_ctl_start();
         Some(cluster)
     }
 
+    /// A cluster in `dir` (its data directory `dir/data`) on a free port, stopped on Ctrl-C.
+    fn new(dir: ScratchDir, bin: PathBuf) -> Self {
+        let data = dir.join("data");
+        Self {
+            _undo: on_interrupt(move || stop_server(&data)),
+            dir,
+            bin,
+            port: free_port(),
+        }
+    }
+
+    /// `pg_ctl start`, waiting until the server answers. The interrupt handler waits for
+    /// it (and pg_ctl runs in a process group of its own, so Ctrl-C does not cut it short
+    /// with a postmaster already forked): the server is running and its `postmaster.pid`
+    /// written before the handler looks for it.
     fn pg_ctl_start(&self) {
+        let _starting = crate::scratch::starting();
         let opts = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=200",
             self.port,
-            self.dir.display()
+            self.dir.path().display()
         );
         let data = self.dir.join("data");
         let log = self.dir.join("server.log");
-        let out = run(
+        let out = run_in_own_group(
             &self.bin.join("pg_ctl"),
             &[
                 "-D",
@@ -185,25 +227,12 @@ impl Cluster {
 
     /// The postmaster's pid, from `postmaster.pid`.
     fn pid(&self) -> Option<u32> {
-        let text = std::fs::read_to_string(self.dir.join("data").join("postmaster.pid")).ok()?;
-        text.lines().next()?.trim().parse().ok()
+        pid_in(&self.dir.join("data").join("postmaster.pid"))
     }
 
     /// Stops the server (fast shutdown, by pid) and waits for it to be gone.
     pub fn stop(&self) {
-        let Some(pid) = self.pid() else { return };
-        let _ = Command::new("kill")
-            .args(["-INT", &pid.to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
+        stop_server(&self.dir.join("data"));
     }
 
     /// Turns the server into one that takes TLS only: a test CA and a certificate it signed
@@ -230,7 +259,7 @@ impl Cluster {
                 String::from_utf8_lossy(&out.stderr)
             );
         };
-        let path = |p: &PathBuf| p.to_str().unwrap().to_owned();
+        let path = |p: &Path| p.to_str().unwrap().to_owned();
         openssl(&[
             "req",
             "-x509",
@@ -323,7 +352,7 @@ impl Cluster {
     /// streaming once this answers. Settings made on this server afterwards
     /// (`synchronous_standby_names`) are not the standby's.
     pub fn standby(&self) -> Self {
-        let dir = new_dir();
+        let dir = ScratchDir::for_postgres("pg");
         let data = dir.join("data");
         let out = run(
             &self.bin.join("pg_basebackup"),
@@ -347,11 +376,7 @@ impl Cluster {
             "pg_basebackup failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let standby = Self {
-            dir,
-            bin: self.bin.clone(),
-            port: free_port(),
-        };
+        let standby = Self::new(dir, self.bin.clone());
         standby.pg_ctl_start();
         self.wait_for(
             "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'",
@@ -402,21 +427,12 @@ impl Cluster {
     /// SIGKILL, nothing flushed or shut down.
     pub fn kill(&self) {
         let Some(pid) = self.pid() else { return };
-        let children = Command::new("pgrep")
-            .args(["-P", &pid.to_string()])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-            .unwrap_or_default();
+        let children = crate::scratch::children(pid);
         signal(pid, "KILL");
-        for child in children.lines() {
-            if let Ok(child) = child.trim().parse() {
-                signal(child, "KILL");
-            }
+        for child in children {
+            signal(child, "KILL");
         }
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        crate::scratch::wait_gone(pid, Duration::from_secs(20));
         let _ = std::fs::remove_file(self.dir.join("data").join("postmaster.pid"));
     }
 
@@ -437,8 +453,8 @@ impl Cluster {
 }
 
 impl Drop for Cluster {
+    /// Stops the server; its directory goes when `dir` drops, after this.
     fn drop(&mut self) {
         self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

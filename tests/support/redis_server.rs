@@ -6,15 +6,25 @@
 //!
 //! Where `redis-server` is not installed, [`Server::start`] answers `None` with a message,
 //! except under `CI=true`, where a missing server is a failure.
+//!
+//! Every server is this process's child, in a [`ScratchDir`]: killed by its pid when
+//! dropped (a pass, a failure, a panic) and on Ctrl-C through the interrupt handler of
+//! `scratch.rs`, its directory removed with it.
 
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::scratch::{ScratchDir, Undo, on_interrupt};
+
 pub struct Server {
-    dir: PathBuf,
+    /// The running server's pid (0 when killed), for the interrupt handler.
+    pid: Arc<AtomicU32>,
+    /// Kills the server on Ctrl-C; dropped (unregistered) before `dir`.
+    _undo: Undo,
+    dir: ScratchDir,
     pub port: u16,
     fsync: &'static str,
     cluster: bool,
@@ -89,16 +99,18 @@ impl Server {
     }
 
     fn spawn(fsync: &'static str, cluster: bool, node_timeout: u32) -> Self {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "handover-redis-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let pid = Arc::new(AtomicU32::new(0));
+        let undo = on_interrupt({
+            let pid = Arc::clone(&pid);
+            move || match pid.load(Ordering::SeqCst) {
+                0 => {}
+                pid => crate::scratch::stop_pid(pid, "KILL", Duration::ZERO),
+            }
+        });
         let mut server = Self {
-            dir,
+            pid,
+            _undo: undo,
+            dir: ScratchDir::new("redis"),
             port: free_port(),
             fsync,
             cluster,
@@ -110,10 +122,12 @@ impl Server {
     }
 
     fn launch(&mut self) {
+        // The interrupt handler waits until the pid is recorded.
+        let starting = crate::scratch::starting();
         let mut cmd = Command::new("redis-server");
         cmd.args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
             .arg("--dir")
-            .arg(&self.dir)
+            .arg(self.dir.path())
             .args(["--appendonly", "yes", "--appendfsync", self.fsync])
             .args(["--save", "", "--daemonize", "no", "--protected-mode", "no"])
             .args(["--logfile", "server.log"]);
@@ -126,7 +140,10 @@ impl Server {
             ])
             .args(["--cluster-node-timeout", &self.node_timeout.to_string()]);
         }
-        self.child = Some(cmd.stdout(Stdio::null()).spawn().unwrap());
+        let child = cmd.stdout(Stdio::null()).spawn().unwrap();
+        self.pid.store(child.id(), Ordering::SeqCst);
+        self.child = Some(child);
+        drop(starting);
         let deadline = Instant::now() + Duration::from_secs(20);
         // Ready once it answers PING with PONG (not LOADING): the file is replayed by then.
         while cli(self.port, &["PING"]).trim() != "PONG" {
@@ -148,6 +165,7 @@ impl Server {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            self.pid.store(0, Ordering::SeqCst);
         }
     }
 
@@ -175,9 +193,9 @@ impl Server {
 }
 
 impl Drop for Server {
+    /// Kills the server; its directory goes when `dir` drops, after this.
     fn drop(&mut self) {
         self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
