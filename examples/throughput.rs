@@ -1,39 +1,27 @@
 //! Verifications per second on the real stores, against the targets the issues set.
 //!
-//! `cargo run --release --example throughput --features sqlite,sqlite-async,postgres,redis`
+//! `cargo run --release --example throughput --features sqlite,sqlite-async,postgres`
 //!
 //! Each verification is a read and a compare-and-swap write: half are right codes
 //! (redeeming), half wrong (counting a failure). With feature `postgres` it also starts a
 //! throwaway PostgreSQL cluster (as the tests do, default durability) and measures 1 and 8
-//! concurrent clients; with feature `redis`, a throwaway `redis-server` (append-only file,
-//! `appendfsync everysec`) and 8 concurrent clients.
+//! concurrent clients. Redis is measured by its own crate's example:
+//! `cargo run --release -p handover-code-redis --example throughput`.
 
 use std::time::Instant;
 
 use handover_code::store::sqlite::{Durability, SqliteStore};
-use handover_code::{
-    BookingId, Code, Digits, KeyId, Keyring, Policy, Secret, Service, Store, Timestamp,
-};
+use handover_code::{BookingId, Digits, KeyId, Keyring, Policy, Secret, Service, Store};
 
-const NOW: Timestamp = Timestamp(1_000_000);
-const UNTIL: Timestamp = Timestamp(2_000_000);
+#[path = "../tests/support/rates.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod rates;
 
-fn report(what: &str, per_sec: f64, target: f64) {
-    let verdict = if per_sec >= target { "met" } else { "MISSED" };
-    println!("{what}: {per_sec:.0} verifications/s (target >= {target:.0}): {verdict}");
-}
-
-/// What is typed for the `i`-th booking: its code for even `i`, a wrong one for odd.
-fn typed(i: u32, code: &Code) -> String {
-    if i.is_multiple_of(2) {
-        code.expose().to_owned()
-    } else {
-        format!(
-            "{:04}",
-            (code.expose().parse::<u32>().unwrap() + 1) % 10_000
-        )
-    }
-}
+#[cfg(feature = "postgres")]
+use rates::concurrent_rate;
+use rates::{NOW, UNTIL, report, typed};
+#[cfg(feature = "sqlite-async")]
+use rates::{issued, verify_each};
 
 /// Issues `n` bookings (untimed), then times verifying each once, in one thread.
 fn run<S: Store>(service: &Service, store: &S, n: u32) -> f64 {
@@ -89,8 +77,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::remove_dir_all(&dir)?;
     #[cfg(feature = "postgres")]
     postgres(&service)?;
-    #[cfg(feature = "redis")]
-    redis(&service)?;
     Ok(())
 }
 
@@ -141,43 +127,6 @@ fn sqlite_async(
     Ok(())
 }
 
-/// Issues `n` bookings named `{prefix}-{i}` on an async store: each id with what is typed.
-#[cfg(any(feature = "sqlite-async", feature = "postgres", feature = "redis"))]
-async fn issued<S: handover_code::AsyncStore>(
-    service: &Service,
-    store: &S,
-    prefix: &str,
-    n: u32,
-) -> Vec<(String, String)> {
-    let mut items = Vec::new();
-    for i in 0..n {
-        let id = format!("{prefix}-{i:08}");
-        let booking = BookingId::new(&id).unwrap();
-        let code = service
-            .issue_async(store, booking, UNTIL, NOW)
-            .await
-            .unwrap();
-        items.push((id, typed(i, &code)));
-    }
-    items
-}
-
-/// Verifies each of `items` once, in turn.
-#[cfg(any(feature = "sqlite-async", feature = "postgres", feature = "redis"))]
-async fn verify_each<S: handover_code::AsyncStore>(
-    service: &Service,
-    store: &S,
-    items: &[(String, String)],
-) {
-    for (id, typed) in items {
-        let booking = BookingId::new(id.as_str()).unwrap();
-        service
-            .verify_async(store, booking, typed, None, NOW)
-            .await
-            .unwrap();
-    }
-}
-
 /// Issues `n` bookings (untimed), then times verifying each once, in one task.
 #[cfg(feature = "sqlite-async")]
 async fn async_rate<S: handover_code::AsyncStore>(service: &Service, store: &S, n: u32) -> f64 {
@@ -188,7 +137,7 @@ async fn async_rate<S: handover_code::AsyncStore>(service: &Service, store: &S, 
 }
 
 #[path = "../tests/support/scratch.rs"]
-#[cfg(any(feature = "postgres", feature = "redis"))]
+#[cfg(feature = "postgres")]
 #[allow(dead_code, unreachable_pub, clippy::all)]
 mod scratch;
 
@@ -267,69 +216,6 @@ fn postgres(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Verifications per second with `clients` concurrent clients, each on its own bookings.
-#[cfg(any(feature = "postgres", feature = "redis"))]
-fn concurrent_rate<S: handover_code::AsyncStore>(
-    rt: &tokio::runtime::Runtime,
-    service: &Service,
-    store: &S,
-    clients: usize,
-    tag: &str,
-) -> f64 {
-    let per_client = 2_500u32;
-    rt.block_on(async {
-        let mut pools = Vec::new();
-        for c in 0..clients {
-            pools.push(issued(service, store, &format!("{tag}-{clients}-{c}"), per_client).await);
-        }
-        let start = Instant::now();
-        let tasks = pools.iter().map(|items| verify_each(service, store, items));
-        futures_join_all(tasks).await;
-        f64::from(per_client) * clients as f64 / start.elapsed().as_secs_f64()
-    })
-}
-
-#[cfg(feature = "redis")]
-#[path = "../tests/support/redis_server.rs"]
-#[allow(
-    dead_code,
-    unreachable_pub,
-    clippy::panic,
-    clippy::unwrap_used,
-    clippy::all
-)]
-mod redis_server;
-
-/// Verifications per second on one Redis server with 8 concurrent clients, best of 3, at
-/// `appendfsync everysec`, and at `always` for the cost of never losing an answer; on a
-/// current-thread runtime, as for PostgreSQL.
-#[cfg(feature = "redis")]
-fn redis(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
-    use handover_code::store::redis::RedisStore;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    for (fsync, target) in [("everysec", 15_000.0), ("always", 0.0)] {
-        let Some(server) = redis_server::Server::start(fsync) else {
-            return Ok(());
-        };
-        let store = rt.block_on(RedisStore::connect(
-            &server.url(),
-            std::time::Duration::from_secs(5),
-        ))?;
-        let best = (0..3)
-            .map(|run_no| concurrent_rate(&rt, service, &store, 8, &format!("R{run_no}")))
-            .fold(0.0f64, f64::max);
-        let what = format!("Redis, 8 concurrent clients, appendfsync {fsync}, best of 3");
-        if target > 0.0 {
-            report(&what, best, target);
-        } else {
-            println!("{what}: {best:.0} verifications/s (no target)");
-        }
-    }
-    Ok(())
-}
-
 /// pgbench's transactions per second with `clients` clients for 5 s, each transaction the
 /// statements of a verification: read a row's version, then update it where the version is
 /// still that one.
@@ -381,19 +267,4 @@ fn pgbench(
             )
             .into()
         })
-}
-
-/// Runs the futures concurrently on the current task and waits for all of them.
-#[cfg(any(feature = "postgres", feature = "redis"))]
-async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
-    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
-    std::future::poll_fn(|cx| {
-        pinned.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if pinned.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
 }

@@ -40,6 +40,8 @@ extern crate std;
 // - I/O: `store` (the contract, the audit log's traits, the stores), `drive`, `service`.
 // One edge still points back: `audit` re-exports the audit log's traits, now defined in
 // `store`, under their old path.
+// The adapters that need a client crate live in the workspace's `stores/` (Redis so far),
+// each built on this crate's public store-author API only.
 
 pub mod audit;
 mod code;
@@ -99,12 +101,6 @@ pub use tokio_postgres;
 /// [`Tls::Config`](store::postgres::Tls::Config).
 #[cfg(feature = "postgres")]
 pub use rustls;
-
-/// The Redis client [`RedisStore`](store::redis::RedisStore) is built on, at the version it
-/// was built with: build a `ConnectionManager` or cluster connection with it (TLS,
-/// authentication) for [`RedisStore::from_manager`](store::redis::RedisStore::from_manager).
-#[cfg(feature = "redis")]
-pub use redis;
 
 /// The connection pool [`PostgresStore`](store::postgres::PostgresStore) is built on, at the
 /// version it was built with: build a `Pool` with it for [`PostgresStore::new`](store::postgres::PostgresStore::new).

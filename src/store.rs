@@ -92,7 +92,7 @@
 //! Check the rows affected; never read and then write in two statements (that is a
 //! check-then-write race, and the conformance kit catches it).
 //!
-//! **Redis** (built in as `store::redis::RedisStore`, feature `redis`;
+//! **Redis** (the crate `handover-code-redis` has `RedisStore`, written on this API alone;
 //! the recipe is for other Redis clients): one hash per key, named from all three parts with lengths so that no two keys
 //! meet (`hc:{kind}:{len(namespace)}:{namespace}:{id}`; put the namespace and id in a
 //! `{…}` hash tag for Redis Cluster), holding `version` and `record`; run the compare-and-swap as one Lua
@@ -157,9 +157,7 @@ pub(crate) use distinct::distinct_keys;
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
-#[cfg(feature = "redis")]
-pub mod redis;
-#[cfg(any(feature = "postgres", feature = "redis"))]
+#[cfg(feature = "postgres")]
 mod schedule;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;

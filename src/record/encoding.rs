@@ -123,6 +123,26 @@ impl Record {
         Self::decode_checked(bytes).map_err(|_| crate::Error::Corrupt)
     }
 
+    /// [`Record::decode`] for a store author: a failure says why the bytes are not a record
+    /// ("record format unknown; upgrade the crate", "record has the wrong length", "record
+    /// field out of range") in a [`StoreError`](crate::StoreError), for the store to keep
+    /// as its own error's source, as the crate's stores do. Never panics, whatever the bytes.
+    ///
+    /// ```
+    /// use handover_code::record::Record;
+    ///
+    /// let why = Record::decode_stored(b"not a record").unwrap_err();
+    /// assert_eq!(why.to_string(), "record format unknown; upgrade the crate");
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Record::decode`], with the reason kept (feature `std`; without it, the
+    /// [`StoreError`](crate::StoreError) names only the reason's type).
+    pub fn decode_stored(bytes: &[u8]) -> Result<Self, crate::StoreError> {
+        Self::decode_checked(bytes).map_err(crate::StoreError::new)
+    }
+
     /// [`Record::decode`], saying why bytes are not a record (the crate's stores keep it as
     /// their error's source).
     pub(crate) fn decode_checked(bytes: &[u8]) -> Result<Self, DecodeError> {

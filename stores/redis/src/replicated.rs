@@ -2,17 +2,67 @@
 //! (see [`RedisStore::with_replicated_writes`]).
 
 use core::time::Duration;
-use std::string::ToString;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::error::Error;
+use handover_code::Error;
 
-use super::{Connection, RedisError, RedisStore, until_run};
+use super::{Connection, RedisError, RedisStore, own_error, until_run};
 
-/// How many replicas acknowledge a write before it is answered, and how long that may take.
-#[derive(Clone, Copy, Debug)]
+/// How many replicas acknowledge a write before it is answered, and how long that may take,
+/// and the connections the waits run on.
+#[derive(Clone, Debug)]
 pub(super) struct Replicated {
     pub(super) replicas: u32,
     pub(super) timeout_ms: u64,
+    waiters: Arc<Waiters>,
+}
+
+/// The connections replicated writes wait on, apart from the store's own: Redis holds a
+/// connection that sent `WAIT` until it returns, so a wait on the shared connection would
+/// hold up every read and write behind it. Each waiting write takes a connection no other
+/// write is waiting on, opened when first needed and kept for the next; at most
+/// [`Waiters::MAX`] at once (each a connection to every master, on a cluster), and a write
+/// beyond that waits for one to come back. A connection whose call failed (an error of the
+/// client's, not replicas that were late) is not kept.
+struct Waiters {
+    idle: Mutex<Vec<Connection>>,
+    permits: tokio::sync::Semaphore,
+}
+
+impl Waiters {
+    /// The most writes waiting on their replicas at once, per store (and its clones).
+    const MAX: usize = 8;
+
+    fn new() -> Self {
+        Self {
+            idle: Mutex::new(Vec::new()),
+            permits: tokio::sync::Semaphore::new(Self::MAX),
+        }
+    }
+
+    fn take(&self) -> Option<Connection> {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+    }
+
+    fn give_back(&self, connection: Connection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(connection);
+    }
+}
+
+impl core::fmt::Debug for Waiters {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let idle = self.idle.lock().map_or(0, |idle| idle.len());
+        f.debug_struct("Waiters")
+            .field("idle", &idle)
+            .field("free", &self.permits.available_permits())
+            .finish()
+    }
 }
 
 impl RedisStore {
@@ -38,12 +88,17 @@ impl RedisStore {
     ///   "locked", a suspended verifier) are read from the master as it stands, unwaited:
     ///   a rejection replayed from a write that was not confirmed can be forgotten by a
     ///   failover.
-    /// - Every write waits a replica round trip, and Redis holds the connection that sent
-    ///   a `WAIT` until it returns: the store shares one connection per master, so this
-    ///   process's other commands to that master queue behind each wait. With replicas up
-    ///   that is a round trip (measured in `tests/failover.rs`); with a replica gone, each
-    ///   write holds the connection for the whole `timeout`, and calls behind it answer
-    ///   errors once the response timeout passes.
+    /// - Every write waits a replica round trip (measured in `tests/failover.rs`); with a
+    ///   replica gone, the whole `timeout`. Redis holds the connection that sent a `WAIT`
+    ///   until it returns, so the waits run on connections of their own: each waiting
+    ///   write on a connection no other write is waiting on, at most 8 at once per store (on
+    ///   a cluster, each such connection reaches every master), opened when first needed
+    ///   and kept. Reads and the store's other calls never queue behind a wait, and while a
+    ///   replica is away only the writes that wait for it are held up (and, past 8 waiting
+    ///   at once, the writes behind them). A store built on the host's own connection
+    ///   ([`RedisStore::from_manager`], [`RedisStore::from_cluster`]) cannot open more, and
+    ///   its waits share that connection: build it with [`RedisStore::connect`] or
+    ///   [`RedisStore::connect_cluster`] where that matters.
     ///
     /// Pair it on the servers with `min-replicas-to-write` (and `min-replicas-max-lag`): a
     /// master that has lost its replicas then refuses the write itself (`NOREPLICAS`), so it
@@ -54,7 +109,7 @@ impl RedisStore {
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use handover_code::store::redis::RedisStore;
+    /// use handover_code_redis::RedisStore;
     ///
     /// # async fn run() -> Result<(), handover_code::Error> {
     /// let nodes = ["redis://10.0.0.1:6379/", "redis://10.0.0.2:6379/"];
@@ -76,7 +131,7 @@ impl RedisStore {
         replicas: u32,
         timeout: Duration,
     ) -> Result<Self, Error> {
-        crate::store::own_error::<_, RedisError>(|| {
+        own_error(|| {
             // WAIT takes a signed 64-bit count of milliseconds.
             let timeout_ms = u64::try_from(timeout.as_millis())
                 .unwrap_or(u64::MAX)
@@ -89,19 +144,21 @@ impl RedisStore {
             self.replicated = Some(Replicated {
                 replicas,
                 timeout_ms,
+                waiters: Arc::new(Waiters::new()),
             });
             Ok(self)
         })
     }
 
     /// Runs `source` (a script answering 1 when it wrote, 0 when it did not) with `keys`
-    /// and `args`, followed in one pipeline, on the connection to the master of the first
-    /// key's slot, by `WAIT` for `wait`'s replicas: answers the script's answer once they
-    /// have acknowledged what it wrote, [`RedisError::NotReplicated`] if they did not in
-    /// time. Sent again while the server refuses it unrun, as [`RedisStore::run`].
+    /// and `args`, followed in one pipeline, on a waiting connection of its own (to the
+    /// master of the first key's slot), by `WAIT` for `wait`'s replicas: answers the
+    /// script's answer once they have acknowledged what it wrote,
+    /// [`RedisError::NotReplicated`] if they did not in time. Sent again while the server
+    /// refuses it unrun, as [`RedisStore::run`].
     pub(super) async fn run_replicated(
         &self,
-        wait: Replicated,
+        wait: &Replicated,
         source: &str,
         keys: &[&[u8]],
         args: &[&[u8]],
@@ -118,13 +175,26 @@ impl RedisStore {
         // connection, it covers the script's. The cluster client routes the pipeline by the
         // script's key, so WAIT goes to that master alone.
         pipe.cmd("WAIT").arg(wait.replicas).arg(wait.timeout_ms);
+        // A permit, then a connection no other write is waiting on. The semaphore is never
+        // closed; were it, the write would go ahead unlimited.
+        let _permit = wait.waiters.permits.acquire().await.ok();
+        let connection = match wait.waiters.take() {
+            Some(idle) => idle,
+            None => self
+                .opener
+                .open()
+                .await?
+                .unwrap_or_else(|| self.connection.clone()),
+        };
         let (wrote, acknowledged): (i64, i64) = until_run(|| async {
-            match &self.connection {
+            match &connection {
                 Connection::Single(c) => pipe.query_async(&mut c.clone()).await,
                 Connection::Cluster(c) => pipe.query_async(&mut c.clone()).await,
             }
         })
         .await?;
+        // It answered (whatever the replicas did): it is kept for the next write.
+        wait.waiters.give_back(connection);
         if wrote == 1 && acknowledged < i64::from(wait.replicas) {
             return Err(RedisError::NotReplicated {
                 acknowledged,

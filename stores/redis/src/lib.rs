@@ -1,5 +1,12 @@
-//! [`RedisStore`] (feature `redis`): an [`AsyncStore`](crate::store::AsyncStore) on Redis or a
-//! Redis Cluster, for tokio hosts whose verification traffic outgrows one database machine.
+#![doc = include_str!("../README.md")]
+//!
+//! # How it works
+//!
+//! It is built only on handover-code's public store-author API (the [`AsyncStore`]
+//! primitives, [`Record::encode`](handover_code::record::Record::encode) and
+//! [`Record::decode_stored`](handover_code::record::Record::decode_stored), [`Key`]'s
+//! parts, [`StoreError`]), as any store outside that crate would be. The client it takes
+//! is re-exported as [`redis`](mod@redis), at the version it was built with.
 //!
 //! Each record is a Redis hash; the compare-and-swap is one Lua script, so the version check
 //! and the write are one atomic step on the server. Keys are namespaced by a prefix (one per
@@ -47,32 +54,64 @@
 //!
 //! # Prune
 //!
-//! [`AsyncStore::prune`](crate::store::AsyncStore::prune) walks the [`layout::BUCKETS`] prune
+//! [`AsyncStore::prune`] walks the [`layout::BUCKETS`] prune
 //! indexes, deleting in batches of [`RedisStore::with_prune_batch`] records, each batch one short
 //! script (the server runs nothing else meanwhile, so batches are kept small).
 //! [`RedisStore::prune_task`] runs it on an interval. Redis's own key expiry is not used: it runs
 //! on the server's clock, and a server clock ahead of the hosts' would delete live records.
 
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+// Panic-freedom, as in handover-code: no unwrap or expect, no indexing or slicing that can
+// panic, checked arithmetic, no lossy casts, no panicking macros. Tests index freely.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects,
+        clippy::cast_possible_truncation,
+        clippy::cast_possible_wrap,
+        clippy::cast_sign_loss,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
+mod connection;
 mod faces;
 pub mod layout;
+mod prune;
 mod replicated;
 mod retry;
 
+use connection::{Connection, Opener};
 use replicated::Replicated;
 use retry::until_run;
 
 use core::time::Duration;
-use std::string::{String, ToString};
-use std::vec::Vec;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::{Cmd, FromRedisValue, Script};
 
-use crate::error::Error;
-use crate::key::Key;
-use crate::record::DecodeError;
-use crate::time::Timestamp;
+#[cfg(doc)]
+use handover_code::AsyncStore;
+use handover_code::{Error, Key, StoreError};
+
+/// The Redis client [`RedisStore`] is built on, at the version it was built with: build a
+/// `ConnectionManager` or cluster connection with it (TLS, authentication) for
+/// [`RedisStore::from_manager`] and [`RedisStore::from_cluster`].
+pub use ::redis;
+
+/// Runs a call written with the store's own error type, and answers handover-code's
+/// [`Error`] (the store's public methods and trait face answer that, its helpers their own).
+fn own_error<T>(call: impl FnOnce() -> Result<T, RedisError>) -> Result<T, Error> {
+    Ok(call()?)
+}
 
 /// What can go wrong in a [`RedisStore`]. Connection losses, timeouts and server restarts
 /// arrive here, as errors, never as an outcome.
@@ -84,7 +123,7 @@ pub(crate) enum RedisError {
     Redis(#[from] ::redis::RedisError),
     /// A stored record's bytes are not a record.
     #[error("stored record is corrupt")]
-    Decode(#[from] DecodeError),
+    Decode(#[from] StoreError),
     /// A stored hash lacks its version or record, or its version is not a number: something
     /// other than this store wrote under its prefix.
     #[error("stored record is incomplete; check what else writes under this store's prefix")]
@@ -106,20 +145,13 @@ pub(crate) enum RedisError {
     Config(String),
 }
 
-/// The connection: one server through the connection manager, or a cluster.
-#[derive(Clone)]
-enum Connection {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
-/// An [`AsyncStore`](crate::store::AsyncStore) on
+/// An [`AsyncStore`] on
 /// Redis (or a Redis Cluster): one hash per record, the compare-and-swap as one Lua script. Cheap
 /// to clone: clones share the connection.
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use handover_code::store::redis::RedisStore;
+/// use handover_code_redis::RedisStore;
 /// use handover_code::{Policy, Secret, Service, Timestamp};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -137,6 +169,7 @@ enum Connection {
 #[derive(Clone)]
 pub struct RedisStore {
     connection: Connection,
+    opener: Opener,
     prefix: Vec<u8>,
     prune_batch: u32,
     replicated: Option<Replicated>,
@@ -169,9 +202,10 @@ impl RedisStore {
     /// for well under a millisecond per hundred records.
     pub const DEFAULT_PRUNE_BATCH: u32 = 500;
 
-    fn with_connection(connection: Connection) -> Self {
+    fn with_connection(connection: Connection, opener: Opener) -> Self {
         Self {
             connection,
+            opener,
             prefix: Self::DEFAULT_PREFIX.as_bytes().to_vec(),
             prune_batch: Self::DEFAULT_PRUNE_BATCH,
             replicated: None,
@@ -203,8 +237,12 @@ impl RedisStore {
                 .set_number_of_retries(3)
                 .set_min_delay(Duration::from_millis(50))
                 .set_max_delay(Duration::from_millis(400));
-            let manager = ConnectionManager::new_with_config(client, config).await?;
-            Ok(Self::from_manager(manager))
+            let manager =
+                ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
+            Ok(Self::with_connection(
+                Connection::Single(manager),
+                Opener::Single(client, config),
+            ))
         }
         .await;
         Ok(result?)
@@ -227,27 +265,34 @@ impl RedisStore {
                 .build()
                 .map_err(|e| RedisError::Config(e.to_string()))?;
             let connection = client.get_async_connection().await?;
-            Ok(Self::from_cluster(connection))
+            Ok(Self::with_connection(
+                Connection::Cluster(connection),
+                Opener::Cluster(client),
+            ))
         }
         .await;
         Ok(result?)
     }
 
-    /// A store on a connection manager the host built (for TLS, authentication providers or
-    /// settings [`RedisStore::connect`] does not offer). The manager is used as it is: give
-    /// it a response timeout, or a stalled server hangs calls.
+    /// A store on a connection manager the host built (for authentication providers or
+    /// settings [`RedisStore::connect`] does not offer; TLS needs only a `rediss://` URL and
+    /// one of the `redis` crate's TLS features). The manager is used as it is: give it a
+    /// response timeout, or a stalled server hangs calls. With
+    /// [`RedisStore::with_replicated_writes`], such a store has no way to open connections
+    /// of its own, so its waits share this one.
     #[must_use]
     pub fn from_manager(manager: ConnectionManager) -> Self {
-        Self::with_connection(Connection::Single(manager))
+        Self::with_connection(Connection::Single(manager), Opener::None)
     }
 
     /// A store on a cluster connection the host built. Build it with `.retries(0)` on the
     /// `ClusterClientBuilder` and a response timeout: with client retries on, a compare-and-
     /// swap retried after a lost connection can answer "conflict" for a write that landed
     /// (see the [module docs](self#cluster)).
+    /// As with [`RedisStore::from_manager`], its replicated writes' waits share it.
     #[must_use]
     pub fn from_cluster(connection: ClusterConnection) -> Self {
-        Self::with_connection(Connection::Cluster(connection))
+        Self::with_connection(Connection::Cluster(connection), Opener::None)
     }
 
     /// Sets the prefix of every key: tenants, or several deployments sharing one server,
@@ -258,7 +303,7 @@ impl RedisStore {
     /// [`Error::Setup`] for a prefix longer than 64 bytes or holding `{` or `}` (which
     /// would change the keys' cluster hash tags).
     pub fn with_prefix(mut self, prefix: &str) -> Result<Self, Error> {
-        crate::store::own_error::<_, RedisError>(|| {
+        own_error(|| {
             if !layout::prefix_ok(prefix.as_bytes()) {
                 return Err(RedisError::Config(
                     "a key prefix is at most 64 bytes and holds no '{' or '}'".to_string(),
@@ -287,15 +332,6 @@ impl RedisStore {
     #[must_use]
     pub fn key_name(&self, key: Key<'_>) -> Vec<u8> {
         layout::record_key(&self.prefix, key)
-    }
-
-    /// Prunes every `every`, for as long as the returned future runs: spawn it on the
-    /// runtime (`tokio::spawn(store.clone().prune_task(..))`) and abort it to stop. Each
-    /// pass prunes, in batches, what expired before the system clock's reading at its start,
-    /// and hands its result to `after` (for the host's log and metrics); a failed pass is
-    /// tried again at the next interval.
-    pub async fn prune_task(self, every: Duration, after: impl FnMut(Result<u64, Error>) + Send) {
-        crate::store::schedule::prune_every(&self, every, after).await;
     }
 
     /// Sends `cmd` once and reads its answer.
@@ -329,40 +365,6 @@ impl RedisStore {
         })
         .await
     }
-
-    /// One batch of a prune in one bucket: deletes at most the batch size of records there
-    /// that expired before `before`. Answers (records deleted, whether the bucket may hold
-    /// more).
-    async fn prune_bucket(
-        &self,
-        bucket: u16,
-        before: Timestamp,
-    ) -> Result<(u64, bool), RedisError> {
-        let index = layout::index_key(&self.prefix, bucket);
-        let cut = layout::cut_off(before);
-        // The score is a double: inclusive, so rounding never hides an expired record; the
-        // script checks each candidate's exact `p`.
-        let mut range = ::redis::cmd("ZRANGEBYSCORE");
-        range
-            .arg(&index)
-            .arg("-inf")
-            .arg(&cut[..])
-            .arg("LIMIT")
-            .arg(0)
-            .arg(self.prune_batch);
-        let candidates: Vec<Vec<u8>> = until_run(|| self.send(&range)).await?;
-        if candidates.is_empty() {
-            return Ok((0, false));
-        }
-        let mut keys: Vec<&[u8]> = Vec::with_capacity(candidates.len().saturating_add(1));
-        keys.push(&index);
-        keys.extend(candidates.iter().map(Vec::as_slice));
-        let (deleted, dropped): (u64, u64) = self.run(&self.prune, &keys, &[&cut[..]]).await?;
-        let full = u32::try_from(candidates.len()).is_ok_and(|n| n >= self.prune_batch);
-        // A full batch of which nothing left the index is all live records (scores rounded
-        // down to the cut-off): the bucket is done.
-        Ok((deleted, full && dropped > 0))
-    }
 }
 
 /// Settings it cannot use (and a database of another schema version) are setup errors; the
@@ -370,8 +372,8 @@ impl RedisStore {
 impl From<RedisError> for Error {
     fn from(e: RedisError) -> Self {
         match e {
-            RedisError::Config(_) => Self::Setup(crate::error::StoreError::new(e)),
-            _ => Self::store(e),
+            RedisError::Config(_) => Self::Setup(StoreError::new(e)),
+            _ => Self::Store(StoreError::new(e)),
         }
     }
 }

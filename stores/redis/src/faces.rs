@@ -1,12 +1,10 @@
 //! The store traits on [`RedisStore`], each a forwarder to its script call.
 
-use std::vec::Vec;
-
-use crate::error::Error;
-use crate::key::Key;
-use crate::record::{Record, Version};
-use crate::store::{AsyncStore, Swap};
-use crate::time::Timestamp;
+use handover_code::Error;
+use handover_code::Key;
+use handover_code::Timestamp;
+use handover_code::record::{Record, Version};
+use handover_code::{AsyncStore, Swap};
 
 use super::{RedisError, RedisStore, layout, until_run};
 
@@ -24,7 +22,7 @@ impl AsyncStore for RedisStore {
                 (None, None) => Ok(None),
                 (Some(version), Some(record)) => {
                     let version = layout::parse_decimal(&version).ok_or(RedisError::Incomplete)?;
-                    Ok(Some((Record::decode_checked(&record)?, Version(version))))
+                    Ok(Some((Record::decode_stored(&record)?, Version(version))))
                 }
                 _ => Err(RedisError::Incomplete),
             }
@@ -50,7 +48,7 @@ impl AsyncStore for RedisStore {
         let prune_at = layout::prune_at(record);
         let args: [&[u8]; 4] = [&expected, &new, bytes, &prune_at];
         let keys: [&[u8]; 2] = [&name, &index];
-        let swapped: i64 = match self.replicated {
+        let swapped: i64 = match &self.replicated {
             None => self.run(&self.swap, &keys, &args).await?,
             Some(wait) => {
                 self.run_replicated(wait, layout::SWAP, &keys, &args)
@@ -71,7 +69,7 @@ impl AsyncStore for RedisStore {
     /// Without replicated writes, nothing (a failover may lose any write, answered or read).
     /// With them, the version written over itself and waited for like any write.
     async fn make_durable(&self, key: Key<'_>, version: Version) -> Result<Swap, Error> {
-        let Some(wait) = self.replicated else {
+        let Some(wait) = &self.replicated else {
             return Ok(Swap::Swapped);
         };
         let name = layout::record_key(&self.prefix, key);
@@ -84,24 +82,5 @@ impl AsyncStore for RedisStore {
         } else {
             Swap::Conflict
         })
-    }
-}
-
-/// Walks every bucket's prune index, in batches of [`RedisStore::with_prune_batch`]
-/// records, each batch one script.
-impl RedisStore {
-    /// What [`Store::prune`](crate::Store::prune) does on this store.
-    pub(crate) async fn prune_expired(&self, before: Timestamp) -> Result<u64, Error> {
-        let mut removed = 0u64;
-        for bucket in 0..layout::BUCKETS {
-            loop {
-                let (deleted, more) = self.prune_bucket(bucket, before).await?;
-                removed = removed.saturating_add(deleted);
-                if !more {
-                    break;
-                }
-            }
-        }
-        Ok(removed)
     }
 }

@@ -7,34 +7,34 @@
 //! `CI=true`): `tests/support/harness.rs`.
 #![allow(unreachable_pub)]
 
-#[path = "support/harness.rs"]
+#[path = "../../../tests/support/harness.rs"]
 #[macro_use]
 mod harness;
 
-#[path = "support/scratch.rs"]
+#[path = "../../../tests/support/scratch.rs"]
 #[allow(dead_code)]
 mod scratch;
 
-#[path = "support/redis_server.rs"]
+#[path = "../../../tests/support/redis_server.rs"]
 #[allow(dead_code)]
 mod redis_server;
 
-#[path = "support/fixtures.rs"]
+#[path = "../../../tests/support/fixtures.rs"]
 mod fixtures;
 
-#[path = "support/cancel.rs"]
+#[path = "../../../tests/support/cancel.rs"]
 mod cancel;
 
-#[path = "support/ops.rs"]
+#[path = "../../../tests/support/ops.rs"]
 mod ops;
 
-#[path = "support/settlement.rs"]
+#[path = "../../../tests/support/settlement.rs"]
 mod settlement;
 
-#[path = "support/roles.rs"]
+#[path = "../../../tests/support/roles.rs"]
 mod roles;
 
-#[path = "support/written.rs"]
+#[path = "../../../tests/support/written.rs"]
 mod written;
 
 use std::io::Write;
@@ -47,8 +47,8 @@ use fixtures::{
 };
 use handover_code::conformance::Blocking;
 use handover_code::record::{Record, Version};
-use handover_code::store::redis::RedisStore;
 use handover_code::{AsyncStore, BookingId, Error, Timestamp, conformance};
+use handover_code_redis::RedisStore;
 use redis_server::{Cluster, Server, cli};
 use written::{issue_expiring, issue_many, unwritten, verify_all};
 

@@ -26,15 +26,13 @@
 //!
 //! | field | holds |
 //! |---|---|
-//! | `v` | the [`Version`](crate::record::Version), in decimal |
+//! | `v` | the [`Version`](handover_code::record::Version), in decimal |
 //! | `r` | [`Record::encode`] |
 //! | `p` | [`Record::prune_at`], as 20 decimal digits (exact; the index's score is a double) |
 
-use std::vec::Vec;
-
-use crate::key::Key;
-use crate::record::Record;
-use crate::time::Timestamp;
+use handover_code::Key;
+use handover_code::Timestamp;
+use handover_code::record::Record;
 
 /// How many buckets (hash tags, so slots) the records spread over. Fixed: a store built with
 /// another count would not find the prune index entries of the records already written.
@@ -164,7 +162,7 @@ return 1
 ";
 
 /// The write before a durability wait on a record read, not written
-/// ([`AsyncStore::make_durable`](crate::AsyncStore::make_durable) with replicated writes).
+/// ([`AsyncStore::make_durable`](handover_code::AsyncStore::make_durable) with replicated writes).
 /// KEYS: the record. ARGV: its version as read. Writes the version over itself (a write the
 /// server replicates, so a `WAIT` after it covers every earlier write to the record) and
 /// answers 1; answers 0, writing nothing, when another version or none is stored.
@@ -203,8 +201,8 @@ return {deleted, dropped}
 #[cfg(test)]
 mod tests {
     use super::{BUCKETS, bucket, decimal, index_key, padded, parse_decimal, record_key};
-    use crate::ids::{BookingId, Context, VerifierId};
-    use crate::key::Key;
+    use handover_code::Key;
+    use handover_code::{BookingId, Context, VerifierId};
     use std::format;
 
     fn booking<'a>(context: &'a str, id: &'a str) -> Key<'a> {
