@@ -283,9 +283,9 @@ fn pid_files(dir: &Path) -> Vec<u32> {
     pids
 }
 
-/// Kills, with SIGKILL, the `pg_autoctl run` group `run` leads and every process named in
-/// a pid file under `data` (the node's PostgreSQL, and its keeper's pid file), with their
-/// children; waits until they are gone and reaps `run`.
+/// Kills, with SIGKILL, the `pg_autoctl run` group `run` leads (its keeper among them) and
+/// every process named in a pid file under `data` (the node's PostgreSQL, in a session of
+/// its own), with their children; waits until they are gone and reaps `run`.
 fn kill_node(data: &Path, run: &mut std::process::Child) {
     let mut pids = pid_files(data);
     pids.extend(pids.clone().into_iter().flat_map(scratch::children));

@@ -2,7 +2,7 @@
 //! (the call never completes, before or after it took effect), then retried with the same
 //! request id. Run on the memory store by `tests/cancellation.rs` (in both modes), on SQLite's
 //! async face by `tests/sqlite_async.rs`, on PostgreSQL by `tests/postgres.rs` and on Redis by
-//! `tests/redis.rs`. On a store with transactions nothing is ever left held; on one without,
+//! `stores/redis/tests/redis.rs`. On a store with transactions nothing is ever left held; on one without,
 //! a retry with the request id settles what a cut left held.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -122,11 +122,26 @@ pub fn signal(pid: u32, signal: &str) {
     crate::scratch::signal(pid, signal, false);
 }
 
-/// Stops the server whose data directory is `data`, by the postmaster's pid: a fast
-/// shutdown (SIGINT), SIGKILL after 20 s, and waits until it is gone.
+/// Stops the server whose data directory is `data`, by the postmaster's pid (if that pid
+/// is still a `postgres` process: a stale file's may be another's): its children thawed
+/// first (a test may have frozen one, which would hold the shutdown up), a fast shutdown
+/// (SIGINT), SIGKILL after 20 s, and any child still running then killed too.
 fn stop_server(data: &Path) {
-    if let Some(pid) = pid_in(&data.join("postmaster.pid")) {
-        stop_pid(pid, "INT", Duration::from_secs(20));
+    let Some(pid) = pid_in(&data.join("postmaster.pid")) else {
+        return;
+    };
+    if crate::scratch::comm(pid).as_deref() != Some("postgres") {
+        return;
+    }
+    let children = crate::scratch::children(pid);
+    for &child in &children {
+        signal(child, "CONT");
+    }
+    stop_pid(pid, "INT", Duration::from_secs(20));
+    for child in children {
+        if crate::scratch::comm(child).as_deref() == Some("postgres") {
+            stop_pid(child, "KILL", Duration::ZERO);
+        }
     }
 }
 

@@ -99,6 +99,9 @@ impl Server {
     }
 
     fn spawn(fsync: &'static str, cluster: bool, node_timeout: u32) -> Self {
+        // The directory first: the interrupt handler undoes the newest first, so the server
+        // is killed before its directory is removed.
+        let dir = ScratchDir::new("redis");
         let pid = Arc::new(AtomicU32::new(0));
         let undo = on_interrupt({
             let pid = Arc::clone(&pid);
@@ -110,7 +113,7 @@ impl Server {
         let mut server = Self {
             pid,
             _undo: undo,
-            dir: ScratchDir::new("redis"),
+            dir,
             port: free_port(),
             fsync,
             cluster,
