@@ -116,8 +116,8 @@ pub(crate) trait Plan {
     }
 
     /// The record (key and version) that the answer in [`Next::Done`] was read from, when it
-    /// stands for a write it did not make itself (a replayed acceptance, a revoke of a
-    /// revoked booking): the driver
+    /// stands for a write it did not make itself (a replayed acceptance or rejection, a
+    /// revoke of a revoked booking): the driver
     /// makes it durable ([`Store::make_durable`](crate::Store::make_durable)) before the
     /// answer is given, and answers the store's error, or [`Error::Contention`] if the record
     /// moved, instead.
@@ -155,7 +155,8 @@ struct Slot<'a> {
     key: Key<'a>,
     known: Option<Option<(Record, Version)>>,
     /// Whether the answer is read from this record, standing for a write it did not make
-    /// (a replayed acceptance, a revoke of a revoked booking): [`Slot::rests_on`].
+    /// (a replayed acceptance or rejection, a revoke of a revoked booking):
+    /// [`Slot::rests_on`].
     answered_from: bool,
 }
 
@@ -185,12 +186,14 @@ impl<'a> Slot<'a> {
     }
 }
 
-/// Whether a replayed answer rests on the booking it was read from: when it hands the
-/// booking over again (a replayed acceptance). (A replayed rejection is not confirmed: a
-/// store that confirms by writing, as PostgreSQL does, makes many concurrent replays of one
-/// request race each other's writes.)
-fn replay_hands_over(answer: &Result<Outcome, Error>) -> bool {
-    answer.as_ref().is_ok_and(Outcome::is_accepted)
+/// Whether an answer rests on the booking it was read from: a replay. A replayed
+/// acceptance hands the booking over again, and a replayed rejection tells the guesser a
+/// code is wrong again: each stands for a write that must survive a failover (the
+/// redemption, the counted failure), as its first answer did. (Issue 31: confirming no
+/// longer writes the row on PostgreSQL, so concurrent replays of one request never
+/// contend, and the rejection's replay is confirmed again.)
+fn replay_rests_on_booking(answer: &Result<Outcome, Error>) -> bool {
+    matches!(answer, Ok(Outcome::Replayed(_)))
 }
 
 /// A swap of `record` over `slot`'s known version, as of `now`, described by `audit`; a

@@ -330,9 +330,12 @@ pub trait Store {
     /// still at `version`; [`Swap::Conflict`]: another version is stored now (the service answers
     /// [`Error::Contention`](crate::Error::Contention), and a retry reads again).
     ///
-    /// The service asks it before it answers a replayed acceptance (the booking handed over
-    /// again) and a revoke of a revoked booking (a retry whose first try landed) from the
-    /// record.
+    /// The service asks it before it answers any replay from the record: a replayed
+    /// acceptance (the booking handed over again), a replayed rejection (a guess answered
+    /// again, whose failure must stay counted), and a revoke of a revoked booking (a retry
+    /// whose first try landed). Many replays of one request may ask at once: a confirmation
+    /// should not write the record (PostgreSQL's writes only a message to its log), or they
+    /// contend with each other.
     ///
     /// The default answers `Swapped` and does nothing: right for a store whose records are
     /// durable once another call can read them (the memory store, SQLite). A replicated

@@ -119,8 +119,9 @@ fn service(budget: bool) -> Service {
 
 /// The protocol on `store`: an acceptance is written (no confirmation asked), its retry is
 /// confirmed on the booking's stored version before it is answered, a failed or moved
-/// confirmation is an error, never the acceptance, and a replayed rejection (which hands
-/// nothing over) asks for none.
+/// confirmation is an error, never the acceptance, and a replayed rejection is confirmed
+/// too (it tells the guesser the code is wrong again: the failure it stands for must
+/// survive a failover).
 fn replays_rest_on_durable_records<S: Store>(
     store: &S,
     calls: impl Fn(&S) -> Vec<(Vec<u8>, Version)>,
@@ -165,7 +166,8 @@ fn replays_rest_on_durable_records<S: Store>(
     let moved = service.verify(store, id, code.expose(), attempt("r1"), NOW);
     assert!(matches!(moved, Err(Error::Contention)), "{moved:?}");
 
-    // A rejection replayed hands nothing over: no confirmation.
+    // A rejection is written; its replay tells the guesser the code is wrong again, so it
+    // is confirmed first too (a failover must not forget the failure it stands for).
     set(store, Confirm::Yes);
     let other = BookingId::new("SLOT-2").unwrap();
     let code = service.issue(store, other, NOW.0 + 3_600, NOW).unwrap();
@@ -183,7 +185,11 @@ fn replays_rest_on_durable_records<S: Store>(
         matches!(answer, Ok(Outcome::Replayed(Earlier::Rejected { .. }))),
         "{answer:?}"
     );
-    assert_eq!(calls(store).len(), before);
+    assert_eq!(calls(store).len(), before + 1);
+    set(store, Confirm::Fails);
+    let failed = service.verify(store, other, wrong, attempt("r2"), NOW);
+    assert!(matches!(failed, Err(Error::Store(_))), "{failed:?}");
+    set(store, Confirm::Yes);
 
     // A revoke is written; its retry, answered from the revoked record, is confirmed first.
     let before = calls(store).len();

@@ -41,6 +41,9 @@ mod fixtures;
 #[path = "support/race.rs"]
 mod race;
 
+#[path = "support/storm.rs"]
+mod storm;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -373,9 +376,51 @@ fn the_replay_door_stays_shut() {
     );
 }
 
+/// The replay storm of `postgres`'s `a_replay_storm_never_contends` on a primary whose
+/// commits wait for a synchronous standby, at each isolation level: 48 concurrent replays
+/// of one accepted request, 10 rounds, each replay's confirmation waiting for the standby,
+/// and none answered `Contention` or a second acceptance.
+fn a_replay_storm_on_a_synchronous_standby_never_contends() {
+    let rt = race::runtime();
+    let Some((primary, _standby, setup)) = start(&rt, true, true) else {
+        return;
+    };
+    let params = format!(
+        "host=127.0.0.1 port={} user=postgres dbname=postgres",
+        primary.port
+    );
+    let service = service();
+    for level in ["read committed", "repeatable read", "serializable"] {
+        rt.block_on(async {
+            let client = setup.pool().get().await.unwrap();
+            let set =
+                format!("ALTER DATABASE postgres SET default_transaction_isolation = '{level}'");
+            client.batch_execute(&set).await.unwrap();
+        });
+        let store = PostgresStore::connect(&params, 48, Duration::from_secs(5))
+            .unwrap()
+            .with_synchronous_standby(Duration::from_secs(5));
+        let storm = rt.block_on(storm::replay_storm(&store, &service, &level[..4], 10, 48));
+        println!(
+            "{level}, synchronous standby: 480 replays, {} answered the replayed acceptance, {} Contention, {} second acceptances, {} other",
+            storm.replayed,
+            storm.contention,
+            storm.second_acceptances,
+            storm.other.len()
+        );
+        assert_eq!(
+            storm.second_acceptances, 0,
+            "{level}: a replay was accepted again"
+        );
+        assert_eq!(storm.contention, 0, "{level}: replays contended");
+        assert!(storm.other.is_empty(), "{level}: {:?}", storm.other);
+        assert_eq!(storm.replayed, 480);
+    }
+}
+
 fn main() {
     harness::run_one_at_a_time(
         pg_cluster::missing(),
-        trials!(server: an_asynchronous_standby_promoted_loses_answered_writes, a_synchronous_standby_without_the_setting_loses_nothing_answered, a_synchronous_standby_with_the_setting_loses_nothing_answered, the_replay_door_stays_shut, repeated_failovers_lose_nothing_answered, synchronous_standby_cost_is_measured),
+        trials!(server: an_asynchronous_standby_promoted_loses_answered_writes, a_synchronous_standby_without_the_setting_loses_nothing_answered, a_synchronous_standby_with_the_setting_loses_nothing_answered, the_replay_door_stays_shut, repeated_failovers_lose_nothing_answered, synchronous_standby_cost_is_measured, a_replay_storm_on_a_synchronous_standby_never_contends),
     );
 }

@@ -52,7 +52,8 @@ use crate::store::Swap;
 use crate::time::Timestamp;
 
 use super::{
-    Asked, Tries, booking_of, charge, replay_hands_over, verdict_action, verifier_of, version_after,
+    Asked, Tries, booking_of, charge, replay_rests_on_booking, verdict_action, verifier_of,
+    version_after,
 };
 
 /// Where an atomic verification stands.
@@ -173,7 +174,7 @@ impl<'a> Atomic<'a> {
         let (mut next, answer) = match compared {
             Compared::Answer(answer) => return Err(Early::Answer(answer)),
             Compared::Replay(answer) => {
-                self.ask.b.answered_from = replay_hands_over(&answer);
+                self.ask.b.answered_from = replay_rests_on_booking(&answer);
                 return Err(Early::Answer(answer));
             }
             Compared::Right(next) => (next, Outcome::Accepted),

@@ -74,7 +74,9 @@ use crate::record::{Booking, Hold, Record, Tag, Verifier, Version};
 use crate::store::Swap;
 use crate::time::Timestamp;
 
-use super::{Asked, Next, Plan, Tries, booking_of, replay_hands_over, swap_slot, verifier_of};
+use super::{
+    Asked, Next, Plan, Tries, booking_of, replay_rests_on_booking, swap_slot, verifier_of,
+};
 
 mod settle;
 mod slot;
@@ -283,7 +285,7 @@ impl<'a> Verify<'a> {
         Flow::Go(match compared {
             Compared::Answer(answer) => self.finish(answer, None),
             Compared::Replay(answer) => {
-                self.ask.b.answered_from = replay_hands_over(&answer);
+                self.ask.b.answered_from = replay_rests_on_booking(&answer);
                 self.finish(answer, replayed)
             }
             Compared::Right(next) => self.slot_then_write(next, Outcome::Accepted, on),

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use handover_code::audit::{Override, Reason};
-use handover_code::record::State;
+use handover_code::record::{Earlier, State};
 use handover_code::{
     ActorId, AsyncStore, Attempt, Digits, Error, KeyId, Keyring, Outcome, Policy, Secret, Service,
 };
@@ -255,7 +255,7 @@ where
     S::Error: std::fmt::Debug,
 {
     let mut lost = Vec::new();
-    // The requests answered a first rejection on each booking.
+    // The requests answered a rejection (first, or replayed) on each booking.
     let mut rejected: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut accepted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for d in done {
@@ -267,8 +267,10 @@ where
                         requests.push(request);
                     }
                 }
-                // A first rejection only: a replayed one is read, unconfirmed.
-                if matches!(answer, Outcome::Rejected { .. }) {
+                if matches!(
+                    answer,
+                    Outcome::Rejected { .. } | Outcome::Replayed(Earlier::Rejected { .. })
+                ) {
                     let requests = rejected.entry(id).or_default();
                     if !requests.contains(&request.as_str()) {
                         requests.push(request);

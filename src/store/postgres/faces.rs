@@ -127,9 +127,9 @@ impl AsyncStore for PostgresStore {
                 &key.id(),
                 &sql::version_to_sql(version),
             ];
-            Ok(match self.write_one(&self.sql.touch, &params).await {
-                Ok(1) => Swap::Swapped,
-                Ok(_) => Swap::Conflict,
+            Ok(match self.confirm_one(&self.sql.confirm, &params).await {
+                Ok(true) => Swap::Swapped,
+                Ok(false) => Swap::Conflict,
                 Err(PostgresError::Postgres(e)) if lost_race(&e) => Swap::Conflict,
                 Err(e) => return Err(e),
             })

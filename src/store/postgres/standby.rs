@@ -25,8 +25,10 @@ impl PostgresStore {
     /// whose wait is cancelled some other way (`pg_cancel_backend`, a terminated backend,
     /// the primary restarting) becomes visible on the primary unconfirmed: a replayed
     /// acceptance read from it is confirmed first
-    /// ([`AsyncStore::make_durable`](crate::AsyncStore::make_durable) commits a write of its
-    /// row, which waits like any other).
+    /// ([`AsyncStore::make_durable`](crate::AsyncStore::make_durable) checks the row's
+    /// version in a transaction that writes no row, only a logical message to the WAL, so
+    /// its commit waits for the standby like any other, and concurrent confirmations never
+    /// contend).
     ///
     /// The server side is the host's: `synchronous_standby_names` naming the standby (or
     /// `'*'`), and a connection string that reaches whichever node is primary after a
@@ -77,6 +79,22 @@ impl PostgresStore {
             };
         lent.finished = !matches!(result, Err(PostgresError::Unconfirmed { .. }));
         result
+    }
+
+    /// Runs `statement` (a query answering a row whose second column is a `bool`) with
+    /// `params` in a transaction of its own (autocommit) within the commit wait, and
+    /// answers that `bool`: how [`AsyncStore::make_durable`](crate::AsyncStore::make_durable)
+    /// confirms a row without writing it.
+    pub(super) async fn confirm_one(
+        &self,
+        statement: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<bool, PostgresError> {
+        self.write_on(async |client| {
+            let stmt = client.prepare_cached(statement).await?;
+            Ok(client.query_one(&stmt, params).await?.try_get(1)?)
+        })
+        .await
     }
 
     /// Runs `statement` with `params` as one write (autocommit) within the commit wait, and

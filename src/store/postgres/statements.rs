@@ -33,9 +33,15 @@ pub(crate) struct Statements {
     pub(crate) version: String,
     pub(crate) insert: String,
     pub(crate) update: String,
-    /// A record's version written over itself, if it is still the one read: a write whose
-    /// commit waits for a synchronous standby like any other.
-    pub(crate) touch: String,
+    /// Whether a record's version is still the one read, in a transaction whose only write
+    /// is a transactional logical message (`pg_logical_emit_message`, open to every role,
+    /// at any `wal_level` from `replica` up; decoders ignore its prefix): it writes no row,
+    /// so concurrent confirmations never lock or conflict with each other, yet having
+    /// written WAL under a transaction id its commit waits for a synchronous standby like
+    /// any write's, up to a point after the record's own commit. (A transaction that only
+    /// takes an id, `txid_current()`, writes a commit record that PostgreSQL does not wait
+    /// for: the replay door test showed it.)
+    pub(crate) confirm: String,
     pub(crate) prune: String,
     pub(crate) schema: String,
     pub(crate) read_version: String,
@@ -78,9 +84,9 @@ impl Statements {
                 "UPDATE {records} SET version = $4, record = $5, prune_at = $6
     WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $7"
             ),
-            touch: format!(
-                "UPDATE {records} SET version = version
-    WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $4"
+            confirm: format!(
+                "SELECT pg_logical_emit_message(true, 'handover-code', 'confirm'), EXISTS
+    (SELECT 1 FROM {records} WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $4)"
             ),
             prune: format!(
                 "DELETE FROM {records} WHERE prune_at < $1 AND (kind, namespace, id) IN

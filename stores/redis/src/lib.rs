@@ -40,7 +40,7 @@
 //! so a failover can undo answered verifications: a redeemed booking `Active` again, its
 //! code accepted a **second** time (`tests/failover.rs` shows it on a 3-master + 3-replica
 //! cluster). With [`RedisStore::with_replicated_writes`] a write is answered only once the
-//! shard's replicas have acknowledged it, and a replayed acceptance waits the same way;
+//! shard's replicas have acknowledged it, and a replayed answer waits the same way;
 //! its docs say what that still cannot promise.
 //!
 //! # Cluster

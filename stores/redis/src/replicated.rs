@@ -69,7 +69,7 @@ impl RedisStore {
     /// Answers every write only once `replicas` replicas of its shard have acknowledged it,
     /// waiting at most `timeout` for them (`WAIT replicas timeout` on the key's master,
     /// right behind the write); a write they do not acknowledge in time answers a retryable
-    /// [`Error::Store`], never an outcome, and a replayed acceptance is made as durable
+    /// [`Error::Store`], never an outcome, and a replayed answer is made as durable
     /// before it is answered (a revoke of a revoked booking too). Give `replicas` as the
     /// number of replicas every shard runs: one number for all shards, so a shard with more
     /// replicas than `replicas` can promote one that never acknowledged. Keep `timeout` under
@@ -84,10 +84,9 @@ impl RedisStore {
     ///   disconnected) and is promoted loses what it missed: by hand (`CLUSTER FAILOVER
     ///   TAKEOVER`), or by the cluster's own failover, which lets the replica with the
     ///   highest replication offset try first but does not promise it wins.
-    /// - Answers that hand nothing over (a replayed rejection, "already redeemed",
-    ///   "locked", a suspended verifier) are read from the master as it stands, unwaited:
-    ///   a rejection replayed from a write that was not confirmed can be forgotten by a
-    ///   failover.
+    /// - Answers that stand for no write ("already redeemed", "locked", a suspended
+    ///   verifier) are read from the master as it stands, unwaited; replays (of an
+    ///   acceptance, of a rejection) wait as writes do.
     /// - Every write waits a replica round trip (measured in `tests/failover.rs`); with a
     ///   replica gone, the whole `timeout`. Redis holds the connection that sent a `WAIT`
     ///   until it returns, so the waits run on connections of their own: each waiting
