@@ -348,6 +348,14 @@ impl Cluster {
         self.pg_ctl_start();
     }
 
+    /// Sets the database's default isolation level (`read committed`, `repeatable read`,
+    /// `serializable`) for connections opened from now on.
+    pub fn default_isolation(&self, level: &str) {
+        self.psql(&format!(
+            "ALTER DATABASE postgres SET default_transaction_isolation = '{level}'"
+        ));
+    }
+
     /// Runs `sql` with `psql` and answers its unaligned output.
     pub fn psql(&self, sql: &str) -> String {
         let out = Command::new(self.program("psql"))

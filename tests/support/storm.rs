@@ -19,6 +19,27 @@ pub struct Storm {
     pub other: Vec<String>,
 }
 
+impl Storm {
+    /// Prints what `replays` replays under `what` were answered, and checks that every one
+    /// was the replayed acceptance: no `Contention`, no second acceptance, nothing else.
+    pub fn check(&self, what: &str, replays: usize) {
+        println!(
+            "{what}: {replays} replays, {} answered the replayed acceptance, {} Contention, {} second acceptances, {} other",
+            self.replayed,
+            self.contention,
+            self.second_acceptances,
+            self.other.len()
+        );
+        assert_eq!(
+            self.second_acceptances, 0,
+            "{what}: a replay was accepted again"
+        );
+        assert_eq!(self.contention, 0, "{what}: replays contended");
+        assert!(self.other.is_empty(), "{what}: {:?}", self.other);
+        assert_eq!(self.replayed, replays, "{what}");
+    }
+}
+
 /// `rounds` rounds, each a booking issued, accepted under request `r1`, then replayed by
 /// `replays` tasks at once, under `tag`'s booking ids.
 pub async fn replay_storm<S: AsyncStore + Clone + Send + Sync + 'static>(
