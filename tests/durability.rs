@@ -158,6 +158,27 @@ fn replays_rest_on_durable_records<S: Store>(
     assert_eq!(stored.state(), handover_code::record::State::Redeemed);
     assert_eq!(calls(store), vec![(b"SLOT-1".to_vec(), version)]);
 
+    // The same request with another code is told the booking is redeemed: that answer
+    // stands for no write of its own and hands nothing over, so it asks no confirmation.
+    let other_code = if code.expose() == "0000" {
+        "1111"
+    } else {
+        "0000"
+    };
+    let redeemed = service.verify(store, id, other_code, attempt("r1"), NOW);
+    assert!(
+        matches!(
+            redeemed,
+            Ok(Outcome::AlreadyRedeemed { by_override: false })
+        ),
+        "{redeemed:?}"
+    );
+    assert_eq!(
+        calls(store).len(),
+        1,
+        "an answer that hands nothing over was confirmed"
+    );
+
     set(store, Confirm::Fails);
     let failed = service.verify(store, id, code.expose(), attempt("r1"), NOW);
     assert!(matches!(failed, Err(Error::Store(_))), "{failed:?}");
