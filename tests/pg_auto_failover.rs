@@ -255,7 +255,7 @@ impl Formation {
         let mut runs = self.runs.lock().unwrap();
         let at = runs.iter().position(|(n, _)| n == name).unwrap();
         let (_, mut run) = runs.remove(at);
-        kill_node(&self.data(name), &mut run);
+        kill_all_in(&self.data(name), Some(&mut run));
     }
 }
 
@@ -283,38 +283,35 @@ fn pid_files(dir: &Path) -> Vec<u32> {
     pids
 }
 
-/// Kills, with SIGKILL, the `pg_autoctl run` group `run` leads (its keeper among them) and
-/// every process named in a pid file under `data` (the node's PostgreSQL, in a session of
-/// its own), with their children; waits until they are gone and reaps `run`.
-fn kill_node(data: &Path, run: &mut std::process::Child) {
-    let mut pids = pid_files(data);
+/// Kills, with SIGKILL, every process named in a pid file under `dir` (a node's PostgreSQL
+/// runs in a session of its own) with their children, and the `pg_autoctl run` group `run`
+/// leads (its keeper among them), if given; waits until they are gone and reaps `run`.
+fn kill_all_in(dir: &Path, run: Option<&mut std::process::Child>) {
+    let mut pids = pid_files(dir);
     pids.extend(pids.clone().into_iter().flat_map(scratch::children));
-    scratch::signal(run.id(), "KILL", true);
+    if let Some(run) = run.as_ref() {
+        scratch::signal(run.id(), "KILL", true);
+    }
     for &pid in &pids {
         scratch::signal(pid, "KILL", false);
     }
-    let _ = run.wait();
+    if let Some(run) = run {
+        let _ = run.wait();
+    }
     for pid in pids {
         scratch::wait_gone(pid, Duration::from_secs(10));
     }
 }
 
-/// Stops the whole formation in `dir`: each remaining `pg_autoctl run` group, then anything
-/// still named in a pid file under `dir` (the keepers' pid files sit under its XDG run
-/// directory).
+/// Stops the whole formation in `dir`: each remaining node with its `pg_autoctl run` group,
+/// then anything still named in a pid file under `dir` (the keepers' pid files sit under
+/// its XDG run directory).
 fn stop_all(dir: &Path, runs: &Mutex<Vec<(String, std::process::Child)>>) {
     let mut runs = runs.lock().unwrap_or_else(|e| e.into_inner());
     for (name, mut run) in runs.drain(..) {
-        kill_node(&dir.join(name), &mut run);
+        kill_all_in(&dir.join(name), Some(&mut run));
     }
-    let mut pids = pid_files(dir);
-    pids.extend(pids.clone().into_iter().flat_map(scratch::children));
-    for &pid in &pids {
-        scratch::signal(pid, "KILL", false);
-    }
-    for pid in pids {
-        scratch::wait_gone(pid, Duration::from_secs(10));
-    }
+    kill_all_in(dir, None);
 }
 
 impl Drop for Formation {
