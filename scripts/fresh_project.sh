@@ -20,8 +20,8 @@ ${add/cargo add handover-code/cargo add -q handover-code --path $repo}
 python3 "$repo/scripts/readme_example.py" "$repo/README.md" > src/main.rs
 cargo run -q
 
-# README's second line adds a store's feature; the axum service uses SQLite.
-cargo add -q handover-code --path "$repo" --features sqlite
+# The axum service uses SQLite, from its adapter crate, as README's install lines add it.
+cargo add -q handover-code-sqlite --path "$repo/stores/sqlite"
 cargo add -q axum@0.8
 cargo add -q tokio@1 --features macros,rt-multi-thread
 cp "$repo/tests/fresh/axum_service.rs" src/main.rs

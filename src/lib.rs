@@ -86,11 +86,6 @@ pub use store::{AsyncStore, Key, Store, Swap, VerifierId};
 pub use time::Timestamp;
 pub use who::Attempt;
 
-/// The SQLite crate [`SqliteStore`](store::sqlite::SqliteStore) is built on, at the version
-/// it was built with: use it to name `rusqlite` types without matching versions by hand.
-#[cfg(feature = "sqlite")]
-pub use rusqlite;
-
 /// The PostgreSQL client [`PostgresStore`](store::postgres::PostgresStore) is built on, at
 /// the version it was built with: its `Config` and errors appear in that store's API.
 #[cfg(feature = "postgres")]

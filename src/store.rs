@@ -152,17 +152,15 @@ mod audit_log;
 #[cfg(feature = "std")]
 mod distinct;
 #[cfg(feature = "std")]
-pub(crate) use distinct::distinct_keys;
+pub use distinct::distinct_keys;
 #[cfg(feature = "std")]
 pub mod memory;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "postgres")]
 mod schedule;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
-mod sql;
-#[cfg(feature = "sqlite")]
-pub mod sqlite;
+#[cfg(feature = "sql")]
+pub mod sql;
 mod stats;
 
 use core::future::Future;

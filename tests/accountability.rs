@@ -4,12 +4,12 @@
 //! released together, refused for what they may not redeem, and marked on the record.
 #![allow(unreachable_pub)]
 
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 
 use handover_code::Attempt;
 use handover_code::audit::{Action, Event, Events, Override, Reason, Send};
 use handover_code::record::{Earlier, Record, Version};
-use handover_code::store::{AuditLog, Cursor};
+use handover_code::store::Cursor;
 use handover_code::store::{Key, Store, Swap};
 use handover_code::{
     ActorId, Digits, Error, Inactive, MemoryStore, Outcome, Policy, RequestId, Service, Timestamp,
@@ -19,12 +19,9 @@ use handover_code::{
 #[path = "support/audited.rs"]
 mod audited;
 
-#[cfg(feature = "sqlite")]
-#[path = "support/scratch.rs"]
-#[allow(dead_code)]
-mod scratch;
-
-use audited::{T0, UNTIL, actions, check_history, context, id, keys, wrong};
+use audited::{
+    T0, UNTIL, actions, check_history, context, id, keys, override_budget_under_threads, wrong,
+};
 
 /// An event as an owned line, so the sequence can be compared whole.
 fn line(event: &Event<'_>) -> String {
@@ -337,19 +334,6 @@ fn the_memory_store_keeps_a_booking_history_and_a_log_to_ship() {
     ));
 }
 
-#[cfg(feature = "sqlite")]
-#[test]
-fn the_sqlite_store_keeps_a_booking_history_and_a_log_to_ship() {
-    let dir = scratch::ScratchDir::new("audit");
-    let path = dir.join("audit.db");
-    let store = handover_code::store::sqlite::SqliteStore::open(
-        &path,
-        handover_code::store::sqlite::Durability::Normal,
-    )
-    .unwrap();
-    check_history(&store);
-}
-
 #[test]
 fn an_override_redeems_once_marks_the_record_and_is_audited() {
     let keys = keys();
@@ -473,127 +457,16 @@ fn overrides_are_refused_for_what_they_may_not_redeem_and_change_nothing() {
     assert!(Override::new(ActorId::new("s").unwrap(), Reason::Other, &"n".repeat(201)).is_err());
 }
 
-/// 64 threads released together, one actor, 64 bookings, a budget of 10: exactly 10
-/// overrides, and the rest refused with the window's end; then 64 actors racing for one
-/// booking: exactly one override, and every other count given back.
-fn budget_under_threads<S: Store + AuditLog + Sync>(store: &S) {
-    const THREADS: usize = 64;
-    const BUDGET: u32 = 10;
-    let keys = keys();
-    let policy = Policy::new(Digits::Four)
-        .with_override_budget(BUDGET, 86_400)
-        .unwrap()
-        .with_max_retries(Policy::MAX_RETRIES)
-        .unwrap();
-    let service = Service::new(keys.clone(), policy, context()).unwrap();
-    let names: Vec<String> = (0..THREADS).map(|i| format!("CAMP-{i}")).collect();
-    for name in &names {
-        service.issue(store, id(name), UNTIL, T0).unwrap();
-    }
-    let barrier = Barrier::new(THREADS);
-    let answers: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = names
-            .iter()
-            .map(|name| {
-                let (service, barrier) = (&service, &barrier);
-                s.spawn(move || {
-                    let by =
-                        Override::new(ActorId::new("supervisor").unwrap(), Reason::NoPhone, "")
-                            .unwrap();
-                    barrier.wait();
-                    service.overrule(store, id(name), by, T0)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let done = answers.iter().filter(|a| a.is_ok()).count();
-    let limited = answers
-        .iter()
-        .filter(|a| matches!(a, Err(Error::OverrideLimit { retry_at }) if *retry_at == Timestamp(1_036_800)))
-        .count();
-    assert_eq!(
-        (done, limited),
-        (BUDGET as usize, THREADS - BUDGET as usize),
-        "{answers:?}"
-    );
-    let log = store.since(Cursor::START, usize::MAX).unwrap();
-    let overridden = log
-        .iter()
-        .filter(|e| matches!(e.action, Action::Overridden { .. }))
-        .count();
-    assert_eq!(overridden, BUDGET as usize);
-    let actor = Key::Actor {
-        scope: context(),
-        id: ActorId::new("supervisor").unwrap(),
-    };
-    match store.load(actor).unwrap() {
-        Some((Record::Verifier(v), _)) => assert_eq!(v.failures(), BUDGET),
-        other => panic!("{other:?}"),
-    }
-
-    service.issue(store, id("ONE"), UNTIL, T0).unwrap();
-    let answers: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..THREADS)
-            .map(|i| {
-                let (service, barrier) = (&service, &barrier);
-                s.spawn(move || {
-                    let name = format!("actor-{i}");
-                    let by =
-                        Override::new(ActorId::new(&name).unwrap(), Reason::Other, "").unwrap();
-                    barrier.wait();
-                    service.overrule(store, id("ONE"), by, T0)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let done = answers.iter().filter(|a| a.is_ok()).count();
-    let refused = answers
-        .iter()
-        .filter(|a| matches!(a, Err(Error::Inactive(Inactive::Redeemed))))
-        .count();
-    assert_eq!((done, refused), (1, THREADS - 1), "{answers:?}");
-    let counted: u32 = (0..THREADS)
-        .map(|i| {
-            let name = format!("actor-{i}");
-            let key = Key::Actor {
-                scope: context(),
-                id: ActorId::new(&name).unwrap(),
-            };
-            match store.load(key).unwrap() {
-                Some((Record::Verifier(v), _)) => v.failures(),
-                None => 0,
-                other => panic!("{other:?}"),
-            }
-        })
-        .sum();
-    assert_eq!(counted, 1, "every count but the winner's was given back");
-}
-
 #[test]
 fn override_budgets_hold_under_64_threads_on_the_memory_store() {
-    budget_under_threads(&MemoryStore::new());
+    override_budget_under_threads(&MemoryStore::new());
 }
 
 #[test]
 fn override_budgets_hold_under_64_threads_one_key_at_a_time() {
-    budget_under_threads(&handover_code::conformance::WithoutTransactions(
+    override_budget_under_threads(&handover_code::conformance::WithoutTransactions(
         MemoryStore::new(),
     ));
-}
-
-#[cfg(feature = "sqlite")]
-#[test]
-fn override_budgets_hold_under_64_threads_on_sqlite() {
-    let dir = scratch::ScratchDir::new("override");
-    let path = dir.join("override.db");
-    let store = handover_code::store::sqlite::SqliteStore::open(
-        &path,
-        handover_code::store::sqlite::Durability::Normal,
-    )
-    .unwrap();
-    budget_under_threads(&store);
 }
 
 #[test]

@@ -1,16 +1,11 @@
-//! Many handovers on one store, on the reference store and on SQLite: every scenario of the
-//! conformance kit (`conformance::check_scenarios`, in both verification modes; the
-//! PostgreSQL, Redis and async SQLite test files run them too), the settlements that lose
-//! races, and the store round trips a verification costs.
+//! Many handovers on one store, on the reference store: every scenario of the conformance
+//! kit (`conformance::check_scenarios`, in both verification modes; every adapter crate's
+//! tests run them too), the settlements that lose races, and the store round trips a
+//! verification costs.
 #![allow(unreachable_pub, dead_code)]
 
 #[path = "support/settlement.rs"]
 mod settlement;
-
-#[cfg(feature = "sqlite")]
-#[path = "support/scratch.rs"]
-#[allow(dead_code)]
-mod scratch;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -37,52 +32,12 @@ fn every_scenario_on_the_memory_store_without_transactions() {
     check_scenarios(|| WithoutTransactions(MemoryStore::with_shards(1))).unwrap();
 }
 
-/// Runs `f` with a maker of fresh SQLite stores, each its own file in a folder of its own
-/// (named for `what`), removed afterwards.
-#[cfg(feature = "sqlite")]
-fn on_sqlite(what: &str, f: impl FnOnce(&dyn Fn() -> handover_code::store::sqlite::SqliteStore)) {
-    use handover_code::store::sqlite::{Durability, SqliteStore};
-    let dir = scratch::ScratchDir::new(what);
-    let n = AtomicUsize::new(0);
-    f(&|| {
-        let file = dir.join(format!("{}.db", n.fetch_add(1, Ordering::Relaxed)));
-        SqliteStore::open(file, Durability::Normal).unwrap()
-    });
-}
-
-#[cfg(all(feature = "sqlite", feature = "conformance"))]
-#[test]
-fn every_scenario_on_sqlite() {
-    on_sqlite("shared", |fresh| {
-        handover_code::conformance::check_scenarios(fresh).unwrap();
-    });
-}
-
-#[cfg(all(feature = "sqlite", feature = "conformance"))]
-#[test]
-fn every_scenario_on_sqlite_without_transactions() {
-    use handover_code::conformance::{WithoutTransactions, check_scenarios};
-    on_sqlite("shared-one-key", |fresh| {
-        check_scenarios(|| WithoutTransactions(fresh())).unwrap();
-    });
-}
-
 #[test]
 fn settlements_that_lose_races_on_the_memory_store() {
     settlement::a_rejection_waits_for_its_settlement(MemoryStore::new);
     settlement::a_sprayer_whose_settlements_lose_is_suspended(&MemoryStore::new());
     settlement::contention_never_hides_a_sprayer(&MemoryStore::new());
     settlement::contention_never_hides_a_sprayer(&MemoryStore::with_shards(1));
-}
-
-#[cfg(feature = "sqlite")]
-#[test]
-fn settlements_that_lose_races_on_sqlite() {
-    on_sqlite("settle", |fresh| {
-        settlement::a_rejection_waits_for_its_settlement(fresh);
-        settlement::a_sprayer_whose_settlements_lose_is_suspended(&fresh());
-        settlement::contention_never_hides_a_sprayer(&fresh());
-    });
 }
 
 /// Counts the store calls an operation makes: loads, single compare-and-swaps, and

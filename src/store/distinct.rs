@@ -5,9 +5,20 @@ use crate::audit::Entry;
 use crate::record::{Record, Version};
 
 /// Whether a batch names every key once, among its writes and its keys checked unchanged;
-/// one that does not is a conflict ([`Store::compare_and_swap_all`]). For the crate's stores,
-/// all of which need std.
-pub(crate) fn distinct_keys(
+/// one that does not is a conflict ([`Store::compare_and_swap_all`](super::Store::compare_and_swap_all)):
+/// the check a store author's transaction makes before it writes anything (feature `std`).
+///
+/// ```
+/// use handover_code::store::distinct_keys;
+/// use handover_code::{BookingId, Context, Key};
+///
+/// let key = Key::Booking { context: Context::new("centre-7")?, id: BookingId::new("b-1")? };
+/// assert!(distinct_keys(&[], &[(key, None)]));
+/// assert!(!distinct_keys(&[], &[(key, None), (key, None)]));
+/// # Ok::<(), handover_code::Error>(())
+/// ```
+#[must_use]
+pub fn distinct_keys(
     writes: &[(Entry<'_>, Record)],
     unchanged: &[(Key<'_>, Option<Version>)],
 ) -> bool {

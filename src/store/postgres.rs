@@ -15,7 +15,6 @@ use core::time::Duration;
 use deadpool_postgres::{GenericClient, Pool};
 
 use crate::error::Error;
-use crate::record::DecodeError;
 use crate::store::sql::{self, SCHEMA_VERSION};
 use crate::time::Timestamp;
 
@@ -34,7 +33,7 @@ pub(crate) enum PostgresError {
     Postgres(#[from] tokio_postgres::Error),
     /// A stored record's bytes are not a record.
     #[error("stored record is corrupt")]
-    Decode(#[from] DecodeError),
+    Decode(#[from] crate::error::StoreError),
     /// The database was written by a different schema version.
     #[error("database schema version {found} is not {SCHEMA_VERSION}; migrate it first")]
     Schema {

@@ -1,4 +1,7 @@
-//! What the SQL stores share: the table's shape and the mapping of values to SQL integers.
+//! What any SQL store shares (feature `sql`): the tables' shape, the mapping of values to SQL
+//! integers, the audit row and the batch check. The store-author API the crate's SQL
+//! adapters (`handover-code-sqlite`, `handover-code-postgres`) are written with; a store of
+//! your own on another SQL database that uses it reads and writes the same rows as they do.
 //!
 //! One table holds every record:
 //!
@@ -7,15 +10,16 @@
 //! | `kind` | small integer | 1 booking, 2 verifier ([`Key::kind`]) |
 //! | `namespace` | bytes | the booking's context or the verifier's budget scope ([`Key::namespace`]) |
 //! | `id` | bytes | the booking or verifier id |
-//! | `version` | 64-bit integer | the record's [`Version`], bit for bit |
-//! | `record` | bytes | [`Record::encode`] |
-//! | `prune_at` | 64-bit integer | [`Record::prune_at`], order-preserving |
+//! | `version` | 64-bit integer | the record's [`Version`], bit for bit ([`version_to_sql`]) |
+//! | `record` | bytes | [`Record::encode`] ([`encode`]) |
+//! | `prune_at` | 64-bit integer | [`Record::prune_at`], order-preserving ([`prune_at`]) |
 //!
 //! SQL integers are signed; versions are stored with the same 64 bits reinterpreted (only
 //! compared for equality), times with the top bit flipped so that their order survives.
 //!
 //! The audit log is a second table, `handover_audit`, one row per record write, inserted in
-//! the same transaction as the write ([`AuditLog`](crate::store::AuditLog)):
+//! the same transaction as the write ([`AuditLog`](crate::store::AuditLog)), its values an
+//! [`AuditRow`]:
 //!
 //! | column | type | holds |
 //! |---|---|---|
@@ -31,11 +35,23 @@
 //!
 //! PostgreSQL adds `tx`, the writing transaction's id, so that entries are read in an order
 //! no later commit can fall behind ([`AuditLog::since`](crate::store::AuditLog::since)).
+//!
+//! ```
+//! use handover_code::record::Version;
+//! use handover_code::store::sql;
+//! use handover_code::Timestamp;
+//!
+//! // Every bit of a version survives the signed column; times keep their order.
+//! assert_eq!(sql::version_from_sql(sql::version_to_sql(Version(u64::MAX))), Version(u64::MAX));
+//! assert!(sql::time_to_sql(Timestamp(1)) < sql::time_to_sql(Timestamp(1 << 63)));
+//! assert_eq!(sql::time_from_sql(sql::time_to_sql(Timestamp(7))), Timestamp(7));
+//! ```
 
 use std::string::String;
 use std::vec::Vec;
 
 use crate::audit::{Action, Entry};
+use crate::error::StoreError;
 use crate::record::{DecodeError, Record, Version};
 use crate::store::{AuditEntry, Cursor};
 use crate::time::Timestamp;
@@ -46,61 +62,127 @@ use crate::key::Key;
 /// The schema version these stores write. A store refuses a database with another.
 /// Version 2 added the `namespace` column to the primary key and the self-describing
 /// record format 2.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 2;
 
-/// A version as the SQL integer that stores it.
-pub(crate) const fn version_to_sql(v: Version) -> i64 {
+/// A version as the SQL integer that stores it: the same 64 bits.
+#[must_use]
+pub const fn version_to_sql(v: Version) -> i64 {
     i64::from_be_bytes(v.0.to_be_bytes())
 }
 
-/// The version a SQL integer stores.
-pub(crate) const fn version_from_sql(v: i64) -> Version {
+/// The version a SQL integer stores ([`version_to_sql`] undone).
+#[must_use]
+pub const fn version_from_sql(v: i64) -> Version {
     Version(u64::from_be_bytes(v.to_be_bytes()))
 }
 
-/// A time as an order-preserving SQL integer.
-pub(crate) const fn time_to_sql(t: Timestamp) -> i64 {
+/// A time as an order-preserving SQL integer: the top bit flipped.
+#[must_use]
+pub const fn time_to_sql(t: Timestamp) -> i64 {
     i64::from_be_bytes((t.0 ^ (1 << 63)).to_be_bytes())
 }
 
+/// The time an order-preserving SQL integer stores ([`time_to_sql`] undone).
+#[must_use]
+pub const fn time_from_sql(t: i64) -> Timestamp {
+    Timestamp(u64::from_be_bytes(t.to_be_bytes()) ^ (1 << 63))
+}
+
 /// When a record may be pruned ([`Record::prune_at`]), as SQL stores it.
-pub(crate) fn prune_at(record: &Record) -> i64 {
+#[must_use]
+pub fn prune_at(record: &Record) -> i64 {
     time_to_sql(record.prune_at())
 }
 
-/// A record's bytes for the `record` column.
-pub(crate) fn encode(record: &Record) -> ([u8; Record::MAX_LEN], usize) {
+/// A record's bytes for the `record` column: `&buf[..len]` of `(buf, len)`.
+#[must_use]
+pub fn encode(record: &Record) -> ([u8; Record::MAX_LEN], usize) {
     let mut buf = [0u8; Record::MAX_LEN];
     let len = record.encode(&mut buf);
     (buf, len)
 }
 
 /// The record in a `record` column.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
-    Record::decode_checked(bytes)
+///
+/// # Errors
+///
+/// Why the bytes are not a record ([`Record::decode_stored`]).
+pub fn decode(bytes: &[u8]) -> Result<Record, StoreError> {
+    Record::decode_stored(bytes)
 }
 
-/// An audit entry's values, as SQL parameters and as read back.
+/// An audit entry's values as the `handover_audit` columns of the same names hold them:
+/// built from the [`Entry`] a write carries ([`AuditRow::of`]) for the insert, and read
+/// back into an [`AuditEntry`] ([`AuditRow::into_entry`]).
+///
+/// ```
+/// use handover_code::audit::Action;
+/// use handover_code::record::Version;
+/// use handover_code::store::sql::{self, AuditRow};
+/// use handover_code::Timestamp;
+///
+/// // A row as a `SELECT tx, seq, {AUDIT_COLUMNS} FROM handover_audit` reads it back.
+/// let row = AuditRow {
+///     at: sql::time_to_sql(Timestamp(1_700_000_000)),
+///     kind: 1,
+///     namespace: b"centre-7".to_vec(),
+///     id: b"b-1".to_vec(),
+///     context: b"centre-7".to_vec(),
+///     booking: b"b-1".to_vec(),
+///     verifier: None,
+///     request: None,
+///     actor: None,
+///     action: "issued".into(),
+///     detail: 0,
+///     note: String::new(),
+///     prior: None,
+///     version: sql::version_to_sql(Version(1)),
+/// };
+/// let entry = row.into_entry(0, 1)?;
+/// assert_eq!(entry.action, Action::Issued { generation: 0 });
+/// assert_eq!(entry.version, Version(1));
+/// assert_eq!(entry.at, Timestamp(1_700_000_000));
+/// # Ok::<(), handover_code::StoreError>(())
+/// ```
+///
+/// A store's [`compare_and_swap_audited`](crate::Store::compare_and_swap_audited) inserts
+/// [`AuditRow::of`] each [`Entry`] it is given, in the write's transaction.
 #[derive(Debug)]
-pub(crate) struct AuditRow {
-    pub(crate) at: i64,
-    pub(crate) kind: i16,
-    pub(crate) namespace: Vec<u8>,
-    pub(crate) id: Vec<u8>,
-    pub(crate) context: Vec<u8>,
-    pub(crate) booking: Vec<u8>,
-    pub(crate) verifier: Option<Vec<u8>>,
-    pub(crate) request: Option<Vec<u8>>,
-    pub(crate) actor: Option<Vec<u8>>,
-    pub(crate) action: String,
-    pub(crate) detail: i64,
-    pub(crate) note: String,
-    pub(crate) prior: Option<i64>,
-    pub(crate) version: i64,
+pub struct AuditRow {
+    /// `at`: [`time_to_sql`] of when the operation ran.
+    pub at: i64,
+    /// `kind`: [`Key::kind`].
+    pub kind: i16,
+    /// `namespace`: [`Key::namespace`].
+    pub namespace: Vec<u8>,
+    /// `id`: [`Key::id`].
+    pub id: Vec<u8>,
+    /// `context`: the booking's context.
+    pub context: Vec<u8>,
+    /// `booking`: the booking id.
+    pub booking: Vec<u8>,
+    /// `verifier`: the verifier, if one was named.
+    pub verifier: Option<Vec<u8>>,
+    /// `request`: the request id, if one was given.
+    pub request: Option<Vec<u8>>,
+    /// `actor`: the override's actor, for an override.
+    pub actor: Option<Vec<u8>>,
+    /// `action`: [`Action::name`].
+    pub action: String,
+    /// `detail`: [`Action::detail`], bit for bit.
+    pub detail: i64,
+    /// `note`: an override's note, else empty.
+    pub note: String,
+    /// `prior`: [`version_to_sql`] of the version written over; `None` for a creation.
+    pub prior: Option<i64>,
+    /// `version`: [`version_to_sql`] of the version written.
+    pub version: i64,
 }
 
 impl AuditRow {
-    pub(crate) fn of(entry: &Entry<'_>) -> Self {
+    /// The row for `entry`.
+    #[must_use]
+    pub fn of(entry: &Entry<'_>) -> Self {
         let a = &entry.audit;
         Self {
             at: time_to_sql(a.at),
@@ -119,44 +201,39 @@ impl AuditRow {
             version: version_to_sql(entry.version),
         }
     }
-}
 
-/// An audit row read back: its `tx` and `seq`, and its values.
-pub(crate) struct ReadRow {
-    pub(crate) tx: i64,
-    pub(crate) seq: i64,
-    pub(crate) row: AuditRow,
-}
-
-impl ReadRow {
-    /// The entry, or [`DecodeError::Field`] for a row no write of the crate makes.
-    pub(crate) fn entry(self) -> Result<AuditEntry, DecodeError> {
-        let row = self.row;
-        let detail = u64::from_be_bytes(row.detail.to_be_bytes());
-        let action = Action::from_parts(&row.action, detail).ok_or(DecodeError::Field)?;
-        let at = u64::from_be_bytes(row.at.to_be_bytes()) ^ (1 << 63);
+    /// The entry this row holds, at its `tx` and `seq` (`tx` 0 where the store keeps none).
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] ("record field out of range") for a row no write of the crate makes:
+    /// an unknown action name or detail, or a kind above 255.
+    pub fn into_entry(self, tx: i64, seq: i64) -> Result<AuditEntry, StoreError> {
+        let field = || StoreError::new(DecodeError::Field);
+        let detail = u64::from_be_bytes(self.detail.to_be_bytes());
         let number = |n: i64| u64::from_be_bytes(n.to_be_bytes());
         Ok(AuditEntry {
-            cursor: Cursor::new(number(self.tx), number(self.seq)),
-            at: Timestamp(at),
-            kind: u8::try_from(row.kind).map_err(|_| DecodeError::Field)?,
-            namespace: row.namespace,
-            id: row.id,
-            context: row.context,
-            booking: row.booking,
-            verifier: row.verifier,
-            request: row.request,
-            actor: row.actor,
-            action,
-            note: row.note,
-            prior: row.prior.map(version_from_sql),
-            version: version_from_sql(row.version),
+            cursor: Cursor::new(number(tx), number(seq)),
+            at: time_from_sql(self.at),
+            kind: u8::try_from(self.kind).map_err(|_| field())?,
+            namespace: self.namespace,
+            id: self.id,
+            context: self.context,
+            booking: self.booking,
+            verifier: self.verifier,
+            request: self.request,
+            actor: self.actor,
+            action: Action::from_parts(&self.action, detail).ok_or_else(field)?,
+            note: self.note,
+            prior: self.prior.map(version_from_sql),
+            version: version_from_sql(self.version),
         })
     }
 }
 
-/// The columns of an audit row, in the order [`ReadRow`] reads them (after `tx` and `seq`).
-pub(crate) const AUDIT_COLUMNS: &str = "at, kind, namespace, id, context, booking, verifier, \
+/// The audit columns after `tx` and `seq`, in [`AuditRow`]'s field order: the list for an
+/// insert's or a select's column list.
+pub const AUDIT_COLUMNS: &str = "at, kind, namespace, id, context, booking, verifier, \
     request, actor, action, detail, note, prior, version";
 
 #[cfg(test)]

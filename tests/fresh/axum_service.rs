@@ -10,8 +10,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use handover_code::store::sqlite::SqliteStore;
 use handover_code::{Error, Policy, Secret, Service, Timestamp};
+use handover_code_sqlite::SqliteStore;
 
 #[derive(Clone)]
 struct AppState {

@@ -1,13 +1,17 @@
 //! The audit log's read-back, on any store that keeps one: a booking's whole history and a
 //! verifier budget's, chained; the log in order and in pages; record pruning and log
-//! retention apart; and the key, ids and times the accountability tests share.
+//! retention apart; override budgets under 64 threads; and the key, ids and times the
+//! accountability tests share.
 
-use handover_code::audit::Action;
+use std::sync::Barrier;
+
+use handover_code::audit::{Action, Override, Reason};
 use handover_code::record::Record;
 use handover_code::store::Key;
 use handover_code::store::{AuditEntry, AuditLog, Cursor};
 use handover_code::{
-    BookingId, Context, Digits, KeyId, Keyring, Policy, Secret, Service, Timestamp, VerifierId,
+    ActorId, BookingId, Context, Digits, Error, Inactive, KeyId, Keyring, Policy, Secret, Service,
+    Store, Timestamp, VerifierId,
 };
 
 pub const T0: Timestamp = Timestamp(1_000_000);
@@ -124,4 +128,102 @@ pub fn check_history<S: AuditLog>(store: &S) {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].booking, b"H2");
     assert!(service.booking(store, id("H2")).unwrap().is_some());
+}
+
+/// 64 threads released together, one actor, 64 bookings, a budget of 10: exactly 10
+/// overrides, and the rest refused with the window's end; then 64 actors racing for one
+/// booking: exactly one override, and every other count given back.
+pub fn override_budget_under_threads<S: Store + AuditLog + Sync>(store: &S) {
+    const THREADS: usize = 64;
+    const BUDGET: u32 = 10;
+    let keys = keys();
+    let policy = Policy::new(Digits::Four)
+        .with_override_budget(BUDGET, 86_400)
+        .unwrap()
+        .with_max_retries(Policy::MAX_RETRIES)
+        .unwrap();
+    let service = Service::new(keys.clone(), policy, context()).unwrap();
+    let names: Vec<String> = (0..THREADS).map(|i| format!("CAMP-{i}")).collect();
+    for name in &names {
+        service.issue(store, id(name), UNTIL, T0).unwrap();
+    }
+    let barrier = Barrier::new(THREADS);
+    let answers: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = names
+            .iter()
+            .map(|name| {
+                let (service, barrier) = (&service, &barrier);
+                s.spawn(move || {
+                    let by =
+                        Override::new(ActorId::new("supervisor").unwrap(), Reason::NoPhone, "")
+                            .unwrap();
+                    barrier.wait();
+                    service.overrule(store, id(name), by, T0)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let done = answers.iter().filter(|a| a.is_ok()).count();
+    let limited = answers
+        .iter()
+        .filter(|a| matches!(a, Err(Error::OverrideLimit { retry_at }) if *retry_at == Timestamp(1_036_800)))
+        .count();
+    assert_eq!(
+        (done, limited),
+        (BUDGET as usize, THREADS - BUDGET as usize),
+        "{answers:?}"
+    );
+    let log = store.since(Cursor::START, usize::MAX).unwrap();
+    let overridden = log
+        .iter()
+        .filter(|e| matches!(e.action, Action::Overridden { .. }))
+        .count();
+    assert_eq!(overridden, BUDGET as usize);
+    let actor = Key::Actor {
+        scope: context(),
+        id: ActorId::new("supervisor").unwrap(),
+    };
+    match store.load(actor).unwrap() {
+        Some((Record::Verifier(v), _)) => assert_eq!(v.failures(), BUDGET),
+        other => panic!("{other:?}"),
+    }
+
+    service.issue(store, id("ONE"), UNTIL, T0).unwrap();
+    let answers: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (service, barrier) = (&service, &barrier);
+                s.spawn(move || {
+                    let name = format!("actor-{i}");
+                    let by =
+                        Override::new(ActorId::new(&name).unwrap(), Reason::Other, "").unwrap();
+                    barrier.wait();
+                    service.overrule(store, id("ONE"), by, T0)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let done = answers.iter().filter(|a| a.is_ok()).count();
+    let refused = answers
+        .iter()
+        .filter(|a| matches!(a, Err(Error::Inactive(Inactive::Redeemed))))
+        .count();
+    assert_eq!((done, refused), (1, THREADS - 1), "{answers:?}");
+    let counted: u32 = (0..THREADS)
+        .map(|i| {
+            let name = format!("actor-{i}");
+            let key = Key::Actor {
+                scope: context(),
+                id: ActorId::new(&name).unwrap(),
+            };
+            match store.load(key).unwrap() {
+                Some((Record::Verifier(v), _)) => v.failures(),
+                None => 0,
+                other => panic!("{other:?}"),
+            }
+        })
+        .sum();
+    assert_eq!(counted, 1, "every count but the winner's was given back");
 }

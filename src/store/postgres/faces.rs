@@ -188,25 +188,21 @@ impl AsyncAuditLog for PostgresStore {
 
 /// An audit row as read by the history and since statements.
 pub(super) fn read_row(row: &tokio_postgres::Row) -> Result<AuditEntry, PostgresError> {
-    Ok(sql::ReadRow {
-        tx: row.try_get(0)?,
-        seq: row.try_get(1)?,
-        row: AuditRow {
-            at: row.try_get(2)?,
-            kind: row.try_get(3)?,
-            namespace: row.try_get(4)?,
-            id: row.try_get(5)?,
-            context: row.try_get(6)?,
-            booking: row.try_get(7)?,
-            verifier: row.try_get(8)?,
-            request: row.try_get(9)?,
-            actor: row.try_get(10)?,
-            action: row.try_get(11)?,
-            detail: row.try_get(12)?,
-            note: row.try_get(13)?,
-            prior: row.try_get(14)?,
-            version: row.try_get(15)?,
-        },
+    Ok(AuditRow {
+        at: row.try_get(2)?,
+        kind: row.try_get(3)?,
+        namespace: row.try_get(4)?,
+        id: row.try_get(5)?,
+        context: row.try_get(6)?,
+        booking: row.try_get(7)?,
+        verifier: row.try_get(8)?,
+        request: row.try_get(9)?,
+        actor: row.try_get(10)?,
+        action: row.try_get(11)?,
+        detail: row.try_get(12)?,
+        note: row.try_get(13)?,
+        prior: row.try_get(14)?,
+        version: row.try_get(15)?,
     }
-    .entry()?)
+    .into_entry(row.try_get(0)?, row.try_get(1)?)?)
 }

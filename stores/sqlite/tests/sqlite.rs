@@ -1,15 +1,14 @@
 //! The SQLite store: the conformance kit, persistence, several OS processes on one file,
 //! and processes killed with SIGKILL mid-run.
-#![cfg(feature = "sqlite")]
 #![allow(unreachable_pub)]
 
-#[path = "support/fixtures.rs"]
+#[path = "../../../tests/support/fixtures.rs"]
 mod fixtures;
 
-#[path = "support/ops.rs"]
+#[path = "../../../tests/support/ops.rs"]
 mod ops;
 
-#[path = "support/scratch.rs"]
+#[path = "../../../tests/support/scratch.rs"]
 #[allow(dead_code)]
 mod scratch;
 
@@ -24,8 +23,8 @@ use fixtures::{
     NOW, UNTIL, answers, check_processes, describe, keys, service, start_at, wait_for_start, wrong,
 };
 use handover_code::record::{Record, State};
-use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::{BookingId, Error, Outcome, Store, Timestamp, VerifierId, conformance};
+use handover_code_sqlite::{Durability, SqliteStore};
 use scratch::ScratchDir;
 
 /// The database file of a test's scratch directory.
@@ -588,7 +587,7 @@ fn prune_deletes_in_batches() {
     // Rows written straight to the table, prune_at in the store's order-preserving encoding
     // (seconds with the top bit flipped): 100,000 expired at 10 s, 100 at 4e9 s.
     {
-        let conn = handover_code::rusqlite::Connection::open(&db).unwrap();
+        let conn = handover_code_sqlite::rusqlite::Connection::open(&db).unwrap();
         conn.execute_batch(&format!(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {EXPIRED} + 100)
              INSERT INTO handover_records (kind, namespace, id, version, record, prune_at)
@@ -602,7 +601,7 @@ fn prune_deletes_in_batches() {
     let done = std::sync::atomic::AtomicBool::new(false);
     let (removed, slowest) = std::thread::scope(|s| {
         let writer = s.spawn(|| {
-            let conn = handover_code::rusqlite::Connection::open(&db).unwrap();
+            let conn = handover_code_sqlite::rusqlite::Connection::open(&db).unwrap();
             conn.busy_timeout(Duration::from_secs(30)).unwrap();
             let mut slowest = Duration::ZERO;
             let mut i = 0u64;
@@ -633,7 +632,7 @@ fn prune_deletes_in_batches() {
     });
     assert_eq!(removed, EXPIRED as u64);
     let _ = slowest;
-    let conn = handover_code::rusqlite::Connection::open(&db).unwrap();
+    let conn = handover_code_sqlite::rusqlite::Connection::open(&db).unwrap();
     let left: i64 = conn
         .query_row(
             "SELECT count(*) FROM handover_records WHERE kind = 1",

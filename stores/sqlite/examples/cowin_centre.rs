@@ -1,6 +1,6 @@
 //! A vaccination day at a CoWIN centre, on the embedded SQLite store.
 //!
-//! `cargo run --release --example cowin_centre --features sqlite`
+//! `cargo run --release -p handover-code-sqlite --example cowin_centre`
 //!
 //! Bookings are issued for the day's slots and their 4-digit security codes "sent". People
 //! arrive and show their code; vaccinators type it, some in Devanagari or Bengali digits,
@@ -18,11 +18,11 @@ use std::time::Instant;
 
 use handover_code::audit::{Action, Event, Events, Override, Reason};
 use handover_code::store::AuditLog;
-use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::{
     ActorId, BookingId, Digits, Error, Key, KeyId, Keyring, Outcome, Policy, Secret, Service,
     Timestamp, VerifierId,
 };
+use handover_code_sqlite::{Durability, SqliteStore};
 use indicatif::{ProgressBar, ProgressStyle};
 
 const BOOKINGS: u64 = 20_000;

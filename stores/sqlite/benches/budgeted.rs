@@ -1,7 +1,7 @@
 //! A budgeted verification against an unbudgeted one, on one SQLite file, in one run: the
 //! price of the verifier's budget in each verification mode.
 //!
-//! `cargo bench --bench budgeted --features sqlite,conformance`
+//! `cargo bench -p handover-code-sqlite --bench budgeted`
 //!
 //! Each round issues fresh bookings (untimed) and times verifying each once by one thread,
 //! in two mixes: half right codes and half wrong (the throughput example's mix, and the
@@ -15,11 +15,11 @@
 use std::time::{Duration, Instant};
 
 use handover_code::conformance::WithoutTransactions;
-use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::{
     BookingId, Context, Digits, KeyId, Keyring, Policy, Secret, Service, Store, Timestamp,
     VerifierId,
 };
+use handover_code_sqlite::{Durability, SqliteStore};
 
 const NOW: Timestamp = Timestamp(1_000_000);
 const UNTIL: Timestamp = Timestamp(2_000_000);

@@ -1,6 +1,6 @@
 //! The India Post delivery-OTP flow, on the embedded SQLite store.
 //!
-//! `cargo run --example postal_delivery --features sqlite`
+//! `cargo run -p handover-code-sqlite --example postal_delivery`
 //!
 //! A Speed Post parcel is booked and its 6-digit OTP sent to the addressee. The SMS is lost
 //! and resent (the same code). The first delivery attempt fails (nobody home); the next day
@@ -13,14 +13,14 @@
 //! log the store wrote in the same transactions as the records: every send, every OTP typed
 //! at the door, by which device and when, and the redemption.
 //!
-//! With feature `postgres` the same calls take the `_async` form on `PostgresStore`.
+//! On an async store (`AsyncSqliteStore`, `PostgresStore`) the same calls take the `_async` form.
 
 use handover_code::audit::{Action, Override, Reason};
-use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::store::{AuditEntry, AuditLog};
 use handover_code::{
     ActorId, BookingId, Digits, Key, KeyId, Keyring, Policy, Secret, Service, Timestamp, VerifierId,
 };
+use handover_code_sqlite::{Durability, SqliteStore};
 
 /// One audit entry as a line of the dispute's answer, its time from the booking.
 fn line(e: &AuditEntry, booked: Timestamp) -> String {

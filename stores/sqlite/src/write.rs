@@ -7,14 +7,14 @@ use core::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::audit::Entry;
-use crate::error::Error;
-use crate::key::Key;
-use crate::record::{Record, Version};
-use crate::store::Swap;
-use crate::store::sql::{self, AuditRow};
-use crate::store::{AuditEntry, Cursor};
-use crate::time::Timestamp;
+use handover_code::Error;
+use handover_code::Key;
+use handover_code::Swap;
+use handover_code::Timestamp;
+use handover_code::audit::Entry;
+use handover_code::record::{Record, Version};
+use handover_code::store::sql::{self, AuditRow};
+use handover_code::store::{AuditEntry, Cursor};
 
 use super::schema::{AUDIT_INSERT, INSERT, LOAD, UPDATE, VERSION};
 use super::{SqliteError, SqliteStore};
@@ -178,10 +178,9 @@ impl SqliteStore {
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(query)?;
             let rows = stmt.query_map(params, |r| {
-                Ok(sql::ReadRow {
-                    tx: 0,
-                    seq: r.get(0)?,
-                    row: AuditRow {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    AuditRow {
                         at: r.get(1)?,
                         kind: r.get(2)?,
                         namespace: r.get(3)?,
@@ -197,11 +196,12 @@ impl SqliteStore {
                         prior: r.get(13)?,
                         version: r.get(14)?,
                     },
-                })
+                ))
             })?;
             let mut found = Vec::new();
             for row in rows {
-                found.push(row?.entry()?);
+                let (seq, row) = row?;
+                found.push(row.into_entry(0, seq)?);
             }
             Ok(found)
         })
@@ -246,7 +246,7 @@ impl SqliteStore {
 /// the time, so verifications waiting in other connections get in between batches instead
 /// of waiting out the whole prune.
 impl SqliteStore {
-    /// What [`Store::prune`](crate::Store::prune) does on this store.
+    /// What [`Store::prune`](handover_code::Store::prune) does on this store.
     pub(crate) fn prune_expired(&self, before: Timestamp) -> Result<u64, Error> {
         let mut removed = 0u64;
         loop {
@@ -281,7 +281,7 @@ impl Batch {
         writes: &[(Entry<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
     ) -> Option<Self> {
-        if !crate::store::distinct_keys(writes, unchanged) {
+        if !handover_code::store::distinct_keys(writes, unchanged) {
             return None;
         }
         Some(Self {

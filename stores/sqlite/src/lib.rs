@@ -1,5 +1,13 @@
-//! [`SqliteStore`] (feature `sqlite`): the embedded store, one file shared by every thread
-//! and process that opens it.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -9,21 +17,22 @@ use core::time::Duration;
 
 use rusqlite::{Connection, params};
 
-use crate::audit::Entry;
-use crate::error::Error;
-use crate::key::Key;
-use crate::record::{DecodeError, Record, Version};
-use crate::store::sql::{self, AuditRow, SCHEMA_VERSION};
-use crate::store::{AuditEntry, AuditLog, Cursor};
-use crate::store::{Store, Swap};
-use crate::time::Timestamp;
+use handover_code::audit::Entry;
+use handover_code::record::{Record, Version};
+use handover_code::store::sql::{self, AuditRow, SCHEMA_VERSION};
+use handover_code::store::{AuditEntry, AuditLog, Cursor};
+use handover_code::{Error, Key, Store, StoreError, Swap, Timestamp};
 
-#[cfg(feature = "sqlite-async")]
+/// The SQLite crate this store is built on, at the version it was built with: name
+/// `rusqlite` types through it without matching versions by hand.
+pub use rusqlite;
+
+#[cfg(feature = "tokio")]
 mod async_face;
 mod schema;
 mod write;
 
-#[cfg(feature = "sqlite-async")]
+#[cfg(feature = "tokio")]
 pub use async_face::AsyncSqliteStore;
 use schema::{create_schema, patiently};
 use write::{Batch, Parts};
@@ -47,13 +56,13 @@ pub enum Durability {
 /// What can go wrong in a [`SqliteStore`]: answered as [`Error::Store`] (or
 /// [`Error::Setup`]), with this as its source and SQLite's own error as the next.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum SqliteError {
+enum SqliteError {
     /// SQLite failed (busy past the timeout, disk full, I/O error, …).
     #[error("sqlite failed")]
     Sqlite(#[from] rusqlite::Error),
-    /// A stored record's bytes are not a record.
+    /// A stored record's or audit row's bytes are not one (the source says why).
     #[error("stored record is corrupt")]
-    Decode(#[from] DecodeError),
+    Decode(#[from] StoreError),
     /// The database was written by a different schema version.
     #[error("database schema version {found} is not {SCHEMA_VERSION}; migrate it first")]
     Schema {
@@ -66,15 +75,17 @@ pub(crate) enum SqliteError {
     /// A call on tokio's blocking pool panicked or was cancelled by the runtime shutting
     /// down (`AsyncSqliteStore`); whether a write it made landed is unknown.
     #[error("blocking task failed or was cancelled; nothing was answered, retry")]
+    #[cfg(feature = "tokio")]
     Task,
 }
 
-/// A database of another schema version is a setup error; the rest are store failures.
+/// A database of another schema version is a setup error; the rest are store failures. The
+/// one place this crate turns its errors into the core's.
 impl From<SqliteError> for Error {
     fn from(e: SqliteError) -> Self {
         match e {
-            SqliteError::Schema { .. } => Self::Setup(crate::error::StoreError::new(e)),
-            _ => Self::store(e),
+            SqliteError::Schema { .. } => Self::Setup(StoreError::new(e)),
+            _ => Self::Store(StoreError::new(e)),
         }
     }
 }
@@ -93,7 +104,7 @@ impl<T> From<PoisonError<T>> for SqliteError {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use handover_code::store::sqlite::{Durability, SqliteStore};
+/// use handover_code_sqlite::{Durability, SqliteStore};
 /// # let dir = std::env::temp_dir().join(format!("hc-doc-{}", std::process::id()));
 /// # std::fs::create_dir_all(&dir)?;
 /// let store = SqliteStore::open(dir.join("handover.db"), Durability::Full)?;
@@ -305,7 +316,7 @@ impl Store for SqliteStore {
     /// The swap and its audit row in one `BEGIN IMMEDIATE` transaction: both land or
     /// neither does, whatever kills the process.
     fn compare_and_swap_audited(&self, entry: &Entry<'_>, record: &Record) -> Result<Swap, Error> {
-        crate::store::own_error::<_, SqliteError>(|| {
+        own_error(|| {
             let row = AuditRow::of(entry);
             let write = (
                 Parts::of(&entry.key),
@@ -325,7 +336,7 @@ impl Store for SqliteStore {
         writes: &[(Entry<'_>, Record)],
         unchanged: &[(Key<'_>, Option<Version>)],
     ) -> Result<Swap, Error> {
-        crate::store::own_error::<_, SqliteError>(|| match Batch::of(writes, unchanged) {
+        own_error(|| match Batch::of(writes, unchanged) {
             Some(batch) => self.swap_batch(&batch),
             None => Ok(Swap::Conflict),
         })
@@ -334,6 +345,12 @@ impl Store for SqliteStore {
     fn prune(&self, before: Timestamp) -> Result<u64, Error> {
         self.prune_expired(before)
     }
+}
+
+/// Runs a call written with [`SqliteError`], and answers the core's [`Error`] (the trait faces
+/// answer that, the helpers their own).
+fn own_error<T>(call: impl FnOnce() -> Result<T, SqliteError>) -> Result<T, Error> {
+    Ok(call()?)
 }
 
 impl AuditLog for SqliteStore {

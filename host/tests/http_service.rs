@@ -1,22 +1,18 @@
-//! `examples/http_service.rs` on a loopback port, driven over HTTP by 64 concurrent clients
+//! The host's HTTP service (`handover_code_host::run`) on a loopback port, driven over HTTP by 64 concurrent clients
 //! on shared bookings, on SQLite and on PostgreSQL: no answer over a limit, every booking
 //! redeemed at most once and only with its code, the store agreeing with the answers, and
 //! the p50/p99 latency and throughput printed.
 #![allow(unreachable_pub, missing_docs, missing_debug_implementations)]
 
-#[path = "support/harness.rs"]
+#[path = "../../tests/support/harness.rs"]
 #[macro_use]
 mod harness;
 
-#[path = "../examples/http_service.rs"]
-#[allow(dead_code)]
-mod http_service;
-
-#[path = "support/scratch.rs"]
+#[path = "../../tests/support/scratch.rs"]
 #[allow(dead_code)]
 mod scratch;
 
-#[path = "support/pg_cluster.rs"]
+#[path = "../../tests/support/pg_cluster.rs"]
 #[allow(dead_code)]
 mod pg_cluster;
 
@@ -27,8 +23,9 @@ use std::time::{Duration, Instant};
 
 use handover_code::record::State;
 use handover_code::store::postgres::PostgresStore;
-use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::{BookingId, KeyId, Keyring, Secret, Service};
+use handover_code_host as http_service;
+use handover_code_sqlite::{Durability, SqliteStore};
 use http_service::{App, Backend, Sms};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

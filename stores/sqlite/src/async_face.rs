@@ -1,21 +1,21 @@
-//! [`AsyncSqliteStore`] (feature `sqlite-async`): the store's async face, its blocking calls
+//! [`AsyncSqliteStore`] (feature `tokio`): the store's async face, its blocking calls
 //! run off the async workers.
 
 use std::vec::Vec;
 
-use crate::audit::Entry;
-use crate::error::Error;
-use crate::key::Key;
-use crate::record::{Record, Version};
-use crate::store::Swap;
-use crate::store::sql::AuditRow;
-use crate::store::{AuditEntry, Cursor};
-use crate::time::Timestamp;
+use handover_code::Error;
+use handover_code::Key;
+use handover_code::Swap;
+use handover_code::Timestamp;
+use handover_code::audit::Entry;
+use handover_code::record::{Record, Version};
+use handover_code::store::sql::AuditRow;
+use handover_code::store::{AuditEntry, Cursor};
 
 use super::write::{Batch, OwnedKey};
 use super::{SqliteError, SqliteStore};
 
-/// [`SqliteStore`] as an [`AsyncStore`](crate::AsyncStore) for tokio hosts (feature `sqlite-async`): every call
+/// [`SqliteStore`] as an [`AsyncStore`](handover_code::AsyncStore) for tokio hosts (feature `tokio`): every call
 /// runs off the async workers, on tokio's blocking pool (`spawn_blocking`), so a write
 /// waiting out a busy timeout or a `Full` sync never holds up other tasks. The two hand-offs
 /// per verification cost most of the sync store's speed (see the throughput example);
@@ -27,7 +27,7 @@ use super::{SqliteError, SqliteStore};
 /// have, which is what the plans expect of a cut-off call.
 ///
 /// ```
-/// use handover_code::store::sqlite::{AsyncSqliteStore, SqliteStore};
+/// use handover_code_sqlite::{AsyncSqliteStore, SqliteStore};
 /// use handover_code::{Outcome, Policy, Secret, Service};
 ///
 /// let service = Service::new(Secret::from_bytes(&[7; 32])?, Policy::default(), "cowin/dose")?;
@@ -102,7 +102,7 @@ impl AsyncSqliteStore {
     }
 }
 
-impl crate::AsyncStore for AsyncSqliteStore {
+impl handover_code::AsyncStore for AsyncSqliteStore {
     type Error = Error;
     const TRANSACTIONS: bool = true;
 
@@ -168,7 +168,7 @@ impl crate::AsyncStore for AsyncSqliteStore {
     }
 }
 
-impl crate::store::AsyncAuditLog for AsyncSqliteStore {
+impl handover_code::store::AsyncAuditLog for AsyncSqliteStore {
     async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Error> {
         let result: Result<Vec<AuditEntry>, SqliteError> = async {
             let owned = OwnedKey::of(key);
@@ -188,7 +188,7 @@ impl crate::store::AsyncAuditLog for AsyncSqliteStore {
 }
 
 impl AsyncSqliteStore {
-    /// What [`Store::prune`](crate::Store::prune) does on this store.
+    /// What [`Store::prune`](handover_code::Store::prune) does on this store.
     pub(crate) async fn prune_expired(&self, before: Timestamp) -> Result<u64, Error> {
         // The blocking prune answers the crate's error; the pool's own failure is the store's.
         self.run(move |store| Ok(store.prune_expired(before)))

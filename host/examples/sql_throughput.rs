@@ -1,26 +1,24 @@
 //! Verifications per second on the real stores, against the targets the issues set.
 //!
-//! `cargo run --release --example throughput --features sqlite,sqlite-async,postgres`
+//! `cargo run --release -p handover-code-host --example sql_throughput`
 //!
 //! Each verification is a read and a compare-and-swap write: half are right codes
-//! (redeeming), half wrong (counting a failure). With feature `postgres` it also starts a
-//! throwaway PostgreSQL cluster (as the tests do, default durability) and measures 1 and 8
-//! concurrent clients. Redis is measured by its own crate's example:
-//! `cargo run --release -p handover-code-redis --example throughput`.
+//! (redeeming), half wrong (counting a failure). SQLite blocking and async, then a
+//! throwaway PostgreSQL cluster (as the tests start, default durability; skipped when no
+//! PostgreSQL is installed) at 1 and 8 concurrent clients. Redis is measured by its own crate's example:
+//! `cargo run --release -p handover-code-redis --example sql_throughput`.
 
 use std::time::Instant;
 
-use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::{BookingId, Digits, KeyId, Keyring, Policy, Secret, Service, Store};
+use handover_code_sqlite::{Durability, SqliteStore};
 
-#[path = "../tests/support/rates.rs"]
+#[path = "../../tests/support/rates.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod rates;
 
-#[cfg(feature = "postgres")]
 use rates::concurrent_rate;
 use rates::{NOW, UNTIL, report, typed};
-#[cfg(feature = "sqlite-async")]
 use rates::{issued, verify_each};
 
 /// Issues `n` bookings (untimed), then times verifying each once, in one thread.
@@ -72,10 +70,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             target,
         );
     }
-    #[cfg(feature = "sqlite-async")]
     sqlite_async(&service, &dir)?;
     std::fs::remove_dir_all(&dir)?;
-    #[cfg(feature = "postgres")]
     postgres(&service)?;
     Ok(())
 }
@@ -83,12 +79,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// The SQLite store's async face against its sync one, one client each, same durability,
 /// in the same run: on the blocking pool (two hand-offs per verification) and blocking in
 /// place.
-#[cfg(feature = "sqlite-async")]
 fn sqlite_async(
     service: &Service,
     dir: &std::path::Path,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    use handover_code::store::sqlite::AsyncSqliteStore;
+    use handover_code_sqlite::AsyncSqliteStore;
     let n = 20_000u32;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -128,7 +123,6 @@ fn sqlite_async(
 }
 
 /// Issues `n` bookings (untimed), then times verifying each once, in one task.
-#[cfg(feature = "sqlite-async")]
 async fn async_rate<S: handover_code::AsyncStore>(service: &Service, store: &S, n: u32) -> f64 {
     let items = issued(service, store, "SLOT", n).await;
     let start = Instant::now();
@@ -136,13 +130,11 @@ async fn async_rate<S: handover_code::AsyncStore>(service: &Service, store: &S, 
     f64::from(n) / start.elapsed().as_secs_f64()
 }
 
-#[path = "../tests/support/scratch.rs"]
-#[cfg(feature = "postgres")]
+#[path = "../../tests/support/scratch.rs"]
 #[allow(dead_code, unreachable_pub, clippy::all)]
 mod scratch;
 
-#[cfg(feature = "postgres")]
-#[path = "../tests/support/pg_cluster.rs"]
+#[path = "../../tests/support/pg_cluster.rs"]
 #[allow(
     dead_code,
     unreachable_pub,
@@ -157,7 +149,6 @@ mod pg_cluster;
 /// need the cores, and a multi-thread runtime spends its share waking its workers (futex
 /// calls and context switches were 80% of the client's time in `perf record`; it measured
 /// 67–73% of pgbench, against 91% on one thread).
-#[cfg(feature = "postgres")]
 fn postgres(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
     use handover_code::store::postgres::{PostgresStore, Tls};
     let Some(cluster) = pg_cluster::Cluster::start() else {
@@ -219,7 +210,6 @@ fn postgres(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
 /// pgbench's transactions per second with `clients` clients for 5 s, each transaction the
 /// statements of a verification: read a row's version, then update it where the version is
 /// still that one.
-#[cfg(feature = "postgres")]
 fn pgbench(
     cluster: &pg_cluster::Cluster,
     clients: usize,

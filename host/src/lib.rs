@@ -1,11 +1,13 @@
-//! The vaccination centre's API as an HTTP service: axum on SQLite or PostgreSQL.
+//! A host of handover-code, as a service that embeds it is built: the vaccination centre's
+//! API over HTTP, axum on SQLite or PostgreSQL, each store from its adapter crate. Not
+//! published; the workspace builds and tests it in CI, so every adapter is proven usable
+//! from outside the core as a host uses it.
 //!
 //! ```text
-//! cargo run --example http_service --features sqlite,postgres,serde -- \
+//! cargo run -p handover-code-host -- \
 //!     --store sqlite:centre.db --listen 127.0.0.1:8080 --token t0ken=vaccinator-7 \
 //!     --issuer-token booking-system-token --print-codes
-//! cargo run --example http_service --features sqlite,postgres,serde -- \
-//!     --store 'postgres:host=127.0.0.1 user=app dbname=app'
+//! cargo run -p handover-code-host -- --store 'postgres:host=127.0.0.1 user=app dbname=app'
 //! ```
 //!
 //! | request | answer |
@@ -33,9 +35,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Json, Path, State};
@@ -44,14 +44,16 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Router, serve};
 use handover_code::Attempt;
-use handover_code::record::Earlier;
 use handover_code::store::postgres::PostgresStore;
-use handover_code::store::sqlite::{Durability, SqliteStore};
 use handover_code::{
-    AsyncStore, Code, Digits, Error, KeyId, Keyring, Outcome, Policy, Secret, Service, Store,
-    Timestamp,
+    AsyncStore, Code, Digits, Error, Keyring, Outcome, Policy, Service, Store, Timestamp,
 };
+use handover_code_sqlite::SqliteStore;
 use serde::Deserialize;
+
+mod answer;
+
+use answer::{Failure, answer};
 use tokio::net::TcpListener;
 
 /// Where codes go: an SMS gateway in production, a print or a test's outbox here.
@@ -95,11 +97,11 @@ impl std::fmt::Debug for App {
 pub const MAX_VALID_SECS: u64 = 7 * 86_400;
 
 /// The centre's policy: 4 digits, 3 wrong codes a booking, `budget` wrong codes per
-/// vaccinator a day (the example runs with 20).
+/// vaccinator a day (the binary runs with 20).
 ///
 /// # Errors
 ///
-/// [`handover_code::Error::Policy`] for a budget of 0.
+/// [`handover_code::Error::PolicyBudget`] for a budget of 0.
 pub fn centre_service(keys: Arc<Keyring>, budget: u32) -> Result<Service, handover_code::Error> {
     let policy = Policy::new(Digits::Four)
         .with_attempts(3)?
@@ -344,178 +346,4 @@ fn attempt<'a>(verifier: &'a str, request: &'a Option<String>) -> Attempt<'a> {
         Some(id) => Attempt::by(verifier).request(id),
         None => Attempt::by(verifier),
     }
-}
-
-/// An outcome as JSON with its status; a suspension with `Retry-After`.
-fn answer(outcome: Outcome, now: Timestamp) -> Response {
-    let status = match outcome {
-        Outcome::Accepted | Outcome::Replayed(Earlier::Accepted) => StatusCode::OK,
-        Outcome::Rejected { .. } | Outcome::Replayed(Earlier::Rejected { .. }) => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-        Outcome::Locked => StatusCode::LOCKED,
-        Outcome::Expired | Outcome::Revoked => StatusCode::GONE,
-        Outcome::AlreadyRedeemed { .. } => StatusCode::CONFLICT,
-        Outcome::UnknownBooking => StatusCode::NOT_FOUND,
-        Outcome::VerifierSuspended { .. } => StatusCode::TOO_MANY_REQUESTS,
-        // An answer this service does not know yet is never taken for a handover.
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let mut response = (status, Json(outcome)).into_response();
-    if let Outcome::VerifierSuspended { until } = outcome {
-        retry_after(&mut response, until.0.saturating_sub(now.0));
-    }
-    response
-}
-
-fn retry_after(response: &mut Response, secs: u64) {
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-}
-
-/// An error answer: a status, an optional `Retry-After`, and the error's message, which
-/// never carries a code or a secret.
-struct Failure {
-    status: StatusCode,
-    retry_after: Option<u64>,
-    message: String,
-}
-
-impl Failure {
-    fn new(status: StatusCode, message: &str) -> Self {
-        Self {
-            status,
-            retry_after: None,
-            message: message.to_owned(),
-        }
-    }
-
-    fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-    }
-
-    /// A body that is not the JSON asked for: 400, whatever axum's own status would be.
-    fn body(rejection: &JsonRejection) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, &rejection.body_text())
-    }
-}
-
-/// The crate's error as an answer: what a retry may clear is 503 (429 with the limit's time
-/// where there is one), an unknown booking 404, a booking in the wrong state 409, what
-/// the host must fix (its clock, its keyring, its store) 500, bad input 400.
-impl From<Error> for Failure {
-    fn from(e: Error) -> Self {
-        let now = Timestamp::now();
-        let (status, retry_after) = match &e {
-            e if e.retry_after().is_some() => (
-                StatusCode::TOO_MANY_REQUESTS,
-                e.retry_after().map(|at| at.0.saturating_sub(now.0)),
-            ),
-            e if e.is_retryable() => (StatusCode::SERVICE_UNAVAILABLE, Some(1)),
-            Error::UnknownBooking => (StatusCode::NOT_FOUND, None),
-            Error::AlreadyIssued | Error::Inactive(_) => (StatusCode::CONFLICT, None),
-            Error::Clock | Error::Corrupt | Error::UnknownKey => {
-                (StatusCode::INTERNAL_SERVER_ERROR, None)
-            }
-            _ => (StatusCode::BAD_REQUEST, None),
-        };
-        Self {
-            status,
-            retry_after,
-            message: e.to_string(),
-        }
-    }
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "error": self.message }));
-        let mut response = (self.status, body).into_response();
-        if let Some(secs) = self.retry_after {
-            retry_after(&mut response, secs);
-        }
-        response
-    }
-}
-
-/// The secret from `HANDOVER_SECRET` (hex), or the demo secret.
-fn secret() -> Result<Secret, Box<dyn std::error::Error>> {
-    let Ok(hex) = std::env::var("HANDOVER_SECRET") else {
-        eprintln!("HANDOVER_SECRET is not set: using the fixed demo secret; never in production");
-        return Ok(Secret::from_bytes(&[0x42; 32])?);
-    };
-    Ok(Secret::from_hex(&hex)?)
-}
-
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut store = String::from("sqlite:centre.db");
-    let mut listen: SocketAddr = "127.0.0.1:8080".parse()?;
-    let mut verifiers = HashMap::new();
-    let mut issuer = String::from("demo-issuer");
-    let mut print_codes = false;
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        if flag == "--print-codes" {
-            print_codes = true;
-            continue;
-        }
-        let value = args.next().ok_or(format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--store" => store = value,
-            "--listen" => listen = value.parse()?,
-            "--issuer-token" => issuer = value,
-            "--token" => {
-                let (token, verifier) = value.split_once('=').ok_or("--token TOKEN=VERIFIER")?;
-                verifiers.insert(token.to_owned(), verifier.to_owned());
-            }
-            _ => return Err(format!("unknown flag {flag}").into()),
-        }
-    }
-    if issuer == "demo-issuer" {
-        eprintln!("no --issuer-token given: issuing and resending take bearer token demo-issuer");
-    }
-    if verifiers.is_empty() {
-        eprintln!("no --token given: accepting bearer token demo-token as vaccinator-1");
-        verifiers.insert("demo-token".to_owned(), "vaccinator-1".to_owned());
-    }
-    let backend = match store.split_once(':') {
-        Some(("sqlite", path)) => {
-            Backend::Sqlite(Arc::new(SqliteStore::open(path, Durability::Full)?))
-        }
-        Some(("postgres", params)) => {
-            let store = PostgresStore::connect(params, 16, Duration::from_secs(3))?;
-            store.create_schema().await?;
-            Backend::Postgres(Arc::new(store))
-        }
-        _ => return Err("--store sqlite:PATH or --store postgres:PARAMS".into()),
-    };
-    let keys = Arc::new(Keyring::new(KeyId(1), secret()?));
-    let sms: Sms = Arc::new(move |booking, code| {
-        // Debug formatting escapes what a client put in the path: no forged log lines.
-        if print_codes {
-            println!(
-                "SMS gateway: booking {booking:?}: your security code is {}",
-                code.expose()
-            );
-        } else {
-            println!("SMS gateway: sent the security code for booking {booking:?}");
-        }
-    });
-    let app = App {
-        service: centre_service(keys, 20)?,
-        backend,
-        verifiers: Arc::new(verifiers),
-        issuer: issuer.into(),
-        sms,
-    };
-    let listener = TcpListener::bind(listen).await?;
-    eprintln!("listening on http://{}", listener.local_addr()?);
-    run(listener, app, async {
-        let _ = tokio::signal::ctrl_c().await;
-        eprintln!("shutting down: answering requests in flight");
-    })
-    .await?;
-    Ok(())
 }

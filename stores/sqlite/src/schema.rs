@@ -5,7 +5,7 @@ use core::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension};
 
-use crate::store::sql::SCHEMA_VERSION;
+use handover_code::store::sql::SCHEMA_VERSION;
 
 use super::SqliteError;
 

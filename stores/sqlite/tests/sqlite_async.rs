@@ -1,25 +1,24 @@
-//! The SQLite store's async face (`AsyncSqliteStore`, feature `sqlite-async`): the async
+//! The SQLite store's async face (`AsyncSqliteStore`, feature `tokio`): the async
 //! conformance kit, every scenario and the model in both verification modes, and
 //! verifications dropped at each of their store calls then retried, on a real file, with its
 //! calls on tokio's blocking pool.
-#![cfg(all(feature = "sqlite-async", feature = "conformance-tokio"))]
 #![allow(unreachable_pub)]
 
-#[path = "support/cancel.rs"]
+#[path = "../../../tests/support/cancel.rs"]
 mod cancel;
 
-#[path = "support/ops.rs"]
+#[path = "../../../tests/support/ops.rs"]
 mod ops;
 
-#[path = "support/fixtures.rs"]
+#[path = "../../../tests/support/fixtures.rs"]
 #[allow(dead_code)]
 mod fixtures;
 
-#[path = "support/race.rs"]
+#[path = "../../../tests/support/race.rs"]
 #[allow(dead_code)]
 mod race;
 
-#[path = "support/scratch.rs"]
+#[path = "../../../tests/support/scratch.rs"]
 #[allow(dead_code)]
 mod scratch;
 
@@ -28,7 +27,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use scratch::ScratchDir;
 
 use handover_code::conformance::{self, Blocking, WithoutTransactions};
-use handover_code::store::sqlite::{AsyncSqliteStore, Durability, SqliteStore};
+use handover_code_sqlite::{AsyncSqliteStore, Durability, SqliteStore};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
