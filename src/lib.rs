@@ -85,19 +85,3 @@ pub use store::memory::MemoryStore;
 pub use store::{AsyncStore, Key, Store, Swap, VerifierId};
 pub use time::Timestamp;
 pub use who::Attempt;
-
-/// The PostgreSQL client [`PostgresStore`](store::postgres::PostgresStore) is built on, at
-/// the version it was built with: its `Config` and errors appear in that store's API.
-#[cfg(feature = "postgres")]
-pub use tokio_postgres;
-
-/// The TLS library [`PostgresStore`](store::postgres::PostgresStore) connects with, at the
-/// version it was built with: build a `ClientConfig` with it for
-/// [`Tls::Config`](store::postgres::Tls::Config).
-#[cfg(feature = "postgres")]
-pub use rustls;
-
-/// The connection pool [`PostgresStore`](store::postgres::PostgresStore) is built on, at the
-/// version it was built with: build a `Pool` with it for [`PostgresStore::new`](store::postgres::PostgresStore::new).
-#[cfg(feature = "postgres")]
-pub use deadpool_postgres;

@@ -155,10 +155,6 @@ mod distinct;
 pub use distinct::distinct_keys;
 #[cfg(feature = "std")]
 pub mod memory;
-#[cfg(feature = "postgres")]
-pub mod postgres;
-#[cfg(feature = "postgres")]
-mod schedule;
 #[cfg(feature = "sql")]
 pub mod sql;
 mod stats;

@@ -150,7 +150,7 @@ mod pg_cluster;
 /// calls and context switches were 80% of the client's time in `perf record`; it measured
 /// 67–73% of pgbench, against 91% on one thread).
 fn postgres(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
-    use handover_code::store::postgres::{PostgresStore, Tls};
+    use handover_code_postgres::{PostgresStore, Tls};
     let Some(cluster) = pg_cluster::Cluster::start() else {
         return Ok(());
     };

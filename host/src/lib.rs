@@ -44,10 +44,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Router, serve};
 use handover_code::Attempt;
-use handover_code::store::postgres::PostgresStore;
 use handover_code::{
     AsyncStore, Code, Digits, Error, Keyring, Outcome, Policy, Service, Store, Timestamp,
 };
+use handover_code_postgres::PostgresStore;
 use handover_code_sqlite::SqliteStore;
 use serde::Deserialize;
 

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use handover_code::store::postgres::PostgresStore;
 use handover_code::{KeyId, Keyring, Secret};
 use handover_code_host::{App, Backend, Sms, centre_service, run};
+use handover_code_postgres::PostgresStore;
 use handover_code_sqlite::{Durability, SqliteStore};
 use tokio::net::TcpListener;
 

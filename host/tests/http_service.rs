@@ -22,9 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use handover_code::record::State;
-use handover_code::store::postgres::PostgresStore;
 use handover_code::{BookingId, KeyId, Keyring, Secret, Service};
 use handover_code_host as http_service;
+use handover_code_postgres::PostgresStore;
 use handover_code_sqlite::{Durability, SqliteStore};
 use http_service::{App, Backend, Sms};
 use serde_json::Value;

@@ -7,14 +7,14 @@ use core::time::Duration;
 
 use deadpool_postgres::GenericClient;
 
-use crate::audit::Entry;
-use crate::error::Error;
-use crate::key::Key;
-use crate::record::{Record, Version};
-use crate::store::sql::{self, AuditRow};
-use crate::store::{AsyncAuditLog, AuditEntry, Cursor};
-use crate::store::{AsyncStore, Swap};
-use crate::time::Timestamp;
+use handover_code::Error;
+use handover_code::Key;
+use handover_code::Timestamp;
+use handover_code::audit::Entry;
+use handover_code::record::{Record, Version};
+use handover_code::store::sql::{self, AuditRow};
+use handover_code::store::{AsyncAuditLog, AuditEntry, Cursor};
+use handover_code::{AsyncStore, Swap};
 
 use super::{PostgresError, PostgresStore};
 
@@ -99,7 +99,7 @@ impl AsyncStore for PostgresStore {
         unchanged: &[(Key<'_>, Option<Version>)],
     ) -> Result<Swap, Error> {
         let result: Result<Swap, PostgresError> = async {
-            if !crate::store::distinct_keys(writes, unchanged) {
+            if !handover_code::store::distinct_keys(writes, unchanged) {
                 return Ok(Swap::Conflict);
             }
             match self.swap_all(writes, unchanged).await {

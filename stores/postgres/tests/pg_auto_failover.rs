@@ -12,23 +12,23 @@
 //! under `CI=true`).
 #![allow(unreachable_pub)]
 
-#[path = "support/harness.rs"]
+#[path = "../../../tests/support/harness.rs"]
 #[macro_use]
 mod harness;
 
-#[path = "support/fixtures.rs"]
+#[path = "../../../tests/support/fixtures.rs"]
 #[allow(dead_code)]
 mod fixtures;
 
-#[path = "support/race.rs"]
+#[path = "../../../tests/support/race.rs"]
 #[allow(dead_code)]
 mod race;
 
-#[path = "support/pg_cluster.rs"]
+#[path = "../../../tests/support/pg_cluster.rs"]
 #[allow(dead_code)]
 mod pg_cluster;
 
-#[path = "support/scratch.rs"]
+#[path = "../../../tests/support/scratch.rs"]
 #[allow(dead_code)]
 mod scratch;
 
@@ -38,7 +38,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use handover_code::store::postgres::PostgresStore;
+use handover_code_postgres::PostgresStore;
 use pg_cluster::{free_port, is_root};
 use scratch::{ScratchDir, Undo, on_interrupt};
 

@@ -10,7 +10,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::config::SslMode;
 
 use super::{PostgresError, PostgresStore, Tls};
-use crate::error::Error;
+use handover_code::Error;
 
 impl PostgresStore {
     /// A store with its own pool of at most `max_connections` connections, given
@@ -47,7 +47,7 @@ impl PostgresStore {
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use handover_code::store::postgres::{PostgresStore, Tls};
+    /// use handover_code_postgres::{PostgresStore, Tls};
     ///
     /// // A managed database whose certificate chains to the provider's CA bundle.
     /// let params = "host=db.example.net user=app dbname=app sslmode=require";

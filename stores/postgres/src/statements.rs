@@ -63,7 +63,7 @@ impl Statements {
         let records = format!("{prefix}records");
         let schema_table = format!("{prefix}schema");
         let audit = format!("{prefix}audit");
-        let columns = crate::store::sql::AUDIT_COLUMNS;
+        let columns = handover_code::store::sql::AUDIT_COLUMNS;
         // The audit row is inserted from the write's RETURNING: no write, no row, and both
         // commit or roll back together, in the statement's one transaction.
         let audit_insert = format!(
@@ -159,7 +159,7 @@ CREATE INDEX IF NOT EXISTS {audit}_at ON {audit} (at);
 #[cfg(test)]
 mod tests {
     use super::{Statements, prefix_ok};
-    use crate::store::postgres::PostgresStore;
+    use crate::PostgresStore;
 
     #[test]
     fn the_default_prefix_gives_the_published_statements() {

@@ -12,7 +12,7 @@ use super::{PostgresError, PostgresStore};
 impl PostgresStore {
     /// Bounds every write, its commit's wait for a synchronous standby included, by
     /// `commit_wait`: a write not done in time answers a retryable
-    /// [`Error::Store`](crate::Error::Store), never an outcome, and its connection is left
+    /// [`Error::Store`](handover_code::Error::Store), never an outcome, and its connection is left
     /// to finish outside the pool.
     ///
     /// Why: with `synchronous_standby_names` set and `synchronous_commit` on, PostgreSQL
@@ -25,7 +25,7 @@ impl PostgresStore {
     /// whose wait is cancelled some other way (`pg_cancel_backend`, a terminated backend,
     /// the primary restarting) becomes visible on the primary unconfirmed: a replayed
     /// acceptance read from it is confirmed first
-    /// ([`AsyncStore::make_durable`](crate::AsyncStore::make_durable) checks the row's
+    /// ([`AsyncStore::make_durable`](handover_code::AsyncStore::make_durable) checks the row's
     /// version in a transaction that writes no row, only a logical message to the WAL, so
     /// its commit waits for the standby like any other, and concurrent confirmations never
     /// contend).
@@ -39,7 +39,7 @@ impl PostgresStore {
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use handover_code::store::postgres::PostgresStore;
+    /// use handover_code_postgres::PostgresStore;
     ///
     /// # fn run() -> Result<(), handover_code::Error> {
     /// let params = "host=10.0.0.1,10.0.0.2 port=5432,5432 user=app dbname=app \
@@ -83,7 +83,7 @@ impl PostgresStore {
 
     /// Runs `statement` (a query answering a row whose second column is a `bool`) with
     /// `params` in a transaction of its own (autocommit) within the commit wait, and
-    /// answers that `bool`: how [`AsyncStore::make_durable`](crate::AsyncStore::make_durable)
+    /// answers that `bool`: how [`AsyncStore::make_durable`](handover_code::AsyncStore::make_durable)
     /// confirms a row without writing it.
     pub(super) async fn confirm_one(
         &self,

@@ -1,5 +1,13 @@
-//! [`PostgresStore`] (feature `postgres`): an [`AsyncStore`](crate::store::AsyncStore) on
-//! PostgreSQL, for tokio hosts.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects
+)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod connect;
 mod faces;
@@ -14,9 +22,20 @@ use core::time::Duration;
 
 use deadpool_postgres::{GenericClient, Pool};
 
-use crate::error::Error;
-use crate::store::sql::{self, SCHEMA_VERSION};
-use crate::time::Timestamp;
+use handover_code::store::sql::{self, SCHEMA_VERSION};
+use handover_code::{AsyncStore, Error, StoreError, Timestamp};
+
+/// The PostgreSQL client this store is built on, at the version it was built with: its
+/// `Config` and errors appear in this store's API.
+pub use tokio_postgres;
+
+/// The connection pool this store is built on, at the version it was built with: build a
+/// `Pool` with it for [`PostgresStore::new`].
+pub use deadpool_postgres;
+
+/// The TLS library this store connects with, at the version it was built with: build a
+/// `ClientConfig` with it for [`Tls::Config`].
+pub use rustls;
 
 use statements::Statements;
 pub use tls::Tls;
@@ -24,7 +43,7 @@ pub use tls::Tls;
 /// What can go wrong in a [`PostgresStore`]. Connection losses, timeouts and server
 /// restarts arrive here, as errors, never as an outcome.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum PostgresError {
+enum PostgresError {
     /// No connection could be had from the pool in time, or a new one failed.
     #[error("no database connection; check the server and retry")]
     Pool(#[from] deadpool_postgres::PoolError),
@@ -33,7 +52,7 @@ pub(crate) enum PostgresError {
     Postgres(#[from] tokio_postgres::Error),
     /// A stored record's bytes are not a record.
     #[error("stored record is corrupt")]
-    Decode(#[from] crate::error::StoreError),
+    Decode(#[from] StoreError),
     /// The database was written by a different schema version.
     #[error("database schema version {found} is not {SCHEMA_VERSION}; migrate it first")]
     Schema {
@@ -56,7 +75,7 @@ pub(crate) enum PostgresError {
     Config(std::string::String),
 }
 
-/// An [`AsyncStore`](crate::store::AsyncStore) on
+/// An [`AsyncStore`] on
 /// PostgreSQL, through a pool of connections.
 ///
 /// It works at any default isolation level of the server: read committed, repeatable read
@@ -76,7 +95,7 @@ pub(crate) enum PostgresError {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use handover_code::store::postgres::PostgresStore;
+/// use handover_code_postgres::PostgresStore;
 /// use handover_code::{Policy, Secret, Service, Timestamp};
 ///
 /// #[tokio::main]
@@ -167,7 +186,7 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
     /// letters, digits and `_`, not starting with a digit: it becomes part of unquoted SQL
     /// identifiers.
     pub fn with_table_prefix(mut self, prefix: &str) -> Result<Self, Error> {
-        crate::store::own_error::<_, PostgresError>(|| {
+        own_error(|| {
             if !statements::prefix_ok(prefix) {
                 return Err(PostgresError::Config(
                     "a table prefix is at most 40 lowercase ASCII letters, digits and '_', not starting with a digit".into(),
@@ -192,8 +211,8 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
 
     /// The name of the audit log's table (`handover_audit`, or the prefix's): one row per
     /// record write, inserted in the write's own statement
-    /// ([`AsyncAuditLog`](crate::store::AsyncAuditLog)). Never pruned with the records; see
-    /// [`AsyncAuditLog::prune_audit`](crate::store::AsyncAuditLog::prune_audit).
+    /// ([`AsyncAuditLog`](handover_code::store::AsyncAuditLog)). Never pruned with the records; see
+    /// [`AsyncAuditLog::prune_audit`](handover_code::store::AsyncAuditLog::prune_audit).
     #[must_use]
     pub fn audit_table(&self) -> &str {
         &self.sql.audit
@@ -226,9 +245,9 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
         self
     }
 
-    /// Deletes at most `limit` records whose [`Record::prune_at`](crate::record::Record::prune_at)
+    /// Deletes at most `limit` records whose [`Record::prune_at`](handover_code::record::Record::prune_at)
     /// is before `before`, in one statement, and answers how many went.
-    /// [`AsyncStore::prune`](crate::store::AsyncStore::prune) repeats this until a batch comes back
+    /// [`AsyncStore::prune`] repeats this until a batch comes back
     /// short.
     ///
     /// # Errors
@@ -239,11 +258,7 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
     }
 
     /// [`PostgresStore::prune_batch`], with the store's own error.
-    pub(super) async fn prune_one_batch(
-        &self,
-        before: Timestamp,
-        limit: u32,
-    ) -> Result<u64, PostgresError> {
+    async fn prune_one_batch(&self, before: Timestamp, limit: u32) -> Result<u64, PostgresError> {
         let client = self.pool.get().await?;
         let stmt = client.prepare_cached(&self.sql.prune).await?;
         let params: [&(dyn tokio_postgres::types::ToSql + Sync); 2] =
@@ -257,7 +272,11 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
     /// and hands its result to `after` (for the host's log and metrics); a failed pass is
     /// tried again at the next interval. Like the session stores' `continuously_delete_expired`.
     pub async fn prune_task(self, every: Duration, after: impl FnMut(Result<u64, Error>) + Send) {
-        crate::store::schedule::prune_every(&self, every, after).await;
+        let mut after = after;
+        loop {
+            tokio::time::sleep(every).await;
+            after(self.prune(Timestamp::now()).await);
+        }
     }
 
     /// Creates the schema if it is not there and checks its version. Idempotent; an
@@ -301,14 +320,20 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
 }
 
 /// Settings it cannot use (and a database of another schema version) are setup errors; the
-/// rest are store failures.
+/// rest are store failures. The one place this crate turns its errors into the core's.
 impl From<PostgresError> for Error {
     fn from(e: PostgresError) -> Self {
         match e {
             PostgresError::Schema { .. } | PostgresError::Config(_) => {
-                Self::Setup(crate::error::StoreError::new(e))
+                Self::Setup(StoreError::new(e))
             }
-            _ => Self::store(e),
+            _ => Self::Store(StoreError::new(e)),
         }
     }
+}
+
+/// Runs a call written with [`PostgresError`], and answers the core's [`Error`] (the trait
+/// faces answer that, the helpers their own).
+fn own_error<T>(call: impl FnOnce() -> Result<T, PostgresError>) -> Result<T, Error> {
+    Ok(call()?)
 }

@@ -22,26 +22,26 @@
 //! under `CI=true`).
 #![allow(unreachable_pub)]
 
-#[path = "support/harness.rs"]
+#[path = "../../../tests/support/harness.rs"]
 #[macro_use]
 mod harness;
 
-#[path = "support/scratch.rs"]
+#[path = "../../../tests/support/scratch.rs"]
 #[allow(dead_code)]
 mod scratch;
 
-#[path = "support/pg_cluster.rs"]
+#[path = "../../../tests/support/pg_cluster.rs"]
 #[allow(dead_code)]
 mod pg_cluster;
 
-#[path = "support/fixtures.rs"]
+#[path = "../../../tests/support/fixtures.rs"]
 #[allow(dead_code)]
 mod fixtures;
 
-#[path = "support/race.rs"]
+#[path = "../../../tests/support/race.rs"]
 mod race;
 
-#[path = "support/storm.rs"]
+#[path = "../../../tests/support/storm.rs"]
 mod storm;
 
 use std::sync::Arc;
@@ -50,9 +50,9 @@ use std::time::{Duration, Instant};
 use fixtures::NOW;
 use handover_code::audit::Entry;
 use handover_code::record::{Record, State, Version};
-use handover_code::store::postgres::PostgresStore;
 use handover_code::store::{AsyncStore, Key, Swap};
 use handover_code::{Attempt, Error, Outcome, Timestamp};
+use handover_code_postgres::PostgresStore;
 use pg_cluster::{Cluster, signal};
 use race::service;
 

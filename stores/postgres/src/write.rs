@@ -6,13 +6,13 @@ use std::vec::Vec;
 
 use deadpool_postgres::GenericClient;
 
-use crate::audit::Entry;
-use crate::error::Error;
-use crate::key::Key;
-use crate::record::{Record, Version};
-use crate::store::Swap;
-use crate::store::sql::{self, AuditRow};
-use crate::time::Timestamp;
+use handover_code::Error;
+use handover_code::Key;
+use handover_code::Swap;
+use handover_code::Timestamp;
+use handover_code::audit::Entry;
+use handover_code::record::{Record, Version};
+use handover_code::store::sql::{self, AuditRow};
 
 use super::faces::{LOAD_TRIES, lost_race};
 use super::{PostgresError, PostgresStore};
@@ -182,7 +182,7 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
-    /// What [`Store::prune`](crate::Store::prune) does on this store.
+    /// What [`Store::prune`](handover_code::AsyncStore::prune) does on this store.
     pub(crate) async fn prune_expired(&self, before: Timestamp) -> Result<u64, Error> {
         let result: Result<u64, PostgresError> = async {
             let mut removed = 0u64;

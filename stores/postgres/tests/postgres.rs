@@ -4,38 +4,38 @@
 //! the run fails under `CI=true`): `tests/support/harness.rs`.
 #![allow(unreachable_pub)]
 
-#[path = "support/harness.rs"]
+#[path = "../../../tests/support/harness.rs"]
 #[macro_use]
 mod harness;
 
-#[path = "support/scratch.rs"]
+#[path = "../../../tests/support/scratch.rs"]
 #[allow(dead_code)]
 mod scratch;
 
-#[path = "support/pg_cluster.rs"]
+#[path = "../../../tests/support/pg_cluster.rs"]
 #[allow(dead_code)]
 mod pg_cluster;
 
-#[path = "support/storm.rs"]
+#[path = "../../../tests/support/storm.rs"]
 mod storm;
 
-#[path = "support/fixtures.rs"]
+#[path = "../../../tests/support/fixtures.rs"]
 mod fixtures;
 
-#[path = "support/cancel.rs"]
+#[path = "../../../tests/support/cancel.rs"]
 mod cancel;
 
-#[path = "support/ops.rs"]
+#[path = "../../../tests/support/ops.rs"]
 mod ops;
 
-#[path = "support/roles.rs"]
+#[path = "../../../tests/support/roles.rs"]
 mod roles;
 
-#[path = "support/written.rs"]
+#[path = "../../../tests/support/written.rs"]
 #[allow(dead_code)]
 mod written;
 
-#[path = "support/audited.rs"]
+#[path = "../../../tests/support/audited.rs"]
 #[allow(dead_code)]
 mod audited;
 
@@ -46,9 +46,9 @@ use std::time::Duration;
 use fixtures::{NOW, UNTIL, answers, check_processes, keys, service, start_at, wait_for_start};
 use handover_code::conformance::{Blocking, WithoutTransactions};
 use handover_code::record::Version;
-use handover_code::store::postgres::PostgresStore;
 use handover_code::store::{AsyncStore, Swap};
 use handover_code::{BookingId, Error, Timestamp, conformance};
+use handover_code_postgres::PostgresStore;
 use pg_cluster::Cluster;
 use written::{check_written, issue_many, verify_all};
 
@@ -530,7 +530,7 @@ fn connect_keeps_the_callers_options() {
 /// holds over TLS; plain text, and TLS trusting only the system's roots, are refused with
 /// an error (never a hang, never a silent fall-back to plain text).
 fn tls_to_a_server_that_requires_it() {
-    use handover_code::store::postgres::Tls;
+    use handover_code_postgres::Tls;
     let Some(cluster) = Cluster::start() else {
         return;
     };
@@ -571,7 +571,7 @@ fn tls_to_a_server_that_requires_it() {
 /// A store told to use TLS never takes plain text from a server that declines it, even when
 /// the parameters say `sslmode=prefer`: that is how a machine in the middle would downgrade.
 fn tls_is_never_downgraded_to_plain_text() {
-    use handover_code::store::postgres::Tls;
+    use handover_code_postgres::Tls;
     let Some(cluster) = Cluster::start() else {
         return;
     };
