@@ -116,7 +116,7 @@ fn io<T, E: core::fmt::Display>(check: &'static str, r: Result<T, E>) -> Result<
 /// The first [`Failure`].
 pub fn check_all<S, F>(factory: F) -> Result<Stats, Failure>
 where
-    S: Store + Sync,
+    S: Store,
     F: Fn() -> S,
 {
     check_contract(&factory)?;
@@ -143,7 +143,7 @@ where
 /// The first [`Failure`], or one saying the threads never contended.
 pub fn check_concurrency<S, F>(factory: F) -> Result<Stats, Failure>
 where
-    S: Store + Sync,
+    S: Store,
     F: Fn() -> S,
 {
     // A loaded machine can run every thread of a round to completion in turn; hammer again,
@@ -175,7 +175,7 @@ pub(crate) const MAX_LOST: u32 = 100_000;
 pub(crate) const MAX_HAMMERS: u32 = 50;
 
 /// One hammer on the counter, which already holds `before` increments.
-fn hammer_counter<S: Store + Sync>(store: &S, before: u64) -> Result<Stats, Failure> {
+fn hammer_counter<S: Store>(store: &S, before: u64) -> Result<Stats, Failure> {
     let key = Key::Verifier {
         scope: Context::new("conformance").map_err(setup_failure)?,
         id: VerifierId::new("counter").map_err(setup_failure)?,
@@ -282,7 +282,7 @@ fn release<T: Send>(guess: impl Fn(usize) -> T + Sync) -> Result<Vec<T>, Failure
     })
 }
 
-fn hammer_booking<S: Store + Sync>(store: &S) -> Result<(), Failure> {
+fn hammer_booking<S: Store>(store: &S) -> Result<(), Failure> {
     let keys = kit_keys()?;
     let context = Context::new("conformance").map_err(setup_failure)?;
     let policy = Policy::new(Digits::Four)
@@ -344,7 +344,7 @@ pub(crate) fn judge_booking(
     })
 }
 
-fn hammer_verifier<S: Store + Sync>(store: &S) -> Result<(), Failure> {
+fn hammer_verifier<S: Store>(store: &S) -> Result<(), Failure> {
     let keys = kit_keys()?;
     let context = Context::new("conformance").map_err(setup_failure)?;
     let policy = sprayer_policy()?;

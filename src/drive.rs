@@ -1,177 +1,26 @@
-//! The driver: runs a [`Plan`] on a store, sync or async, and never decides anything.
+//! The driver: runs a [`Plan`] on an [`AsyncStore`], and never decides anything.
 //!
-//! Each operation is one call of [`drive`] over a small private [`Backend`]. An
-//! [`AsyncStore`] is awaited for real. A synchronous [`Store`] answers every call at once, so
-//! the driver's future is complete on its first poll: the synchronous methods poll it once,
-//! with no runtime and no thread ([`ready`]).
+//! Each operation is one call of [`drive`], its body written once, as an async function. An
+//! [`AsyncStore`] is awaited for real. A blocking [`Store`] is driven through [`Ready`], whose
+//! every call answers at once, so the driver's future is complete on its first poll: the
+//! blocking operations poll it once, with no runtime and no thread ([`ready`]).
 
 use core::future::Future;
 use core::pin::pin;
 use core::task::{Context as TaskContext, Poll, Waker};
 
-use crate::audit::{Entry, Events};
+use crate::audit::Events;
 use crate::error::Error;
-use crate::key::Key;
 use crate::plan::{Charge, Next, Plan};
-use crate::record::{Record, Version};
 use crate::store::{AsyncStore, Store, Swap};
-#[cfg(feature = "conformance")]
-use crate::time::Timestamp;
 
-/// The two store primitives, as futures, for either kind of store.
-pub(crate) trait Backend {
-    type Error: core::error::Error + Send + Sync + 'static;
+/// A blocking [`Store`] as the driver's [`AsyncStore`]: each call is made on the caller's
+/// thread and its future is ready at once, so a plan driven on it completes on its first
+/// poll ([`ready`]). Private: the crate has no public bridge from a blocking store to an
+/// async one.
+pub(crate) struct Ready<'s, S>(pub(crate) &'s S);
 
-    /// Whether the store lands [`Backend::compare_and_swap_all`] in one transaction.
-    const TRANSACTIONS: bool;
-
-    fn load(
-        &self,
-        key: Key<'_>,
-    ) -> impl Future<Output = Result<Option<(Record, Version)>, Self::Error>> + Send;
-
-    /// The plain primitive, for the conformance kit's single-call checks.
-    #[cfg(feature = "conformance")]
-    fn compare_and_swap(
-        &self,
-        key: Key<'_>,
-        expected: Option<Version>,
-        record: &Record,
-        new: Version,
-    ) -> impl Future<Output = Result<Swap, Self::Error>> + Send;
-
-    fn compare_and_swap_audited(
-        &self,
-        entry: &Entry<'_>,
-        record: &Record,
-    ) -> impl Future<Output = Result<Swap, Self::Error>> + Send;
-
-    /// The store's prune, for the conformance kit's single-call checks.
-    #[cfg(feature = "conformance")]
-    fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, Self::Error>> + Send;
-
-    fn compare_and_swap_all(
-        &self,
-        writes: &[(Entry<'_>, Record)],
-        unchanged: &[(Key<'_>, Option<Version>)],
-    ) -> impl Future<Output = Result<Swap, Self::Error>> + Send;
-
-    fn make_durable(
-        &self,
-        key: Key<'_>,
-        version: Version,
-    ) -> impl Future<Output = Result<Swap, Self::Error>> + Send;
-}
-
-/// A synchronous store: every future is ready at once.
-pub(crate) struct Blocking<'s, S>(pub(crate) &'s S);
-
-/// An asynchronous store.
-pub(crate) struct Awaiting<'s, S>(pub(crate) &'s S);
-
-impl<S: Store> Backend for Blocking<'_, S> {
-    type Error = S::Error;
-    const TRANSACTIONS: bool = S::TRANSACTIONS;
-
-    fn load(
-        &self,
-        key: Key<'_>,
-    ) -> impl Future<Output = Result<Option<(Record, Version)>, S::Error>> + Send {
-        core::future::ready(self.0.load(key))
-    }
-
-    #[cfg(feature = "conformance")]
-    fn compare_and_swap(
-        &self,
-        key: Key<'_>,
-        expected: Option<Version>,
-        record: &Record,
-        new: Version,
-    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
-        core::future::ready(self.0.compare_and_swap(key, expected, record, new))
-    }
-
-    #[cfg(feature = "conformance")]
-    fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, S::Error>> + Send {
-        core::future::ready(self.0.prune(before))
-    }
-
-    fn compare_and_swap_audited(
-        &self,
-        entry: &Entry<'_>,
-        record: &Record,
-    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
-        core::future::ready(self.0.compare_and_swap_audited(entry, record))
-    }
-
-    fn compare_and_swap_all(
-        &self,
-        writes: &[(Entry<'_>, Record)],
-        unchanged: &[(Key<'_>, Option<Version>)],
-    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
-        core::future::ready(self.0.compare_and_swap_all(writes, unchanged))
-    }
-
-    fn make_durable(
-        &self,
-        key: Key<'_>,
-        version: Version,
-    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
-        core::future::ready(self.0.make_durable(key, version))
-    }
-}
-
-impl<S: AsyncStore> Backend for Awaiting<'_, S> {
-    type Error = S::Error;
-    const TRANSACTIONS: bool = S::TRANSACTIONS;
-
-    fn load(
-        &self,
-        key: Key<'_>,
-    ) -> impl Future<Output = Result<Option<(Record, Version)>, S::Error>> + Send {
-        self.0.load(key)
-    }
-
-    #[cfg(feature = "conformance")]
-    fn compare_and_swap(
-        &self,
-        key: Key<'_>,
-        expected: Option<Version>,
-        record: &Record,
-        new: Version,
-    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
-        self.0.compare_and_swap(key, expected, record, new)
-    }
-
-    #[cfg(feature = "conformance")]
-    fn prune(&self, before: Timestamp) -> impl Future<Output = Result<u64, S::Error>> + Send {
-        self.0.prune(before)
-    }
-
-    fn compare_and_swap_audited(
-        &self,
-        entry: &Entry<'_>,
-        record: &Record,
-    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
-        self.0.compare_and_swap_audited(entry, record)
-    }
-
-    fn compare_and_swap_all(
-        &self,
-        writes: &[(Entry<'_>, Record)],
-        unchanged: &[(Key<'_>, Option<Version>)],
-    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
-        self.0.compare_and_swap_all(writes, unchanged)
-    }
-
-    fn make_durable(
-        &self,
-        key: Key<'_>,
-        version: Version,
-    ) -> impl Future<Output = Result<Swap, S::Error>> + Send {
-        self.0.make_durable(key, version)
-    }
-}
+crate::store::async_at_once!(impl ['s, S: Store] AsyncStore for Ready<'s, S>, calling S as |this| this.0);
 
 /// The store calls one operation may make before the driver stops it as stuck.
 const MAX_CALLS: u32 = 4_096;
@@ -180,8 +29,8 @@ const MAX_CALLS: u32 = 4_096;
 /// The answer is returned only when the plan says so, after every write it needs has landed.
 /// Each write that lands is told to `sink` as it lands, and the answer once it is given
 /// ([`Plan::answered`]); nothing is told of a write that failed or lost its race.
-pub(crate) async fn drive<B: Backend, P: Plan>(
-    b: &B,
+pub(crate) async fn drive<S: AsyncStore, P: Plan>(
+    b: &S,
     sink: &dyn Events,
     mut plan: P,
 ) -> Result<P::Output, Error> {

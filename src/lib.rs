@@ -37,11 +37,15 @@ extern crate std;
 // - what happened: `audit` (what one write did, and the events a host is told);
 // - sans-IO plans: `plan` (the reservation mode, and `plan::atomic` for stores with
 //   transactions);
-// - I/O: `store` (the contract, the audit log's traits, the stores), `drive`, `service`.
+// - I/O: `store` (the contract, the audit log's traits, the memory store, the SQL
+//   store-author API), `drive` (one driver over `AsyncStore`; a blocking store through its
+//   private ready-at-once adapter), `service` (each operation's body once, as its `_async`
+//   method; the blocking method drives that body).
 // One edge still points back: `audit` re-exports the audit log's traits, now defined in
 // `store`, under their old path.
-// The adapters that need a client crate live in the workspace's `stores/` (Redis so far),
-// each built on this crate's public store-author API only.
+// The adapters that need a client crate live in the workspace's `stores/` (Redis, SQLite,
+// PostgreSQL), each built on this crate's public store-author API only; `host/` uses them
+// as a service would.
 
 pub mod audit;
 mod code;

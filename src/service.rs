@@ -1,12 +1,13 @@
-//! The operations a host calls. Each is one line: it builds a [`plan`](crate::plan) and
-//! hands it to the driver, on a [`Store`](crate::store::Store) or an
-//! [`AsyncStore`](crate::store::AsyncStore).
+//! The operations a host calls. Each is written once, as its `_async` method: it builds a
+//! [`plan`](crate::plan) and hands it to the driver on an
+//! [`AsyncStore`](crate::store::AsyncStore). The blocking method of the same name runs that
+//! body on a [`Store`](crate::store::Store) whose calls answer at once.
 
 use crate::audit::{Events, NoEvents, Sink};
 use crate::code::Code;
 use crate::decide::{Rules, Who};
 use crate::derive::{BookingId, Context};
-use crate::drive::{Backend, drive};
+use crate::drive::drive;
 use crate::error::{Error, Result};
 use crate::ids::{RequestId, VerifierId};
 use crate::key::Key;
@@ -15,6 +16,7 @@ use crate::outcome::Outcome;
 use crate::plan::{Atomic, Operation, Overrule, Single, Verify, booking_of};
 use crate::policy::Policy;
 use crate::record::{Booking, Record};
+use crate::store::AsyncStore;
 use crate::time::Timestamp;
 use crate::who::{Attempt, Override};
 
@@ -295,9 +297,9 @@ impl Service {
     /// A verification on `b`, in the mode its store supports: one transaction where it has
     /// them ([`Atomic`]), a reserved budget slot where it writes one key at a time
     /// ([`Verify`]). The ids are checked first: bad ones count nothing.
-    async fn verifying<B: Backend>(
+    async fn verifying<S: AsyncStore>(
         &self,
-        b: &B,
+        b: &S,
         booking: &[u8],
         typed: &str,
         attempt: Attempt<'_>,
@@ -310,7 +312,7 @@ impl Service {
         };
         let (rules, sink) = (self.rules(), self.sink());
         // Each plan is built in the call that runs it, so the future holds it once.
-        if B::TRANSACTIONS {
+        if S::TRANSACTIONS {
             drive(
                 b,
                 sink,

@@ -147,6 +147,7 @@ where
     Ok(call()?)
 }
 
+mod at_once;
 #[cfg(feature = "std")]
 mod audit_log;
 #[cfg(feature = "std")]
@@ -166,6 +167,7 @@ pub use crate::ids::VerifierId;
 pub use crate::key::Key;
 use crate::record::{Record, Version};
 use crate::time::Timestamp;
+pub(crate) use at_once::async_at_once;
 #[cfg(feature = "std")]
 pub use audit_log::{AsyncAuditLog, AuditEntry, AuditLog, Cursor};
 pub use stats::Stats;
@@ -187,6 +189,12 @@ pub enum Swap {
 /// [`conformance`](https://docs.rs/handover-code/latest/handover_code/conformance/)
 /// (feature `conformance`) for the kit that checks one.
 ///
+/// A store is `Sync`, as an [`AsyncStore`] is: every thread of a host shares one, and the
+/// service drives both kinds through one driver (a blocking store's calls answered at once,
+/// on the caller's thread). A single-threaded store, a test double that counts its calls,
+/// keeps its state behind a lock or in atomics (`Mutex`, `AtomicUsize`; on bare metal a
+/// `critical_section::Mutex`), not in a `Cell`.
+///
 /// Hosts rarely call the primitives: [`Service`](crate::Service) runs every operation on
 /// them. Code generic over a store takes `S: Store`:
 ///
@@ -204,7 +212,7 @@ pub enum Swap {
 /// assert!(!issued(&store, Context::new("cowin/dose")?, BookingId::new("SLOT-1")?)?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub trait Store {
+pub trait Store: Sync {
     /// The store's own error, kept as the source of [`Error::Store`](crate::Error::Store).
     type Error: core::error::Error + Send + Sync + 'static;
 

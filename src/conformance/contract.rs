@@ -5,7 +5,7 @@ use std::format;
 use super::{Failure, ensure, fail, io, setup_failure};
 use crate::code::Digits;
 use crate::derive::{BookingId, Context};
-use crate::drive::{Awaiting, Backend, Blocking, poll_once};
+use crate::drive::{Ready, poll_once};
 use crate::ids::IdBuf;
 use crate::key::Key;
 use crate::keyring::KeyId;
@@ -117,9 +117,9 @@ pub fn check_contract<S: Store, F: Fn() -> S>(factory: F) -> Result<(), Failure>
         )
     };
     let store = factory();
-    poll_once(primitives(&Blocking(&store))).unwrap_or_else(not_at_once)?;
+    poll_once(primitives(&Ready(&store))).unwrap_or_else(not_at_once)?;
     let store = factory();
-    poll_once(pruning(&Blocking(&store))).unwrap_or_else(not_at_once)
+    poll_once(pruning(&Ready(&store))).unwrap_or_else(not_at_once)
 }
 
 /// [`check_contract`] for an [`AsyncStore`], awaited on the caller's runtime.
@@ -129,9 +129,9 @@ pub fn check_contract<S: Store, F: Fn() -> S>(factory: F) -> Result<(), Failure>
 /// The first [`Failure`].
 pub async fn check_contract_async<S: AsyncStore, F: Fn() -> S>(factory: F) -> Result<(), Failure> {
     let store = factory();
-    primitives(&Awaiting(&store)).await?;
+    primitives(&store).await?;
     let store = factory();
-    pruning(&Awaiting(&store)).await
+    pruning(&store).await
 }
 
 /// A verifier's record whose [`Record::prune_at`] is `at`.
@@ -148,9 +148,9 @@ fn pruned_at(at: u64) -> Record {
 
 /// Prune on an empty store given two records: the one whose time is before the cut-off
 /// goes, the other stays, and the count says one.
-async fn pruning<B: Backend>(store: &B) -> Result<(), Failure>
+async fn pruning<S: AsyncStore>(store: &S) -> Result<(), Failure>
 where
-    B::Error: core::fmt::Display,
+    S::Error: core::fmt::Display,
 {
     const CHECK: &str = "prune";
     let scope = Context::new(b"conformance-prune").map_err(setup_failure)?;
@@ -200,9 +200,9 @@ where
 }
 
 /// The single-call checks, on either kind of store.
-async fn primitives<B: Backend>(store: &B) -> Result<(), Failure>
+async fn primitives<S: AsyncStore>(store: &S) -> Result<(), Failure>
 where
-    B::Error: core::fmt::Display,
+    S::Error: core::fmt::Display,
 {
     let id = BookingId::new(b"conformance\0\xffid").map_err(setup_failure)?;
     let verifier = VerifierId::new(b"conformance\0\xffid").map_err(setup_failure)?;

@@ -46,7 +46,6 @@
 //! check_sequence(MemoryStore::new(), &ops).unwrap();
 //! ```
 
-use core::cell::{Cell, RefCell};
 use std::string::{String, ToString};
 use std::vec::Vec;
 
@@ -334,6 +333,7 @@ mod harness;
 mod state;
 mod verify;
 
+use faulty::Shared;
 use state::{Model, RingHold, Space, VModel};
 
 /// An armed fault or the store's own error.
@@ -355,11 +355,11 @@ const VERIFIER_KIND: u8 = 2;
 /// The store under test, with one armed fault at a time and a trace of the calls.
 struct Faulty<S> {
     inner: S,
-    armed: Cell<Option<Fault>>,
-    fired: Cell<bool>,
-    calls: RefCell<Vec<Call>>,
+    armed: Shared<Option<Fault>>,
+    fired: Shared<bool>,
+    calls: Shared<Vec<Call>>,
     /// Whether the last compare-and-swap landed (answered `Swapped`, no fault).
-    landed: Cell<bool>,
+    landed: Shared<bool>,
 }
 
 /// An answer, with errors reduced to their kind so crate and model can be compared.

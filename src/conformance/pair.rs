@@ -165,7 +165,7 @@ pub(crate) fn count_of(found: Option<&(Record, Version)>) -> Result<u64, Failure
 /// version, written or checked, writes nothing), then every thread adds one to both counters
 /// [`ROUNDS`] times in one batch each: both must read the batches that landed. On a store
 /// without [`Store::TRANSACTIONS`], a batch of two must be refused and write nothing.
-pub(crate) fn hammer_transactions<S: Store + Sync>(store: &S) -> Result<(), Failure> {
+pub(crate) fn hammer_transactions<S: Store>(store: &S) -> Result<(), Failure> {
     let keys = pair_keys()?;
     let [ka, kb, _] = keys;
     let check = "transactions";

@@ -115,7 +115,7 @@ pub use check_async::check_scenarios_async;
 /// The first scenario's [`Failure`]: its name, and what it saw.
 pub fn check_scenarios<S, F>(factory: F) -> Result<(), Failure>
 where
-    S: Store + Sync,
+    S: Store,
     F: Fn() -> S,
 {
     macro_rules! run {
@@ -189,7 +189,7 @@ mod check_async {
     /// with a current-thread runtime (where the kit's threads could not be served).
     pub fn check_scenarios_async<S, F>(factory: F, runtime: &Handle) -> Result<(), Failure>
     where
-        S: AsyncStore + Sync,
+        S: AsyncStore,
         F: Fn() -> S,
     {
         if Handle::try_current().is_ok() {

@@ -1,10 +1,11 @@
-//! The operations for an [`AsyncStore`]: each one plan, its store calls awaited. Each is
-//! its blocking twin's operation, with the same arguments, answers and errors;
-//! [`Service::verify_async`] shows them all in one example.
+//! The operations, each one plan driven to its answer: written once, here, for an
+//! [`AsyncStore`], their store calls awaited; the blocking operations (`blocking.rs`) drive
+//! these same bodies on a store whose calls answer at once. Same arguments, answers and
+//! errors; [`Service::verify_async`] shows them all in one example.
 
 use crate::code::Code;
 use crate::derive::BookingId;
-use crate::drive::{Awaiting, drive};
+use crate::drive::drive;
 use crate::error::{Error, Result};
 use crate::outcome::Outcome;
 use crate::plan::Operation;
@@ -30,7 +31,7 @@ impl Service {
     ) -> Result<Code> {
         code(
             drive(
-                &Awaiting(store),
+                store,
                 self.sink(),
                 self.single(&booking, Operation::Issue(expires_at.into()), now.into())?,
             )
@@ -51,7 +52,7 @@ impl Service {
     ) -> Result<Code> {
         code(
             drive(
-                &Awaiting(store),
+                store,
                 self.sink(),
                 self.single(&booking, Operation::Resend, now.into())?,
             )
@@ -73,7 +74,7 @@ impl Service {
     ) -> Result<Code> {
         code(
             drive(
-                &Awaiting(store),
+                store,
                 self.sink(),
                 self.single(&booking, Operation::Reissue(expires_at.into()), now.into())?,
             )
@@ -93,7 +94,7 @@ impl Service {
         now: impl Into<Timestamp>,
     ) -> Result<()> {
         drive(
-            &Awaiting(store),
+            store,
             self.sink(),
             self.single(&booking, Operation::Revoke, now.into())?,
         )
@@ -123,7 +124,7 @@ impl Service {
         now: impl Into<Timestamp>,
     ) -> Result<Outcome> {
         let (attempt, now) = (attempt.into(), now.into());
-        self.verifying(&Awaiting(store), booking.as_ref(), typed, attempt, now)
+        self.verifying(store, booking.as_ref(), typed, attempt, now)
             .await
     }
 
@@ -140,7 +141,7 @@ impl Service {
         now: impl Into<Timestamp>,
     ) -> Result<()> {
         drive(
-            &Awaiting(store),
+            store,
             self.sink(),
             self.overrule_plan(&booking, by, now.into(), S::TRANSACTIONS)?,
         )

@@ -1,17 +1,17 @@
-//! The operations for a blocking [`Store`]: each one plan run to its answer on the calling
-//! thread.
+//! The operations for a blocking [`Store`]: each is its `_async` twin's one body
+//! (`awaiting.rs`), driven on the calling thread through the driver's private adapter, whose
+//! every store call answers at once; so the future is polled once, with no runtime.
 
 use crate::code::Code;
-use crate::drive::{Blocking, drive, ready};
+use crate::drive::{Ready, ready};
 use crate::error::Result;
 use crate::outcome::Outcome;
-use crate::plan::Operation;
 use crate::record::Booking;
 use crate::store::Store;
 use crate::time::Timestamp;
 use crate::who::{Attempt, Override};
 
-use super::{Service, booking_in, code};
+use super::Service;
 
 impl Service {
     /// Creates the booking's record and returns the code to send. Its validity ends at
@@ -29,11 +29,7 @@ impl Service {
         expires_at: impl Into<Timestamp>,
         now: impl Into<Timestamp>,
     ) -> Result<Code> {
-        code(ready(drive(
-            &Blocking(store),
-            self.sink(),
-            self.single(&booking, Operation::Issue(expires_at.into()), now.into())?,
-        )))
+        ready(self.issue_async(&Ready(store), booking, expires_at, now))
     }
 
     /// The same code again, for an SMS that did not arrive. Counts a send against the
@@ -50,8 +46,7 @@ impl Service {
         booking: impl AsRef<[u8]>,
         now: impl Into<Timestamp>,
     ) -> Result<Code> {
-        let plan = self.single(&booking, Operation::Resend, now.into())?;
-        code(ready(drive(&Blocking(store), self.sink(), plan)))
+        ready(self.resend_async(&Ready(store), booking, now))
     }
 
     /// A new generation: a new code, the old one dead, the per-generation count fresh, the
@@ -71,11 +66,7 @@ impl Service {
         expires_at: impl Into<Timestamp>,
         now: impl Into<Timestamp>,
     ) -> Result<Code> {
-        code(ready(drive(
-            &Blocking(store),
-            self.sink(),
-            self.single(&booking, Operation::Reissue(expires_at.into()), now.into())?,
-        )))
+        ready(self.reissue_async(&Ready(store), booking, expires_at, now))
     }
 
     /// Ends the booking: every later verification answers [`Outcome::Revoked`].
@@ -90,8 +81,7 @@ impl Service {
         booking: impl AsRef<[u8]>,
         now: impl Into<Timestamp>,
     ) -> Result<()> {
-        let plan = self.single(&booking, Operation::Revoke, now.into())?;
-        ready(drive(&Blocking(store), self.sink(), plan)).map(drop)
+        ready(self.revoke_async(&Ready(store), booking, now))
     }
 
     /// Checks what a person typed against the booking's code.
@@ -159,8 +149,7 @@ impl Service {
         attempt: impl Into<Attempt<'v>>,
         now: impl Into<Timestamp>,
     ) -> Result<Outcome> {
-        let (booking, attempt, now) = (booking.as_ref(), attempt.into(), now.into());
-        ready(self.verifying(&Blocking(store), booking, typed, attempt, now))
+        ready(self.verify_async(&Ready(store), booking, typed, attempt, now))
     }
 
     /// The audited override, for a person who cannot show the code (no phone, the SMS
@@ -216,11 +205,7 @@ impl Service {
         by: Override<'_>,
         now: impl Into<Timestamp>,
     ) -> Result<()> {
-        ready(drive(
-            &Blocking(store),
-            self.sink(),
-            self.overrule_plan(&booking, by, now.into(), S::TRANSACTIONS)?,
-        ))
+        ready(self.overrule_async(&Ready(store), booking, by, now))
     }
 
     /// The booking's record in this context, if it has one: its state, counts, limits, and
@@ -235,11 +220,6 @@ impl Service {
         store: &S,
         booking: impl AsRef<[u8]>,
     ) -> Result<Option<Booking>> {
-        let booking = crate::derive::BookingId::new(&booking)?;
-        booking_in(
-            store
-                .load(self.key(booking))
-                .map_err(crate::error::Error::store)?,
-        )
+        ready(self.booking_async(&Ready(store), booking))
     }
 }

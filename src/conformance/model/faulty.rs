@@ -5,6 +5,8 @@ use crate::key::Key;
 use crate::record::{Record, Version};
 use crate::store::{Store, Swap};
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use super::{Fault, Faulty, FaultyError};
 
 impl<S> Faulty<S> {
@@ -127,5 +129,34 @@ impl<S: Store> Store for Faulty<S> {
         self.inner
             .make_durable(key, version)
             .map_err(FaultyError::Inner)
+    }
+}
+
+/// A `Cell`'s and a `RefCell`'s calls over a lock, so that the store under test is `Sync`
+/// like the store it wraps (the blocking operations take a `Sync` store). One harness step
+/// runs on one thread: the lock is never contended, and a poisoned one is taken as it is.
+pub(super) struct Shared<T>(Mutex<T>);
+
+impl<T> Shared<T> {
+    pub(super) const fn new(value: T) -> Self {
+        Self(Mutex::new(value))
+    }
+
+    pub(super) fn borrow(&self) -> MutexGuard<'_, T> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn borrow_mut(&self) -> MutexGuard<'_, T> {
+        self.borrow()
+    }
+}
+
+impl<T: Copy> Shared<T> {
+    pub(super) fn get(&self) -> T {
+        *self.borrow()
+    }
+
+    pub(super) fn set(&self, value: T) {
+        *self.borrow() = value;
     }
 }

@@ -4,8 +4,6 @@
 use std::format;
 use std::vec::Vec;
 
-use core::cell::{Cell, RefCell};
-
 use crate::code::{Code, Digits};
 use crate::conformance::Failure;
 use crate::derive::{BookingId, Context, derive};
@@ -22,7 +20,9 @@ use crate::store::Cursor;
 use crate::store::{Store, VerifierId};
 
 use super::state::{model_of, name_of, setup, vmodel_of};
-use super::{ACTORS, BOOKINGS, Faulty, Harness, Lane, NAMESPACES, Pruner, Space, VERIFIERS};
+use super::{
+    ACTORS, BOOKINGS, Faulty, Harness, Lane, NAMESPACES, Pruner, Shared, Space, VERIFIERS,
+};
 
 impl<S: Store> Harness<S> {
     pub(super) fn new(store: S, prune: Option<Pruner<S>>) -> Result<Self, Failure> {
@@ -33,10 +33,10 @@ impl<S: Store> Harness<S> {
             )),
             store: Faulty {
                 inner: store,
-                armed: Cell::new(None),
-                fired: Cell::new(false),
-                calls: RefCell::new(Vec::new()),
-                landed: Cell::new(false),
+                armed: Shared::new(None),
+                fired: Shared::new(false),
+                calls: Shared::new(Vec::new()),
+                landed: Shared::new(false),
             },
             prune,
             audit: None,

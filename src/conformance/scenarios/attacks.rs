@@ -23,7 +23,7 @@ use super::{
 /// booking, each with another code and one with the right one. One slot pays for one
 /// comparison: exactly one answer is fresh, the rest are its replay (or the booking's
 /// redemption), and the verifier ends with at most that one failure.
-pub(super) fn one_request_id_many_codes_at_once_gets_one_comparison<S: Store + Sync>(
+pub(super) fn one_request_id_many_codes_at_once_gets_one_comparison<S: Store>(
     store: &S,
 ) -> Checked {
     let keys = keys()?;
@@ -81,9 +81,7 @@ pub(super) fn one_request_id_many_codes_at_once_gets_one_comparison<S: Store + S
 /// The second attack the review found: two request ids taken in turns on one booking, with
 /// new codes and malformed input. Every wrong code compared is a failure of the verifier's,
 /// and no replay gives a slot back.
-pub(super) fn alternating_request_ids_pay_for_every_comparison<S: Store + Sync>(
-    store: &S,
-) -> Checked {
+pub(super) fn alternating_request_ids_pay_for_every_comparison<S: Store>(store: &S) -> Checked {
     let keys = keys()?;
     let policy = Policy::new(Digits::Six)
         .with_attempts(10)
@@ -114,7 +112,7 @@ pub(super) fn alternating_request_ids_pay_for_every_comparison<S: Store + Sync>(
 
 /// The third attack: 64 guesses in flight, one of them right, when the budget has one slot
 /// left. Only one code is compared at a time, so at most one wrong code is answered.
-pub(super) fn a_nearly_spent_budget_allows_one_comparison_at_a_time<S: Store + Sync>(
+pub(super) fn a_nearly_spent_budget_allows_one_comparison_at_a_time<S: Store>(
     store: &S,
 ) -> Checked {
     let keys = keys()?;
@@ -175,7 +173,7 @@ pub(super) fn a_nearly_spent_budget_allows_one_comparison_at_a_time<S: Store + S
 /// Two services with different budgets on one scope, 64 threads guessing through both at
 /// once: the window's budget is the one the first guess opened it with, and exactly that many
 /// wrong codes are answered.
-pub(super) fn mixed_budgets_on_one_scope_under_threads<S: Store + Sync>(store: &S) -> Checked {
+pub(super) fn mixed_budgets_on_one_scope_under_threads<S: Store>(store: &S) -> Checked {
     let keys = keys()?;
     let four = budgeted(4, 86_400)?;
     let nine = budgeted(9, 3_600)?;
@@ -220,7 +218,7 @@ pub(super) fn mixed_budgets_on_one_scope_under_threads<S: Store + Sync>(store: &
 }
 
 /// A suspended verifier gets one answer for every booking and every input, with its end.
-pub(super) fn a_suspended_verifier_learns_nothing<S: Store + Sync>(store: &S) -> Checked {
+pub(super) fn a_suspended_verifier_learns_nothing<S: Store>(store: &S) -> Checked {
     let keys = keys()?;
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(2, 86_400)
@@ -278,7 +276,7 @@ pub(super) fn a_suspended_verifier_learns_nothing<S: Store + Sync>(store: &S) ->
 
 /// One verifier with 64 requests in flight on distinct bookings, under a budget of 5: with
 /// right codes never suspended; with wrong codes exactly 5 answered, then suspensions.
-pub(super) fn a_busy_honest_verifier_is_never_suspended<S: Store + Sync>(store: &S) -> Checked {
+pub(super) fn a_busy_honest_verifier_is_never_suspended<S: Store>(store: &S) -> Checked {
     let keys = keys()?;
     let policy = budgeted(5, 86_400)?;
     let service = Service::new(keys.clone(), policy, ctx("busy")?).or_fail()?;

@@ -23,7 +23,7 @@ use super::{Checked, OrFail, T0, UNTIL, ctx, id, keys, release, who, wrong};
 
 /// The issue's first reproduction: a `post/parcel` service and a `cowin/dose` service on one
 /// store, with the same booking ids.
-pub(super) fn contexts_never_touch_each_other<S: Store + Sync>(store: &S) -> Checked {
+pub(super) fn contexts_never_touch_each_other<S: Store>(store: &S) -> Checked {
     let keys = keys()?;
     let cowin =
         Service::new(keys.clone(), Policy::new(Digits::Four), ctx("cowin/dose")?).or_fail()?;
@@ -94,7 +94,7 @@ pub(super) fn contexts_never_touch_each_other<S: Store + Sync>(store: &S) -> Che
 
 /// A stricter and a looser service on one context: whichever reads, the limits the booking
 /// was issued under apply, with 64 threads guessing through both at once.
-pub(super) fn the_record_limits_win_both_ways<S: Store + Sync>(store: &S) -> Checked {
+pub(super) fn the_record_limits_win_both_ways<S: Store>(store: &S) -> Checked {
     let keys = keys()?;
     let strict = Policy::new(Digits::Six)
         .with_attempts(2)
@@ -139,7 +139,7 @@ pub(super) fn the_record_limits_win_both_ways<S: Store + Sync>(store: &S) -> Che
 /// A verifier's window and limit are the record's while the window lasts, whichever service
 /// reads it: one service with 5 failures an hour and one with 5 a day on one shared scope.
 /// The window is the one the first guess of the period opened, never the reader's own.
-pub(super) fn a_verifier_record_keeps_its_window_and_limit<S: Store + Sync>(store: &S) -> Checked {
+pub(super) fn a_verifier_record_keeps_its_window_and_limit<S: Store>(store: &S) -> Checked {
     let keys = keys()?;
     let hourly = Policy::new(Digits::Four)
         .with_verifier_budget(5, 3_600)
@@ -198,9 +198,7 @@ pub(super) fn a_verifier_record_keeps_its_window_and_limit<S: Store + Sync>(stor
 }
 
 /// A scope named on purpose: three contexts whose verifiers share one budget.
-pub(super) fn a_named_scope_shares_one_budget_across_contexts<S: Store + Sync>(
-    store: &S,
-) -> Checked {
+pub(super) fn a_named_scope_shares_one_budget_across_contexts<S: Store>(store: &S) -> Checked {
     let keys = keys()?;
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(4, 86_400)
@@ -244,7 +242,7 @@ pub(super) fn a_named_scope_shares_one_budget_across_contexts<S: Store + Sync>(
 
 /// Unknown key, malformed input, a clock before the issue, acceptances and closed bookings
 /// compare no wrong code: none of them charges the verifier.
-pub(super) fn nothing_that_compared_no_code_stays_charged<S: Store + Sync>(store: &S) -> Checked {
+pub(super) fn nothing_that_compared_no_code_stays_charged<S: Store>(store: &S) -> Checked {
     // Key 2 issues a booking, then leaves the keyring: a service on key 1 alone.
     let mut rotated = Keyring::new(KeyId(1), Secret::from_bytes(&[0x37; 32]).or_fail()?);
     rotated

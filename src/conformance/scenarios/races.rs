@@ -26,7 +26,7 @@ use super::{
 /// record unchanged, and it is not: it lands nothing, O reads again and is answered
 /// suspended. Nothing but the verifier's record ties O to P and Q, so only that check stops
 /// an acceptance after the suspension.
-pub(super) fn a_comparison_decided_on_an_old_verifier_is_decided_again<S: Store + Sync>(
+pub(super) fn a_comparison_decided_on_an_old_verifier_is_decided_again<S: Store>(
     store: &S,
 ) -> Checked {
     let keys = keys()?;
@@ -86,7 +86,7 @@ pub(super) fn a_comparison_decided_on_an_old_verifier_is_decided_again<S: Store 
 /// write; P (the same request id, another code) completes on that slot, and Q (request `b`)
 /// spends the last of the budget. O's write then conflicts; its slot has paid for P's
 /// comparison, so O may not compare again on it: it needs a new slot, and there is none.
-pub(super) fn a_shared_hold_pays_for_one_write_only<S: Store + Sync>(store: &S) -> Checked {
+pub(super) fn a_shared_hold_pays_for_one_write_only<S: Store>(store: &S) -> Checked {
     let keys = keys()?;
     let policy = Policy::new(Digits::Six)
         .with_attempts(5)
@@ -139,7 +139,7 @@ pub(super) fn a_shared_hold_pays_for_one_write_only<S: Store + Sync>(store: &S) 
 /// Ann (budget 1) verifies `ann_types` on a fresh booking under a request id, and bob's
 /// verification of `bob_types` lands between ann taking her slot and writing, so ann's write
 /// loses the race. Ann's answer, bob's, ann's budget record and the booking's record.
-fn ann_loses_a_race<S: Store + Sync>(
+fn ann_loses_a_race<S: Store>(
     store: &S,
     scope: &'static str,
     ann_types: fn(&str) -> String,
@@ -178,7 +178,7 @@ fn ann_loses_a_race<S: Store + Sync>(
 /// Ann's write loses the race to bob's wrong code. Her hold is still her own, so it moves on
 /// with her to the booking's new version and pays for the comparison there: she is answered
 /// (not busy for the rest of the day), and her budget ends with her one failure, nothing held.
-pub(super) fn a_lost_race_moves_the_hold_on<S: Store + Sync>(store: &S) -> Checked {
+pub(super) fn a_lost_race_moves_the_hold_on<S: Store>(store: &S) -> Checked {
     let (ann, bob, v, record) =
         ann_loses_a_race(store, "lost-race", |c| wrong(c, 1), |c| wrong(c, 2))?;
     ensure!(matches!(bob, Outcome::Rejected { .. }), "bob: {bob:?}");
@@ -191,9 +191,7 @@ pub(super) fn a_lost_race_moves_the_hold_on<S: Store + Sync>(store: &S) -> Check
 
 /// Ann's write loses the race to the right code typed at bob's counter: the booking is
 /// redeemed, ann compares nothing more, and her slot is freed, not held until the window ends.
-pub(super) fn a_lost_race_with_nothing_to_compare_frees_the_hold<S: Store + Sync>(
-    store: &S,
-) -> Checked {
+pub(super) fn a_lost_race_with_nothing_to_compare_frees_the_hold<S: Store>(store: &S) -> Checked {
     let (ann, bob, v, _) =
         ann_loses_a_race(store, "lost-race-free", |c| wrong(c, 1), str::to_owned)?;
     ensure_eq!(
@@ -215,7 +213,7 @@ pub(super) fn a_lost_race_with_nothing_to_compare_frees_the_hold<S: Store + Sync
 /// slot may be moved on by neither: had both carried it to their second comparisons, two
 /// wrong codes would be answered on one slot and one counted. Each pays with a new slot, and
 /// every wrong code of ann's answered is a failure of ann's.
-pub(super) fn a_hold_adopted_in_the_race_is_not_moved<S: Store + Sync>(store: &S) -> Checked {
+pub(super) fn a_hold_adopted_in_the_race_is_not_moved<S: Store>(store: &S) -> Checked {
     let keys = keys()?;
     let policy = budgeted(3, 86_400)?.with_attempts(5).or_fail()?;
     let service = Service::new(keys.clone(), policy, ctx("adopted-race")?).or_fail()?;
@@ -311,7 +309,7 @@ pub(super) fn a_hold_adopted_in_the_race_is_not_moved<S: Store + Sync>(store: &S
 /// finds O's rejection, paid for by that very slot. P settles it as the failure it paid for
 /// (O then finds it settled), so the verifier's failures equal the booking's: had P freed
 /// the slot as one that paid for nothing, a wrong code would be answered and never counted.
-pub(super) fn a_retry_holding_the_paying_slot_settles_it_as_the_failure<S: Store + Sync>(
+pub(super) fn a_retry_holding_the_paying_slot_settles_it_as_the_failure<S: Store>(
     store: &S,
 ) -> Checked {
     let keys = keys()?;

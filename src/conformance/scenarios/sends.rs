@@ -19,7 +19,7 @@ use super::{Checked, OrFail, T0, UNTIL, ctx, id, keys, release, request, who, wr
 
 /// Sends per booking under the same atomic contract: 64 threads resend at once, and no more
 /// sends are answered than the limit; the refusals say when to send again.
-pub(super) fn send_limits_hold_under_threads<S: Store + Sync>(store: &S) -> Checked {
+pub(super) fn send_limits_hold_under_threads<S: Store>(store: &S) -> Checked {
     let keys = keys()?;
     let policy = Policy::new(Digits::Four)
         .with_send_limit(4, 600)
@@ -67,9 +67,7 @@ pub(super) fn send_limits_hold_under_threads<S: Store + Sync>(store: &S) -> Chec
 
 /// Idempotent answers: a retry with the same request id gets the original answer (an
 /// acceptance to the right code only), counted once; the record says who redeemed it.
-pub(super) fn retries_with_a_request_id_get_the_original_answer<S: Store + Sync>(
-    store: &S,
-) -> Checked {
+pub(super) fn retries_with_a_request_id_get_the_original_answer<S: Store>(store: &S) -> Checked {
     let keys = keys()?;
     let policy = Policy::new(Digits::Four)
         .with_verifier_budget(5, 86_400)
@@ -179,7 +177,7 @@ pub(super) fn retries_with_a_request_id_get_the_original_answer<S: Store + Sync>
 }
 
 /// A re-issue before the current generation's issue time is a clock fault; nothing moves.
-pub(super) fn reissue_refuses_a_clock_before_the_issue<S: Store + Sync>(store: &S) -> Checked {
+pub(super) fn reissue_refuses_a_clock_before_the_issue<S: Store>(store: &S) -> Checked {
     let keys = keys()?;
     let service = Service::new(keys.clone(), Policy::new(Digits::Four), ctx("clock")?).or_fail()?;
     service.issue(store, id("C")?, UNTIL, T0).or_fail()?;
@@ -203,7 +201,7 @@ pub(super) fn reissue_refuses_a_clock_before_the_issue<S: Store + Sync>(store: &
 
 /// Prune and re-issue between a verification's load and its compare-and-swap: the stale
 /// write never lands on the new record, and the new record's code is a new code.
-pub(super) fn prune_between_load_and_write_lands_nothing<S: Store + Sync>(store: &S) -> Checked {
+pub(super) fn prune_between_load_and_write_lands_nothing<S: Store>(store: &S) -> Checked {
     let keys = keys()?;
     let service = Service::new(keys.clone(), Policy::new(Digits::Six), ctx("aba")?).or_fail()?;
     let (t1, t2) = (Timestamp(100), Timestamp(200));

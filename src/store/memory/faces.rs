@@ -1,5 +1,6 @@
-//! The store traits on the memory store, sync and async, each a forwarder to its inherent
-//! method (the async ones ready at once: the store never waits on I/O).
+//! The store traits on the memory store: the blocking ones forward to its inherent methods
+//! (which hosts call without importing a trait), the async store calls the blocking one
+//! with futures ready at once (the store never waits on I/O).
 
 use std::vec::Vec;
 
@@ -7,7 +8,7 @@ use crate::audit::Entry as Audited;
 use crate::error::Error;
 use crate::key::Key;
 use crate::record::{Record, Version};
-use crate::store::{AsyncAuditLog, AsyncStore, AuditEntry, AuditLog, Cursor, Store, Swap};
+use crate::store::{AsyncAuditLog, AuditEntry, AuditLog, Cursor, Store, Swap};
 use crate::time::Timestamp;
 
 use super::MemoryStore;
@@ -79,41 +80,4 @@ impl AsyncAuditLog for MemoryStore {
     }
 }
 
-impl AsyncStore for MemoryStore {
-    type Error = Error;
-    const TRANSACTIONS: bool = true;
-
-    async fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Error> {
-        Self::load(self, key)
-    }
-
-    async fn compare_and_swap(
-        &self,
-        key: Key<'_>,
-        expected: Option<Version>,
-        record: &Record,
-        new: Version,
-    ) -> Result<Swap, Error> {
-        Self::compare_and_swap(self, key, expected, record, new)
-    }
-
-    async fn compare_and_swap_audited(
-        &self,
-        entry: &Audited<'_>,
-        record: &Record,
-    ) -> Result<Swap, Error> {
-        Self::compare_and_swap_audited(self, entry, record)
-    }
-
-    async fn compare_and_swap_all(
-        &self,
-        writes: &[(Audited<'_>, Record)],
-        unchanged: &[(Key<'_>, Option<Version>)],
-    ) -> Result<Swap, Error> {
-        Self::compare_and_swap_all(self, writes, unchanged)
-    }
-
-    async fn prune(&self, before: Timestamp) -> Result<u64, Error> {
-        Self::prune(self, before)
-    }
-}
+crate::store::async_at_once!(impl [] AsyncStore for MemoryStore, calling MemoryStore as |this| this);
