@@ -44,8 +44,8 @@ extern crate std;
 // One edge still points back: `audit` re-exports the audit log's traits, now defined in
 // `store`, under their old path.
 // The adapters that need a client crate live in the workspace's `stores/` (Redis, SQLite,
-// PostgreSQL), each built on this crate's public store-author API only; `host/` uses them
-// as a service would.
+// PostgreSQL; `stores/any`, the one chosen from a URL), each built on this crate's public
+// store-author API only; `host/` uses them as a service would.
 
 pub mod audit;
 mod code;

@@ -7,8 +7,13 @@
 //! cargo run -p handover-code-host -- \
 //!     --store sqlite:centre.db --listen 127.0.0.1:8080 --token t0ken=vaccinator-7 \
 //!     --issuer-token booking-system-token --print-codes
-//! cargo run -p handover-code-host -- --store 'postgres:host=127.0.0.1 user=app dbname=app'
+//! cargo run -p handover-code-host -- --store 'postgres://app@127.0.0.1/app?pool=32'
 //! ```
+//!
+//! The binary opens whatever store `--store` names with `handover-code-any`'s `AnyStore`
+//! (`memory:`, `sqlite:PATH`, `postgres://…`, `redis://…`) and prunes it every 10 minutes;
+//! the load test drives the concrete stores too, SQLite's blocking calls on the blocking
+//! pool.
 //!
 //! | request | answer |
 //! |---|---|
@@ -47,6 +52,7 @@ use handover_code::Attempt;
 use handover_code::{
     AsyncStore, Code, Digits, Error, Keyring, Outcome, Policy, Service, Store, Timestamp,
 };
+use handover_code_any::AnyStore;
 use handover_code_postgres::PostgresStore;
 use handover_code_sqlite::SqliteStore;
 use serde::Deserialize;
@@ -66,6 +72,8 @@ pub enum Backend {
     Sqlite(Arc<SqliteStore>),
     /// Async calls on the request's task.
     Postgres(Arc<PostgresStore>),
+    /// Whichever store a URL named, async calls on the request's task.
+    Any(Arc<AnyStore>),
 }
 
 /// What every request shares: cloned per request for the price of a few reference counts.
@@ -274,6 +282,9 @@ impl App {
                     }
                 }
                 Backend::Postgres(store) => on_async_store(&service, &*store, &booking, &op, now)
+                    .await
+                    .map_err(Failure::from),
+                Backend::Any(store) => on_async_store(&service, &*store, &booking, &op, now)
                     .await
                     .map_err(Failure::from),
             };

@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use handover_code::{KeyId, Keyring, Secret};
+use handover_code_any::AnyStore;
 use handover_code_host::{App, Backend, Sms, centre_service, run};
-use handover_code_postgres::PostgresStore;
-use handover_code_sqlite::{Durability, SqliteStore};
 use tokio::net::TcpListener;
 
 /// The secret from `HANDOVER_SECRET` (hex), or the demo secret.
@@ -21,8 +20,26 @@ fn secret() -> Result<Secret, Box<dyn std::error::Error>> {
     Ok(Secret::from_hex(&hex)?)
 }
 
+/// Serves until Ctrl-C; a failure to start is printed with its causes (never a secret: the
+/// crate's errors and `AnyStore`'s never hold one) and exits 1.
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    match serve().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let mut said = format!("error: {e}");
+            let mut cause = e.source();
+            while let Some(c) = cause {
+                said.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            eprintln!("{said}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let mut store = String::from("sqlite:centre.db");
     let mut listen: SocketAddr = "127.0.0.1:8080".parse()?;
     let mut verifiers = HashMap::new();
@@ -53,17 +70,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("no --token given: accepting bearer token demo-token as vaccinator-1");
         verifiers.insert("demo-token".to_owned(), "vaccinator-1".to_owned());
     }
-    let backend = match store.split_once(':') {
-        Some(("sqlite", path)) => {
-            Backend::Sqlite(Arc::new(SqliteStore::open(path, Durability::Full)?))
-        }
-        Some(("postgres", params)) => {
-            let store = PostgresStore::connect(params, 16, Duration::from_secs(3))?;
-            store.create_schema().await?;
-            Backend::Postgres(Arc::new(store))
-        }
-        _ => return Err("--store sqlite:PATH or --store postgres:PARAMS".into()),
-    };
+    // The store from configuration: sqlite:PATH, postgres://…, redis://…, memory:.
+    let store = Arc::new(AnyStore::connect(&store).await?);
+    tokio::spawn(
+        Arc::clone(&store).prune_task(Duration::from_secs(600), |pruned| {
+            if let Err(e) = pruned {
+                eprintln!("prune failed, tried again in 10 minutes: {e}");
+            }
+        }),
+    );
+    let backend = Backend::Any(store);
     let keys = Arc::new(Keyring::new(KeyId(1), secret()?));
     let sms: Sms = Arc::new(move |booking, code| {
         // Debug formatting escapes what a client put in the path: no forged log lines.

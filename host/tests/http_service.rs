@@ -1,7 +1,8 @@
-//! The host's HTTP service (`handover_code_host::run`) on a loopback port, driven over HTTP by 64 concurrent clients
-//! on shared bookings, on SQLite and on PostgreSQL: no answer over a limit, every booking
-//! redeemed at most once and only with its code, the store agreeing with the answers, and
-//! the p50/p99 latency and throughput printed.
+//! The host's HTTP service (`handover_code_host::run`) on a loopback port, driven over HTTP
+//! by 64 concurrent clients on shared bookings, on SQLite, on a store opened from a URL
+//! (`AnyStore`) and on PostgreSQL: no answer over a limit, every booking redeemed at most
+//! once and only with its code, the store agreeing with the answers, and the p50/p99
+//! latency and throughput printed.
 #![allow(unreachable_pub, missing_docs, missing_debug_implementations)]
 
 #[path = "../../tests/support/harness.rs"]
@@ -422,6 +423,7 @@ async fn app_booking(app: &App, id: &str) -> Option<handover_code::record::Booki
     match &app.backend {
         Backend::Sqlite(store) => app.service.booking(&**store, booking).unwrap(),
         Backend::Postgres(store) => app.service.booking_async(&**store, booking).await.unwrap(),
+        Backend::Any(store) => app.service.booking_async(&**store, booking).await.unwrap(),
     }
 }
 
@@ -432,6 +434,21 @@ async fn on_sqlite() {
     let run = tokio::time::timeout(
         Duration::from_secs(120),
         drive(Backend::Sqlite(Arc::new(store)), "SQLite (Normal)"),
+    );
+    run.await.expect("the load ran within 120 s");
+}
+
+/// The same load on a store opened from a URL, as the binary opens its `--store`.
+async fn on_a_url() {
+    let dir = scratch::ScratchDir::new("http-service-url");
+    let url = format!("sqlite:{}?durability=normal", dir.join("url.db").display());
+    let store = handover_code_any::AnyStore::connect(&url).await.unwrap();
+    let run = tokio::time::timeout(
+        Duration::from_secs(120),
+        drive(
+            Backend::Any(Arc::new(store)),
+            "SQLite from a URL (AnyStore)",
+        ),
     );
     run.await.expect("the load ran within 120 s");
 }
@@ -463,6 +480,10 @@ fn sixty_four_clients_on_sqlite() {
     on_runtime(on_sqlite());
 }
 
+fn sixty_four_clients_on_a_store_from_a_url() {
+    on_runtime(on_a_url());
+}
+
 fn sixty_four_clients_on_postgres() {
     on_runtime(on_postgres());
 }
@@ -471,6 +492,10 @@ fn sixty_four_clients_on_postgres() {
 fn main() {
     harness::run(
         pg_cluster::missing(),
-        trials!(server: sixty_four_clients_on_postgres; plain: sixty_four_clients_on_sqlite),
+        trials!(
+            server: sixty_four_clients_on_postgres;
+            plain: sixty_four_clients_on_sqlite,
+            sixty_four_clients_on_a_store_from_a_url
+        ),
     );
 }

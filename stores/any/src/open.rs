@@ -1,0 +1,107 @@
+//! Opening the store a URL names: the one place that needs each adapter, each arm compiled
+//! only with its feature, and a clear error for a store that is not compiled in.
+
+use handover_code::{Error, MemoryStore, StoreError};
+
+use crate::url::{Target, UrlError, parse};
+use crate::{AnyStore, Inner};
+
+/// The store `url` names, connected (and, for PostgreSQL, its schema created).
+pub(crate) async fn open(url: &str) -> Result<AnyStore, Error> {
+    let target = parse(url).map_err(setup)?;
+    let inner = match target {
+        Target::Memory => Inner::Memory(MemoryStore::new()),
+        #[cfg(feature = "sqlite")]
+        Target::Sqlite {
+            path,
+            full,
+            busy_timeout,
+        } => {
+            use handover_code_sqlite::{AsyncSqliteStore, Durability, SqliteStore};
+            let durability = if full {
+                Durability::Full
+            } else {
+                Durability::Normal
+            };
+            let mut store = match path {
+                Some(path) => SqliteStore::open(path, durability)?,
+                None => SqliteStore::open_in_memory()?,
+            };
+            if let Some(timeout) = busy_timeout {
+                store = store.with_busy_timeout(timeout);
+            }
+            Inner::Sqlite(AsyncSqliteStore::new(store))
+        }
+        #[cfg(feature = "postgres")]
+        Target::Postgres {
+            params,
+            pool,
+            timeout,
+            prefix,
+        } => {
+            let mut store = handover_code_postgres::PostgresStore::connect(&params, pool, timeout)?;
+            if let Some(prefix) = prefix {
+                store = store.with_table_prefix(prefix)?;
+            }
+            store.create_schema().await?;
+            Inner::Postgres(store)
+        }
+        #[cfg(feature = "redis")]
+        Target::Redis {
+            url,
+            timeout,
+            prefix,
+        } => {
+            let store = handover_code_redis::RedisStore::connect(&url, timeout).await?;
+            Inner::Redis(with_redis_prefix(store, prefix)?)
+        }
+        #[cfg(feature = "redis")]
+        Target::RedisCluster {
+            nodes,
+            timeout,
+            prefix,
+        } => {
+            let nodes: std::vec::Vec<&str> =
+                nodes.iter().map(std::string::String::as_str).collect();
+            let store = handover_code_redis::RedisStore::connect_cluster(&nodes, timeout).await?;
+            Inner::Redis(with_redis_prefix(store, prefix)?)
+        }
+        #[allow(unreachable_patterns)] // every arm above compiled in: none is left
+        target => return Err(setup(not_compiled(&target))),
+    };
+    Ok(AnyStore { inner })
+}
+
+#[cfg(feature = "redis")]
+fn with_redis_prefix(
+    store: handover_code_redis::RedisStore,
+    prefix: Option<&str>,
+) -> Result<handover_code_redis::RedisStore, Error> {
+    match prefix {
+        Some(prefix) => store.with_prefix(prefix),
+        None => Ok(store),
+    }
+}
+
+/// The error for a target whose store is not compiled in.
+#[allow(dead_code)] // with every feature on, no target is left for it
+fn not_compiled(target: &Target<'_>) -> UrlError {
+    let (scheme, feature, krate) = match target {
+        Target::Memory => ("memory", "", "nothing"),
+        Target::Sqlite { .. } => ("sqlite", "sqlite", "handover-code-sqlite"),
+        Target::Postgres { .. } => ("postgres", "postgres", "handover-code-postgres"),
+        Target::Redis { .. } | Target::RedisCluster { .. } => {
+            ("redis", "redis", "handover-code-redis")
+        }
+    };
+    UrlError::NotCompiled {
+        scheme,
+        feature,
+        krate,
+    }
+}
+
+/// A URL that names no store it can open is the host's setup to fix.
+fn setup(e: UrlError) -> Error {
+    Error::Setup(StoreError::new(e))
+}

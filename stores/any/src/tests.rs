@@ -1,0 +1,174 @@
+//! The URL forms, their options and their errors, with whatever features are on; and the
+//! error for a store not compiled in, with the features that leave it out.
+
+use std::time::Duration;
+
+use crate::url::{DEFAULT_POOL, DEFAULT_TIMEOUT, Target, parse};
+
+#[test]
+fn every_form_is_read_with_its_options() {
+    assert_eq!(parse("memory:"), Ok(Target::Memory));
+    assert_eq!(
+        parse("sqlite:centre.db"),
+        Ok(Target::Sqlite {
+            path: Some("centre.db"),
+            full: true,
+            busy_timeout: None
+        })
+    );
+    assert_eq!(
+        parse("sqlite:///var/lib/centre.db?durability=normal&busy_timeout_ms=250"),
+        Ok(Target::Sqlite {
+            path: Some("/var/lib/centre.db"),
+            full: false,
+            busy_timeout: Some(Duration::from_millis(250)),
+        })
+    );
+    assert_eq!(
+        parse("sqlite::memory:"),
+        Ok(Target::Sqlite {
+            path: None,
+            full: true,
+            busy_timeout: None
+        })
+    );
+    assert_eq!(
+        parse("postgres://app:s3cret@db:5432/app?pool=4&sslmode=require&prefix=t1_&timeout_ms=900"),
+        Ok(Target::Postgres {
+            params: "postgres://app:s3cret@db:5432/app?sslmode=require".into(),
+            pool: 4,
+            timeout: Duration::from_millis(900),
+            prefix: Some("t1_"),
+        })
+    );
+    assert_eq!(
+        parse("postgresql://db/app"),
+        Ok(Target::Postgres {
+            params: "postgresql://db/app".into(),
+            pool: DEFAULT_POOL,
+            timeout: DEFAULT_TIMEOUT,
+            prefix: None,
+        })
+    );
+    assert_eq!(
+        parse("redis://127.0.0.1:6379/0?prefix=hc"),
+        Ok(Target::Redis {
+            url: "redis://127.0.0.1:6379/0".into(),
+            timeout: DEFAULT_TIMEOUT,
+            prefix: Some("hc"),
+        })
+    );
+    assert_eq!(
+        parse("redis+cluster://u:p@10.0.0.1:7000,10.0.0.2:7000/?timeout_ms=500"),
+        Ok(Target::RedisCluster {
+            nodes: vec![
+                "redis://u:p@10.0.0.1:7000/".into(),
+                "redis://u:p@10.0.0.2:7000/".into()
+            ],
+            timeout: Duration::from_millis(500),
+            prefix: None,
+        })
+    );
+}
+
+#[test]
+fn a_url_that_names_no_store_says_what_to_write_and_never_repeats_the_url() {
+    let cases = [
+        ("centre.db", "the store URL has no scheme"),
+        (":x", "the store URL has no scheme"),
+        (
+            "mysql://app:hunter2@db/app",
+            "unknown store URL scheme `mysql`",
+        ),
+        ("sqlite:", "names no file"),
+        ("redis+cluster://", "names no node"),
+        (
+            "memory:?shards=4",
+            "option `shards` is not one a memory store takes",
+        ),
+        (
+            "sqlite:a.db?durability=fast",
+            "option `durability` must be full or normal",
+        ),
+        (
+            "sqlite:a.db?synchronous=off",
+            "option `synchronous` is not one a sqlite store takes",
+        ),
+        (
+            "postgres://app:hunter2@db/app?pool=0",
+            "option `pool` must be a whole number above 0",
+        ),
+        (
+            "redis://:hunter2@r?timeout_ms=x",
+            "option `timeout_ms` must be a whole number",
+        ),
+        (
+            "redis://:hunter2@r?password=hunter2",
+            "option `password` is not one a redis store takes",
+        ),
+    ];
+    for (url, want) in cases {
+        let said = parse(url).map(|_| ()).unwrap_err().to_string();
+        assert!(said.contains(want), "{url}: {said}");
+        assert!(
+            !said.contains("hunter2"),
+            "{url}: the error repeats a secret: {said}"
+        );
+    }
+}
+
+#[test]
+fn a_store_not_compiled_in_names_the_feature_and_crate_to_add() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cases = [
+        (
+            cfg!(feature = "sqlite"),
+            "sqlite::memory:",
+            "feature `sqlite`",
+            "handover-code-sqlite",
+        ),
+        (
+            cfg!(feature = "postgres"),
+            "postgres://127.0.0.1:1/app",
+            "feature `postgres`",
+            "handover-code-postgres",
+        ),
+        (
+            cfg!(feature = "redis"),
+            "redis://127.0.0.1:1/",
+            "feature `redis`",
+            "handover-code-redis",
+        ),
+    ];
+    for (compiled, url, feature, krate) in cases {
+        if compiled {
+            continue;
+        }
+        let said = runtime.block_on(crate::AnyStore::connect(url)).unwrap_err();
+        assert!(matches!(said, handover_code::Error::Setup(_)), "{said:?}");
+        let said = std::format!("{said}: {}", std::error::Error::source(&said).unwrap());
+        assert!(
+            said.contains(feature) && said.contains(krate),
+            "{url}: {said}"
+        );
+        assert!(
+            said.contains("cargo add handover-code-any --features"),
+            "{said}"
+        );
+    }
+}
+
+#[test]
+fn memory_urls_open_a_memory_store() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = runtime
+        .block_on(crate::AnyStore::connect("memory:"))
+        .unwrap();
+    assert_eq!(store.kind(), "memory");
+}
