@@ -11,6 +11,15 @@ pub const UNTIL: Timestamp = Timestamp(2_000_000);
 /// Wrong codes per verifier per day in these tests.
 pub const BUDGET: u32 = 5;
 
+/// The tests' runtime: two workers, timers and I/O.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 pub fn keys() -> std::sync::Arc<Keyring> {
     Keyring::new(KeyId(1), Secret::from_bytes(&[0x51; 32]).unwrap()).into()
 }

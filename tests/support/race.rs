@@ -16,15 +16,6 @@ use handover_code::{
 
 use super::fixtures::{NOW, UNTIL, wrong};
 
-/// The tests' runtime: two workers, timers and I/O.
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// `call` tried again every 100 ms while it answers an error (a client still finding the
 /// new primary after a failover), until `deadline`; its last answer.
 pub fn until_answered<T>(

@@ -15,6 +15,9 @@ mod harness;
 #[path = "../../../tests/support/scratch.rs"]
 mod scratch;
 
+#[path = "../../../tests/support/fixtures.rs"]
+mod fixtures;
+
 #[path = "../../../tests/support/pg_cluster.rs"]
 mod pg_cluster;
 
@@ -23,19 +26,12 @@ mod redis_server;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use fixtures::runtime;
 use handover_code::conformance;
 use handover_code::record::Earlier;
 use handover_code::{Attempt, MemoryStore, Outcome, Policy, Secret, Service};
 use handover_code_any::AnyStore;
 use handover_code_sqlite::{AsyncSqliteStore, Durability, SqliteStore};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// Issue, a wrong code, the right one under a request id, and its retry, through `url`'s
 /// store: what a first service does, answered as the store's own type would answer it. Built

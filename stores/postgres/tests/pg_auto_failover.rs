@@ -325,7 +325,7 @@ impl Drop for Formation {
 /// standby: nothing answered is lost.
 fn a_pg_auto_failover_failover_loses_nothing_answered() {
     let formation = Formation::start();
-    let rt = race::runtime();
+    let rt = fixtures::runtime();
     let store = PostgresStore::connect(&formation.params(), 8, Duration::from_secs(2))
         .unwrap()
         .with_synchronous_standby(Duration::from_secs(1));

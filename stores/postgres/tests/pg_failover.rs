@@ -133,7 +133,7 @@ fn failover_round(
 
 /// The control: an asynchronous standby promoted loses answered writes.
 fn an_asynchronous_standby_promoted_loses_answered_writes() {
-    let rt = race::runtime();
+    let rt = fixtures::runtime();
     let Some((primary, standby, store)) = start(&rt, false, false) else {
         return;
     };
@@ -145,7 +145,7 @@ fn an_asynchronous_standby_promoted_loses_answered_writes() {
 /// the 1.5 s stall) does not cut the commits' waits short, so nothing answered is lost;
 /// the writes hang instead, until the primary dies.
 fn a_synchronous_standby_without_the_setting_loses_nothing_answered() {
-    let rt = race::runtime();
+    let rt = fixtures::runtime();
     let Some((primary, standby, store)) = start(&rt, true, false) else {
         return;
     };
@@ -156,7 +156,7 @@ fn a_synchronous_standby_without_the_setting_loses_nothing_answered() {
 
 /// A synchronous standby with the setting: nothing answered is lost.
 fn a_synchronous_standby_with_the_setting_loses_nothing_answered() {
-    let rt = race::runtime();
+    let rt = fixtures::runtime();
     let Some((primary, standby, store)) = start(&rt, true, true) else {
         return;
     };
@@ -185,7 +185,7 @@ fn repeated_failovers_lose_nothing_answered() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(2);
-    let rt = race::runtime();
+    let rt = fixtures::runtime();
     let rounds = (0..rounds).map_while(|n| {
         let (primary, standby, store) = start(&rt, true, true)?;
         Some(failover_round(
@@ -204,7 +204,7 @@ fn repeated_failovers_lose_nothing_answered() {
 /// each on its own booking) with the standby asynchronous, then synchronous with the
 /// setting. Printed, not asserted: the figures are the README's "Deploying" table's.
 fn synchronous_standby_cost_is_measured() {
-    let rt = race::runtime();
+    let rt = fixtures::runtime();
     // One server, no standby: the same harness.
     let Some(one) = Cluster::start() else {
         return;
@@ -349,7 +349,7 @@ where
 fn the_replay_door_stays_shut() {
     // Confirming replays: the retry waits for the standby and answers an error, so no
     // acceptance was handed over before the failover; after it the code is accepted once.
-    let rt = race::runtime();
+    let rt = fixtures::runtime();
     let Some((primary, standby, store)) = start(&rt, true, true) else {
         return;
     };
@@ -381,7 +381,7 @@ fn the_replay_door_stays_shut() {
 /// of one accepted request, 10 rounds, each replay's confirmation waiting for the standby,
 /// and none answered `Contention` or a second acceptance.
 fn a_replay_storm_on_a_synchronous_standby_never_contends() {
-    let rt = race::runtime();
+    let rt = fixtures::runtime();
     let Some((primary, _standby, _store)) = start(&rt, true, true) else {
         return;
     };

@@ -43,7 +43,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use fixtures::{NOW, UNTIL, answers, check_processes, keys, service, start_at, wait_for_start};
+use fixtures::{
+    NOW, UNTIL, answers, check_processes, keys, runtime, service, start_at, wait_for_start,
+};
 use handover_code::conformance::{Blocking, WithoutTransactions};
 use handover_code::record::Version;
 use handover_code::store::{AsyncStore, Swap};
@@ -51,14 +53,6 @@ use handover_code::{BookingId, Error, Timestamp, conformance};
 use handover_code_postgres::PostgresStore;
 use pg_cluster::Cluster;
 use written::{check_written, issue_many, verify_all};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// The store, its table emptied, driven from plain threads.
 fn emptied(rt: &tokio::runtime::Runtime, store: &PostgresStore) -> Blocking<PostgresStore> {

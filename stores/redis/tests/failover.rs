@@ -146,7 +146,7 @@ fn round(
 /// The control: a frozen replica, cut off, promoted after its master dies: without
 /// replicated writes, answered writes are lost (found every time, by construction).
 fn a_frozen_replica_promoted_loses_answered_writes_without_replicated_writes() {
-    let rt = race::runtime();
+    let rt = fixtures::runtime();
     let Some((mut cluster, store)) = start(&rt, false) else {
         return;
     };
@@ -157,7 +157,7 @@ fn a_frozen_replica_promoted_loses_answered_writes_without_replicated_writes() {
 /// The same, with replicated writes: the writes to the cut-off shard wait and answer
 /// errors, and nothing answered is lost.
 fn a_frozen_replica_promoted_loses_nothing_answered_with_replicated_writes() {
-    let rt = race::runtime();
+    let rt = fixtures::runtime();
     let Some((mut cluster, store)) = start(&rt, true) else {
         return;
     };
@@ -173,7 +173,7 @@ fn a_frozen_replica_promoted_loses_nothing_answered_with_replicated_writes() {
 /// handed over. Without replicated writes (the control) both requests are handed one.
 fn the_replay_door_stays_shut() {
     for replicated in [false, true] {
-        let rt = race::runtime();
+        let rt = fixtures::runtime();
         let Some((mut cluster, store)) = start(&rt, replicated) else {
             return;
         };
@@ -248,7 +248,7 @@ fn the_replay_door_stays_shut() {
 /// acknowledged by the replica), `Conflict` on another version or a missing record, and the
 /// record unchanged; without replicated writes it checks nothing.
 fn make_durable_confirms_the_version_read() {
-    let rt = race::runtime();
+    let rt = fixtures::runtime();
     let Some((_cluster, store)) = start(&rt, true) else {
         return;
     };
@@ -292,7 +292,7 @@ fn failovers_during_races_lose_nothing_answered_with_replicated_writes() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(6);
-    let rt = race::runtime();
+    let rt = fixtures::runtime();
     let Some((mut cluster, store)) = start(&rt, true) else {
         return;
     };
@@ -312,7 +312,7 @@ fn failovers_during_races_lose_nothing_answered_with_replicated_writes() {
 /// once its replica has acknowledged it too. Printed, not asserted: the figures are the
 /// README's "Deploying" table's.
 fn replicated_writes_cost_is_measured() {
-    let rt = race::runtime();
+    let rt = fixtures::runtime();
     let Some((cluster, plain)) = start(&rt, false) else {
         return;
     };
@@ -464,7 +464,7 @@ async fn traffic(
 /// connections no read and no write to a healthy shard failed while 4 writes at a time
 /// waited out their replica's timeout, and that they did wait.
 fn a_frozen_replica_holds_up_only_the_writes_that_wait() {
-    let rt = race::runtime();
+    let rt = fixtures::runtime();
     let Some(mut cluster) = Cluster::start_with(1, "always", 5_000) else {
         return;
     };

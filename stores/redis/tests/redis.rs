@@ -43,7 +43,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use fixtures::{
-    NOW, UNTIL, answers, booking_key, check_processes, keys, service, start_at, wait_for_start,
+    NOW, UNTIL, answers, booking_key, check_processes, keys, runtime, service, start_at,
+    wait_for_start,
 };
 use handover_code::conformance::Blocking;
 use handover_code::record::{Record, Version};
@@ -51,14 +52,6 @@ use handover_code::{AsyncStore, BookingId, Error, Timestamp, conformance};
 use handover_code_redis::RedisStore;
 use redis_server::{Cluster, Server, cli};
 use written::{issue_expiring, issue_many, unwritten, verify_all};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A store on `server`, connected inside `rt`.
 fn connect(rt: &tokio::runtime::Runtime, server: &Server) -> RedisStore {

@@ -3,6 +3,7 @@
 #![allow(unreachable_pub)]
 
 #[path = "../../../tests/support/fixtures.rs"]
+#[allow(dead_code)] // `runtime`: these tests run without one
 mod fixtures;
 
 #[path = "../../../tests/support/ops.rs"]

@@ -24,18 +24,11 @@ mod scratch;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use fixtures::runtime;
 use scratch::ScratchDir;
 
 use handover_code::conformance::{self, Blocking, WithoutTransactions};
 use handover_code_sqlite::{AsyncSqliteStore, Durability, SqliteStore};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// A fresh file's async store, in the test's scratch directory (each test makes one, and
 /// calls `let fresh = || fresh_in(&dir)`).
