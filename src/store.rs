@@ -344,9 +344,10 @@ pub trait Store: Sync {
     /// store overrides it: a record read from a primary may not have reached the replica a
     /// failover promotes (its write's wait for the replicas failed, or the primary
     /// restarted before they had it). `RedisStore` with replicated writes rewrites the
-    /// version and waits for the shard's replicas; `PostgresStore` always commits a write of
-    /// the row (it cannot tell whether a synchronous standby is configured), which waits for
-    /// one like any commit: one small write per replay.
+    /// version and waits for the shard's replicas; `PostgresStore` always commits a
+    /// transaction that checks the version and writes no row, only a logical message to the
+    /// WAL (it cannot tell whether a synchronous standby is configured), so its commit waits
+    /// for one like any write's and concurrent replays never contend.
     ///
     /// # Errors
     ///

@@ -11,9 +11,11 @@
 //! ```
 //!
 //! The binary opens whatever store `--store` names with `handover-code-any`'s `AnyStore`
-//! (`memory:`, `sqlite:PATH`, `postgres://…`, `redis://…`) and prunes it every 10 minutes;
-//! the load test drives the concrete stores too, SQLite's blocking calls on the blocking
-//! pool.
+//! (`memory:`, `sqlite:PATH`, `postgres://…`, `redis://…`) and prunes it every 10 minutes.
+//! The host builds `AnyStore` with every adapter, Redis among them, so every store it opens
+//! verifies in the reservation mode (`AnyStore`'s docs say why); the load test drives the
+//! concrete stores too, a blocking `SqliteStore` on the blocking pool. Before `AnyStore`,
+//! `--store` took `postgres:KEY=VALUE …`; it now takes a `postgres://` URL.
 //!
 //! | request | answer |
 //! |---|---|
@@ -29,8 +31,8 @@
 //! every send is an SMS someone pays for.
 //!
 //! One [`Service`] lives in the router's state for every request. Each operation runs
-//! in a task of its own (SQLite's blocking calls in `spawn_blocking`, PostgreSQL's async
-//! ones in `tokio::spawn`), so a client that hangs up cannot cut an operation off half-way
+//! in a task of its own (a blocking `SqliteStore`'s calls in `spawn_blocking`, an async
+//! store's in `tokio::spawn`), so a client that hangs up cannot cut an operation off half-way
 //! or leave an issued code unsent. Ctrl-C shuts down gracefully: requests in flight are
 //! answered first.
 //!

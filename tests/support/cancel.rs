@@ -1,8 +1,8 @@
 //! Dropped futures, on any async store: a verification cut off at each of its store calls
 //! (the call never completes, before or after it took effect), then retried with the same
 //! request id. Run on the memory store by `tests/cancellation.rs` (in both modes), on SQLite's
-//! async face by `tests/sqlite_async.rs`, on PostgreSQL by `tests/postgres.rs` and on Redis by
-//! `stores/redis/tests/redis.rs`. On a store with transactions nothing is ever left held; on one without,
+//! async face by `stores/sqlite/tests/sqlite_async.rs`, on PostgreSQL by
+//! `stores/postgres/tests/postgres.rs` and on Redis by `stores/redis/tests/redis.rs`. On a store with transactions nothing is ever left held; on one without,
 //! a retry with the request id settles what a cut left held.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

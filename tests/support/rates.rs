@@ -1,6 +1,6 @@
 //! What the throughput examples share: the bookings they issue, what is typed for each,
 //! the timed verification loops on an async store, and the report line against a target.
-//! Included by `examples/throughput.rs` and by each store crate's own throughput example.
+//! Included by `host/examples/sql_throughput.rs` and by the Redis crate's throughput example.
 
 use std::time::Instant;
 

@@ -24,7 +24,7 @@ pub(crate) async fn open(url: &str) -> Result<AnyStore, Error> {
                 Durability::Normal
             };
             let mut store = match path {
-                Some(path) => SqliteStore::open(path, durability)?,
+                Some(path) => SqliteStore::open(&path, durability)?,
                 None => SqliteStore::open_in_memory()?,
             };
             if let Some(timeout) = busy_timeout {
@@ -38,12 +38,15 @@ pub(crate) async fn open(url: &str) -> Result<AnyStore, Error> {
             pool,
             timeout,
             prefix,
+            create_schema,
         } => {
             let mut store = handover_code_postgres::PostgresStore::connect(&params, pool, timeout)?;
             if let Some(prefix) = prefix {
-                store = store.with_table_prefix(prefix)?;
+                store = store.with_table_prefix(&prefix)?;
             }
-            store.create_schema().await?;
+            if create_schema {
+                store.create_schema().await?;
+            }
             Inner::Postgres(store)
         }
         #[cfg(feature = "redis")]
@@ -75,17 +78,17 @@ pub(crate) async fn open(url: &str) -> Result<AnyStore, Error> {
 #[cfg(feature = "redis")]
 fn with_redis_prefix(
     store: handover_code_redis::RedisStore,
-    prefix: Option<&str>,
+    prefix: Option<std::string::String>,
 ) -> Result<handover_code_redis::RedisStore, Error> {
     match prefix {
-        Some(prefix) => store.with_prefix(prefix),
+        Some(prefix) => store.with_prefix(&prefix),
         None => Ok(store),
     }
 }
 
 /// The error for a target whose store is not compiled in.
 #[allow(dead_code)] // with every feature on, no target is left for it
-fn not_compiled(target: &Target<'_>) -> UrlError {
+fn not_compiled(target: &Target) -> UrlError {
     let (scheme, feature, krate) = match target {
         Target::Memory => ("memory", "", "nothing"),
         Target::Sqlite { .. } => ("sqlite", "sqlite", "handover-code-sqlite"),

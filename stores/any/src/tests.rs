@@ -11,15 +11,15 @@ fn every_form_is_read_with_its_options() {
     assert_eq!(
         parse("sqlite:centre.db"),
         Ok(Target::Sqlite {
-            path: Some("centre.db"),
+            path: Some("centre.db".into()),
             full: true,
             busy_timeout: None
         })
     );
     assert_eq!(
-        parse("sqlite:///var/lib/centre.db?durability=normal&busy_timeout_ms=250"),
+        parse("sqlite:///var/lib/my%20centre.db?durability=normal&busy_timeout_ms=250"),
         Ok(Target::Sqlite {
-            path: Some("/var/lib/centre.db"),
+            path: Some("/var/lib/my centre.db".into()),
             full: false,
             busy_timeout: Some(Duration::from_millis(250)),
         })
@@ -38,24 +38,26 @@ fn every_form_is_read_with_its_options() {
             params: "postgres://app:s3cret@db:5432/app?sslmode=require".into(),
             pool: 4,
             timeout: Duration::from_millis(900),
-            prefix: Some("t1_"),
+            prefix: Some("t1_".into()),
+            create_schema: true,
         })
     );
     assert_eq!(
-        parse("postgresql://db/app"),
+        parse("POSTGRESQL://db/app?create_schema=false"),
         Ok(Target::Postgres {
             params: "postgresql://db/app".into(),
             pool: DEFAULT_POOL,
             timeout: DEFAULT_TIMEOUT,
             prefix: None,
+            create_schema: false,
         })
     );
     assert_eq!(
-        parse("redis://127.0.0.1:6379/0?prefix=hc"),
+        parse("redis://127.0.0.1:6379/0?prefix=h%20c"),
         Ok(Target::Redis {
             url: "redis://127.0.0.1:6379/0".into(),
             timeout: DEFAULT_TIMEOUT,
-            prefix: Some("hc"),
+            prefix: Some("h c".into()),
         })
     );
     assert_eq!(
@@ -74,29 +76,48 @@ fn every_form_is_read_with_its_options() {
 #[test]
 fn a_url_that_names_no_store_says_what_to_write_and_never_repeats_the_url() {
     let cases = [
-        ("centre.db", "the store URL has no scheme"),
-        (":x", "the store URL has no scheme"),
+        ("centre.db", "does not start with a scheme"),
+        (":x", "does not start with a scheme"),
+        (
+            "host=db user=app password=hun:ter2",
+            "does not start with a scheme",
+        ),
         (
             "mysql://app:hunter2@db/app",
             "unknown store URL scheme `mysql`",
         ),
         ("sqlite:", "names no file"),
         ("redis+cluster://", "names no node"),
+        ("redis+cluster://a:1,b:2/0", "one database"),
         (
             "memory:?shards=4",
-            "option `shards` is not one a memory store takes",
+            "the memory store takes no option by that name",
         ),
+        ("memory:hunter2", "takes nothing after the colon"),
         (
             "sqlite:a.db?durability=fast",
             "option `durability` must be full or normal",
         ),
         (
+            "sqlite::memory:?durability=full",
+            "takes no option `durability`",
+        ),
+        (
             "sqlite:a.db?synchronous=off",
-            "option `synchronous` is not one a sqlite store takes",
+            "the sqlite store takes no option by that name",
+        ),
+        (
+            "sqlite:a%zz.db",
+            "option `path` must be UTF-8 with well-formed %XX escapes",
         ),
         (
             "postgres://app:hunter2@db/app?pool=0",
             "option `pool` must be a whole number above 0",
+        ),
+        ("postgres:host=db password=hunter2", "use postgres://"),
+        (
+            "postgres://app:hunter2@db/app?connect_timeout=5",
+            "use `timeout_ms`",
         ),
         (
             "redis://:hunter2@r?timeout_ms=x",
@@ -104,8 +125,13 @@ fn a_url_that_names_no_store_says_what_to_write_and_never_repeats_the_url() {
         ),
         (
             "redis://:hunter2@r?password=hunter2",
-            "option `password` is not one a redis store takes",
+            "the redis store takes no option by that name",
         ),
+        (
+            "redis://:hun?ter2@r:6379",
+            "the redis store takes no option by that name",
+        ),
+        ("rediss://r/?prefix=hc#hunter2", "no fragment"),
     ];
     for (url, want) in cases {
         let said = parse(url).map(|_| ()).unwrap_err().to_string();

@@ -115,10 +115,10 @@ impl AsyncStore for PostgresStore {
         self.prune_expired(before).await
     }
 
-    /// The row's version written over itself, in its own transaction: its commit waits for
-    /// a synchronous standby (`synchronous_commit` on) as every write's does, and covers
-    /// every commit before it, the read record's among them. On one server it costs one
-    /// small write.
+    /// The row's version checked in a transaction of its own whose only write is a logical
+    /// message to the WAL (no row written, no row lock taken): its commit waits for a
+    /// synchronous standby (`synchronous_commit` on) as every write's does, and covers every
+    /// commit before it, the read record's among them; concurrent replays never contend.
     async fn make_durable(&self, key: Key<'_>, version: Version) -> Result<Swap, Error> {
         let result: Result<Swap, PostgresError> = async {
             let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
