@@ -21,11 +21,13 @@ use std::time::Duration;
 
 use handover_code::audit::Entry;
 use handover_code::record::{Record, Version};
+use handover_code::store::{AsyncAuditLog, AuditEntry, Cursor};
 use handover_code::{AsyncStore, Error, Key, MemoryStore, Swap, Timestamp};
 
 /// A store chosen at run time: an [`AsyncStore`] over every store this crate was built
 /// with, opened from a URL ([`AnyStore::connect`]) or wrapped from one the host built
-/// (`From`). Its calls go to the store inside; its errors are that store's.
+/// (`From`). Its calls go to the store inside; its errors are that store's. Its audit log
+/// ([`AsyncAuditLog`]) is the store's, on every store but Redis (which keeps none).
 ///
 /// ```
 /// use handover_code::{Outcome, Policy, Secret, Service, Timestamp};
@@ -75,9 +77,13 @@ enum Inner {
     Redis(handover_code_redis::RedisStore),
 }
 
-/// Runs `$call` on the store inside `$self`, named `$store`, whichever it is.
+/// Runs `$call` on the store inside `$self`, named `$store`, whichever it is; on Redis the
+/// `redis` arm instead where one is given (for what Redis does not keep).
 macro_rules! on_inner {
     ($self:expr, $store:ident => $call:expr) => {
+        on_inner!($self, $store => $call, redis $store => $call)
+    };
+    ($self:expr, $store:ident => $call:expr, redis $redis:pat => $on_redis:expr) => {
         match &$self.inner {
             Inner::Memory($store) => $call,
             #[cfg(feature = "sqlite")]
@@ -85,7 +91,7 @@ macro_rules! on_inner {
             #[cfg(feature = "postgres")]
             Inner::Postgres($store) => $call,
             #[cfg(feature = "redis")]
-            Inner::Redis($store) => $call,
+            Inner::Redis($redis) => $on_redis,
         }
     };
 }
@@ -236,6 +242,34 @@ impl AsyncStore for AnyStore {
     async fn make_durable(&self, key: Key<'_>, version: Version) -> Result<Swap, Error> {
         on_inner!(self, store => AsyncStore::make_durable(store, key, version).await)
     }
+}
+
+/// The audit log of the store inside: every store but Redis keeps one, in each write's
+/// transaction. On Redis, which keeps none, each call answers [`Error::Setup`] saying so.
+impl AsyncAuditLog for AnyStore {
+    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Error> {
+        on_inner!(self, store => AsyncAuditLog::history(store, key).await, redis _ => no_audit_log())
+    }
+
+    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Error> {
+        on_inner!(self, store => AsyncAuditLog::since(store, cursor, limit).await, redis _ => no_audit_log())
+    }
+
+    async fn prune_audit(&self, before: Timestamp) -> Result<u64, Error> {
+        on_inner!(self, store => AsyncAuditLog::prune_audit(store, before).await, redis _ => no_audit_log())
+    }
+}
+
+/// Why a Redis store answers no audit log.
+#[cfg(feature = "redis")]
+#[derive(Debug, thiserror::Error)]
+#[error("the Redis store keeps no audit log; read it from a SQL or memory store")]
+struct NoAuditLog;
+
+/// A Redis store's answer to an audit log call.
+#[cfg(feature = "redis")]
+fn no_audit_log<T>() -> Result<T, Error> {
+    Err(Error::Setup(handover_code::StoreError::new(NoAuditLog)))
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use fixtures::runtime;
 use handover_code::conformance;
 use handover_code::record::Earlier;
+use handover_code::store::AsyncAuditLog;
 use handover_code::{Attempt, MemoryStore, Outcome, Policy, Secret, Service};
 use handover_code_any::AnyStore;
 use handover_code_sqlite::{AsyncSqliteStore, Durability, SqliteStore};
@@ -78,6 +79,19 @@ fn first_service(url: &str, kind: &str, compiled: bool) {
         assert_eq!(again, Outcome::Replayed(Earlier::Accepted));
         let booking = service.booking_async(&store, "B-1").await.unwrap().unwrap();
         assert_eq!(booking.last_verifier(), Some(&b"v-1"[..]));
+        // The booking's history, from the store's audit log (Redis keeps none).
+        let key = handover_code::Key::Booking {
+            context: handover_code::Context::new("any/url").unwrap(),
+            id: handover_code::BookingId::new("B-1").unwrap(),
+        };
+        let history = AsyncAuditLog::history(&store, key).await;
+        if kind == "redis" {
+            let said = history.unwrap_err();
+            assert!(matches!(said, handover_code::Error::Setup(_)), "{said:?}");
+        } else {
+            let actions: Vec<&str> = history.unwrap().iter().map(|e| e.action.name()).collect();
+            assert_eq!(actions, ["issued", "rejected", "accepted"], "{kind}");
+        }
     });
 }
 
