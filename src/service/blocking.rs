@@ -1,17 +1,24 @@
-//! The operations for a blocking [`Store`]: each is its `_async` twin's one body
-//! (`awaiting.rs`), driven on the calling thread through the driver's private adapter, whose
-//! every store call answers at once; so the future is polled once, with no runtime.
+//! The operations for a blocking [`Store`]: the same plans as their `_async` twins
+//! (`awaiting.rs`), built by the same private methods and run by the same driver, on the
+//! calling thread through the driver's private adapter, whose every store call answers at
+//! once; so the driver's future is polled once, with no runtime. Each calls the driver
+//! itself rather than its `_async` twin: one async layer fewer to build on the stack (a
+//! verification's future is over a kilobyte, and unoptimised builds copy each layer; the
+//! controlled-scheduler tests, on shuttle's 60 KiB stacks, overflowed with the extra layer).
 
 use crate::code::Code;
-use crate::drive::{Ready, ready};
+use crate::derive::BookingId;
+use crate::drive::{Ready, drive, ready};
+use crate::error::Error;
 use crate::error::Result;
 use crate::outcome::Outcome;
+use crate::plan::Operation;
 use crate::record::Booking;
 use crate::store::Store;
 use crate::time::Timestamp;
 use crate::who::{Attempt, Override};
 
-use super::Service;
+use super::{Service, booking_in, code};
 
 impl Service {
     /// Creates the booking's record and returns the code to send. Its validity ends at
@@ -29,7 +36,8 @@ impl Service {
         expires_at: impl Into<Timestamp>,
         now: impl Into<Timestamp>,
     ) -> Result<Code> {
-        ready(self.issue_async(&Ready(store), booking, expires_at, now))
+        let plan = self.single(&booking, Operation::Issue(expires_at.into()), now.into())?;
+        code(ready(drive(&Ready(store), self.sink(), plan)))
     }
 
     /// The same code again, for an SMS that did not arrive. Counts a send against the
@@ -46,7 +54,8 @@ impl Service {
         booking: impl AsRef<[u8]>,
         now: impl Into<Timestamp>,
     ) -> Result<Code> {
-        ready(self.resend_async(&Ready(store), booking, now))
+        let plan = self.single(&booking, Operation::Resend, now.into())?;
+        code(ready(drive(&Ready(store), self.sink(), plan)))
     }
 
     /// A new generation: a new code, the old one dead, the per-generation count fresh, the
@@ -66,7 +75,8 @@ impl Service {
         expires_at: impl Into<Timestamp>,
         now: impl Into<Timestamp>,
     ) -> Result<Code> {
-        ready(self.reissue_async(&Ready(store), booking, expires_at, now))
+        let plan = self.single(&booking, Operation::Reissue(expires_at.into()), now.into())?;
+        code(ready(drive(&Ready(store), self.sink(), plan)))
     }
 
     /// Ends the booking: every later verification answers [`Outcome::Revoked`].
@@ -81,7 +91,8 @@ impl Service {
         booking: impl AsRef<[u8]>,
         now: impl Into<Timestamp>,
     ) -> Result<()> {
-        ready(self.revoke_async(&Ready(store), booking, now))
+        let plan = self.single(&booking, Operation::Revoke, now.into())?;
+        ready(drive(&Ready(store), self.sink(), plan)).map(drop)
     }
 
     /// Checks what a person typed against the booking's code.
@@ -149,7 +160,8 @@ impl Service {
         attempt: impl Into<Attempt<'v>>,
         now: impl Into<Timestamp>,
     ) -> Result<Outcome> {
-        ready(self.verify_async(&Ready(store), booking, typed, attempt, now))
+        let (attempt, now) = (attempt.into(), now.into());
+        ready(self.verifying(&Ready(store), booking.as_ref(), typed, attempt, now))
     }
 
     /// The audited override, for a person who cannot show the code (no phone, the SMS
@@ -205,7 +217,8 @@ impl Service {
         by: Override<'_>,
         now: impl Into<Timestamp>,
     ) -> Result<()> {
-        ready(self.overrule_async(&Ready(store), booking, by, now))
+        let plan = self.overrule_plan(&booking, by, now.into(), S::TRANSACTIONS)?;
+        ready(drive(&Ready(store), self.sink(), plan))
     }
 
     /// The booking's record in this context, if it has one: its state, counts, limits, and
@@ -220,6 +233,7 @@ impl Service {
         store: &S,
         booking: impl AsRef<[u8]>,
     ) -> Result<Option<Booking>> {
-        ready(self.booking_async(&Ready(store), booking))
+        let booking = BookingId::new(&booking)?;
+        booking_in(store.load(self.key(booking)).map_err(Error::store)?)
     }
 }
