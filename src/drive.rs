@@ -1,6 +1,6 @@
 //! The driver: runs a [`Plan`] on an [`AsyncStore`], and never decides anything.
 //!
-//! Each operation is one call of [`drive`], its body written once, as an async function. An
+//! Each operation is one call of [`drive`] on the plan its service method built. An
 //! [`AsyncStore`] is awaited for real. A blocking [`Store`] is driven through [`Ready`], whose
 //! every call answers at once, so the driver's future is complete on its first poll: the
 //! blocking operations poll it once, with no runtime and no thread ([`ready`]).

@@ -39,8 +39,8 @@ extern crate std;
 //   transactions);
 // - I/O: `store` (the contract, the audit log's traits, the memory store, the SQL
 //   store-author API), `drive` (one driver over `AsyncStore`; a blocking store through its
-//   private ready-at-once adapter), `service` (each operation's body once, as its `_async`
-//   method; the blocking method drives that body).
+//   private ready-at-once adapter), `service` (each operation's plan built by one private
+//   method; its blocking and `_async` faces hand it to the one driver).
 // One edge still points back: `audit` re-exports the audit log's traits, now defined in
 // `store`, under their old path.
 // The adapters that need a client crate live in the workspace's `stores/` (Redis, SQLite,

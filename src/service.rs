@@ -1,7 +1,8 @@
-//! The operations a host calls. Each is written once, as its `_async` method: it builds a
-//! [`plan`](crate::plan) and hands it to the driver on an
-//! [`AsyncStore`](crate::store::AsyncStore). The blocking method of the same name runs that
-//! body on a [`Store`](crate::store::Store) whose calls answer at once.
+//! The operations a host calls. Each builds its [`plan`](crate::plan) with one private
+//! method here (`single`, `overrule_plan`, `verifying`) and hands it to the one driver: on an
+//! [`AsyncStore`](crate::store::AsyncStore) awaited (the `_async` faces), on a
+//! [`Store`](crate::store::Store) through the driver's private adapter whose calls answer at
+//! once (the blocking faces).
 
 use crate::audit::{Events, NoEvents, Sink};
 use crate::code::Code;

@@ -1,7 +1,7 @@
-//! The operations, each one plan driven to its answer: written once, here, for an
-//! [`AsyncStore`], their store calls awaited; the blocking operations (`blocking.rs`) drive
-//! these same bodies on a store whose calls answer at once. Same arguments, answers and
-//! errors; [`Service::verify_async`] shows them all in one example.
+//! The operations for an [`AsyncStore`], their store calls awaited: each the plan of its
+//! blocking twin (`blocking.rs`), built by the same private method and run by the same
+//! driver. Same arguments, answers and errors; [`Service::verify_async`] shows them all in
+//! one example.
 
 use crate::code::Code;
 use crate::derive::BookingId;
