@@ -4,6 +4,7 @@
 # run; then the axum service a newcomer writes first (tests/fresh/axum_service.rs: the
 # service in `State`, `?` on constructors in a handler, a SQLite service moved into
 # `spawn_blocking`), with the crates it names added the same way, built and run.
+# Last, every install line of README's is checked and run (scripts/readme_installs.py).
 # Usage: bash scripts/fresh_project.sh   (needs the crates.io registry for axum and tokio)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,3 +27,14 @@ cargo add -q axum@0.8
 cargo add -q tokio@1 --features macros,rt-multi-thread
 cp "$repo/tests/fresh/axum_service.rs" src/main.rs
 cargo run -q
+
+# Every install line of README's, as typed, each crate from this checkout: the script
+# refuses a line cargo would refuse (a crate or feature that is not there, unqualified
+# features with several crates), then each crate is added to a project of its own. Nothing
+# is built: the lines are what is checked.
+cd "$work"
+cargo new -q --vcs none installs
+cd installs
+python3 "$repo/scripts/readme_installs.py" "$repo" > "$work/installs.sh"
+bash -e "$work/installs.sh"
+echo "README's install lines each added, as written ($(grep -c . "$work/installs.sh") crates)"
