@@ -1,8 +1,8 @@
 //! The operations a host calls. Each builds its [`plan`](crate::plan) with one private
-//! method here (`single`, `overrule_plan`, `verifying`) and hands it to the one driver: on an
-//! [`AsyncStore`](crate::store::AsyncStore) awaited (the `_async` faces), on a
-//! [`Store`](crate::store::Store) through the driver's private adapter whose calls answer at
-//! once (the blocking faces).
+//! method here (`single`, `overrule_plan`; `verifying` builds a verification's and drives it
+//! too) for the one driver, which runs it on an [`AsyncStore`](crate::store::AsyncStore)
+//! awaited (the `_async` faces) or on a [`Store`](crate::store::Store) through its private
+//! adapter whose calls answer at once (the blocking faces). Reading a booking is one load.
 
 use crate::audit::{Events, NoEvents, Sink};
 use crate::code::Code;
