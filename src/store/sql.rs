@@ -183,22 +183,23 @@ impl AuditRow {
     /// The row for `entry`.
     #[must_use]
     pub fn of(entry: &Entry<'_>) -> Self {
-        let a = &entry.audit;
+        // The owned entry's values, in their SQL types: the inverse of `into_entry`.
+        let e = AuditEntry::of(entry, Cursor::START);
         Self {
-            at: time_to_sql(a.at),
-            kind: i16::from(entry.key.kind()),
-            namespace: entry.key.namespace().to_vec(),
-            id: entry.key.id().to_vec(),
-            context: a.context.as_bytes().to_vec(),
-            booking: a.booking.as_bytes().to_vec(),
-            verifier: a.verifier.map(|v| v.as_bytes().to_vec()),
-            request: a.request.map(|r| r.as_bytes().to_vec()),
-            actor: a.by.map(|o| o.actor().as_bytes().to_vec()),
-            action: String::from(a.action.name()),
-            detail: i64::from_be_bytes(a.action.detail().to_be_bytes()),
-            note: a.by.map(|o| String::from(o.note())).unwrap_or_default(),
-            prior: entry.prior.map(version_to_sql),
-            version: version_to_sql(entry.version),
+            at: time_to_sql(e.at),
+            kind: i16::from(e.kind),
+            namespace: e.namespace,
+            id: e.id,
+            context: e.context,
+            booking: e.booking,
+            verifier: e.verifier,
+            request: e.request,
+            actor: e.actor,
+            action: String::from(e.action.name()),
+            detail: i64::from_be_bytes(e.action.detail().to_be_bytes()),
+            note: e.note,
+            prior: e.prior.map(version_to_sql),
+            version: version_to_sql(e.version),
         }
     }
 
