@@ -89,6 +89,7 @@ fn sqlite_async(
         .enable_all()
         .build()?;
     let (mut sync_best, mut pool_best, mut in_place_best) = (0.0f64, 0.0f64, 0.0f64);
+    let mut sqlx_best = 0.0f64;
     for run_no in 0..3 {
         let sync_store =
             SqliteStore::open(dir.join(format!("sync-{run_no}.db")), Durability::Normal)?;
@@ -105,6 +106,7 @@ fn sqlite_async(
             };
             *best = best.max(rate);
         }
+        sqlx_best = sqlx_best.max(rt.block_on(sqlx_sqlite_rate(service, dir, run_no, n))?);
     }
     println!(
         "SQLite sync, synchronous Normal, one client, best of 3: {sync_best:.0} verifications/s"
@@ -119,7 +121,36 @@ fn sqlite_async(
         in_place_best,
         0.8 * sync_best,
     );
+    report(
+        "SQLite on a sqlx pool (handover-code-sqlx), synchronous Normal, one task, best of 3",
+        sqlx_best,
+        pool_best.max(in_place_best),
+    );
     Ok(())
+}
+
+/// One run of the sqlx SQLite store, on a pool of its own with the same durability as the
+/// others (WAL, synchronous Normal).
+async fn sqlx_sqlite_rate(
+    service: &Service,
+    dir: &std::path::Path,
+    run_no: u32,
+    n: u32,
+) -> Result<f64, handover_code::Error> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join(format!("sqlx-{run_no}.db")))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal);
+    let store = handover_code_sqlx::SqliteStore::connect_with(
+        options,
+        4,
+        std::time::Duration::from_secs(5),
+    )
+    .await?;
+    store.create_schema().await?;
+    Ok(async_rate(service, &store, n).await)
 }
 
 /// Issues `n` bookings (untimed), then times verifying each once, in one task.
@@ -159,6 +190,7 @@ fn postgres(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let timeout = std::time::Duration::from_secs(5);
     let mut eight_plain = 0.0;
+    let mut sqlx_rates = [0.0f64; 2];
     for (clients, target) in [(1usize, 0.0), (8, 2_500.0)] {
         let store = PostgresStore::connect(&cluster.params(), clients, timeout)?;
         rt.block_on(store.create_schema())?;
@@ -178,6 +210,22 @@ fn postgres(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
                 target,
             );
         }
+        // The sqlx store on a pool of the same size, in the same run.
+        let url = cluster.url();
+        let store = rt.block_on(handover_code_sqlx::PgStore::connect(
+            &url,
+            clients as u32,
+            timeout,
+        ))?;
+        rt.block_on(store.create_schema())?;
+        let sqlx_rate = (0..3)
+            .map(|run_no| concurrent_rate(&rt, service, &store, clients, &format!("sqlx{run_no}")))
+            .fold(0.0f64, f64::max);
+        println!(
+            "PostgreSQL on a sqlx pool (handover-code-sqlx), {clients} client(s): {sqlx_rate:.0} verifications/s: {:+.1}% against tokio-postgres",
+            (sqlx_rate / rate - 1.0) * 100.0
+        );
+        sqlx_rates[usize::from(clients != 1)] = sqlx_rate;
     }
     // pgbench on the same cluster, in the same run: the same two statements a verification
     // without a budget makes (a load, then a compare-and-swap on the version), prepared, by
@@ -192,6 +240,11 @@ fn postgres(service: &Service) -> Result<(), Box<dyn std::error::Error>> {
     report(
         "PostgreSQL, 8 clients, against 90% of pgbench in the same run",
         eight_plain,
+        0.9 * bench,
+    );
+    report(
+        "PostgreSQL on a sqlx pool, 8 clients, against 90% of pgbench in the same run",
+        sqlx_rates[1],
         0.9 * bench,
     );
     // The same 8 clients over TLS (rustls, the server's test CA trusted).

@@ -49,6 +49,9 @@ fn run_with(args: Arguments, missing: Option<&str>, trials: Vec<(&'static str, b
 /// the server and `c` as not.
 #[macro_export]
 macro_rules! trials {
+    (generic $g:ty; server: $($s:ident),* $(,)?) => {
+        vec![$((stringify!($s), true, $s::<$g> as fn()),)*]
+    };
     (server: $($s:ident),* $(,)? $(; plain: $($p:ident),* $(,)?)?) => {
         vec![
             $((stringify!($s), true, $s as fn()),)*

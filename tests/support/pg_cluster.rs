@@ -240,6 +240,11 @@ impl Cluster {
         )
     }
 
+    /// The same server as a URL, for sqlx.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
     /// The postmaster's pid, from `postmaster.pid`.
     fn pid(&self) -> Option<u32> {
         pid_in(&self.dir.join("data").join("postmaster.pid"))

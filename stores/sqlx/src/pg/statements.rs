@@ -1,0 +1,161 @@
+//! The SQL a [`PgStore`](super::PgStore) runs, for its table names: the
+//! defaults (`handover_records`, `handover_schema`) or a host's prefix. Pure: no I/O here.
+
+use std::format;
+use std::string::String;
+use std::sync::Arc;
+
+use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
+
+/// A statement built for a prefix (checked by [`prefix_ok`](crate::prefix::prefix_ok)), held as sqlx takes it: cloning it
+/// shares the text.
+fn sql(text: String) -> SqlStr {
+    AssertSqlSafe(Arc::<str>::from(text)).into_sql_str()
+}
+
+/// Every statement, for one prefix.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    pub(crate) load: SqlStr,
+    /// A record's version alone, share-locked: a transaction's check that a key is
+    /// unchanged, which no other transaction may then change until this one ends.
+    pub(crate) version: SqlStr,
+    pub(crate) insert: SqlStr,
+    pub(crate) update: SqlStr,
+    /// Whether a record's version is still the one read, in a transaction whose only write
+    /// is a transactional logical message (`pg_logical_emit_message`, open to every role,
+    /// at any `wal_level` from `replica` up; decoders ignore its prefix): it writes no row,
+    /// so concurrent confirmations never lock or conflict with each other, yet having
+    /// written WAL under a transaction id its commit waits for a synchronous standby like
+    /// any write's, up to a point after the record's own commit. (A transaction that only
+    /// takes an id, `txid_current()`, writes a commit record that PostgreSQL does not wait
+    /// for: the replay door test showed it.)
+    pub(crate) confirm: SqlStr,
+    pub(crate) prune: SqlStr,
+    pub(crate) schema: String,
+    pub(crate) read_version: SqlStr,
+    pub(crate) write_version: SqlStr,
+    pub(crate) records: String,
+    /// The audited compare-and-swaps: the record write and its audit row in one statement.
+    pub(crate) insert_audited: SqlStr,
+    pub(crate) update_audited: SqlStr,
+    pub(crate) history: SqlStr,
+    pub(crate) since: SqlStr,
+    pub(crate) prune_audit: SqlStr,
+    pub(crate) audit: String,
+}
+
+impl Statements {
+    /// The statements on `{prefix}records` and `{prefix}schema`; the prefix is checked by
+    /// [`prefix_ok`](crate::prefix::prefix_ok) first.
+    pub(crate) fn new(prefix: &str) -> Self {
+        let records = format!("{prefix}records");
+        let schema_table = format!("{prefix}schema");
+        let audit = format!("{prefix}audit");
+        let columns = handover_code::store::sql::AUDIT_COLUMNS;
+        // The audit row is inserted from the write's RETURNING: no write, no row, and both
+        // commit or roll back together, in the statement's one transaction.
+        let audit_insert = format!(
+            "INSERT INTO {audit} (tx, {columns}) SELECT pg_current_xact_id()::text::bigint,"
+        );
+        Self {
+            load: sql(format!(
+                "SELECT record, version FROM {records} WHERE kind = $1 AND namespace = $2 AND id = $3"
+            )),
+            version: sql(format!(
+                "SELECT version FROM {records} WHERE kind = $1 AND namespace = $2 AND id = $3 FOR SHARE"
+            )),
+            insert: sql(format!(
+                "INSERT INTO {records} (kind, namespace, id, version, record, prune_at)
+    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, namespace, id) DO NOTHING"
+            )),
+            update: sql(format!(
+                "UPDATE {records} SET version = $4, record = $5, prune_at = $6
+    WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $7"
+            )),
+            confirm: sql(format!(
+                "SELECT pg_logical_emit_message(true, 'handover-code', 'confirm'), EXISTS
+    (SELECT 1 FROM {records} WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $4)"
+            )),
+            prune: sql(format!(
+                "DELETE FROM {records} WHERE prune_at < $1 AND (kind, namespace, id) IN
+    (SELECT kind, namespace, id FROM {records} WHERE prune_at < $1 LIMIT $2)"
+            )),
+            schema: format!(
+                "
+CREATE TABLE IF NOT EXISTS {records} (
+    kind      smallint NOT NULL,
+    namespace bytea    NOT NULL,
+    id        bytea    NOT NULL,
+    version   bigint   NOT NULL,
+    record    bytea    NOT NULL,
+    prune_at  bigint   NOT NULL,
+    PRIMARY KEY (kind, namespace, id)
+);
+CREATE INDEX IF NOT EXISTS {records}_prune ON {records} (prune_at);
+CREATE TABLE IF NOT EXISTS {schema_table} (version bigint NOT NULL);
+CREATE TABLE IF NOT EXISTS {audit} (
+    seq       bigint   GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tx        bigint   NOT NULL,
+    at        bigint   NOT NULL,
+    kind      smallint NOT NULL,
+    namespace bytea    NOT NULL,
+    id        bytea    NOT NULL,
+    context   bytea    NOT NULL,
+    booking   bytea    NOT NULL,
+    verifier  bytea,
+    request   bytea,
+    actor     bytea,
+    action    text     NOT NULL,
+    detail    bigint   NOT NULL,
+    note      text     NOT NULL,
+    prior     bigint,
+    version   bigint   NOT NULL
+);
+CREATE INDEX IF NOT EXISTS {audit}_record ON {audit} (kind, namespace, id, seq);
+CREATE INDEX IF NOT EXISTS {audit}_order ON {audit} (tx, seq);
+CREATE INDEX IF NOT EXISTS {audit}_at ON {audit} (at);
+"
+            ),
+            insert_audited: sql(format!(
+                "WITH written AS (INSERT INTO {records} (kind, namespace, id, version, record, prune_at)
+    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, namespace, id) DO NOTHING RETURNING 1)
+{audit_insert} $7, $1, $2, $3, $8, $9, $10, $11, $12, $13, $14, $15, NULL::bigint, $4 FROM written"
+            )),
+            update_audited: sql(format!(
+                "WITH written AS (UPDATE {records} SET version = $4, record = $5, prune_at = $6
+    WHERE kind = $1 AND namespace = $2 AND id = $3 AND version = $7 RETURNING 1)
+{audit_insert} $8, $1, $2, $3, $9, $10, $11, $12, $13, $14, $15, $16, $7, $4 FROM written"
+            )),
+            history: sql(format!(
+                "SELECT tx, seq, {columns} FROM {audit} WHERE kind = $1 AND namespace = $2 AND id = $3 ORDER BY seq"
+            )),
+            // Only transactions older than every one still running: none of those can commit
+            // an entry later, so a cursor past them is final.
+            since: sql(format!(
+                "SELECT tx, seq, {columns} FROM {audit} WHERE (tx, seq) > ($1, $2)
+    AND tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint ORDER BY tx, seq LIMIT $3"
+            )),
+            prune_audit: sql(format!("DELETE FROM {audit} WHERE at < $1")),
+            read_version: sql(format!("SELECT version FROM {schema_table}")),
+            write_version: sql(format!("INSERT INTO {schema_table} (version) VALUES ($1)")),
+            records,
+            audit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Statements;
+    use crate::PgStore;
+    use crate::prefix::DEFAULT_PREFIX;
+
+    #[test]
+    fn the_default_prefix_gives_the_published_statements() {
+        let s = Statements::new(DEFAULT_PREFIX);
+        assert_eq!(s.schema, PgStore::SCHEMA);
+        assert_eq!(s.prune.as_str(), PgStore::PRUNE);
+        assert_eq!(s.records, "handover_records");
+    }
+}

@@ -1,0 +1,227 @@
+//! The sqlx PostgreSQL store (`PgStore`) against a real server that each test starts for itself: every
+//! proof of the workspace's PostgreSQL suite (`tests/support/pg_suite.rs`), and this
+//! store's TLS settings, given in its URL. Without PostgreSQL installed every test is reported ignored, with the reason (and
+//! the run fails under `CI=true`): `tests/support/harness.rs`.
+#![allow(unreachable_pub)]
+
+#[path = "../../../tests/support/harness.rs"]
+#[macro_use]
+mod harness;
+
+#[path = "../../../tests/support/scratch.rs"]
+#[allow(dead_code)]
+mod scratch;
+
+#[path = "../../../tests/support/pg_cluster.rs"]
+#[allow(dead_code)]
+mod pg_cluster;
+
+#[path = "../../../tests/support/storm.rs"]
+mod storm;
+
+#[path = "../../../tests/support/fixtures.rs"]
+mod fixtures;
+
+#[path = "../../../tests/support/cancel.rs"]
+mod cancel;
+
+#[path = "../../../tests/support/ops.rs"]
+mod ops;
+
+#[path = "../../../tests/support/roles.rs"]
+mod roles;
+
+#[path = "../../../tests/support/written.rs"]
+#[allow(dead_code)]
+mod written;
+
+#[path = "../../../tests/support/audited.rs"]
+#[allow(dead_code)]
+mod audited;
+
+#[path = "../../../tests/support/pg_suite.rs"]
+#[allow(dead_code)]
+mod pg_suite;
+
+use std::time::Duration;
+
+use fixtures::runtime;
+use handover_code::{Error, conformance};
+use handover_code_sqlx::PgStore;
+use handover_code_sqlx::sqlx::{self, AssertSqlSafe};
+use pg_cluster::Cluster;
+use pg_suite::{Pg, Target};
+
+/// `target` as a sqlx URL, with `extra` query parameters. sqlx reaches one host: a target of
+/// several is refused here.
+fn url(target: &Target, extra: &str) -> String {
+    let [port] = target.ports[..] else {
+        panic!("sqlx has no multi-host URL: {target:?}");
+    };
+    let mut query: Vec<String> = Vec::new();
+    if let Some(options) = &target.options {
+        query.push(format!(
+            "options={}",
+            options.replace(' ', "%20").replace('=', "%3D")
+        ));
+    }
+    if !extra.is_empty() {
+        query.push(extra.to_string());
+    }
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", query.join("&"))
+    };
+    format!("postgres://postgres@127.0.0.1:{port}/postgres{query}")
+}
+
+impl Pg for PgStore {
+    fn open(
+        rt: &tokio::runtime::Runtime,
+        target: &Target,
+        connections: usize,
+        timeout: Duration,
+    ) -> Result<Self, Error> {
+        let connections = u32::try_from(connections).unwrap();
+        rt.block_on(PgStore::connect(&url(target, ""), connections, timeout))
+    }
+    fn create_schema(&self) -> impl Future<Output = Result<(), Error>> + Send {
+        PgStore::create_schema(self)
+    }
+    fn with_prune_batch(self, rows: u32) -> Self {
+        PgStore::with_prune_batch(self, rows)
+    }
+    fn with_table_prefix(self, prefix: &str) -> Result<Self, Error> {
+        PgStore::with_table_prefix(self, prefix)
+    }
+    fn records_table(&self) -> &str {
+        PgStore::records_table(self)
+    }
+    fn audit_table(&self) -> &str {
+        PgStore::audit_table(self)
+    }
+    fn prune_statement(&self) -> &str {
+        PgStore::prune_statement(self)
+    }
+    fn prune_task(
+        self,
+        every: Duration,
+        after: impl FnMut(Result<u64, Error>) + Send + 'static,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        PgStore::prune_task(self, every, after)
+    }
+    async fn execute(&self, sql: &str) {
+        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .execute(self.pool())
+            .await
+            .unwrap();
+    }
+    async fn lines(&self, sql: &str) -> Vec<String> {
+        sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+            .fetch_all(self.pool())
+            .await
+            .unwrap()
+    }
+}
+
+/// The store, its table emptied, driven from plain threads.
+fn emptied(rt: &tokio::runtime::Runtime, store: &PgStore) -> conformance::Blocking<PgStore> {
+    rt.block_on(store.execute("TRUNCATE handover_records, handover_audit"));
+    conformance::Blocking {
+        store: store.clone(),
+        handle: rt.handle().clone(),
+    }
+}
+
+/// A server that takes TLS only: the store connects with the server's CA given in the URL
+/// (`sslmode=require&sslrootcert=…`), checking the certificate and the host name, and every
+/// proof holds over TLS; plain text, and TLS trusting only the system's roots, are refused
+/// with an error (never a hang, never a silent fall-back to plain text).
+fn tls_to_a_server_that_requires_it() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let ca = cluster.require_tls();
+    let rt = runtime();
+    let timeout = Duration::from_secs(3);
+    let target = Target::on(&cluster);
+    let with_ca = url(
+        &target,
+        &format!("sslmode=require&sslrootcert={}", ca.display()),
+    );
+    let store = rt
+        .block_on(PgStore::connect(&with_ca, 70, timeout))
+        .unwrap();
+    rt.block_on(store.create_schema()).unwrap();
+    let q = "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    assert_eq!(
+        rt.block_on(store.text(q)),
+        "true",
+        "the connection is not encrypted"
+    );
+    let report = conformance::check_all(|| emptied(&rt, &store)).unwrap();
+    assert!(report.conflicts > 0);
+    let reach = |extra: &str| {
+        rt.block_on(async {
+            let store = PgStore::connect(&url(&target, extra), 1, timeout).await?;
+            store.create_schema().await
+        })
+    };
+    // Plain text: the server takes hostssl only.
+    for plain in ["", "sslmode=disable", "sslmode=prefer"] {
+        assert!(reach(plain).is_err(), "{plain:?}: plain text was let in");
+    }
+    // TLS with the system's roots, which do not know the test CA, whatever mode says TLS:
+    // `require` and `verify-ca` verify as `verify-full` does.
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let refused = reach(&format!("sslmode={mode}"));
+        let why = format!("{refused:?}");
+        assert!(
+            refused.is_err() && (why.contains("UnknownIssuer") || why.contains("certificate")),
+            "{mode}: refused for the wrong reason, or let in: {why}"
+        );
+    }
+}
+
+/// A URL that asks for TLS never takes plain text from a server that declines it: that is
+/// how a machine in the middle would downgrade. (`prefer`, or no `sslmode`, is plain text
+/// by this store's rule, never TLS-if-offered.)
+fn tls_is_never_downgraded_to_plain_text() {
+    let Some(cluster) = Cluster::start() else {
+        return;
+    };
+    let rt = runtime();
+    let timeout = Duration::from_secs(3);
+    let scratch = scratch::ScratchDir::new("ca");
+    let ca = scratch.join("ca.pem");
+    // Any CA will do: this server offers no TLS at all.
+    let other = Cluster::start().unwrap();
+    std::fs::copy(other.require_tls(), &ca).unwrap();
+    let target = Target::on(&cluster);
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let extra = format!("sslmode={mode}&sslrootcert={}", ca.display());
+        let reached = rt.block_on(async {
+            let store = PgStore::connect(&url(&target, &extra), 1, timeout).await?;
+            store.create_schema().await
+        });
+        assert!(reached.is_err(), "{mode:?}: plain text was taken");
+    }
+    for plain in ["", "sslmode=prefer"] {
+        let store = rt
+            .block_on(PgStore::connect(&url(&target, plain), 1, timeout))
+            .unwrap();
+        rt.block_on(store.create_schema()).unwrap();
+        let q = "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+        assert_eq!(rt.block_on(store.text(q)), "false", "{plain:?}");
+    }
+}
+
+/// Every test, each ignored (with the reason printed) where the server is missing.
+fn main() {
+    let mut trials = pg_suite::trials::<PgStore>();
+    trials.extend(
+        trials!(server: tls_to_a_server_that_requires_it, tls_is_never_downgraded_to_plain_text),
+    );
+    harness::run(pg_cluster::missing(), trials);
+}
