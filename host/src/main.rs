@@ -70,7 +70,8 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("no --token given: accepting bearer token demo-token as vaccinator-1");
         verifiers.insert("demo-token".to_owned(), "vaccinator-1".to_owned());
     }
-    // The store from configuration: sqlite:PATH, postgres://…, redis://…, memory:.
+    // The store from configuration: sqlite:PATH, postgres://…, sqlite+sqlx:PATH,
+    // postgres+sqlx://…, redis://…, memory:.
     let store = Arc::new(AnyStore::connect(&store).await?);
     tokio::spawn(
         Arc::clone(&store).prune_task(Duration::from_secs(600), |pruned| {

@@ -466,6 +466,70 @@ async fn on_postgres() {
     run.await.expect("the load ran within 120 s");
 }
 
+/// The same load on the host's own sqlx pools, as a sqlx service has them: SQLite, then
+/// PostgreSQL where it is installed. The stores take the pools as they are, and the host
+/// goes on using them for its own queries (here: reading the records table back).
+async fn on_the_hosts_sqlx_pools() {
+    use handover_code_any::AnyStore;
+    use handover_code_sqlx::{PgStore, SqliteStore as SqlxSqliteStore};
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use sqlx::sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    };
+    let dir = scratch::ScratchDir::new("http-service-sqlx");
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join("sqlx.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let store = SqlxSqliteStore::new(pool.clone());
+    store.create_schema().await.unwrap();
+    let run = tokio::time::timeout(
+        Duration::from_secs(120),
+        drive(
+            Backend::Any(Arc::new(AnyStore::from(store))),
+            "SQLite on the host's sqlx pool",
+        ),
+    );
+    run.await.expect("the load ran within 120 s");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM handover_records")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(rows > 0, "the host's pool does not see the store's rows");
+    let Some(cluster) = pg_cluster::Cluster::start() else {
+        return;
+    };
+    let options: PgConnectOptions = cluster.url().parse().unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options.options([("statement_timeout", "5000")]))
+        .await
+        .unwrap();
+    let store = PgStore::new(pool.clone());
+    store.create_schema().await.unwrap();
+    let run = tokio::time::timeout(
+        Duration::from_secs(120),
+        drive(
+            Backend::Any(Arc::new(AnyStore::from(store))),
+            "PostgreSQL on the host's sqlx pool",
+        ),
+    );
+    run.await.expect("the load ran within 120 s");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM handover_records")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(rows > 0, "the host's pool does not see the store's rows");
+}
+
 /// Runs `f` on a multi-thread runtime of 4 workers, as the service's host would.
 fn on_runtime(f: impl std::future::Future<Output = ()>) {
     tokio::runtime::Builder::new_multi_thread()
@@ -488,12 +552,16 @@ fn sixty_four_clients_on_postgres() {
     on_runtime(on_postgres());
 }
 
+fn sixty_four_clients_on_the_hosts_sqlx_pools() {
+    on_runtime(on_the_hosts_sqlx_pools());
+}
+
 /// Both loads; the PostgreSQL one is ignored, with the reason, where PostgreSQL is missing.
 fn main() {
     harness::run(
         pg_cluster::missing(),
         trials!(
-            server: sixty_four_clients_on_postgres;
+            server: sixty_four_clients_on_postgres, sixty_four_clients_on_the_hosts_sqlx_pools;
             plain: sixty_four_clients_on_sqlite,
             sixty_four_clients_on_a_store_from_a_url
         ),

@@ -73,6 +73,10 @@ enum Inner {
     Sqlite(handover_code_sqlite::AsyncSqliteStore),
     #[cfg(feature = "postgres")]
     Postgres(handover_code_postgres::PostgresStore),
+    #[cfg(feature = "sqlx-sqlite")]
+    SqlxSqlite(handover_code_sqlx::SqliteStore),
+    #[cfg(feature = "sqlx-postgres")]
+    SqlxPg(handover_code_sqlx::PgStore),
     #[cfg(feature = "redis")]
     Redis(handover_code_redis::RedisStore),
 }
@@ -90,6 +94,10 @@ macro_rules! on_inner {
             Inner::Sqlite($store) => $call,
             #[cfg(feature = "postgres")]
             Inner::Postgres($store) => $call,
+            #[cfg(feature = "sqlx-sqlite")]
+            Inner::SqlxSqlite($store) => $call,
+            #[cfg(feature = "sqlx-postgres")]
+            Inner::SqlxPg($store) => $call,
             #[cfg(feature = "redis")]
             Inner::Redis($redis) => $on_redis,
         }
@@ -104,6 +112,8 @@ impl AnyStore {
     /// | `memory:` | [`MemoryStore`] | none |
     /// | `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:` | `AsyncSqliteStore` (feature `sqlite`) | `durability=full` (default) or `normal`, `busy_timeout_ms` |
     /// | `postgres://…`, `postgresql://…` | `PostgresStore` (feature `postgres`), its schema created unless `create_schema=false` | `pool` (16), `timeout_ms` (3000: connecting, a pooled connection, each statement), `prefix`, `create_schema`; the rest (`sslmode`, `application_name`, …) go to the client |
+    /// | `sqlite+sqlx:PATH`, `sqlite+sqlx::memory:` | handover-code-sqlx's `SqliteStore` (feature `sqlx-sqlite`), on a pool of 16 (one in memory), its schema created | as `sqlite:` |
+    /// | `postgres+sqlx://…`, `postgresql+sqlx://…` | handover-code-sqlx's `PgStore` (feature `sqlx-postgres`) | as `postgres://`; the rest go to sqlx, whose `sslmode` asking for TLS verifies as `verify-full` |
     /// | `redis://…`, `rediss://…` | `RedisStore` (feature `redis`) | `timeout_ms` (3000), `prefix` |
     /// | `redis+cluster://host:port,host:port` | `RedisStore` on a Redis Cluster (feature `redis`) | as `redis://` |
     ///
@@ -125,7 +135,8 @@ impl AnyStore {
         open::open(url).await
     }
 
-    /// Which store is inside: `"memory"`, `"sqlite"`, `"postgres"` or `"redis"`.
+    /// Which store is inside: `"memory"`, `"sqlite"`, `"postgres"`, `"sqlite+sqlx"`,
+    /// `"postgres+sqlx"` or `"redis"`.
     #[must_use]
     pub const fn kind(&self) -> &'static str {
         match self.inner {
@@ -134,6 +145,10 @@ impl AnyStore {
             Inner::Sqlite(_) => "sqlite",
             #[cfg(feature = "postgres")]
             Inner::Postgres(_) => "postgres",
+            #[cfg(feature = "sqlx-sqlite")]
+            Inner::SqlxSqlite(_) => "sqlite+sqlx",
+            #[cfg(feature = "sqlx-postgres")]
+            Inner::SqlxPg(_) => "postgres+sqlx",
             #[cfg(feature = "redis")]
             Inner::Redis(_) => "redis",
         }
@@ -178,6 +193,24 @@ impl From<handover_code_postgres::PostgresStore> for AnyStore {
     fn from(store: handover_code_postgres::PostgresStore) -> Self {
         Self {
             inner: Inner::Postgres(store),
+        }
+    }
+}
+
+#[cfg(feature = "sqlx-sqlite")]
+impl From<handover_code_sqlx::SqliteStore> for AnyStore {
+    fn from(store: handover_code_sqlx::SqliteStore) -> Self {
+        Self {
+            inner: Inner::SqlxSqlite(store),
+        }
+    }
+}
+
+#[cfg(feature = "sqlx-postgres")]
+impl From<handover_code_sqlx::PgStore> for AnyStore {
+    fn from(store: handover_code_sqlx::PgStore) -> Self {
+        Self {
+            inner: Inner::SqlxPg(store),
         }
     }
 }

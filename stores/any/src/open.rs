@@ -3,6 +3,8 @@
 
 use handover_code::{Error, MemoryStore, StoreError};
 
+#[cfg(feature = "sqlx-sqlite")]
+use crate::url::{DEFAULT_POOL, DEFAULT_TIMEOUT};
 use crate::url::{Target, UrlError, parse};
 use crate::{AnyStore, Inner};
 
@@ -13,6 +15,7 @@ pub(crate) async fn open(url: &str) -> Result<AnyStore, Error> {
         Target::Memory => Inner::Memory(MemoryStore::new()),
         #[cfg(feature = "sqlite")]
         Target::Sqlite {
+            sqlx: false,
             path,
             full,
             busy_timeout,
@@ -32,8 +35,60 @@ pub(crate) async fn open(url: &str) -> Result<AnyStore, Error> {
             }
             Inner::Sqlite(AsyncSqliteStore::new(store))
         }
+        #[cfg(feature = "sqlx-sqlite")]
+        Target::Sqlite {
+            sqlx: true,
+            path,
+            full,
+            busy_timeout,
+        } => {
+            use handover_code_sqlx::SqliteStore;
+            use handover_code_sqlx::sqlx::sqlite::{
+                SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous,
+            };
+            let timeout = busy_timeout.unwrap_or(DEFAULT_TIMEOUT);
+            let pool = u32::try_from(DEFAULT_POOL).unwrap_or(u32::MAX);
+            let store = match path {
+                Some(path) => {
+                    let sync = if full {
+                        SqliteSynchronous::Full
+                    } else {
+                        SqliteSynchronous::Normal
+                    };
+                    let options = SqliteConnectOptions::new()
+                        .filename(path)
+                        .create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(sync);
+                    SqliteStore::connect_with(options, pool, timeout).await?
+                }
+                None => SqliteStore::connect("sqlite::memory:", 1, timeout).await?,
+            };
+            store.create_schema().await?;
+            Inner::SqlxSqlite(store)
+        }
+        #[cfg(feature = "sqlx-postgres")]
+        Target::Postgres {
+            sqlx: true,
+            params,
+            pool,
+            timeout,
+            prefix,
+            create_schema,
+        } => {
+            let pool = u32::try_from(pool).unwrap_or(u32::MAX);
+            let mut store = handover_code_sqlx::PgStore::connect(&params, pool, timeout).await?;
+            if let Some(prefix) = prefix {
+                store = store.with_table_prefix(&prefix)?;
+            }
+            if create_schema {
+                store.create_schema().await?;
+            }
+            Inner::SqlxPg(store)
+        }
         #[cfg(feature = "postgres")]
         Target::Postgres {
+            sqlx: false,
             params,
             pool,
             timeout,
@@ -91,8 +146,12 @@ fn with_redis_prefix(
 fn not_compiled(target: &Target) -> UrlError {
     let (scheme, feature, krate) = match target {
         Target::Memory => ("memory", "", "nothing"),
-        Target::Sqlite { .. } => ("sqlite", "sqlite", "handover-code-sqlite"),
-        Target::Postgres { .. } => ("postgres", "postgres", "handover-code-postgres"),
+        Target::Sqlite { sqlx: false, .. } => ("sqlite", "sqlite", "handover-code-sqlite"),
+        Target::Sqlite { sqlx: true, .. } => ("sqlite+sqlx", "sqlx-sqlite", "handover-code-sqlx"),
+        Target::Postgres { sqlx: false, .. } => ("postgres", "postgres", "handover-code-postgres"),
+        Target::Postgres { sqlx: true, .. } => {
+            ("postgres+sqlx", "sqlx-postgres", "handover-code-sqlx")
+        }
         Target::Redis { .. } | Target::RedisCluster { .. } => {
             ("redis", "redis", "handover-code-redis")
         }

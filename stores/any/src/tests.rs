@@ -11,6 +11,7 @@ fn every_form_is_read_with_its_options() {
     assert_eq!(
         parse("sqlite:centre.db"),
         Ok(Target::Sqlite {
+            sqlx: false,
             path: Some("centre.db".into()),
             full: true,
             busy_timeout: None
@@ -19,6 +20,7 @@ fn every_form_is_read_with_its_options() {
     assert_eq!(
         parse("sqlite:///var/lib/my%20centre.db?durability=normal&busy_timeout_ms=250"),
         Ok(Target::Sqlite {
+            sqlx: false,
             path: Some("/var/lib/my centre.db".into()),
             full: false,
             busy_timeout: Some(Duration::from_millis(250)),
@@ -27,6 +29,7 @@ fn every_form_is_read_with_its_options() {
     assert_eq!(
         parse("sqlite::memory:"),
         Ok(Target::Sqlite {
+            sqlx: false,
             path: None,
             full: true,
             busy_timeout: None
@@ -35,6 +38,7 @@ fn every_form_is_read_with_its_options() {
     assert_eq!(
         parse("postgres://app:s3cret@db:5432/app?pool=4&sslmode=require&prefix=t1_&timeout_ms=900"),
         Ok(Target::Postgres {
+            sqlx: false,
             params: "postgres://app:s3cret@db:5432/app?sslmode=require".into(),
             pool: 4,
             timeout: Duration::from_millis(900),
@@ -45,11 +49,33 @@ fn every_form_is_read_with_its_options() {
     assert_eq!(
         parse("POSTGRESQL://db/app?create_schema=false"),
         Ok(Target::Postgres {
+            sqlx: false,
             params: "postgresql://db/app".into(),
             pool: DEFAULT_POOL,
             timeout: DEFAULT_TIMEOUT,
             prefix: None,
             create_schema: false,
+        })
+    );
+    // The sqlx stores: the same forms and options, the client's URL without `+sqlx`.
+    assert_eq!(
+        parse("sqlite+sqlx:centre.db?durability=normal"),
+        Ok(Target::Sqlite {
+            sqlx: true,
+            path: Some("centre.db".into()),
+            full: false,
+            busy_timeout: None
+        })
+    );
+    assert_eq!(
+        parse("postgres+sqlx://app@db/app?pool=2&sslmode=require"),
+        Ok(Target::Postgres {
+            sqlx: true,
+            params: "postgres://app@db/app?sslmode=require".into(),
+            pool: 2,
+            timeout: DEFAULT_TIMEOUT,
+            prefix: None,
+            create_schema: true,
         })
     );
     assert_eq!(
@@ -161,6 +187,18 @@ fn a_store_not_compiled_in_names_the_feature_and_crate_to_add() {
             "postgres://127.0.0.1:1/app",
             "feature `postgres`",
             "handover-code-postgres",
+        ),
+        (
+            cfg!(feature = "sqlx-sqlite"),
+            "sqlite+sqlx::memory:",
+            "feature `sqlx-sqlite`",
+            "handover-code-sqlx",
+        ),
+        (
+            cfg!(feature = "sqlx-postgres"),
+            "postgres+sqlx://127.0.0.1:1/app",
+            "feature `sqlx-postgres`",
+            "handover-code-sqlx",
         ),
         (
             cfg!(feature = "redis"),

@@ -15,8 +15,11 @@ use std::vec::Vec;
 pub(crate) enum Target {
     /// `memory:`
     Memory,
-    /// `sqlite:PATH`, `sqlite://PATH` or `sqlite::memory:`.
+    /// `sqlite:PATH`, `sqlite://PATH` or `sqlite::memory:`; `sqlite+sqlx:` the same on
+    /// handover-code-sqlx.
     Sqlite {
+        /// On handover-code-sqlx's store (`sqlite+sqlx:`).
+        sqlx: bool,
         /// `None` for `sqlite::memory:`; percent-decoded.
         path: Option<String>,
         /// `durability=full` (the default) or `normal`.
@@ -25,8 +28,10 @@ pub(crate) enum Target {
         busy_timeout: Option<Duration>,
     },
     /// `postgres://…` or `postgresql://…`: the URL as tokio-postgres reads it, without
-    /// this crate's options.
+    /// this crate's options; `postgres+sqlx://…` the same, as sqlx reads it.
     Postgres {
+        /// On handover-code-sqlx's store (`postgres+sqlx://`).
+        sqlx: bool,
         params: String,
         pool: usize,
         timeout: Duration,
@@ -94,8 +99,8 @@ fn named(name: &Option<&'static str>) -> String {
 }
 
 /// Every form, for the errors that list them.
-const FORMS: &str =
-    "memory:, sqlite:PATH, postgres://…, redis://… or redis+cluster://host:port,host:port";
+const FORMS: &str = "memory:, sqlite:PATH, postgres://…, sqlite+sqlx:PATH, postgres+sqlx://…, \
+     redis://… or redis+cluster://host:port,host:port";
 
 /// Every option some store takes: the names an error may repeat.
 const KNOWN: [&str; 7] = [
@@ -141,7 +146,8 @@ pub(crate) fn parse(url: &str) -> Result<Target, UrlError> {
             ("", Some((name, _))) => Err(option("memory", name, "none")),
             _ => Err(UrlError::Form("memory: takes nothing after the colon")),
         },
-        "sqlite" => {
+        "sqlite" | "sqlite+sqlx" => {
+            let sqlx = scheme.ends_with("+sqlx");
             let path = body.strip_prefix("//").unwrap_or(body);
             let path = match path {
                 "" => {
@@ -178,12 +184,14 @@ pub(crate) fn parse(url: &str) -> Result<Target, UrlError> {
                 }
             }
             Ok(Target::Sqlite {
+                sqlx,
                 path,
                 full,
                 busy_timeout,
             })
         }
-        "postgres" | "postgresql" => {
+        "postgres" | "postgresql" | "postgres+sqlx" | "postgresql+sqlx" => {
+            let sqlx = scheme.ends_with("+sqlx");
             if !body.starts_with("//") {
                 return Err(UrlError::Form(
                     "use postgres://user@host:port/database; the key=value form is \
@@ -221,8 +229,9 @@ pub(crate) fn parse(url: &str) -> Result<Target, UrlError> {
                     _ => passed.push((name, value)),
                 }
             }
-            let params = rejoin(&scheme, body, &passed);
+            let params = rejoin(scheme.trim_end_matches("+sqlx"), body, &passed);
             Ok(Target::Postgres {
+                sqlx,
                 params,
                 pool,
                 timeout,

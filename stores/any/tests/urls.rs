@@ -43,7 +43,12 @@ fn first_service(url: &str, kind: &str, compiled: bool) {
         if !compiled {
             let said = AnyStore::connect(url).await.unwrap_err();
             let said = format!("{said}: {}", std::error::Error::source(&said).unwrap());
-            assert!(said.contains(&format!("feature `{kind}`")), "{said}");
+            let feature = match kind {
+                "sqlite+sqlx" => "sqlx-sqlite",
+                "postgres+sqlx" => "sqlx-postgres",
+                kind => kind,
+            };
+            assert!(said.contains(&format!("feature `{feature}`")), "{said}");
             return;
         }
         let store = AnyStore::connect(url).await.unwrap();
@@ -150,6 +155,13 @@ fn a_first_service_on_memory_and_sqlite_urls() {
     );
     assert!(path.exists(), "the sqlite URL's file was not made");
     first_service("sqlite::memory:", "sqlite", true);
+    // The same on handover-code-sqlx's store.
+    let sqlx = cfg!(feature = "sqlx-sqlite");
+    let path = dir.join("sqlx.db");
+    let url = format!("sqlite+sqlx:{}?durability=normal", path.display());
+    first_service(&url, "sqlite+sqlx", sqlx);
+    assert_eq!(path.exists(), sqlx, "the sqlite+sqlx URL's file");
+    first_service("sqlite+sqlx::memory:", "sqlite+sqlx", sqlx);
 }
 
 fn a_first_service_on_a_postgres_url_with_a_table_prefix() {
@@ -172,14 +184,20 @@ fn a_first_service_on_a_postgres_url_with_a_table_prefix() {
         "postgres",
         cfg!(feature = "postgres"),
     );
-    if !cfg!(feature = "postgres") {
-        return;
-    }
-    let tables = cluster.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'any_%'");
-    assert!(
-        tables.contains("any_records") && tables.contains("any_audit"),
-        "{tables}"
+    first_service(
+        &format!("postgres+sqlx://postgres@127.0.0.1:{port}/postgres?prefix=anysqlx_&pool=4"),
+        "postgres+sqlx",
+        cfg!(feature = "sqlx-postgres"),
     );
+    let tables = cluster.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename LIKE 'any%'");
+    for (compiled, table) in [
+        (cfg!(feature = "postgres"), "any_records"),
+        (cfg!(feature = "postgres"), "any_audit"),
+        (cfg!(feature = "sqlx-postgres"), "anysqlx_records"),
+        (cfg!(feature = "sqlx-postgres"), "anysqlx_audit"),
+    ] {
+        assert_eq!(tables.contains(table), compiled, "{table}: {tables}");
+    }
 }
 
 fn a_first_service_on_redis_and_redis_cluster_urls() {
