@@ -153,6 +153,8 @@ mod audit_log;
 #[cfg(feature = "std")]
 mod distinct;
 #[cfg(feature = "std")]
+mod forward;
+#[cfg(feature = "std")]
 pub use distinct::distinct_keys;
 #[cfg(feature = "std")]
 pub mod memory;
@@ -170,6 +172,8 @@ use crate::time::Timestamp;
 pub(crate) use at_once::async_at_once;
 #[cfg(feature = "std")]
 pub use audit_log::{AsyncAuditLog, AuditEntry, AuditLog, Cursor};
+#[cfg(feature = "std")]
+pub(crate) use forward::forward;
 pub use stats::Stats;
 
 /// What a compare-and-swap did.

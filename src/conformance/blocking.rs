@@ -2,15 +2,10 @@
 //! runs the kit's threaded checks (the scenarios, the model's sequences, the hammers) on an
 //! [`AsyncStore`].
 
-use std::vec::Vec;
-
 use tokio::runtime::Handle;
 
-use crate::audit::Entry;
-use crate::key::Key;
-use crate::record::{Record, Version};
-use crate::store::{AsyncAuditLog, AsyncStore, AuditEntry, AuditLog, Cursor, Store, Swap};
-use crate::time::Timestamp;
+use crate::store::forward;
+use crate::store::{AsyncAuditLog, AsyncStore, AuditLog, Store};
 
 /// An [`AsyncStore`] as a [`Store`], each call waited for with [`Handle::block_on`]: for the
 /// kit's threaded checks only, never for a host (it blocks the calling thread, and it panics
@@ -36,77 +31,17 @@ pub struct Blocking<S> {
     pub handle: Handle,
 }
 
-impl<S: AsyncStore> Store for Blocking<S> {
-    type Error = S::Error;
-    const TRANSACTIONS: bool = S::TRANSACTIONS;
-
-    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, S::Error> {
-        self.handle.block_on(AsyncStore::load(&self.store, key))
+forward!(
+    impl [S: AsyncStore] Store for Blocking<S> {
+        type Error = S::Error;
+        const TRANSACTIONS: bool = S::TRANSACTIONS;
     }
+    [] |this, call| this.handle.block_on(call()), calling AsyncStore on &this.store;
+    load, compare_and_swap, compare_and_swap_audited, compare_and_swap_all, prune, make_durable
+);
 
-    fn compare_and_swap(
-        &self,
-        key: Key<'_>,
-        expected: Option<Version>,
-        record: &Record,
-        new: Version,
-    ) -> Result<Swap, S::Error> {
-        self.handle.block_on(AsyncStore::compare_and_swap(
-            &self.store,
-            key,
-            expected,
-            record,
-            new,
-        ))
-    }
-
-    fn compare_and_swap_audited(
-        &self,
-        entry: &Entry<'_>,
-        record: &Record,
-    ) -> Result<Swap, S::Error> {
-        self.handle.block_on(AsyncStore::compare_and_swap_audited(
-            &self.store,
-            entry,
-            record,
-        ))
-    }
-
-    fn compare_and_swap_all(
-        &self,
-        writes: &[(Entry<'_>, Record)],
-        unchanged: &[(Key<'_>, Option<Version>)],
-    ) -> Result<Swap, S::Error> {
-        self.handle.block_on(AsyncStore::compare_and_swap_all(
-            &self.store,
-            writes,
-            unchanged,
-        ))
-    }
-
-    fn prune(&self, before: Timestamp) -> Result<u64, S::Error> {
-        self.handle.block_on(AsyncStore::prune(&self.store, before))
-    }
-
-    fn make_durable(&self, key: Key<'_>, version: Version) -> Result<Swap, S::Error> {
-        self.handle
-            .block_on(AsyncStore::make_durable(&self.store, key, version))
-    }
-}
-
-impl<S: AsyncAuditLog> AuditLog for Blocking<S> {
-    fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, S::Error> {
-        self.handle
-            .block_on(AsyncAuditLog::history(&self.store, key))
-    }
-
-    fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, S::Error> {
-        self.handle
-            .block_on(AsyncAuditLog::since(&self.store, cursor, limit))
-    }
-
-    fn prune_audit(&self, before: Timestamp) -> Result<u64, S::Error> {
-        self.handle
-            .block_on(AsyncAuditLog::prune_audit(&self.store, before))
-    }
-}
+forward!(
+    impl [S: AsyncAuditLog] AuditLog for Blocking<S> {}
+    [] |this, call| this.handle.block_on(call()), calling AsyncAuditLog on &this.store;
+    history, since, prune_audit
+);

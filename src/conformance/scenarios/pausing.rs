@@ -4,9 +4,9 @@ use std::boxed::Box;
 use std::string::String;
 use std::sync::Mutex;
 
-use crate::audit::Entry;
 use crate::key::Key;
-use crate::record::{Record, Version};
+use crate::record::Version;
+use crate::store::forward;
 use crate::store::{Store, Swap};
 
 use super::Checked;
@@ -70,45 +70,19 @@ impl<'s, S> Pausing<'s, S> {
     }
 }
 
-impl<S: Store> Store for Pausing<'_, S> {
-    type Error = S::Error;
-    const TRANSACTIONS: bool = S::TRANSACTIONS;
+// A confirmation does not pause: the pauses count the steps of a plan's decision.
+forward!(
+    impl ['s, S: Store] Store for Pausing<'s, S> {
+        type Error = S::Error;
+        const TRANSACTIONS: bool = S::TRANSACTIONS;
 
-    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, S::Error> {
-        self.pause();
-        self.inner.load(key)
+        fn make_durable(&self, key: Key<'_>, version: Version) -> Result<Swap, S::Error> {
+            self.inner.make_durable(key, version)
+        }
     }
-
-    fn compare_and_swap(
-        &self,
-        key: Key<'_>,
-        expected: Option<Version>,
-        record: &Record,
-        new: Version,
-    ) -> Result<Swap, S::Error> {
-        self.pause();
-        self.inner.compare_and_swap(key, expected, record, new)
-    }
-
-    fn compare_and_swap_audited(
-        &self,
-        entry: &Entry<'_>,
-        record: &Record,
-    ) -> Result<Swap, S::Error> {
-        self.pause();
-        self.inner.compare_and_swap_audited(entry, record)
-    }
-
-    fn compare_and_swap_all(
-        &self,
-        writes: &[(Entry<'_>, Record)],
-        unchanged: &[(Key<'_>, Option<Version>)],
-    ) -> Result<Swap, S::Error> {
-        self.pause();
-        self.inner.compare_and_swap_all(writes, unchanged)
-    }
-
-    fn make_durable(&self, key: Key<'_>, version: Version) -> Result<Swap, S::Error> {
-        self.inner.make_durable(key, version)
-    }
-}
+    [] |this, call| {
+        this.pause();
+        call()
+    }, calling Store on this.inner;
+    load, compare_and_swap, compare_and_swap_audited, compare_and_swap_all
+);

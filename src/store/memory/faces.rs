@@ -2,82 +2,31 @@
 //! (which hosts call without importing a trait), the async store calls the blocking one
 //! with futures ready at once (the store never waits on I/O).
 
-use std::vec::Vec;
-
-use crate::audit::Entry as Audited;
 use crate::error::Error;
-use crate::key::Key;
-use crate::record::{Record, Version};
-use crate::store::{AsyncAuditLog, AuditEntry, AuditLog, Cursor, Store, Swap};
-use crate::time::Timestamp;
+use crate::store::forward;
+use crate::store::{AsyncAuditLog, AuditLog, Store};
 
 use super::MemoryStore;
 
-impl Store for MemoryStore {
-    type Error = Error;
-    const TRANSACTIONS: bool = true;
-
-    fn load(&self, key: Key<'_>) -> Result<Option<(Record, Version)>, Error> {
-        Self::load(self, key)
+forward!(
+    impl [] Store for MemoryStore {
+        type Error = Error;
+        const TRANSACTIONS: bool = true;
     }
+    [] |this, call| call(), calling MemoryStore on this;
+    load, compare_and_swap, compare_and_swap_audited, compare_and_swap_all, prune
+);
 
-    fn compare_and_swap(
-        &self,
-        key: Key<'_>,
-        expected: Option<Version>,
-        record: &Record,
-        new: Version,
-    ) -> Result<Swap, Error> {
-        Self::compare_and_swap(self, key, expected, record, new)
-    }
+forward!(
+    impl [] AuditLog for MemoryStore {}
+    [] |this, call| call(), calling MemoryStore on this;
+    history, since, prune_audit
+);
 
-    fn compare_and_swap_audited(
-        &self,
-        entry: &Audited<'_>,
-        record: &Record,
-    ) -> Result<Swap, Error> {
-        Self::compare_and_swap_audited(self, entry, record)
-    }
-
-    fn compare_and_swap_all(
-        &self,
-        writes: &[(Audited<'_>, Record)],
-        unchanged: &[(Key<'_>, Option<Version>)],
-    ) -> Result<Swap, Error> {
-        Self::compare_and_swap_all(self, writes, unchanged)
-    }
-
-    fn prune(&self, before: Timestamp) -> Result<u64, Error> {
-        Self::prune(self, before)
-    }
-}
-
-impl AuditLog for MemoryStore {
-    fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Error> {
-        Self::history(self, key)
-    }
-
-    fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Error> {
-        Self::since(self, cursor, limit)
-    }
-
-    fn prune_audit(&self, before: Timestamp) -> Result<u64, Error> {
-        Self::prune_audit(self, before)
-    }
-}
-
-impl AsyncAuditLog for MemoryStore {
-    async fn history(&self, key: Key<'_>) -> Result<Vec<AuditEntry>, Error> {
-        Self::history(self, key)
-    }
-
-    async fn since(&self, cursor: Cursor, limit: usize) -> Result<Vec<AuditEntry>, Error> {
-        Self::since(self, cursor, limit)
-    }
-
-    async fn prune_audit(&self, before: Timestamp) -> Result<u64, Error> {
-        Self::prune_audit(self, before)
-    }
-}
+forward!(
+    impl [] AsyncAuditLog for MemoryStore {}
+    [async] |this, call| call(), calling MemoryStore on this;
+    history, since, prune_audit
+);
 
 crate::store::async_at_once!(impl [] AsyncStore for MemoryStore, calling MemoryStore as |this| this);

@@ -39,91 +39,28 @@ mod written;
 #[allow(dead_code)]
 mod audited;
 
-#[path = "../../../tests/support/pg_suite.rs"]
+#[path = "../../../tests/support/pg_store.rs"]
 #[allow(dead_code)]
+mod pg_store;
+
+#[path = "../../../tests/support/pg_suite.rs"]
 mod pg_suite;
+
+#[path = "../../../tests/support/pg_proxy.rs"]
+#[allow(dead_code)]
+mod pg_proxy;
+
+#[path = "support/store.rs"]
+mod store;
 
 use std::time::Duration;
 
 use fixtures::runtime;
-use handover_code::{Error, conformance};
+use handover_code::conformance;
 use handover_code_sqlx::PgStore;
-use handover_code_sqlx::sqlx::{self, AssertSqlSafe};
 use pg_cluster::Cluster;
-use pg_suite::{Pg, Target};
-
-/// `target` as a sqlx URL, with `extra` query parameters. sqlx reaches one host: a target of
-/// several is refused here.
-fn url(target: &Target, extra: &str) -> String {
-    let [port] = target.ports[..] else {
-        panic!("sqlx has no multi-host URL: {target:?}");
-    };
-    let mut query: Vec<String> = Vec::new();
-    if let Some(options) = &target.options {
-        query.push(format!(
-            "options={}",
-            options.replace(' ', "%20").replace('=', "%3D")
-        ));
-    }
-    if !extra.is_empty() {
-        query.push(extra.to_string());
-    }
-    let query = if query.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", query.join("&"))
-    };
-    format!("postgres://postgres@127.0.0.1:{port}/postgres{query}")
-}
-
-impl Pg for PgStore {
-    fn open(
-        rt: &tokio::runtime::Runtime,
-        target: &Target,
-        connections: usize,
-        timeout: Duration,
-    ) -> Result<Self, Error> {
-        let connections = u32::try_from(connections).unwrap();
-        rt.block_on(PgStore::connect(&url(target, ""), connections, timeout))
-    }
-    fn create_schema(&self) -> impl Future<Output = Result<(), Error>> + Send {
-        PgStore::create_schema(self)
-    }
-    fn with_prune_batch(self, rows: u32) -> Self {
-        PgStore::with_prune_batch(self, rows)
-    }
-    fn with_table_prefix(self, prefix: &str) -> Result<Self, Error> {
-        PgStore::with_table_prefix(self, prefix)
-    }
-    fn records_table(&self) -> &str {
-        PgStore::records_table(self)
-    }
-    fn audit_table(&self) -> &str {
-        PgStore::audit_table(self)
-    }
-    fn prune_statement(&self) -> &str {
-        PgStore::prune_statement(self)
-    }
-    fn prune_task(
-        self,
-        every: Duration,
-        after: impl FnMut(Result<u64, Error>) + Send + 'static,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        PgStore::prune_task(self, every, after)
-    }
-    async fn execute(&self, sql: &str) {
-        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-            .execute(self.pool())
-            .await
-            .unwrap();
-    }
-    async fn lines(&self, sql: &str) -> Vec<String> {
-        sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
-            .fetch_all(self.pool())
-            .await
-            .unwrap()
-    }
-}
+use pg_store::{Pg, Target};
+use store::url;
 
 /// The store, its table emptied, driven from plain threads.
 fn emptied(rt: &tokio::runtime::Runtime, store: &PgStore) -> conformance::Blocking<PgStore> {
