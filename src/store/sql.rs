@@ -1,6 +1,7 @@
-//! What any SQL store shares (feature `sql`): the tables' shape, the mapping of values to SQL
-//! integers, the audit row and the batch check. The store-author API the crate's SQL
-//! adapters (`handover-code-sqlite`, `handover-code-postgres`) are written with; a store of
+//! What any SQL store shares (feature `sql`): the tables' shape and schemas, the mapping of
+//! values to SQL integers, the audit row and the batch check. The store-author API the
+//! crate's SQL adapters (`handover-code-sqlite`, `handover-code-postgres`,
+//! `handover-code-sqlx`) are written with; a store of
 //! your own on another SQL database that uses it reads and writes the same rows as they do.
 //!
 //! One table holds every record:
@@ -36,6 +37,9 @@
 //! PostgreSQL adds `tx`, the writing transaction's id, so that entries are read in an order
 //! no later commit can fall behind ([`AuditLog::since`](crate::store::AuditLog::since)).
 //!
+//! The schemas themselves are [`POSTGRES_SCHEMA`] and [`SQLITE_SCHEMA`], for the default
+//! table names; [`with_table_prefix`] renames the tables for a tenant or a deployment.
+//!
 //! ```
 //! use handover_code::record::Version;
 //! use handover_code::store::sql;
@@ -47,8 +51,12 @@
 //! assert_eq!(sql::time_from_sql(sql::time_to_sql(Timestamp(7))), Timestamp(7));
 //! ```
 
+mod schema;
+
 use std::string::String;
 use std::vec::Vec;
+
+pub use schema::{DEFAULT_TABLE_PREFIX, POSTGRES_SCHEMA, SQLITE_SCHEMA, with_table_prefix};
 
 use crate::audit::{Action, Entry};
 use crate::error::StoreError;

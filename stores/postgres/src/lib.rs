@@ -124,40 +124,7 @@ impl PostgresStore {
     /// The schema, as [`PostgresStore::create_schema`] runs it for the default table names
     /// ([`PostgresStore::schema`] gives it for a store's own). Version 2 is recorded in
     /// `handover_schema`.
-    pub const SCHEMA: &'static str = "
-CREATE TABLE IF NOT EXISTS handover_records (
-    kind      smallint NOT NULL,
-    namespace bytea    NOT NULL,
-    id        bytea    NOT NULL,
-    version   bigint   NOT NULL,
-    record    bytea    NOT NULL,
-    prune_at  bigint   NOT NULL,
-    PRIMARY KEY (kind, namespace, id)
-);
-CREATE INDEX IF NOT EXISTS handover_records_prune ON handover_records (prune_at);
-CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
-CREATE TABLE IF NOT EXISTS handover_audit (
-    seq       bigint   GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    tx        bigint   NOT NULL,
-    at        bigint   NOT NULL,
-    kind      smallint NOT NULL,
-    namespace bytea    NOT NULL,
-    id        bytea    NOT NULL,
-    context   bytea    NOT NULL,
-    booking   bytea    NOT NULL,
-    verifier  bytea,
-    request   bytea,
-    actor     bytea,
-    action    text     NOT NULL,
-    detail    bigint   NOT NULL,
-    note      text     NOT NULL,
-    prior     bigint,
-    version   bigint   NOT NULL
-);
-CREATE INDEX IF NOT EXISTS handover_audit_record ON handover_audit (kind, namespace, id, seq);
-CREATE INDEX IF NOT EXISTS handover_audit_order ON handover_audit (tx, seq);
-CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
-";
+    pub const SCHEMA: &'static str = sql::POSTGRES_SCHEMA;
 
     /// A store on an existing pool, which it uses exactly as it is: it sets no statement
     /// timeout, no connect timeout and no pool wait, create or recycle timeout (give the
@@ -170,7 +137,7 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
         Self {
             pool,
             prune_batch: Self::DEFAULT_PRUNE_BATCH,
-            sql: Arc::new(Statements::new(statements::DEFAULT_PREFIX)),
+            sql: Arc::new(Statements::new(sql::DEFAULT_TABLE_PREFIX)),
             commit_wait: None,
         }
     }
@@ -187,7 +154,7 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
     /// identifiers.
     pub fn with_table_prefix(mut self, prefix: &str) -> Result<Self, Error> {
         own_error(|| {
-            if !statements::prefix_ok(prefix) {
+            if sql::with_table_prefix(Self::SCHEMA, prefix).is_none() {
                 return Err(PostgresError::Config(
                     "a table prefix is at most 40 lowercase ASCII letters, digits and '_', not starting with a digit".into(),
                 ));

@@ -4,25 +4,7 @@
 use std::format;
 use std::string::String;
 
-/// The prefix of the default table names.
-pub(crate) const DEFAULT_PREFIX: &str = "handover_";
-
-/// The longest table prefix accepted: PostgreSQL truncates identifiers at 63 bytes, and the
-/// longest name built from the prefix adds 14.
-pub(crate) const MAX_PREFIX: usize = 40;
-
-/// Whether `prefix` can start a table name unquoted: a lowercase ASCII letter or `_`, then
-/// lowercase letters, digits and `_`, at most [`MAX_PREFIX`] bytes (empty is allowed).
-pub(crate) fn prefix_ok(prefix: &str) -> bool {
-    let bytes = prefix.as_bytes();
-    bytes.len() <= MAX_PREFIX
-        && bytes
-            .first()
-            .is_none_or(|b| b.is_ascii_lowercase() || *b == b'_')
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
-}
+use handover_code::store::sql::{DEFAULT_TABLE_PREFIX, POSTGRES_SCHEMA};
 
 /// Every statement, for one prefix.
 #[derive(Debug)]
@@ -58,7 +40,7 @@ pub(crate) struct Statements {
 
 impl Statements {
     /// The statements on `{prefix}records` and `{prefix}schema`; the prefix is checked by
-    /// [`prefix_ok`] first.
+    /// `handover_code::store::sql::with_table_prefix` first.
     pub(crate) fn new(prefix: &str) -> Self {
         let records = format!("{prefix}records");
         let schema_table = format!("{prefix}schema");
@@ -92,42 +74,7 @@ impl Statements {
                 "DELETE FROM {records} WHERE prune_at < $1 AND (kind, namespace, id) IN
     (SELECT kind, namespace, id FROM {records} WHERE prune_at < $1 LIMIT $2)"
             ),
-            schema: format!(
-                "
-CREATE TABLE IF NOT EXISTS {records} (
-    kind      smallint NOT NULL,
-    namespace bytea    NOT NULL,
-    id        bytea    NOT NULL,
-    version   bigint   NOT NULL,
-    record    bytea    NOT NULL,
-    prune_at  bigint   NOT NULL,
-    PRIMARY KEY (kind, namespace, id)
-);
-CREATE INDEX IF NOT EXISTS {records}_prune ON {records} (prune_at);
-CREATE TABLE IF NOT EXISTS {schema_table} (version bigint NOT NULL);
-CREATE TABLE IF NOT EXISTS {audit} (
-    seq       bigint   GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    tx        bigint   NOT NULL,
-    at        bigint   NOT NULL,
-    kind      smallint NOT NULL,
-    namespace bytea    NOT NULL,
-    id        bytea    NOT NULL,
-    context   bytea    NOT NULL,
-    booking   bytea    NOT NULL,
-    verifier  bytea,
-    request   bytea,
-    actor     bytea,
-    action    text     NOT NULL,
-    detail    bigint   NOT NULL,
-    note      text     NOT NULL,
-    prior     bigint,
-    version   bigint   NOT NULL
-);
-CREATE INDEX IF NOT EXISTS {audit}_record ON {audit} (kind, namespace, id, seq);
-CREATE INDEX IF NOT EXISTS {audit}_order ON {audit} (tx, seq);
-CREATE INDEX IF NOT EXISTS {audit}_at ON {audit} (at);
-"
-            ),
+            schema: POSTGRES_SCHEMA.replace(DEFAULT_TABLE_PREFIX, prefix),
             insert_audited: format!(
                 "WITH written AS (INSERT INTO {records} (kind, namespace, id, version, record, prune_at)
     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, namespace, id) DO NOTHING RETURNING 1)
@@ -158,32 +105,15 @@ CREATE INDEX IF NOT EXISTS {audit}_at ON {audit} (at);
 
 #[cfg(test)]
 mod tests {
-    use super::{Statements, prefix_ok};
+    use super::Statements;
     use crate::PostgresStore;
+    use handover_code::store::sql::DEFAULT_TABLE_PREFIX;
 
     #[test]
     fn the_default_prefix_gives_the_published_statements() {
-        let s = Statements::new(super::DEFAULT_PREFIX);
+        let s = Statements::new(DEFAULT_TABLE_PREFIX);
         assert_eq!(s.schema, PostgresStore::SCHEMA);
         assert_eq!(s.prune, PostgresStore::PRUNE);
         assert_eq!(s.records, "handover_records");
-    }
-
-    #[test]
-    fn prefixes_are_plain_lowercase_identifiers() {
-        for ok in ["", "tenant_a_", "_x", "t1_"] {
-            assert!(prefix_ok(ok), "{ok}");
-        }
-        for bad in [
-            "1t_",
-            "Tenant_",
-            "a-b",
-            "a;drop table x;",
-            "a b",
-            "é_",
-            &"a".repeat(41),
-        ] {
-            assert!(!prefix_ok(bad), "{bad}");
-        }
     }
 }

@@ -9,39 +9,7 @@ use handover_code::store::sql::SCHEMA_VERSION;
 
 use super::SqliteError;
 
-pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS handover_records (
-    kind      INTEGER NOT NULL,
-    namespace BLOB    NOT NULL,
-    id        BLOB    NOT NULL,
-    version   INTEGER NOT NULL,
-    record    BLOB    NOT NULL,
-    prune_at  INTEGER NOT NULL,
-    PRIMARY KEY (kind, namespace, id)
-) WITHOUT ROWID;
-
-CREATE INDEX IF NOT EXISTS handover_records_prune ON handover_records (prune_at);
-CREATE TABLE IF NOT EXISTS handover_schema (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS handover_audit (
-    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
-    at        INTEGER NOT NULL,
-    kind      INTEGER NOT NULL,
-    namespace BLOB    NOT NULL,
-    id        BLOB    NOT NULL,
-    context   BLOB    NOT NULL,
-    booking   BLOB    NOT NULL,
-    verifier  BLOB,
-    request   BLOB,
-    actor     BLOB,
-    action    TEXT    NOT NULL,
-    detail    INTEGER NOT NULL,
-    note      TEXT    NOT NULL,
-    prior     INTEGER,
-    version   INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS handover_audit_record ON handover_audit (kind, namespace, id, seq);
-CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
-";
+pub(super) use handover_code::store::sql::SQLITE_SCHEMA as SCHEMA;
 pub(super) const AUDIT_INSERT: &str =
     "INSERT INTO handover_audit (at, kind, namespace, id, context, booking,
     verifier, request, actor, action, detail, note, prior, version)

@@ -37,6 +37,9 @@ pub(crate) enum SqlxError {
     Config(std::string::String),
 }
 
+/// The error for a table prefix `handover_code::store::sql::with_table_prefix` refuses.
+pub(crate) const PREFIX_RULE: &str = "a table prefix is at most 40 lowercase ASCII letters, digits and '_', not starting with a digit";
+
 /// Settings it cannot use (and a database of another schema version) are setup errors; the
 /// rest are store failures. The one place this crate turns its errors into the core's.
 impl From<SqlxError> for Error {

@@ -15,8 +15,6 @@ mod error;
 #[cfg(feature = "postgres")]
 mod pg;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
-mod prefix;
-#[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod prune;
 #[cfg(feature = "sqlite")]
 mod sqlite;

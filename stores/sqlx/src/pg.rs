@@ -16,8 +16,8 @@ use sqlx::{AssertSqlSafe, Connection};
 use handover_code::store::sql::{self, SCHEMA_VERSION};
 use handover_code::{Error, Timestamp};
 
+use crate::error::PREFIX_RULE;
 use crate::error::SqlxError;
-use crate::prefix::{DEFAULT_PREFIX, PREFIX_RULE, prefix_ok};
 use statements::Statements;
 
 /// An [`AsyncStore`](handover_code::AsyncStore) on PostgreSQL, through the host's own sqlx pool
@@ -75,40 +75,7 @@ impl PgStore {
     /// The schema, as [`PgStore::create_schema`] runs it for the default table names
     /// ([`PgStore::schema`] gives it for a store's own). Version 2 is recorded in
     /// `handover_schema`.
-    pub const SCHEMA: &'static str = "
-CREATE TABLE IF NOT EXISTS handover_records (
-    kind      smallint NOT NULL,
-    namespace bytea    NOT NULL,
-    id        bytea    NOT NULL,
-    version   bigint   NOT NULL,
-    record    bytea    NOT NULL,
-    prune_at  bigint   NOT NULL,
-    PRIMARY KEY (kind, namespace, id)
-);
-CREATE INDEX IF NOT EXISTS handover_records_prune ON handover_records (prune_at);
-CREATE TABLE IF NOT EXISTS handover_schema (version bigint NOT NULL);
-CREATE TABLE IF NOT EXISTS handover_audit (
-    seq       bigint   GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    tx        bigint   NOT NULL,
-    at        bigint   NOT NULL,
-    kind      smallint NOT NULL,
-    namespace bytea    NOT NULL,
-    id        bytea    NOT NULL,
-    context   bytea    NOT NULL,
-    booking   bytea    NOT NULL,
-    verifier  bytea,
-    request   bytea,
-    actor     bytea,
-    action    text     NOT NULL,
-    detail    bigint   NOT NULL,
-    note      text     NOT NULL,
-    prior     bigint,
-    version   bigint   NOT NULL
-);
-CREATE INDEX IF NOT EXISTS handover_audit_record ON handover_audit (kind, namespace, id, seq);
-CREATE INDEX IF NOT EXISTS handover_audit_order ON handover_audit (tx, seq);
-CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
-";
+    pub const SCHEMA: &'static str = sql::POSTGRES_SCHEMA;
 
     /// One batch of a prune, for the default table names ([`PgStore::prune_statement`] gives
     /// it for a store's own): at most `$2` rows, found through the `prune_at` index. The outer
@@ -136,7 +103,7 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
         Self {
             pool,
             prune_batch: Self::DEFAULT_PRUNE_BATCH,
-            sql: Arc::new(Statements::new(DEFAULT_PREFIX)),
+            sql: Arc::new(Statements::new(sql::DEFAULT_TABLE_PREFIX)),
             commit_wait: None,
         }
     }
@@ -211,7 +178,7 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
     /// digits and `_`, not starting with a digit: it becomes part of unquoted SQL
     /// identifiers.
     pub fn with_table_prefix(mut self, prefix: &str) -> Result<Self, Error> {
-        if !prefix_ok(prefix) {
+        if sql::with_table_prefix(Self::SCHEMA, prefix).is_none() {
             return Err(SqlxError::Config(PREFIX_RULE.into()).into());
         }
         self.sql = Arc::new(Statements::new(prefix));

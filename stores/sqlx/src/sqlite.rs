@@ -16,8 +16,8 @@ use sqlx::{AssertSqlSafe, Connection};
 use handover_code::store::sql::{self, SCHEMA_VERSION};
 use handover_code::{Error, Timestamp};
 
+use crate::error::PREFIX_RULE;
 use crate::error::SqlxError;
-use crate::prefix::{DEFAULT_PREFIX, PREFIX_RULE, prefix_ok};
 use statements::Statements;
 
 /// An [`AsyncStore`](handover_code::AsyncStore) on SQLite, through the host's own sqlx pool
@@ -60,38 +60,7 @@ impl SqliteStore {
     /// The schema, as [`SqliteStore::create_schema`] runs it for the default table names
     /// ([`SqliteStore::schema`] gives it for a store's own). Version 2 is recorded in
     /// `handover_schema`.
-    pub const SCHEMA: &'static str = "
-CREATE TABLE IF NOT EXISTS handover_records (
-    kind      INTEGER NOT NULL,
-    namespace BLOB    NOT NULL,
-    id        BLOB    NOT NULL,
-    version   INTEGER NOT NULL,
-    record    BLOB    NOT NULL,
-    prune_at  INTEGER NOT NULL,
-    PRIMARY KEY (kind, namespace, id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS handover_records_prune ON handover_records (prune_at);
-CREATE TABLE IF NOT EXISTS handover_schema (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS handover_audit (
-    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
-    at        INTEGER NOT NULL,
-    kind      INTEGER NOT NULL,
-    namespace BLOB    NOT NULL,
-    id        BLOB    NOT NULL,
-    context   BLOB    NOT NULL,
-    booking   BLOB    NOT NULL,
-    verifier  BLOB,
-    request   BLOB,
-    actor     BLOB,
-    action    TEXT    NOT NULL,
-    detail    INTEGER NOT NULL,
-    note      TEXT    NOT NULL,
-    prior     INTEGER,
-    version   INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS handover_audit_record ON handover_audit (kind, namespace, id, seq);
-CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
-";
+    pub const SCHEMA: &'static str = sql::SQLITE_SCHEMA;
 
     /// Rows a prune deletes per statement when none is set: each batch holds the write lock
     /// for milliseconds, not the whole prune.
@@ -110,7 +79,7 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
         Self {
             pool,
             prune_batch: Self::DEFAULT_PRUNE_BATCH,
-            sql: Arc::new(Statements::new(DEFAULT_PREFIX)),
+            sql: Arc::new(Statements::new(sql::DEFAULT_TABLE_PREFIX)),
         }
     }
 
@@ -206,7 +175,7 @@ CREATE INDEX IF NOT EXISTS handover_audit_at ON handover_audit (at);
     /// digits and `_`, not starting with a digit: it becomes part of unquoted SQL
     /// identifiers.
     pub fn with_table_prefix(mut self, prefix: &str) -> Result<Self, Error> {
-        if !prefix_ok(prefix) {
+        if sql::with_table_prefix(Self::SCHEMA, prefix).is_none() {
             return Err(SqlxError::Config(PREFIX_RULE.into()).into());
         }
         self.sql = Arc::new(Statements::new(prefix));

@@ -5,9 +5,10 @@ use std::format;
 use std::string::String;
 use std::sync::Arc;
 
+use handover_code::store::sql::{DEFAULT_TABLE_PREFIX, POSTGRES_SCHEMA};
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 
-/// A statement built for a prefix (checked by [`prefix_ok`](crate::prefix::prefix_ok)), held as sqlx takes it: cloning it
+/// A statement built for a prefix (checked by `handover_code::store::sql::with_table_prefix`), held as sqlx takes it: cloning it
 /// shares the text.
 fn sql(text: String) -> SqlStr {
     AssertSqlSafe(Arc::<str>::from(text)).into_sql_str()
@@ -47,7 +48,7 @@ pub(crate) struct Statements {
 
 impl Statements {
     /// The statements on `{prefix}records` and `{prefix}schema`; the prefix is checked by
-    /// [`prefix_ok`](crate::prefix::prefix_ok) first.
+    /// `handover_code::store::sql::with_table_prefix` first.
     pub(crate) fn new(prefix: &str) -> Self {
         let records = format!("{prefix}records");
         let schema_table = format!("{prefix}schema");
@@ -81,42 +82,7 @@ impl Statements {
                 "DELETE FROM {records} WHERE prune_at < $1 AND (kind, namespace, id) IN
     (SELECT kind, namespace, id FROM {records} WHERE prune_at < $1 LIMIT $2)"
             )),
-            schema: format!(
-                "
-CREATE TABLE IF NOT EXISTS {records} (
-    kind      smallint NOT NULL,
-    namespace bytea    NOT NULL,
-    id        bytea    NOT NULL,
-    version   bigint   NOT NULL,
-    record    bytea    NOT NULL,
-    prune_at  bigint   NOT NULL,
-    PRIMARY KEY (kind, namespace, id)
-);
-CREATE INDEX IF NOT EXISTS {records}_prune ON {records} (prune_at);
-CREATE TABLE IF NOT EXISTS {schema_table} (version bigint NOT NULL);
-CREATE TABLE IF NOT EXISTS {audit} (
-    seq       bigint   GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    tx        bigint   NOT NULL,
-    at        bigint   NOT NULL,
-    kind      smallint NOT NULL,
-    namespace bytea    NOT NULL,
-    id        bytea    NOT NULL,
-    context   bytea    NOT NULL,
-    booking   bytea    NOT NULL,
-    verifier  bytea,
-    request   bytea,
-    actor     bytea,
-    action    text     NOT NULL,
-    detail    bigint   NOT NULL,
-    note      text     NOT NULL,
-    prior     bigint,
-    version   bigint   NOT NULL
-);
-CREATE INDEX IF NOT EXISTS {audit}_record ON {audit} (kind, namespace, id, seq);
-CREATE INDEX IF NOT EXISTS {audit}_order ON {audit} (tx, seq);
-CREATE INDEX IF NOT EXISTS {audit}_at ON {audit} (at);
-"
-            ),
+            schema: POSTGRES_SCHEMA.replace(DEFAULT_TABLE_PREFIX, prefix),
             insert_audited: sql(format!(
                 "WITH written AS (INSERT INTO {records} (kind, namespace, id, version, record, prune_at)
     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (kind, namespace, id) DO NOTHING RETURNING 1)
@@ -149,11 +115,11 @@ CREATE INDEX IF NOT EXISTS {audit}_at ON {audit} (at);
 mod tests {
     use super::Statements;
     use crate::PgStore;
-    use crate::prefix::DEFAULT_PREFIX;
+    use handover_code::store::sql::DEFAULT_TABLE_PREFIX;
 
     #[test]
     fn the_default_prefix_gives_the_published_statements() {
-        let s = Statements::new(DEFAULT_PREFIX);
+        let s = Statements::new(DEFAULT_TABLE_PREFIX);
         assert_eq!(s.schema, PgStore::SCHEMA);
         assert_eq!(s.prune.as_str(), PgStore::PRUNE);
         assert_eq!(s.records, "handover_records");

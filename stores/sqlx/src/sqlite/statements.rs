@@ -6,9 +6,10 @@ use std::format;
 use std::string::String;
 use std::sync::Arc;
 
+use handover_code::store::sql::{DEFAULT_TABLE_PREFIX, SQLITE_SCHEMA};
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 
-/// A statement built for a prefix (checked by [`prefix_ok`](crate::prefix::prefix_ok)),
+/// A statement built for a prefix (checked by `handover_code::store::sql::with_table_prefix`),
 /// held as sqlx takes it: cloning it shares the text.
 fn sql(text: String) -> SqlStr {
     AssertSqlSafe(Arc::<str>::from(text)).into_sql_str()
@@ -35,7 +36,7 @@ pub(crate) struct Statements {
 
 impl Statements {
     /// The statements on `{prefix}records`, `{prefix}schema` and `{prefix}audit`; the prefix
-    /// is checked by [`prefix_ok`](crate::prefix::prefix_ok) first.
+    /// is checked by `handover_code::store::sql::with_table_prefix` first.
     pub(crate) fn new(prefix: &str) -> Self {
         let records = format!("{prefix}records");
         let schema_table = format!("{prefix}schema");
@@ -71,40 +72,7 @@ impl Statements {
                 "SELECT seq, {columns} FROM {audit} WHERE seq > ?1 ORDER BY seq LIMIT ?2"
             )),
             prune_audit: sql(format!("DELETE FROM {audit} WHERE at < ?1")),
-            schema: format!(
-                "
-CREATE TABLE IF NOT EXISTS {records} (
-    kind      INTEGER NOT NULL,
-    namespace BLOB    NOT NULL,
-    id        BLOB    NOT NULL,
-    version   INTEGER NOT NULL,
-    record    BLOB    NOT NULL,
-    prune_at  INTEGER NOT NULL,
-    PRIMARY KEY (kind, namespace, id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS {records}_prune ON {records} (prune_at);
-CREATE TABLE IF NOT EXISTS {schema_table} (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS {audit} (
-    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
-    at        INTEGER NOT NULL,
-    kind      INTEGER NOT NULL,
-    namespace BLOB    NOT NULL,
-    id        BLOB    NOT NULL,
-    context   BLOB    NOT NULL,
-    booking   BLOB    NOT NULL,
-    verifier  BLOB,
-    request   BLOB,
-    actor     BLOB,
-    action    TEXT    NOT NULL,
-    detail    INTEGER NOT NULL,
-    note      TEXT    NOT NULL,
-    prior     INTEGER,
-    version   INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS {audit}_record ON {audit} (kind, namespace, id, seq);
-CREATE INDEX IF NOT EXISTS {audit}_at ON {audit} (at);
-"
-            ),
+            schema: SQLITE_SCHEMA.replace(DEFAULT_TABLE_PREFIX, prefix),
             records,
             audit,
         }
@@ -115,11 +83,11 @@ CREATE INDEX IF NOT EXISTS {audit}_at ON {audit} (at);
 mod tests {
     use super::Statements;
     use crate::SqliteStore;
-    use crate::prefix::DEFAULT_PREFIX;
+    use handover_code::store::sql::DEFAULT_TABLE_PREFIX;
 
     #[test]
     fn the_default_prefix_gives_the_published_statements() {
-        let s = Statements::new(DEFAULT_PREFIX);
+        let s = Statements::new(DEFAULT_TABLE_PREFIX);
         assert_eq!(s.schema, SqliteStore::SCHEMA);
         assert_eq!(s.records, "handover_records");
         assert_eq!(s.audit, "handover_audit");
