@@ -466,13 +466,12 @@ async fn on_postgres() {
     run.await.expect("the load ran within 120 s");
 }
 
-/// The same load on the host's own sqlx pools, as a sqlx service has them: SQLite, then
-/// PostgreSQL where it is installed. The stores take the pools as they are, and the host
-/// goes on using them for its own queries (here: reading the records table back).
-async fn on_the_hosts_sqlx_pools() {
+/// The same load on the host's own sqlx pool, as a sqlx service has it: the store takes the
+/// pool as it is, and the host goes on using it for its own queries (here: reading the
+/// records table back).
+async fn on_the_hosts_sqlx_sqlite_pool() {
     use handover_code_any::AnyStore;
-    use handover_code_sqlx::{PgStore, SqliteStore as SqlxSqliteStore};
-    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use handover_code_sqlx::SqliteStore as SqlxSqliteStore;
     use sqlx::sqlite::{
         SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
     };
@@ -503,6 +502,13 @@ async fn on_the_hosts_sqlx_pools() {
         .await
         .unwrap();
     assert!(rows > 0, "the host's pool does not see the store's rows");
+}
+
+/// The same load on PostgreSQL through the host's own sqlx pool.
+async fn on_the_hosts_sqlx_pg_pool() {
+    use handover_code_any::AnyStore;
+    use handover_code_sqlx::PgStore;
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
     let Some(cluster) = pg_cluster::Cluster::start() else {
         return;
     };
@@ -552,8 +558,12 @@ fn sixty_four_clients_on_postgres() {
     on_runtime(on_postgres());
 }
 
-fn sixty_four_clients_on_the_hosts_sqlx_pools() {
-    on_runtime(on_the_hosts_sqlx_pools());
+fn sixty_four_clients_on_the_hosts_sqlx_sqlite_pool() {
+    on_runtime(on_the_hosts_sqlx_sqlite_pool());
+}
+
+fn sixty_four_clients_on_the_hosts_sqlx_pg_pool() {
+    on_runtime(on_the_hosts_sqlx_pg_pool());
 }
 
 /// Both loads; the PostgreSQL one is ignored, with the reason, where PostgreSQL is missing.
@@ -561,9 +571,10 @@ fn main() {
     harness::run(
         pg_cluster::missing(),
         trials!(
-            server: sixty_four_clients_on_postgres, sixty_four_clients_on_the_hosts_sqlx_pools;
+            server: sixty_four_clients_on_postgres, sixty_four_clients_on_the_hosts_sqlx_pg_pool;
             plain: sixty_four_clients_on_sqlite,
-            sixty_four_clients_on_a_store_from_a_url
+            sixty_four_clients_on_a_store_from_a_url,
+            sixty_four_clients_on_the_hosts_sqlx_sqlite_pool
         ),
     );
 }

@@ -375,7 +375,55 @@ pub fn a_replay_storm_on_a_synchronous_standby_never_contends<S: Pg>() {
     }
 }
 
+/// A write cut off by the commit wait, or dropped by its caller while its commit waits for
+/// a standby that is away, never holds up the pool: on a pool of one connection, the next
+/// call gets a connection of its own and answers, where one handed back with the commit
+/// still waiting would make it wait as long as the standby is away.
+pub fn a_cut_off_write_never_holds_up_the_pool<S: Pg>() {
+    let rt = fixtures::runtime();
+    let Some((primary, standby, store)) = start::<S>(&rt, true, true) else {
+        return;
+    };
+    let service = service();
+    rt.block_on(race::issue_one(&service, &store, "read"));
+    caught_up(&primary);
+    let receiver = standby.cut_off_from(&primary);
+    let target = Target::on(&primary);
+    for (commit_wait, dropped) in [
+        (Duration::from_millis(300), false),
+        (Duration::from_secs(60), true),
+    ] {
+        let store = S::open(&rt, &target, 1, TIMEOUT)
+            .unwrap()
+            .with_synchronous_standby(commit_wait);
+        let id = format!("cut-{dropped}");
+        let write = service.issue_async(&store, id.as_str(), fixtures::UNTIL, NOW);
+        if dropped {
+            let cut = rt
+                .block_on(async { tokio::time::timeout(Duration::from_millis(300), write).await });
+            assert!(
+                cut.is_err(),
+                "the write did not wait for the standby: {cut:?}"
+            );
+        } else {
+            let refused = rt.block_on(write);
+            assert!(matches!(refused, Err(Error::Store(_))), "{refused:?}");
+        }
+        // A liveness bound, not a speed target: a pool holding the cut-off connection
+        // answers nothing until the standby is back.
+        let read = rt.block_on(async {
+            let read = service.booking_async(&store, "read");
+            tokio::time::timeout(Duration::from_secs(10), read).await
+        });
+        assert!(
+            matches!(read, Ok(Ok(Some(_)))),
+            "dropped {dropped}: the pool held the cut-off connection: {read:?}"
+        );
+    }
+    signal(receiver, "CONT");
+}
+
 /// Every failover proof, for `S`, each needing the server; run one at a time.
 pub fn trials<S: Pg>() -> Vec<(&'static str, bool, fn())> {
-    trials!(generic S; server: an_asynchronous_standby_promoted_loses_answered_writes, a_synchronous_standby_without_the_setting_loses_nothing_answered, a_synchronous_standby_with_the_setting_loses_nothing_answered, the_replay_door_stays_shut, repeated_failovers_lose_nothing_answered, synchronous_standby_cost_is_measured, a_replay_storm_on_a_synchronous_standby_never_contends)
+    trials!(generic S; server: an_asynchronous_standby_promoted_loses_answered_writes, a_synchronous_standby_without_the_setting_loses_nothing_answered, a_synchronous_standby_with_the_setting_loses_nothing_answered, the_replay_door_stays_shut, repeated_failovers_lose_nothing_answered, synchronous_standby_cost_is_measured, a_replay_storm_on_a_synchronous_standby_never_contends, a_cut_off_write_never_holds_up_the_pool)
 }

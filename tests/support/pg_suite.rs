@@ -535,9 +535,6 @@ pub fn prune_deletes_in_batches_and_the_task_keeps_pruning<S: Pg>() {
     );
 }
 
-/// Two stores with different table prefixes on one database: each gets its own tables,
-/// sees only its own records and passes the conformance kit on them; a prefix that is not
-/// a plain identifier is refused.
 /// The audit log read back from a real server: a booking's and a verifier's history, the
 /// log in pages, pruning and retention apart.
 pub fn the_audit_log_on_a_real_server<S: Pg>() {
@@ -593,6 +590,9 @@ pub fn since_never_skips_an_entry_committed_out_of_order<S: Pg>() {
     });
 }
 
+/// Two stores with different table prefixes on one database: each gets its own tables,
+/// sees only its own records and passes the conformance kit on them; a prefix that is not
+/// a plain identifier is refused.
 pub fn table_prefixes_keep_tenants_apart<S: Pg>() {
     let Some((_cluster, rt, store)) = start::<S>(70) else {
         return;

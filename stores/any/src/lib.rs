@@ -113,7 +113,7 @@ impl AnyStore {
     /// | `sqlite:PATH`, `sqlite://PATH`, `sqlite::memory:` | `AsyncSqliteStore` (feature `sqlite`) | `durability=full` (default) or `normal`, `busy_timeout_ms` |
     /// | `postgres://…`, `postgresql://…` | `PostgresStore` (feature `postgres`), its schema created unless `create_schema=false` | `pool` (16), `timeout_ms` (3000: connecting, a pooled connection, each statement), `prefix`, `create_schema`; the rest (`sslmode`, `application_name`, …) go to the client |
     /// | `sqlite+sqlx:PATH`, `sqlite+sqlx::memory:` | handover-code-sqlx's `SqliteStore` (feature `sqlx-sqlite`), on a pool of 16 (one in memory), its schema created | as `sqlite:` |
-    /// | `postgres+sqlx://…`, `postgresql+sqlx://…` | handover-code-sqlx's `PgStore` (feature `sqlx-postgres`) | as `postgres://`; the rest go to sqlx, whose `sslmode` asking for TLS verifies as `verify-full` |
+    /// | `postgres+sqlx://…`, `postgresql+sqlx://…` | handover-code-sqlx's `PgStore` (feature `sqlx-postgres`) | as `postgres://`; the rest go to sqlx, whose `sslmode` asking for TLS verifies as `verify-full` (with a TLS feature of sqlx in the build) and which reaches one host (no `host=a,b`, no `target_session_attrs`) |
     /// | `redis://…`, `rediss://…` | `RedisStore` (feature `redis`) | `timeout_ms` (3000), `prefix` |
     /// | `redis+cluster://host:port,host:port` | `RedisStore` on a Redis Cluster (feature `redis`) | as `redis://` |
     ///

@@ -10,7 +10,11 @@ pub(crate) enum SqlxError {
     /// The driver, the pool or the server failed (no connection in time, a terminated
     /// backend, a statement timeout, a busy database, …).
     #[error("the database call failed; check the server and retry")]
-    Sqlx(#[from] sqlx::Error),
+    Sqlx(sqlx::Error),
+    /// The connection settings or TLS were refused (a URL sqlx cannot use, a certificate
+    /// not trusted, TLS asked for in a build without it): retrying changes nothing.
+    #[error("the database connection settings or TLS were refused; fix them")]
+    Settings(sqlx::Error),
     /// A stored record's bytes are not a record.
     #[error("stored record is corrupt")]
     Decode(#[from] StoreError),
@@ -37,6 +41,17 @@ pub(crate) enum SqlxError {
     Config(std::string::String),
 }
 
+/// Settings and TLS failures are the host's to fix; the rest of sqlx's errors are failures
+/// of the moment.
+impl From<sqlx::Error> for SqlxError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Configuration(_) | sqlx::Error::Tls(_) => Self::Settings(e),
+            e => Self::Sqlx(e),
+        }
+    }
+}
+
 /// The error for a table prefix `handover_code::store::sql::with_table_prefix` refuses.
 pub(crate) const PREFIX_RULE: &str = "a table prefix is at most 40 lowercase ASCII letters, digits and '_', not starting with a digit";
 
@@ -45,8 +60,9 @@ pub(crate) const PREFIX_RULE: &str = "a table prefix is at most 40 lowercase ASC
 impl From<SqlxError> for Error {
     fn from(e: SqlxError) -> Self {
         match e {
-            SqlxError::Schema { .. } | SqlxError::Config(_) => Self::Setup(StoreError::new(e)),
-            SqlxError::Sqlx(sqlx::Error::Configuration(_)) => Self::Setup(StoreError::new(e)),
+            SqlxError::Schema { .. } | SqlxError::Config(_) | SqlxError::Settings(_) => {
+                Self::Setup(StoreError::new(e))
+            }
             _ => Self::Store(StoreError::new(e)),
         }
     }

@@ -116,12 +116,15 @@ impl PgStore {
     /// The pool connects lazily: a server that is down answers errors at the first call,
     /// not here.
     ///
-    /// TLS: `sslmode=require`, `verify-ca` or `verify-full` all connect over TLS, checking the
-    /// certificate and the host name (libpq's `verify-full`: a TLS that accepted any
-    /// certificate would be no protection against a server in the middle), trusting the
-    /// system's root certificates or the PEM file in `sslrootcert`. `disable`, `allow`,
-    /// `prefer` or no `sslmode` connect in plain text, never half-way. TLS needs this
-    /// crate's feature `rustls` (on by default).
+    /// TLS: `sslmode=require`, `verify-ca` or `verify-full` (in the URL, or `PGSSLMODE` when
+    /// the URL says none) all connect over TLS, checking the certificate and the host name
+    /// (libpq's `verify-full`: a TLS that accepted any certificate would be no protection
+    /// against a server in the middle). sqlx trusts the roots of its TLS feature and, added
+    /// to them, the PEM file in `sslrootcert`: unlike libpq and `handover-code-postgres`'s
+    /// `Tls::CaFile`, a certificate from a public CA for the same host name is accepted too.
+    /// `disable`, `allow`, `prefer` or no `sslmode` connect in plain text, never half-way,
+    /// and with `sslrootcert` are refused. TLS needs a TLS feature of sqlx in the build: this
+    /// crate's `rustls`, or the host's own.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -137,7 +140,8 @@ impl PgStore {
     ///
     /// # Errors
     ///
-    /// [`Error::Setup`] for a URL sqlx cannot parse.
+    /// [`Error::Setup`] for a URL sqlx cannot parse, or a CA file with a plain-text `sslmode`.
+    /// `timeout` is taken between 1 ms and about 24 days.
     pub async fn connect(
         url: &str,
         max_connections: u32,
@@ -148,6 +152,7 @@ impl PgStore {
 
     /// Builds the pool [`PgStore::connect`] describes.
     fn open(url: &str, max_connections: u32, timeout: Duration) -> Result<Self, SqlxError> {
+        let timeout = crate::bounded(timeout);
         let options: PgConnectOptions = url.parse().map_err(|e: sqlx::Error| {
             SqlxError::Config(std::format!("not a PostgreSQL URL sqlx reads: {e}"))
         })?;
@@ -155,6 +160,12 @@ impl PgStore {
             PgSslMode::Disable | PgSslMode::Allow | PgSslMode::Prefer => PgSslMode::Disable,
             _ => PgSslMode::VerifyFull,
         };
+        if matches!(tls, PgSslMode::Disable) && url.contains("sslrootcert=") {
+            return Err(SqlxError::Config(
+                "sslrootcert is given but sslmode connects in plain text; say sslmode=verify-full"
+                    .into(),
+            ));
+        }
         // The caller's options stay (a search path, a pinned synchronous_commit); ours come
         // last, so a statement timeout of the caller's own is replaced by `timeout`.
         let options = options

@@ -72,8 +72,10 @@ impl SqliteStore {
     /// before answering a retryable error), and the `synchronous` level the host needs:
     /// `Full` keeps every answered verification through a power cut, `Normal` through a
     /// crash of the process only. An in-memory database must be one connection that never
-    /// closes (`max_connections(1)`, no idle timeout, no maximum lifetime): every other
-    /// connection, and a reopened one, sees a database of its own.
+    /// closes (`max_connections(1)`, no idle timeout, no maximum lifetime): the database is
+    /// gone, records and counters with it, once its last connection closes, and several
+    /// connections to one would contend on shared-cache table locks, which no busy timeout
+    /// waits out.
     #[must_use]
     pub fn new(pool: SqlitePool) -> Self {
         Self {
@@ -85,8 +87,8 @@ impl SqliteStore {
 
     /// A store with a pool of its own of at most `max_connections` connections, for a host
     /// without one. `url` is a sqlx SQLite URL: `sqlite:centre.db` (created if missing),
-    /// `sqlite://PATH`, or `sqlite::memory:` (one connection, whatever `max_connections`
-    /// says, kept open for the pool's life). A file is opened in WAL mode with `synchronous =
+    /// `sqlite://PATH`, or `sqlite::memory:` (any in-memory form: one connection, whatever
+    /// `max_connections` says, kept open for the pool's life). A file is opened in WAL mode with `synchronous =
     /// FULL`: every answered verification survives a power cut. `timeout` is the busy
     /// timeout and bounds waiting for a connection. For other settings, use
     /// [`SqliteStore::connect_with`].
@@ -147,6 +149,7 @@ impl SqliteStore {
         max_connections: u32,
         timeout: Duration,
     ) -> Result<Self, Error> {
+        let timeout = crate::bounded(timeout);
         let memory = in_memory(&options);
         let pool = SqlitePoolOptions::new().acquire_timeout(timeout);
         let pool = if memory {
@@ -278,11 +281,35 @@ impl SqliteStore {
     }
 }
 
-/// Whether `options` open an in-memory database, as sqlx names one it parsed from
-/// `sqlite::memory:` (a private shared-cache name) or as SQLite names its own.
+/// Whether `options` open an in-memory database: every in-memory form sqlx reads
+/// (`sqlite::memory:`, `?mode=memory`, `in_memory(true)`) sets its `in_memory` flag, which it
+/// has no getter for but shows in its `Debug` form (its `to_url_lossy` panics on the names
+/// it gives `sqlite::memory:`); and SQLite names its own `:memory:`. The test below holds
+/// this to every form, so a sqlx release that changes the `Debug` form fails it.
 fn in_memory(options: &SqliteConnectOptions) -> bool {
-    options
-        .get_filename()
-        .to_str()
-        .is_some_and(|name| name == ":memory:" || name.starts_with("file:sqlx-in-memory-"))
+    std::format!("{options:?}").contains("in_memory: true")
+        || options.get_filename().as_os_str() == ":memory:"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_memory;
+    use sqlx::sqlite::SqliteConnectOptions;
+
+    #[test]
+    fn every_in_memory_form_is_seen() {
+        for url in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://?mode=memory",
+            "sqlite:name?mode=memory",
+        ] {
+            let options: SqliteConnectOptions = url.parse().unwrap_or_default();
+            assert!(in_memory(&options), "{url}");
+        }
+        let named = SqliteConnectOptions::new().filename("x").in_memory(true);
+        assert!(in_memory(&named));
+        let file: SqliteConnectOptions = "sqlite:centre.db".parse().unwrap_or_default();
+        assert!(!in_memory(&file));
+    }
 }

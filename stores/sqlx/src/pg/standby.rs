@@ -12,8 +12,10 @@ use super::PgStore;
 use crate::error::SqlxError;
 
 impl PgStore {
-    /// Bounds every write, its commit's wait for a synchronous standby included, by
-    /// `commit_wait`: a write not done in time answers a retryable
+    /// Bounds every record write (a compare-and-swap, a transaction, a confirmation), its
+    /// commit's wait for a synchronous standby included, by `commit_wait` (prune,
+    /// `prune_audit` and `create_schema` are not bounded: their commits wait as long as the
+    /// standby is away): a write not done in time answers a retryable
     /// [`Error::Store`](handover_code::Error::Store), never an outcome, and its connection is
     /// left to finish outside the pool.
     ///
