@@ -47,6 +47,11 @@ impl From<sqlx::Error> for SqlxError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::Configuration(_) | sqlx::Error::Tls(_) => Self::Settings(e),
+            // rustls's refusals (a certificate not trusted, not valid for the host name)
+            // reach sqlx as I/O errors of this kind, as do SQLite file names it cannot open.
+            sqlx::Error::Io(ref io) if io.kind() == std::io::ErrorKind::InvalidData => {
+                Self::Settings(e)
+            }
             e => Self::Sqlx(e),
         }
     }
