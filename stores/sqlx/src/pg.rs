@@ -160,7 +160,7 @@ impl PgStore {
             PgSslMode::Disable | PgSslMode::Allow | PgSslMode::Prefer => PgSslMode::Disable,
             _ => PgSslMode::VerifyFull,
         };
-        if matches!(tls, PgSslMode::Disable) && url.contains("sslrootcert=") {
+        if matches!(tls, PgSslMode::Disable) && names_a_ca_file(url) {
             return Err(SqlxError::Config(
                 "sslrootcert is given but sslmode connects in plain text; say sslmode=verify-full"
                     .into(),
@@ -303,5 +303,41 @@ impl PgStore {
     #[must_use]
     pub const fn pool(&self) -> &PgPool {
         &self.pool
+    }
+}
+
+/// Whether `url`'s query names a CA file, under any of the names sqlx's parser takes for it
+/// (sqlx has no getter for it once parsed). Only the query is read: a password may hold
+/// anything.
+fn names_a_ca_file(url: &str) -> bool {
+    url.split_once('?').is_some_and(|(_, query)| {
+        query.split('&').any(|pair| {
+            let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+            matches!(name, "sslrootcert" | "ssl-root-cert" | "ssl-ca")
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PgStore, names_a_ca_file};
+    use core::time::Duration;
+
+    #[test]
+    fn a_ca_file_is_seen_under_every_name_sqlx_takes() {
+        for url in [
+            "postgres://a@h/d?sslmode=prefer&sslrootcert=/ca.pem",
+            "postgres://a@h/d?ssl-root-cert=/ca.pem",
+            "postgres://a@h/d?sslmode=disable&ssl-ca=/ca.pem",
+        ] {
+            assert!(names_a_ca_file(url), "{url}");
+            // Refused before any pool is built: no runtime is needed to answer.
+            assert!(
+                PgStore::open(url, 1, Duration::from_secs(1)).is_err(),
+                "{url}"
+            );
+        }
+        assert!(!names_a_ca_file("postgres://a:sslrootcert=x@h/d"));
+        assert!(!names_a_ca_file("postgres://a@h/d?sslmode=require"));
     }
 }
