@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::pg_store::{Pg, Target};
+use crate::pg_store::{self, Pg, Target};
 use handover_code::Error;
 use handover_code_postgres::PostgresStore;
 
@@ -47,7 +47,10 @@ impl Pg for PostgresStore {
     }
     async fn execute(&self, sql: &str) {
         let client = self.pool().get().await.unwrap();
-        client.batch_execute(sql).await.unwrap();
+        client
+            .batch_execute(&pg_store::setup_batch(sql))
+            .await
+            .unwrap();
     }
     async fn lines(&self, sql: &str) -> Vec<String> {
         let client = self.pool().get().await.unwrap();

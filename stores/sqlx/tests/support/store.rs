@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::pg_proxy::Proxy;
-use crate::pg_store::{Pg, Target};
+use crate::pg_store::{self, Pg, Target};
 use handover_code::Error;
 use handover_code_sqlx::PgStore;
 use handover_code_sqlx::sqlx::{self, AssertSqlSafe};
@@ -75,7 +75,7 @@ impl Pg for PgStore {
         PgStore::prune_task(self, every, after)
     }
     async fn execute(&self, sql: &str) {
-        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        sqlx::raw_sql(AssertSqlSafe(pg_store::setup_batch(sql)))
             .execute(self.pool())
             .await
             .unwrap();
