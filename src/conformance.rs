@@ -360,7 +360,10 @@ fn hammer_verifier<S: Store>(store: &S) -> Result<(), Failure> {
     let verifier = VerifierId::new("sprayer").map_err(setup_failure)?;
     let targets: Vec<(&String, &String)> = ids.iter().zip(&wrong).collect();
     let answers = release(|i| {
-        let (id, typed) = targets.get(i).copied().ok_or(crate::Error::Corrupt)?;
+        let (id, typed) = targets
+            .get(i)
+            .copied()
+            .ok_or_else(crate::Error::inconsistent)?;
         let booking = BookingId::new(id)?;
         service.verify(store, booking, typed, Some(verifier), NOW)
     })?;

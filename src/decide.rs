@@ -105,8 +105,8 @@ mod budget;
 
 pub(crate) use booking::{Compared, compare, issue, overrule, reissue, resend, revoke};
 pub(crate) use budget::{
-    Standing, Window, adoptable, carry, charge, count_override, current, hold, hold_tag,
-    refund_override, release, settle, share, standing,
+    Standing, Window, adoptable, busy_until, carry, charge, count_override, current, hold,
+    hold_tag, refund_override, release, settle, share, standing,
 };
 
 #[cfg(test)]

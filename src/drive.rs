@@ -9,6 +9,8 @@ use core::future::Future;
 use core::pin::pin;
 use core::task::{Context as TaskContext, Poll, Waker};
 
+mod undecodable;
+
 use crate::audit::Events;
 use crate::error::Error;
 use crate::plan::{Charge, Next, Plan};
@@ -42,13 +44,13 @@ pub(crate) async fn drive<S: AsyncStore, P: Plan>(
         // before it answers anything.
         calls = calls.saturating_add(1);
         if calls > MAX_CALLS {
-            return Err(Error::Corrupt);
+            return Err(Error::stuck());
         }
         match plan.next() {
             Next::Load(key) => match b.load(key).await {
                 Ok(found) => plan.loaded(found),
                 Err(e) => {
-                    last = Some(e);
+                    last = Some(undecodable::loading(Error::store(e), key));
                     plan.failed();
                 }
             },
@@ -61,7 +63,7 @@ pub(crate) async fn drive<S: AsyncStore, P: Plan>(
                     plan.swapped(swap);
                 }
                 Err(e) => {
-                    last = Some(e);
+                    last = Some(Error::store(e));
                     plan.failed();
                 }
             },
@@ -87,7 +89,7 @@ pub(crate) async fn drive<S: AsyncStore, P: Plan>(
                         plan.swapped(swap);
                     }
                     Err(e) => {
-                        last = Some(e);
+                        last = Some(Error::store(e));
                         plan.failed();
                     }
                 }
@@ -108,7 +110,7 @@ pub(crate) async fn drive<S: AsyncStore, P: Plan>(
                 plan.answered(&answer, sink);
                 return answer;
             }
-            Next::Fail => return Err(last.map_or(Error::Corrupt, Error::store)),
+            Next::Fail => return Err(last.unwrap_or_else(Error::inconsistent)),
         }
     }
 }

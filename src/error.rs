@@ -7,29 +7,37 @@
 //! inside [`Error::Store`] as a [`StoreError`], and is its
 //! [`source`](core::error::Error::source).
 //!
-//! No variant carries a code, a secret, a booking id or what a person typed: an error is safe
-//! to log as it is. Each message says what went wrong and, where there is something to do,
-//! what to do.
+//! Every variant is in one [`ErrorClass`] ([`Error::class`]): what a host does with it, and
+//! the HTTP status it answers.
+//!
+//! No variant carries a code, a secret or what a person typed: an error is safe to log as
+//! it is. One names a key: a record that cannot be decoded is answered [`Error::Corrupt`]
+//! whose source names the record's kind, namespace and id (never its bytes), for an
+//! operator to find it. Each message says what went wrong and, where there is something to
+//! do, what to do.
 
 use core::convert::Infallible;
 
 use crate::invalid::Malformed;
 
+mod class;
+mod corrupt;
 mod store_error;
 
 use crate::time::Timestamp;
+pub use class::ErrorClass;
+use store_error::Class;
 pub use store_error::StoreError;
-use store_error::take_as;
 
 /// The result of the crate's fallible calls.
 pub(crate) type Result<T> = core::result::Result<T, Error>;
 
 /// Everything that can go wrong, in constructors and operations alike.
 ///
-/// The variants from [`Error::BookingIdLength`] to [`Error::BeforeEpoch`] are bad input: a
-/// constructor, a keyring change or typed-input reading refused it, and nothing was written
-/// anywhere. The rest come from operations. [`Error::is_retryable`] and
-/// [`Error::retry_after`] say which a host answers 503 or 429 with `Retry-After`.
+/// Each variant is in exactly one [`ErrorClass`] ([`Error::class`]), whose table says what a
+/// host does with it and the HTTP status it answers: bad input (nothing was written
+/// anywhere), a booking's state, a limit ([`Error::retry_after`] says when), a fault of the
+/// moment (retry), a fault of the server (do not retry).
 ///
 /// ```
 /// use handover_code::{Error, MemoryStore, Policy, Secret, Service};
@@ -155,11 +163,16 @@ pub enum Error {
     },
     /// The verifier's failure budget is taken up by its own verifications still in flight
     /// (or cut off before they were settled), so this code was not compared. Nothing was
-    /// counted; retry shortly. Unlike [`Outcome::VerifierSuspended`](crate::Outcome), this is
+    /// counted; retry at `retry_at`. Unlike [`Outcome::VerifierSuspended`](crate::Outcome), this is
     /// no sign of guessing: the budget frees as those verifications are answered, and at
     /// the end of the window for any that were dropped without a request id.
-    #[error("verifier budget held by verifications in flight; nothing was compared, retry shortly")]
-    BudgetBusy,
+    #[error("verifier budget held by verifications in flight; nothing was compared, retry at or after {}", retry_at.0)]
+    BudgetBusy {
+        /// When to try again: a second after the verification was refused (verifications
+        /// in flight are answered within the store's timeout), never past the end of the
+        /// budget's window, when every slot is free.
+        retry_at: Timestamp,
+    },
     /// The service's policy turns overrides off
     /// ([`Policy::without_overrides`](crate::Policy::without_overrides)); nothing was
     /// written. Re-issue the code instead, or use a service whose policy allows overrides.
@@ -184,14 +197,27 @@ pub enum Error {
     /// rejection whose failure is not settled.
     #[error("too much contention on one record; nothing was answered, retry later")]
     Contention,
-    /// The store returned a record that cannot be right: a verifier's record under a
-    /// booking's key, or the other way round, or a version at its limit; or its answers kept
-    /// one operation going past 4,096 store calls, which no operation needs.
-    #[error("store returned an inconsistent record; inspect the store")]
-    Corrupt,
-    /// The store failed; its error is the source. Nothing was answered.
+    /// The store returned a record that cannot be right: bytes that are not a record (the
+    /// source names the record's key and why, never its bytes), a verifier's record under
+    /// a booking's key or the other way round, a version at its limit; or its answers kept
+    /// one operation going past 4,096 store calls, which no operation needs. Nothing was
+    /// answered, and retrying answers the same: restore the record from a backup or revoke
+    /// the booking and issue a new one.
+    #[error(
+        "store returned a record that cannot be read; inspect the store (see the source), do not retry"
+    )]
+    Corrupt(#[source] StoreError),
+    /// The store failed for a moment (a connection lost, a timeout, a pool with no
+    /// connection free, a failover); its error is the source. Nothing was answered; retry
+    /// once the store is back, with the same request id.
     #[error("store failed; nothing was answered, retry once the store is back")]
     Store(#[source] StoreError),
+    /// The store refused the call for a reason waiting does not change: a missing table or
+    /// column, a permission refused, a constraint or trigger that refuses the write (see
+    /// [`StoreError`] for how a store says so). Its error is the source. Nothing was
+    /// answered; fix the store, then retry.
+    #[error("store refused the call; fix the store (see the source), retrying changes nothing")]
+    Refused(#[source] StoreError),
     /// A store could not be set up as asked: settings it cannot use (a table prefix, a URL,
     /// a CA file) or a database written by another schema version. Its error is the
     /// source. Nothing was written; fix the settings or migrate, then start again.
@@ -200,74 +226,39 @@ pub enum Error {
 }
 
 impl Error {
-    /// Whether the same call may succeed if made again later, unchanged: the store failed
-    /// ([`Error::Store`]), races or a busy budget held it up ([`Error::Contention`],
-    /// [`Error::BudgetBusy`]), the random number generator failed, or a limit ends at a time
-    /// ([`Error::SendLimit`], [`Error::OverrideLimit`]; see [`Error::retry_after`]).
-    /// Nothing else changes by waiting: bad input, a booking's state, the clock, a corrupt
-    /// store. A host answers the first group 503 (or 429 with `Retry-After` where
-    /// [`Error::retry_after`] has a time), and the rest 4xx or 500.
+    /// Whether the same call may succeed if made again later, unchanged: a fault of the
+    /// moment ([`ErrorClass::Transient`]: the store failed for a moment, races, the random
+    /// number generator) or a limit that ends at a time ([`ErrorClass::Limit`]; see
+    /// [`Error::retry_after`]). Nothing else changes by waiting: bad input, a booking's
+    /// state, a store that refuses or holds a corrupt record, the clock.
     ///
     /// ```
     /// use handover_code::{Error, Timestamp};
     ///
-    /// let busy: Error = Error::BudgetBusy;
-    /// assert!(busy.is_retryable() && busy.retry_after().is_none());
-    /// let limit: Error = Error::SendLimit { retry_at: Timestamp(1_700_000_600) };
+    /// let busy = Error::BudgetBusy { retry_at: Timestamp(1_700_000_001) };
+    /// assert!(busy.is_retryable());
+    /// let limit = Error::SendLimit { retry_at: Timestamp(1_700_000_600) };
     /// assert_eq!(limit.retry_after(), Some(Timestamp(1_700_000_600)));
     /// // Seconds for a `Retry-After` header, from the host's clock:
     /// let now = Timestamp(1_700_000_000);
-    /// let secs = limit.retry_after().map(|at| at.0.saturating_sub(now.0));
-    /// assert_eq!(secs, Some(600));
+    /// assert_eq!(limit.retry_after().map(|at| at - now), Some(std::time::Duration::from_secs(600)));
     /// assert!(!Error::Clock.is_retryable());
     /// ```
     #[must_use]
     pub const fn is_retryable(&self) -> bool {
-        match self {
-            Self::Store(_)
-            | Self::Contention
-            | Self::BudgetBusy
-            | Self::Rng
-            | Self::SendLimit { .. }
-            | Self::OverrideLimit { .. } => true,
-            Self::BookingIdLength
-            | Self::ContextLength
-            | Self::SecretLength
-            | Self::SecretEncoding
-            | Self::Malformed(_)
-            | Self::UnknownKey
-            | Self::KeyringFull
-            | Self::DuplicateKey
-            | Self::CurrentKey
-            | Self::VerifierIdLength
-            | Self::RequestIdLength
-            | Self::ActorIdLength
-            | Self::NoteLength
-            | Self::PolicyAttempts
-            | Self::PolicyLifetime
-            | Self::PolicyBudget
-            | Self::PolicySends
-            | Self::PolicyRetries
-            | Self::PolicyClockSkew
-            | Self::BeforeEpoch
-            | Self::Validity
-            | Self::Clock
-            | Self::AlreadyIssued
-            | Self::UnknownBooking
-            | Self::Inactive(_)
-            | Self::OverridesOff
-            | Self::Setup(_)
-            | Self::Corrupt => false,
-        }
+        matches!(self.class(), ErrorClass::Transient | ErrorClass::Limit)
     }
 
-    /// The first instant a retry may succeed, where a limit says so: a send limit's or an
-    /// override budget's window end. `None` for every other error (a retryable one may be
-    /// retried at once, after a short backoff).
+    /// The first instant a retry may succeed, for every error of [`ErrorClass::Limit`]: a
+    /// send limit's or an override budget's window end, a busy budget's retry time. `None`
+    /// for every other error (a transient one may be retried at once, after a short
+    /// backoff).
     #[must_use]
     pub const fn retry_after(&self) -> Option<Timestamp> {
         match self {
-            Self::SendLimit { retry_at } | Self::OverrideLimit { retry_at } => Some(*retry_at),
+            Self::SendLimit { retry_at }
+            | Self::OverrideLimit { retry_at }
+            | Self::BudgetBusy { retry_at } => Some(*retry_at),
             _ => None,
         }
     }
@@ -315,7 +306,8 @@ impl From<Infallible> for Error {
 }
 
 impl Error {
-    /// A store's failure, kept as this error's source.
+    /// A store's failure, kept as this error's source, in the variant its class says
+    /// ([`Error::Store`], [`Error::Refused`] or [`Error::Corrupt`]).
     ///
     /// A store whose own error type is this one (the crate's stores are) answers it as it
     /// is: its store errors are already inside, and nothing is wrapped twice.
@@ -324,6 +316,42 @@ impl Error {
         if let Some(own) = take_as::<Self, E>(&mut slot) {
             return own;
         }
-        slot.map_or(Self::Corrupt, |error| Self::Store(StoreError::new(error)))
+        slot.map_or_else(Self::inconsistent, |error| StoreError::new(error).into())
     }
 }
+
+/// A store's error answered in the variant its class says: [`Error::Store`] when waiting
+/// may change it, [`Error::Refused`] when it does not, [`Error::Corrupt`] for a record that
+/// cannot be decoded. The store author's way to answer a classed error with `?`:
+///
+/// ```
+/// use handover_code::{Error, StoreError};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("no such table")]
+/// struct NoTable;
+///
+/// fn load() -> Result<(), Error> {
+///     Err(StoreError::permanent(NoTable))?
+/// }
+/// assert!(matches!(load(), Err(Error::Refused(_))));
+/// ```
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        match error.class() {
+            Class::Transient => Self::Store(error),
+            Class::Permanent => Self::Refused(error),
+            Class::Corrupt => Self::Corrupt(error),
+        }
+    }
+}
+
+/// `slot`'s value if `E` is `T`, taken out of it; `None`, with `slot` untouched, otherwise.
+pub(crate) fn take_as<T: 'static, E: 'static>(slot: &mut Option<E>) -> Option<T> {
+    (slot as &mut dyn core::any::Any)
+        .downcast_mut::<Option<T>>()
+        .and_then(Option::take)
+}
+
+#[cfg(test)]
+mod tests;

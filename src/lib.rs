@@ -76,7 +76,7 @@ mod who;
 
 pub use code::{Code, Digits};
 pub use derive::{BookingId, Context};
-pub use error::{Error, Inactive, StoreError};
+pub use error::{Error, ErrorClass, Inactive, StoreError};
 pub use ids::{ActorId, RequestId};
 pub use invalid::Malformed;
 pub use keyring::{KeyId, Keyring};

@@ -206,7 +206,7 @@ fn swap_slot<'a, T>(
     proposed: Option<&mut Option<(Record, Version)>>,
 ) -> Next<'a, T> {
     let Some(slot) = slot else {
-        return Next::Done(Err(Error::Corrupt));
+        return Next::Done(Err(Error::inconsistent()));
     };
     match swap_of(slot.key, slot.version(), record, now, audit) {
         Ok((swap, new)) => {
@@ -223,7 +223,7 @@ fn swap_slot<'a, T>(
 fn version_after(expected: Option<Version>, now: Timestamp) -> Result<Version, Error> {
     match expected {
         None => Version::first_at(now).ok_or(Error::Clock),
-        Some(v) => v.after(now).ok_or(Error::Corrupt),
+        Some(v) => v.after(now).ok_or_else(Error::inconsistent),
     }
 }
 
@@ -241,7 +241,7 @@ pub(crate) fn booking_of(found: Option<&(Record, Version)>) -> Result<Option<&Bo
     match found {
         None => Ok(None),
         Some((Record::Booking(b), _)) => Ok(Some(b)),
-        Some((Record::Verifier(_), _)) => Err(Error::Corrupt),
+        Some((Record::Verifier(_), _)) => Err(Error::inconsistent()),
     }
 }
 
@@ -250,7 +250,7 @@ fn verifier_of(found: Option<&(Record, Version)>) -> Result<Option<&Verifier>, E
     match found {
         None => Ok(None),
         Some((Record::Verifier(v), _)) => Ok(Some(v)),
-        Some((Record::Booking(_), _)) => Err(Error::Corrupt),
+        Some((Record::Booking(_), _)) => Err(Error::inconsistent()),
     }
 }
 

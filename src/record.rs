@@ -15,7 +15,7 @@ use crate::time::Timestamp;
 mod encoding;
 mod read;
 
-#[cfg(any(feature = "sql", all(test, feature = "std")))]
+#[cfg(feature = "std")]
 pub(crate) use encoding::DecodeError;
 
 /// Where a booking stands.

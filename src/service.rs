@@ -12,7 +12,7 @@ use crate::drive::drive;
 use crate::error::{Error, Result};
 use crate::ids::{RequestId, VerifierId};
 use crate::key::Key;
-use crate::keyring::Keyring;
+use crate::keyring::{KeyId, Keyring};
 use crate::outcome::Outcome;
 use crate::plan::{Atomic, Operation, Overrule, Single, Verify, booking_of};
 use crate::policy::Policy;
@@ -222,10 +222,32 @@ impl Service {
         Ok(Self { scope, ..self })
     }
 
-    /// The keyring codes are issued and checked under.
+    /// The id of the key new codes are issued under. A service shows ids only, never a
+    /// secret: deriving a code takes the [`Secret`](crate::Secret) itself, which the host
+    /// gives the service when it builds it (and the sender of the codes keeps), so a
+    /// handler that holds a `Service` cannot mint a code for any booking it likes; it can
+    /// only issue and resend, within the send limit, with every send told to the events
+    /// sink.
+    ///
+    /// ```
+    /// use handover_code::{KeyId, Keyring, Policy, Secret, Service};
+    ///
+    /// let mut keys = Keyring::new(KeyId(1), Secret::from_bytes(&[1; 32])?);
+    /// keys.insert(KeyId(2), Secret::from_bytes(&[2; 32])?)?;
+    /// keys.set_current(KeyId(2))?;
+    /// let service = Service::new(keys, Policy::default(), "post/parcel")?;
+    /// assert_eq!(service.current_key(), KeyId(2));
+    /// assert_eq!(service.key_ids().collect::<Vec<_>>(), [KeyId(2), KeyId(1)]);
+    /// # Ok::<(), handover_code::Error>(())
+    /// ```
     #[must_use]
-    pub fn keys(&self) -> &Keyring {
-        self.keys.get()
+    pub fn current_key(&self) -> KeyId {
+        self.keys.get().current().0
+    }
+
+    /// The ids of the keys codes are checked under, the current one first.
+    pub fn key_ids(&self) -> impl Iterator<Item = KeyId> + '_ {
+        self.keys.get().ids()
     }
 
     /// The policy for records this service creates.
@@ -333,7 +355,7 @@ impl Service {
 
 /// The code a send answered; one that answered none is corrupt.
 fn code(sent: Result<Option<Code>>) -> Result<Code> {
-    sent?.ok_or(Error::Corrupt)
+    sent?.ok_or_else(Error::inconsistent)
 }
 
 /// The booking a load found, if any; a verifier's record under a booking's key is corrupt.

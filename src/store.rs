@@ -73,6 +73,20 @@
 //! handover_code::conformance::check_contract(MyStore::default).unwrap();
 //! ```
 //!
+//! # Errors: transient, permanent, corrupt
+//!
+//! A store's error is kept as the source of the [`Error`](crate::Error) an operation
+//! answers, and its class picks the variant: waiting may change it
+//! ([`StoreError::transient`](crate::StoreError::transient): `Error::Store`, retryable), it
+//! fails the same way until someone fixes the store
+//! ([`StoreError::permanent`](crate::StoreError::permanent): `Error::Refused`), or a stored
+//! record cannot be read ([`StoreError::corrupt`](crate::StoreError::corrupt), or the error
+//! [`Record::decode_stored`] gives: `Error::Corrupt`, naming the key). A store whose error
+//! type is `Error` or `StoreError` passes its classes through as they are; any other error
+//! type is classed by what its chain of sources holds (an I/O error by its kind), and is
+//! transient when it holds nothing the crate knows ([`StoreError`](crate::StoreError)'s
+//! docs).
+//!
 //! # Recipes
 //!
 //! **SQL** (one table, `kind smallint, namespace bytea, id bytea, version bigint, record

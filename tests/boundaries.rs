@@ -361,7 +361,7 @@ fn retryable_errors_and_their_times() {
     let retryable: [Error; 6] = [
         Error::Store(StoreError::new(Down)),
         Error::Contention,
-        Error::BudgetBusy,
+        Error::BudgetBusy { retry_at: at },
         Error::Rng,
         Error::SendLimit { retry_at: at },
         Error::OverrideLimit { retry_at: at },
@@ -370,10 +370,12 @@ fn retryable_errors_and_their_times() {
         assert!(e.is_retryable(), "{e:?}");
     }
     let times: Vec<_> = retryable.iter().map(Error::retry_after).collect();
-    assert_eq!(times, [None, None, None, None, Some(at), Some(at)]);
-    let not: [Error; 9] = [
+    assert_eq!(times, [None, None, Some(at), None, Some(at), Some(at)]);
+    let not: [Error; 11] = [
         Error::Clock,
-        Error::Corrupt,
+        Error::Corrupt(StoreError::new(Down)),
+        Error::Refused(StoreError::new(Down)),
+        Error::Setup(StoreError::new(Down)),
         Error::Validity,
         Error::UnknownBooking,
         Error::AlreadyIssued,

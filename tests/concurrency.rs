@@ -197,7 +197,7 @@ fn a_spraying_verifier_never_exceeds_its_budget() {
         // nothing compared.
         let busy = answers
             .iter()
-            .filter(|a| matches!(a, Err(handover_code::Error::BudgetBusy)))
+            .filter(|a| matches!(a, Err(handover_code::Error::BudgetBusy { .. })))
             .count();
         assert_eq!(
             rejected + suspended + busy,

@@ -74,7 +74,7 @@ fn a_borrowing_service_still_works_in_one_scope() {
         verifier.join().expect("the thread ran")
     });
     assert_eq!(answer.unwrap(), Outcome::Accepted);
-    assert_eq!(service.keys().current().0, KeyId(1));
+    assert_eq!(service.current_key(), KeyId(1));
 }
 
 /// Constructors and operations in one function returning the operations' error.

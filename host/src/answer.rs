@@ -7,7 +7,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use handover_code::record::Earlier;
-use handover_code::{Error, Outcome, Timestamp};
+use handover_code::{Error, ErrorClass, Outcome, Timestamp};
 
 /// An outcome as JSON with its status; a suspension with `Retry-After`.
 pub(crate) fn answer(outcome: Outcome, now: Timestamp) -> Response {
@@ -64,24 +64,23 @@ impl Failure {
     }
 }
 
-/// The crate's error as an answer: what a retry may clear is 503 (429 with the limit's time
-/// where there is one), an unknown booking 404, a booking in the wrong state 409, what
-/// the host must fix (its clock, its keyring, its store) 500, bad input 400.
+/// The crate's error as an answer, by its class (`ErrorClass`'s table): bad input 400 (an
+/// unknown booking 404), a booking in the wrong state 409, a limit 429 with the seconds
+/// to its time in `Retry-After`, a fault of the moment 503 (`Retry-After: 1`), a fault of
+/// the server (its store refusing, a corrupt record, its clock, its keyring) 500.
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         let now = Timestamp::now();
-        let (status, retry_after) = match &e {
-            e if e.retry_after().is_some() => (
+        let (status, retry_after) = match (e.class(), &e) {
+            (ErrorClass::Conflict, Error::UnknownBooking) => (StatusCode::NOT_FOUND, None),
+            (ErrorClass::BadInput, _) => (StatusCode::BAD_REQUEST, None),
+            (ErrorClass::Conflict, _) => (StatusCode::CONFLICT, None),
+            (ErrorClass::Limit, _) => (
                 StatusCode::TOO_MANY_REQUESTS,
-                e.retry_after().map(|at| at.0.saturating_sub(now.0)),
+                e.retry_after().map(|at| (at - now).as_secs()),
             ),
-            e if e.is_retryable() => (StatusCode::SERVICE_UNAVAILABLE, Some(1)),
-            Error::UnknownBooking => (StatusCode::NOT_FOUND, None),
-            Error::AlreadyIssued | Error::Inactive(_) => (StatusCode::CONFLICT, None),
-            Error::Clock | Error::Corrupt | Error::UnknownKey => {
-                (StatusCode::INTERNAL_SERVER_ERROR, None)
-            }
-            _ => (StatusCode::BAD_REQUEST, None),
+            (ErrorClass::Transient, _) => (StatusCode::SERVICE_UNAVAILABLE, Some(1)),
+            (ErrorClass::Permanent, _) => (StatusCode::INTERNAL_SERVER_ERROR, None),
         };
         Self {
             status,

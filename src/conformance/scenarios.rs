@@ -332,7 +332,7 @@ fn verify_retrying<S: Store>(
             ),
             None => service.verify(store, booking, typed, verifier, now),
         };
-        if !matches!(answer, Err(Error::BudgetBusy)) || started.elapsed() > RETRY_FOR {
+        if !matches!(answer, Err(Error::BudgetBusy { .. })) || started.elapsed() > RETRY_FOR {
             return answer;
         }
         thread::yield_now();

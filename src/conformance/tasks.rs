@@ -320,7 +320,7 @@ async fn hammer_verifier<S: AsyncStore>(store: &S) -> Result<(), Failure> {
     let answers = join(|i| async move {
         YieldNow(false).await;
         let (Some(id), Some(typed)) = (ids.get(i), wrong.get(i)) else {
-            return Err(crate::Error::Corrupt);
+            return Err(crate::Error::inconsistent());
         };
         let booking = BookingId::new(id)?;
         service

@@ -105,6 +105,17 @@ pub(crate) enum Standing {
     Busy,
 }
 
+/// When a verifier found [`Standing::Busy`] at `now` may try again: a second later (the
+/// verifications in flight that fill its budget are answered within the store's timeout),
+/// never past the end of its window (when every slot is free), never before `now`.
+#[must_use]
+pub(crate) fn busy_until(v: &Verifier, now: Timestamp) -> Timestamp {
+    core::cmp::max(
+        now,
+        core::cmp::min(Timestamp(now.0.saturating_add(1)), v.window_end()),
+    )
+}
+
 /// Whether `v` holds a slot for the request tagged `tag`, on any booking version.
 fn holds_tag(v: &Verifier, tag: Option<&Tag>) -> bool {
     tag.is_some_and(|t| *t != Tag::default() && v.holds.iter().any(|h| h.tag == *t))

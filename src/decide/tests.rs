@@ -11,8 +11,8 @@ use crate::time::Timestamp;
 
 use super::booking::count_send;
 use super::{
-    Standing, Window, adoptable, count_override, current, hold, refund_override, release, settle,
-    standing,
+    Standing, Window, adoptable, busy_until, count_override, current, hold, refund_override,
+    release, settle, standing,
 };
 
 fn budget(failures: u32, secs: u64) -> VerifierBudget {
@@ -105,6 +105,14 @@ fn every_comparison_holds_a_slot_and_settling_frees_or_fails_it() {
     );
     assert_eq!(standing(&v, Some(&tags[2])), Standing::Busy);
     assert_eq!(standing(&v, Some(&tags[0])), Standing::Clear);
+    // A busy verifier comes back a second later, never past its window's end, never
+    // before now.
+    let end = v.window_end();
+    assert_eq!(busy_until(&v, Timestamp(end.0 - 10)), Timestamp(end.0 - 9));
+    assert_eq!(busy_until(&v, Timestamp(end.0 - 1)), end);
+    assert_eq!(busy_until(&v, end), end);
+    assert_eq!(busy_until(&v, Timestamp(end.0 + 5)), Timestamp(end.0 + 5));
+    assert_eq!(busy_until(&v, Timestamp(u64::MAX)), Timestamp(u64::MAX));
     assert_eq!(adoptable(&v, &tags[0], Version(7)), Some(want));
     assert_eq!(
         adoptable(&v, &tags[0], Version(8)),

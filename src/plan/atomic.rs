@@ -151,7 +151,9 @@ impl<'a> Atomic<'a> {
             Standing::Suspended(until) => {
                 Err(Early::Answer(Ok(Outcome::VerifierSuspended { until })))
             }
-            Standing::Busy => Err(Early::Answer(Err(Error::BudgetBusy))),
+            Standing::Busy => Err(Early::Answer(Err(Error::BudgetBusy {
+                retry_at: decide::busy_until(&current, self.ask.now),
+            }))),
         }
     }
 
@@ -199,7 +201,7 @@ impl<'a> Atomic<'a> {
             Some(read) if !answer.is_failure() => Some(Charge::Unchanged(read.key, read.version)),
             Some(read) => {
                 let charged = decide::charge(&read.current)
-                    .map_err(|_| Early::Answer(Err(Error::Corrupt)))?;
+                    .map_err(|_| Early::Answer(Err(Error::inconsistent())))?;
                 let action = if charged.failures >= charged.limit {
                     Action::Suspended {
                         until: charged.window_end(),
@@ -252,9 +254,11 @@ impl Plan for Atomic<'_> {
                 verifier: Some(verifier),
                 ..
             } => Next::Commit { booking, verifier },
-            State::Done(answer) => Next::Done(core::mem::replace(answer, Err(Error::Corrupt))),
+            State::Done(answer) => {
+                Next::Done(core::mem::replace(answer, Err(Error::inconsistent())))
+            }
             State::Failed => Next::Fail,
-            State::Read => Next::Done(Err(Error::Corrupt)),
+            State::Read => Next::Done(Err(Error::inconsistent())),
         }
     }
 
@@ -284,7 +288,7 @@ impl Plan for Atomic<'_> {
                     State::Done(Err(Error::Contention))
                 }
             }
-            _ => State::Done(Err(Error::Corrupt)),
+            _ => State::Done(Err(Error::inconsistent())),
         };
     }
 

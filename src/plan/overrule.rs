@@ -137,7 +137,7 @@ impl<'a> Overrule<'a> {
     /// The count and the redemption of `next` as one transaction, kept in the plan: the
     /// actor's record as counted over the version read, and the booking redeemed.
     fn transaction(&mut self, counted: Verifier, next: Booking) -> Result<(), Error> {
-        let a = self.a.as_ref().ok_or(Error::Corrupt)?;
+        let a = self.a.as_ref().ok_or_else(Error::inconsistent)?;
         let audit = self.audit(Action::OverrideCounted);
         let (charge, _) = charge::write(a.key, a.version(), counted, self.now, audit)?;
         let prior = self.b.version();
@@ -189,7 +189,7 @@ impl<'a> Overrule<'a> {
     /// The actor's budget record as loaded (`Corrupt` without a budget or before the load).
     fn actor(&self) -> Result<Option<Verifier>, Error> {
         let known = self.a.as_ref().and_then(|a| a.known.as_ref());
-        let known = known.ok_or(Error::Corrupt)?;
+        let known = known.ok_or_else(Error::inconsistent)?;
         verifier_of(known.as_ref()).map(Option::<&Verifier>::copied)
     }
 
@@ -222,7 +222,7 @@ impl Plan for Overrule<'_> {
                     break;
                 }
                 Overruling::Done(answer) => {
-                    self.stage = Overruling::Done(Err(Error::Corrupt));
+                    self.stage = Overruling::Done(Err(Error::inconsistent()));
                     return Next::Done(answer);
                 }
                 Overruling::Decide => {
@@ -242,7 +242,9 @@ impl Plan for Overrule<'_> {
                         Ok(Decision {
                             next: Some(next), ..
                         }) => Overruling::Redeem(next),
-                        Ok(Decision { next: None, .. }) => Overruling::Done(Err(Error::Corrupt)),
+                        Ok(Decision { next: None, .. }) => {
+                            Overruling::Done(Err(Error::inconsistent()))
+                        }
                     }
                 }
                 Overruling::Count(next) => {
@@ -254,7 +256,7 @@ impl Plan for Overrule<'_> {
                         }
                     };
                     let Some(budget) = self.budget else {
-                        self.stage = Overruling::Done(Err(Error::Corrupt));
+                        self.stage = Overruling::Done(Err(Error::inconsistent()));
                         continue;
                     };
                     match decide::count_override(current.as_ref(), &budget, self.now) {
@@ -307,7 +309,7 @@ impl Plan for Overrule<'_> {
                 booking,
                 verifier: charge,
             },
-            None => Next::Done(Err(Error::Corrupt)),
+            None => Next::Done(Err(Error::inconsistent())),
         }
     }
 
@@ -372,10 +374,10 @@ impl Plan for Overrule<'_> {
                             Overruling::Done(Err(answer))
                         }
                     }
-                    _ => Overruling::Done(Err(Error::Corrupt)),
+                    _ => Overruling::Done(Err(Error::inconsistent())),
                 }
             }
-            (_, Swap::Swapped) => Overruling::Done(Err(Error::Corrupt)),
+            (_, Swap::Swapped) => Overruling::Done(Err(Error::inconsistent())),
         };
     }
 

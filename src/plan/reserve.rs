@@ -230,7 +230,9 @@ impl<'a> Verify<'a> {
             Stage::Reserve(r) => self.reserve(r),
             Stage::Write(w) => self.write(w),
             Stage::Settle(s) => self.settle(s),
-            Stage::Done(answer) => Flow::Call(Next::Done(answer), Stage::Done(Err(Error::Corrupt))),
+            Stage::Done(answer) => {
+                Flow::Call(Next::Done(answer), Stage::Done(Err(Error::inconsistent())))
+            }
             Stage::Failed => Flow::Call(Next::Fail, Stage::Failed),
         }
     }
@@ -246,11 +248,13 @@ impl<'a> Verify<'a> {
         Flow::Go(match self.verifier_now() {
             Some(Ok(v)) => match decide::standing(&v, self.tag.as_ref()) {
                 Standing::Suspended(until) => Stage::Done(Ok(Outcome::VerifierSuspended { until })),
-                Standing::Busy => Stage::Done(Err(Error::BudgetBusy)),
+                Standing::Busy => Stage::Done(Err(Error::BudgetBusy {
+                    retry_at: decide::busy_until(&v, self.ask.now),
+                })),
                 Standing::Clear => Stage::Compare,
             },
             Some(Err(e)) => Stage::Done(Err(e)),
-            None => Stage::Done(Err(Error::Corrupt)),
+            None => Stage::Done(Err(Error::inconsistent())),
         })
     }
 
@@ -349,7 +353,7 @@ impl Plan for Verify<'_> {
             Stage::Reserve(r) => self.reserved(r, swap, proposed),
             Stage::Write(w) => self.written(w, swap),
             Stage::Settle(s) => self.settled(s, swap),
-            _ => Stage::Done(Err(Error::Corrupt)),
+            _ => Stage::Done(Err(Error::inconsistent())),
         };
     }
 

@@ -172,7 +172,7 @@ impl Plan for Single<'_> {
         let pending = self.pending.take();
         match (swap, pending) {
             (Swap::Swapped, Some(answer)) => self.done = Some(Ok(answer)),
-            (Swap::Swapped, None) => self.done = Some(Err(Error::Corrupt)),
+            (Swap::Swapped, None) => self.done = Some(Err(Error::inconsistent())),
             (Swap::Conflict, _) => {
                 if !self.tries.lost_race([Some(&mut self.slot)]) {
                     self.done = Some(Err(Error::Contention));

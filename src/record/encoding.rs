@@ -111,7 +111,7 @@ impl Record {
     /// ```
     /// use handover_code::record::Record;
     ///
-    /// assert!(matches!(Record::decode(&[0xff; 8]), Err(handover_code::Error::Corrupt)));
+    /// assert!(matches!(Record::decode(&[0xff; 8]), Err(handover_code::Error::Corrupt(_))));
     /// ```
     ///
     /// # Errors
@@ -120,7 +120,7 @@ impl Record {
     /// format (written by a newer version of the crate) or an out-of-range field. Never
     /// panics, whatever the bytes.
     pub fn decode(bytes: &[u8]) -> Result<Self, crate::Error> {
-        Self::decode_checked(bytes).map_err(|_| crate::Error::Corrupt)
+        Self::decode_checked(bytes).map_err(|why| crate::StoreError::corrupt(why).into())
     }
 
     /// [`Record::decode`] for a store author: a failure says why the bytes are not a record
@@ -140,7 +140,7 @@ impl Record {
     /// As [`Record::decode`], with the reason kept (feature `std`; without it, the
     /// [`StoreError`](crate::StoreError) names only the reason's type).
     pub fn decode_stored(bytes: &[u8]) -> Result<Self, crate::StoreError> {
-        Self::decode_checked(bytes).map_err(crate::StoreError::new)
+        Self::decode_checked(bytes).map_err(crate::StoreError::corrupt)
     }
 
     /// [`Record::decode`], saying why bytes are not a record (the crate's stores keep it as

@@ -78,7 +78,7 @@ fn counters_at_their_maximum_fail_closed() {
         .unwrap();
     assert!(matches!(
         service.verify(&store, id("max"), "0000", None, T0),
-        Err(Error::Corrupt)
+        Err(Error::Corrupt(_))
     ));
     // A record whose key has left the keyring is a fault, not a rejection.
     let orphan = Booking {
@@ -114,7 +114,7 @@ fn a_settlement_that_reads_a_corrupt_verifier_record() {
         .unwrap();
     let context = Context::new("corrupt-settle").unwrap();
     let service = Service::new(keys, policy, context).unwrap();
-    let keys = service.keys();
+    let keys = service.keys.get();
     for right in [false, true] {
         let store = MemoryStore::new();
         let booking = BookingId::new("B").unwrap();
@@ -173,7 +173,7 @@ fn a_settlement_that_reads_a_corrupt_verifier_record() {
             assert_eq!(answer.unwrap(), Outcome::Accepted);
         } else {
             assert!(
-                matches!(answer, Err(crate::Error::Corrupt)),
+                matches!(answer, Err(crate::Error::Corrupt(_))),
                 "a rejection answered uncounted: {answer:?}"
             );
         }
@@ -190,7 +190,7 @@ fn plans_carry_no_code() {
         .unwrap();
     let context = Context::new("post/parcel").unwrap();
     let service = Service::new(keys, policy, context).unwrap();
-    let keys = service.keys();
+    let keys = service.keys.get();
     let store = MemoryStore::new();
     let id = BookingId::new("EE123456789IN").unwrap();
     let code = service

@@ -83,14 +83,14 @@ pub struct MemoryStore {
 }
 
 /// A poisoned shard: a thread panicked while holding its lock. Answered as
-/// [`Error::Store`], with this as its source.
+/// [`Error::Refused`] (it stays poisoned), with this as its source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("memory store shard poisoned by a panicking thread; rebuild the store")]
 pub(crate) struct Poisoned;
 
 impl From<Poisoned> for Error {
     fn from(poisoned: Poisoned) -> Self {
-        Self::store(poisoned)
+        crate::StoreError::permanent(poisoned).into()
     }
 }
 

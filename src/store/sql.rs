@@ -40,6 +40,12 @@
 //! The schemas themselves are [`POSTGRES_SCHEMA`] and [`SQLITE_SCHEMA`], for the default
 //! table names; [`with_table_prefix`] renames the tables for a tenant or a deployment.
 //!
+//! A database's refusal is transient or permanent by its own code:
+//! [`is_transient_sqlstate`] (PostgreSQL) and [`is_transient_sqlite_code`] (SQLite) are the
+//! rule every SQL adapter of the workspace classes its errors by
+//! ([`StoreError::transient`](crate::StoreError::transient),
+//! [`StoreError::permanent`](crate::StoreError::permanent)).
+//!
 //! ```
 //! use handover_code::record::Version;
 //! use handover_code::store::sql;
@@ -51,11 +57,13 @@
 //! assert_eq!(sql::time_from_sql(sql::time_to_sql(Timestamp(7))), Timestamp(7));
 //! ```
 
+mod faults;
 mod schema;
 
 use std::string::String;
 use std::vec::Vec;
 
+pub use faults::{is_transient_sqlite_code, is_transient_sqlstate};
 pub use schema::{DEFAULT_TABLE_PREFIX, POSTGRES_SCHEMA, SQLITE_SCHEMA, with_table_prefix};
 
 use crate::audit::{Action, Entry};
@@ -218,7 +226,7 @@ impl AuditRow {
     /// A [`StoreError`] ("record field out of range") for a row no write of the crate makes:
     /// an unknown action name or detail, or a kind above 255.
     pub fn into_entry(self, tx: i64, seq: i64) -> Result<AuditEntry, StoreError> {
-        let field = || StoreError::new(DecodeError::Field);
+        let field = || StoreError::corrupt(DecodeError::Field);
         let detail = u64::from_be_bytes(self.detail.to_be_bytes());
         let number = |n: i64| u64::from_be_bytes(n.to_be_bytes());
         Ok(AuditEntry {

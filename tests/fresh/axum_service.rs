@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use handover_code::{Error, Policy, Secret, Service, Timestamp};
+use handover_code::{Error, ErrorClass, Policy, Secret, Service, Timestamp};
 use handover_code_sqlite::SqliteStore;
 
 #[derive(Clone)]
@@ -29,12 +29,19 @@ impl From<Error> for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let status = if self.0.is_retryable() {
-            StatusCode::SERVICE_UNAVAILABLE
-        } else {
-            StatusCode::BAD_REQUEST
+        let status = match self.0.class() {
+            ErrorClass::BadInput => StatusCode::BAD_REQUEST,
+            ErrorClass::Conflict => StatusCode::CONFLICT,
+            ErrorClass::Limit => StatusCode::TOO_MANY_REQUESTS,
+            ErrorClass::Transient => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorClass::Permanent => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        (status, self.0.to_string()).into_response()
+        let mut response = (status, self.0.to_string()).into_response();
+        if let Some(at) = self.0.retry_after() {
+            let secs = (at - Timestamp::now()).as_secs().to_string();
+            response.headers_mut().insert("retry-after", secs.parse().unwrap());
+        }
+        response
     }
 }
 

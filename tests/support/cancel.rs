@@ -322,7 +322,7 @@ pub async fn dropped_right_codes_cost_nothing<S: AsyncStore>(store: &S) {
         } else {
             // The three slots held by the cut-off verifications are the budget: busy.
             assert!(
-                matches!(answer, Err(handover_code::Error::BudgetBusy)),
+                matches!(answer, Err(handover_code::Error::BudgetBusy { .. })),
                 "{who}: {answer:?}"
             );
             assert_eq!(held, 3);

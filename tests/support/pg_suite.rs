@@ -17,7 +17,7 @@ use crate::fixtures::{
 use crate::pg_cluster::Cluster;
 use crate::pg_store::{Pg, Target};
 use crate::written::{self, check_written, issue_many, verify_all};
-use crate::{audited, cancel, ops, roles, storm};
+use crate::{audited, cancel, corrupt, ops, roles, storm};
 use handover_code::conformance::{Blocking, WithoutTransactions};
 use handover_code::record::Version;
 use handover_code::store::{AsyncAuditLog, AsyncStore, Swap};
@@ -25,7 +25,7 @@ use handover_code::{BookingId, Error, Timestamp, conformance};
 
 /// Every proof, for `S`, each needing the server.
 pub fn trials<S: Pg>() -> Vec<(&'static str, bool, fn())> {
-    trials!(generic S; server: passes_the_conformance_kit, passes_the_async_conformance_kit_as_an_async_store, a_real_server_agrees_with_the_model, every_shared_store_scenario_on_a_real_server, dropped_verifications_settle_on_a_real_server, the_flow_and_prune_on_a_real_server, child, several_processes_on_one_database_keep_every_limit, terminated_backends_give_errors_never_unwritten_answers_and_the_store_recovers, a_server_restart_gives_errors_then_the_store_recovers, every_proof_holds_at_every_isolation_level, connect_keeps_the_callers_options, prune_deletes_in_batches_and_the_task_keeps_pruning, the_audit_log_on_a_real_server, since_never_skips_an_entry_committed_out_of_order, table_prefixes_keep_tenants_apart, prune_batches_use_the_prune_at_index, make_durable_commits_without_writing_the_row, a_replay_storm_never_contends)
+    trials!(generic S; server: passes_the_conformance_kit, passes_the_async_conformance_kit_as_an_async_store, a_real_server_agrees_with_the_model, every_shared_store_scenario_on_a_real_server, dropped_verifications_settle_on_a_real_server, the_flow_and_prune_on_a_real_server, child, several_processes_on_one_database_keep_every_limit, terminated_backends_give_errors_never_unwritten_answers_and_the_store_recovers, a_server_restart_gives_errors_then_the_store_recovers, every_proof_holds_at_every_isolation_level, connect_keeps_the_callers_options, prune_deletes_in_batches_and_the_task_keeps_pruning, the_audit_log_on_a_real_server, since_never_skips_an_entry_committed_out_of_order, table_prefixes_keep_tenants_apart, prune_batches_use_the_prune_at_index, make_durable_commits_without_writing_the_row, a_replay_storm_never_contends, faults_are_classed_and_unreadable_rows_are_corrupt)
 }
 
 /// The store, its table emptied, driven from plain threads.
@@ -267,6 +267,13 @@ pub fn terminated_backends_give_errors_never_unwritten_answers_and_the_store_rec
         let answers = verify_all(&service, &store, &codes, Duration::ZERO).await;
         let killed = killer.await.unwrap();
         let errors = answers.iter().filter(|a| a.is_err()).count();
+        // A terminated backend (57P01) or a connection lost: transient, retryable.
+        let permanent: Vec<_> = answers
+            .iter()
+            .filter_map(|a| a.as_ref().err())
+            .filter(|e| !e.is_retryable())
+            .collect();
+        assert!(permanent.is_empty(), "{permanent:?}");
         println!(
             "{killed} backends terminated; {errors} of {} verifications answered an error",
             answers.len()
@@ -768,4 +775,124 @@ pub fn a_replay_storm_never_contends<S: Pg>() {
         rt.block_on(storm::replay_storm(&store, &service, "STORM", 10, 48))
             .check(level, 480);
     }
+}
+
+/// A booking's or a verifier's row as raw bytes, for [`corrupt`]'s check.
+struct RawRows<'a, S: Pg> {
+    rt: &'a tokio::runtime::Runtime,
+    store: &'a S,
+    service: handover_code::Service,
+}
+
+impl<S: Pg> corrupt::Raw for RawRows<'_, S> {
+    fn read(&mut self, kind: u8, id: &str) -> Vec<u8> {
+        let hex = self.rt.block_on(self.store.text(&format!(
+            "SELECT encode(record, 'hex') FROM handover_records WHERE kind = {kind} AND id = '{id}'::bytea"
+        )));
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    }
+    fn write(&mut self, kind: u8, id: &str, bytes: &[u8]) {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        self.rt.block_on(self.store.execute(&format!(
+            "UPDATE handover_records SET record = decode('{hex}', 'hex') WHERE kind = {kind} AND id = '{id}'::bytea"
+        )));
+    }
+    fn verify(&mut self, typed: &str, by_verifier: bool) -> Result<handover_code::Outcome, Error> {
+        let attempt =
+            by_verifier.then(|| handover_code::VerifierId::new(corrupt::VERIFIER).unwrap());
+        self.rt.block_on(self.service.verify_async(
+            self.store,
+            corrupt::BOOKING,
+            typed,
+            attempt,
+            NOW,
+        ))
+    }
+}
+
+/// Issue 32's error classes on a real server. Unreadable rows (garbage, empty, another
+/// format, bit flips; a booking's and a verifier's) answer `Error::Corrupt`. A database that
+/// refuses for good answers `Error::Refused`, not retryable: a table renamed away (42P01),
+/// a trigger that raises (P0001), a role without the right to write (42501). A statement
+/// cut off by its timeout behind a lock (57014) answers `Error::Store`, retryable; so do a
+/// server stopped and terminated backends (their own trials).
+pub fn faults_are_classed_and_unreadable_rows_are_corrupt<S: Pg>() {
+    let Some((cluster, rt, store)) = start::<S>(2) else {
+        return;
+    };
+    let keys = keys();
+    let service = service(&keys);
+    let code = rt
+        .block_on(service.issue_async(&store, corrupt::BOOKING, UNTIL, NOW))
+        .unwrap();
+    let mut raw = RawRows {
+        rt: &rt,
+        store: &store,
+        service: service.clone(),
+    };
+    corrupt::every_unreadable_record_answers_corrupt(&mut raw, code.expose());
+
+    let refused = |answer: Result<handover_code::Code, Error>, what: &str| {
+        let Err(e @ Error::Refused(_)) = &answer else {
+            panic!("{what}: expected Error::Refused, got {answer:?}")
+        };
+        assert!(!e.is_retryable(), "{what}");
+    };
+    rt.block_on(store.execute("ALTER TABLE handover_records RENAME TO handover_gone"));
+    refused(
+        rt.block_on(service.issue_async(&store, "RENAMED", UNTIL, NOW)),
+        "a table renamed away",
+    );
+    rt.block_on(store.execute("ALTER TABLE handover_gone RENAME TO handover_records"));
+    rt.block_on(store.execute(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'writes refused by policy'; END $$;
+         CREATE TRIGGER refuse BEFORE INSERT ON handover_records FOR EACH ROW EXECUTE FUNCTION refuse()",
+    ));
+    refused(
+        rt.block_on(service.issue_async(&store, "TRIGGER", UNTIL, NOW)),
+        "a trigger that raises",
+    );
+    rt.block_on(store.execute("DROP TRIGGER refuse ON handover_records"));
+    rt.block_on(store.execute(
+        "CREATE ROLE reader NOLOGIN; GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader",
+    ));
+    let reader = S::open(
+        &rt,
+        &Target {
+            options: Some("-c role=reader".into()),
+            ..Target::on(&cluster)
+        },
+        1,
+        Duration::from_secs(3),
+    )
+    .unwrap();
+    refused(
+        rt.block_on(service.issue_async(&reader, "READER", UNTIL, NOW)),
+        "a role that may not write",
+    );
+    // Back to normal: the same booking issues on the store that may write.
+    rt.block_on(service.issue_async(&store, "READER", UNTIL, NOW))
+        .unwrap();
+
+    // A lock held past the statement timeout: 57014, transient.
+    let short = S::open(&rt, &Target::on(&cluster), 1, Duration::from_millis(300)).unwrap();
+    let blocked = rt.block_on(async {
+        let lock = store
+            .execute("LOCK TABLE handover_records IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2)");
+        let (answer, ()) = tokio::join!(
+            async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                service.issue_async(&short, "LOCKED", UNTIL, NOW).await
+            },
+            lock
+        );
+        answer
+    });
+    let Err(e @ Error::Store(_)) = &blocked else {
+        panic!("a statement cut off by its timeout: expected Error::Store, got {blocked:?}")
+    };
+    assert!(e.is_retryable());
 }

@@ -48,7 +48,7 @@ pub async fn play<S: AsyncStore>(
                         )
                         .await;
                     // Bounded: a slot leaked by a store fault fails the test, not hangs it.
-                    if !matches!(answer, Err(Error::BudgetBusy)) || tries > 10_000 {
+                    if !matches!(answer, Err(Error::BudgetBusy { .. })) || tries > 10_000 {
                         break answer;
                     }
                     tokio::time::sleep(Duration::from_millis(1)).await;

@@ -254,8 +254,12 @@ pub fn contention_never_hides_a_sprayer<S: Store + Sync>(store: &S) {
                 Attempt::from(verifier).request(&request),
                 now,
             );
-            let retryable =
-                |e: &Error| matches!(e, Error::Contention | Error::BudgetBusy | Error::Store(_));
+            let retryable = |e: &Error| {
+                matches!(
+                    e,
+                    Error::Contention | Error::BudgetBusy { .. } | Error::Store(_)
+                )
+            };
             if answer.as_ref().is_err_and(retryable) {
                 answer = service.verify(
                     store,

@@ -118,7 +118,7 @@ pub(super) fn error_name(e: &Error) -> &'static str {
         Error::Inactive(_) => "inactive",
         Error::Validity => "validity",
         Error::SendLimit { .. } => "send limit",
-        Error::BudgetBusy => "budget busy",
+        Error::BudgetBusy { .. } => "budget busy",
         Error::Store(_) => "store",
         Error::Contention => "contention",
         Error::OverridesOff => "overrides off",

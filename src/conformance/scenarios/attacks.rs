@@ -163,7 +163,7 @@ pub(super) fn a_nearly_spent_budget_allows_one_comparison_at_a_time<S: Store>(
             || matches!(
                 a,
                 Ok(Outcome::Rejected { .. } | Outcome::VerifierSuspended { .. })
-                    | Err(Error::BudgetBusy)
+                    | Err(Error::BudgetBusy { .. })
             )),
         "{answers:?}"
     );

@@ -32,7 +32,7 @@ impl<'a> Verify<'a> {
         let current = match self.verifier_now() {
             Some(Ok(v)) => v,
             Some(Err(e)) => return Flow::Go(Stage::Done(Err(e))),
-            None => return Flow::Go(Stage::Done(Err(Error::Corrupt))),
+            None => return Flow::Go(Stage::Done(Err(Error::inconsistent()))),
         };
         let window = Window::of(&current);
         if let Some(tag) = self.tag
@@ -74,7 +74,7 @@ impl<'a> Verify<'a> {
             self.stale = None;
         }
         let Some(slot) = &self.ask.v else {
-            return Flow::Go(Stage::Done(Err(Error::Corrupt)));
+            return Flow::Go(Stage::Done(Err(Error::inconsistent())));
         };
         let (key, expected) = (slot.key, slot.version());
         let id = match version_after(expected, self.ask.now) {
@@ -104,8 +104,10 @@ impl<'a> Verify<'a> {
             Err(Standing::Suspended(until)) => {
                 Flow::Go(Stage::Done(Ok(Outcome::VerifierSuspended { until })))
             }
-            Err(Standing::Busy) => Flow::Go(Stage::Done(Err(Error::BudgetBusy))),
-            Err(Standing::Clear) => Flow::Go(Stage::Done(Err(Error::Corrupt))),
+            Err(Standing::Busy) => Flow::Go(Stage::Done(Err(Error::BudgetBusy {
+                retry_at: decide::busy_until(&current, self.ask.now),
+            }))),
+            Err(Standing::Clear) => Flow::Go(Stage::Done(Err(Error::inconsistent()))),
         }
     }
 

@@ -281,3 +281,21 @@ fn format_3_verifier_records_still_read() {
         Ok(Record::Verifier(shared))
     );
 }
+
+/// A record that does not decode is a corrupt store error, wrapped by a store's own error
+/// type (twice, even) or not: the service answers it `Error::Corrupt`.
+#[test]
+fn a_decode_failure_anywhere_in_the_chain_is_corrupt() {
+    use crate::{Error, StoreError};
+    use std::string::ToString;
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] StoreError);
+
+    let decode = Record::decode_stored(&[0xff; 3]).unwrap_err();
+    let wrapped = StoreError::new(Outer(StoreError::new(Outer(decode))));
+    assert_eq!(wrapped.to_string(), "outer");
+    assert!(wrapped.find::<DecodeError>().is_some());
+    assert!(matches!(Error::from(wrapped), Error::Corrupt(_)));
+    assert!(matches!(Record::decode(&[]), Err(Error::Corrupt(_))));
+}

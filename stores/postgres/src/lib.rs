@@ -286,16 +286,34 @@ impl PostgresStore {
     }
 }
 
-/// Settings it cannot use (and a database of another schema version) are setup errors; the
-/// rest are store failures. The one place this crate turns its errors into the core's.
+/// Settings it cannot use (and a database of another schema version) are setup errors; a
+/// record that cannot be decoded is corrupt; the rest are store failures, transient or
+/// permanent by their SQLSTATE
+/// ([`is_transient_sqlstate`](handover_code::store::sql::is_transient_sqlstate)), and
+/// transient without one (a connection lost, a pool timeout, a standby that did not
+/// confirm). The one place this crate turns its errors into the core's.
 impl From<PostgresError> for Error {
     fn from(e: PostgresError) -> Self {
         match e {
             PostgresError::Schema { .. } | PostgresError::Config(_) => {
                 Self::Setup(StoreError::new(e))
             }
-            _ => Self::Store(StoreError::new(e)),
+            PostgresError::Decode(_) => StoreError::corrupt(e).into(),
+            _ if e.is_transient() => StoreError::transient(e).into(),
+            _ => StoreError::permanent(e).into(),
         }
+    }
+}
+
+impl PostgresError {
+    /// Whether waiting may change it: a server error by its SQLSTATE; a connection lost, a
+    /// pool timeout or an unconfirmed commit always.
+    fn is_transient(&self) -> bool {
+        let server = match self {
+            Self::Postgres(e) | Self::Pool(deadpool_postgres::PoolError::Backend(e)) => e.code(),
+            _ => None,
+        };
+        server.is_none_or(|state| sql::is_transient_sqlstate(state.code()))
     }
 }
 

@@ -367,13 +367,28 @@ impl RedisStore {
     }
 }
 
-/// Settings it cannot use (and a database of another schema version) are setup errors; the
-/// rest are store failures.
+/// Settings it cannot use are setup errors; a record that cannot be decoded (bytes that are
+/// no record, a hash missing a field, a key holding another type) is corrupt; the rest are
+/// store failures, transient or permanent as the Redis client says it may be retried
+/// (`LOADING`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`, a connection lost or
+/// timed out: transient; `NOPERM`, a failed authentication, a script error: permanent).
 impl From<RedisError> for Error {
     fn from(e: RedisError) -> Self {
         match e {
             RedisError::Config(_) => Self::Setup(StoreError::new(e)),
-            _ => Self::Store(StoreError::new(e)),
+            RedisError::Decode(_) | RedisError::Incomplete => StoreError::corrupt(e).into(),
+            RedisError::Redis(ref r) if r.code() == Some("WRONGTYPE") => {
+                StoreError::corrupt(e).into()
+            }
+            RedisError::Redis(ref r) if !is_transient(r) => StoreError::permanent(e).into(),
+            _ => StoreError::transient(e).into(),
         }
     }
+}
+
+/// Whether the client says the call may be retried. A failed authentication it answers
+/// with a reconnect is taken as permanent: a reconnect with the same password fails again.
+fn is_transient(e: &::redis::RedisError) -> bool {
+    e.kind() != ::redis::ErrorKind::AuthenticationFailed
+        && !matches!(e.retry_method(), ::redis::RetryMethod::NoRetry)
 }

@@ -19,6 +19,9 @@ mod scratch;
 #[allow(dead_code)]
 mod redis_server;
 
+#[path = "../../../tests/support/corrupt.rs"]
+mod corrupt;
+
 #[path = "../../../tests/support/fixtures.rs"]
 mod fixtures;
 
@@ -47,7 +50,6 @@ use fixtures::{
     wait_for_start,
 };
 use handover_code::conformance::Blocking;
-use handover_code::record::{Record, Version};
 use handover_code::{AsyncStore, BookingId, Error, Timestamp, conformance};
 use handover_code_redis::RedisStore;
 use redis_server::{Cluster, Server, cli};
@@ -220,7 +222,7 @@ fn the_flow_prune_and_layout_on_a_real_server() {
         cli(server.port, &["HSET", &stray, "v", "5"]);
         let stray = AsyncStore::load(&store, booking_key("stray")).await;
         assert!(
-            matches!(&stray, Err(Error::Store(e)) if e.to_string().contains("incomplete")),
+            matches!(&stray, Err(Error::Corrupt(e)) if e.to_string().contains("incomplete")),
             "{stray:?}"
         );
     });
@@ -476,26 +478,125 @@ fn a_three_master_cluster_passes_the_same_proof() {
     }
 }
 
-/// A record that is not this store's is never taken for one: stored bytes that do not
-/// decode are an error.
-fn corrupt_bytes_are_an_error() {
+/// A record's raw bytes in its hash's `r` field, through a connection of its own.
+struct RawHashes<'a> {
+    con: handover_code_redis::redis::Connection,
+    rt: &'a tokio::runtime::Runtime,
+    store: &'a RedisStore,
+    service: handover_code::Service,
+}
+
+impl RawHashes<'_> {
+    fn name(&self, kind: u8, id: &str) -> Vec<u8> {
+        let context = handover_code::Context::new("cowin/dose").unwrap();
+        let key = match kind {
+            corrupt::BOOKING_KIND => handover_code::Key::Booking {
+                context,
+                id: BookingId::new(id).unwrap(),
+            },
+            _ => handover_code::Key::Verifier {
+                scope: context,
+                id: handover_code::VerifierId::new(id).unwrap(),
+            },
+        };
+        self.store.key_name(key)
+    }
+}
+
+impl corrupt::Raw for RawHashes<'_> {
+    fn read(&mut self, kind: u8, id: &str) -> Vec<u8> {
+        let name = self.name(kind, id);
+        handover_code_redis::redis::cmd("HGET")
+            .arg(name)
+            .arg("r")
+            .query(&mut self.con)
+            .unwrap()
+    }
+    fn write(&mut self, kind: u8, id: &str, bytes: &[u8]) {
+        let name = self.name(kind, id);
+        let () = handover_code_redis::redis::cmd("HSET")
+            .arg(name)
+            .arg("r")
+            .arg(bytes)
+            .query(&mut self.con)
+            .unwrap();
+    }
+    fn verify(&mut self, typed: &str, by_verifier: bool) -> Result<handover_code::Outcome, Error> {
+        let attempt =
+            by_verifier.then(|| handover_code::VerifierId::new(corrupt::VERIFIER).unwrap());
+        self.rt.block_on(self.service.verify_async(
+            self.store,
+            corrupt::BOOKING,
+            typed,
+            attempt,
+            NOW,
+        ))
+    }
+}
+
+/// Garbage, empty, another format, bit flips, in a booking's and a verifier's hash: each
+/// answers `Error::Corrupt`, not retryable, naming the key (issue 32). So do a hash with no
+/// record field and a key holding a list (`WRONGTYPE`). A role without the right to write
+/// (`NOPERM`) answers `Error::Refused`.
+fn unreadable_records_are_corrupt_and_refusals_permanent() {
     let Some((server, rt, store)) = start() else {
         return;
     };
     let store = fresh(&store);
-    let name = String::from_utf8(store.key_name(booking_key("bad"))).unwrap();
-    cli(server.port, &["HSET", &name, "v", "7", "r", "not a record"]);
-    let found: Result<Option<(Record, Version)>, Error> =
-        rt.block_on(AsyncStore::load(&store, booking_key("bad")));
-    // The store's error says why ("not a record" starts with no known format byte).
-    let Err(Error::Store(e)) = &found else {
-        panic!("expected a store error, got {found:?}")
+    let keys = keys();
+    let service = service(&keys);
+    let code = rt
+        .block_on(service.issue_async(&store, corrupt::BOOKING, UNTIL, NOW))
+        .unwrap();
+    let mut raw = RawHashes {
+        con: handover_code_redis::redis::Client::open(server.url())
+            .unwrap()
+            .get_connection()
+            .unwrap(),
+        rt: &rt,
+        store: &store,
+        service: service.clone(),
     };
-    let chain = fixtures::error_chain(e);
-    assert!(
-        chain.iter().any(|m| m.contains("record format unknown")),
-        "{chain:?}"
+    corrupt::every_unreadable_record_answers_corrupt(&mut raw, code.expose());
+
+    let stray = String::from_utf8(raw.name(corrupt::BOOKING_KIND, "stray")).unwrap();
+    cli(server.port, &["HSET", &stray, "v", "5"]);
+    let answer = rt.block_on(service.verify_async(&store, "stray", "1234", None, NOW));
+    corrupt::assert_corrupt(&answer, "booking", "stray", b"5", "a hash with no record");
+    let list = String::from_utf8(raw.name(corrupt::BOOKING_KIND, "list")).unwrap();
+    cli(server.port, &["RPUSH", &list, "zq1", "zq2"]);
+    let answer = rt.block_on(service.verify_async(&store, "list", "1234", None, NOW));
+    corrupt::assert_corrupt(&answer, "booking", "list", b"zq1zq2", "a list, not a hash");
+
+    // A user the server's ACL lets read and never write.
+    cli(
+        server.port,
+        &[
+            "ACL",
+            "SETUSER",
+            "reader",
+            "on",
+            ">reader-pw",
+            "~*",
+            "+@read",
+            "+@connection",
+            "+evalsha",
+            "+eval",
+            "+script|load",
+        ],
     );
+    let url = server
+        .url()
+        .replacen("redis://", "redis://reader:reader-pw@", 1);
+    let reader = rt
+        .block_on(RedisStore::connect(&url, Duration::from_secs(3)))
+        .unwrap();
+    let reader = fresh(&reader);
+    let answer = rt.block_on(service.issue_async(&reader, "READER", UNTIL, NOW));
+    let Err(e @ Error::Refused(_)) = &answer else {
+        panic!("a user that may not write: expected Error::Refused, got {answer:?}")
+    };
+    assert!(!e.is_retryable());
 }
 
 /// Replicated writes on a server with no replica: every write lands on the server but is
@@ -540,6 +641,6 @@ fn replicated_writes_without_a_replica_answer_errors_not_outcomes() {
 fn main() {
     harness::run(
         redis_server::missing(),
-        trials!(server: passes_the_conformance_kit, passes_the_async_conformance_kit_as_an_async_store, a_real_server_agrees_with_the_model, every_shared_store_scenario_on_a_real_server, settlements_that_lose_races_on_a_real_server, dropped_verifications_settle_on_a_real_server, the_flow_prune_and_layout_on_a_real_server, the_prune_task_prunes_on_its_interval, child, several_processes_on_one_server_keep_every_limit, a_killed_server_with_appendfsync_always_loses_no_answered_guess, a_killed_server_with_appendfsync_everysec_is_measured, a_stopped_server_gives_errors_then_the_store_recovers, a_three_master_cluster_passes_the_same_proof, corrupt_bytes_are_an_error, replicated_writes_without_a_replica_answer_errors_not_outcomes),
+        trials!(server: passes_the_conformance_kit, passes_the_async_conformance_kit_as_an_async_store, a_real_server_agrees_with_the_model, every_shared_store_scenario_on_a_real_server, settlements_that_lose_races_on_a_real_server, dropped_verifications_settle_on_a_real_server, the_flow_prune_and_layout_on_a_real_server, the_prune_task_prunes_on_its_interval, child, several_processes_on_one_server_keep_every_limit, a_killed_server_with_appendfsync_always_loses_no_answered_guess, a_killed_server_with_appendfsync_everysec_is_measured, a_stopped_server_gives_errors_then_the_store_recovers, a_three_master_cluster_passes_the_same_proof, unreadable_records_are_corrupt_and_refusals_permanent, replicated_writes_without_a_replica_answer_errors_not_outcomes),
     );
 }

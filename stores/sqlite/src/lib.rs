@@ -79,13 +79,31 @@ enum SqliteError {
     Task,
 }
 
-/// A database of another schema version is a setup error; the rest are store failures. The
-/// one place this crate turns its errors into the core's.
+/// A database of another schema version is a setup error; a record that cannot be decoded
+/// or read is corrupt; the rest are store failures, transient or permanent by SQLite's
+/// result code ([`is_transient_sqlite_code`](handover_code::store::sql::is_transient_sqlite_code)).
+/// The one place this crate turns its errors into the core's.
 impl From<SqliteError> for Error {
     fn from(e: SqliteError) -> Self {
+        use rusqlite::Error as R;
         match e {
             SqliteError::Schema { .. } => Self::Setup(StoreError::new(e)),
-            _ => Self::Store(StoreError::new(e)),
+            SqliteError::Decode(_)
+            | SqliteError::Sqlite(
+                R::FromSqlConversionFailure(..)
+                | R::InvalidColumnType(..)
+                | R::IntegralValueOutOfRange(..),
+            ) => StoreError::corrupt(e).into(),
+            SqliteError::Sqlite(R::SqliteFailure(ref failure, _))
+                if sql::is_transient_sqlite_code(failure.extended_code) =>
+            {
+                StoreError::transient(e).into()
+            }
+            #[cfg(feature = "tokio")]
+            SqliteError::Task => StoreError::transient(e).into(),
+            // A refusal by SQLite's code, a poisoned pool (it stays poisoned), a statement
+            // that does not fit the tables: the same until someone fixes the store.
+            _ => StoreError::permanent(e).into(),
         }
     }
 }

@@ -9,6 +9,9 @@ mod fixtures;
 #[path = "../../../tests/support/ops.rs"]
 mod ops;
 
+#[path = "../../../tests/support/corrupt.rs"]
+mod corrupt;
+
 #[path = "../../../tests/support/scratch.rs"]
 #[allow(dead_code)]
 mod scratch;
@@ -124,27 +127,107 @@ fn a_database_of_another_schema_version_is_refused() {
     );
 }
 
+/// A record's raw bytes in a SQLite file, through a connection of its own.
+struct RawRows<'a> {
+    conn: rusqlite::Connection,
+    store: &'a SqliteStore,
+    service: handover_code::Service,
+}
+
+impl corrupt::Raw for RawRows<'_> {
+    fn read(&mut self, kind: u8, id: &str) -> Vec<u8> {
+        self.conn
+            .query_row(
+                "SELECT record FROM handover_records WHERE kind = ?1 AND id = ?2",
+                rusqlite::params![kind, id.as_bytes()],
+                |row| row.get(0),
+            )
+            .unwrap()
+    }
+    fn write(&mut self, kind: u8, id: &str, bytes: &[u8]) {
+        let changed = self
+            .conn
+            .execute(
+                "UPDATE handover_records SET record = ?1 WHERE kind = ?2 AND id = ?3",
+                rusqlite::params![bytes, kind, id.as_bytes()],
+            )
+            .unwrap();
+        assert_eq!(changed, 1);
+    }
+    fn verify(&mut self, typed: &str, by_verifier: bool) -> Result<Outcome, Error> {
+        let attempt = by_verifier.then(|| VerifierId::new(corrupt::VERIFIER).unwrap());
+        self.service
+            .verify(self.store, corrupt::BOOKING, typed, attempt, NOW)
+    }
+}
+
+/// Garbage, empty, another format, bit flips, in a booking's and a verifier's row: each
+/// answers `Error::Corrupt`, not retryable, naming the key (issue 32). So does a value
+/// SQLite holds as text where bytes belong (`rusqlite` refuses its type).
 #[test]
-fn a_corrupt_row_is_an_error_never_an_answer() {
+fn an_unreadable_row_is_corrupt_never_retryable() {
     let dir = ScratchDir::new("corrupt");
     let keys = keys();
     let service = service(&keys);
     let store = SqliteStore::open(db(&dir), Durability::Normal).unwrap();
-    let id = BookingId::new("SLOT-2").unwrap();
-    let code = service.issue(&store, id, UNTIL, NOW).unwrap();
-    let conn = rusqlite::Connection::open(db(&dir)).unwrap();
-    conn.execute("UPDATE handover_records SET record = x'0101'", [])
-        .unwrap();
-    let answer = service.verify(&store, id, code.expose(), None, NOW);
-    // The store's error says why (x'0101' names no known format).
-    let Err(Error::Store(e)) = &answer else {
-        panic!("expected a store error, got {answer:?}")
+    let code = service.issue(&store, corrupt::BOOKING, UNTIL, NOW).unwrap();
+    let mut raw = RawRows {
+        conn: rusqlite::Connection::open(db(&dir)).unwrap(),
+        store: &store,
+        service: service.clone(),
     };
-    let chain = fixtures::error_chain(e);
-    assert!(
-        chain.iter().any(|m| m.contains("record format unknown")),
-        "{chain:?}"
+    corrupt::every_unreadable_record_answers_corrupt(&mut raw, code.expose());
+    service.issue(&store, "TEXT-1", UNTIL, NOW).unwrap();
+    raw.conn
+        .execute(
+            "UPDATE handover_records SET record = 'text' WHERE id = CAST('TEXT-1' AS BLOB)",
+            [],
+        )
+        .unwrap();
+    let answer = service.verify(&store, "TEXT-1", "1234", None, NOW);
+    corrupt::assert_corrupt(&answer, "booking", "TEXT-1", b"text", "text, not bytes");
+}
+
+/// A database that refuses for good answers `Error::Refused`, not retryable: a trigger that
+/// raises (SQLITE_CONSTRAINT_TRIGGER), a table renamed away (SQLITE_ERROR). A database
+/// locked by another connection past the busy timeout answers `Error::Store`, retryable.
+#[test]
+fn refusals_are_permanent_and_a_lock_is_transient() {
+    let dir = ScratchDir::new("refused");
+    let keys = keys();
+    let service = service(&keys);
+    let store = SqliteStore::open(db(&dir), Durability::Normal).unwrap();
+    let conn = rusqlite::Connection::open(db(&dir)).unwrap();
+    let refused = |answer: Result<handover_code::Code, Error>, what: &str| {
+        let Err(e @ Error::Refused(_)) = &answer else {
+            panic!("{what}: expected Error::Refused, got {answer:?}")
+        };
+        assert!(!e.is_retryable(), "{what}");
+    };
+    conn.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON handover_records
+         BEGIN SELECT RAISE(ABORT, 'writes refused by policy'); END;",
+    )
+    .unwrap();
+    refused(service.issue(&store, "TRIGGER", UNTIL, NOW), "a trigger");
+    conn.execute_batch("DROP TRIGGER refuse; ALTER TABLE handover_records RENAME TO handover_gone")
+        .unwrap();
+    refused(
+        service.issue(&store, "RENAMED", UNTIL, NOW),
+        "a table renamed away",
     );
+    conn.execute_batch("ALTER TABLE handover_gone RENAME TO handover_records")
+        .unwrap();
+    service.issue(&store, "BACK", UNTIL, NOW).unwrap();
+    // Another connection holds the write lock past the store's busy timeout.
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let locked = service.issue(&store, "LOCKED", UNTIL, NOW);
+    conn.execute_batch("COMMIT").unwrap();
+    let Err(e @ Error::Store(_)) = &locked else {
+        panic!("a database locked: expected Error::Store, got {locked:?}")
+    };
+    assert!(e.is_retryable());
+    service.issue(&store, "LOCKED", UNTIL, NOW).unwrap();
 }
 
 // ---- Several processes -------------------------------------------------------------------
@@ -226,7 +309,7 @@ fn child() {
                         NOW,
                     );
                     // Bounded: a slot leaked by a store fault fails the test, not hangs it.
-                    if !matches!(answer, Err(Error::BudgetBusy)) || tries > 10_000 {
+                    if !matches!(answer, Err(Error::BudgetBusy { .. })) || tries > 10_000 {
                         break answer;
                     }
                     std::thread::sleep(Duration::from_millis(1));

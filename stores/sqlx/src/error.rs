@@ -60,17 +60,63 @@ impl From<sqlx::Error> for SqlxError {
 /// The error for a table prefix `handover_code::store::sql::with_table_prefix` refuses.
 pub(crate) const PREFIX_RULE: &str = "a table prefix is at most 40 lowercase ASCII letters, digits and '_', not starting with a digit";
 
-/// Settings it cannot use (and a database of another schema version) are setup errors; the
-/// rest are store failures. The one place this crate turns its errors into the core's.
+/// Settings it cannot use (and a database of another schema version) are setup errors; a
+/// record that cannot be decoded or read is corrupt; the rest are store failures, transient
+/// or permanent by the database's own code
+/// ([`is_transient_sqlstate`](handover_code::store::sql::is_transient_sqlstate),
+/// [`is_transient_sqlite_code`](handover_code::store::sql::is_transient_sqlite_code)) or
+/// by sqlx's error. The one place this crate turns its errors into the core's.
 impl From<SqlxError> for Error {
     fn from(e: SqlxError) -> Self {
         match e {
             SqlxError::Schema { .. } | SqlxError::Config(_) | SqlxError::Settings(_) => {
                 Self::Setup(StoreError::new(e))
             }
-            _ => Self::Store(StoreError::new(e)),
+            SqlxError::Decode(_)
+            | SqlxError::Sqlx(sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)) => {
+                StoreError::corrupt(e).into()
+            }
+            _ if e.is_transient() => StoreError::transient(e).into(),
+            _ => StoreError::permanent(e).into(),
         }
     }
+}
+
+impl SqlxError {
+    /// Whether waiting may change it: a database's refusal by its own code; a pool with no
+    /// connection free, a connection lost or an unconfirmed commit always; a column or
+    /// type that is not there never.
+    fn is_transient(&self) -> bool {
+        let Self::Sqlx(e) = self else {
+            return true;
+        };
+        match e {
+            sqlx::Error::Database(db) => database_is_transient(&**db),
+            sqlx::Error::ColumnNotFound(_)
+            | sqlx::Error::ColumnIndexOutOfBounds { .. }
+            | sqlx::Error::TypeNotFound { .. }
+            | sqlx::Error::RowNotFound
+            | sqlx::Error::Encode(_)
+            | sqlx::Error::InvalidArgument(_) => false,
+            _ => true,
+        }
+    }
+}
+
+/// A database's refusal, by the code its own server gives.
+fn database_is_transient(db: &dyn sqlx::error::DatabaseError) -> bool {
+    #[cfg(feature = "postgres")]
+    if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        return handover_code::store::sql::is_transient_sqlstate(pg.code());
+    }
+    #[cfg(feature = "sqlite")]
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return db
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .is_some_and(handover_code::store::sql::is_transient_sqlite_code);
+    }
+    true
 }
 
 /// The SQLSTATE of a database's refusal, if that is what `e` is.

@@ -19,6 +19,8 @@ mod pg_cluster;
 #[path = "../../../tests/support/storm.rs"]
 mod storm;
 
+#[path = "../../../tests/support/corrupt.rs"]
+mod corrupt;
 #[path = "../../../tests/support/fixtures.rs"]
 mod fixtures;
 

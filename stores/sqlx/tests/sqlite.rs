@@ -10,6 +10,9 @@ mod cancel;
 #[path = "../../../tests/support/ops.rs"]
 mod ops;
 
+#[path = "../../../tests/support/corrupt.rs"]
+mod corrupt;
+
 #[path = "../../../tests/support/fixtures.rs"]
 #[allow(dead_code)]
 mod fixtures;
@@ -320,6 +323,174 @@ fn refuses_a_database_of_another_schema_version() {
             matches!(&refused, Err(Error::Setup(e)) if e.to_string().contains("schema version 99")),
             "{refused:?}"
         );
+    });
+}
+
+/// A record's raw bytes through the store's own pool, for [`corrupt`]'s check.
+struct RawRows<'a> {
+    store: &'a SqliteStore,
+    service: Service,
+}
+
+impl corrupt::Raw for RawRows<'_> {
+    fn read(&mut self, kind: u8, id: &str) -> Vec<u8> {
+        setup_runtime()
+            .block_on(
+                handover_code_sqlx::sqlx::query_scalar(
+                    "SELECT record FROM handover_records WHERE kind = ? AND id = ?",
+                )
+                .bind(i64::from(kind))
+                .bind(id.as_bytes())
+                .fetch_one(self.store.pool()),
+            )
+            .unwrap()
+    }
+    fn write(&mut self, kind: u8, id: &str, bytes: &[u8]) {
+        sql(
+            self.store,
+            |q| {
+                handover_code_sqlx::sqlx::query(q)
+                    .bind(bytes)
+                    .bind(i64::from(kind))
+                    .bind(id.as_bytes())
+            },
+            "UPDATE handover_records SET record = ? WHERE kind = ? AND id = ?",
+        );
+    }
+    fn verify(&mut self, typed: &str, by_verifier: bool) -> Result<handover_code::Outcome, Error> {
+        let attempt =
+            by_verifier.then(|| handover_code::VerifierId::new(corrupt::VERIFIER).unwrap());
+        setup_runtime().block_on(self.service.verify_async(
+            self.store,
+            corrupt::BOOKING,
+            typed,
+            attempt,
+            fixtures::NOW,
+        ))
+    }
+}
+
+/// Runs the query `build` makes of `q` on the store's pool, on the setup runtime.
+fn sql<'q>(
+    store: &SqliteStore,
+    build: impl FnOnce(
+        &'q str,
+    ) -> handover_code_sqlx::sqlx::query::Query<
+        'q,
+        handover_code_sqlx::sqlx::Sqlite,
+        handover_code_sqlx::sqlx::sqlite::SqliteArguments,
+    >,
+    q: &'q str,
+) {
+    setup_runtime()
+        .block_on(build(q).execute(store.pool()))
+        .unwrap();
+}
+
+/// Garbage, empty, another format, bit flips, in a booking's and a verifier's row: each
+/// answers `Error::Corrupt`, not retryable, naming the key (issue 32). So does text where
+/// bytes belong (sqlx refuses the column's type).
+#[test]
+fn an_unreadable_row_is_corrupt_never_retryable() {
+    let dir = ScratchDir::new("sqlx-sqlite");
+    let store = fresh_blocking(&dir);
+    let service = fixtures::service(&fixtures::keys());
+    let code = setup_runtime()
+        .block_on(service.issue_async(&store, corrupt::BOOKING, fixtures::UNTIL, fixtures::NOW))
+        .unwrap();
+    let mut raw = RawRows {
+        store: &store,
+        service: service.clone(),
+    };
+    corrupt::every_unreadable_record_answers_corrupt(&mut raw, code.expose());
+    setup_runtime()
+        .block_on(service.issue_async(&store, "TEXT-1", fixtures::UNTIL, fixtures::NOW))
+        .unwrap();
+    sql(
+        &store,
+        handover_code_sqlx::sqlx::query,
+        "UPDATE handover_records SET record = 'text' WHERE id = CAST('TEXT-1' AS BLOB)",
+    );
+    let answer = setup_runtime().block_on(service.verify_async(
+        &store,
+        "TEXT-1",
+        "1234",
+        None,
+        fixtures::NOW,
+    ));
+    corrupt::assert_corrupt(&answer, "booking", "TEXT-1", b"text", "text, not bytes");
+}
+
+/// A database that refuses for good answers `Error::Refused`, not retryable: a trigger that
+/// raises, a table renamed away.
+#[test]
+fn refusals_are_permanent() {
+    let dir = ScratchDir::new("sqlx-sqlite");
+    let store = fresh_blocking(&dir);
+    let service = fixtures::service(&fixtures::keys());
+    let issue = |id: &str| {
+        setup_runtime().block_on(service.issue_async(&store, id, fixtures::UNTIL, fixtures::NOW))
+    };
+    let refused = |answer: Result<handover_code::Code, Error>, what: &str| {
+        let Err(e @ Error::Refused(_)) = &answer else {
+            panic!("{what}: expected Error::Refused, got {answer:?}")
+        };
+        assert!(!e.is_retryable(), "{what}");
+    };
+    sql(
+        &store,
+        handover_code_sqlx::sqlx::query,
+        "CREATE TRIGGER refuse BEFORE INSERT ON handover_records
+         BEGIN SELECT RAISE(ABORT, 'writes refused by policy'); END",
+    );
+    refused(issue("TRIGGER"), "a trigger");
+    sql(
+        &store,
+        handover_code_sqlx::sqlx::query,
+        "DROP TRIGGER refuse",
+    );
+    sql(
+        &store,
+        handover_code_sqlx::sqlx::query,
+        "ALTER TABLE handover_records RENAME TO handover_gone",
+    );
+    refused(issue("RENAMED"), "a table renamed away");
+    sql(
+        &store,
+        handover_code_sqlx::sqlx::query,
+        "ALTER TABLE handover_gone RENAME TO handover_records",
+    );
+    issue("BACK").unwrap();
+}
+
+/// A pool with no connection free within the store's timeout answers `Error::Store`,
+/// retryable; once the connection is back, the same call succeeds.
+#[test]
+fn a_pool_with_no_connection_free_is_transient() {
+    let dir = ScratchDir::new("sqlx-sqlite");
+    let service = fixtures::service(&fixtures::keys());
+    setup_runtime().block_on(async {
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join("one.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let store = SqliteStore::connect_with(options, 1, Duration::from_millis(200))
+            .await
+            .unwrap();
+        store.create_schema().await.unwrap();
+        let held = store.pool().acquire().await.unwrap();
+        let answer = service
+            .issue_async(&store, "POOL", fixtures::UNTIL, fixtures::NOW)
+            .await;
+        let Err(e @ Error::Store(_)) = &answer else {
+            panic!("no connection free: expected Error::Store, got {answer:?}")
+        };
+        assert!(e.is_retryable());
+        drop(held);
+        service
+            .issue_async(&store, "POOL", fixtures::UNTIL, fixtures::NOW)
+            .await
+            .unwrap();
     });
 }
 
