@@ -41,9 +41,15 @@ pub(crate) use event::NoEvents;
 pub(crate) use event::Sink;
 pub use event::{Event, Events, Send};
 
+#[cfg(any(feature = "tracing", feature = "metrics"))]
+mod labels;
+#[cfg(feature = "metrics")]
+mod to_metrics;
 #[cfg(feature = "tracing")]
 mod to_tracing;
 
+#[cfg(feature = "metrics")]
+pub use to_metrics::MetricsEvents;
 #[cfg(feature = "tracing")]
 pub use to_tracing::TracingEvents;
 

@@ -24,6 +24,20 @@ pub(crate) struct Ready<'s, S>(pub(crate) &'s S);
 
 crate::store::async_at_once!(impl ['s, S: Store] AsyncStore for Ready<'s, S>, calling S as |this| this.0);
 
+/// Awaits a store call; with feature `metrics`, records how long it took in the histogram
+/// `handover_store_call_seconds`, labelled by `operation`. Without it, only the `.await`.
+macro_rules! timed {
+    ($operation:literal, $call:expr) => {{
+        #[cfg(feature = "metrics")]
+        let started = std::time::Instant::now();
+        let answer = $call.await;
+        #[cfg(feature = "metrics")]
+        metrics::histogram!("handover_store_call_seconds", "operation" => $operation)
+            .record(started.elapsed().as_secs_f64());
+        answer
+    }};
+}
+
 /// The store calls one operation may make before the driver stops it as stuck.
 const MAX_CALLS: u32 = 4_096;
 
@@ -47,15 +61,17 @@ pub(crate) async fn drive<S: AsyncStore, P: Plan>(
             return Err(Error::stuck());
         }
         match plan.next() {
-            Next::Load(key) => match b.load(key).await {
+            Next::Load(key) => match timed!("load", b.load(key)) {
                 Ok(found) => plan.loaded(found),
                 Err(e) => {
                     last = Some(undecodable::loading(Error::store(e), key));
                     plan.failed();
                 }
             },
-            Next::Swap { record, entry } => match b.compare_and_swap_audited(&entry, &record).await
-            {
+            Next::Swap { record, entry } => match timed!(
+                "compare_and_swap",
+                b.compare_and_swap_audited(&entry, &record)
+            ) {
                 Ok(swap) => {
                     if swap == Swap::Swapped {
                         entry.tell(&record, sink);
@@ -71,11 +87,16 @@ pub(crate) async fn drive<S: AsyncStore, P: Plan>(
                 let (booking, verifier) = (*booking, *verifier);
                 let result = match verifier {
                     Charge::Write(entry, record) => {
-                        b.compare_and_swap_all(&[booking, (entry, record)], &[])
-                            .await
+                        timed!(
+                            "commit",
+                            b.compare_and_swap_all(&[booking, (entry, record)], &[])
+                        )
                     }
                     Charge::Unchanged(key, version) => {
-                        b.compare_and_swap_all(&[booking], &[(key, version)]).await
+                        timed!(
+                            "commit",
+                            b.compare_and_swap_all(&[booking], &[(key, version)])
+                        )
                     }
                 };
                 match result {
@@ -99,7 +120,7 @@ pub(crate) async fn drive<S: AsyncStore, P: Plan>(
                 // as durable as a write would have made it.
                 let answer = match (answer, plan.rests_on()) {
                     (Ok(answer), Some((key, version))) => {
-                        match b.make_durable(key, version).await {
+                        match timed!("make_durable", b.make_durable(key, version)) {
                             Ok(Swap::Swapped) => Ok(answer),
                             Ok(Swap::Conflict) => Err(Error::Contention),
                             Err(e) => Err(Error::store(e)),

@@ -15,7 +15,7 @@ use crate::time::Timestamp;
 mod encoding;
 mod read;
 
-#[cfg(feature = "std")]
+#[cfg(any(feature = "sql", all(test, feature = "std")))]
 pub(crate) use encoding::DecodeError;
 
 /// Where a booking stands.

@@ -23,6 +23,8 @@
 //! | `POST /bookings/{id}/resend`, `Authorization: Bearer ISSUER` | 202; 429 with `Retry-After` past the send limit |
 //! | `POST /bookings/{id}/verify` `{"code": "0427"}`, `Authorization: Bearer TOKEN`, optional `Idempotency-Key` | the [`Outcome`] as JSON |
 //!
+//! | `GET /metrics` | the service's counts and store-call latencies as Prometheus text ([`MetricsEvents`](handover_code::audit::MetricsEvents)'s table); 404 when the host keeps none |
+//!
 //! Statuses: 200 accepted (or an acceptance replayed), 422 wrong code (or one replayed), 423 locked, 410 expired or
 //! revoked, 409 already redeemed, 404 unknown booking, 429 with `Retry-After` for a
 //! suspended vaccinator and for the send limit, 400 for malformed input, 401 without a known
@@ -48,7 +50,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Json, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Router, serve};
 use handover_code::Attempt;
 use handover_code::{
@@ -91,6 +93,9 @@ pub struct App {
     pub issuer: Arc<str>,
     /// Where issued and resent codes go.
     pub sms: Sms,
+    /// The recorder the service's metrics go to, rendered at `GET /metrics`; `None`: no
+    /// metrics kept (404).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl std::fmt::Debug for App {
@@ -125,7 +130,23 @@ pub fn router(app: App) -> Router {
         .route("/bookings/{id}/issue", post(issue))
         .route("/bookings/{id}/resend", post(resend))
         .route("/bookings/{id}/verify", post(verify))
+        .route("/metrics", get(scrape))
         .with_state(app)
+}
+
+/// The metrics as Prometheus text, for a scraper.
+async fn scrape(State(app): State<App>) -> Response {
+    match &app.metrics {
+        Some(handle) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            )],
+            handle.render(),
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then answers what is in flight.

@@ -72,7 +72,8 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     }
     // The store from configuration: sqlite:PATH, postgres://…, sqlite+sqlx:PATH,
     // postgres+sqlx://…, redis://…, memory:.
-    let store = Arc::new(AnyStore::connect(&store).await?);
+    let store_url = store;
+    let store = Arc::new(AnyStore::connect(&store_url).await?);
     tokio::spawn(
         Arc::clone(&store).prune_task(Duration::from_secs(600), |pruned| {
             if let Err(e) = pruned {
@@ -93,12 +94,17 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
             println!("SMS gateway: sent the security code for booking {booking:?}");
         }
     });
+    // Counts and store-call latencies, served at GET /metrics as Prometheus text.
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
     let app = App {
-        service: centre_service(keys, 20)?,
+        service: centre_service(keys, 20)?.with_events(handover_code::audit::MetricsEvents::new(
+            store_label(&store_url),
+        )),
         backend,
         verifiers: Arc::new(verifiers),
         issuer: issuer.into(),
         sms,
+        metrics: Some(metrics),
     };
     let listener = TcpListener::bind(listen).await?;
     eprintln!("listening on http://{}", listener.local_addr()?);
@@ -108,4 +114,19 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     })
     .await?;
     Ok(())
+}
+
+/// The `store` label of the metrics: the store URL's scheme, never the rest (a URL may hold
+/// a password).
+fn store_label(url: &str) -> &'static str {
+    let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+    match scheme {
+        "memory" => "memory",
+        "sqlite" => "sqlite",
+        "sqlite+sqlx" => "sqlite+sqlx",
+        "postgres" | "postgresql" => "postgres",
+        "postgres+sqlx" | "postgresql+sqlx" => "postgres+sqlx",
+        "redis" | "rediss" => "redis",
+        _ => "other",
+    }
 }

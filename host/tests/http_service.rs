@@ -69,9 +69,19 @@ impl Reply {
 }
 
 async fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    request(addr, "POST", path, headers, body).await
+}
+
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Reply {
     let mut stream = TcpStream::connect(addr).await.expect("the service listens");
     let mut request = format!(
-        "POST {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
         body.len()
     );
     for (name, value) in headers {
@@ -128,6 +138,7 @@ fn app(backend: Backend, outbox: &Outbox) -> App {
         verifiers: Arc::new(verifiers),
         issuer: "issuer-token".into(),
         sms,
+        metrics: None,
     }
 }
 
@@ -536,6 +547,102 @@ async fn on_the_hosts_sqlx_pg_pool() {
     assert!(rows > 0, "the host's pool does not see the store's rows");
 }
 
+/// Issue 32: the service's counts and store-call latencies, scraped from `GET /metrics` as
+/// Prometheus text after a known run (an issue, a wrong code, the right one, a verification
+/// of a booking that is not there), labelled by context, store and outcome, and never by
+/// booking or code. Without a recorder the route is 404.
+async fn on_sqlite_with_metrics() {
+    let dir = scratch::ScratchDir::new("http-metrics");
+    let store = SqliteStore::open(dir.join("metrics.db"), Durability::Normal).unwrap();
+    let outbox = Outbox::default();
+    let mut app = app(Backend::Sqlite(Arc::new(store)), &outbox);
+    let bare = app.clone();
+    app.service = app
+        .service
+        .clone()
+        .with_events(handover_code::audit::MetricsEvents::new("sqlite"));
+    // The process's one recorder (the only trial that installs one).
+    app.metrics = Some(
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .install_recorder()
+            .unwrap(),
+    );
+    let serve = |app: App| async move {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(http_service::run(listener, app, async {
+            let _ = stopped.await;
+        }));
+        (addr, stop, server)
+    };
+    let (addr, stop, server) = serve(app).await;
+    let booking = "METRICS-7";
+    let reply = post(addr, &format!("/bookings/{booking}/issue"), &ISSUER, "{}").await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let code = outbox.lock().unwrap()[booking].clone();
+    let me = [("authorization", "Bearer token-0")];
+    let path = format!("/bookings/{booking}/verify");
+    let reply = post(
+        addr,
+        &path,
+        &me,
+        &format!(r#"{{"code":"{}"}}"#, wrong(&code, 1)),
+    )
+    .await;
+    assert_eq!(reply.status, 422, "{}", reply.body);
+    let reply = post(addr, &path, &me, &format!(r#"{{"code":"{code}"}}"#)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = post(addr, "/bookings/NOBODY/verify", &me, r#"{"code":"1234"}"#).await;
+    assert_eq!(reply.status, 404, "{}", reply.body);
+
+    let scraped = request(addr, "GET", "/metrics", &[], "").await;
+    assert_eq!(scraped.status, 200);
+    assert!(
+        scraped.headers["content-type"].starts_with("text/plain; version=0.0.4"),
+        "{:?}",
+        scraped.headers
+    );
+    let text = scraped.body;
+    for line in [
+        r#"handover_issued_total{context="cowin/dose",store="sqlite"} 1"#,
+        r#"handover_sends_total{context="cowin/dose",store="sqlite",send="issue"} 1"#,
+        r#"handover_verifications_total{context="cowin/dose",store="sqlite",outcome="rejected"} 1"#,
+        r#"handover_verifications_total{context="cowin/dose",store="sqlite",outcome="accepted"} 1"#,
+        r#"handover_verifications_total{context="cowin/dose",store="sqlite",outcome="unknown_booking"} 1"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "no {line} in:\n{text}");
+    }
+    for operation in ["load", "compare_and_swap"] {
+        let count = format!(r#"handover_store_call_seconds_count{{operation="{operation}"}}"#);
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&count) && !l.ends_with(" 0")),
+            "no {count} in:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains(booking) && !text.contains(&code) && !text.contains("vaccinator"),
+        "a booking, a code or a verifier in the metrics:\n{text}"
+    );
+    println!(
+        "http_service metrics: {} lines of Prometheus text after 4 requests",
+        text.lines().count()
+    );
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+
+    // A host that keeps no metrics answers 404 there.
+    let (addr, stop, server) = serve(bare).await;
+    assert_eq!(request(addr, "GET", "/metrics", &[], "").await.status, 404);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+fn metrics_are_scraped_as_prometheus_text() {
+    on_runtime(on_sqlite_with_metrics());
+}
+
 /// Runs `f` on a multi-thread runtime of 4 workers, as the service's host would.
 fn on_runtime(f: impl std::future::Future<Output = ()>) {
     tokio::runtime::Builder::new_multi_thread()
@@ -574,7 +681,8 @@ fn main() {
             server: sixty_four_clients_on_postgres, sixty_four_clients_on_the_hosts_sqlx_pg_pool;
             plain: sixty_four_clients_on_sqlite,
             sixty_four_clients_on_a_store_from_a_url,
-            sixty_four_clients_on_the_hosts_sqlx_sqlite_pool
+            sixty_four_clients_on_the_hosts_sqlx_sqlite_pool,
+            metrics_are_scraped_as_prometheus_text
         ),
     );
 }

@@ -40,24 +40,6 @@ impl fmt::Display for Text<'_> {
     }
 }
 
-/// An outcome's name, as in its JSON form.
-const fn outcome_name(outcome: &Outcome) -> &'static str {
-    match outcome {
-        Outcome::Accepted => "accepted",
-        Outcome::Rejected { .. } => "rejected",
-        Outcome::Replayed(Earlier::Accepted) => "replayed_accepted",
-        Outcome::Replayed(Earlier::Rejected { .. }) => "replayed_rejected",
-        Outcome::Replayed(Earlier::Overridden) => "replayed_overridden",
-        Outcome::Locked => "locked",
-        Outcome::Expired => "expired",
-        Outcome::AlreadyRedeemed { by_override: false } => "already_redeemed",
-        Outcome::AlreadyRedeemed { by_override: true } => "already_redeemed_by_override",
-        Outcome::Revoked => "revoked",
-        Outcome::UnknownBooking => "unknown_booking",
-        Outcome::VerifierSuspended { .. } => "verifier_suspended",
-    }
-}
-
 impl Events for TracingEvents {
     fn event(&self, event: &Event<'_>) {
         match *event {
@@ -127,7 +109,7 @@ impl Events for TracingEvents {
                     event = "verified",
                     context = %Text(context.as_bytes()),
                     booking = %Text(booking.as_bytes()),
-                    outcome = outcome_name(&outcome),
+                    outcome = super::labels::outcome_label(&outcome),
                     attempts_left,
                     verifier = verifier.map(|v| tracing::field::display(Text(v.as_bytes()))),
                     request = request.map(|r| tracing::field::display(Text(r.as_bytes()))),
