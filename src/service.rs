@@ -223,11 +223,10 @@ impl Service {
     }
 
     /// The id of the key new codes are issued under. A service shows ids only, never a
-    /// secret: deriving a code takes the [`Secret`](crate::Secret) itself, which the host
-    /// gives the service when it builds it (and the sender of the codes keeps), so a
-    /// handler that holds a `Service` cannot mint a code for any booking it likes; it can
-    /// only issue and resend, within the send limit, with every send told to the events
-    /// sink.
+    /// secret: deriving a code takes the [`Secret`](crate::Secret) itself, which the host's
+    /// start-up loads from its vault and gives the service when it builds it. A handler
+    /// that holds a `Service` gets a live code only by issuing, resending or re-issuing it,
+    /// within the send limit, told to the events sink and on the audit log.
     ///
     /// ```
     /// use handover_code::{KeyId, Keyring, Policy, Secret, Service};

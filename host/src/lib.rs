@@ -6,7 +6,7 @@
 //! ```text
 //! cargo run -p handover-code-host -- \
 //!     --store sqlite:centre.db --listen 127.0.0.1:8080 --token t0ken=vaccinator-7 \
-//!     --issuer-token booking-system-token --print-codes
+//!     --issuer-token booking-system-token --print-codes --metrics-listen 127.0.0.1:9100
 //! cargo run -p handover-code-host -- --store 'postgres://app@127.0.0.1/app?pool=32'
 //! ```
 //!
@@ -23,12 +23,19 @@
 //! | `POST /bookings/{id}/resend`, `Authorization: Bearer ISSUER` | 202; 429 with `Retry-After` past the send limit |
 //! | `POST /bookings/{id}/verify` `{"code": "0427"}`, `Authorization: Bearer TOKEN`, optional `Idempotency-Key` | the [`Outcome`] as JSON |
 //!
-//! | `GET /metrics` | the service's counts and store-call latencies as Prometheus text ([`MetricsEvents`](handover_code::audit::MetricsEvents)'s table); 404 when the host keeps none |
+//!
+//! Metrics are served on a listener of their own ([`metrics_router`]; the binary's
+//! `--metrics-listen`, loopback by default): `GET /metrics` gives the service's counts and
+//! store-call latencies as Prometheus text
+//! ([`MetricsEvents`](handover_code::audit::MetricsEvents)'s table), for a scraper inside
+//! the network, never on the public listener.
 //!
 //! Statuses: 200 accepted (or an acceptance replayed), 422 wrong code (or one replayed), 423 locked, 410 expired or
-//! revoked, 409 already redeemed, 404 unknown booking, 429 with `Retry-After` for a
-//! suspended vaccinator and for the send limit, 400 for malformed input, 401 without a known
-//! bearer token, 503 with `Retry-After` for a busy budget or a store that is down.
+//! revoked, 409 already redeemed (and an issue of a booking already issued), 404 unknown
+//! booking, 429 with `Retry-After` for a suspended vaccinator, a busy budget and the send
+//! limit, 400 for malformed input, 401 without a known bearer token, 503 with
+//! `Retry-After` for a store that is down or a race lost, 500 for a fault of the server (a
+//! store that refuses, a corrupt record, its clock): errors by `Error::class`.
 //! Issuing and resending need the issuer's token (the booking system's, `--issuer-token`):
 //! every send is an SMS someone pays for.
 //!
@@ -93,9 +100,6 @@ pub struct App {
     pub issuer: Arc<str>,
     /// Where issued and resent codes go.
     pub sms: Sms,
-    /// The recorder the service's metrics go to, rendered at `GET /metrics`; `None`: no
-    /// metrics kept (404).
-    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 impl std::fmt::Debug for App {
@@ -130,23 +134,27 @@ pub fn router(app: App) -> Router {
         .route("/bookings/{id}/issue", post(issue))
         .route("/bookings/{id}/resend", post(resend))
         .route("/bookings/{id}/verify", post(verify))
-        .route("/metrics", get(scrape))
         .with_state(app)
 }
 
-/// The metrics as Prometheus text, for a scraper.
-async fn scrape(State(app): State<App>) -> Response {
-    match &app.metrics {
-        Some(handle) => (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-            )],
-            handle.render(),
-        )
-            .into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
+/// `GET /metrics`: what `handle`'s recorder holds, as Prometheus text, for a scraper. Serve
+/// it on a listener of its own, inside the network: it shows rates per context.
+pub fn metrics_router(handle: metrics_exporter_prometheus::PrometheusHandle) -> Router {
+    Router::new()
+        .route("/metrics", get(scrape))
+        .with_state(handle)
+}
+
+/// The metrics as Prometheus text.
+async fn scrape(State(handle): State<metrics_exporter_prometheus::PrometheusHandle>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        handle.render(),
+    )
+        .into_response()
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then answers what is in flight.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use handover_code::{KeyId, Keyring, Secret};
 use handover_code_any::AnyStore;
-use handover_code_host::{App, Backend, Sms, centre_service, run};
+use handover_code_host::{App, Backend, Sms, centre_service, metrics_router, run};
 use tokio::net::TcpListener;
 
 /// The secret from `HANDOVER_SECRET` (hex), or the demo secret.
@@ -42,6 +42,7 @@ async fn main() -> std::process::ExitCode {
 async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let mut store = String::from("sqlite:centre.db");
     let mut listen: SocketAddr = "127.0.0.1:8080".parse()?;
+    let mut metrics_listen: SocketAddr = "127.0.0.1:9100".parse()?;
     let mut verifiers = HashMap::new();
     let mut issuer = String::from("demo-issuer");
     let mut print_codes = false;
@@ -55,6 +56,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         match flag.as_str() {
             "--store" => store = value,
             "--listen" => listen = value.parse()?,
+            "--metrics-listen" => metrics_listen = value.parse()?,
             "--issuer-token" => issuer = value,
             "--token" => {
                 let (token, verifier) = value.split_once('=').ok_or("--token TOKEN=VERIFIER")?;
@@ -94,8 +96,28 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
             println!("SMS gateway: sent the security code for booking {booking:?}");
         }
     });
-    // Counts and store-call latencies, served at GET /metrics as Prometheus text.
+    // Counts and store-call latencies, served at GET /metrics as Prometheus text on a
+    // listener of its own. Upkeep drains the latency samples every 5 s, scraped or not, so
+    // memory stays bounded.
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    let metrics_listener = TcpListener::bind(&metrics_listen).await?;
+    eprintln!(
+        "metrics on http://{}/metrics",
+        metrics_listener.local_addr()?
+    );
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(metrics_listener, metrics_router(metrics)).await {
+            eprintln!("the metrics listener failed: {e}");
+        }
+    });
     let app = App {
         service: centre_service(keys, 20)?.with_events(handover_code::audit::MetricsEvents::new(
             store_label(&store_url),
@@ -104,7 +126,6 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         verifiers: Arc::new(verifiers),
         issuer: issuer.into(),
         sms,
-        metrics: Some(metrics),
     };
     let listener = TcpListener::bind(listen).await?;
     eprintln!("listening on http://{}", listener.local_addr()?);

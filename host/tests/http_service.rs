@@ -138,7 +138,6 @@ fn app(backend: Backend, outbox: &Outbox) -> App {
         verifiers: Arc::new(verifiers),
         issuer: "issuer-token".into(),
         sms,
-        metrics: None,
     }
 }
 
@@ -556,27 +555,30 @@ async fn on_sqlite_with_metrics() {
     let store = SqliteStore::open(dir.join("metrics.db"), Durability::Normal).unwrap();
     let outbox = Outbox::default();
     let mut app = app(Backend::Sqlite(Arc::new(store)), &outbox);
-    let bare = app.clone();
     app.service = app
         .service
         .clone()
         .with_events(handover_code::audit::MetricsEvents::new("sqlite"));
     // The process's one recorder (the only trial that installs one).
-    app.metrics = Some(
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .install_recorder()
-            .unwrap(),
-    );
-    let serve = |app: App| async move {
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .unwrap();
+    let serve = |router: axum::Router| async move {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(http_service::run(listener, app, async {
-            let _ = stopped.await;
-        }));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
         (addr, stop, server)
     };
-    let (addr, stop, server) = serve(app).await;
+    let (addr, stop, server) = serve(http_service::router(app)).await;
+    let (metrics_addr, metrics_stop, metrics_server) =
+        serve(http_service::metrics_router(handle)).await;
     let booking = "METRICS-7";
     let reply = post(addr, &format!("/bookings/{booking}/issue"), &ISSUER, "{}").await;
     assert_eq!(reply.status, 201, "{}", reply.body);
@@ -595,8 +597,10 @@ async fn on_sqlite_with_metrics() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     let reply = post(addr, "/bookings/NOBODY/verify", &me, r#"{"code":"1234"}"#).await;
     assert_eq!(reply.status, 404, "{}", reply.body);
+    // Never on the public listener.
+    assert_eq!(request(addr, "GET", "/metrics", &[], "").await.status, 404);
 
-    let scraped = request(addr, "GET", "/metrics", &[], "").await;
+    let scraped = request(metrics_addr, "GET", "/metrics", &[], "").await;
     assert_eq!(scraped.status, 200);
     assert!(
         scraped.headers["content-type"].starts_with("text/plain; version=0.0.4"),
@@ -629,14 +633,10 @@ async fn on_sqlite_with_metrics() {
         "http_service metrics: {} lines of Prometheus text after 4 requests",
         text.lines().count()
     );
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
-
-    // A host that keeps no metrics answers 404 there.
-    let (addr, stop, server) = serve(bare).await;
-    assert_eq!(request(addr, "GET", "/metrics", &[], "").await.status, 404);
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    for (stop, server) in [(stop, server), (metrics_stop, metrics_server)] {
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
 }
 
 fn metrics_are_scraped_as_prometheus_text() {

@@ -23,7 +23,7 @@ pub(crate) fn loading(error: Error, key: Key<'_>) -> Error {
 #[cfg(feature = "std")]
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the {kind} record under namespace \"{namespace}\" and id \"{id}\" cannot be decoded; restore it from a backup, or delete it and issue the booking again"
+    "the {kind} record under namespace \"{namespace}\" and id \"{id}\" cannot be decoded; restore it from a backup, or delete it (a booking is then issued again, a budget starts afresh)"
 )]
 struct Undecodable {
     /// "booking", "verifier" or "override actor".

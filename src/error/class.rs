@@ -7,7 +7,7 @@ use super::Error;
 ///
 /// | class | variants | what to do | HTTP |
 /// |---|---|---|---|
-/// | [`BadInput`](ErrorClass::BadInput) | the length and encoding errors ([`Error::BookingIdLength`] … [`Error::NoteLength`]), [`Error::Malformed`], the policy errors, [`Error::BeforeEpoch`], [`Error::Validity`], the keyring changes refused ([`Error::KeyringFull`], [`Error::DuplicateKey`], [`Error::CurrentKey`]), [`Error::OverridesOff`] | fix the input; nothing was written | 4xx |
+/// | [`BadInput`](ErrorClass::BadInput) | the length and encoding errors ([`Error::BookingIdLength`], [`Error::ContextLength`], [`Error::SecretLength`], [`Error::SecretEncoding`], [`Error::VerifierIdLength`], [`Error::RequestIdLength`], [`Error::ActorIdLength`], [`Error::NoteLength`]), [`Error::Malformed`], the policy errors, [`Error::BeforeEpoch`], [`Error::Validity`], the keyring changes refused ([`Error::KeyringFull`], [`Error::DuplicateKey`], [`Error::CurrentKey`]), [`Error::OverridesOff`] | fix the input; nothing was written | 4xx |
 /// | [`Conflict`](ErrorClass::Conflict) | [`Error::AlreadyIssued`], [`Error::UnknownBooking`], [`Error::Inactive`] | the booking's state refuses the operation | 409 (404 for an unknown booking) |
 /// | [`Limit`](ErrorClass::Limit) | [`Error::SendLimit`], [`Error::OverrideLimit`], [`Error::BudgetBusy`] | come back at [`Error::retry_after`] | 429 with `Retry-After` |
 /// | [`Transient`](ErrorClass::Transient) | [`Error::Store`], [`Error::Contention`], [`Error::Rng`] | retry shortly, with the same request id | 503 |

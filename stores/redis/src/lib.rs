@@ -370,8 +370,9 @@ impl RedisStore {
 /// Settings it cannot use are setup errors; a record that cannot be decoded (bytes that are
 /// no record, a hash missing a field, a key holding another type) is corrupt; the rest are
 /// store failures, transient or permanent as the Redis client says it may be retried
-/// (`LOADING`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`, a connection lost or
-/// timed out: transient; `NOPERM`, a failed authentication, a script error: permanent).
+/// (`LOADING`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`, `READONLY`, `NOREPLICAS`, `OOM`,
+/// `BUSY`, a connection lost or timed out: transient; `NOPERM`, a failed authentication, a
+/// script error: permanent).
 impl From<RedisError> for Error {
     fn from(e: RedisError) -> Self {
         match e {
@@ -386,9 +387,15 @@ impl From<RedisError> for Error {
     }
 }
 
-/// Whether the client says the call may be retried. A failed authentication it answers
+/// Whether the call may succeed later: the client's retry advice, and the server's refusals
+/// of the moment it has no advice for (`NOREPLICAS`: fewer replicas than
+/// `min-replicas-to-write` are connected; `OOM`: memory full until keys expire or are
+/// pruned; `BUSY`: a script running too long). A failed authentication the client answers
 /// with a reconnect is taken as permanent: a reconnect with the same password fails again.
 fn is_transient(e: &::redis::RedisError) -> bool {
+    if matches!(e.code(), Some("NOREPLICAS" | "OOM" | "BUSY")) {
+        return true;
+    }
     e.kind() != ::redis::ErrorKind::AuthenticationFailed
         && !matches!(e.retry_method(), ::redis::RetryMethod::NoRetry)
 }
