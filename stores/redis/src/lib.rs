@@ -387,11 +387,9 @@ impl From<RedisError> for Error {
     }
 }
 
-/// Whether the call may succeed later: the client's retry advice, and the server's refusals
-/// of the moment it has no advice for (`NOREPLICAS`: fewer replicas than
-/// `min-replicas-to-write` are connected; `OOM`: memory full until keys expire or are
-/// pruned; `BUSY`: a script running too long). A failed authentication the client answers
-/// with a reconnect is taken as permanent: a reconnect with the same password fails again.
+/// Whether the call may succeed later: the client's retry advice, and refusals of the moment
+/// it has none for (`NOREPLICAS` under `min-replicas-to-write`, `OOM`, `BUSY`). A failed
+/// authentication is permanent: a reconnect with the same password fails again.
 fn is_transient(e: &::redis::RedisError) -> bool {
     if matches!(e.code(), Some("NOREPLICAS" | "OOM" | "BUSY")) {
         return true;
