@@ -3,7 +3,7 @@
 //! bytes; nothing is counted; with the record's own bytes back, the booking verifies again.
 //! Every store's tests run it with their own way of writing a record's raw bytes.
 
-use handover_code::{Error, ErrorClass, Outcome};
+use handover_code::{Error, ErrorClass, Outcome, VerifierId};
 
 use crate::fixtures;
 
@@ -16,11 +16,20 @@ pub const VERIFIER_KIND: u8 = 2;
 
 /// What a store gives the check: a record's stored bytes, read and written raw by kind and
 /// id (in the service's context), and a verification of [`BOOKING`] with the code typed,
-/// by [`VERIFIER`] or by nobody.
+/// by `verifier` ([`VERIFIER`] or nobody).
 pub trait Raw {
     fn read(&mut self, kind: u8, id: &str) -> Vec<u8>;
     fn write(&mut self, kind: u8, id: &str, bytes: &[u8]);
-    fn verify(&mut self, typed: &str, by_verifier: bool) -> Result<Outcome, Error>;
+    fn verify(
+        &mut self,
+        typed: &str,
+        verifier: Option<VerifierId<'static>>,
+    ) -> Result<Outcome, Error>;
+}
+
+/// [`VERIFIER`] if `by_verifier`, else nobody.
+fn verifier(by_verifier: bool) -> Option<VerifierId<'static>> {
+    by_verifier.then(|| VerifierId::new(VERIFIER).unwrap())
 }
 
 /// Bytes that are no record, made from a valid record's `valid` bytes: garbage, empty,
@@ -63,7 +72,7 @@ pub fn every_unreadable_record_answers_corrupt(raw: &mut dyn Raw, right: &str) {
     let wrong = fixtures::wrong(right, 1);
     // The verifier's budget record, written by a wrong code.
     assert!(matches!(
-        raw.verify(&wrong, true),
+        raw.verify(&wrong, verifier(true)),
         Ok(Outcome::Rejected { .. })
     ));
     for (kind, what, id) in [
@@ -74,7 +83,7 @@ pub fn every_unreadable_record_answers_corrupt(raw: &mut dyn Raw, right: &str) {
         assert!(!valid.is_empty(), "no {what} record to corrupt");
         for (how, bytes) in corruptions(&valid) {
             raw.write(kind, id, &bytes);
-            let answer = raw.verify(&wrong, kind == VERIFIER_KIND);
+            let answer = raw.verify(&wrong, verifier(kind == VERIFIER_KIND));
             assert_corrupt(&answer, what, id, &bytes, &how);
             // Nothing was written: the bytes are as they were put.
             assert_eq!(
@@ -86,7 +95,10 @@ pub fn every_unreadable_record_answers_corrupt(raw: &mut dyn Raw, right: &str) {
         raw.write(kind, id, &valid);
     }
     // Its own bytes back: the booking verifies, nothing was counted by the corrupt answers.
-    assert_eq!(raw.verify(right, true).unwrap(), Outcome::Accepted);
+    assert_eq!(
+        raw.verify(right, verifier(true)).unwrap(),
+        Outcome::Accepted
+    );
 }
 
 /// `answer` is `Error::Corrupt`, a permanent fault naming the `what` record `id`, with no
@@ -123,6 +135,15 @@ pub fn assert_corrupt(
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// `answer` is `Error::Refused`, not retryable: a store that refuses for good (`what`).
+pub fn assert_refused<T: std::fmt::Debug>(answer: &Result<T, Error>, what: &str) {
+    let Err(e @ Error::Refused(_)) = answer else {
+        panic!("{what}: expected Error::Refused, got {answer:?}")
+    };
+    assert!(!e.is_retryable(), "{what}");
+}
+
+/// `bytes` as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -795,14 +795,16 @@ impl<S: Pg> corrupt::Raw for RawRows<'_, S> {
             .collect()
     }
     fn write(&mut self, kind: u8, id: &str, bytes: &[u8]) {
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = corrupt::hex(bytes);
         self.rt.block_on(self.store.execute(&format!(
             "UPDATE handover_records SET record = decode('{hex}', 'hex') WHERE kind = {kind} AND id = '{id}'::bytea"
         )));
     }
-    fn verify(&mut self, typed: &str, by_verifier: bool) -> Result<handover_code::Outcome, Error> {
-        let attempt =
-            by_verifier.then(|| handover_code::VerifierId::new(corrupt::VERIFIER).unwrap());
+    fn verify(
+        &mut self,
+        typed: &str,
+        attempt: Option<handover_code::VerifierId<'static>>,
+    ) -> Result<handover_code::Outcome, Error> {
         self.rt.block_on(self.service.verify_async(
             self.store,
             corrupt::BOOKING,
@@ -835,15 +837,9 @@ pub fn faults_are_classed_and_unreadable_rows_are_corrupt<S: Pg>() {
     };
     corrupt::every_unreadable_record_answers_corrupt(&mut raw, code.expose());
 
-    let refused = |answer: Result<handover_code::Code, Error>, what: &str| {
-        let Err(e @ Error::Refused(_)) = &answer else {
-            panic!("{what}: expected Error::Refused, got {answer:?}")
-        };
-        assert!(!e.is_retryable(), "{what}");
-    };
     rt.block_on(store.execute("ALTER TABLE handover_records RENAME TO handover_gone"));
-    refused(
-        rt.block_on(service.issue_async(&store, "RENAMED", UNTIL, NOW)),
+    corrupt::assert_refused(
+        &rt.block_on(service.issue_async(&store, "RENAMED", UNTIL, NOW)),
         "a table renamed away",
     );
     rt.block_on(store.execute("ALTER TABLE handover_gone RENAME TO handover_records"));
@@ -851,8 +847,8 @@ pub fn faults_are_classed_and_unreadable_rows_are_corrupt<S: Pg>() {
         "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'writes refused by policy'; END $$;
          CREATE TRIGGER refuse BEFORE INSERT ON handover_records FOR EACH ROW EXECUTE FUNCTION refuse()",
     ));
-    refused(
-        rt.block_on(service.issue_async(&store, "TRIGGER", UNTIL, NOW)),
+    corrupt::assert_refused(
+        &rt.block_on(service.issue_async(&store, "TRIGGER", UNTIL, NOW)),
         "a trigger that raises",
     );
     rt.block_on(store.execute("DROP TRIGGER refuse ON handover_records"));
@@ -869,8 +865,8 @@ pub fn faults_are_classed_and_unreadable_rows_are_corrupt<S: Pg>() {
         Duration::from_secs(3),
     )
     .unwrap();
-    refused(
-        rt.block_on(service.issue_async(&reader, "READER", UNTIL, NOW)),
+    corrupt::assert_refused(
+        &rt.block_on(service.issue_async(&reader, "READER", UNTIL, NOW)),
         "a role that may not write",
     );
     // Back to normal: the same booking issues on the store that may write.

@@ -154,8 +154,11 @@ impl corrupt::Raw for RawRows<'_> {
             .unwrap();
         assert_eq!(changed, 1);
     }
-    fn verify(&mut self, typed: &str, by_verifier: bool) -> Result<Outcome, Error> {
-        let attempt = by_verifier.then(|| VerifierId::new(corrupt::VERIFIER).unwrap());
+    fn verify(
+        &mut self,
+        typed: &str,
+        attempt: Option<handover_code::VerifierId<'static>>,
+    ) -> Result<Outcome, Error> {
         self.service
             .verify(self.store, corrupt::BOOKING, typed, attempt, NOW)
     }
@@ -198,22 +201,16 @@ fn refusals_are_permanent_and_a_lock_is_transient() {
     let service = service(&keys);
     let store = SqliteStore::open(db(&dir), Durability::Normal).unwrap();
     let conn = rusqlite::Connection::open(db(&dir)).unwrap();
-    let refused = |answer: Result<handover_code::Code, Error>, what: &str| {
-        let Err(e @ Error::Refused(_)) = &answer else {
-            panic!("{what}: expected Error::Refused, got {answer:?}")
-        };
-        assert!(!e.is_retryable(), "{what}");
-    };
     conn.execute_batch(
         "CREATE TRIGGER refuse BEFORE INSERT ON handover_records
          BEGIN SELECT RAISE(ABORT, 'writes refused by policy'); END;",
     )
     .unwrap();
-    refused(service.issue(&store, "TRIGGER", UNTIL, NOW), "a trigger");
+    corrupt::assert_refused(&service.issue(&store, "TRIGGER", UNTIL, NOW), "a trigger");
     conn.execute_batch("DROP TRIGGER refuse; ALTER TABLE handover_records RENAME TO handover_gone")
         .unwrap();
-    refused(
-        service.issue(&store, "RENAMED", UNTIL, NOW),
+    corrupt::assert_refused(
+        &service.issue(&store, "RENAMED", UNTIL, NOW),
         "a table renamed away",
     );
     conn.execute_batch("ALTER TABLE handover_gone RENAME TO handover_records")

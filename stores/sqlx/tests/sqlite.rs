@@ -357,9 +357,11 @@ impl corrupt::Raw for RawRows<'_> {
             "UPDATE handover_records SET record = ? WHERE kind = ? AND id = ?",
         );
     }
-    fn verify(&mut self, typed: &str, by_verifier: bool) -> Result<handover_code::Outcome, Error> {
-        let attempt =
-            by_verifier.then(|| handover_code::VerifierId::new(corrupt::VERIFIER).unwrap());
+    fn verify(
+        &mut self,
+        typed: &str,
+        attempt: Option<handover_code::VerifierId<'static>>,
+    ) -> Result<handover_code::Outcome, Error> {
         setup_runtime().block_on(self.service.verify_async(
             self.store,
             corrupt::BOOKING,
@@ -431,19 +433,13 @@ fn refusals_are_permanent() {
     let issue = |id: &str| {
         setup_runtime().block_on(service.issue_async(&store, id, fixtures::UNTIL, fixtures::NOW))
     };
-    let refused = |answer: Result<handover_code::Code, Error>, what: &str| {
-        let Err(e @ Error::Refused(_)) = &answer else {
-            panic!("{what}: expected Error::Refused, got {answer:?}")
-        };
-        assert!(!e.is_retryable(), "{what}");
-    };
     sql(
         &store,
         handover_code_sqlx::sqlx::query,
         "CREATE TRIGGER refuse BEFORE INSERT ON handover_records
          BEGIN SELECT RAISE(ABORT, 'writes refused by policy'); END",
     );
-    refused(issue("TRIGGER"), "a trigger");
+    corrupt::assert_refused(&issue("TRIGGER"), "a trigger");
     sql(
         &store,
         handover_code_sqlx::sqlx::query,
@@ -454,7 +450,7 @@ fn refusals_are_permanent() {
         handover_code_sqlx::sqlx::query,
         "ALTER TABLE handover_records RENAME TO handover_gone",
     );
-    refused(issue("RENAMED"), "a table renamed away");
+    corrupt::assert_refused(&issue("RENAMED"), "a table renamed away");
     sql(
         &store,
         handover_code_sqlx::sqlx::query,
